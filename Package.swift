@@ -1,0 +1,75 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "zps",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
+        .library(name: "ParameterServer", targets: ["ParameterServer"]),
+        .library(name: "SparseLR", targets: ["SparseLR"]),
+        .executable(name: "zps", targets: ["zps"]),
+        .executable(name: "zps-bench", targets: ["zps-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // System libraries: a module map and a shim header each, nothing else.
+        .systemLibrary(
+            name: "CZeroMQ",
+            providers: [.apt(["libzmq3-dev"]), .brew(["zeromq"])]),
+        .systemLibrary(
+            name: "CSnappy", pkgConfig: "snappy",
+            providers: [.apt(["libsnappy-dev"]), .brew(["snappy"])]),
+        .systemLibrary(
+            name: "CMsgPack", pkgConfig: "msgpack",
+            providers: [.apt(["libmsgpack-dev"]), .brew(["msgpack"])]),
+
+        // A small, safe Swift layer over libzmq, reusable on its own.
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+
+        // The parameter-server library: wire, transport, engine, filters, storage, membership, roles, topology.
+        .target(
+            name: "ParameterServer",
+            dependencies: [
+                "ZeroMQ", "CMsgPack", "CSnappy",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ]),
+
+        // The click-prediction application.
+        .target(
+            name: "SparseLR",
+            dependencies: [
+                "ParameterServer",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        .executableTarget(
+            name: "zps",
+            dependencies: [
+                "ParameterServer", "SparseLR",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .executableTarget(
+            name: "zps-bench",
+            dependencies: [
+                "ParameterServer", "ZeroMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/Sources/zps-bench"),
+
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "ParameterServerTests", dependencies: ["ParameterServer", "ZeroMQ"]),
+        .testTarget(name: "SparseLRTests", dependencies: ["SparseLR", "ParameterServer"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["ParameterServer", "ZeroMQ", "SparseLR"]),
+    ]
+)

@@ -1,0 +1,108 @@
+/// The version of the wire protocol this build speaks (header field `v`).
+public enum WireProtocol {
+    /// Sent in every header; a receiver rejects other versions with ``ErrorCode/unsupportedVersion``.
+    public static let version: UInt16 = 1
+}
+
+/// Bits in header field `f`.
+public struct MessageFlags: OptionSet, Hashable, Sendable {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// A lengths frame follows the values frame: per-key value counts instead of a fixed `valueLength`.
+    public static let hasLengths = MessageFlags(rawValue: 1 << 0)
+    /// The sender asks for the vector clock of what a pull read (reply field `clk`).
+    public static let wantClock = MessageFlags(rawValue: 1 << 1)
+    /// The request is a retry of one sent earlier with the same sender and request id.
+    public static let retry = MessageFlags(rawValue: 1 << 2)
+    /// The request names a key range (`r`) instead of a keys frame (pull of a whole range).
+    public static let rangeRequest = MessageFlags(rawValue: 1 << 3)
+}
+
+/// The header frame of every message: one msgpack map. Field names on the wire are given with each
+/// property; optional fields are omitted when `nil`. See docs/PROTOCOL.md.
+public struct Header: Hashable, Sendable {
+    /// `v`: protocol version.
+    public var version: UInt16
+    /// `k`: what the message is.
+    public var kind: MessageKind
+    /// `s`: the sender's node id (``NodeID/unassigned`` before registration).
+    public var sender: NodeID
+    /// `id`: the request id, unique per sender; a reply echoes the id of its request.
+    public var requestID: UInt64
+    /// `t`: the table the request addresses (data messages).
+    public var table: UInt32
+    /// `ts`: the task timestamp assigned by the sender (data messages), or 0.
+    public var timestamp: Int64
+    /// `r`: the key range the request covers, as `[lower, upper]`.
+    public var keyRange: KeyRange?
+    /// `f`: flag bits.
+    public var flags: MessageFlags
+    /// `n`: the number of keys in the keys frame (or of values in a pull reply, divided by `vl`).
+    public var keyCount: UInt32
+    /// `vl`: floats per key for fixed-length values.
+    public var valueLength: UInt32
+    /// `u`: the updater a push applies (default: the table's).
+    public var updater: String?
+    /// `role`: the role of a registering node.
+    public var role: NodeRole?
+    /// `rank`: the rank of a registering node among its role.
+    public var rank: UInt32?
+    /// `ep`: the endpoint a registering node's ROUTER is bound to.
+    public var endpoint: String?
+    /// `nt`: the node table (kind ``MessageKind/nodeTable``).
+    public var nodeTable: NodeTable?
+    /// `name`: a barrier's name, or a worker's summary line with ``MessageKind/workerDone``.
+    public var name: String?
+    /// `ec`: the error code of an ``MessageKind/error`` reply, or a non-zero status with `workerDone`.
+    public var errorCode: ErrorCode?
+    /// `em`: the human-readable error message.
+    public var errorMessage: String?
+
+    /// Creates a header with the current protocol version.
+    public init(
+        kind: MessageKind,
+        sender: NodeID = .unassigned,
+        requestID: UInt64 = 0,
+        table: UInt32 = 0,
+        timestamp: Int64 = 0,
+        keyRange: KeyRange? = nil,
+        flags: MessageFlags = [],
+        keyCount: UInt32 = 0,
+        valueLength: UInt32 = 0,
+        updater: String? = nil,
+        role: NodeRole? = nil,
+        rank: UInt32? = nil,
+        endpoint: String? = nil,
+        nodeTable: NodeTable? = nil,
+        name: String? = nil,
+        errorCode: ErrorCode? = nil,
+        errorMessage: String? = nil
+    ) {
+        self.version = WireProtocol.version
+        self.kind = kind
+        self.sender = sender
+        self.requestID = requestID
+        self.table = table
+        self.timestamp = timestamp
+        self.keyRange = keyRange
+        self.flags = flags
+        self.keyCount = keyCount
+        self.valueLength = valueLength
+        self.updater = updater
+        self.role = role
+        self.rank = rank
+        self.endpoint = endpoint
+        self.nodeTable = nodeTable
+        self.name = name
+        self.errorCode = errorCode
+        self.errorMessage = errorMessage
+    }
+
+    /// An error reply to this header's request, from `sender`.
+    public func errorReply(from sender: NodeID, _ error: WireError) -> Header {
+        Header(
+            kind: .error, sender: sender, requestID: requestID, table: table, timestamp: timestamp,
+            errorCode: error.code, errorMessage: error.description)
+    }
+}

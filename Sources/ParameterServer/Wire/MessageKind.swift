@@ -1,0 +1,81 @@
+/// What a message asks for or answers. Encoded as an unsigned integer in the header field `k`.
+public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    // Membership and control (node <-> manager).
+    /// A node announces itself to the manager: role, rank and the endpoint its ROUTER is bound to.
+    case register = 1
+    /// The manager's versioned node table: members, endpoints and the key ranges each server owns.
+    case nodeTable = 2
+    /// A node tells the manager it is alive.
+    case heartbeat = 3
+    /// A worker waits at a named barrier; the manager answers once every worker has arrived.
+    case barrier = 4
+    /// The manager releases a barrier.
+    case barrierRelease = 5
+    /// A worker reports that its application finished, with a one-line summary.
+    case workerDone = 6
+    /// The manager tells a node to stop; the node answers ``shutdownAck`` and exits.
+    case shutdown = 7
+    /// A node confirms it is about to exit.
+    case shutdownAck = 8
+
+    // Data (worker <-> server).
+    /// Apply values to keys with the table's (or the named) updater. Payload: keys, values.
+    case push = 16
+    /// The server applied a push.
+    case pushAck = 17
+    /// Read the values of keys. Payload: keys.
+    case pull = 18
+    /// The values a pull asked for, in key order. Payload: values.
+    case pullReply = 19
+
+    /// A request could not be served; the header carries an ``ErrorCode`` and a message.
+    case error = 31
+
+    /// The payload frames that follow the header for this kind.
+    public var payload: PayloadShape {
+        switch self {
+        case .push: return .keysAndValues
+        case .pull: return .keys
+        case .pullReply: return .values
+        default: return .none
+        }
+    }
+
+    /// Whether a message of this kind answers an earlier request (and so carries its request id).
+    public var isReply: Bool {
+        switch self {
+        case .pushAck, .pullReply, .error, .barrierRelease, .shutdownAck, .nodeTable: return true
+        default: return false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .register: return "register"
+        case .nodeTable: return "nodeTable"
+        case .heartbeat: return "heartbeat"
+        case .barrier: return "barrier"
+        case .barrierRelease: return "barrierRelease"
+        case .workerDone: return "workerDone"
+        case .shutdown: return "shutdown"
+        case .shutdownAck: return "shutdownAck"
+        case .push: return "push"
+        case .pushAck: return "pushAck"
+        case .pull: return "pull"
+        case .pullReply: return "pullReply"
+        case .error: return "error"
+        }
+    }
+}
+
+/// Which binary frames follow the header.
+public enum PayloadShape: Sendable, Equatable {
+    /// Header only.
+    case none
+    /// A keys frame.
+    case keys
+    /// A values frame.
+    case values
+    /// A keys frame, then a values frame (then a lengths frame with ``MessageFlags/hasLengths``).
+    case keysAndValues
+}

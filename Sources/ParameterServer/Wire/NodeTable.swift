@@ -1,0 +1,86 @@
+/// The identity of a node in a cluster, assigned by the manager at registration. The manager is node 0.
+public struct NodeID: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The numeric id carried in header field `s`.
+    public var rawValue: UInt32
+    /// Wraps a numeric id.
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// Wraps a numeric id.
+    public init(_ rawValue: UInt32) { self.rawValue = rawValue }
+    /// The manager's id.
+    public static let manager = NodeID(0)
+    /// The id a node uses before the manager assigned it one.
+    public static let unassigned = NodeID(UInt32.max)
+    public static func < (a: NodeID, b: NodeID) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { self == .unassigned ? "node ?" : "node \(rawValue)" }
+}
+
+/// The part a node plays in a cluster.
+public enum NodeRole: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// Keeps membership and the assignment of key ranges.
+    case manager = 0
+    /// Owns key ranges and applies updates to them.
+    case server = 1
+    /// Runs the application: pushes gradients, pulls weights.
+    case worker = 2
+    /// A foreign program that only pushes and pulls (it takes no part in barriers or job completion).
+    case client = 3
+
+    public var description: String {
+        switch self {
+        case .manager: return "manager"
+        case .server: return "server"
+        case .worker: return "worker"
+        case .client: return "client"
+        }
+    }
+}
+
+/// One member of the cluster as the manager sees it.
+public struct NodeInfo: Hashable, Sendable, CustomStringConvertible {
+    /// The id the manager assigned.
+    public var id: NodeID
+    /// The node's role.
+    public var role: NodeRole
+    /// The node's rank among the nodes of its role (0-based), as named in the topology.
+    public var rank: UInt32
+    /// The ZeroMQ endpoint the node's ROUTER socket is bound to, e.g. `tcp://127.0.0.1:40123`.
+    public var endpoint: String
+    /// The key ranges the node owns (servers only), sorted and disjoint.
+    public var ranges: [KeyRange]
+
+    /// Creates a node entry.
+    public init(id: NodeID, role: NodeRole, rank: UInt32, endpoint: String, ranges: [KeyRange] = []) {
+        self.id = id
+        self.role = role
+        self.rank = rank
+        self.endpoint = endpoint
+        self.ranges = ranges
+    }
+
+    /// The name used in logs and errors, e.g. `server-1`.
+    public var name: String { "\(role)-\(rank)" }
+
+    public var description: String { "\(name) (\(id), \(endpoint))" }
+}
+
+/// The manager's versioned view of the cluster. Every change bumps `version` and is broadcast.
+public struct NodeTable: Hashable, Sendable {
+    /// Increases by one with every change.
+    public var version: UInt64
+    /// The members, ordered by id.
+    public var nodes: [NodeInfo]
+
+    /// Creates a node table.
+    public init(version: UInt64, nodes: [NodeInfo]) {
+        self.version = version
+        self.nodes = nodes
+    }
+
+    /// The members with the given role, ordered by rank.
+    public func nodes(withRole role: NodeRole) -> [NodeInfo] {
+        nodes.filter { $0.role == role }.sorted { $0.rank < $1.rank }
+    }
+
+    /// The member with the given id.
+    public func node(_ id: NodeID) -> NodeInfo? { nodes.first { $0.id == id } }
+}

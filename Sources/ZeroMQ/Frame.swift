@@ -1,0 +1,146 @@
+import CZeroMQ
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One immutable frame of a multipart message: a contiguous run of bytes.
+///
+/// A frame never copies what it wraps: a received frame keeps the `zmq_msg_t` libzmq filled, a frame
+/// made from a Swift array keeps that array alive, and sending a frame hands libzmq a reference
+/// instead of a copy (see ``Socket/send(_:)``). The bytes never change after creation, which is why a
+/// frame may cross threads.
+public struct Frame: Sendable {
+    @usableFromInline let storage: FrameStorage
+
+    @usableFromInline init(storage: FrameStorage) {
+        self.storage = storage
+    }
+
+    /// The number of bytes.
+    @inlinable public var count: Int { storage.count }
+
+    /// Whether the frame holds no byte.
+    @inlinable public var isEmpty: Bool { storage.count == 0 }
+
+    /// Calls `body` with the frame's bytes. The pointer is valid only inside `body`; it need not be aligned.
+    @inlinable
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(storage) {
+            try body(UnsafeRawBufferPointer(start: storage.baseAddress, count: storage.count))
+        }
+    }
+
+    /// An empty frame.
+    public init() {
+        self.storage = FrameStorage(allocatedCount: 0)
+    }
+
+    /// A frame holding a copy of `bytes`.
+    public init(copying bytes: UnsafeRawBufferPointer) {
+        let storage = FrameStorage(allocatedCount: bytes.count)
+        if let base = bytes.baseAddress, bytes.count > 0 {
+            storage.mutableBaseAddress!.copyMemory(from: base, byteCount: bytes.count)
+        }
+        self.storage = storage
+    }
+
+    /// A frame holding a copy of the given bytes.
+    public init<C: Collection>(bytes: C) where C.Element == UInt8 {
+        let array = Array(bytes)
+        self = array.withUnsafeBytes { Frame(copying: $0) }
+    }
+
+    /// A frame holding the UTF-8 bytes of `string`.
+    public init(string: String) {
+        var copy = string
+        self = copy.withUTF8 { Frame(copying: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// A frame that shares the storage of `array` without copying it; the array stays alive as long as
+    /// the frame (or a message libzmq is sending from it) does. Elements are laid out as in memory,
+    /// which is little-endian on every platform this package supports.
+    public init<Element: BitwiseCopyable & Sendable>(array: [Element]) {
+        self.storage = FrameStorage(keepingAlive: array)
+    }
+
+    /// A frame of `count` fresh bytes that `initializer` must fill completely.
+    public static func allocate(
+        count: Int, initializingWith initializer: (UnsafeMutableRawBufferPointer) throws -> Void
+    ) rethrows -> Frame {
+        let storage = FrameStorage(allocatedCount: count)
+        try initializer(UnsafeMutableRawBufferPointer(start: storage.mutableBaseAddress, count: count))
+        return Frame(storage: storage)
+    }
+
+    /// The bytes as an array (a copy).
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+}
+
+extension Frame: Equatable {
+    /// Frames are equal when their bytes are.
+    public static func == (lhs: Frame, rhs: Frame) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        return lhs.withUnsafeBytes { a in
+            rhs.withUnsafeBytes { b in
+                a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0
+            }
+        }
+    }
+}
+
+/// The owner of a frame's bytes: malloc'd memory, a received `zmq_msg_t`, or a kept-alive Swift array.
+///
+/// `@unchecked Sendable` is sound because the bytes are never written after the initializer returns
+/// (``Frame/allocate(count:initializingWith:)`` fills them before the frame exists) and the only
+/// mutable state, the reference count, is atomic.
+@usableFromInline
+final class FrameStorage: @unchecked Sendable {
+    @usableFromInline let baseAddress: UnsafeRawPointer?
+    @usableFromInline let count: Int
+    private let owner: Owner
+
+    private enum Owner {
+        case allocated(UnsafeMutableRawPointer?)
+        case message(UnsafeMutablePointer<zmq_msg_t>)
+        case array(any Sendable)
+    }
+
+    var mutableBaseAddress: UnsafeMutableRawPointer? {
+        if case .allocated(let p) = owner { return p }
+        return nil
+    }
+
+    init(allocatedCount count: Int) {
+        let p = count > 0 ? UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 16) : nil
+        self.baseAddress = UnsafeRawPointer(p)
+        self.count = count
+        self.owner = .allocated(p)
+    }
+
+    /// Takes ownership of an initialised `zmq_msg_t` (closed when the storage goes away).
+    init(takingMessage message: UnsafeMutablePointer<zmq_msg_t>) {
+        self.baseAddress = UnsafeRawPointer(zmq_msg_data(message))
+        self.count = zmq_msg_size(message)
+        self.owner = .message(message)
+    }
+
+    init<Element: BitwiseCopyable & Sendable>(keepingAlive array: [Element]) {
+        // The buffer of a native array does not move while a reference to it is held and it is not
+        // mutated; this storage holds that reference and never mutates it.
+        self.baseAddress = array.withUnsafeBytes { $0.baseAddress }
+        self.count = array.count * MemoryLayout<Element>.stride
+        self.owner = .array(array)
+    }
+
+    deinit {
+        switch owner {
+        case .allocated(let p): p?.deallocate()
+        case .message(let m):
+            zmq_msg_close(m)
+            m.deallocate()
+        case .array: break
+        }
+    }
+}
