@@ -1,0 +1,296 @@
+import Logging
+import ZeroMQ
+
+/// The manager's logic on its I/O thread: admits nodes, assigns key ranges, keeps and broadcasts the
+/// versioned node table, runs barriers, watches heartbeats and deadlines, and shuts the job down.
+///
+/// Every wait has a deadline; when one passes, the job fails with an error naming the nodes that did
+/// not do what was expected of them, and every node still reachable is told to shut down.
+public final class ManagerCore: TransportHandler {
+    private struct Member {
+        var info: NodeInfo
+        var peer: PeerAddress
+        var lastHeard: ContinuousClock.Instant
+        var registrationRequest: UInt64
+    }
+
+    private enum Phase {
+        case registering(deadline: ContinuousClock.Instant)
+        case running
+        case shuttingDown(deadline: ContinuousClock.Instant)
+        case finished
+    }
+
+    private let settings: ManagerSettings
+    private let logger: Logger
+    private let onFinish: @Sendable (JobReport) -> Void
+    private var phase: Phase = .finished
+    private var members: [NodeID: Member] = [:]
+    private var table = NodeTable(version: 0, nodes: [])
+    private var barriers: [String: (arrived: [NodeID: UInt64], deadline: ContinuousClock.Instant)] = [:]
+    private var done: [NodeID: (summary: String, failure: String?)] = [:]
+    private var awaitingAck: Set<NodeID> = []
+    private var failure: String?
+    private var jobDeadline: ContinuousClock.Instant?
+    private var nextClientID: UInt32
+
+    /// Creates the manager logic; `onFinish` receives the job's report once every node acknowledged
+    /// the shutdown (or the shutdown deadline passed).
+    public init(settings: ManagerSettings, logger: Logger, onFinish: @escaping @Sendable (JobReport) -> Void) {
+        self.settings = settings
+        self.logger = logger
+        self.onFinish = onFinish
+        nextClientID = UInt32(1 + settings.servers + settings.workers)
+    }
+
+    /// The id a server or worker of `rank` gets: servers first, then workers, in rank order.
+    private func id(role: NodeRole, rank: Int) -> NodeID {
+        role == .server ? NodeID(UInt32(1 + rank)) : NodeID(UInt32(1 + settings.servers + rank))
+    }
+
+    private func expected(_ role: NodeRole) -> Int { role == .server ? settings.servers : settings.workers }
+
+    // MARK: TransportHandler
+
+    public func start(io: any TransportIO) {
+        phase = .registering(deadline: io.now + settings.deadlines.startup)
+        jobDeadline = io.now + settings.deadlines.job
+        logger.info("manager at \(io.localEndpoint) waiting for \(settings.servers) server(s) and \(settings.workers) worker(s)")
+    }
+
+    public func stopped(error: (any Error)?) {
+        if let error, failure == nil { failure = "the manager's I/O loop failed: \(error)" }
+        if case .finished = phase { return }
+        phase = .finished
+        onFinish(report(unacknowledged: awaitingAck.compactMap { members[$0]?.info.name }.sorted()))
+    }
+
+    public func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
+        let message: Message
+        do {
+            message = try MessageCodec.decode(frames, limits: settings.limits)
+        } catch {
+            logger.warning("manager rejected a message from \(peer): \(error)")
+            let header = frames.first.flatMap { try? HeaderCodec.decode($0, limits: settings.limits) } ?? Header(kind: .error)
+            send(Message(header: header.errorReply(from: .manager, error)), to: peer, io: io)
+            return
+        }
+        let header = message.header
+        if header.kind != .register, let member = members[header.sender], member.peer == peer {
+            members[header.sender]?.lastHeard = io.now
+        }
+        switch header.kind {
+        case .register: register(header, from: peer, io: io)
+        case .heartbeat:
+            guard members[header.sender]?.peer == peer else {
+                return refuse(header, peer: peer, io: io, .notRegistered, "heartbeat from \(header.sender), which is not registered")
+            }
+            send(Message(header: Header(kind: .heartbeat, sender: .manager, requestID: header.requestID)), to: peer, io: io)
+        case .barrier: barrier(header, from: peer, io: io)
+        case .workerDone: workerDone(header, from: peer, io: io)
+        case .shutdownAck:
+            awaitingAck.remove(header.sender)
+            if awaitingAck.isEmpty, case .shuttingDown = phase { finish(io: io) }
+        default:
+            refuse(header, peer: peer, io: io, .unknownKind, "the manager does not accept \(header.kind) messages")
+        }
+    }
+
+    public func tick(io: any TransportIO) {
+        let now = io.now
+        switch phase {
+        case .registering(let deadline) where now > deadline:
+            let missing = [NodeRole.server, .worker].flatMap { role in
+                (0..<expected(role)).filter { members[id(role: role, rank: $0)] == nil }.map { "\(role)-\($0)" }
+            }
+            let present = members.values.map(\.info.name).sorted()
+            fail(
+                "\(missing.joined(separator: ", ")) did not register within \(settings.deadlines.startup.secondsText) (registered: \(present.isEmpty ? "none" : present.joined(separator: ", ")))",
+                io: io)
+        case .running:
+            if let jobDeadline, now > jobDeadline {
+                let pending = (0..<settings.workers).filter { done[id(role: .worker, rank: $0)] == nil }.map { "worker-\($0)" }
+                fail("the job did not finish within \(settings.deadlines.job.secondsText) (still running: \(pending.joined(separator: ", ")))", io: io)
+                return
+            }
+            for member in members.values.sorted(by: { $0.info.id < $1.info.id })
+            where member.info.role != .client && now - member.lastHeard > settings.deadlines.heartbeatTimeout {
+                if member.info.role == .worker, done[member.info.id] != nil { continue }
+                fail(
+                    "\(member.info.name) (\(member.info.id), \(member.info.endpoint)) stopped sending heartbeats: last heard \((now - member.lastHeard).secondsText) ago",
+                    io: io)
+                return
+            }
+            for (name, barrier) in barriers where now > barrier.deadline {
+                let missing = (0..<settings.workers).map { id(role: .worker, rank: $0) }
+                    .filter { barrier.arrived[$0] == nil }.compactMap { members[$0]?.info.name ?? "worker" }
+                fail("\(missing.joined(separator: ", ")) did not reach barrier '\(name)' within \(settings.deadlines.barrier.secondsText)", io: io)
+                return
+            }
+        case .shuttingDown(let deadline) where now > deadline:
+            finish(io: io)
+        default:
+            break
+        }
+    }
+
+    // MARK: Membership
+
+    private func register(_ header: Header, from peer: PeerAddress, io: any TransportIO) {
+        guard let role = header.role, let rank = header.rank, let endpoint = header.endpoint else {
+            return refuse(header, peer: peer, io: io, .missingField, "register needs role, rank and ep")
+        }
+        let nodeID: NodeID
+        switch role {
+        case .server, .worker:
+            guard Int(rank) < expected(role) else {
+                return refuse(header, peer: peer, io: io, .invalidRequest, "\(role)-\(rank) is not in the topology (\(expected(role)) \(role)s)")
+            }
+            nodeID = id(role: role, rank: Int(rank))
+            if let existing = members[nodeID] {
+                guard existing.info.endpoint == endpoint else {
+                    return refuse(header, peer: peer, io: io, .invalidRequest, "\(role)-\(rank) is already registered from \(existing.info.endpoint)")
+                }
+                if table.version > 0 {  // a retried registration: answer it again
+                    members[nodeID]?.peer = peer
+                    sendTable(to: nodeID, io: io)
+                }
+                return
+            }
+            guard case .registering = phase else {
+                return refuse(header, peer: peer, io: io, .invalidRequest, "the job is already running; \(role)-\(rank) cannot join")
+            }
+        case .client:
+            guard case .running = phase else {
+                return refuse(header, peer: peer, io: io, .invalidRequest, "clients may join once the job is running")
+            }
+            nodeID = NodeID(nextClientID)
+            nextClientID += 1
+        case .manager:
+            return refuse(header, peer: peer, io: io, .invalidRequest, "a manager cannot register with a manager")
+        }
+        members[nodeID] = Member(
+            info: NodeInfo(id: nodeID, role: role, rank: rank, endpoint: endpoint), peer: peer, lastHeard: io.now,
+            registrationRequest: header.requestID)
+        logger.info("manager admitted \(role)-\(rank) as \(nodeID) at \(endpoint)")
+        if role == .client {
+            publishTable(io: io)
+        } else if members.values.filter({ $0.info.role != .client }).count == settings.servers + settings.workers {
+            assignRanges()
+            phase = .running
+            publishTable(io: io)
+            logger.info("manager: all \(settings.servers + settings.workers) nodes registered; node table version \(table.version)")
+        }
+    }
+
+    private func assignRanges() {
+        let ranges = settings.keySpace.split(into: settings.servers)
+        for rank in 0..<settings.servers {
+            members[id(role: .server, rank: rank)]?.info.ranges = [ranges[rank]]
+        }
+    }
+
+    /// Bumps the table version and sends the table to every member.
+    private func publishTable(io: any TransportIO) {
+        table = NodeTable(version: table.version + 1, nodes: members.values.map(\.info).sorted { $0.id < $1.id })
+        for id in members.keys.sorted() { sendTable(to: id, io: io) }
+    }
+
+    private func sendTable(to id: NodeID, io: any TransportIO) {
+        guard let member = members[id] else { return }
+        let header = Header(kind: .nodeTable, sender: .manager, requestID: member.registrationRequest, nodeTable: table)
+        send(Message(header: header), to: member.peer, io: io)
+    }
+
+    // MARK: Barriers and completion
+
+    private func barrier(_ header: Header, from peer: PeerAddress, io: any TransportIO) {
+        guard let member = members[header.sender], member.peer == peer, member.info.role == .worker else {
+            return refuse(header, peer: peer, io: io, .notRegistered, "only registered workers take part in barriers")
+        }
+        let name = header.name ?? ""
+        var entry = barriers[name] ?? (arrived: [:], deadline: io.now + settings.deadlines.barrier)
+        entry.arrived[header.sender] = header.requestID
+        if entry.arrived.count == settings.workers {
+            barriers[name] = nil
+            for (worker, request) in entry.arrived {
+                guard let target = members[worker] else { continue }
+                send(Message(header: Header(kind: .barrierRelease, sender: .manager, requestID: request, name: name)), to: target.peer, io: io)
+            }
+        } else {
+            barriers[name] = entry
+        }
+    }
+
+    private func workerDone(_ header: Header, from peer: PeerAddress, io: any TransportIO) {
+        guard let member = members[header.sender], member.peer == peer, member.info.role == .worker else {
+            return refuse(header, peer: peer, io: io, .notRegistered, "only registered workers report completion")
+        }
+        let failed = header.errorCode.map { _ in header.errorMessage ?? "failed" }
+        done[header.sender] = (header.name ?? "", failed)
+        if let failed {
+            fail("\(member.info.name) failed: \(failed)", io: io)
+        } else if done.count == settings.workers {
+            shutDown(io: io)
+        }
+    }
+
+    private func fail(_ message: String, io: any TransportIO) {
+        if failure == nil {
+            failure = message
+            logger.error("job failed: \(message)")
+        }
+        shutDown(io: io)
+    }
+
+    private func shutDown(io: any TransportIO) {
+        if case .shuttingDown = phase { return }
+        if case .finished = phase { return }
+        phase = .shuttingDown(deadline: io.now + settings.deadlines.shutdown)
+        awaitingAck = Set(members.keys)
+        for id in members.keys.sorted() {
+            guard let member = members[id] else { continue }
+            send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: 0)), to: member.peer, io: io)
+        }
+        if awaitingAck.isEmpty { finish(io: io) }
+    }
+
+    /// Shuts the job down from outside (SIGTERM), with `reason` as its failure.
+    public func abort(_ reason: String, io: any TransportIO) {
+        fail(reason, io: io)
+    }
+
+    private func finish(io: any TransportIO) {
+        guard case .shuttingDown = phase else { return }
+        let unacknowledged = awaitingAck.compactMap { members[$0]?.info.name }.sorted()
+        if !unacknowledged.isEmpty {
+            logger.warning("no shutdown acknowledgement from \(unacknowledged.joined(separator: ", ")) within \(settings.deadlines.shutdown.secondsText)")
+        }
+        phase = .finished
+        onFinish(report(unacknowledged: unacknowledged))
+        io.stop()
+    }
+
+    private func report(unacknowledged: [String]) -> JobReport {
+        let summaries = (0..<settings.workers).map { rank -> String in
+            guard let entry = done[id(role: .worker, rank: rank)] else { return "worker-\(rank): did not finish" }
+            return "worker-\(rank): " + (entry.failure.map { "FAILED: \($0)" } ?? entry.summary)
+        }
+        return JobReport(workerSummaries: summaries, failure: failure, unacknowledged: unacknowledged)
+    }
+
+    // MARK: Replies
+
+    private func refuse(_ header: Header, peer: PeerAddress, io: any TransportIO, _ code: ErrorCode, _ text: String) {
+        logger.warning("manager refused \(header.kind) from \(peer): \(text)")
+        send(Message(header: header.errorReply(from: .manager, WireError(code, field: "k", text))), to: peer, io: io)
+    }
+
+    private func send(_ message: Message, to peer: PeerAddress, io: any TransportIO) {
+        do {
+            try io.send(MessageCodec.encode(message), to: peer)
+        } catch {
+            logger.warning("manager could not send \(message.header.kind) to \(peer): \(error)")
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import Logging
+import ZeroMQ
+
+/// A server's or worker's side of membership: registration with the manager, heartbeats, the node
+/// table, and noticing a manager that went silent. Runs inside the node's handler on the I/O thread.
+struct ManagerLink {
+    enum Event {
+        /// The manager sent a node table (the first one completes registration).
+        case nodeTable(NodeTable)
+        /// The manager asks the node to stop; the link has already answered.
+        case shutdown
+        /// Any other message from the manager, for the role to handle.
+        case message(Message)
+    }
+
+    let settings: NodeSettings
+    private(set) var nodeID: NodeID = .unassigned
+    private(set) var table: NodeTable?
+    private var registeredAt: ContinuousClock.Instant?
+    private var lastHeardFromManager: ContinuousClock.Instant?
+    private var lastHeartbeat: ContinuousClock.Instant?
+    private var nextRequestID: UInt64 = 1
+    private let logger: Logger
+
+    init(settings: NodeSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    var manager: PeerAddress { .endpoint(settings.managerEndpoint) }
+
+    var isRegistered: Bool { table != nil }
+
+    mutating func makeRequestID() -> UInt64 {
+        defer { nextRequestID += 1 }
+        return nextRequestID
+    }
+
+    /// Sends the registration.
+    mutating func start(io: any TransportIO) throws {
+        registeredAt = io.now
+        lastHeardFromManager = io.now
+        let header = Header(
+            kind: .register, sender: nodeID, requestID: makeRequestID(), role: settings.role,
+            rank: UInt32(settings.rank), endpoint: io.localEndpoint)
+        try io.send(MessageCodec.encode(Message(header: header)), to: manager)
+        logger.debug("registering with the manager at \(settings.managerEndpoint) as \(settings.name)")
+    }
+
+    /// Sends `header` (with this node's id) to the manager.
+    func send(_ header: Header, io: any TransportIO) throws {
+        var header = header
+        header.sender = nodeID
+        try io.send(MessageCodec.encode(Message(header: header)), to: manager)
+    }
+
+    /// Handles a message from the manager.
+    mutating func handle(_ message: Message, io: any TransportIO) throws -> Event? {
+        lastHeardFromManager = io.now
+        switch message.header.kind {
+        case .nodeTable:
+            guard let newTable = message.header.nodeTable else {
+                throw NodeFailure("the manager sent a node table message without a table")
+            }
+            if let old = table, old.version >= newTable.version { return nil }
+            guard
+                let me = newTable.nodes.first(where: {
+                    $0.role == settings.role && $0.rank == UInt32(settings.rank) && $0.endpoint == io.localEndpoint
+                })
+            else {
+                throw NodeFailure("the manager's node table version \(newTable.version) does not list \(settings.name) at \(io.localEndpoint)")
+            }
+            nodeID = me.id
+            table = newTable
+            return .nodeTable(newTable)
+        case .heartbeat:
+            return nil
+        case .shutdown:
+            try send(Header(kind: .shutdownAck, requestID: message.header.requestID), io: io)
+            return .shutdown
+        case .error:
+            throw NodeFailure(
+                "the manager at \(settings.managerEndpoint) refused \(settings.name): \(message.header.errorMessage ?? "no reason given")")
+        default:
+            return .message(message)
+        }
+    }
+
+    /// Sends heartbeats and enforces the registration and manager-silence deadlines.
+    mutating func tick(io: any TransportIO) throws {
+        let now = io.now
+        let deadlines = settings.deadlines
+        if table == nil, let registeredAt, now - registeredAt > deadlines.startup {
+            throw NodeFailure(
+                "the manager at \(settings.managerEndpoint) did not answer the registration of \(settings.name) within \(deadlines.startup.secondsText) (expected: a node table listing every server and worker)")
+        }
+        if let lastHeardFromManager, table != nil, now - lastHeardFromManager > deadlines.heartbeatTimeout {
+            throw NodeFailure(
+                "the manager at \(settings.managerEndpoint) has been silent for \(deadlines.heartbeatTimeout.secondsText) (expected: an answer to every heartbeat of \(settings.name))")
+        }
+        if table != nil, lastHeartbeat.map({ now - $0 >= deadlines.heartbeatInterval }) ?? true {
+            lastHeartbeat = now
+            try send(Header(kind: .heartbeat), io: io)
+        }
+    }
+}

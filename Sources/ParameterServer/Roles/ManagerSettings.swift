@@ -1,0 +1,38 @@
+/// What the manager needs to run a job.
+public struct ManagerSettings: Sendable {
+    /// The endpoint the manager binds (`tcp://127.0.0.1:*` for a free port).
+    public var bindEndpoint: String
+    /// Servers expected to register.
+    public var servers: Int
+    /// Workers expected to register.
+    public var workers: Int
+    /// The key space the servers split between them.
+    public var keySpace: KeyRange
+    /// Deadlines for registration, barriers, heartbeats, shutdown and the whole job.
+    public var deadlines: Deadlines
+    /// Limits applied to every message the manager decodes.
+    public var limits: WireLimits
+
+    /// Creates manager settings.
+    public init(
+        bindEndpoint: String, servers: Int, workers: Int, keySpace: KeyRange, deadlines: Deadlines = .standard,
+        limits: WireLimits = WireLimits()
+    ) {
+        self.bindEndpoint = bindEndpoint
+        self.servers = servers
+        self.workers = workers
+        self.keySpace = keySpace
+        self.deadlines = deadlines
+        self.limits = limits
+    }
+}
+
+/// The result of a job as the manager saw it.
+public struct JobReport: Sendable, Hashable {
+    /// Per worker (by rank): its summary line, or its failure.
+    public var workerSummaries: [String]
+    /// Why the job failed, naming the node at fault; nil when it succeeded.
+    public var failure: String?
+    /// Nodes that did not acknowledge the shutdown in time.
+    public var unacknowledged: [String]
+}

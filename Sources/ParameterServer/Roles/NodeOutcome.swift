@@ -1,0 +1,25 @@
+import Synchronization
+
+/// How a node's run ended, written on its I/O thread and read by the process after the thread ended.
+public final class NodeOutcome: Sendable {
+    private let state = Mutex<(failure: String?, summary: String?)>((nil, nil))
+
+    /// Creates an outcome that has neither failed nor finished.
+    public init() {}
+
+    /// Records the first failure (later ones are consequences and are dropped).
+    public func fail(_ message: String) {
+        state.withLock { if $0.failure == nil { $0.failure = message } }
+    }
+
+    /// Records a summary of a successful run.
+    public func succeed(_ summary: String) {
+        state.withLock { $0.summary = summary }
+    }
+
+    /// The first failure, if any.
+    public var failure: String? { state.withLock { $0.failure } }
+
+    /// The summary, if any.
+    public var summary: String? { state.withLock { $0.summary } }
+}

@@ -1,0 +1,52 @@
+/// What a server or worker process needs to know to join a cluster.
+public struct NodeSettings: Sendable {
+    /// The node's role (server or worker; foreign clients use ``NodeRole/client``).
+    public var role: NodeRole
+    /// The node's rank among its role, 0-based.
+    public var rank: Int
+    /// The manager's ROUTER endpoint.
+    public var managerEndpoint: String
+    /// The endpoint this node binds its ROUTER to (`tcp://127.0.0.1:*` for a free port).
+    public var bindEndpoint: String
+    /// The tables the cluster serves.
+    public var tables: [TableSpec]
+    /// Deadlines for registration, requests, barriers, heartbeats and shutdown.
+    public var deadlines: Deadlines
+    /// Limits applied to every message this node decodes.
+    public var limits: WireLimits
+
+    /// Creates node settings.
+    public init(
+        role: NodeRole, rank: Int, managerEndpoint: String, bindEndpoint: String, tables: [TableSpec],
+        deadlines: Deadlines = .standard, limits: WireLimits = WireLimits()
+    ) {
+        self.role = role
+        self.rank = rank
+        self.managerEndpoint = managerEndpoint
+        self.bindEndpoint = bindEndpoint
+        self.tables = tables
+        self.deadlines = deadlines
+        self.limits = limits
+    }
+
+    /// The node's name in logs and errors, e.g. `worker-1`.
+    public var name: String { "\(role)-\(rank)" }
+}
+
+/// The failure that ended a node, reported by its process as the exit reason.
+public struct NodeFailure: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What happened, naming the peer at fault.
+    public var message: String
+    /// Creates a failure.
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension Duration {
+    /// The duration in seconds, for messages (`2.5 s`).
+    var secondsText: String {
+        let (seconds, attoseconds) = components
+        let value = Double(seconds) + Double(attoseconds) / 1e18
+        return value == value.rounded() ? "\(Int(value)) s" : "\(((value * 10).rounded() / 10)) s"
+    }
+}

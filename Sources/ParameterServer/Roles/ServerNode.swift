@@ -1,0 +1,69 @@
+import Logging
+import ServiceLifecycle
+import ZeroMQ
+
+/// A server process: registers with the manager, serves its ranges until the manager says stop.
+public struct ServerNode: Service {
+    /// The node's settings.
+    public let settings: NodeSettings
+    private let registry: UpdaterRegistry
+    private let logger: Logger
+    private let onBound: @Sendable (String) -> Void
+
+    /// Creates the service; `onBound` is told the endpoint the server's ROUTER is bound to.
+    public init(
+        settings: NodeSettings, registry: UpdaterRegistry = .builtIn, logger: Logger,
+        onBound: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.settings = settings
+        self.registry = registry
+        self.logger = logger
+        self.onBound = onBound
+    }
+
+    /// Runs until the manager shuts the job down (or a deadline or SIGTERM ends it); throws the failure.
+    public func run() async throws {
+        let outcome = NodeOutcome()
+        let (settings, registry, logger) = (self.settings, self.registry, self.logger)
+        try await NodeRuntime.run(bind: settings.bindEndpoint, name: settings.name, logger: logger, outcome: outcome) {
+            ServerCore(settings: settings, registry: registry, outcome: outcome, logger: logger)
+        } started: { transport, endpoint in
+            onBound(endpoint)
+            _ = transport
+        }
+    }
+}
+
+/// Starts a transport, waits for it to end (stopping it on graceful shutdown), and tears down in order.
+enum NodeRuntime {
+    static func run<Handler: TransportHandler>(
+        bind: String, name: String, logger: Logger, outcome: NodeOutcome,
+        makeHandler: @escaping @Sendable () -> Handler,
+        started: (ZMQTransport<Handler>, String) async throws -> Void,
+        onShutdownSignal: (@Sendable (ZMQTransport<Handler>) -> Void)? = nil
+    ) async throws {
+        let context = try Context()
+        do {
+            let transport = try ZMQTransport(context: context, bind: bind, logger: logger, makeHandler: makeHandler)
+            let endpoint: String
+            do {
+                endpoint = try transport.start()
+            } catch {
+                throw NodeFailure("\(name) could not bind \(bind): \(error)")
+            }
+            try await withGracefulShutdownHandler {
+                try await started(transport, endpoint)
+                await transport.waitUntilFinished()
+            } onGracefulShutdown: {
+                outcome.fail("\(name) was asked to stop (signal)")
+                if let onShutdownSignal { onShutdownSignal(transport) } else { transport.stop() }
+            }
+            await transport.waitUntilFinished()
+        } catch {
+            try? context.terminate()
+            throw error
+        }
+        try? context.terminate()
+        if let failure = outcome.failure { throw NodeFailure(failure) }
+    }
+}

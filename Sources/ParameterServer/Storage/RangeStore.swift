@@ -1,0 +1,235 @@
+/// The values of one table on one key range, owned by a server.
+///
+/// Two layouts, chosen by size when the range is created:
+/// - **dense**: one contiguous array of `range.count × valueLength` floats indexed by `key − lowerBound`
+///   (the fastest: DESIGN.md measures 240 M keys/s for the add loop, 5× a hash map);
+/// - **sorted**: parallel arrays of the keys seen so far and their values, for ranges too large to hold
+///   densely (a hashed 2^64 key space). Pushes merge sorted key lists; absent keys read as 0.
+///
+/// Keys handed to ``push(keys:count:values:updater:)`` and ``pull(keys:count:into:)`` are raw,
+/// possibly unaligned little-endian `UInt64`s, already validated as strictly ascending and inside
+/// ``range`` (the wire decoder and the server check this before any value is touched, so a bad
+/// request never half-applies). The store belongs to the one thread that serves its table.
+public final class RangeStore {
+    /// The keys this store holds.
+    public let range: KeyRange
+    /// Floats per key.
+    public let valueLength: Int
+    /// The table's updater, whose per-value state the store keeps.
+    public let updater: any Updater
+
+    private var layout: Layout
+    private var values: [Float]
+    private var state: [Float]
+    /// Keys present in the sorted layout (empty in the dense one).
+    private var sortedKeys: [UInt64]
+
+    private enum Layout { case dense, sorted }
+
+    /// The largest dense store, in floats (values plus updater state), before the sorted layout is used.
+    public static let defaultDenseLimit = 1 << 27
+
+    /// Creates an empty store; values start at 0.
+    public init(range: KeyRange, valueLength: Int, updater: any Updater, denseLimit: Int = RangeStore.defaultDenseLimit) {
+        precondition(valueLength > 0, "valueLength must be positive")
+        self.range = range
+        self.valueLength = valueLength
+        self.updater = updater
+        let floatsPerKey = UInt64(valueLength * (1 + updater.stateWidth))
+        let (denseFloats, overflow) = range.count.multipliedReportingOverflow(by: floatsPerKey)
+        if !overflow && denseFloats <= UInt64(denseLimit) {
+            layout = .dense
+            values = [Float](repeating: 0, count: Int(range.count) * valueLength)
+            state = [Float](repeating: 0, count: Int(range.count) * valueLength * updater.stateWidth)
+        } else {
+            layout = .sorted
+            values = []
+            state = []
+        }
+        sortedKeys = []
+    }
+
+    /// Whether the store uses the dense layout.
+    public var isDense: Bool { layout == .dense }
+
+    /// The number of keys the store holds a value for (every key of the range when dense).
+    public var storedKeyCount: Int { layout == .dense ? Int(range.count) : sortedKeys.count }
+
+    /// Checks that `updater` may be applied to this store: its state must be the table updater's.
+    public func check(updater other: any Updater) throws {
+        if other.stateWidth != 0 && other.name != updater.name {
+            throw StorageError(
+                .invalidRequest,
+                "updater '\(other.name)' keeps per-value state and cannot be applied to a table updated by '\(updater.name)'")
+        }
+    }
+
+    /// Folds `count` values per key (`valueLength` floats each) into the store with `updater`.
+    public func push(keys: UnsafeRawPointer, count: Int, values incoming: UnsafeRawPointer, updater: any Updater) {
+        guard count > 0 else { return }
+        switch updater {
+        case let u as AddUpdater: push(u, keys: keys, count: count, incoming: incoming)
+        case let u as AssignUpdater: push(u, keys: keys, count: count, incoming: incoming)
+        case let u as FTRLUpdater: push(u, keys: keys, count: count, incoming: incoming)
+        case let u as AdaGradUpdater: push(u, keys: keys, count: count, incoming: incoming)
+        case let u as SGDUpdater: push(u, keys: keys, count: count, incoming: incoming)
+        default: pushOpened(updater, keys: keys, count: count, incoming: incoming)
+        }
+    }
+
+    private func pushOpened(_ updater: some Updater, keys: UnsafeRawPointer, count: Int, incoming: UnsafeRawPointer) {
+        push(updater, keys: keys, count: count, incoming: incoming)
+    }
+
+    @inline(__always)
+    private func push<U: Updater>(_ u: U, keys: UnsafeRawPointer, count: Int, incoming: UnsafeRawPointer) {
+        if layout == .sorted { insertMissing(keys: keys, count: count) }
+        let width = valueLength
+        let stateWidth = u.stateWidth
+        let lower = range.lowerBound
+        let dense = layout == .dense
+        let sortedKeys = self.sortedKeys
+        values.withUnsafeMutableBufferPointer { valueBuffer in
+            state.withUnsafeMutableBufferPointer { stateBuffer in
+                let base = valueBuffer.baseAddress!
+                let stateBase = stateWidth > 0 ? stateBuffer.baseAddress : nil
+                var cursor = 0
+                if width == 1 && stateWidth == 0 && dense {
+                    var scratch: Float = 0
+                    for i in 0..<count {
+                        let slot = Int(keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) &- lower)
+                        u.update(&base[slot], state: &scratch, incoming: incoming.loadUnaligned(fromByteOffset: 4 * i, as: Float.self))
+                    }
+                    return
+                }
+                for i in 0..<count {
+                    let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+                    let slot: Int
+                    if dense {
+                        slot = Int(key &- lower)
+                    } else {
+                        cursor = RangeStore.advance(sortedKeys, from: cursor, to: key)
+                        slot = cursor
+                    }
+                    u.apply(
+                        values: base + slot * width,
+                        state: stateBase.map { $0 + slot * width * stateWidth },
+                        incoming: incoming + 4 * i * width, count: width)
+                }
+            }
+        }
+    }
+
+    /// Writes the values of `count` keys, `valueLength` floats each, to `output` in key order.
+    public func pull(keys: UnsafeRawPointer, count: Int, into output: UnsafeMutableRawPointer) {
+        let width = valueLength
+        let lower = range.lowerBound
+        values.withUnsafeBufferPointer { valueBuffer in
+            guard let base = valueBuffer.baseAddress else {
+                output.initializeMemory(as: UInt8.self, repeating: 0, count: 4 * count * width)
+                return
+            }
+            switch layout {
+            case .dense:
+                if width == 1 {
+                    let out = output.assumingMemoryBound(to: Float.self)
+                    for i in 0..<count {
+                        out[i] = base[Int(keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) &- lower)]
+                    }
+                } else {
+                    for i in 0..<count {
+                        let slot = Int(keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) &- lower)
+                        (output + 4 * i * width).copyMemory(from: base + slot * width, byteCount: 4 * width)
+                    }
+                }
+            case .sorted:
+                var cursor = 0
+                for i in 0..<count {
+                    let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+                    cursor = RangeStore.advance(sortedKeys, from: cursor, to: key)
+                    let target = output + 4 * i * width
+                    if cursor < sortedKeys.count && sortedKeys[cursor] == key {
+                        target.copyMemory(from: base + cursor * width, byteCount: 4 * width)
+                    } else {
+                        target.initializeMemory(as: UInt8.self, repeating: 0, count: 4 * width)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The keys inside `subrange` that hold a value (every key when dense) and their values, in key order.
+    public func snapshot(of subrange: KeyRange) -> (keys: [UInt64], values: [Float]) {
+        let part = range.intersection(subrange)
+        guard !part.isEmpty else { return ([], []) }
+        switch layout {
+        case .dense:
+            let first = Int(part.lowerBound - range.lowerBound) * valueLength
+            let last = Int(part.upperBound - range.lowerBound) * valueLength
+            return (Array(part.lowerBound..<part.upperBound), Array(values[first..<last]))
+        case .sorted:
+            let start = RangeStore.advance(sortedKeys, from: 0, to: part.lowerBound)
+            let end = RangeStore.advance(sortedKeys, from: start, to: part.upperBound)
+            return (Array(sortedKeys[start..<end]), Array(values[(start * valueLength)..<(end * valueLength)]))
+        }
+    }
+
+    /// The index of the first stored key ≥ `key`, searching from `start` (keys arrive sorted, so a
+    /// gallop from the previous position is cheaper than a full binary search).
+    @inline(__always)
+    private static func advance(_ keys: [UInt64], from start: Int, to key: UInt64) -> Int {
+        var low = start
+        var step = 1
+        var high = start
+        while high < keys.count && keys[high] < key {
+            low = high + 1
+            high += step
+            step &<<= 1
+        }
+        high = min(high, keys.count)
+        while low < high {
+            let mid = (low + high) / 2
+            if keys[mid] < key { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
+    /// Adds the keys of a push that the sorted layout does not hold yet, with zero values and state.
+    private func insertMissing(keys: UnsafeRawPointer, count: Int) {
+        var missing: [UInt64] = []
+        var cursor = 0
+        for i in 0..<count {
+            let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+            cursor = RangeStore.advance(sortedKeys, from: cursor, to: key)
+            if cursor == sortedKeys.count || sortedKeys[cursor] != key { missing.append(key) }
+        }
+        guard !missing.isEmpty else { return }
+        let width = valueLength
+        let stateWidth = updater.stateWidth * width
+        var mergedKeys: [UInt64] = []
+        var mergedValues: [Float] = []
+        var mergedState: [Float] = []
+        let total = sortedKeys.count + missing.count
+        mergedKeys.reserveCapacity(total)
+        mergedValues.reserveCapacity(total * width)
+        mergedState.reserveCapacity(total * stateWidth)
+        var old = 0
+        var new = 0
+        while old < sortedKeys.count || new < missing.count {
+            if new == missing.count || (old < sortedKeys.count && sortedKeys[old] < missing[new]) {
+                mergedKeys.append(sortedKeys[old])
+                mergedValues.append(contentsOf: values[(old * width)..<((old + 1) * width)])
+                mergedState.append(contentsOf: state[(old * stateWidth)..<((old + 1) * stateWidth)])
+                old += 1
+            } else {
+                mergedKeys.append(missing[new])
+                mergedValues.append(contentsOf: repeatElement(0, count: width))
+                mergedState.append(contentsOf: repeatElement(0, count: stateWidth))
+                new += 1
+            }
+        }
+        sortedKeys = mergedKeys
+        values = mergedValues
+        state = mergedState
+    }
+}

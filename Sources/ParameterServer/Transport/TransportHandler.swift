@@ -1,0 +1,62 @@
+import ZeroMQ
+
+/// Who sent a message, and so where its reply goes.
+public enum PeerAddress: Hashable, Sendable, CustomStringConvertible {
+    /// A peer that connected to this node's ROUTER socket, by the routing id the ROUTER gave it.
+    case routed([UInt8])
+    /// A peer this node reaches through a DEALER connected to the peer's ROUTER endpoint.
+    case endpoint(String)
+
+    public var description: String {
+        switch self {
+        case .routed(let id): return "peer 0x" + id.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        case .endpoint(let endpoint): return endpoint
+        }
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+/// What a role's logic may do from its I/O thread. Implemented by ``ZMQTransport`` (real sockets)
+/// and by ``InMemoryNetwork`` (tests, fake time).
+public protocol TransportIO: AnyObject {
+    /// The endpoint this node's ROUTER is bound to.
+    var localEndpoint: String { get }
+    /// The current time: the real continuous clock, or a test's fake one.
+    var now: ContinuousClock.Instant { get }
+    /// Sends a multipart message. It never blocks; a peer that cannot be reached gives an error.
+    func send(_ frames: [Frame], to peer: PeerAddress) throws
+    /// Ends the I/O loop after the current event; queued outgoing messages are flushed first.
+    func stop()
+}
+
+/// A role's logic: called on one thread by its transport, for every message and on every tick.
+public protocol TransportHandler: AnyObject, SendableMetatype {
+    /// Called once on the I/O thread before any message is delivered.
+    func start(io: any TransportIO)
+    /// Called for every message that arrives, with the header and payload frames (no envelope).
+    func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO)
+    /// Called at least every ``TransportSettings/tickInterval`` to drive deadlines and heartbeats.
+    func tick(io: any TransportIO)
+    /// Called once when the loop ends (after ``TransportIO/stop()`` or a fatal transport error).
+    func stopped(error: (any Error)?)
+}
+
+/// Settings of the transports.
+public struct TransportSettings: Sendable {
+    /// The longest a transport goes without calling ``TransportHandler/tick(io:)``.
+    public var tickInterval: Duration = .milliseconds(20)
+    /// How long closing sockets may take to flush queued messages.
+    public var linger: Duration = .seconds(2)
+    /// Messages larger than this are refused by libzmq before they are read (ZMQ_MAXMSGSIZE).
+    public var maximumMessageBytes: Int64 = 1 << 30
+    /// Messages of more frames than this are dropped (and answered with an error by the handler).
+    public var maximumParts = 16
+
+    /// Default settings.
+    public init() {}
+}

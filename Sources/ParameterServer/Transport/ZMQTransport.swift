@@ -1,0 +1,300 @@
+import Foundation
+import Logging
+import Synchronization
+import ZeroMQ
+
+/// The I/O thread of one node: it owns the node's ROUTER socket, one DEALER per peer it reaches, and
+/// the role logic (`Handler`), and it is the only thread that touches any of them.
+///
+/// Other threads talk to the handler through ``execute(_:)``: the closure is queued and runs on the
+/// I/O thread, which a ``WakeUpSignal`` wakes. Sends never block (high-water marks are off, flow
+/// control is the application's: bounded requests in flight), so the loop never stalls on a peer.
+public final class ZMQTransport<Handler: TransportHandler>: Sendable {
+    /// Work queued for the I/O thread.
+    public typealias Work = @Sendable (Handler, any TransportIO) -> Void
+
+    private struct Shared {
+        var queue: [Work] = []
+        var finished = false
+        var finishError: String?
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var startError: ZMQError?
+    }
+
+    private let shared = Mutex(Shared())
+    private let wakeUp: WakeUpSignal
+    private let context: Context
+    private let bindEndpoint: String
+    private let settings: TransportSettings
+    private let logger: Logger
+    private let boundEndpoint = Mutex<String?>(nil)
+    private let makeHandler: @Sendable () -> Handler
+
+    /// Creates a transport that will bind its ROUTER to `bindEndpoint` (`tcp://127.0.0.1:0` picks a
+    /// free port) and run the handler that `makeHandler` makes on its own thread once ``start()`` is called.
+    public init(
+        context: Context, bind bindEndpoint: String, settings: TransportSettings = TransportSettings(),
+        logger: Logger, makeHandler: @escaping @Sendable () -> Handler
+    ) throws {
+        self.context = context
+        self.bindEndpoint = bindEndpoint
+        self.settings = settings
+        self.logger = logger
+        self.makeHandler = makeHandler
+        self.wakeUp = try WakeUpSignal()
+    }
+
+    /// Binds the ROUTER and starts the I/O thread; returns the endpoint actually bound.
+    public func start() throws -> String {
+        let ready = DispatchSemaphore(value: 0)
+        let thread = Thread { [self] in
+            self.runLoop(ready: ready)
+        }
+        thread.name = "zps-io"
+        thread.stackSize = 8 << 20
+        thread.start()
+        ready.wait()
+        if let error = shared.withLock({ $0.startError }) { throw error }
+        return boundEndpoint.withLock { $0 } ?? bindEndpoint
+    }
+
+    /// Queues `work` to run on the I/O thread with the handler, and returns true; returns false, and
+    /// runs nothing, once the loop has ended. Accepted work always runs, even when the loop is stopping.
+    @discardableResult
+    public func execute(_ work: @escaping Work) -> Bool {
+        let accepted = shared.withLock { state -> Bool in
+            guard !state.finished else { return false }
+            state.queue.append(work)
+            return true
+        }
+        if accepted { wakeUp.signal() }
+        return accepted
+    }
+
+    /// Asks the loop to stop after flushing what is queued.
+    public func stop() {
+        execute { _, io in io.stop() }
+    }
+
+    /// Waits until the I/O thread has ended.
+    public func waitUntilFinished() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = shared.withLock { state -> Bool in
+                if state.finished { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Whether the I/O thread has ended.
+    public var isFinished: Bool { shared.withLock { $0.finished } }
+
+    // MARK: - The I/O thread
+
+    private func runLoop(ready: DispatchSemaphore) {
+        let io: SocketIO
+        do {
+            io = try SocketIO(context: context, bind: bindEndpoint, settings: settings, logger: logger)
+        } catch let error as ZMQError {
+            shared.withLock { $0.startError = error }
+            finish(error: nil)
+            ready.signal()
+            return
+        } catch {
+            shared.withLock { $0.startError = ZMQError(code: EINVAL, context: "\(error)") }
+            finish(error: nil)
+            ready.signal()
+            return
+        }
+        boundEndpoint.withLock { $0 = io.localEndpoint }
+        ready.signal()
+
+        let handler = makeHandler()
+        handler.start(io: io)
+        var loopError: (any Error)?
+        var nextTick = io.now + settings.tickInterval
+        do {
+            while !io.stopRequested {
+                try io.pollOnce(wakeUp: wakeUp, timeout: max(.zero, nextTick - io.now)) { frames, peer in
+                    handler.received(frames, from: peer, io: io)
+                }
+                if io.wakeUpReady {
+                    wakeUp.drain()
+                    let work = shared.withLock { state -> [Work] in
+                        defer { state.queue.removeAll(keepingCapacity: true) }
+                        return state.queue
+                    }
+                    for item in work { item(handler, io) }
+                }
+                let now = io.now
+                if now >= nextTick {
+                    handler.tick(io: io)
+                    nextTick = now + settings.tickInterval
+                }
+            }
+        } catch {
+            loopError = error
+            logger.error("I/O loop of \(io.localEndpoint) failed: \(error)")
+        }
+        // Refuse new work, then run what was accepted so no caller waits forever on dropped work.
+        let leftover = shared.withLock { state -> [Work] in
+            state.finished = true
+            defer { state.queue.removeAll() }
+            return state.queue
+        }
+        for item in leftover { item(handler, io) }
+        io.close()
+        handler.stopped(error: loopError)
+        finish(error: loopError.map { "\($0)" })
+    }
+
+    private func finish(error: String?) {
+        let waiters = shared.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.finished = true
+            state.finishError = error
+            state.queue.removeAll()
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// The sockets of one I/O thread. Lives and dies on that thread.
+private final class SocketIO: TransportIO {
+    /// Holds a socket in a collection; dropping the box closes the socket.
+    private final class SocketBox {
+        let socket: Socket
+        var item = Poller.Item?.none
+        init(_ socket: consuming Socket) { self.socket = socket }
+    }
+
+    let localEndpoint: String
+    private var router: SocketBox?
+    private var wakeUpItem: Poller.Item?
+    private var dealers: [String: SocketBox] = [:]
+    private var dealerOrder: [String] = []
+    private let context: Context
+    private let settings: TransportSettings
+    private let logger: Logger
+    private var poller = Poller()
+    private var pollerStale = true
+    private(set) var stopRequested = false
+    private(set) var wakeUpReady = false
+
+    init(context: Context, bind endpoint: String, settings: TransportSettings, logger: Logger) throws {
+        self.context = context
+        self.settings = settings
+        self.logger = logger
+        let router = try Socket(.router, context: context)
+        try router.set(.routerMandatory, to: true)
+        try router.set(.sendHighWaterMark, to: 0)
+        try router.set(.receiveHighWaterMark, to: 0)
+        try router.set(.maximumMessageSize, to: settings.maximumMessageBytes)
+        localEndpoint = try router.bind(to: endpoint)
+        self.router = SocketBox(router)
+    }
+
+    var now: ContinuousClock.Instant { ContinuousClock.now }
+
+    func stop() { stopRequested = true }
+
+    func send(_ frames: [Frame], to peer: PeerAddress) throws {
+        switch peer {
+        case .routed(let identity):
+            guard let router else { return }
+            var message = [Frame(bytes: identity)]
+            message.append(contentsOf: frames)
+            try router.socket.send(message)
+        case .endpoint(let endpoint):
+            try dealer(for: endpoint).socket.send(frames)
+        }
+    }
+
+    private func dealer(for endpoint: String) throws -> SocketBox {
+        if let box = dealers[endpoint] { return box }
+        let socket = try Socket(.dealer, context: context)
+        try socket.set(.sendHighWaterMark, to: 0)
+        try socket.set(.receiveHighWaterMark, to: 0)
+        try socket.set(.maximumMessageSize, to: settings.maximumMessageBytes)
+        try socket.set(.linger, to: Int32(settings.linger.milliseconds))
+        try socket.connect(to: endpoint)
+        let box = SocketBox(socket)
+        dealers[endpoint] = box
+        dealerOrder.append(endpoint)
+        pollerStale = true
+        return box
+    }
+
+    /// Polls every socket once (up to `timeout`) and hands each complete message to `deliver`.
+    func pollOnce(
+        wakeUp: WakeUpSignal, timeout: Duration, deliver: ([Frame], PeerAddress) -> Void
+    ) throws {
+        if pollerStale {
+            poller.removeAll()
+            wakeUpItem = poller.add(wakeUp)
+            if let router { router.item = poller.add(router.socket, events: .readable) }
+            for endpoint in dealerOrder {
+                let box = dealers[endpoint]!
+                box.item = poller.add(box.socket, events: .readable)
+            }
+            pollerStale = false
+        }
+        let milliseconds = Int((timeout.milliseconds).clamped(to: 0...1000))
+        try poller.poll(timeoutMilliseconds: milliseconds)
+        wakeUpReady = wakeUpItem.map { poller.readyEvents($0).contains(.readable) } ?? false
+        // The ROUTER and the DEALERs are drained in bounded batches so one busy peer cannot starve the rest.
+        if let router, let item = router.item, poller.readyEvents(item).contains(.readable) {
+            for _ in 0..<256 {
+                guard let frames = try receive(router) else { break }
+                guard frames.count >= 2 else { continue }
+                deliver(Array(frames.dropFirst()), .routed(frames[0].bytes))
+                if stopRequested { return }
+            }
+        }
+        for endpoint in dealerOrder {
+            guard let box = dealers[endpoint], let item = box.item, poller.readyEvents(item).contains(.readable) else { continue }
+            for _ in 0..<256 {
+                guard let frames = try receive(box) else { break }
+                deliver(frames, .endpoint(endpoint))
+                if stopRequested { return }
+            }
+        }
+    }
+
+    private func receive(_ box: SocketBox) throws -> [Frame]? {
+        do {
+            return try box.socket.receiveMultipart(dontWait: true, maximumParts: settings.maximumParts + 1)
+        } catch {
+            guard error.kind == .messageTooLarge else { throw error }
+            logger.warning("dropped a message of more than \(settings.maximumParts) frames")
+            return []
+        }
+    }
+
+    func close() {
+        poller.removeAll()
+        for endpoint in dealerOrder {
+            if let box = dealers.removeValue(forKey: endpoint) {
+                try? box.socket.set(.linger, to: Int32(settings.linger.milliseconds))
+            }
+        }
+        dealerOrder.removeAll()
+        try? router?.socket.set(.linger, to: Int32(settings.linger.milliseconds))
+        router = nil
+    }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds (rounded down).
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}
+
+extension Comparable {
+    func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
+}
