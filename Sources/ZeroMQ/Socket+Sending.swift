@@ -1,0 +1,93 @@
+import CZeroMQ
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension Socket {
+    /// Frames larger than this many bytes are sent without copying; smaller ones are copied into the
+    /// message, which costs less than the reference counting and release callback of a zero-copy send.
+    public static let zeroCopyThreshold = 256
+
+    /// Sends one message part, returning `false` if it would block: with `dontWait`, or when
+    /// ``SocketOption/sendTimeout`` ran out. With `more`, the part is followed by further parts of
+    /// the same message (`ZMQ_SNDMORE`).
+    @discardableResult
+    public func send(_ frame: Frame, more: Bool = false, dontWait: Bool = false) throws(ZMQError) -> Bool {
+        var flags: Int32 = more ? ZMQ_SNDMORE : 0
+        if dontWait { flags |= ZMQ_DONTWAIT }
+        return try sendPart(frame, flags: flags, index: 0, of: 1)
+    }
+
+    /// Sends `frames` as one multipart message, returning `false` if it would block: with `dontWait`,
+    /// or when ``SocketOption/sendTimeout`` ran out. An empty array sends nothing and returns `true`.
+    ///
+    /// libzmq delivers a message whole or not at all; `false` means it was not queued (libzmq rolls
+    /// back any parts it had accepted). Frames above ``zeroCopyThreshold`` bytes are handed to libzmq
+    /// without a copy: the message keeps the frame's storage alive until libzmq's I/O thread has
+    /// written it out, so the caller may drop its frames as soon as this returns.
+    @discardableResult
+    public func send(_ frames: [Frame], dontWait: Bool = false) throws(ZMQError) -> Bool {
+        let last = frames.count - 1
+        let wait: Int32 = dontWait ? ZMQ_DONTWAIT : 0
+        for (index, frame) in frames.enumerated() {
+            let flags = index < last ? ZMQ_SNDMORE | wait : wait
+            guard try sendPart(frame, flags: flags, index: index, of: frames.count) else { return false }
+        }
+        return true
+    }
+
+    /// Builds a `zmq_msg_t` for `frame`, sends it, and closes it if libzmq did not take it, so that
+    /// no failure path leaks the message or the frame storage it references.
+    private func sendPart(_ frame: Frame, flags: Int32, index: Int, of count: Int) throws(ZMQError) -> Bool {
+        let handle = handle
+        let outcome: Int32 = withUnsafeTemporaryAllocation(of: zmq_msg_t.self, capacity: 1) { buffer in
+            let message = buffer.baseAddress!
+            guard Socket.initialize(message, with: frame) else { return ENOMEM }
+            while true {
+                if zmq_msg_send(message, handle, flags) >= 0 { return 0 }
+                let code = zmq_errno()
+                if code == EINTR { continue }
+                // On failure the message still owns its content (and the frame retain).
+                zmq_msg_close(message)
+                return code
+            }
+        }
+        switch outcome {
+        case 0: return true
+        case EAGAIN: return false
+        default:
+            throw ZMQError(code: outcome, context: "zmq_msg_send(\(type), part \(index + 1) of \(count))")
+        }
+    }
+
+    /// Initializes `message` to carry `frame`: by reference above the threshold, by copy below.
+    private static func initialize(_ message: UnsafeMutablePointer<zmq_msg_t>, with frame: Frame) -> Bool {
+        let storage = frame.storage
+        let count = storage.count
+        if count > zeroCopyThreshold, let base = storage.baseAddress {
+            // libzmq never writes through this pointer; it only needs the C signature's mutability.
+            let data = UnsafeMutableRawPointer(mutating: base)
+            let retained = Unmanaged.passRetained(storage)
+            let result = zmq_msg_init_data(
+                message, data, count,
+                { _, hint in
+                    // Called once, from whichever thread drops libzmq's last reference (often its
+                    // I/O thread); the release is an atomic reference-count decrement.
+                    Unmanaged<FrameStorage>.fromOpaque(hint!).release()
+                },
+                retained.toOpaque())
+            if result != 0 {
+                retained.release()
+                return false
+            }
+            return true
+        }
+        guard zmq_msg_init_size(message, count) == 0 else { return false }
+        if count > 0, let base = storage.baseAddress {
+            zmq_msg_data(message).copyMemory(from: base, byteCount: count)
+        }
+        return true
+    }
+}

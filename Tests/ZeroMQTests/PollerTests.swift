@@ -1,0 +1,70 @@
+import Dispatch
+import Testing
+import ZeroMQ
+
+@Suite("Poller and wake-up signal")
+struct PollerTests {
+    @Test("A poll blocked on a WakeUpSignal wakes when another thread signals it")
+    func wakesFromAnotherThread() throws {
+        let signal = try WakeUpSignal()
+        var poller = Poller()
+        let wakeUp = poller.add(signal)
+        #expect(try poller.poll(timeoutMilliseconds: 0) == 0)
+
+        DispatchQueue.global().async { signal.signal() }
+        // Far longer than the signal takes; if the poll timed out instead, nothing would be ready.
+        #expect(try poller.poll(timeoutMilliseconds: 30_000) == 1)
+        #expect(poller.readyEvents(wakeUp) == .readable)
+
+        signal.drain()
+        #expect(try poller.poll(timeoutMilliseconds: 0) == 0)
+        #expect(poller.readyEvents(wakeUp).isEmpty)
+    }
+
+    @Test("Many signals from many threads coalesce into one wake-up that one drain clears")
+    func signalsCoalesce() throws {
+        let signal = try WakeUpSignal()
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            for _ in 0..<1000 { signal.signal() }
+        }
+        var poller = Poller()
+        let wakeUp = poller.add(fileDescriptor: signal.fileDescriptor, events: .readable)
+        #expect(try poller.poll(timeoutMilliseconds: 0) == 1)
+        #expect(poller.readyEvents(wakeUp) == .readable)
+        signal.drain()
+        #expect(try poller.poll(timeoutMilliseconds: 0) == 0)
+        signal.drain()  // draining an empty signal does not block
+        signal.signal()
+        #expect(try poller.poll(timeoutMilliseconds: 0) == 1)
+    }
+
+    @Test("An I/O loop polls a socket and a wake-up signal together and sees exactly which is ready")
+    func socketsAndSignal() throws {
+        let signal = try WakeUpSignal()
+        try withRouterAndDealer { router, dealer throws in
+            var poller = Poller()
+            let incoming = poller.add(router, events: .readable)
+            let outgoing = poller.add(dealer, events: [])
+            let wakeUp = poller.add(signal)
+            #expect(poller.count == 3)
+            #expect(try poller.poll(timeoutMilliseconds: 0) == 0)
+
+            #expect(try dealer.send(Frame(string: "request")))
+            #expect(try poller.poll(timeoutMilliseconds: 30_000) == 1)
+            #expect(poller.readyEvents(incoming) == .readable)
+            #expect(poller.readyEvents(wakeUp).isEmpty)
+            #expect(try router.receiveMultipart() == [Frame(bytes: dealerID), Frame(string: "request")])
+
+            signal.signal()
+            poller.setEvents(.writable, for: outgoing)
+            #expect(try poller.poll(timeoutMilliseconds: 30_000) == 2)
+            #expect(poller.readyEvents(incoming).isEmpty)
+            #expect(poller.readyEvents(outgoing) == .writable)
+            #expect(poller.readyEvents(wakeUp) == .readable)
+            signal.drain()
+
+            poller.removeAll()
+            #expect(poller.count == 0)
+        }
+    }
+}
