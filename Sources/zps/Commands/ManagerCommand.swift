@@ -1,0 +1,33 @@
+import ArgumentParser
+import Logging
+import ParameterServer
+
+/// `zps manager`: the manager of a topology.
+struct ManagerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "manager",
+        abstract: "Run the manager: admit servers and workers, assign key ranges, run barriers, end the job.")
+
+    @OptionGroup var options: RoleOptions
+
+    func run() async throws {
+        options.attachToSupervisor()
+        let topology = try options.loadTopology()
+        let logger = try LogSetup.bootstrap(level: options.logLevel, label: "zps.manager")
+        let settings = ManagerSettings(
+            bindEndpoint: options.bind ?? topology.bindEndpoint(role: .manager, rank: 0),
+            servers: topology.servers.count, workers: topology.workers.count, keySpace: topology.keySpaceRange,
+            deadlines: topology.deadlines)
+        let manager = ManagerNode(settings: settings, logger: logger) { endpoint in
+            SupervisorChannel.emit("ready \(endpoint)")
+            logger.notice("manager listening on \(endpoint)")
+        } onFinish: { report in
+            for line in report.workerSummaries { SupervisorChannel.emit("summary \(line)") }
+            if !report.unacknowledged.isEmpty {
+                SupervisorChannel.emit("summary no shutdown acknowledgement from \(report.unacknowledged.joined(separator: ", "))")
+            }
+            if let failure = report.failure { SupervisorChannel.emit("failure \(failure)") }
+        }
+        try await RoleProcess.run(manager, name: "manager", logger: logger)
+    }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import ParameterServer
+
+/// Options of the one-role commands (`zps manager|server|worker`).
+struct RoleOptions: ParsableArguments {
+    @Option(help: "The topology file (YAML) that describes the cluster.")
+    var topology: String
+
+    @Option(help: "This node's rank among the nodes of its role (0-based).")
+    var rank: Int = 0
+
+    @Option(help: "The manager's endpoint, e.g. tcp://10.0.0.1:7000 (default: the topology's).")
+    var manager: String?
+
+    @Option(help: "The endpoint to bind, e.g. tcp://0.0.0.0:7001 (default: the topology's).")
+    var bind: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "notice"
+
+    @Option(help: ArgumentHelp("Application parameter overrides as NAME=VALUE (repeatable).", valueName: "NAME=VALUE"))
+    var set: [String] = []
+
+    @Flag(help: .hidden)
+    var supervised = false
+
+    /// The topology with the command line's overrides.
+    func loadTopology() throws -> Topology {
+        do {
+            return try Topology.load(path: topology).withOverrides(try TopologyOverrideParsing.parse(set))
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The settings of a server or worker node of this topology.
+    func nodeSettings(role: NodeRole, topology: Topology) throws -> NodeSettings {
+        guard let spec = topology.spec(for: role), rank >= 0, rank < spec.count else {
+            throw ValidationError("--rank \(rank) is outside 0..<\(topology.spec(for: role)?.count ?? 0) for \(role)s in \(self.topology)")
+        }
+        guard let managerEndpoint = manager ?? topology.managerEndpoint else {
+            throw ValidationError("the topology's manager uses an ephemeral port; pass --manager ENDPOINT")
+        }
+        return NodeSettings(
+            role: role, rank: rank, managerEndpoint: managerEndpoint,
+            bindEndpoint: bind ?? topology.bindEndpoint(role: role, rank: rank), tables: topology.tables,
+            deadlines: topology.deadlines)
+    }
+
+    /// Ties this process's life to its parent's when it runs under `zps run`: if the supervisor
+    /// disappears (even by SIGKILL), the node shuts down gracefully, and exits hard if that stalls.
+    func attachToSupervisor() {
+        guard supervised else { return }
+        let parent = getppid()
+        let watcher = Thread {
+            while getppid() == parent { usleep(200_000) }
+            kill(getpid(), SIGTERM)
+            sleep(10)
+            _exit(1)
+        }
+        watcher.name = "zps-parent-watch"
+        watcher.start()
+    }
+}
+
+/// `NAME=VALUE` application overrides.
+enum TopologyOverrideParsing {
+    static func parse(_ assignments: [String]) throws(TopologyError) -> TopologyOverrides {
+        var overrides = TopologyOverrides()
+        for assignment in assignments { try overrides.setApplicationParameter(assignment) }
+        return overrides
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ParameterServer
+
+/// The applications a worker can run, by the topology's `application.kind`.
+enum JobCatalog {
+    static func application(for topology: Topology, rank: Int, logger: Logger) throws -> WorkerNode.Application {
+        do {
+            switch topology.application.kind {
+            case .pushPull:
+                let job = try PushPullJob(topology: topology, rank: rank)
+                return { worker in try await job.run(worker) }
+            case .sparseLR:
+                throw ValidationError("application kind 'sparse_lr' is not available in this build")
+            }
+        } catch let error as TopologyError {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+/// Rate-limited progress lines for the supervisor's live display.
+struct ProgressReporter {
+    private let rank: Int
+    private var last = ContinuousClock.now - .seconds(1)
+
+    init(rank: Int) {
+        self.rank = rank
+    }
+
+    /// Emits `progress RANK FRACTION TEXT` at most five times a second (always when `force`).
+    mutating func report(fraction: Double, _ text: String, force: Bool = false) {
+        let now = ContinuousClock.now
+        guard force || now - last >= .milliseconds(200) else { return }
+        last = now
+        let clamped = min(max(fraction, 0), 1)
+        SupervisorChannel.emit("progress \(rank) \(String(format: "%.4f", clamped)) \(text)")
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+import ParameterServer
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `zps run`: starts the manager, then every server and worker of a topology as separate processes
+/// on this host, relays their output, shows live progress, and stops all of them cleanly when the
+/// job ends, when any of them fails, or on Ctrl-C. It never leaves a child behind: children that do
+/// not stop within the shutdown deadline are killed, and each child dies with the supervisor.
+final class Supervisor: Sendable {
+    struct Configuration: Sendable {
+        var topologyPath: String
+        var topology: Topology
+        var executable: String
+        var passThrough: [String]
+        var showLiveProgress: Bool
+    }
+
+    /// What happened, for the summary and `--json`.
+    struct Outcome: Sendable {
+        var succeeded: Bool
+        var seconds: Double
+        var failure: String?
+        var summaries: [String]
+        var exits: [String]
+    }
+
+    private let configuration: Configuration
+    private let stopRequested = Atomic<Bool>(false)
+
+    init(configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    /// Asks the supervisor to stop every child (after Ctrl-C or SIGTERM); safe from any thread.
+    func requestStop() {
+        stopRequested.store(true, ordering: .relaxed)
+    }
+
+    /// Runs the job to its end on the calling thread.
+    func run() -> Outcome {
+        var run = SupervisorRun(configuration: configuration, stopRequested: { self.stopRequested.load(ordering: .relaxed) })
+        return run.execute()
+    }
+}
+
+/// The state of one `zps run`; lives on the supervisor's thread.
+private struct SupervisorRun {
+    private let configuration: Supervisor.Configuration
+    private let stopRequested: () -> Bool
+    private var children: [ChildProcess] = []
+    private var partialLines: [Int32: [UInt8]] = [:]
+    private var openFDs: Set<Int32> = []
+    private var failure: String?
+    private var summaries: [String] = []
+    private var managerFailure: String?
+    private var progress: [Int: (fraction: Double, text: String)] = [:]
+    private var stopping: (since: ContinuousClock.Instant, killed: Bool)?
+    private var managerEndpoint: String?
+    private var lastProgressPrint = ContinuousClock.now
+    private var progressLineShown = false
+    private let start = ContinuousClock.now
+
+    init(configuration: Supervisor.Configuration, stopRequested: @escaping () -> Bool) {
+        self.configuration = configuration
+        self.stopRequested = stopRequested
+    }
+
+    private var topology: Topology { configuration.topology }
+
+    mutating func execute() -> Supervisor.Outcome {
+        let deadlines = topology.deadlines
+        say("starting \(topology.name): 1 manager, \(topology.servers.count) server(s), \(topology.workers.count) worker(s) on this host")
+        launch("manager", role: "manager", rank: 0, extra: [])
+        let managerReadyDeadline = start + deadlines.startup
+        while true {
+            pumpOutput(timeoutMilliseconds: 100)
+            reap()
+            let now = ContinuousClock.now
+            if stopping == nil {
+                if stopRequested() {
+                    fail("interrupted: stopping every process")
+                } else if managerEndpoint == nil, now > managerReadyDeadline {
+                    fail("the manager did not report its endpoint within \(deadlines.startup)")
+                }
+            }
+            if children.allSatisfy({ $0.poll() != nil }) { break }
+            if let manager = children.first, manager.poll() != nil, stopping == nil {
+                // The job is over; give the others the shutdown deadline to exit on their own.
+                stopping = (now, false)
+            }
+            if let since = stopping?.since, stopping?.killed == false, now - since > deadlines.shutdown + .seconds(2) {
+                for child in children where child.poll() == nil {
+                    say("\(child.name) (pid \(child.pid)) did not exit within \(deadlines.shutdown); killing it")
+                    child.send(SIGKILL)
+                }
+                stopping?.killed = true
+            }
+            showProgress()
+        }
+        pumpOutput(timeoutMilliseconds: 0)
+        clearProgressLine()
+        let exits = children.map { "\($0.name) (pid \($0.pid)) \($0.poll()!)" }
+        let failedChildren = children.filter { !$0.poll()!.succeeded }
+        if failure == nil, let managerFailure { failure = managerFailure }
+        if failure == nil, let first = failedChildren.first { failure = "\(first.name) \(first.poll()!)" }
+        let elapsed = start.duration(to: .now)
+        let (seconds, attoseconds) = elapsed.components
+        return Supervisor.Outcome(
+            succeeded: failure == nil, seconds: Double(seconds) + Double(attoseconds) / 1e18, failure: failure,
+            summaries: summaries, exits: exits)
+    }
+
+    // MARK: Children
+
+    private mutating func launch(_ name: String, role: String, rank: Int, extra: [String]) {
+        var arguments = [role, "--topology", configuration.topologyPath, "--supervised"]
+        if role != "manager" { arguments += ["--rank", "\(rank)"] }
+        arguments += extra + configuration.passThrough
+        do {
+            let child = try ChildProcess(name: name, executable: configuration.executable, arguments: arguments)
+            children.append(child)
+            openFDs.formUnion([child.stdoutFD, child.stderrFD])
+        } catch {
+            fail("\(error)")
+        }
+    }
+
+    private mutating func startNodes(managerEndpoint: String) {
+        self.managerEndpoint = managerEndpoint
+        for rank in 0..<topology.servers.count {
+            launch("server-\(rank)", role: "server", rank: rank, extra: ["--manager", managerEndpoint])
+        }
+        for rank in 0..<topology.workers.count {
+            launch("worker-\(rank)", role: "worker", rank: rank, extra: ["--manager", managerEndpoint])
+        }
+    }
+
+    private mutating func reap() {
+        for child in children where child.status == nil {
+            guard let status = child.poll() else { continue }
+            if !status.succeeded && stopping == nil {
+                fail("\(child.name) (pid \(child.pid)) \(status)")
+            }
+        }
+    }
+
+    /// Records the first failure and starts stopping every child that is still running.
+    private mutating func fail(_ reason: String) {
+        if failure == nil {
+            failure = reason
+            clearProgressLine()
+            say("error: \(reason)")
+        }
+        guard stopping == nil else { return }
+        stopping = (ContinuousClock.now, false)
+        for child in children where child.poll() == nil { child.send(SIGTERM) }
+    }
+
+    // MARK: Output
+
+    private mutating func pumpOutput(timeoutMilliseconds: Int32) {
+        let owners = Dictionary(uniqueKeysWithValues: children.flatMap { [($0.stdoutFD, $0), ($0.stderrFD, $0)] })
+        var descriptors = openFDs.sorted().map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        guard !descriptors.isEmpty else {
+            usleep(UInt32(max(timeoutMilliseconds, 1)) * 1000)
+            return
+        }
+        let ready = Glibc.poll(&descriptors, nfds_t(descriptors.count), timeoutMilliseconds)
+        guard ready > 0 else { return }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        for descriptor in descriptors where descriptor.revents != 0 {
+            guard let child = owners[descriptor.fd] else { continue }
+            while true {
+                let count = read(descriptor.fd, &buffer, buffer.count)
+                if count > 0 {
+                    consume(buffer[0..<count], fd: descriptor.fd, child: child)
+                    continue
+                }
+                if count == 0 || (errno != EAGAIN && errno != EINTR) {
+                    openFDs.remove(descriptor.fd)
+                    if let rest = partialLines.removeValue(forKey: descriptor.fd), !rest.isEmpty {
+                        handleLine(String(decoding: rest, as: UTF8.self), fd: descriptor.fd, child: child)
+                    }
+                }
+                break
+            }
+        }
+    }
+
+    private mutating func consume(_ bytes: ArraySlice<UInt8>, fd: Int32, child: ChildProcess) {
+        var pending = partialLines[fd] ?? []
+        for byte in bytes {
+            if byte == UInt8(ascii: "\n") {
+                handleLine(String(decoding: pending, as: UTF8.self), fd: fd, child: child)
+                pending.removeAll(keepingCapacity: true)
+            } else {
+                pending.append(byte)
+            }
+        }
+        partialLines[fd] = pending
+    }
+
+    private mutating func handleLine(_ line: String, fd: Int32, child: ChildProcess) {
+        guard fd == child.stdoutFD, line.hasPrefix(SupervisorChannel.prefix) else {
+            clearProgressLine()
+            let stream = fd == child.stdoutFD ? FileHandle.standardOutput : FileHandle.standardError
+            stream.write(Data("[\(child.name)] \(line)\n".utf8))
+            return
+        }
+        let message = line.dropFirst(SupervisorChannel.prefix.count)
+        let parts = message.split(separator: " ", maxSplits: 1).map(String.init)
+        let rest = parts.count > 1 ? parts[1] : ""
+        switch parts.first {
+        case "ready" where child.name == "manager" && managerEndpoint == nil:
+            startNodes(managerEndpoint: rest)
+        case "progress":
+            let fields = rest.split(separator: " ", maxSplits: 2).map(String.init)
+            if fields.count >= 2, let rank = Int(fields[0]), let fraction = Double(fields[1]) {
+                progress[rank] = (fraction, fields.count > 2 ? fields[2] : "")
+            }
+        case "summary":
+            summaries.append(rest)
+        case "failure":
+            managerFailure = rest
+        default:
+            clearProgressLine()
+            say("[\(child.name)] \(line)")
+        }
+    }
+
+    // MARK: Display
+
+    private mutating func showProgress() {
+        guard !progress.isEmpty, stopping == nil else { return }
+        let now = ContinuousClock.now
+        let interval: Duration = configuration.showLiveProgress ? .milliseconds(200) : .seconds(5)
+        guard now - lastProgressPrint >= interval else { return }
+        lastProgressPrint = now
+        let overall = progress.values.map(\.fraction).reduce(0, +) / Double(topology.workers.count)
+        let elapsed = Double((now - start).components.seconds)
+        let eta = overall > 0.01 ? max(0, elapsed / overall - elapsed) : nil
+        let detail = progress.keys.sorted().map { rank in
+            let entry = progress[rank]!
+            return "w\(rank) \(Int(entry.fraction * 100))% \(entry.text)"
+        }.joined(separator: " | ")
+        let line = String(format: "[%3.0f%%] %.0fs elapsed%@ | %@", overall * 100, elapsed,
+                          eta.map { String(format: ", ETA %.0fs", $0) } ?? "", detail)
+        if configuration.showLiveProgress {
+            FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
+            progressLineShown = true
+        } else {
+            say(line)
+        }
+    }
+
+    private mutating func clearProgressLine() {
+        guard progressLineShown else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+        progressLineShown = false
+    }
+
+    private func say(_ text: String) {
+        FileHandle.standardError.write(Data(("zps: " + text + "\n").utf8))
+    }
+}
