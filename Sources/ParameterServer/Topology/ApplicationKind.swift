@@ -1,0 +1,10 @@
+/// The program the workers of a job run.
+public enum ApplicationKind: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    /// Pushes and pulls synthetic keys for a number of rounds and checks what comes back.
+    case pushPull = "pushpull"
+    /// Sparse logistic regression for click prediction (FTRL-Proximal on the servers).
+    case sparseLR = "sparse_lr"
+
+    /// The name used in topology files.
+    public var description: String { rawValue }
+}

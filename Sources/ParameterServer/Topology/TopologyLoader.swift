@@ -1,0 +1,245 @@
+import Foundation
+import Yams
+
+extension Topology {
+    /// Reads and validates the topology file at `path`. Errors name `path` as the user wrote it.
+    ///
+    /// - Parameter updaters: the updater names tables may use (the registry of the running program).
+    public static func load(path: String, updaters: [String] = TableSpec.standardUpdaters) throws(TopologyError) -> Topology {
+        let yaml: String
+        do {
+            yaml = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw TopologyError(
+                .unreadable, file: path, line: 0, column: 0, path: "",
+                message: "cannot read the file: \(error.localizedDescription)")
+        }
+        return try parse(yaml: yaml, file: path, updaters: updaters)
+    }
+
+    /// Parses and validates a topology written in YAML. `file` is the name errors report.
+    ///
+    /// - Parameter updaters: the updater names tables may use (the registry of the running program).
+    public static func parse(
+        yaml: String, file: String, updaters: [String] = TableSpec.standardUpdaters
+    ) throws(TopologyError) -> Topology {
+        let root: Node
+        do {
+            guard let document = try Yams.compose(yaml: yaml, .default, .default, .utf8) else {
+                throw TopologyError(.missing, file: file, line: 1, column: 1, path: "", message: "the file holds no topology")
+            }
+            root = document
+        } catch let error as TopologyError {
+            throw error
+        } catch let error as YamlError {
+            throw TopologyError(syntax: error, file: file)
+        } catch {
+            throw TopologyError(.syntax, file: file, line: 0, column: 0, path: "", message: "invalid YAML: \(error)")
+        }
+        var decoder = TopologyDecoder(file: file)
+        let topology = try decoder.topology(root)
+        try topology.validate(updaters: updaters)
+        return topology
+    }
+}
+
+extension TopologyError {
+    /// Translates what libyaml reports (via Yams) into a located error.
+    init(syntax error: YamlError, file: String) {
+        switch error {
+        case .scanner(let context, let problem, let mark, _),
+             .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            // libyaml's own wording: "while parsing a flow mapping at 2:10, did not find expected ','".
+            var message = "invalid YAML: "
+            if let context {
+                message += context.text.hasPrefix("while ")
+                    ? "\(context.text) at \(context.mark.line):\(context.mark.column), " : "\(context.text), "
+            }
+            message += problem
+            self.init(.syntax, file: file, line: mark.line, column: mark.column, path: "", message: message)
+        case .reader(let problem, let offset, _, let yaml):
+            let (line, column) = offset.map { Self.lineAndColumn(ofCharacter: $0, in: yaml) } ?? (0, 0)
+            self.init(.syntax, file: file, line: line, column: column, path: "", message: "invalid text: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
+            self.init(
+                .duplicate, file: file, line: context.mark.line, column: context.mark.column, path: "",
+                message: "key \(keys) appears more than once in this mapping")
+        default:
+            self.init(.syntax, file: file, line: 0, column: 0, path: "", message: "invalid YAML: \(error)")
+        }
+    }
+
+    private static func lineAndColumn(ofCharacter offset: Int, in text: String) -> (Int, Int) {
+        var line = 1, column = 1
+        for character in text.prefix(offset) {
+            if character == "\n" || character == "\r\n" {
+                line += 1
+                column = 1
+            } else {
+                column += character.unicodeScalars.count
+            }
+        }
+        return (line, column)
+    }
+}
+
+/// Builds a ``Topology`` from a composed YAML tree, section by section; the schema lives here
+/// and in Topologies/README.md.
+private struct TopologyDecoder {
+    var reader: YAMLFieldReader
+
+    init(file: String) {
+        reader = YAMLFieldReader(file: file)
+    }
+
+    static let sections = ["name", "manager", "servers", "workers", "key_space", "tables", "deadlines", "application"]
+    static let tableKeys = ["name", "id", "value_length", "updater", "updater_options", "consistency", "max_delay"]
+    static let deadlineKeys = Deadlines.standard.named.map(\.name)
+    static let keySpaceExpectation = "an integer in 1...\(UInt64.max)"
+
+    mutating func topology(_ root: Node) throws(TopologyError) -> Topology {
+        let fields = try reader.fields(root, "", allowed: Self.sections, expected: "a mapping of topology sections")
+
+        let name = try fields.value("name").map { node throws(TopologyError) in try reader.text(node, "name") }
+            ?? Self.fileStem(reader.file)
+
+        let manager = try fields.value("manager").map { node throws(TopologyError) in
+            try role(node, section: "manager", counted: false)
+        } ?? RoleSpec()
+        guard let serversNode = fields.value("servers") else { throw reader.missing(fields, "servers", what: "section") }
+        let servers = try role(serversNode, section: "servers", counted: true)
+        guard let workersNode = fields.value("workers") else { throw reader.missing(fields, "workers", what: "section") }
+        let workers = try role(workersNode, section: "workers", counted: true)
+
+        let keySpace = try fields.value("key_space").map { node throws(TopologyError) in
+            try reader.uint64(node, "key_space", expected: Self.keySpaceExpectation)
+        } ?? Topology.wholeKeySpace
+
+        guard let tablesNode = fields.value("tables") else { throw reader.missing(fields, "tables", what: "section") }
+        var tables: [TableSpec] = []
+        for (index, node) in try reader.list(tablesNode, "tables", expected: "a list of tables").enumerated() {
+            tables.append(try table(node, index: index))
+        }
+
+        let deadlines = try fields.value("deadlines").map { node throws(TopologyError) in try self.deadlines(node) }
+            ?? .standard
+
+        guard let applicationNode = fields.value("application") else {
+            throw reader.missing(fields, "application", what: "section")
+        }
+        let application = try application(applicationNode)
+
+        return Topology(
+            name: name, manager: manager, servers: servers, workers: workers, keySpace: keySpace, tables: tables,
+            deadlines: deadlines, application: application, locations: reader.locations)
+    }
+
+    private mutating func role(_ node: Node, section: String, counted: Bool) throws(TopologyError) -> RoleSpec {
+        let allowed = counted ? ["count", "host", "bind", "port"] : ["host", "bind", "port"]
+        let fields = try reader.fields(node, section, allowed: allowed)
+        var spec = RoleSpec()
+        if counted {
+            guard let countNode = fields.value("count") else { throw reader.missing(fields, "count", what: "field") }
+            spec.count = try reader.int(countNode, "\(section).count", expected: "an integer >= 1")
+        }
+        if let host = fields.value("host") {
+            spec.host = try reader.text(host, "\(section).host", expected: "a host name or address")
+        }
+        if let bind = fields.value("bind") {
+            spec.bindAddress = try reader.text(bind, "\(section).bind", expected: "an address or interface to bind")
+        }
+        if let port = fields.value("port") {
+            spec.port = try reader.int(port, "\(section).port", expected: "a port in 0...65535")
+        }
+        return spec
+    }
+
+    private mutating func table(_ node: Node, index: Int) throws(TopologyError) -> TableSpec {
+        let path = "tables[\(index)]"
+        let fields = try reader.fields(node, path, allowed: Self.tableKeys, expected: "a table (a mapping)")
+        guard let nameNode = fields.value("name") else { throw reader.missing(fields, "name", what: "field") }
+        var table = TableSpec(name: try reader.text(nameNode, "\(path).name"), id: UInt32(index))
+        if let id = fields.value("id") {
+            let value = try reader.uint64(id, "\(path).id", expected: "an integer in 0...\(UInt32.max)")
+            guard let narrow = UInt32(exactly: value) else {
+                throw reader.error(.invalidValue, id, "\(path).id", "expected an integer in 0...\(UInt32.max), found \(value)")
+            }
+            table.id = narrow
+        }
+        if let valueLength = fields.value("value_length") {
+            table.valueLength = try reader.int(valueLength, "\(path).value_length", expected: "an integer in 1...65536")
+        }
+        if let updater = fields.value("updater") {
+            table.updater = try reader.text(updater, "\(path).updater", expected: "an updater name")
+        }
+        if let options = fields.value("updater_options") {
+            let optionFields = try reader.fields(
+                options, "\(path).updater_options", allowed: nil, expected: "a mapping of option names to numbers")
+            for key in optionFields.keys {
+                table.updaterOptions[key] = try reader.double(optionFields.value(key)!, optionFields.path(key))
+            }
+        }
+
+        let consistencyName = try fields.value("consistency").map { node throws(TopologyError) in
+            try reader.choice(node, "\(path).consistency", among: ConsistencyModel.names)
+        } ?? ConsistencyModel.eventual.name
+        let maxDelay = try fields.value("max_delay").map { node throws(TopologyError) in
+            try reader.int(node, "\(path).max_delay", expected: "an integer >= 0")
+        }
+        switch consistencyName {
+        case "sequential": table.consistency = .sequential
+        case "bsp": table.consistency = .bsp
+        case "bounded_delay":
+            guard let maxDelay else {
+                throw TopologyError(
+                    .missing, at: fields.keyLocation("consistency") ?? fields.location, path: "\(path).max_delay",
+                    message: "required field is missing (consistency bounded_delay needs the delay bound)")
+            }
+            table.consistency = .boundedDelay(maxDelay: maxDelay)
+        default: table.consistency = .eventual
+        }
+        if maxDelay != nil, table.consistency.maxDelay == nil {
+            throw reader.error(
+                .conflict, fields.value("max_delay")!, "\(path).max_delay",
+                "only allowed with consistency bounded_delay, found consistency \(consistencyName)")
+        }
+        return table
+    }
+
+    private mutating func deadlines(_ node: Node) throws(TopologyError) -> Deadlines {
+        let fields = try reader.fields(node, "deadlines", allowed: Self.deadlineKeys)
+        var deadlines = Deadlines.standard
+        func read(_ key: String, into value: inout Duration) throws(TopologyError) {
+            if let node = fields.value(key) { value = try reader.duration(node, fields.path(key)) }
+        }
+        try read("startup", into: &deadlines.startup)
+        try read("request", into: &deadlines.request)
+        try read("barrier", into: &deadlines.barrier)
+        try read("shutdown", into: &deadlines.shutdown)
+        try read("heartbeat_interval", into: &deadlines.heartbeatInterval)
+        try read("heartbeat_timeout", into: &deadlines.heartbeatTimeout)
+        try read("job", into: &deadlines.job)
+        return deadlines
+    }
+
+    private mutating func application(_ node: Node) throws(TopologyError) -> ApplicationSpec {
+        let fields = try reader.fields(node, "application", allowed: nil)
+        guard let kindNode = fields.value("kind") else { throw reader.missing(fields, "kind", what: "field") }
+        let kindName = try reader.choice(kindNode, "application.kind", among: ApplicationKind.allCases.map(\.rawValue))
+        var application = ApplicationSpec(kind: ApplicationKind(rawValue: kindName)!, sectionLocation: fields.location)
+        for key in fields.keys where key != "kind" {
+            let value = fields.value(key)!
+            application.parameters[key] = try reader.parameter(value, fields.path(key))
+            application.locations[key] = reader.location(of: value)
+        }
+        return application
+    }
+
+    private static func fileStem(_ file: String) -> String {
+        let base = file.split(separator: "/").last.map(String.init) ?? file
+        guard let dot = base.lastIndex(of: "."), dot != base.startIndex else { return base }
+        return String(base[..<dot])
+    }
+}

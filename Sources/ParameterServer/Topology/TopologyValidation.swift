@@ -1,0 +1,121 @@
+extension Topology {
+    /// The ports a node may bind; 0 asks the system for an ephemeral one.
+    public static let portLimits = 0...65535
+
+    /// Checks every rule a topology must follow and throws the first violation, located where the
+    /// offending field was written (see ``locations``). The loader and ``withOverrides(_:updaters:)``
+    /// both end here, so a rule lives in one place however the topology was made.
+    ///
+    /// - Parameter updaters: the updater names tables may use; the registry of the running program.
+    public func validate(updaters: [String] = TableSpec.standardUpdaters) throws(TopologyError) {
+        try validateRole(manager, section: "manager", counted: false)
+        try validateRole(servers, section: "servers", counted: true)
+        try validateRole(workers, section: "workers", counted: true)
+        try validatePortsDisjoint()
+
+        if keySpace < UInt64(servers.count) {
+            throw problem(
+                .invalidValue, "key_space",
+                "expected at least one key per server (\(servers.count) servers), found \(keySpace)")
+        }
+
+        if tables.isEmpty {
+            throw problem(.missing, "tables", "expected at least one table")
+        }
+        var firstIndexByID: [UInt32: Int] = [:]
+        var firstIndexByName: [String: Int] = [:]
+        for (index, table) in tables.enumerated() {
+            try validateTable(table, path: "tables[\(index)]", updaters: updaters)
+            if let first = firstIndexByName[table.name] {
+                throw problem(
+                    .duplicate, "tables[\(index)].name",
+                    "duplicate table name \"\(table.name)\" (tables[\(first)] has it too)")
+            }
+            if let first = firstIndexByID[table.id] {
+                throw problem(
+                    .duplicate, "tables[\(index)].id", "duplicate table id \(table.id) (tables[\(first)] has it too)")
+            }
+            firstIndexByName[table.name] = index
+            firstIndexByID[table.id] = index
+        }
+
+        for (name, value) in deadlines.named where value <= .zero {
+            throw problem(
+                .invalidValue, "deadlines.\(name)", "expected a positive duration, found \(DurationText.format(value))")
+        }
+        if deadlines.heartbeatTimeout <= deadlines.heartbeatInterval {
+            throw problem(
+                .invalidValue, "deadlines.heartbeat_timeout",
+                "expected a duration longer than heartbeat_interval (\(DurationText.format(deadlines.heartbeatInterval))), "
+                    + "found \(DurationText.format(deadlines.heartbeatTimeout))")
+        }
+    }
+
+    private func validateRole(_ role: RoleSpec, section: String, counted: Bool) throws(TopologyError) {
+        if role.host.isEmpty {
+            throw problem(.invalidValue, "\(section).host", "expected a host name or address, found \"\"")
+        }
+        if let bind = role.bindAddress, bind.isEmpty {
+            throw problem(.invalidValue, "\(section).bind", "expected an address or interface to bind, found \"\"")
+        }
+        if counted {
+            if role.count < 1 {
+                throw problem(.invalidValue, "\(section).count", "expected an integer >= 1, found \(role.count)")
+            }
+        } else if role.count != 1 {
+            throw problem(.invalidValue, "\(section).count", "expected exactly one \(section), found \(role.count)")
+        }
+        if !Self.portLimits.contains(role.port) {
+            throw problem(.invalidValue, "\(section).port", "expected a port in 0...65535, found \(role.port)")
+        }
+        if role.port != 0, role.port + role.count - 1 > Self.portLimits.upperBound {
+            throw problem(
+                .invalidValue, "\(section).port",
+                "expected the ports of all \(role.count) ranks to stay within 65535, "
+                    + "found \(role.port)...\(role.port + role.count - 1)")
+        }
+    }
+
+    // Two roles with fixed ports on one host would fail to bind at startup; say so while the file is open.
+    private func validatePortsDisjoint() throws(TopologyError) {
+        let roles: [(section: String, spec: RoleSpec)] = [("manager", manager), ("servers", servers), ("workers", workers)]
+        for later in 1..<roles.count {
+            for earlier in 0..<later {
+                let (a, b) = (roles[earlier], roles[later])
+                guard a.spec.host == b.spec.host, let portsA = a.spec.ports, let portsB = b.spec.ports,
+                      portsA.overlaps(portsB)
+                else { continue }
+                throw problem(
+                    .duplicate, "\(b.section).port",
+                    "ports \(portsB.lowerBound)...\(portsB.upperBound) overlap the \(a.section) ports "
+                        + "\(portsA.lowerBound)...\(portsA.upperBound) on host \(a.spec.host)")
+            }
+        }
+    }
+
+    private func validateTable(_ table: TableSpec, path: String, updaters: [String]) throws(TopologyError) {
+        if table.name.isEmpty {
+            throw problem(.invalidValue, "\(path).name", "expected a non-empty name, found \"\"")
+        }
+        if !TableSpec.valueLengthLimits.contains(table.valueLength) {
+            throw problem(
+                .invalidValue, "\(path).value_length", "expected an integer in 1...65536, found \(table.valueLength)")
+        }
+        if !updaters.contains(table.updater) {
+            throw problem(
+                .invalidValue, "\(path).updater",
+                "expected one of \(updaters.joined(separator: ", ")), found \"\(table.updater)\""
+                    + NameSuggestion.hint(for: table.updater, among: updaters))
+        }
+        for (option, value) in table.updaterOptions.sorted(by: { $0.key < $1.key }) where !value.isFinite {
+            throw problem(.invalidValue, "\(path).updater_options.\(option)", "expected a finite number, found \(value)")
+        }
+        if let maxDelay = table.consistency.maxDelay, maxDelay < 0 {
+            throw problem(.invalidValue, "\(path).max_delay", "expected an integer >= 0, found \(maxDelay)")
+        }
+    }
+
+    private func problem(_ code: TopologyError.Code, _ path: String, _ message: String) -> TopologyError {
+        TopologyError(code, at: location(of: path), path: path, message: message)
+    }
+}
