@@ -8,9 +8,10 @@ import Darwin
 /// One immutable frame of a multipart message: a contiguous run of bytes.
 ///
 /// A frame never copies what it wraps: a received frame keeps the `zmq_msg_t` libzmq filled, a frame
-/// made from a Swift array keeps that array alive, and sending a frame hands libzmq a reference
-/// instead of a copy (see ``Socket/send(_:)``). The bytes never change after creation, which is why a
-/// frame may cross threads.
+/// made from a Swift array keeps that array alive, and sending a frame above
+/// ``Socket/zeroCopyThreshold`` bytes hands libzmq a reference instead of a copy (see
+/// ``Socket/send(_:dontWait:)``). The bytes never change after creation, which is why a frame may
+/// cross threads.
 public struct Frame: Sendable {
     @usableFromInline let storage: FrameStorage
 
