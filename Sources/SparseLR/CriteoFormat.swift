@@ -1,0 +1,111 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Criteo Display Advertising Challenge TSV: exactly 40 tab-separated fields,
+/// `label, I1…I13, C1…C26`.
+///
+/// Every field becomes one hashed token with value 1: `Cj=value` for categories (`Cj=` when empty)
+/// and `Ij=bucket` for integers, where the bucket is `floor(ln(v)²)` for `v > 2`, `v` itself otherwise
+/// (negative counts included), and `NA` when empty. Categories are taken as raw bytes; integers and
+/// the label (`0` or `1`) are validated.
+public struct CriteoFormat: ExampleLineFormat, Sendable {
+    /// The number of tab-separated fields of every line.
+    public static let fieldCount = 40
+    /// The field names, 1-based field `k` at index `k − 1`: `label`, `I1`…`I13`, `C1`…`C26`.
+    public static let fieldNames: [String] = ["label"] + (1...13).map { "I\($0)" } + (1...26).map { "C\($0)" }
+
+    /// The hasher turning tokens into keys.
+    public let hasher: FeatureHasher
+    /// The hash state after `"<name>="` for each feature field (all but the label).
+    private let fieldStates: [TokenHash]
+
+    /// Creates the format, hashing into `hasher`'s key space.
+    public init(hasher: FeatureHasher = FeatureHasher(bits: 20)) {
+        self.hasher = hasher
+        self.fieldStates = Self.fieldNames.dropFirst().map { hasher.fieldState($0) }
+    }
+
+    /// The bucket of an integer count: `floor(ln(v)²)` when `v > 2`, else `v`.
+    @inlinable
+    public static func integerBucket(_ value: Int64) -> Int64 {
+        guard value > 2 else { return value }
+        let logarithm = log(Double(value))
+        return Int64((logarithm * logarithm).rounded(.down))
+    }
+
+    public func appendFeatures(
+        from line: UnsafeRawBufferPointer, to batch: inout ExampleBatch
+    ) throws(LineFormatError) -> Float {
+        try withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.fieldCount + 1) {
+            (starts) throws(LineFormatError) -> Float in
+            // Field k spans starts[k] ..< starts[k + 1] - 1; the line's end counts as a separator.
+            let found = Self.splitFields(line, starts: starts)
+            guard found == Self.fieldCount else {
+                throw LineFormatError(detail: "expected \(Self.fieldCount) tab-separated fields, found \(found)")
+            }
+            let label = UnsafeRawBufferPointer(rebasing: line[starts[0]..<(starts[1] - 1)])
+            guard label.count == 1, label[0] == UInt8(ascii: "0") || label[0] == UInt8(ascii: "1") else {
+                throw LineFormatError(field: 1, fieldName: "label", expected: "a label 0 or 1", found: label)
+            }
+            try fieldStates.withUnsafeBufferPointer { (states) throws(LineFormatError) in
+                for field in 1..<Self.fieldCount {
+                    let bytes = UnsafeRawBufferPointer(rebasing: line[starts[field]..<(starts[field + 1] - 1)])
+                    var state = states[field - 1]
+                    if field <= 13 {
+                        if bytes.isEmpty {
+                            state.combine(UInt8(ascii: "N"))
+                            state.combine(UInt8(ascii: "A"))
+                        } else {
+                            guard let value = ByteParsing.integer(bytes) else {
+                                throw LineFormatError(
+                                    field: field + 1, fieldName: Self.fieldNames[field], expected: "an integer", found: bytes)
+                            }
+                            state.combine(decimal: Self.integerBucket(value))
+                        }
+                    } else {
+                        state.combine(bytes)
+                    }
+                    batch.appendFeature(key: hasher.key(state), value: 1)
+                }
+            }
+            return label[0] == UInt8(ascii: "1") ? 1 : 0
+        }
+    }
+
+    /// Records where each field starts (and, one past the last, where the line ends plus one) and
+    /// returns how many fields the line has; stops counting past `fieldCount`.
+    private static func splitFields(_ line: UnsafeRawBufferPointer, starts: UnsafeMutableBufferPointer<Int>) -> Int {
+        guard let base = line.baseAddress else {
+            return 1
+        }
+        starts[0] = 0
+        var fields = 1
+        var position = 0
+        while let tab = memchr(base + position, Int32(UInt8(ascii: "\t")), line.count - position) {
+            position = base.distance(to: UnsafeRawPointer(tab)) + 1
+            if fields == fieldCount { return fields + 1 }
+            starts[fields] = position
+            fields += 1
+        }
+        starts[fields] = line.count + 1
+        return fields
+    }
+}
+
+extension TokenHash {
+    /// Adds the decimal digits of `value` (with a leading `-` when negative), as text would have them.
+    @inlinable
+    public mutating func combine(decimal value: Int64) {
+        if value < 0 { combine(UInt8(ascii: "-")) }
+        let magnitude = value.magnitude
+        var divisor: UInt64 = 1
+        while magnitude / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            combine(UInt8(ascii: "0") + UInt8((magnitude / divisor) % 10))
+            divisor /= 10
+        }
+    }
+}
