@@ -59,7 +59,7 @@ public struct LIBSVMFormat: ExampleLineFormat, Sendable, Hashable {
         let colon = token.firstIndex(of: UInt8(ascii: ":"))
         let indexBytes = UnsafeRawBufferPointer(rebasing: token[..<(colon ?? token.count)])
         guard let index = ByteParsing.unsigned(indexBytes) else {
-            if let colon, indexBytes.elementsEqual("qid".utf8) { _ = colon; return }
+            if colon != nil, indexBytes.elementsEqual("qid".utf8) { return }
             throw LineFormatError(field: field, fieldName: "index", expected: "a feature index", found: token)
         }
         let (key, overflow) = index.addingReportingOverflow(keyOffset)
