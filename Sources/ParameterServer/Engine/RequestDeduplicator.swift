@@ -1,0 +1,193 @@
+/// The server-side guarantee that requests from one sender are applied once each, in issue order.
+///
+/// Request ids are counted per (sender, receiver) pair: a sender numbers the requests it sends to one
+/// server 1, 2, 3, … (or from ``Settings/firstRequestID``). Requests can arrive out of order (a retry
+/// overtaking, a re-routed request) and more than once (a retry after a lost reply), so each arrival
+/// becomes one ``Directive``:
+/// - the next expected id is applied, followed by every buffered id that now continues the sequence;
+/// - an id ahead of the sequence is buffered until the gap fills (at most ``Settings/bufferLimit``
+///   per sender, beyond which it is refused rather than letting one sender grow memory without end);
+/// - an id already applied is answered again from a small cache of recent replies (the last
+///   ``Settings/replyWindow`` ids per sender); one older than that is refused, since its reply is gone.
+///
+/// A pure state machine, generic over what the shell calls a request and a reply.
+public struct RequestDeduplicator<Request: Sendable, Reply: Sendable>: Sendable {
+    /// Limits of the deduplicator.
+    public struct Settings: Hashable, Sendable {
+        /// How many early requests per sender may wait for a gap to fill.
+        public var bufferLimit: Int
+        /// How many of the most recent applied ids per sender keep their reply for retries.
+        public var replyWindow: Int
+        /// The id every sender starts counting from.
+        public var firstRequestID: UInt64
+
+        /// Creates settings; limits below 1 are raised to 1.
+        public init(bufferLimit: Int = 1024, replyWindow: Int = 64, firstRequestID: UInt64 = 1) {
+            self.bufferLimit = max(1, bufferLimit)
+            self.replyWindow = max(1, replyWindow)
+            self.firstRequestID = firstRequestID
+        }
+    }
+
+    /// What the shell does with an arriving request.
+    public enum Directive: Sendable {
+        /// Apply the request now, then hand its reply to ``recordReply(sender:requestID:reply:)``.
+        case apply(sender: NodeID, requestID: UInt64, Request)
+        /// The request was applied before: send this reply again and apply nothing.
+        case replyAgain(sender: NodeID, requestID: UInt64, Reply)
+        /// The request arrived early and is held; it comes back as `.apply` once the gap fills.
+        case buffer(sender: NodeID, requestID: UInt64)
+        /// A copy of a request that is buffered or being applied; its original's reply answers it.
+        case dropDuplicate(sender: NodeID, requestID: UInt64)
+        /// The request cannot be served; answer it with ``DeliveryError/wireError``.
+        case reject(DeliveryError)
+    }
+
+    /// The limits in force.
+    public let settings: Settings
+    private var senders: [NodeID: SenderState] = [:]
+
+    private struct SenderState: Sendable {
+        var nextExpected: UInt64
+        var buffered: [UInt64: Request] = [:]
+        var replies: [UInt64: Reply] = [:]
+    }
+
+    /// Creates a deduplicator that has seen no request.
+    public init(settings: Settings = Settings()) {
+        self.settings = settings
+    }
+
+    /// The id the next in-order request from `sender` must carry.
+    public func nextExpected(from sender: NodeID) -> UInt64 {
+        senders[sender]?.nextExpected ?? settings.firstRequestID
+    }
+
+    /// The number of requests from `sender` held until a gap fills.
+    public func bufferedCount(from sender: NodeID) -> Int { senders[sender]?.buffered.count ?? 0 }
+
+    /// Decides what to do with request `requestID` from `sender`.
+    public mutating func receive(sender: NodeID, requestID: UInt64, _ request: Request) -> [Directive] {
+        var state = senders[sender] ?? SenderState(nextExpected: settings.firstRequestID)
+        defer { senders[sender] = state }
+
+        if requestID < settings.firstRequestID {
+            return [.reject(DeliveryError(
+                .beforeFirstID, sender: sender, requestID: requestID,
+                "request ids start at \(settings.firstRequestID)"))]
+        }
+        if requestID < state.nextExpected {
+            if let reply = state.replies[requestID] {
+                return [.replyAgain(sender: sender, requestID: requestID, reply)]
+            }
+            if requestID >= windowStart(state) {
+                return [.dropDuplicate(sender: sender, requestID: requestID)]
+            }
+            return [.reject(DeliveryError(
+                .replyExpired, sender: sender, requestID: requestID,
+                "request \(requestID) was applied long ago; replies are kept for the last \(settings.replyWindow) ids and the next expected id is \(state.nextExpected)"))]
+        }
+        if requestID > state.nextExpected {
+            if state.buffered[requestID] != nil {
+                return [.dropDuplicate(sender: sender, requestID: requestID)]
+            }
+            guard state.buffered.count < settings.bufferLimit else {
+                return [.reject(DeliveryError(
+                    .bufferFull, sender: sender, requestID: requestID,
+                    "\(state.buffered.count) requests are already waiting for request \(state.nextExpected); the limit is \(settings.bufferLimit)"))]
+            }
+            state.buffered[requestID] = request
+            return [.buffer(sender: sender, requestID: requestID)]
+        }
+
+        var directives: [Directive] = [.apply(sender: sender, requestID: requestID, request)]
+        advance(&state)
+        while let next = state.buffered.removeValue(forKey: state.nextExpected) {
+            directives.append(.apply(sender: sender, requestID: state.nextExpected, next))
+            advance(&state)
+        }
+        return directives
+    }
+
+    /// Keeps the reply to an applied request for retries. Replies outside the window are not kept.
+    public mutating func recordReply(sender: NodeID, requestID: UInt64, reply: Reply) {
+        guard var state = senders[sender], requestID < state.nextExpected, requestID >= windowStart(state) else {
+            return
+        }
+        state.replies[requestID] = reply
+        senders[sender] = state
+    }
+
+    /// Forgets everything about `sender`, e.g. after it restarted and counts from the first id again.
+    public mutating func forget(sender: NodeID) {
+        senders[sender] = nil
+    }
+
+    private func windowStart(_ state: SenderState) -> UInt64 {
+        let window = UInt64(settings.replyWindow)
+        return max(settings.firstRequestID, state.nextExpected > window ? state.nextExpected - window : 0)
+    }
+
+    private func advance(_ state: inout SenderState) {
+        state.nextExpected += 1
+        // Evicting the one id that just left the window keeps the cache at most `replyWindow` long.
+        let window = UInt64(settings.replyWindow)
+        if state.nextExpected > window {
+            state.replies[state.nextExpected - window - 1] = nil
+        }
+    }
+}
+
+/// A request the ``RequestDeduplicator`` refuses.
+public struct DeliveryError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Why a request was refused. A struct so that new codes do not break callers.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The numeric code.
+        public var rawValue: UInt16
+        /// Wraps a numeric code.
+        public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+        /// Too many requests from the sender are waiting for an earlier one that has not arrived.
+        public static let bufferFull = Code(rawValue: 1)
+        /// A retry of a request applied so long ago that its reply is no longer cached.
+        public static let replyExpired = Code(rawValue: 2)
+        /// An id below the first one senders count from.
+        public static let beforeFirstID = Code(rawValue: 3)
+
+        public var description: String {
+            switch self {
+            case .bufferFull: return "bufferFull"
+            case .replyExpired: return "replyExpired"
+            case .beforeFirstID: return "beforeFirstID"
+            default: return "deliveryError\(rawValue)"
+            }
+        }
+    }
+
+    /// What went wrong.
+    public var code: Code
+    /// The sender of the refused request.
+    public var sender: NodeID
+    /// The id of the refused request.
+    public var requestID: UInt64
+    /// A human-readable explanation.
+    public var detail: String
+
+    /// Creates a delivery error.
+    public init(_ code: Code, sender: NodeID, requestID: UInt64, _ detail: String) {
+        self.code = code
+        self.sender = sender
+        self.requestID = requestID
+        self.detail = detail
+    }
+
+    /// The error to send back: ``ErrorCode/tooLarge`` for a full buffer, ``ErrorCode/invalidRequest``
+    /// otherwise.
+    public var wireError: WireError {
+        WireError(code == .bufferFull ? .tooLarge : .invalidRequest, field: "id", description)
+    }
+
+    public var description: String { "\(code) for request \(requestID) from \(sender): \(detail)" }
+}
+
+extension RequestDeduplicator.Directive: Equatable where Request: Equatable, Reply: Equatable {}

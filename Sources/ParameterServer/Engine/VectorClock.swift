@@ -1,0 +1,190 @@
+/// Per key range, the timestamp of every node's latest update applied there, stored compacted.
+///
+/// The keys a server covers are cut into segments; each segment holds one clock vector (one
+/// ``Timestamp`` raw value per node, nodes indexed `0..<nodeCount`, 0 meaning "nothing applied").
+/// Adjacent segments never hold equal vectors: an update splits segments only where its range starts
+/// and ends, and merges them again as soon as their vectors agree. When every node always updates the
+/// whole range, the clock stays a single segment however many updates it records.
+///
+/// A node's entry only grows: applying timestamp `t` sets the entry to `max(entry, t)`. Servers apply
+/// a sender's requests in issue order (``RequestDeduplicator``), so as long as a worker starts its
+/// tasks in timestamp order (every model without explicit `after` out of order does), an entry `t`
+/// means "every update of this node up to `t` is applied here".
+///
+/// Cost of ``apply(node:range:timestamp:)``: a binary search, work proportional to the segments the
+/// range touches (times `nodeCount` where a vector is written, copied or compared), and, only when the
+/// number of segments changes, one move of the segment index behind the update (16 bytes per segment
+/// whatever `nodeCount` is, because vectors live in a separate pool of slots that never moves).
+public struct VectorClock: Sendable {
+    /// One run of keys that share a clock vector.
+    public struct Segment: Hashable, Sendable {
+        /// The keys of the segment.
+        public var range: KeyRange
+        /// One entry per node: the raw timestamp of its latest update applied to these keys.
+        public var clock: [Int64]
+    }
+
+    /// The keys the clock covers.
+    public let range: KeyRange
+    /// The number of nodes (entries per vector).
+    public let nodeCount: Int
+
+    /// Where each segment starts, ascending; segment `s` ends where `s + 1` starts (the last at
+    /// `range.upperBound`).
+    private var starts: [UInt64]
+    /// The slot in `pool` that holds each segment's vector.
+    private var slots: [Int]
+    /// Vectors, `nodeCount` entries per slot; slots are recycled through `freeSlots`.
+    private var pool: [Int64]
+    private var freeSlots: [Int] = []
+
+    /// A clock over `range` (not empty) for `nodeCount` nodes, with no update applied.
+    public init(range: KeyRange, nodeCount: Int) {
+        precondition(!range.isEmpty, "a vector clock needs a non-empty key range")
+        precondition(nodeCount > 0, "a vector clock needs at least one node")
+        self.range = range
+        self.nodeCount = nodeCount
+        self.starts = [range.lowerBound]
+        self.slots = [0]
+        self.pool = Array(repeating: 0, count: nodeCount)
+    }
+
+    /// The number of segments.
+    public var segmentCount: Int { starts.count }
+
+    /// The segments in key order.
+    public var segments: [Segment] {
+        starts.indices.map { Segment(range: KeyRange(starts[$0], end(ofSegment: $0)), clock: vector(slots[$0])) }
+    }
+
+    /// Records that `node`'s update with `timestamp` was applied to the keys of `updated` (clipped to
+    /// the keys the clock covers).
+    public mutating func apply(node: Int, range updated: KeyRange, timestamp: Timestamp) {
+        precondition(node >= 0 && node < nodeCount, "node index \(node) outside 0..<\(nodeCount)")
+        let target = updated.intersection(range)
+        guard !target.isEmpty else { return }
+        let first = segmentIndex(containing: target.lowerBound)
+        let last = segmentIndex(containing: target.upperBound - 1)
+        // The neighbours on either side take part so that a segment equal to them merges back.
+        let lowIndex = max(first - 1, 0)
+        let highIndex = min(last + 2, starts.count)
+
+        var pieces: [(start: UInt64, slot: Int)] = []
+        pieces.reserveCapacity(highIndex - lowIndex + 2)
+        for s in lowIndex..<highIndex {
+            let segmentStart = starts[s]
+            let slot = slots[s]
+            if s < first || s > last || pool[slot * nodeCount + node] >= timestamp.rawValue {
+                pieces.append((segmentStart, slot))
+                continue
+            }
+            let segmentEnd = end(ofSegment: s)
+            let lower = max(segmentStart, target.lowerBound)
+            let upper = min(segmentEnd, target.upperBound)
+            if segmentStart < lower {
+                pieces.append((segmentStart, copyOfSlot(slot)))
+            }
+            let rightSlot = upper < segmentEnd ? copyOfSlot(slot) : nil
+            pool[slot * nodeCount + node] = timestamp.rawValue
+            pieces.append((lower, slot))
+            if let rightSlot {
+                pieces.append((upper, rightSlot))
+            }
+        }
+
+        var mergedStarts: [UInt64] = []
+        var mergedSlots: [Int] = []
+        mergedStarts.reserveCapacity(pieces.count)
+        mergedSlots.reserveCapacity(pieces.count)
+        for piece in pieces {
+            if let previous = mergedSlots.last, slotsAreEqual(previous, piece.slot) {
+                freeSlots.append(piece.slot)
+            } else {
+                mergedStarts.append(piece.start)
+                mergedSlots.append(piece.slot)
+            }
+        }
+        starts.replaceSubrange(lowIndex..<highIndex, with: mergedStarts)
+        slots.replaceSubrange(lowIndex..<highIndex, with: mergedSlots)
+    }
+
+    /// The clock of what a read of `keys` sees: the elementwise minimum of the vectors of every segment
+    /// it overlaps, so entry `n` is a timestamp up to which node `n`'s updates are applied to all of
+    /// those keys. `nil` when `keys` lies outside the clock's range.
+    public func clock(of keys: KeyRange) -> [Int64]? {
+        let target = keys.intersection(range)
+        guard !target.isEmpty else { return nil }
+        let first = segmentIndex(containing: target.lowerBound)
+        let last = segmentIndex(containing: target.upperBound - 1)
+        var result = vector(slots[first])
+        guard first < last else { return result }
+        let count = nodeCount
+        result.withUnsafeMutableBufferPointer { minimum in
+            pool.withUnsafeBufferPointer { vectors in
+                for s in (first + 1)...last {
+                    let base = slots[s] * count
+                    for n in 0..<count where vectors[base + n] < minimum[n] {
+                        minimum[n] = vectors[base + n]
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// The clock vector of the segment holding `key`, or `nil` outside the clock's range.
+    public func clock(at key: UInt64) -> [Int64]? {
+        range.contains(key) ? vector(slots[segmentIndex(containing: key)]) : nil
+    }
+
+    /// The elementwise minimum of two clock vectors of equal length, e.g. to combine the clocks of a
+    /// pull's replies from several servers.
+    public static func elementwiseMinimum(_ a: [Int64], _ b: [Int64]) -> [Int64] {
+        precondition(a.count == b.count, "clock vectors of different lengths")
+        return zip(a, b).map { min($0, $1) }
+    }
+
+    private func end(ofSegment s: Int) -> UInt64 {
+        s + 1 < starts.count ? starts[s + 1] : range.upperBound
+    }
+
+    /// The last segment whose start is at or before `key`.
+    private func segmentIndex(containing key: UInt64) -> Int {
+        var low = 0
+        var high = starts.count
+        while low < high {
+            let middle = (low + high) / 2
+            if starts[middle] <= key { low = middle + 1 } else { high = middle }
+        }
+        return low - 1
+    }
+
+    private func vector(_ slot: Int) -> [Int64] {
+        Array(pool[(slot * nodeCount)..<((slot + 1) * nodeCount)])
+    }
+
+    private mutating func copyOfSlot(_ slot: Int) -> Int {
+        let count = nodeCount
+        let copy: Int
+        if let free = freeSlots.popLast() {
+            copy = free
+        } else {
+            copy = pool.count / count
+            pool.append(contentsOf: repeatElement(0, count: count))
+        }
+        pool.withUnsafeMutableBufferPointer { vectors in
+            let source = UnsafeMutableBufferPointer(rebasing: vectors[(slot * count)..<((slot + 1) * count)])
+            _ = UnsafeMutableBufferPointer(rebasing: vectors[(copy * count)..<((copy + 1) * count)])
+                .update(fromContentsOf: source)
+        }
+        return copy
+    }
+
+    private func slotsAreEqual(_ a: Int, _ b: Int) -> Bool {
+        let count = nodeCount
+        return pool.withUnsafeBufferPointer { vectors in
+            UnsafeBufferPointer(rebasing: vectors[(a * count)..<((a + 1) * count)])
+                .elementsEqual(UnsafeBufferPointer(rebasing: vectors[(b * count)..<((b + 1) * count)]))
+        }
+    }
+}
