@@ -5,8 +5,12 @@ public enum WireProtocol {
 }
 
 /// Bits in header field `f`.
+///
+/// Bits this build does not know are kept and ignored, so that newer peers can add flags.
 public struct MessageFlags: OptionSet, Hashable, Sendable {
+    /// The bits as sent on the wire.
     public var rawValue: UInt32
+    /// Wraps raw flag bits.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// A lengths frame follows the values frame: per-key value counts instead of a fixed `valueLength`.
@@ -58,6 +62,9 @@ public struct Header: Hashable, Sendable {
     public var errorCode: ErrorCode?
     /// `em`: the human-readable error message.
     public var errorMessage: String?
+    /// `clk`: the vector clock of what a pull read (one timestamp per node, indexed by node id),
+    /// sent in a ``MessageKind/pullReply`` when the pull set ``MessageFlags/wantClock``.
+    public var clock: [Int64]?
 
     /// Creates a header with the current protocol version.
     public init(
@@ -77,7 +84,8 @@ public struct Header: Hashable, Sendable {
         nodeTable: NodeTable? = nil,
         name: String? = nil,
         errorCode: ErrorCode? = nil,
-        errorMessage: String? = nil
+        errorMessage: String? = nil,
+        clock: [Int64]? = nil
     ) {
         self.version = WireProtocol.version
         self.kind = kind
@@ -97,6 +105,7 @@ public struct Header: Hashable, Sendable {
         self.name = name
         self.errorCode = errorCode
         self.errorMessage = errorMessage
+        self.clock = clock
     }
 
     /// An error reply to this header's request, from `sender`.

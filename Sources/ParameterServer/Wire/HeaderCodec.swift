@@ -1,0 +1,207 @@
+import CMsgPack
+import ZeroMQ
+
+/// Encodes a ``Header`` into one msgpack map, and decodes and validates one (see HeaderDecoding.swift).
+///
+/// Encoding writes `v`, `k`, `s` and `id` always; `t`, `ts`, `f`, `n` and `vl` when they are not
+/// zero or the kind requires them; every other field only when it is set. Decoding accepts any key
+/// order, ignores keys it does not know (so newer peers can add fields) and rejects everything
+/// else that is not exactly right with a ``WireError`` naming the field.
+public enum HeaderCodec {
+    /// The header as one msgpack map in a frame of its own.
+    public static func encode(_ header: Header) -> Frame {
+        // Typical headers fit the stack buffer; the packer spills to the heap only for node tables.
+        withUnsafeTemporaryAllocation(byteCount: PackBuffer.stackCapacity, alignment: 16) { stack in
+            var buffer = PackBuffer(base: stack.baseAddress!, capacity: stack.count)
+            defer { buffer.releaseHeap() }
+            withUnsafeMutablePointer(to: &buffer) { bufferPointer in
+                var packer = msgpack_packer()
+                msgpack_packer_init(&packer, bufferPointer) { context, bytes, length in
+                    guard let context, let bytes else { return length == 0 ? 0 : -1 }
+                    context.assumingMemoryBound(to: PackBuffer.self).pointee.append(bytes, length)
+                    return 0
+                }
+                withUnsafeMutablePointer(to: &packer) { HeaderPacker(packer: $0).pack(header) }
+            }
+            return Frame(copying: UnsafeRawBufferPointer(start: buffer.base, count: buffer.count))
+        }
+    }
+
+    /// The header fields a kind cannot do without, as a set of ``HeaderField`` bits. The encoder
+    /// writes these even when zero; the decoder reports a missing one as ``ErrorCode/missingField``.
+    static func requiredFields(kind: MessageKind, flags: MessageFlags) -> UInt32 {
+        var fields = HeaderField.version.bit | HeaderField.kind.bit | HeaderField.sender.bit
+            | HeaderField.requestID.bit
+        switch kind {
+        case .register: fields |= HeaderField.role.bit | HeaderField.rank.bit | HeaderField.endpoint.bit
+        case .nodeTable: fields |= HeaderField.nodeTable.bit
+        case .barrier, .barrierRelease, .workerDone: fields |= HeaderField.name.bit
+        case .push: fields |= HeaderField.table.bit | HeaderField.keyCount.bit | HeaderField.valueLength.bit
+        case .pull:
+            fields |= HeaderField.table.bit
+            fields |= flags.contains(.rangeRequest) ? HeaderField.keyRange.bit : HeaderField.keyCount.bit
+        case .pullReply: fields |= HeaderField.table.bit | HeaderField.keyCount.bit | HeaderField.valueLength.bit
+        case .error: fields |= HeaderField.errorCode.bit
+        case .heartbeat, .shutdown, .shutdownAck, .pushAck: break
+        }
+        return fields
+    }
+}
+
+/// Where the packer writes: a caller-provided stack buffer first, a heap buffer once that is full.
+struct PackBuffer {
+    static let stackCapacity = 512
+
+    var base: UnsafeMutableRawPointer
+    var capacity: Int
+    var count = 0
+    var isOnHeap = false
+
+    init(base: UnsafeMutableRawPointer, capacity: Int) {
+        self.base = base
+        self.capacity = capacity
+    }
+
+    @inline(__always)
+    mutating func append(_ bytes: UnsafePointer<CChar>, _ length: Int) {
+        if count + length > capacity { grow(toHold: count + length) }
+        (base + count).copyMemory(from: bytes, byteCount: length)
+        count += length
+    }
+
+    private mutating func grow(toHold needed: Int) {
+        let newCapacity = max(capacity * 2, needed)
+        let newBase = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+        newBase.copyMemory(from: base, byteCount: count)
+        releaseHeap()
+        base = newBase
+        capacity = newCapacity
+        isOnHeap = true
+    }
+
+    mutating func releaseHeap() {
+        if isOnHeap { base.deallocate() }
+        isOnHeap = false
+    }
+}
+
+/// Writes the fields of a header through a msgpack-c packer, in the order docs/PROTOCOL.md lists them.
+struct HeaderPacker {
+    let packer: UnsafeMutablePointer<msgpack_packer>
+
+    func pack(_ header: Header) {
+        let required = HeaderCodec.requiredFields(kind: header.kind, flags: header.flags)
+        func wanted(_ field: HeaderField, _ isZero: Bool) -> Bool { !isZero || required & field.bit != 0 }
+        let writeTable = wanted(.table, header.table == 0)
+        let writeTimestamp = wanted(.timestamp, header.timestamp == 0)
+        let writeFlags = wanted(.flags, header.flags.rawValue == 0)
+        let writeKeyCount = wanted(.keyCount, header.keyCount == 0)
+        let writeValueLength = wanted(.valueLength, header.valueLength == 0)
+
+        var entries = 4
+        func count(_ present: Bool) { if present { entries += 1 } }
+        count(writeTable)
+        count(writeTimestamp)
+        count(header.keyRange != nil)
+        count(writeFlags)
+        count(writeKeyCount)
+        count(writeValueLength)
+        count(header.updater != nil)
+        count(header.role != nil)
+        count(header.rank != nil)
+        count(header.endpoint != nil)
+        count(header.nodeTable != nil)
+        count(header.name != nil)
+        count(header.errorCode != nil)
+        count(header.errorMessage != nil)
+        count(header.clock != nil)
+        msgpack_pack_map(packer, entries)
+
+        unsigned(.version, UInt64(header.version))
+        unsigned(.kind, UInt64(header.kind.rawValue))
+        unsigned(.sender, UInt64(header.sender.rawValue))
+        unsigned(.requestID, header.requestID)
+        if writeTable { unsigned(.table, UInt64(header.table)) }
+        if writeTimestamp {
+            key(.timestamp)
+            msgpack_pack_int64(packer, header.timestamp)
+        }
+        if let range = header.keyRange {
+            key(.keyRange)
+            keyRange(range)
+        }
+        if writeFlags { unsigned(.flags, UInt64(header.flags.rawValue)) }
+        if writeKeyCount { unsigned(.keyCount, UInt64(header.keyCount)) }
+        if writeValueLength { unsigned(.valueLength, UInt64(header.valueLength)) }
+        if let updater = header.updater { string(.updater, updater) }
+        if let role = header.role { unsigned(.role, UInt64(role.rawValue)) }
+        if let rank = header.rank { unsigned(.rank, UInt64(rank)) }
+        if let endpoint = header.endpoint { string(.endpoint, endpoint) }
+        if let table = header.nodeTable {
+            key(.nodeTable)
+            nodeTable(table)
+        }
+        if let name = header.name { string(.name, name) }
+        if let code = header.errorCode { unsigned(.errorCode, UInt64(code.rawValue)) }
+        if let message = header.errorMessage { string(.errorMessage, message) }
+        if let clock = header.clock {
+            key(.clock)
+            msgpack_pack_array(packer, clock.count)
+            for entry in clock { msgpack_pack_int64(packer, entry) }
+        }
+    }
+
+    private func key(_ field: HeaderField) { key(field.key) }
+
+    private func key(_ text: StaticString) {
+        msgpack_pack_str_with_body(packer, text.utf8Start, text.utf8CodeUnitCount)
+    }
+
+    private func unsigned(_ field: HeaderField, _ value: UInt64) {
+        key(field)
+        msgpack_pack_uint64(packer, value)
+    }
+
+    private func string(_ field: HeaderField, _ value: String) {
+        key(field)
+        string(value)
+    }
+
+    private func string(_ value: String) {
+        let written = value.utf8.withContiguousStorageIfAvailable { bytes in
+            msgpack_pack_str_with_body(packer, bytes.baseAddress, bytes.count)
+        }
+        if written == nil {
+            let bytes = Array(value.utf8)
+            msgpack_pack_str_with_body(packer, bytes, bytes.count)
+        }
+    }
+
+    private func keyRange(_ range: KeyRange) {
+        msgpack_pack_array(packer, 2)
+        msgpack_pack_uint64(packer, range.lowerBound)
+        msgpack_pack_uint64(packer, range.upperBound)
+    }
+
+    private func nodeTable(_ table: NodeTable) {
+        msgpack_pack_map(packer, 2)
+        key(NodeTableField.version.key)
+        msgpack_pack_uint64(packer, table.version)
+        key(NodeTableField.nodes.key)
+        msgpack_pack_array(packer, table.nodes.count)
+        for node in table.nodes {
+            msgpack_pack_map(packer, 5)
+            key(NodeTableField.id.key)
+            msgpack_pack_uint64(packer, UInt64(node.id.rawValue))
+            key(NodeTableField.role.key)
+            msgpack_pack_uint64(packer, UInt64(node.role.rawValue))
+            key(NodeTableField.rank.key)
+            msgpack_pack_uint64(packer, UInt64(node.rank))
+            key(NodeTableField.endpoint.key)
+            string(node.endpoint)
+            key(NodeTableField.ranges.key)
+            msgpack_pack_array(packer, node.ranges.count)
+            for range in node.ranges { keyRange(range) }
+        }
+    }
+}

@@ -1,0 +1,391 @@
+import CMsgPack
+import ZeroMQ
+
+extension HeaderCodec {
+    /// Decodes and validates the header frame of a message.
+    public static func decode(_ frame: Frame, limits: WireLimits = .default) throws(WireError) -> Header {
+        try frame.withUnsafeBytes { bytes in
+            Result { () throws(WireError) in try decode(bytes, limits: limits) }
+        }.get()
+    }
+
+    /// Decodes and validates one msgpack header map.
+    ///
+    /// The bytes are checked for size and structure first (``WireLimits/maxHeaderBytes``, declared
+    /// container sizes, truncation, trailing bytes), then parsed by msgpack-c, then every field is
+    /// checked for type, range and presence.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, limits: WireLimits = .default) throws(WireError)
+        -> Header
+    {
+        guard let base = bytes.baseAddress, bytes.count > 0 else {
+            throw WireError(.malformedHeader, field: "header", "the header is empty")
+        }
+        let maximum = min(limits.maxHeaderBytes, WireLimits.headerBytesCeiling)
+        guard bytes.count <= maximum else {
+            throw WireError(.tooLarge, field: "header", "\(bytes.count) bytes exceed the limit of \(maximum)")
+        }
+        switch bytes[0] {
+        case 0x80...0x8f, 0xde, 0xdf: break
+        default:
+            throw WireError(
+                .malformedHeader, field: "header",
+                "the top level is not a msgpack map (type byte 0x\(String(bytes[0], radix: 16)))")
+        }
+        try MessagePackStructureCheck.check(bytes)
+
+        var unpacked = msgpack_unpacked()
+        msgpack_unpacked_init(&unpacked)
+        defer { msgpack_unpacked_destroy(&unpacked) }
+        var offset = 0
+        let status = msgpack_unpack_next(&unpacked, base.assumingMemoryBound(to: CChar.self), bytes.count, &offset)
+        guard status == MSGPACK_UNPACK_SUCCESS, offset == bytes.count else {
+            throw WireError(.malformedHeader, field: "header", "msgpack-c rejected the header (status \(status.rawValue))")
+        }
+        return try HeaderReader(limits: limits).header(from: unpacked.data)
+    }
+
+    /// Decodes and validates a header held in an array.
+    public static func decode(_ bytes: [UInt8], limits: WireLimits = .default) throws(WireError) -> Header {
+        try bytes.withUnsafeBytes { bytes in
+            Result { () throws(WireError) in try decode(bytes, limits: limits) }
+        }.get()
+    }
+}
+
+/// Turns a parsed msgpack map into a ``Header``, checking every field.
+struct HeaderReader {
+    let limits: WireLimits
+
+    func header(from object: msgpack_object) throws(WireError) -> Header {
+        let map = object.via.map
+        let entries = UnsafeBufferPointer(start: map.ptr, count: Int(map.size))
+
+        // The version decides how the rest is read, so it is checked before anything else.
+        var version: UInt64?
+        for entry in entries where entry.key.type == MSGPACK_OBJECT_STR {
+            if HeaderField.named(rawBytes(entry.key.via.str)) == .version {
+                version = try unsigned(entry.val, max: UInt64(UInt16.max), field: "v")
+                break
+            }
+        }
+        guard let version else { throw WireError(.missingField, field: "v", "the protocol version is missing") }
+        guard version == UInt64(WireProtocol.version) else {
+            throw WireError(
+                .unsupportedVersion, field: "v", "version \(version) is not supported (this node speaks \(WireProtocol.version))")
+        }
+
+        var seen: UInt32 = 0
+        var kind: MessageKind?
+        var sender: UInt32 = 0
+        var requestID: UInt64 = 0
+        var table: UInt32 = 0
+        var timestamp: Int64 = 0
+        var keyRange: KeyRange?
+        var flags: UInt32 = 0
+        var keyCount: UInt32 = 0
+        var valueLength: UInt32 = 0
+        var updater: String?
+        var role: NodeRole?
+        var rank: UInt32?
+        var endpoint: String?
+        var nodeTable: NodeTable?
+        var name: String?
+        var errorCode: ErrorCode?
+        var errorMessage: String?
+        var clock: [Int64]?
+
+        for (index, entry) in entries.enumerated() {
+            guard entry.key.type == MSGPACK_OBJECT_STR else {
+                throw WireError(.malformedHeader, field: "header", "key \(index) of the header map is not a string")
+            }
+            // Keys this build does not know belong to newer peers: skip them.
+            guard let field = HeaderField.named(rawBytes(entry.key.via.str)) else { continue }
+            guard seen & field.bit == 0 else {
+                throw WireError(.malformedHeader, field: field.name, "the key appears twice")
+            }
+            seen |= field.bit
+            let value = entry.val
+            let fieldName = field.name
+            switch field {
+            case .version: break
+            case .kind:
+                let raw = try unsigned(value, max: UInt64(UInt8.max), field: fieldName, unknown: .unknownKind)
+                guard let known = MessageKind(rawValue: UInt8(raw)) else {
+                    throw WireError(.unknownKind, field: fieldName, "message kind \(raw) is unknown")
+                }
+                kind = known
+            case .sender: sender = UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName))
+            case .requestID: requestID = try unsigned(value, max: .max, field: fieldName)
+            case .table: table = UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName))
+            case .timestamp: timestamp = try signed(value, field: fieldName)
+            case .keyRange: keyRange = try self.keyRange(value, field: fieldName)
+            case .flags: flags = UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName))
+            case .keyCount:
+                let count = try unsigned(value, max: UInt64(UInt32.max), field: fieldName)
+                guard count <= UInt64(limits.maxKeysPerMessage) else {
+                    throw WireError(.tooLarge, field: fieldName, "\(count) keys exceed the limit of \(limits.maxKeysPerMessage)")
+                }
+                keyCount = UInt32(count)
+            case .valueLength:
+                let length = try unsigned(value, max: UInt64(UInt32.max), field: fieldName)
+                guard length <= UInt64(limits.maxValueLength) else {
+                    throw WireError(.tooLarge, field: fieldName, "value length \(length) exceeds the limit of \(limits.maxValueLength)")
+                }
+                valueLength = UInt32(length)
+            case .updater: updater = try string(value, field: fieldName)
+            case .role: role = try self.role(value, field: fieldName)
+            case .rank: rank = UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName))
+            case .endpoint: endpoint = try string(value, field: fieldName)
+            case .nodeTable: nodeTable = try self.nodeTable(value)
+            case .name: name = try string(value, field: fieldName)
+            case .errorCode:
+                errorCode = ErrorCode(rawValue: UInt16(try unsigned(value, max: UInt64(UInt16.max), field: fieldName)))
+            case .errorMessage: errorMessage = try string(value, field: fieldName)
+            case .clock: clock = try self.clock(value)
+            }
+        }
+
+        guard let kind else { throw WireError(.missingField, field: "k", "the message kind is missing") }
+        let messageFlags = MessageFlags(rawValue: flags)
+        let missing = HeaderCodec.requiredFields(kind: kind, flags: messageFlags) & ~seen
+        if missing != 0, let field = HeaderField.allCases.first(where: { missing & $0.bit != 0 }) {
+            throw WireError(.missingField, field: field.name, "a \(kind) message requires it")
+        }
+
+        let layout = kind.payload
+        if messageFlags.contains(.hasLengths), layout != .keysAndValues, layout != .values {
+            throw WireError(.malformedHeader, field: "f", "hasLengths is set on a \(kind) message, which carries no values")
+        }
+        if messageFlags.contains(.rangeRequest), kind != .pull, kind != .pullReply {
+            throw WireError(.malformedHeader, field: "f", "rangeRequest is set on a \(kind) message")
+        }
+        if kind == .push || kind == .pullReply, !messageFlags.contains(.hasLengths), valueLength == 0 {
+            throw WireError(.malformedHeader, field: "vl", "a \(kind) message needs a positive value length")
+        }
+
+        return Header(
+            kind: kind, sender: NodeID(sender), requestID: requestID, table: table, timestamp: timestamp,
+            keyRange: keyRange, flags: messageFlags, keyCount: keyCount, valueLength: valueLength,
+            updater: updater, role: role, rank: rank, endpoint: endpoint, nodeTable: nodeTable, name: name,
+            errorCode: errorCode, errorMessage: errorMessage, clock: clock)
+    }
+
+    // MARK: - Scalars
+
+    /// An unsigned integer no larger than `max`; a negative one, another type, or a larger one is an error
+    /// (`unknown` is the code for a value out of range, e.g. ``ErrorCode/unknownKind`` for `k`).
+    func unsigned(
+        _ object: msgpack_object, max: UInt64, field: @autoclosure () -> String,
+        unknown: ErrorCode = .malformedHeader
+    ) throws(WireError) -> UInt64 {
+        switch object.type {
+        case MSGPACK_OBJECT_POSITIVE_INTEGER:
+            let value = object.via.u64
+            guard value <= max else {
+                throw WireError(unknown, field: field(), "\(value) is out of range (at most \(max))")
+            }
+            return value
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+            throw WireError(.malformedHeader, field: field(), "\(object.via.i64) is negative, expected an unsigned integer")
+        default:
+            throw WireError(.malformedHeader, field: field(), "expected an unsigned integer, got \(typeName(object))")
+        }
+    }
+
+    func signed(_ object: msgpack_object, field: @autoclosure () -> String) throws(WireError) -> Int64 {
+        switch object.type {
+        case MSGPACK_OBJECT_POSITIVE_INTEGER:
+            guard object.via.u64 <= UInt64(Int64.max) else {
+                throw WireError(.malformedHeader, field: field(), "\(object.via.u64) is out of range for a signed 64-bit integer")
+            }
+            return Int64(object.via.u64)
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+            return object.via.i64
+        default:
+            throw WireError(.malformedHeader, field: field(), "expected an integer, got \(typeName(object))")
+        }
+    }
+
+    func string(_ object: msgpack_object, field: @autoclosure () -> String) throws(WireError) -> String {
+        guard object.type == MSGPACK_OBJECT_STR else {
+            throw WireError(.malformedHeader, field: field(), "expected a string, got \(typeName(object))")
+        }
+        let bytes = rawBytes(object.via.str)
+        guard bytes.count <= limits.maxStringBytes else {
+            throw WireError(.tooLarge, field: field(), "\(bytes.count) bytes exceed the string limit of \(limits.maxStringBytes)")
+        }
+        // Decoding repairs invalid UTF-8 with U+FFFD, so a result that differs from the input means
+        // the input was not valid UTF-8.
+        let text = String(decoding: bytes, as: UTF8.self)
+        let valid = text.utf8.count == bytes.count && text.utf8.elementsEqual(bytes)
+        guard valid else { throw WireError(.malformedHeader, field: field(), "the string is not valid UTF-8") }
+        return text
+    }
+
+    func role(_ object: msgpack_object, field: @autoclosure () -> String) throws(WireError) -> NodeRole {
+        let raw = try unsigned(object, max: UInt64(UInt8.max), field: field())
+        guard let role = NodeRole(rawValue: UInt8(raw)) else {
+            throw WireError(.malformedHeader, field: field(), "role \(raw) is unknown")
+        }
+        return role
+    }
+
+    // MARK: - Composite fields
+
+    func array(_ object: msgpack_object, field: @autoclosure () -> String) throws(WireError)
+        -> UnsafeBufferPointer<msgpack_object>
+    {
+        guard object.type == MSGPACK_OBJECT_ARRAY else {
+            throw WireError(.malformedHeader, field: field(), "expected an array, got \(typeName(object))")
+        }
+        return UnsafeBufferPointer(start: object.via.array.ptr, count: Int(object.via.array.size))
+    }
+
+    func keyRange(_ object: msgpack_object, field: @autoclosure () -> String) throws(WireError) -> KeyRange {
+        let bounds = try array(object, field: field())
+        guard bounds.count == 2 else {
+            throw WireError(.malformedHeader, field: field(), "a key range is [lower, upper], got \(bounds.count) elements")
+        }
+        let lower = try unsigned(bounds[0], max: .max, field: field())
+        let upper = try unsigned(bounds[1], max: .max, field: field())
+        guard lower <= upper else {
+            throw WireError(.malformedHeader, field: field(), "lower bound \(lower) exceeds upper bound \(upper)")
+        }
+        return KeyRange(lower, upper)
+    }
+
+    func clock(_ object: msgpack_object) throws(WireError) -> [Int64] {
+        let entries = try array(object, field: "clk")
+        guard entries.count <= limits.maxNodes else {
+            throw WireError(.tooLarge, field: "clk", "\(entries.count) entries exceed the node limit of \(limits.maxNodes)")
+        }
+        var clock: [Int64] = []
+        clock.reserveCapacity(entries.count)
+        for (index, entry) in entries.enumerated() {
+            clock.append(try signed(entry, field: "clk[\(index)]"))
+        }
+        return clock
+    }
+
+    func nodeTable(_ object: msgpack_object) throws(WireError) -> NodeTable {
+        guard object.type == MSGPACK_OBJECT_MAP else {
+            throw WireError(.malformedHeader, field: "nt", "expected a map, got \(typeName(object))")
+        }
+        var version: UInt64?
+        var nodes: [NodeInfo]?
+        var seen: UInt32 = 0
+        for entry in UnsafeBufferPointer(start: object.via.map.ptr, count: Int(object.via.map.size)) {
+            guard entry.key.type == MSGPACK_OBJECT_STR else {
+                throw WireError(.malformedHeader, field: "nt", "a key of the node table is not a string")
+            }
+            guard let field = NodeTableField.named(rawBytes(entry.key.via.str), inNode: false) else { continue }
+            guard seen & field.bit == 0 else {
+                throw WireError(.malformedHeader, field: "nt.\(field.name)", "the key appears twice")
+            }
+            seen |= field.bit
+            switch field {
+            case .version: version = try unsigned(entry.val, max: .max, field: "nt.ver")
+            default: nodes = try nodeList(entry.val)
+            }
+        }
+        guard let version else { throw WireError(.missingField, field: "nt.ver", "the node table has no version") }
+        guard let nodes else { throw WireError(.missingField, field: "nt.nodes", "the node table has no node list") }
+        return NodeTable(version: version, nodes: nodes)
+    }
+
+    func nodeList(_ object: msgpack_object) throws(WireError) -> [NodeInfo] {
+        let entries = try array(object, field: "nt.nodes")
+        guard entries.count <= limits.maxNodes else {
+            throw WireError(.tooLarge, field: "nt.nodes", "\(entries.count) nodes exceed the limit of \(limits.maxNodes)")
+        }
+        var nodes: [NodeInfo] = []
+        nodes.reserveCapacity(entries.count)
+        for (index, entry) in entries.enumerated() {
+            let node = try self.node(entry, index: index)
+            if let previous = nodes.last, previous.id >= node.id {
+                throw WireError(
+                    .malformedHeader, field: "nt.nodes[\(index)].id",
+                    "node ids must be strictly ascending: \(node.id.rawValue) follows \(previous.id.rawValue)")
+            }
+            nodes.append(node)
+        }
+        return nodes
+    }
+
+    func node(_ object: msgpack_object, index: Int) throws(WireError) -> NodeInfo {
+        let path = "nt.nodes[\(index)]"
+        guard object.type == MSGPACK_OBJECT_MAP else {
+            throw WireError(.malformedHeader, field: path, "expected a map, got \(typeName(object))")
+        }
+        var id: UInt32?
+        var role: NodeRole?
+        var rank: UInt32?
+        var endpoint: String?
+        var ranges: [KeyRange] = []
+        var seen: UInt32 = 0
+        for entry in UnsafeBufferPointer(start: object.via.map.ptr, count: Int(object.via.map.size)) {
+            guard entry.key.type == MSGPACK_OBJECT_STR else {
+                throw WireError(.malformedHeader, field: path, "a key of the node map is not a string")
+            }
+            guard let field = NodeTableField.named(rawBytes(entry.key.via.str), inNode: true) else { continue }
+            guard seen & field.bit == 0 else {
+                throw WireError(.malformedHeader, field: "\(path).\(field.name)", "the key appears twice")
+            }
+            seen |= field.bit
+            let fieldPath = "\(path).\(field.name)"
+            switch field {
+            case .id: id = UInt32(try unsigned(entry.val, max: UInt64(UInt32.max), field: fieldPath))
+            case .role: role = try self.role(entry.val, field: fieldPath)
+            case .rank: rank = UInt32(try unsigned(entry.val, max: UInt64(UInt32.max), field: fieldPath))
+            case .endpoint: endpoint = try string(entry.val, field: fieldPath)
+            default: ranges = try rangeList(entry.val, path: fieldPath)
+            }
+        }
+        guard let id else { throw WireError(.missingField, field: "\(path).id", "the node has no id") }
+        guard let role else { throw WireError(.missingField, field: "\(path).role", "the node has no role") }
+        guard let rank else { throw WireError(.missingField, field: "\(path).rank", "the node has no rank") }
+        guard let endpoint else { throw WireError(.missingField, field: "\(path).ep", "the node has no endpoint") }
+        return NodeInfo(id: NodeID(id), role: role, rank: rank, endpoint: endpoint, ranges: ranges)
+    }
+
+    func rangeList(_ object: msgpack_object, path: String) throws(WireError) -> [KeyRange] {
+        let entries = try array(object, field: path)
+        guard entries.count <= limits.maxRangesPerNode else {
+            throw WireError(.tooLarge, field: path, "\(entries.count) ranges exceed the limit of \(limits.maxRangesPerNode)")
+        }
+        var ranges: [KeyRange] = []
+        ranges.reserveCapacity(entries.count)
+        for (index, entry) in entries.enumerated() {
+            let range = try keyRange(entry, field: "\(path)[\(index)]")
+            if let previous = ranges.last, previous.upperBound > range.lowerBound {
+                throw WireError(
+                    .malformedHeader, field: "\(path)[\(index)]",
+                    "ranges must be sorted and disjoint: \(range) follows \(previous)")
+            }
+            ranges.append(range)
+        }
+        return ranges
+    }
+}
+
+/// The bytes of a msgpack string, which point into the header frame.
+@inline(__always)
+private func rawBytes(_ string: msgpack_object_str) -> UnsafeRawBufferPointer {
+    UnsafeRawBufferPointer(start: string.ptr, count: Int(string.size))
+}
+
+/// A msgpack type's name, for error messages.
+private func typeName(_ object: msgpack_object) -> String {
+    switch object.type {
+    case MSGPACK_OBJECT_NIL: return "nil"
+    case MSGPACK_OBJECT_BOOLEAN: return "a boolean"
+    case MSGPACK_OBJECT_POSITIVE_INTEGER, MSGPACK_OBJECT_NEGATIVE_INTEGER: return "an integer"
+    case MSGPACK_OBJECT_FLOAT32, MSGPACK_OBJECT_FLOAT64: return "a float"
+    case MSGPACK_OBJECT_STR: return "a string"
+    case MSGPACK_OBJECT_ARRAY: return "an array"
+    case MSGPACK_OBJECT_MAP: return "a map"
+    case MSGPACK_OBJECT_BIN: return "binary"
+    case MSGPACK_OBJECT_EXT: return "an extension"
+    default: return "type \(object.type.rawValue)"
+    }
+}
