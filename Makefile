@@ -1,0 +1,36 @@
+# zps: `make run` installs what is missing, builds in release mode and runs the default job on a
+# local cluster; `make test` runs every test; `make bench` runs the benchmarks.
+SWIFT     ?= swift
+TOPOLOGY  ?= Topologies/local.yaml
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PACKAGES  := libzmq3-dev libsnappy-dev libmsgpack-dev pkg-config
+
+.PHONY: run test bench build deps clean
+
+## deps: install the system libraries (Debian packages) that are missing
+deps:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+## build: release build of zps and zps-bench
+build: deps
+	$(SWIFT) build -c release
+
+## run: the default job on Topologies/local.yaml (1 manager, 2 servers, 2 workers)
+run: build
+	.build/release/zps run $(TOPOLOGY)
+
+## test: unit tests, codec and corrupt-input tests, multi-process integration tests
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+## bench: throughput benchmarks against the C reference in ../shared/limits
+bench: build
+	.build/release/zps-bench all --json bench/results/latest.json
+
+clean:
+	rm -rf .build

@@ -1,0 +1,110 @@
+import Foundation
+import Logging
+import ParameterServer
+import Synchronization
+import Testing
+
+/// Real clusters on loopback: a manager and servers as separate `zps` processes, workers either as
+/// processes or in this test process (so the test can check every pulled value itself).
+@Suite("Multi-process cluster", .serialized)
+struct ClusterPushPullTests {
+    static let keyCount = 1_000_000
+    static let workerCount = 3
+    static let rounds = 2
+    static let tables: [(name: String, valueLength: Int)] = [("weights", 1), ("embeddings", 3)]
+
+    /// Whether worker `w` pushes key `k`: most keys get pushes from two workers, some from all three.
+    static func pushes(_ w: Int, _ k: Int) -> Bool { (k + w) % 3 != 0 || k % 5 == 0 }
+
+    static func value(_ w: Int, _ k: Int, _ round: Int, _ j: Int) -> Float { Float((w + 1) * (k % 7 + 1) + round + 2 * j) }
+
+    @Test("2 servers, 3 workers, 1M overlapping keys, 2 tables: every pull returns exactly the sum of the pushes")
+    func sumsAreExact() async throws {
+        let directory = try ClusterSupport.temporaryDirectory("sums")
+        let topology = try ClusterSupport.writeTopology(
+            in: directory, servers: 2, workers: Self.workerCount, keySpace: Self.keyCount, tables: Self.tables)
+        let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
+        let servers = try (0..<2).map { try NodeProcess.start("server", rank: $0, topology: topology, manager: endpoint, directory: directory) }
+        defer { for process in [manager] + servers { process.kill() } }
+
+        let loaded = try Topology.load(path: topology)
+        let pulled = Mutex<[Int: [[Float]]]>([:])
+        let ranges = Mutex<[KeyRange]>([])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for rank in 0..<Self.workerCount {
+                let settings = NodeSettings(
+                    role: .worker, rank: rank, managerEndpoint: endpoint, bindEndpoint: "tcp://127.0.0.1:*",
+                    tables: loaded.tables, deadlines: loaded.deadlines)
+                let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
+                    let table = try await worker.waitUntilRegistered()
+                    ranges.withLock { $0 = table.nodes(withRole: .server).flatMap(\.ranges) }
+                    let mine = (0..<Self.keyCount).filter { Self.pushes(rank, $0) }
+                    for (tableIndex, spec) in Self.tables.enumerated() {
+                        for round in 0..<Self.rounds {
+                            for start in stride(from: 0, to: mine.count, by: 200_000) {
+                                let batch = mine[start..<min(start + 200_000, mine.count)]
+                                var values: [Float] = []
+                                values.reserveCapacity(batch.count * spec.valueLength)
+                                for k in batch {
+                                    for j in 0..<spec.valueLength { values.append(Self.value(rank, k, round, j)) }
+                                }
+                                try await worker.push(table: UInt32(tableIndex), keys: batch.map(UInt64.init), values: values)
+                            }
+                        }
+                    }
+                    try await worker.waitForAll()
+                    try await worker.barrier("pushed")
+                    var result: [[Float]] = []
+                    for tableIndex in Self.tables.indices {
+                        result.append(try await worker.pull(table: UInt32(tableIndex), keys: (0..<UInt64(Self.keyCount)).map { $0 }))
+                    }
+                    pulled.withLock { $0[rank] = result }
+                    return "pulled \(Self.keyCount) keys"
+                }
+                group.addTask { try await node.run() }
+            }
+            try await group.waitForAll()
+        }
+
+        // The servers split the key space between them, so both took part.
+        #expect(ranges.withLock { $0 } == [KeyRange(0, 500_000), KeyRange(500_000, 1_000_000)])
+        for (tableIndex, spec) in Self.tables.enumerated() {
+            var expected = [Float](repeating: 0, count: Self.keyCount * spec.valueLength)
+            for k in 0..<Self.keyCount {
+                for w in 0..<Self.workerCount where Self.pushes(w, k) {
+                    for round in 0..<Self.rounds {
+                        for j in 0..<spec.valueLength { expected[k * spec.valueLength + j] += Self.value(w, k, round, j) }
+                    }
+                }
+            }
+            for rank in 0..<Self.workerCount {
+                let values = pulled.withLock { $0[rank]?[tableIndex] } ?? []
+                #expect(values.count == expected.count)
+                let mismatches = zip(values, expected).filter { $0 != $1 }.count
+                #expect(mismatches == 0, "worker \(rank), table \(spec.name): \(mismatches) values differ from the pushed sums")
+            }
+        }
+        #expect(try await manager.waitForExit(within: .seconds(30)) == 0, "manager: \(manager.errors.suffix(1500))")
+        for server in servers {
+            #expect(try await server.waitForExit(within: .seconds(30)) == 0, "\(server.name): \(server.errors.suffix(1500))")
+        }
+    }
+
+    @Test("zps run supervises the default push/pull check to a clean exit")
+    func zpsRunFinishes() async throws {
+        let directory = try ClusterSupport.temporaryDirectory("run")
+        let topology = try ClusterSupport.writeTopology(
+            in: directory, servers: 2, workers: 2, keySpace: 1 << 20, tables: Self.tables,
+            application: "kind: pushpull\nkeys: 200000\nrounds: 2\nbatch: 50000")
+        let json = directory.appendingPathComponent("summary.json").path
+        let run = try NodeProcess("run", arguments: ["run", topology, "--json", json], directory: directory)
+        defer { run.kill() }
+        let status = try await run.waitForExit(within: .seconds(120))
+        #expect(status == 0, "zps run: \(run.errors.suffix(2000))")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+        #expect(summary?["succeeded"] as? Bool == true)
+        let workers = summary?["workers"] as? [String] ?? []
+        #expect(workers.count == 2)
+        #expect(workers.allSatisfy { $0.contains("checked 200000 keys of 2 table(s)") && $0.contains("all exact") })
+    }
+}

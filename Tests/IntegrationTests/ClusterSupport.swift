@@ -1,0 +1,146 @@
+import Foundation
+import Logging
+import ParameterServer
+import Testing
+
+/// Starts real `zps` processes on loopback for the integration tests and cleans up after them.
+enum ClusterSupport {
+    /// The `zps` executable built beside the test bundle (or `ZPS_BINARY`).
+    static var zpsBinary: String {
+        if let path = ProcessInfo.processInfo.environment["ZPS_BINARY"] { return path }
+        let testBinary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: testBinary).deletingLastPathComponent().appendingPathComponent("zps").path
+    }
+
+    /// A fresh temporary directory.
+    static func temporaryDirectory(_ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("zps-\(name)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Writes a topology file for `servers` and `workers` on ephemeral loopback ports.
+    static func writeTopology(
+        in directory: URL, servers: Int, workers: Int, keySpace: Int, tables: [(name: String, valueLength: Int)],
+        deadlines: String = "", application: String = "kind: pushpull"
+    ) throws -> String {
+        var yaml = """
+            name: test
+            manager: { host: 127.0.0.1, port: 0 }
+            servers: { count: \(servers), host: 127.0.0.1, port: 0 }
+            workers: { count: \(workers), host: 127.0.0.1, port: 0 }
+            key_space: \(keySpace)
+            tables:
+
+            """
+        for (index, table) in tables.enumerated() {
+            yaml += "  - { name: \(table.name), id: \(index), value_length: \(table.valueLength), updater: add }\n"
+        }
+        yaml += "deadlines:\n" + (deadlines.isEmpty ? "  startup: 60s\n" : deadlines)
+        yaml += "application:\n" + application.split(separator: "\n").map { "  \($0)\n" }.joined()
+        let path = directory.appendingPathComponent("topology.yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// The quiet logger used by in-process nodes.
+    static var logger: Logger {
+        var logger = Logger(label: "zps.test")
+        logger.logLevel = .warning
+        return logger
+    }
+}
+
+/// One `zps` child process whose output goes to files.
+final class NodeProcess: @unchecked Sendable {
+    // @unchecked: Process is used from the test task only; the class exists to tie the output files to it.
+    let name: String
+    let process = Process()
+    let stdoutPath: String
+    let stderrPath: String
+
+    init(_ name: String, arguments: [String], directory: URL) throws {
+        self.name = name
+        stdoutPath = directory.appendingPathComponent("\(name).out").path
+        stderrPath = directory.appendingPathComponent("\(name).err").path
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: ClusterSupport.zpsBinary)
+        process.arguments = arguments
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    var output: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    var errors: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    /// Waits for a line of standard output that starts with `prefix`; returns the rest of it.
+    func waitForLine(startingWith prefix: String, within limit: Duration) async throws -> String {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if let line = output.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) {
+                return String(line.dropFirst(prefix.count))
+            }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ClusterTestError("\(name) printed no line starting with '\(prefix)' within \(limit); stderr:\n\(errors.suffix(2000))")
+    }
+
+    /// Waits for the process to exit; returns its status, or nil if it is still running at the deadline.
+    func waitForExit(within limit: Duration) async throws -> Int32? {
+        let deadline = ContinuousClock.now + limit
+        while process.isRunning && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    /// Kills the process if it still runs (cleanup).
+    func kill() {
+        if process.isRunning { Foundation.kill(pid, SIGKILL) }
+    }
+
+    /// Starts the manager of `topology` and returns it with its endpoint.
+    static func startManager(topology: String, directory: URL) async throws -> (NodeProcess, String) {
+        let manager = try NodeProcess("manager", arguments: ["manager", "--topology", topology, "--log-level", "info"], directory: directory)
+        let endpoint = try await manager.waitForLine(startingWith: "@zps ready ", within: .seconds(30))
+        return (manager, endpoint)
+    }
+
+    /// Starts `role` rank `rank` of `topology`, pointed at the manager.
+    static func start(_ role: String, rank: Int, topology: String, manager: String, directory: URL) throws -> NodeProcess {
+        try NodeProcess(
+            "\(role)-\(rank)",
+            arguments: [role, "--topology", topology, "--rank", "\(rank)", "--manager", manager, "--log-level", "info"],
+            directory: directory)
+    }
+}
+
+/// Whether a process with this pid exists (zombies of our own children count as gone once reaped).
+func processExists(_ pid: Int32) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    // A zombie is gone for our purposes.
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    return !stat.contains(") Z ")
+}
+
+/// The pids of the children of `pid`.
+func childProcesses(of pid: Int32) -> [Int32] {
+    let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+    return text.split(separator: " ").compactMap { Int32($0) }
+}
+
+/// The command line of process `pid`.
+func commandLine(of pid: Int32) -> [String] {
+    guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
+    return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+}
+
+struct ClusterTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
