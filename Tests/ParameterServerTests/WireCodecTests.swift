@@ -66,6 +66,17 @@ struct WireCodecTests {
             wireHex(bytes)
                 == "88 a1 76 01 a1 6b 10 a1 73 03 a2 69 64 2a a1 74 01 a2 74 73 07 a1 6e 03 a2 76 6c 01")
         #expect(try HeaderCodec.decode(bytes) == header)
+        let message = Message(
+            header: header, keys: KeyFrame([3, 7, 42]).frame, values: ValueFrame([0.5, -1.0, 2.0]).frame)
+        let frames = MessageCodec.encode(message).map(\.bytes)
+        #expect(wireHex(frames[1]) == "03 00 00 00 00 00 00 00 07 00 00 00 00 00 00 00 2a 00 00 00 00 00 00 00")
+        #expect(wireHex(frames[2]) == "00 00 00 3f 00 00 80 bf 00 00 00 40")
+        #expect(try MessageCodec.decode(MessageCodec.encode(message)).header == header)
+
+        let register = Header(kind: .register, role: .client, rank: 0, endpoint: "tcp://127.0.0.1:7000")
+        #expect(
+            wireHex(HeaderCodec.encode(register).bytes)
+                == "87 a1 76 01 a1 6b 01 a1 73 ce ff ff ff ff a2 69 64 00 a4 72 6f 6c 65 03 a4 72 61 6e 6b 00 a2 65 70 b4 74 63 70 3a 2f 2f 31 32 37 2e 30 2e 30 2e 31 3a 37 30 30 30")
 
         let full = Header(
             kind: .push, sender: NodeID(5), requestID: 1000, table: 0, timestamp: 12, keyRange: KeyRange(0, 1 << 32),
@@ -84,6 +95,18 @@ struct WireCodecTests {
         ]).bytes
         let header = try HeaderCodec.decode(bytes)
         #expect(header == Header(kind: .heartbeat, sender: NodeID(4), requestID: 9, flags: MessageFlags(rawValue: 1 << 31)))
+    }
+
+    @Test("integers in wider or signed encodings than needed are accepted")
+    func nonCanonicalIntegers() throws {
+        let bytes: [UInt8] = [
+            0x84,
+            0xa1, 0x76, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1,  // "v": uint64 1
+            0xa1, 0x6b, 0xd0, 0x03,  // "k": int8 3
+            0xa1, 0x73, 0xd1, 0x00, 0x04,  // "s": int16 4
+            0xa2, 0x69, 0x64, 0xd3, 0, 0, 0, 0, 0, 0, 0, 9,  // "id": int64 9
+        ]
+        #expect(try HeaderCodec.decode(bytes) == Header(kind: .heartbeat, sender: NodeID(4), requestID: 9))
     }
 
     @Test("extreme integers survive: Int64.min timestamps, UInt64.max ids and bounds")
