@@ -128,10 +128,13 @@ func processExists(_ pid: Int32) -> Bool {
     return !stat.contains(") Z ")
 }
 
-/// The pids of the children of `pid`.
+/// The pids of the children of `pid` (started by any of its threads).
 func childProcesses(of pid: Int32) -> [Int32] {
-    let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
-    return text.split(separator: " ").compactMap { Int32($0) }
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return tasks.flatMap { task -> [Int32] in
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? ""
+        return text.split(separator: " ").compactMap { Int32($0) }
+    }.sorted()
 }
 
 /// The command line of process `pid`.
