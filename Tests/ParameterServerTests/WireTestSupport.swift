@@ -308,3 +308,23 @@ func wireHex(_ bytes: [UInt8]) -> String {
         return digits.count == 1 ? "0" + digits : digits
     }.joined(separator: " ")
 }
+
+/// The error a decode throws, or `nil` when it succeeds.
+func wireDecodeError(_ frames: [[UInt8]], limits: WireLimits = .default) -> WireError? {
+    do {
+        _ = try WireSamples.decode(frames, limits: limits)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+/// The error decoding a header map made by the independent encoder throws.
+func wireHeaderError(_ entries: [(String, WirePackValue)], limits: WireLimits = .default) -> WireError? {
+    do {
+        _ = try HeaderCodec.decode(WirePackValue.map(entries).bytes, limits: limits)
+        return nil
+    } catch {
+        return error
+    }
+}

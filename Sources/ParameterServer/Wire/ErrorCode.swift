@@ -63,6 +63,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         }
     }
 
+    /// The name and number, e.g. `tooLarge (8)`.
     public var description: String { "\(name) (\(rawValue))" }
 }
 
@@ -82,5 +83,6 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
         self.detail = detail
     }
 
+    /// The code, field and detail in one line.
     public var description: String { "\(code.name) at \(field): \(detail)" }
 }

@@ -63,7 +63,7 @@ struct HeaderReader {
         // The version decides how the rest is read, so it is checked before anything else.
         var version: UInt64?
         for entry in entries where entry.key.type == MSGPACK_OBJECT_STR {
-            if HeaderField.named(rawBytes(entry.key.via.str)) == .version {
+            if HeaderField.named(msgpackBytes(entry.key.via.str)) == .version {
                 version = try unsigned(entry.val, max: UInt64(UInt16.max), field: "v")
                 break
             }
@@ -99,7 +99,7 @@ struct HeaderReader {
                 throw WireError(.malformedHeader, field: "header", "key \(index) of the header map is not a string")
             }
             // Keys this build does not know belong to newer peers: skip them.
-            guard let field = HeaderField.named(rawBytes(entry.key.via.str)) else { continue }
+            guard let field = HeaderField.named(msgpackBytes(entry.key.via.str)) else { continue }
             guard seen & field.bit == 0 else {
                 throw WireError(.malformedHeader, field: field.name, "the key appears twice")
             }
@@ -188,7 +188,7 @@ struct HeaderReader {
         case MSGPACK_OBJECT_NEGATIVE_INTEGER:
             throw WireError(.malformedHeader, field: field(), "\(object.via.i64) is negative, expected an unsigned integer")
         default:
-            throw WireError(.malformedHeader, field: field(), "expected an unsigned integer, got \(typeName(object))")
+            throw WireError(.malformedHeader, field: field(), "expected an unsigned integer, got \(msgpackTypeName(object))")
         }
     }
 
@@ -202,15 +202,15 @@ struct HeaderReader {
         case MSGPACK_OBJECT_NEGATIVE_INTEGER:
             return object.via.i64
         default:
-            throw WireError(.malformedHeader, field: field(), "expected an integer, got \(typeName(object))")
+            throw WireError(.malformedHeader, field: field(), "expected an integer, got \(msgpackTypeName(object))")
         }
     }
 
     func string(_ object: msgpack_object, field: @autoclosure () -> String) throws(WireError) -> String {
         guard object.type == MSGPACK_OBJECT_STR else {
-            throw WireError(.malformedHeader, field: field(), "expected a string, got \(typeName(object))")
+            throw WireError(.malformedHeader, field: field(), "expected a string, got \(msgpackTypeName(object))")
         }
-        let bytes = rawBytes(object.via.str)
+        let bytes = msgpackBytes(object.via.str)
         guard bytes.count <= limits.maxStringBytes else {
             throw WireError(.tooLarge, field: field(), "\(bytes.count) bytes exceed the string limit of \(limits.maxStringBytes)")
         }
@@ -236,7 +236,7 @@ struct HeaderReader {
         -> UnsafeBufferPointer<msgpack_object>
     {
         guard object.type == MSGPACK_OBJECT_ARRAY else {
-            throw WireError(.malformedHeader, field: field(), "expected an array, got \(typeName(object))")
+            throw WireError(.malformedHeader, field: field(), "expected an array, got \(msgpackTypeName(object))")
         }
         return UnsafeBufferPointer(start: object.via.array.ptr, count: Int(object.via.array.size))
     }
@@ -266,116 +266,16 @@ struct HeaderReader {
         }
         return clock
     }
-
-    func nodeTable(_ object: msgpack_object) throws(WireError) -> NodeTable {
-        guard object.type == MSGPACK_OBJECT_MAP else {
-            throw WireError(.malformedHeader, field: "nt", "expected a map, got \(typeName(object))")
-        }
-        var version: UInt64?
-        var nodes: [NodeInfo]?
-        var seen: UInt32 = 0
-        for entry in UnsafeBufferPointer(start: object.via.map.ptr, count: Int(object.via.map.size)) {
-            guard entry.key.type == MSGPACK_OBJECT_STR else {
-                throw WireError(.malformedHeader, field: "nt", "a key of the node table is not a string")
-            }
-            guard let field = NodeTableField.named(rawBytes(entry.key.via.str), inNode: false) else { continue }
-            guard seen & field.bit == 0 else {
-                throw WireError(.malformedHeader, field: "nt.\(field.name)", "the key appears twice")
-            }
-            seen |= field.bit
-            switch field {
-            case .version: version = try unsigned(entry.val, max: .max, field: "nt.ver")
-            default: nodes = try nodeList(entry.val)
-            }
-        }
-        guard let version else { throw WireError(.missingField, field: "nt.ver", "the node table has no version") }
-        guard let nodes else { throw WireError(.missingField, field: "nt.nodes", "the node table has no node list") }
-        return NodeTable(version: version, nodes: nodes)
-    }
-
-    func nodeList(_ object: msgpack_object) throws(WireError) -> [NodeInfo] {
-        let entries = try array(object, field: "nt.nodes")
-        guard entries.count <= limits.maxNodes else {
-            throw WireError(.tooLarge, field: "nt.nodes", "\(entries.count) nodes exceed the limit of \(limits.maxNodes)")
-        }
-        var nodes: [NodeInfo] = []
-        nodes.reserveCapacity(entries.count)
-        for (index, entry) in entries.enumerated() {
-            let node = try self.node(entry, index: index)
-            if let previous = nodes.last, previous.id >= node.id {
-                throw WireError(
-                    .malformedHeader, field: "nt.nodes[\(index)].id",
-                    "node ids must be strictly ascending: \(node.id.rawValue) follows \(previous.id.rawValue)")
-            }
-            nodes.append(node)
-        }
-        return nodes
-    }
-
-    func node(_ object: msgpack_object, index: Int) throws(WireError) -> NodeInfo {
-        let path = "nt.nodes[\(index)]"
-        guard object.type == MSGPACK_OBJECT_MAP else {
-            throw WireError(.malformedHeader, field: path, "expected a map, got \(typeName(object))")
-        }
-        var id: UInt32?
-        var role: NodeRole?
-        var rank: UInt32?
-        var endpoint: String?
-        var ranges: [KeyRange] = []
-        var seen: UInt32 = 0
-        for entry in UnsafeBufferPointer(start: object.via.map.ptr, count: Int(object.via.map.size)) {
-            guard entry.key.type == MSGPACK_OBJECT_STR else {
-                throw WireError(.malformedHeader, field: path, "a key of the node map is not a string")
-            }
-            guard let field = NodeTableField.named(rawBytes(entry.key.via.str), inNode: true) else { continue }
-            guard seen & field.bit == 0 else {
-                throw WireError(.malformedHeader, field: "\(path).\(field.name)", "the key appears twice")
-            }
-            seen |= field.bit
-            let fieldPath = "\(path).\(field.name)"
-            switch field {
-            case .id: id = UInt32(try unsigned(entry.val, max: UInt64(UInt32.max), field: fieldPath))
-            case .role: role = try self.role(entry.val, field: fieldPath)
-            case .rank: rank = UInt32(try unsigned(entry.val, max: UInt64(UInt32.max), field: fieldPath))
-            case .endpoint: endpoint = try string(entry.val, field: fieldPath)
-            default: ranges = try rangeList(entry.val, path: fieldPath)
-            }
-        }
-        guard let id else { throw WireError(.missingField, field: "\(path).id", "the node has no id") }
-        guard let role else { throw WireError(.missingField, field: "\(path).role", "the node has no role") }
-        guard let rank else { throw WireError(.missingField, field: "\(path).rank", "the node has no rank") }
-        guard let endpoint else { throw WireError(.missingField, field: "\(path).ep", "the node has no endpoint") }
-        return NodeInfo(id: NodeID(id), role: role, rank: rank, endpoint: endpoint, ranges: ranges)
-    }
-
-    func rangeList(_ object: msgpack_object, path: String) throws(WireError) -> [KeyRange] {
-        let entries = try array(object, field: path)
-        guard entries.count <= limits.maxRangesPerNode else {
-            throw WireError(.tooLarge, field: path, "\(entries.count) ranges exceed the limit of \(limits.maxRangesPerNode)")
-        }
-        var ranges: [KeyRange] = []
-        ranges.reserveCapacity(entries.count)
-        for (index, entry) in entries.enumerated() {
-            let range = try keyRange(entry, field: "\(path)[\(index)]")
-            if let previous = ranges.last, previous.upperBound > range.lowerBound {
-                throw WireError(
-                    .malformedHeader, field: "\(path)[\(index)]",
-                    "ranges must be sorted and disjoint: \(range) follows \(previous)")
-            }
-            ranges.append(range)
-        }
-        return ranges
-    }
 }
 
 /// The bytes of a msgpack string, which point into the header frame.
 @inline(__always)
-private func rawBytes(_ string: msgpack_object_str) -> UnsafeRawBufferPointer {
+func msgpackBytes(_ string: msgpack_object_str) -> UnsafeRawBufferPointer {
     UnsafeRawBufferPointer(start: string.ptr, count: Int(string.size))
 }
 
 /// A msgpack type's name, for error messages.
-private func typeName(_ object: msgpack_object) -> String {
+func msgpackTypeName(_ object: msgpack_object) -> String {
     switch object.type {
     case MSGPACK_OBJECT_NIL: return "nil"
     case MSGPACK_OBJECT_BOOLEAN: return "a boolean"

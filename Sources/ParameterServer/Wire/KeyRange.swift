@@ -57,5 +57,6 @@ public struct KeyRange: Hashable, Sendable, CustomStringConvertible {
         return result
     }
 
+    /// The range in interval notation, e.g. `[0, 100)`.
     public var description: String { "[\(lowerBound), \(upperBound))" }
 }

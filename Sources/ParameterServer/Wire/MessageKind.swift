@@ -49,6 +49,7 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
         }
     }
 
+    /// The kind's name as used in logs and docs/PROTOCOL.md.
     public var description: String {
         switch self {
         case .register: return "register"

@@ -16,10 +16,18 @@ enum MessagePackStructureCheck {
         guard let base = bytes.baseAddress, bytes.count > 0 else {
             throw WireError(.malformedHeader, field: "header", "no bytes")
         }
-        let end = bytes.count
+        // On the stack: this runs for every message received.
+        try withUnsafeTemporaryAllocation(of: Int.self, capacity: maximumDepth + 1) { (pending) throws(WireError) in
+            try walk(base, count: bytes.count, pending: pending)
+        }
+    }
+
+    /// The walk itself; `pending` holds the entries still expected at each open container level
+    /// (a map counts keys and values).
+    private static func walk(
+        _ base: UnsafeRawPointer, count end: Int, pending: UnsafeMutableBufferPointer<Int>
+    ) throws(WireError) {
         var offset = 0
-        // Entries still expected at each open container level (a map counts keys and values).
-        var pending = [Int](repeating: 0, count: maximumDepth + 1)
         var depth = 0
         pending[0] = 1
 

@@ -10,7 +10,9 @@ public struct NodeID: RawRepresentable, Hashable, Comparable, Sendable, CustomSt
     public static let manager = NodeID(0)
     /// The id a node uses before the manager assigned it one.
     public static let unassigned = NodeID(UInt32.max)
+    /// Orders ids numerically.
     public static func < (a: NodeID, b: NodeID) -> Bool { a.rawValue < b.rawValue }
+    /// `node 3`, or `node ?` before registration.
     public var description: String { self == .unassigned ? "node ?" : "node \(rawValue)" }
 }
 
@@ -25,6 +27,7 @@ public enum NodeRole: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// A foreign program that only pushes and pulls (it takes no part in barriers or job completion).
     case client = 3
 
+    /// The role's name.
     public var description: String {
         switch self {
         case .manager: return "manager"
@@ -60,6 +63,7 @@ public struct NodeInfo: Hashable, Sendable, CustomStringConvertible {
     /// The name used in logs and errors, e.g. `server-1`.
     public var name: String { "\(role)-\(rank)" }
 
+    /// The name, id and endpoint in one line.
     public var description: String { "\(name) (\(id), \(endpoint))" }
 }
 
