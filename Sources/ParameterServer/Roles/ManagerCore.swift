@@ -91,6 +91,9 @@ public final class ManagerCore: TransportHandler {
         case .shutdownAck:
             awaitingAck.remove(header.sender)
             if awaitingAck.isEmpty, case .shuttingDown = phase { finish(io: io) }
+        case .error:
+            // Never answer an error with an error: two confused peers would ping-pong forever.
+            logger.warning("manager got an error from \(peer): \(header.errorMessage ?? "no message")")
         default:
             refuse(header, peer: peer, io: io, .unknownKind, "the manager does not accept \(header.kind) messages")
         }
@@ -226,7 +229,8 @@ public final class ManagerCore: TransportHandler {
         guard let member = members[header.sender], member.peer == peer, member.info.role == .worker else {
             return refuse(header, peer: peer, io: io, .notRegistered, "only registered workers report completion")
         }
-        let failed = header.errorCode.map { _ in header.errorMessage ?? "failed" }
+        // `ec` absent or 0 means success.
+        let failed = header.errorCode.flatMap { $0.rawValue == 0 ? nil : (header.errorMessage ?? "failed") }
         done[header.sender] = (header.name ?? "", failed)
         if let failed {
             fail("\(member.info.name) failed: \(failed)", io: io)

@@ -139,6 +139,12 @@ public final class ServerCore: TransportHandler {
                     .sizeMismatch, field: "vl",
                     "table '\(table.spec.name)' holds \(table.spec.valueLength) floats per key, the request says \(header.valueLength)")
             }
+            if header.flags.contains(.rangeRequest) {
+                guard header.kind == .pull, let range = header.keyRange else {
+                    throw WireError(.invalidRequest, field: "f", "only a pull may name a key range instead of keys")
+                }
+                return try pullRange(range, message: message, table: table)
+            }
             let slices = try split(message, over: table.stores)
             if header.kind == .push {
                 return try push(message, table: table, slices: slices)
@@ -219,6 +225,33 @@ public final class ServerCore: TransportHandler {
                 kind: .pullReply, sender: link.nodeID, requestID: header.requestID, table: header.table,
                 timestamp: header.timestamp, keyCount: header.keyCount, valueLength: header.valueLength),
             values: values)
+    }
+
+    /// Every stored key of `range` and its values (all keys when the store is dense).
+    private func pullRange(_ range: KeyRange, message: Message, table: Table) throws -> Message {
+        guard table.stores.contains(where: { $0.range.contains(range) }) || range.isEmpty else {
+            let owned = table.stores.map(\.range.description).joined(separator: ", ")
+            throw WireError(.keyOutOfRange, field: "r", "range \(range) is not inside one of this server's ranges \(owned)")
+        }
+        var keys: [UInt64] = []
+        var values: [Float] = []
+        for store in table.stores {
+            let part = store.snapshot(of: range)
+            keys += part.keys
+            values += part.values
+        }
+        guard keys.count <= link.settings.limits.maxKeysPerMessage else {
+            throw WireError(
+                .tooLarge, field: "r",
+                "range \(range) holds \(keys.count) keys, more than \(link.settings.limits.maxKeysPerMessage) per message; pull smaller ranges")
+        }
+        let header = message.header
+        return Message(
+            header: Header(
+                kind: .pullReply, sender: link.nodeID, requestID: header.requestID, table: header.table,
+                timestamp: header.timestamp, keyRange: range, flags: .rangeRequest, keyCount: UInt32(keys.count),
+                valueLength: header.valueLength),
+            keys: Frame(array: keys), values: Frame(array: values))
     }
 
     // MARK: - Errors
