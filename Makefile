@@ -5,7 +5,7 @@ TOPOLOGY  ?= Topologies/local.yaml
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES  := libzmq3-dev libsnappy-dev libmsgpack-dev pkg-config
 
-.PHONY: run test bench build deps clean
+.PHONY: run test bench build deps python-deps clean
 
 ## deps: install the system libraries (Debian packages) that are missing
 deps:
@@ -14,6 +14,11 @@ deps:
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; \
 	fi
+
+## python-deps: pyzmq and msgpack for the foreign-client test (skipped without them)
+python-deps:
+	@python3 -c "import zmq, msgpack, numpy" 2>/dev/null || python3 -m pip install --quiet pyzmq msgpack numpy \
+	  || echo "note: pyzmq/msgpack unavailable; the Python client test will be skipped"
 
 ## build: release build of zps and zps-bench
 build: deps
@@ -24,7 +29,7 @@ run: build
 	.build/release/zps run $(TOPOLOGY)
 
 ## test: unit tests, codec and corrupt-input tests, multi-process integration tests
-test: deps
+test: deps python-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

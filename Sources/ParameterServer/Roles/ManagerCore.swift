@@ -251,7 +251,8 @@ public final class ManagerCore: TransportHandler {
         if case .shuttingDown = phase { return }
         if case .finished = phase { return }
         phase = .shuttingDown(deadline: io.now + settings.deadlines.shutdown)
-        awaitingAck = Set(members.keys)
+        // Foreign clients are told too, but not waited for: they may already be gone.
+        awaitingAck = Set(members.values.filter { $0.info.role != .client }.map(\.info.id))
         for id in members.keys.sorted() {
             guard let member = members[id] else { continue }
             send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: 0)), to: member.peer, io: io)

@@ -1,0 +1,68 @@
+import Foundation
+import ParameterServer
+import Synchronization
+import Testing
+
+/// A Python program that speaks docs/PROTOCOL.md with pyzmq and msgpack joins a running cluster as a
+/// client; what it pushes must be exactly what a Swift worker pulls.
+@Suite("Foreign client", .serialized)
+struct ForeignClientTests {
+    static let clientDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("clients/python")
+
+    static var pythonHasModules: Bool {
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = ["python3", "-c", "import zmq, msgpack, numpy"]
+        probe.standardOutput = FileHandle.nullDevice
+        probe.standardError = FileHandle.nullDevice
+        guard (try? probe.run()) != nil else { return false }
+        probe.waitUntilExit()
+        return probe.terminationStatus == 0
+    }
+
+    @Test("a Python client's pushes are pulled exactly by a Swift worker", .enabled(if: pythonHasModules))
+    func pythonClientJoins() async throws {
+        let directory = try ClusterSupport.temporaryDirectory("python")
+        let topology = try ClusterSupport.writeTopology(
+            in: directory, servers: 2, workers: 1, keySpace: 1 << 20, tables: [("weights", 1)])
+        let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
+        let servers = try (0..<2).map { try NodeProcess.start("server", rank: $0, topology: topology, manager: endpoint, directory: directory) }
+        defer { for process in [manager] + servers { process.kill() } }
+        let loaded = try Topology.load(path: topology)
+        let settings = NodeSettings(
+            role: .worker, rank: 0, managerEndpoint: endpoint, bindEndpoint: "tcp://127.0.0.1:*",
+            tables: loaded.tables, deadlines: loaded.deadlines)
+        let count = 10_000
+        let stride: UInt64 = 100
+        let report = Mutex<String>("")
+        let pulled = Mutex<[Float]>([])
+        let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
+            _ = try await worker.waitUntilRegistered()
+            let python = Process()
+            python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            python.arguments = ["python3", Self.clientDirectory.appendingPathComponent("check_cluster.py").path,
+                                endpoint, "0", "\(count)", "\(stride)"]
+            python.currentDirectoryURL = Self.clientDirectory
+            let output = Pipe()
+            python.standardOutput = output
+            try python.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            python.waitUntilExit()
+            report.withLock { $0 = String(decoding: data, as: UTF8.self) }
+            let values = try await worker.pull(table: 0, keys: (0..<UInt64(count)).map { $0 * stride })
+            pulled.withLock { $0 = values }
+            return "checked the client's pushes"
+        }
+        try await node.run()
+
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(report.withLock { $0 }.utf8)) as? [String: Any])
+        #expect(json["exact"] as? Bool == true, "client report: \(json)")
+        #expect(json["servers"] as? Int == 2)
+        #expect((json["node"] as? Int ?? 0) > 1, "the client got a node id of its own")
+        let expected = (0..<count).map { Float($0 % 97) * 0.25 + 1 }
+        #expect(pulled.withLock { $0 } == expected)
+        #expect(try await manager.waitForExit(within: .seconds(30)) == 0, "manager: \(manager.errors.suffix(1000))")
+    }
+}

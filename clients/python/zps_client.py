@@ -1,0 +1,104 @@
+"""A minimal zps client: joins a running cluster as a foreign client and pushes/pulls servers.
+
+It follows docs/PROTOCOL.md and needs only pyzmq, msgpack and numpy:
+
+    client = Client("tcp://127.0.0.1:40000")
+    keys = np.unique(np.random.randint(0, 2**20, 1000).astype("<u8"))
+    client.push(0, keys, np.ones(len(keys)))
+    print(client.pull(0, keys)[:5])
+"""
+import itertools
+import time
+
+import msgpack
+import numpy as np
+import zmq
+
+VERSION = 1
+UNASSIGNED = 0xFFFFFFFF
+REGISTER, NODE_TABLE, HEARTBEAT, SHUTDOWN, SHUTDOWN_ACK = 1, 2, 3, 7, 8
+PUSH, PUSH_ACK, PULL, PULL_REPLY, ERROR = 16, 17, 18, 19, 31
+SERVER, CLIENT = 1, 3
+
+
+class ClusterError(RuntimeError):
+    """An error reply from a zps node, or a peer that did not answer in time."""
+
+
+class Client:
+    def __init__(self, manager_endpoint, name=None, timeout=30.0):
+        self.ctx = zmq.Context()
+        self.timeout_ms = int(timeout * 1000)
+        self.ids = itertools.count(1)
+        self.me = UNASSIGNED
+        self.name = name or f"python-client-{id(self):x}"
+        self.manager = self._dealer(manager_endpoint)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._send(self.manager, {"k": REGISTER, "id": next(self.ids), "role": CLIENT, "rank": 0, "ep": self.name})
+            header, _ = self._receive(self.manager, f"the manager at {manager_endpoint}")
+            if header["k"] == NODE_TABLE:
+                break
+            if header["k"] == ERROR and time.monotonic() < deadline:
+                time.sleep(0.2)  # e.g. the job is not running yet
+                continue
+            raise ClusterError(f"registration refused: {header.get('em')}")
+        nodes = header["nt"]["nodes"]
+        self.me = next(n["id"] for n in nodes if n["role"] == CLIENT and n["ep"] == self.name)
+        self.servers = sorted(
+            (lo, hi, self._dealer(n["ep"]), n["ep"])
+            for n in nodes if n["role"] == SERVER for lo, hi in n.get("ranges", []))
+
+    def close(self):
+        self.ctx.destroy(linger=0)
+
+    def _dealer(self, endpoint):
+        socket = self.ctx.socket(zmq.DEALER)
+        socket.setsockopt(zmq.LINGER, 1000)
+        socket.connect(endpoint)
+        return socket
+
+    def _send(self, socket, header, *payload):
+        header = {"v": VERSION, "s": self.me, **header}
+        socket.send_multipart([msgpack.packb(header)] + [bytes(p) for p in payload])
+
+    def _receive(self, socket, peer):
+        if not socket.poll(self.timeout_ms):
+            raise ClusterError(f"{peer} did not answer within {self.timeout_ms} ms")
+        frames = socket.recv_multipart()
+        return msgpack.unpackb(frames[0], raw=False), frames[1:]
+
+    def _split(self, keys):
+        for lo, hi, socket, endpoint in self.servers:
+            a, b = np.searchsorted(keys, np.array([lo, hi], dtype="<u8"))
+            if a < b:
+                yield socket, endpoint, (lo, hi), slice(int(a), int(b))
+
+    def push(self, table, keys, values, vl=1):
+        keys = np.asarray(keys, dtype="<u8")
+        values = np.ascontiguousarray(np.asarray(values, dtype="<f4").reshape(len(keys), vl))
+        pending = []
+        for socket, endpoint, (lo, hi), part in self._split(keys):
+            request_id = next(self.ids)
+            header = {"k": PUSH, "id": request_id, "t": table, "r": [lo, hi], "n": part.stop - part.start, "vl": vl}
+            self._send(socket, header, keys[part].tobytes(), values[part].tobytes())
+            pending.append((socket, endpoint, request_id))
+        for socket, endpoint, request_id in pending:
+            reply, _ = self._receive(socket, endpoint)
+            if reply["k"] == ERROR:
+                raise ClusterError(f"{endpoint}: {reply.get('em')} (code {reply.get('ec')})")
+            assert reply["id"] == request_id and reply["k"] == PUSH_ACK, reply
+
+    def pull(self, table, keys, vl=1):
+        keys = np.asarray(keys, dtype="<u8")
+        out = np.empty((len(keys), vl), dtype="<f4")
+        for socket, endpoint, (lo, hi), part in self._split(keys):
+            request_id = next(self.ids)
+            header = {"k": PULL, "id": request_id, "t": table, "r": [lo, hi], "n": part.stop - part.start, "vl": vl}
+            self._send(socket, header, keys[part].tobytes())
+            reply, payload = self._receive(socket, endpoint)
+            if reply["k"] == ERROR:
+                raise ClusterError(f"{endpoint}: {reply.get('em')} (code {reply.get('ec')})")
+            assert reply["id"] == request_id and reply["k"] == PULL_REPLY, reply
+            out[part] = np.frombuffer(payload[0], dtype="<f4").reshape(-1, vl)
+        return out
