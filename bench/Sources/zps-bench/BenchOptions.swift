@@ -1,0 +1,21 @@
+/// What every scenario may read from the command line.
+struct BenchOptions: Sendable {
+    /// Runs of every trial; medians are taken over them.
+    var repetitions: Int
+    /// A smaller grid and fewer rounds, for a quick look.
+    var quick: Bool
+    /// The C reference programs, when ../shared/limits (or `--limits`) is present.
+    var reference: CReference?
+    /// Work per run, in keys: rounds are chosen so that one phase moves about this many keys.
+    var keysPerPhase: Int
+    /// Only keys-per-request sizes in this list (nil: the scenario's own grid).
+    var keyCounts: [Int]?
+    /// Only these transports (nil: the scenario's own choice).
+    var transports: [BenchTransport]?
+}
+
+/// How the nodes of an in-process cluster reach each other.
+enum BenchTransport: String, Sendable, CaseIterable {
+    case tcp
+    case ipc
+}

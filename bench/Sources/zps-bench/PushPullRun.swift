@@ -1,0 +1,101 @@
+import ParameterServer
+
+/// What one worker measured in one push/pull run: the keys it moved, when each phase began and
+/// ended, and the round trip of every request.
+struct PushPullRun: Sendable {
+    var pushKeys = 0
+    var pullKeys = 0
+    var pushStart = ContinuousClock.now
+    var pushEnd = ContinuousClock.now
+    var pullStart = ContinuousClock.now
+    var pullEnd = ContinuousClock.now
+    var pushLatencies: [Double] = []
+    var pullLatencies: [Double] = []
+
+    /// Pushes then pulls `rounds` requests of the key sets round-robin, `window` requests in flight,
+    /// after a correctness check (one worker: a pull of a pushed set must read back exactly what was
+    /// pushed) and a warm-up; workers start each phase together at a barrier.
+    static func measure(
+        worker: Worker, table: UInt32, sets: KeySets, rounds: Int, window: Int, checkReadBack: Bool
+    ) async throws -> PushPullRun {
+        try await worker.wait(worker.push(table: table, keys: sets.keys[0], values: sets.values[0]))
+        if checkReadBack {
+            let read = try await worker.pull(table: table, keys: sets.keys[0])
+            guard read == sets.values[0] else { throw BenchError("a pull read back other values than the push wrote") }
+        }
+        for set in 1..<sets.keys.count {
+            try await worker.wait(worker.push(table: table, keys: sets.keys[set], values: sets.values[set]))
+        }
+        for set in sets.keys.indices { _ = try await worker.pull(table: table, keys: sets.keys[set]) }
+
+        var run = PushPullRun()
+        run.pushLatencies.reserveCapacity(rounds)
+        run.pullLatencies.reserveCapacity(rounds)
+        try await worker.barrier("push")
+        run.pushStart = .now
+        var pending: [(timestamp: Timestamp, issued: ContinuousClock.Instant)] = []
+        pending.reserveCapacity(window)
+        for round in 0..<rounds {
+            if pending.count == window {
+                let oldest = pending.removeFirst()
+                try await worker.wait(oldest.timestamp)
+                run.pushLatencies.append((ContinuousClock.now - oldest.issued).seconds * 1e6)
+            }
+            let set = round % sets.keys.count
+            let issued = ContinuousClock.now
+            pending.append((try await worker.push(table: table, keys: sets.keys[set], values: sets.values[set]), issued))
+        }
+        for request in pending {
+            try await worker.wait(request.timestamp)
+            run.pushLatencies.append((ContinuousClock.now - request.issued).seconds * 1e6)
+        }
+        run.pushEnd = .now
+        run.pushKeys = rounds * sets.keys[0].count
+
+        try await worker.barrier("pull")
+        run.pullStart = .now
+        // `window` sequential pullers keep `window` pulls in flight.
+        run.pullLatencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for lane in 0..<window {
+                group.addTask {
+                    var latencies: [Double] = []
+                    var round = lane
+                    while round < rounds {
+                        let issued = ContinuousClock.now
+                        let values = try await worker.pull(table: table, keys: sets.keys[round % sets.keys.count])
+                        latencies.append((ContinuousClock.now - issued).seconds * 1e6)
+                        guard values.count == sets.values[0].count else { throw BenchError("a pull returned \(values.count) values") }
+                        round += window
+                    }
+                    return latencies
+                }
+            }
+            var all: [Double] = []
+            for try await part in group { all += part }
+            return all
+        }
+        run.pullEnd = .now
+        run.pullKeys = rounds * sets.keys[0].count
+        return run
+    }
+
+    /// The figures of a run of several workers: keys/s over the span from the first start to the
+    /// last end, and latency percentiles over every request.
+    static func samples(_ runs: [PushPullRun], unitsPerKey: Int = 1) -> [Sample] {
+        func rate(_ keys: Int, _ starts: [ContinuousClock.Instant], _ ends: [ContinuousClock.Instant]) -> Double {
+            Double(keys) / (ends.max()! - starts.min()!).seconds
+        }
+        let pushRate = rate(runs.reduce(0) { $0 + $1.pushKeys }, runs.map(\.pushStart), runs.map(\.pushEnd))
+        let pullRate = rate(runs.reduce(0) { $0 + $1.pullKeys }, runs.map(\.pullStart), runs.map(\.pullEnd))
+        let pushLatencies = runs.flatMap(\.pushLatencies)
+        let pullLatencies = runs.flatMap(\.pullLatencies)
+        return [
+            Sample(metric: "push keys/s", value: pushRate, unit: "keys/s"),
+            Sample(metric: "pull keys/s", value: pullRate, unit: "keys/s"),
+            Sample(metric: "push p50 us", value: Statistics.percentile(pushLatencies, 0.5) ?? 0, unit: "us"),
+            Sample(metric: "push p99 us", value: Statistics.percentile(pushLatencies, 0.99) ?? 0, unit: "us"),
+            Sample(metric: "pull p50 us", value: Statistics.percentile(pullLatencies, 0.5) ?? 0, unit: "us"),
+            Sample(metric: "pull p99 us", value: Statistics.percentile(pullLatencies, 0.99) ?? 0, unit: "us"),
+        ]
+    }
+}

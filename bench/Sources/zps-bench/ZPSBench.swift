@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+
+/// zps-bench: throughput and latency of zps against the C reference of ../shared/limits.
+@main
+struct ZPSBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zps-bench",
+        abstract: "Throughput and latency benchmarks of zps, each figure beside the C reference for the same shape.",
+        discussion: "Scenarios: \(ScenarioCatalog.all.map(\.name).joined(separator: ", ")); 'all' runs every one, 'list' describes them.")
+
+    @Argument(help: "Scenarios to run ('all', 'list', or names).")
+    var scenarios: [String] = ["all"]
+
+    @Option(help: "Runs of every trial; figures are medians over them.")
+    var repetitions = 3
+
+    @Flag(help: "A smaller grid and one repetition, for a quick look.")
+    var quick = false
+
+    @Option(help: "Write the results as JSON here (and the plot beside it, as .svg).")
+    var json: String?
+
+    @Option(help: "Write the SVG plot here (default: beside --json).")
+    var svg: String?
+
+    @Option(help: "The C reference sources (built out of tree when needed); '' to skip the reference.")
+    var limits = "../shared/limits"
+
+    @Option(help: "Where to build the C reference when its folder is read-only.")
+    var limitsBuild = "/tmp/zps-limits"
+
+    @Option(help: "Keys moved per push or pull phase, which sets the number of requests.")
+    var keysPerPhase = 3_000_000
+
+    @Option(help: "Only these keys-per-request sizes, comma-separated (e.g. 1000,100000).")
+    var keys: String?
+
+    @Option(help: "Only this transport (tcp or ipc).")
+    var transport: String?
+
+    mutating func run() async throws {
+        if scenarios == ["list"] {
+            for scenario in ScenarioCatalog.all { print("\(scenario.name)\t\(scenario.summary)") }
+            return
+        }
+        var chosen: [any Scenario] = []
+        for name in scenarios {
+            if name == "all" { chosen += ScenarioCatalog.all; continue }
+            guard let scenario = ScenarioCatalog.scenario(named: name) else {
+                throw ValidationError("no scenario '\(name)'; scenarios: \(ScenarioCatalog.all.map(\.name).joined(separator: ", "))")
+            }
+            chosen.append(scenario)
+        }
+        let keyCounts = try keys.map { list in
+            try list.split(separator: ",").map { text in
+                guard let count = Int(text), count > 0, count <= 1 << 23 else { throw ValidationError("bad key count '\(text)'") }
+                return count
+            }
+        }
+        let transports = try transport.map { name in
+            guard let value = BenchTransport(rawValue: name) else { throw ValidationError("transport must be tcp or ipc") }
+            return [value]
+        }
+        let reference = limits.isEmpty ? nil : try CReference.locate(limits: limits, buildFolder: limitsBuild)
+        if reference == nil { FileHandle.standardError.write(Data("no C reference at '\(limits)': zps figures only\n".utf8)) }
+        let options = BenchOptions(
+            repetitions: quick ? 1 : repetitions, quick: quick, reference: reference,
+            keysPerPhase: quick ? keysPerPhase / 3 : keysPerPhase, keyCounts: keyCounts, transports: transports)
+
+        let trials = try chosen.flatMap { try $0.trials(options) }
+        let started = ContinuousClock.now
+        let rows = try await BenchRunner(repetitions: options.repetitions).run(trials)
+        print(ResultTable.render(rows))
+        print("\(trials.count) trials x \(options.repetitions) repetitions in \(Int((ContinuousClock.now - started).seconds)) s; figures are medians, zps/C above 1 means zps did better")
+
+        let svgPath = svg ?? json.map { ($0 as NSString).deletingPathExtension + ".svg" }
+        if let json {
+            try write(ResultDocument(rows: rows, repetitions: options.repetitions).encoded(), to: json)
+        }
+        if let svgPath, let plot = ResultPlot.svg(rows, title: "zps vs C reference: push/pull throughput, 1 server, 1 worker, tcp") {
+            try write(Data(plot.utf8), to: svgPath)
+        }
+    }
+
+    private func write(_ data: Data, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try data.write(to: url)
+        FileHandle.standardError.write(Data("wrote \(path)\n".utf8))
+    }
+}
+
+/// The JSON file: where and when it was measured, and every row.
+struct ResultDocument: Codable {
+    var date: String
+    var host: String
+    var cpus: Int
+    var repetitions: Int
+    var rows: [ResultRow]
+
+    init(rows: [ResultRow], repetitions: Int) {
+        self.date = ISO8601DateFormatter().string(from: Date())
+        self.host = ProcessInfo.processInfo.hostName
+        self.cpus = ProcessInfo.processInfo.activeProcessorCount
+        self.repetitions = repetitions
+        self.rows = rows
+    }
+
+    func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return try encoder.encode(self)
+    }
+}
