@@ -177,6 +177,11 @@ enum WireSamples {
                 header.keyCount = UInt32(keys.count)
             }
         case .error: header.errorCode = .unsortedKeys
+        case .rangeFunction:
+            header.table = 1
+            header.keyRange = KeyRange(0, 1 << 20)
+            header.updater = "scale"
+        case .rangeFunctionAck: header.table = 1
         case .heartbeat, .shutdown, .shutdownAck, .pushAck: break
         }
         return header

@@ -132,10 +132,9 @@ public final class RangeStore {
             switch layout {
             case .dense:
                 if width == 1 {
-                    let out = output.assumingMemoryBound(to: Float.self)
-                    for i in 0..<count {
-                        out[i] = base[Int(keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) &- lower)]
-                    }
+                    DenseGather.gather(
+                        keys: keys, count: count, lowerBound: lower, values: base,
+                        into: output.assumingMemoryBound(to: Float.self))
                 } else {
                     for i in 0..<count {
                         let slot = Int(keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) &- lower)
@@ -172,6 +171,30 @@ public final class RangeStore {
             let end = RangeStore.advance(sortedKeys, from: start, to: part.upperBound)
             return (Array(sortedKeys[start..<end]), Array(values[(start * valueLength)..<(end * valueLength)]))
         }
+    }
+
+    /// Runs `function` on the values of every stored key inside `subrange` (every key when dense);
+    /// returns how many keys it touched.
+    @discardableResult
+    public func apply(_ function: any RangeFunction, on subrange: KeyRange) -> Int {
+        let part = range.intersection(subrange)
+        guard !part.isEmpty else { return 0 }
+        let start: Int
+        let end: Int
+        switch layout {
+        case .dense:
+            start = Int(part.lowerBound - range.lowerBound)
+            end = Int(part.upperBound - range.lowerBound)
+        case .sorted:
+            start = RangeStore.advance(sortedKeys, from: 0, to: part.lowerBound)
+            end = RangeStore.advance(sortedKeys, from: start, to: part.upperBound)
+        }
+        guard start < end else { return 0 }
+        let width = valueLength
+        values.withUnsafeMutableBufferPointer { buffer in
+            function.apply(to: UnsafeMutableBufferPointer(rebasing: buffer[(start * width)..<(end * width)]))
+        }
+        return end - start
     }
 
     /// The index of the first stored key ≥ `key`, searching from `start` (keys arrive sorted, so a

@@ -12,6 +12,8 @@ public struct TableSpec: Hashable, Sendable {
     public var updaterOptions: [String: Double]
     /// How a worker's requests to the table may overlap.
     public var consistency: ConsistencyModel
+    /// The communication filters requests to and replies from this table pass (all off by default).
+    public var filters: FilterSettings
 
     /// Creates a table specification.
     public init(
@@ -20,7 +22,8 @@ public struct TableSpec: Hashable, Sendable {
         valueLength: Int = 1,
         updater: String = TableSpec.defaultUpdater,
         updaterOptions: [String: Double] = [:],
-        consistency: ConsistencyModel = .eventual
+        consistency: ConsistencyModel = .eventual,
+        filters: FilterSettings = .none
     ) {
         self.name = name
         self.id = id
@@ -28,6 +31,7 @@ public struct TableSpec: Hashable, Sendable {
         self.updater = updater
         self.updaterOptions = updaterOptions
         self.consistency = consistency
+        self.filters = filters
     }
 
     /// The values `valueLength` may take.

@@ -53,7 +53,11 @@ private struct TopologyDecoder {
     }
 
     static let sections = ["name", "manager", "servers", "workers", "key_space", "tables", "deadlines", "application"]
-    static let tableKeys = ["name", "id", "value_length", "updater", "updater_options", "consistency", "max_delay"]
+    static let tableKeys = ["name", "id", "value_length", "updater", "updater_options", "consistency", "max_delay", "filters"]
+    static let filterKeys = [
+        "key_caching", "key_cache_bytes", "compression", "compression_threshold", "significantly_modified", "kkt",
+        "quantization",
+    ]
     static let deadlineKeys = Deadlines.standard.named.map(\.name)
     static let keySpaceExpectation = "an integer in 1...\(UInt64.max)"
 
@@ -163,7 +167,38 @@ private struct TopologyDecoder {
                 .conflict, fields.value("max_delay")!, "\(path).max_delay",
                 "only allowed with consistency bounded_delay, found consistency \(consistencyName)")
         }
+        if let filters = fields.value("filters") {
+            table.filters = try self.filters(filters, path: "\(path).filters")
+        }
         return table
+    }
+
+    /// A table's `filters:` mapping; ranges are checked by ``Topology/validate(updaters:)``.
+    private mutating func filters(_ node: Node, path: String) throws(TopologyError) -> FilterSettings {
+        let fields = try reader.fields(node, path, allowed: Self.filterKeys, expected: "a mapping of filter settings")
+        var filters = FilterSettings()
+        func flag(_ key: String) throws(TopologyError) -> Bool? {
+            guard let node = fields.value(key) else { return nil }
+            return try reader.choice(node, fields.path(key), among: ["true", "false"]) == "true"
+        }
+        func number(_ key: String) throws(TopologyError) -> Double? {
+            guard let node = fields.value(key) else { return nil }
+            return try reader.double(node, fields.path(key))
+        }
+        func count(_ key: String) throws(TopologyError) -> Int? {
+            guard let node = fields.value(key) else { return nil }
+            return try reader.int(node, fields.path(key), expected: "a number of bytes")
+        }
+        filters.keyCaching = try flag("key_caching") ?? false
+        filters.keyCacheBytes = try count("key_cache_bytes") ?? FilterSettings.defaultKeyCacheBytes
+        filters.compression = try flag("compression") ?? false
+        filters.compressionThreshold = try count("compression_threshold") ?? FilterSettings.defaultCompressionThreshold
+        filters.significantlyModifiedThreshold = try number("significantly_modified").map { Float($0) }
+        filters.kktLambda = try number("kkt").map { Float($0) }
+        if let quantization = fields.value("quantization") {
+            filters.quantization = try reader.choice(quantization, fields.path("quantization"), among: ["none", "float16"]) == "float16"
+        }
+        return filters
     }
 
     private mutating func deadlines(_ node: Node) throws(TopologyError) -> Deadlines {

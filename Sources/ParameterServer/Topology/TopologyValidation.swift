@@ -113,6 +113,24 @@ extension Topology {
         if let maxDelay = table.consistency.maxDelay, maxDelay < 0 {
             throw problem(.invalidValue, "\(path).max_delay", "expected an integer >= 0, found \(maxDelay)")
         }
+        try validateFilters(table.filters, path: "\(path).filters")
+    }
+
+    private func validateFilters(_ filters: FilterSettings, path: String) throws(TopologyError) {
+        if filters.keyCacheBytes < FilterSettings.minimumKeyCacheBytes {
+            throw problem(
+                .invalidValue, "\(path).key_cache_bytes",
+                "expected at least \(FilterSettings.minimumKeyCacheBytes) bytes, found \(filters.keyCacheBytes)")
+        }
+        if filters.compressionThreshold < 0 {
+            throw problem(
+                .invalidValue, "\(path).compression_threshold", "expected a size >= 0, found \(filters.compressionThreshold)")
+        }
+        for (key, value) in [("significantly_modified", filters.significantlyModifiedThreshold), ("kkt", filters.kktLambda)] {
+            if let value, !(value.isFinite && value >= 0) {
+                throw problem(.invalidValue, "\(path).\(key)", "expected a finite number >= 0, found \(value)")
+            }
+        }
     }
 
     private func problem(_ code: TopologyError.Code, _ path: String, _ message: String) -> TopologyError {

@@ -39,6 +39,12 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let invalidRequest = ErrorCode(rawValue: 15)
     /// The node failed to serve the request for a reason of its own.
     public static let internalError = ErrorCode(rawValue: 16)
+    /// The request names a cached key list (`kh`) the receiver does not hold (evicted, restarted,
+    /// or never cached); the sender resends the request with its keys frame.
+    public static let keyCacheMiss = ErrorCode(rawValue: 17)
+    /// The message uses a payload encoding the receiver does not accept for this table, or its
+    /// encoded frames do not decode.
+    public static let unsupportedEncoding = ErrorCode(rawValue: 18)
 
     /// A short, stable name for logs and messages.
     public var name: String {
@@ -59,6 +65,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .shuttingDown: return "shuttingDown"
         case .invalidRequest: return "invalidRequest"
         case .internalError: return "internalError"
+        case .keyCacheMiss: return "keyCacheMiss"
+        case .unsupportedEncoding: return "unsupportedEncoding"
         default: return "error\(rawValue)"
         }
     }

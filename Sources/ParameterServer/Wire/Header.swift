@@ -65,6 +65,19 @@ public struct Header: Hashable, Sendable {
     /// `clk`: the vector clock of what a pull read (one timestamp per node, indexed by node id),
     /// sent in a ``MessageKind/pullReply`` when the pull set ``MessageFlags/wantClock``.
     public var clock: [Int64]?
+    /// `kh`: the hash naming a cached key list (key caching; see ``MessageFlags/keysCached`` and
+    /// ``MessageFlags/cacheKeys``). In a reply, the hash the responder has just cached.
+    public var keyCacheHash: UInt64?
+    /// `cz`: one entry per payload frame in wire order: the frame's size before Snappy compression,
+    /// or 0 for a frame sent as it is. Absent when no frame is compressed.
+    public var compressedSizes: [UInt32]?
+    /// `fa`: the payload encodings the sender accepts in the reply to this request.
+    public var acceptedEncodings: PayloadEncodings?
+    /// `a`: the arguments of a ``MessageKind/rangeFunction`` call.
+    public var arguments: [Double]?
+    /// `it`: the iteration a push or pull of a `bsp` table belongs to (docs/CONSISTENCY.md); replies
+    /// echo it. Absent on tables under other models.
+    public var iteration: Int64?
 
     /// Creates a header with the current protocol version.
     public init(

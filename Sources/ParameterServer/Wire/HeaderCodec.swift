@@ -42,8 +42,11 @@ public enum HeaderCodec {
             fields |= flags.contains(.rangeRequest) ? HeaderField.keyRange.bit : HeaderField.keyCount.bit
         case .pullReply: fields |= HeaderField.table.bit | HeaderField.keyCount.bit | HeaderField.valueLength.bit
         case .error: fields |= HeaderField.errorCode.bit
+        case .rangeFunction: fields |= HeaderField.table.bit | HeaderField.keyRange.bit | HeaderField.updater.bit
+        case .rangeFunctionAck: fields |= HeaderField.table.bit
         case .heartbeat, .shutdown, .shutdownAck, .pushAck: break
         }
+        if flags.contains(.keysCached) || flags.contains(.cacheKeys) { fields |= HeaderField.keyCacheHash.bit }
         return fields
     }
 }
@@ -115,6 +118,11 @@ struct HeaderPacker {
         count(header.errorCode != nil)
         count(header.errorMessage != nil)
         count(header.clock != nil)
+        count(header.keyCacheHash != nil)
+        count(header.compressedSizes != nil)
+        count(header.acceptedEncodings != nil)
+        count(header.arguments != nil)
+        count(header.iteration != nil)
         msgpack_pack_map(packer, entries)
 
         unsigned(.version, UInt64(header.version))
@@ -148,6 +156,22 @@ struct HeaderPacker {
             key(.clock)
             msgpack_pack_array(packer, clock.count)
             for entry in clock { msgpack_pack_int64(packer, entry) }
+        }
+        if let hash = header.keyCacheHash { unsigned(.keyCacheHash, hash) }
+        if let sizes = header.compressedSizes {
+            key(.compressedSizes)
+            msgpack_pack_array(packer, sizes.count)
+            for size in sizes { msgpack_pack_uint64(packer, UInt64(size)) }
+        }
+        if let encodings = header.acceptedEncodings { unsigned(.acceptedEncodings, UInt64(encodings.rawValue)) }
+        if let arguments = header.arguments {
+            key(.arguments)
+            msgpack_pack_array(packer, arguments.count)
+            for argument in arguments { msgpack_pack_double(packer, argument) }
+        }
+        if let iteration = header.iteration {
+            key(.iteration)
+            msgpack_pack_int64(packer, iteration)
         }
     }
 

@@ -93,6 +93,11 @@ struct HeaderReader {
         var errorCode: ErrorCode?
         var errorMessage: String?
         var clock: [Int64]?
+        var keyCacheHash: UInt64?
+        var compressedSizes: [UInt32]?
+        var acceptedEncodings: PayloadEncodings?
+        var arguments: [Double]?
+        var iteration: Int64?
 
         for (index, entry) in entries.enumerated() {
             guard entry.key.type == MSGPACK_OBJECT_STR else {
@@ -142,6 +147,12 @@ struct HeaderReader {
                 errorCode = ErrorCode(rawValue: UInt16(try unsigned(value, max: UInt64(UInt16.max), field: fieldName)))
             case .errorMessage: errorMessage = try string(value, field: fieldName)
             case .clock: clock = try self.clock(value)
+            case .keyCacheHash: keyCacheHash = try unsigned(value, max: .max, field: fieldName)
+            case .compressedSizes: compressedSizes = try self.compressedSizes(value)
+            case .acceptedEncodings:
+                acceptedEncodings = PayloadEncodings(rawValue: UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName)))
+            case .arguments: arguments = try self.arguments(value)
+            case .iteration: iteration = try signed(value, field: fieldName)
             }
         }
 
@@ -162,12 +173,19 @@ struct HeaderReader {
         if kind == .push || kind == .pullReply, !messageFlags.contains(.hasLengths), valueLength == 0 {
             throw WireError(.malformedHeader, field: "vl", "a \(kind) message needs a positive value length")
         }
+        try checkFilterFlags(messageFlags, kind: kind)
 
-        return Header(
+        var header = Header(
             kind: kind, sender: NodeID(sender), requestID: requestID, table: table, timestamp: timestamp,
             keyRange: keyRange, flags: messageFlags, keyCount: keyCount, valueLength: valueLength,
             updater: updater, role: role, rank: rank, endpoint: endpoint, nodeTable: nodeTable, name: name,
             errorCode: errorCode, errorMessage: errorMessage, clock: clock)
+        header.keyCacheHash = keyCacheHash
+        header.compressedSizes = compressedSizes
+        header.acceptedEncodings = acceptedEncodings
+        header.arguments = arguments
+        header.iteration = iteration
+        return header
     }
 
     // MARK: - Scalars

@@ -3,6 +3,8 @@
 enum HeaderField: UInt8, CaseIterable {
     case version, kind, sender, requestID, table, timestamp, keyRange, flags, keyCount, valueLength
     case updater, role, rank, endpoint, nodeTable, name, errorCode, errorMessage, clock
+    case keyCacheHash, compressedSizes, acceptedEncodings, arguments
+    case iteration
 
     /// The key on the wire.
     var key: StaticString {
@@ -26,6 +28,11 @@ enum HeaderField: UInt8, CaseIterable {
         case .errorCode: return "ec"
         case .errorMessage: return "em"
         case .clock: return "clk"
+        case .keyCacheHash: return "kh"
+        case .compressedSizes: return "cz"
+        case .acceptedEncodings: return "fa"
+        case .arguments: return "a"
+        case .iteration: return "it"
         }
     }
 
@@ -53,6 +60,7 @@ enum HeaderField: UInt8, CaseIterable {
             case UInt8(ascii: "f"): return .flags
             case UInt8(ascii: "n"): return .keyCount
             case UInt8(ascii: "u"): return .updater
+            case UInt8(ascii: "a"): return .arguments
             default: return nil
             }
         case 2:
@@ -64,6 +72,10 @@ enum HeaderField: UInt8, CaseIterable {
             case (UInt8(ascii: "n"), UInt8(ascii: "t")): return .nodeTable
             case (UInt8(ascii: "e"), UInt8(ascii: "c")): return .errorCode
             case (UInt8(ascii: "e"), UInt8(ascii: "m")): return .errorMessage
+            case (UInt8(ascii: "k"), UInt8(ascii: "h")): return .keyCacheHash
+            case (UInt8(ascii: "c"), UInt8(ascii: "z")): return .compressedSizes
+            case (UInt8(ascii: "f"), UInt8(ascii: "a")): return .acceptedEncodings
+            case (UInt8(ascii: "i"), UInt8(ascii: "t")): return .iteration
             default: return nil
             }
         case 3:

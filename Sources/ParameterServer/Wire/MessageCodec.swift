@@ -29,7 +29,26 @@ public enum MessageCodec {
     /// inside `r` when `r` is set, and never the reserved key `UInt64.max`; the values frame is
     /// `4 × n × vl` bytes, or with ``MessageFlags/hasLengths`` `4 × Σ lengths` where the lengths
     /// frame is `4 × n` bytes of entries no larger than ``WireLimits/maxValueLength``.
+    ///
+    /// A filter-encoded message (``Header/isFilterEncoded``) is rejected with
+    /// ``ErrorCode/unsupportedEncoding``: only a ``FilterChain`` can decode one.
     public static func decode<Frames: RandomAccessCollection>(
+        _ frames: Frames, limits: WireLimits = .default
+    ) throws(WireError) -> Message where Frames.Element == Frame {
+        let message = try decodeEncoded(frames, limits: limits)
+        guard !message.header.isFilterEncoded else {
+            throw WireError(
+                .unsupportedEncoding, field: "f",
+                "the message uses filter encodings (compression, cached keys or half floats) this receiver does not accept")
+        }
+        try validatePayload(message, limits: limits)
+        return message
+    }
+
+    /// Decodes the header and assigns the payload frames, checking the frame count, the frame
+    /// limit and that `cz` names one size per frame, but not the payload itself: a filter-encoded
+    /// message's frames are checked with ``validatePayload(_:limits:)`` once they are decoded.
+    public static func decodeEncoded<Frames: RandomAccessCollection>(
         _ frames: Frames, limits: WireLimits = .default
     ) throws(WireError) -> Message where Frames.Element == Frame {
         guard let headerFrame = frames.first else {
@@ -45,6 +64,11 @@ public enum MessageCodec {
                 .malformedFrame, field: "frames",
                 "a \(header.kind) message\(flagNote(header)) has \(1 + layout.frameCount) frames, got \(frames.count)")
         }
+        if let sizes = header.compressedSizes, sizes.count != layout.frameCount {
+            throw WireError(
+                .malformedHeader, field: "cz",
+                "\(sizes.count) sizes for \(layout.frameCount) payload frames")
+        }
         var payload = frames.dropFirst().makeIterator()
         var message = Message(header: header)
         if layout.hasKeys { message.keys = payload.next() }
@@ -56,6 +80,13 @@ public enum MessageCodec {
                 .tooLarge, field: frameName(index + 1, layout: layout),
                 "\(frame.count) bytes exceed the frame limit of \(limits.maxFrameBytes)")
         }
+        return message
+    }
+
+    /// The payload checks of ``decode(_:limits:)``, for a message whose frames are plain.
+    public static func validatePayload(_ message: Message, limits: WireLimits = .default) throws(WireError) {
+        let header = message.header
+        let layout = PayloadLayout(for: header)
         if let keys = message.keys {
             try PayloadValidation.checkKeys(
                 keys, count: Int(header.keyCount), range: header.keyRange, field: frameName(1, layout: layout))
@@ -79,7 +110,6 @@ public enum MessageCodec {
                     because: "n = \(header.keyCount) keys × vl = \(header.valueLength)")
             }
         }
-        return message
     }
 
     /// A frame's name in error messages, e.g. `frame 2 (values)`.

@@ -27,6 +27,11 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     case pull = 18
     /// The values a pull asked for, in key order. Payload: values.
     case pullReply = 19
+    /// Run a registered range function (name in `u`, arguments in `a`) on every stored key of the
+    /// range `r` of table `t`. Header only.
+    case rangeFunction = 20
+    /// The server ran a range function; `n` is the number of keys it touched.
+    case rangeFunctionAck = 21
 
     /// A request could not be served; the header carries an ``ErrorCode`` and a message.
     case error = 31
@@ -44,7 +49,7 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     /// Whether a message of this kind answers an earlier request (and so carries its request id).
     public var isReply: Bool {
         switch self {
-        case .pushAck, .pullReply, .error, .barrierRelease, .shutdownAck, .nodeTable: return true
+        case .pushAck, .pullReply, .rangeFunctionAck, .error, .barrierRelease, .shutdownAck, .nodeTable: return true
         default: return false
         }
     }
@@ -64,6 +69,8 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
         case .pushAck: return "pushAck"
         case .pull: return "pull"
         case .pullReply: return "pullReply"
+        case .rangeFunction: return "rangeFunction"
+        case .rangeFunctionAck: return "rangeFunctionAck"
         case .error: return "error"
         }
     }

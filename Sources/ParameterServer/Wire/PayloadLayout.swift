@@ -3,7 +3,8 @@
 /// ``MessageKind/payload`` gives the shape of a kind; the flags refine it:
 /// ``MessageFlags/hasLengths`` adds a lengths frame after the values, and
 /// ``MessageFlags/rangeRequest`` turns a pull into a header-only request for the keys of `r`, whose
-/// reply then names the keys it returns (keys frame, then values).
+/// reply then names the keys it returns (keys frame, then values); ``MessageFlags/keysCached``
+/// drops the keys frame of a push or pull (the receiver holds the keys under `kh`).
 public struct PayloadLayout: Hashable, Sendable {
     /// A keys frame follows the header.
     public var hasKeys: Bool
@@ -26,11 +27,13 @@ public struct PayloadLayout: Hashable, Sendable {
         case .none:
             self.init(hasKeys: false, hasValues: false, hasLengths: false)
         case .keys:
-            self.init(hasKeys: !isRange, hasValues: false, hasLengths: false)
+            self.init(hasKeys: !isRange && !header.flags.contains(.keysCached), hasValues: false, hasLengths: false)
         case .values:
             self.init(hasKeys: isRange, hasValues: true, hasLengths: header.flags.contains(.hasLengths))
         case .keysAndValues:
-            self.init(hasKeys: true, hasValues: true, hasLengths: header.flags.contains(.hasLengths))
+            self.init(
+                hasKeys: !header.flags.contains(.keysCached), hasValues: true,
+                hasLengths: header.flags.contains(.hasLengths))
         }
     }
 
