@@ -129,13 +129,15 @@ public final class Worker: Sendable {
     }
 
     private func validate(keys: [UInt64]) throws {
-        try keys.withUnsafeBufferPointer { buffer in
-            guard buffer.count > 1 else { return }
-            for i in 1..<buffer.count where buffer[i] <= buffer[i - 1] {
-                throw RequestError(
-                    code: .unsortedKeys, peer: settings.name,
-                    message: "keys must be strictly ascending: key \(buffer[i]) at index \(i) follows \(buffer[i - 1])")
-            }
+        // Every request pays for this scan, so it is the server's branch-free block scan, not a loop
+        // that can exit at every key.
+        let unsorted = keys.withUnsafeBytes { bytes in
+            keys.count > 1 ? PayloadValidation.firstUnsortedIndex(bytes.baseAddress!, count: keys.count) : nil
+        }
+        if let i = unsorted {
+            throw RequestError(
+                code: .unsortedKeys, peer: settings.name,
+                message: "keys must be strictly ascending: key \(keys[i]) at index \(i) follows \(keys[i - 1])")
         }
     }
 }

@@ -62,12 +62,15 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
     /// runs nothing, once the loop has ended. Accepted work always runs, even when the loop is stopping.
     @discardableResult
     public func execute(_ work: @escaping Work) -> Bool {
-        let accepted = shared.withLock { state -> Bool in
-            guard !state.finished else { return false }
+        let (accepted, wasEmpty) = shared.withLock { state -> (Bool, Bool) in
+            guard !state.finished else { return (false, false) }
             state.queue.append(work)
-            return true
+            return (true, state.queue.count == 1)
         }
-        if accepted { wakeUp.signal() }
+        // Work queued behind other work needs no signal of its own: the loop drains the signal
+        // before it takes the queue, so the earlier signal (pending, or drained with the queue not yet
+        // taken) covers it. One eventfd write per burst instead of per request.
+        if wasEmpty { wakeUp.signal() }
         return accepted
     }
 
