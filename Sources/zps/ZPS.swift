@@ -6,5 +6,8 @@ struct ZPS: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zps",
         abstract: "An asynchronous parameter server: push gradients, pull weights, train sparse models.",
-        subcommands: [RunCommand.self, ManagerCommand.self, ServerCommand.self, WorkerCommand.self])
+        subcommands: [
+            RunCommand.self, GenerateCommand.self, PredictCommand.self, ManagerCommand.self, ServerCommand.self,
+            WorkerCommand.self,
+        ])
 }

@@ -17,7 +17,16 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Application parameter overrides as NAME=VALUE (repeatable).", valueName: "NAME=VALUE"))
     var set: [String] = []
 
-    @Option(help: "Write a JSON summary of the run to this file.")
+    @Option(help: "The training file (overrides the topology's application.train).")
+    var train: String?
+
+    @Option(help: "The test file (overrides the topology's application.test).")
+    var test: String?
+
+    @Option(help: "The data format: libsvm, criteo, csv or avazu (overrides application.format).")
+    var format: String?
+
+    @Option(help: "Write a JSON summary of the run to this file (with test.auc, test.logloss, test.accuracy, examples_per_second for sparse_lr).")
     var json: String?
 
     @Option(help: "Log level of every process: trace, debug, info, notice, warning, error, critical.")
@@ -25,15 +34,18 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = try LogSetup.bootstrap(level: logLevel, label: "zps.run")
+        let assignments = set + [("train", train), ("test", test), ("format", format)].compactMap { name, value in
+            value.map { "\(name)=\($0)" }
+        }
         let loaded: Topology
         do {
-            loaded = try Topology.load(path: topology).withOverrides(TopologyOverrideParsing.parse(set))
+            loaded = try Topology.load(path: topology).withOverrides(TopologyOverrideParsing.parse(assignments))
         } catch {
             printError("zps: \(error)")
             throw ExitCode.failure
         }
         var passThrough = ["--log-level", logLevel]
-        for assignment in set { passThrough += ["--set", assignment] }
+        for assignment in assignments { passThrough += ["--set", assignment] }
         let supervisor = Supervisor(configuration: .init(
             topologyPath: topology, topology: loaded, executable: try Self.ownExecutable(), passThrough: passThrough,
             showLiveProgress: isatty(STDERR_FILENO) != 0))
@@ -50,6 +62,7 @@ struct RunCommand: AsyncParsableCommand {
     private func report(_ outcome: Supervisor.Outcome) {
         var lines = ["", "== \(topology): \(outcome.succeeded ? "finished" : "FAILED") in \(String(format: "%.1f", outcome.seconds)) s"]
         lines += outcome.summaries.map { "   \($0)" }
+        lines += JobResults(lines: outcome.results).reportLines.map { "   \($0)" }
         if let failure = outcome.failure { lines.append("   error: \(failure)") }
         if !outcome.succeeded { lines += outcome.exits.map { "   \($0)" } }
         print(lines.joined(separator: "\n"))
@@ -61,6 +74,7 @@ struct RunCommand: AsyncParsableCommand {
             "workers": outcome.summaries, "processes": outcome.exits,
         ]
         if let failure = outcome.failure { object["failure"] = failure }
+        object.merge(JobResults(lines: outcome.results).jsonFields) { current, _ in current }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: path))
     }

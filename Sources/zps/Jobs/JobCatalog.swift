@@ -6,15 +6,16 @@ import ParameterServer
 /// The applications a worker can run, by the topology's `application.kind`.
 enum JobCatalog {
     static func application(for topology: Topology, rank: Int, logger: Logger) throws -> WorkerNode.Application {
-        do {
+        do throws(TopologyError) {
             switch topology.application.kind {
             case .pushPull:
                 let job = try PushPullJob(topology: topology, rank: rank)
                 return { worker in try await job.run(worker) }
             case .sparseLR:
-                throw ValidationError("application kind 'sparse_lr' is not available in this build")
+                let job = try SparseLRJob(topology: topology, rank: rank)
+                return { worker in try await job.run(worker) }
             }
-        } catch let error as TopologyError {
+        } catch {
             throw ValidationError(error.description)
         }
     }

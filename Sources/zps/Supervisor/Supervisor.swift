@@ -25,6 +25,8 @@ final class Supervisor: Sendable {
         var seconds: Double
         var failure: String?
         var summaries: [String]
+        /// The `result` lines of the workers: one JSON object each, as the job wrote it.
+        var results: [String]
         var exits: [String]
     }
 
@@ -56,6 +58,7 @@ private struct SupervisorRun {
     private var openFDs: Set<Int32> = []
     private var failure: String?
     private var summaries: [String] = []
+    private var results: [String] = []
     private var managerFailure: String?
     private var progress: [Int: (fraction: Double, text: String)] = [:]
     private var stopping: (since: ContinuousClock.Instant, killed: Bool)?
@@ -111,7 +114,7 @@ private struct SupervisorRun {
         let (seconds, attoseconds) = elapsed.components
         return Supervisor.Outcome(
             succeeded: failure == nil, seconds: Double(seconds) + Double(attoseconds) / 1e18, failure: failure,
-            summaries: summaries, exits: exits)
+            summaries: summaries, results: results, exits: exits)
     }
 
     // MARK: Children
@@ -224,6 +227,8 @@ private struct SupervisorRun {
             }
         case "summary":
             summaries.append(rest)
+        case "result":
+            results.append(rest)
         case "failure":
             managerFailure = rest
         default:

@@ -1,0 +1,190 @@
+import Foundation
+import ParameterServer
+import SparseLR
+
+/// Sparse logistic regression on the cluster: each worker trains on its interleaved shard of the
+/// training rows (data line `i` goes to worker `i % workers`), pushing minibatch gradients to the
+/// servers, whose table updater (`ftrl`, `adagrad` or `sgd`) owns the optimizer state.
+///
+/// After every epoch the workers meet at a barrier and worker 0 evaluates the whole test set against
+/// the servers' weights (AUC needs every score in one place, and a test set is small next to the
+/// training data); the other workers go on training meanwhile. Worker 0 also scores the true model
+/// when `test_probabilities` is given, and saves the model with `save_model`. Every worker reports
+/// `@zps result {JSON}` to `zps run`, which merges them into the run's summary and `--json` file.
+struct SparseLRJob: Sendable {
+    let settings: SparseLRSettings
+    let rank: Int
+    let workers: Int
+
+    init(topology: Topology, rank: Int) throws(TopologyError) {
+        settings = try SparseLRSettings(topology: topology)
+        self.rank = rank
+        workers = topology.workers.count
+    }
+
+    func run(_ worker: Worker) async throws -> String {
+        var progress = ProgressReporter(rank: rank)
+        let trainer = ClusterTrainer(
+            table: settings.table.id, pipelineDepth: settings.pipelineDepth, gradientScale: settings.gradientScale)
+        var selection = settings.train.selection
+        selection.shard = Shard(rank, of: workers)
+        let shard = SparseLRSettings.DataSource(path: settings.train.path, selection: selection)
+        // Shuffling needs the shard in memory; otherwise every epoch streams the file again.
+        let resident = settings.shuffle ? try settings.encoding.readAll(path: shard.path, selection: shard.selection) : nil
+        let evaluation = rank == 0 ? try settings.test.map { test in
+            (test, try settings.encoding.readAll(path: test.path, selection: test.selection))
+        } : nil
+        var trueModel: BinaryClassificationMetrics?
+        if let (test, examples) = evaluation, let path = settings.testProbabilitiesPath {
+            trueModel = try Self.trueModelMetrics(probabilitiesPath: path, selection: test.selection, labels: examples.labels)
+        }
+
+        var random = SplitMix64(seed: settings.seed ^ (UInt64(rank) &* 0x9E37_79B9_7F4A_7C15))
+        var examplesPerEpoch = resident?.count
+        var trainedExamples = 0
+        var trainingSeconds = 0.0
+        var lastLoss = 0.0
+        var epochs: [[String: Any]] = []
+        var lastMetrics: BinaryClassificationMetrics?
+        for epoch in 0..<settings.epochs {
+            let batches = try TrainingBatches(
+                settings: settings, shard: shard, resident: resident, random: &random)
+            let epochStart = ContinuousClock.now
+            let label = "epoch \(epoch + 1)/\(settings.epochs)"
+            let pass = try await trainer.train(client: worker, nextBatch: batches.next) { pass in
+                let seconds = trainingSeconds + Self.seconds(since: epochStart)
+                let within = examplesPerEpoch.map { $0 > 0 ? min(Double(pass.examples) / Double($0), 1) : 1 } ?? 0
+                let rate = seconds > 0 ? Double(trainedExamples + pass.examples) / seconds : 0
+                progress.report(
+                    fraction: (Double(epoch) + within) / Double(settings.epochs),
+                    "\(label) loss \(Self.format(pass.meanLoss)) \(Self.format(rate: rate)) ex/s")
+            }
+            trainingSeconds += Self.seconds(since: epochStart)
+            trainedExamples += pass.examples
+            examplesPerEpoch = pass.examples
+            lastLoss = pass.meanLoss
+            var record: [String: Any] = ["epoch": epoch + 1, "examples": pass.examples, "train_logloss": pass.meanLoss]
+            try await worker.barrier("epoch-\(epoch + 1)")
+            if let (_, examples) = evaluation {
+                let metrics = try await trainer.evaluate(client: worker, examples: examples)
+                record["test"] = Self.json(metrics)
+                lastMetrics = metrics
+                progress.report(
+                    fraction: Double(epoch + 1) / Double(settings.epochs),
+                    "\(label) test AUC \(Self.format(metrics.auc)) logloss \(Self.format(metrics.logLoss))", force: true)
+            }
+            epochs.append(record)
+        }
+        if rank == 0, let path = settings.saveModelPath {
+            try await saveModel(trainer: trainer, worker: worker, to: path)
+        }
+
+        let rate = trainingSeconds > 0 ? Double(trainedExamples) / trainingSeconds : 0
+        var result: [String: Any] = [
+            "rank": rank, "examples": trainedExamples, "training_seconds": trainingSeconds,
+            "examples_per_second": rate, "train_logloss": lastLoss, "epochs": epochs,
+        ]
+        if let lastMetrics { result["test"] = Self.json(lastMetrics) }
+        if let trueModel { result["true_model"] = Self.json(trueModel) }
+        if let path = settings.saveModelPath, rank == 0 { result["model"] = path }
+        let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+        SupervisorChannel.emit("result " + String(decoding: data, as: UTF8.self))
+        progress.report(fraction: 1, "done", force: true)
+
+        var summary = "trained \(trainedExamples) examples in \(settings.epochs) epoch(s), \(Self.format(rate: rate)) ex/s, train logloss \(Self.format(lastLoss))"
+        if let lastMetrics {
+            summary += "; test AUC \(Self.format(lastMetrics.auc))"
+            if let trueModel { summary += " (true model \(Self.format(trueModel.auc)))" }
+            summary += ", logloss \(Self.format(lastMetrics.logLoss)), accuracy \(Self.format(lastMetrics.accuracy)) on \(lastMetrics.count) rows"
+        }
+        return summary
+    }
+
+    private func saveModel(trainer: ClusterTrainer, worker: Worker, to path: String) async throws {
+        let bound = settings.encoding.keyBound ?? settings.keySpace
+        guard bound <= 1 << 28 else {
+            throw SparseLRJobError(description: "save_model pulls every key below key_space; \(bound) keys are too many (set key_space to the LIBSVM dimension)")
+        }
+        let weights = try await trainer.pullWeights(client: worker, keyBound: bound)
+        try TrainedModel(encoding: settings.encoding, weights: weights).write(to: path)
+    }
+
+    /// The true model's metrics on the selected test rows; `probabilitiesPath` has one probability per data line.
+    static func trueModelMetrics(probabilitiesPath: String, selection: RowSelection, labels: [Float]) throws -> BinaryClassificationMetrics {
+        let text = try String(contentsOfFile: probabilitiesPath, encoding: .utf8)
+        var probabilities: [Float] = []
+        for (row, line) in text.split(separator: "\n").enumerated() where selection.contains(row: row) {
+            guard let probability = Float(line) else {
+                throw SparseLRJobError(description: "\(probabilitiesPath):\(row + 1): expected a probability, found \"\(line)\"")
+            }
+            probabilities.append(probability)
+        }
+        guard probabilities.count == labels.count else {
+            throw SparseLRJobError(description: "\(probabilitiesPath) gives \(probabilities.count) probabilities for \(labels.count) test rows")
+        }
+        var metrics = BinaryClassificationMetrics()
+        metrics.add(predictions: probabilities, labels: labels)
+        return metrics
+    }
+
+    static func json(_ metrics: BinaryClassificationMetrics) -> [String: Any] {
+        var object: [String: Any] = ["logloss": metrics.logLoss, "accuracy": metrics.accuracy, "examples": metrics.count]
+        if let auc = metrics.auc { object["auc"] = auc }
+        return object
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let (seconds, attoseconds) = (ContinuousClock.now - start).components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+
+    static func format(_ value: Double?) -> String {
+        value.map { String(format: "%.4f", $0) } ?? "n/a"
+    }
+
+    static func format(rate: Double) -> String {
+        rate >= 1e6 ? String(format: "%.2fM", rate / 1e6) : rate >= 1e4 ? String(format: "%.1fk", rate / 1e3) : String(format: "%.0f", rate)
+    }
+}
+
+/// One epoch's minibatches of a worker's shard: shuffled from memory, or streamed from the file.
+private final class TrainingBatches {
+    private let stream: BatchStream?
+    private let resident: ExampleBatch?
+    private let order: [Int]
+    private let minibatch: Int
+    private var position = 0
+    private var batch = ExampleBatch()
+
+    init(
+        settings: SparseLRSettings, shard: SparseLRSettings.DataSource, resident: ExampleBatch?, random: inout SplitMix64
+    ) throws {
+        minibatch = settings.minibatch
+        self.resident = resident
+        if let resident {
+            var order = Array(0..<resident.count)
+            // Fisher–Yates with the project's generator, so a seed gives the same order everywhere.
+            for index in stride(from: order.count - 1, to: 0, by: -1) {
+                order.swapAt(index, Int(random.next() % UInt64(index + 1)))
+            }
+            self.order = order
+            stream = nil
+        } else {
+            order = []
+            stream = try settings.encoding.openReader(path: shard.path, selection: shard.selection, batchSize: minibatch)
+        }
+    }
+
+    func next() throws -> ExampleBatch? {
+        if let stream { return try stream.next(into: &batch) ? batch : nil }
+        guard let resident, position < order.count else { return nil }
+        let end = min(position + minibatch, order.count)
+        defer { position = end }
+        return resident.examples(at: order[position..<end])
+    }
+}
+
+/// A sparse_lr job failed outside the cluster protocol (files, sizes).
+struct SparseLRJobError: Error, CustomStringConvertible {
+    let description: String
+}
