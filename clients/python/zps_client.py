@@ -30,6 +30,9 @@ class Client:
         self.ctx = zmq.Context()
         self.timeout_ms = int(timeout * 1000)
         self.ids = itertools.count(1)
+        # Data requests are numbered 1, 2, 3, ... per server: each server applies a sender's
+        # requests in that order, once each (PROTOCOL.md section 8).
+        self.request_ids = {}
         self.me = UNASSIGNED
         self.name = name or f"python-client-{id(self):x}"
         self.manager = self._dealer(manager_endpoint)
@@ -68,6 +71,10 @@ class Client:
         frames = socket.recv_multipart()
         return msgpack.unpackb(frames[0], raw=False), frames[1:]
 
+    def _next_request_id(self, endpoint):
+        counter = self.request_ids.setdefault(endpoint, itertools.count(1))
+        return next(counter)
+
     def _split(self, keys):
         for lo, hi, socket, endpoint in self.servers:
             a, b = np.searchsorted(keys, np.array([lo, hi], dtype="<u8"))
@@ -79,7 +86,7 @@ class Client:
         values = np.ascontiguousarray(np.asarray(values, dtype="<f4").reshape(len(keys), vl))
         pending = []
         for socket, endpoint, (lo, hi), part in self._split(keys):
-            request_id = next(self.ids)
+            request_id = self._next_request_id(endpoint)
             header = {"k": PUSH, "id": request_id, "t": table, "r": [lo, hi], "n": part.stop - part.start, "vl": vl}
             self._send(socket, header, keys[part].tobytes(), values[part].tobytes())
             pending.append((socket, endpoint, request_id))
@@ -93,7 +100,7 @@ class Client:
         keys = np.asarray(keys, dtype="<u8")
         out = np.empty((len(keys), vl), dtype="<f4")
         for socket, endpoint, (lo, hi), part in self._split(keys):
-            request_id = next(self.ids)
+            request_id = self._next_request_id(endpoint)
             header = {"k": PULL, "id": request_id, "t": table, "r": [lo, hi], "n": part.stop - part.start, "vl": vl}
             self._send(socket, header, keys[part].tobytes())
             reply, payload = self._receive(socket, endpoint)

@@ -6,11 +6,28 @@ import ZeroMQ
 ///
 /// Every request is validated completely before any value is touched, so a malformed or hostile
 /// message gets an error reply and changes nothing.
+///
+/// Pushes and pulls of the workers and clients in the node table pass through a
+/// ``RequestDeduplicator``: each sender's requests are applied once, in the order of their request
+/// ids (counted per sender and server), and a retry is answered again. Each table keeps a
+/// ``VectorClock`` per range, returned to pulls that set ``MessageFlags/wantClock``; a `bsp` table
+/// aggregates each iteration's pushes with a ``BSPAggregator`` (docs/CONSISTENCY.md).
 public final class ServerCore: TransportHandler {
-    private struct Table {
-        var spec: TableSpec
-        var updater: any Updater
-        var stores: [RangeStore]
+    private typealias Table = ServedTable
+
+    /// A request of an ordered sender, as the deduplicator holds it until its turn.
+    private struct Incoming: Sendable {
+        var header: Header
+        /// The decoded request, or why it could not be decoded (the id is consumed all the same).
+        var request: Result<Message, WireError>
+        var peer: PeerAddress
+    }
+
+    /// What a retry of an applied request gets: the same reply, or, for a pull, a fresh read (pull
+    /// replies are not kept: they can be large, and reading again has no side effect).
+    private enum KeptReply: Sendable {
+        case message(Message)
+        case readAgain
     }
 
     private var link: ManagerLink
@@ -18,6 +35,9 @@ public final class ServerCore: TransportHandler {
     private let logger: Logger
     private let outcome: NodeOutcome
     private var tables: [UInt32: Table] = [:]
+    private var deduplicator = RequestDeduplicator<Incoming, KeptReply>()
+    /// The workers and clients of the node table: senders whose requests are ordered and deduplicated.
+    private var orderedSenders: Set<NodeID> = []
     private var updaterCache: [String: any Updater] = [:]
     /// Requests that arrived before the node table (bounded).
     private var early: [([Frame], PeerAddress)] = []
@@ -73,6 +93,7 @@ public final class ServerCore: TransportHandler {
         switch try link.handle(message, io: io) {
         case .nodeTable(let table):
             try configure(table)
+            update(table, io: io)
             let backlog = early
             early.removeAll()
             for (frames, peer) in backlog { serve(frames, from: peer, io: io) }
@@ -98,10 +119,27 @@ public final class ServerCore: TransportHandler {
             } catch {
                 throw NodeFailure("table '\(spec.name)': \(error)")
             }
-            let stores = me.ranges.map { RangeStore(range: $0, valueLength: spec.valueLength, updater: updater) }
-            tables[spec.id] = Table(spec: spec, updater: updater, stores: stores)
+            tables[spec.id] = Table(
+                spec: spec, updater: updater, ranges: me.ranges,
+                nodeCount: Int(table.nodes.map(\.id.rawValue).max() ?? 0) + 1,
+                workers: Set(table.nodes(withRole: .worker).map(\.id)))
         }
         logger.info("\(link.settings.name) serves \(me.ranges.map(\.description).joined(separator: ", ")) of \(tables.count) table(s)")
+    }
+
+    /// Follows membership changes: BSP iterations stop waiting for workers that left, and senders
+    /// that left are forgotten by the deduplicator.
+    private func update(_ table: NodeTable, io: any TransportIO) {
+        let senders = Set(table.nodes.filter { $0.role == .worker || $0.role == .client }.map(\.id))
+        for gone in orderedSenders.subtracting(senders) { deduplicator.forget(sender: gone) }
+        orderedSenders = senders
+        let workers = Set(table.nodes(withRole: .worker).map(\.id))
+        for served in tables.values {
+            guard let aggregator = served.aggregator else { continue }
+            for gone in aggregator.workers.subtracting(workers) {
+                perform(served.aggregator!.removeWorker(gone), table: served, io: io)
+            }
+        }
     }
 
     // MARK: - Data requests
@@ -111,22 +149,85 @@ public final class ServerCore: TransportHandler {
         do {
             message = try MessageCodec.decode(frames, limits: link.settings.limits)
         } catch {
-            reject(frames, from: peer, io: io, error)
+            // A request of an ordered sender still uses up its id, or its later requests would wait
+            // for it forever.
+            if let header = frames.first.flatMap({ try? HeaderCodec.decode($0, limits: link.settings.limits) }),
+                isOrdered(header)
+            {
+                let wireError = error
+                deliver(Incoming(header: header, request: .failure(wireError), peer: peer), io: io)
+            } else {
+                reject(frames, from: peer, io: io, error)
+            }
             return
         }
+        if isOrdered(message.header) {
+            deliver(Incoming(header: message.header, request: .success(message), peer: peer), io: io)
+        } else if let reply = answer(message, from: peer, io: io) {
+            send(reply, to: peer, io: io)
+        }
+    }
+
+    private func isOrdered(_ header: Header) -> Bool {
+        (header.kind == .push || header.kind == .pull) && orderedSenders.contains(header.sender)
+    }
+
+    /// Passes a request of an ordered sender through the deduplicator and performs what it says.
+    private func deliver(_ incoming: Incoming, io: any TransportIO) {
+        let header = incoming.header
+        for directive in deduplicator.receive(sender: header.sender, requestID: header.requestID, incoming) {
+            switch directive {
+            case .apply(let sender, let requestID, let request):
+                let reply: Message?
+                switch request.request {
+                case .success(let message): reply = answer(message, from: request.peer, io: io)
+                case .failure(let error): reply = errorMessage(error, to: request.header, peer: request.peer)
+                }
+                if let reply {
+                    send(reply, to: request.peer, io: io)
+                    deduplicator.recordReply(sender: sender, requestID: requestID, reply: kept(reply))
+                }
+            case .replyAgain(_, _, .message(let reply)):
+                send(reply, to: incoming.peer, io: io)
+            case .replyAgain(_, _, .readAgain):
+                if case .success(let message) = incoming.request, let reply = answer(message, from: incoming.peer, io: io) {
+                    send(reply, to: incoming.peer, io: io)
+                }
+            case .buffer, .dropDuplicate:
+                break
+            case .reject(let error):
+                reply(error.wireError, to: header, peer: incoming.peer, io: io)
+            }
+        }
+    }
+
+    private func kept(_ reply: Message) -> KeptReply {
+        reply.header.kind == .pullReply ? .readAgain : .message(reply)
+    }
+
+    private func send(_ reply: Message, to peer: PeerAddress, io: any TransportIO) {
         do {
-            let reply = try handle(message)
             try io.send(MessageCodec.encode(reply), to: peer)
-        } catch let error as WireError {
-            reply(error, to: message.header, peer: peer, io: io)
-        } catch let error as StorageError {
-            reply(WireError(error.code, field: "u", error.message), to: message.header, peer: peer, io: io)
         } catch {
             logger.warning("\(link.settings.name) could not answer \(peer): \(error)")
         }
     }
 
-    private func handle(_ message: Message) throws -> Message {
+    /// Serves a decoded request: its reply (an error reply if it fails), or `nil` for a BSP pull held
+    /// until its iteration is complete.
+    private func answer(_ message: Message, from peer: PeerAddress, io: any TransportIO) -> Message? {
+        do {
+            return try handle(message, from: peer, io: io)
+        } catch let error as WireError {
+            return errorMessage(error, to: message.header, peer: peer)
+        } catch let error as StorageError {
+            return errorMessage(WireError(error.code, field: "u", error.message), to: message.header, peer: peer)
+        } catch {
+            return errorMessage(WireError(.internalError, field: "k", "\(error)"), to: message.header, peer: peer)
+        }
+    }
+
+    private func handle(_ message: Message, from peer: PeerAddress, io: any TransportIO) throws -> Message? {
         let header = message.header
         if shuttingDown { throw WireError(.shuttingDown, field: "k", "the server is shutting down") }
         switch header.kind {
@@ -147,7 +248,12 @@ public final class ServerCore: TransportHandler {
             }
             let slices = try split(message, over: table.stores)
             if header.kind == .push {
+                if table.isBSP { return try aggregate(message, table: table, slices: slices, io: io) }
                 return try push(message, table: table, slices: slices)
+            }
+            if table.isBSP, let iteration = header.iteration {
+                let held = ServedTable.HeldPull(message: message, peer: peer)
+                return serveHeld(table.aggregator!.pull(from: header.sender, iteration: iteration, held), table: table, io: io)
             }
             return pull(message, table: table, slices: slices)
         case .heartbeat:
@@ -158,17 +264,18 @@ public final class ServerCore: TransportHandler {
     }
 
     /// The part of the request's (sorted) keys each store holds; throws if any key lies outside them all.
-    private func split(_ message: Message, over stores: [RangeStore]) throws -> [(store: RangeStore, keys: Range<Int>)] {
+    private func split(_ message: Message, over stores: [RangeStore]) throws -> [Slice] {
         let count = message.keyCount
         guard count > 0, let keys = message.keys else { return [] }
         return try keys.withUnsafeBytes { raw in
-            var result: [(RangeStore, Range<Int>)] = []
+            var result: [Slice] = []
             var index = 0
-            for store in stores where index < count {
+            for (storeIndex, store) in stores.enumerated() where index < count {
                 let key = raw.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self)
                 guard store.range.contains(key) else { continue }
                 let end = KeyFrameSearch.firstIndex(in: raw, count: count, notBelow: store.range.upperBound, from: index)
-                result.append((store, index..<end))
+                let last = raw.loadUnaligned(fromByteOffset: 8 * (end - 1), as: UInt64.self)
+                result.append(Slice(store: storeIndex, keys: index..<end, span: KeyRange(key, last + 1)))
                 index = end
             }
             if index < count {
@@ -188,43 +295,127 @@ public final class ServerCore: TransportHandler {
         return made
     }
 
-    private func push(_ message: Message, table: Table, slices: [(store: RangeStore, keys: Range<Int>)]) throws -> Message {
+    private func push(_ message: Message, table: Table, slices: [Slice]) throws -> Message {
         let updater = try updater(named: message.header.updater, table: table)
-        for (store, _) in slices { try store.check(updater: updater) }
+        for slice in slices { try table.stores[slice.store].check(updater: updater) }
         let width = table.spec.valueLength
         message.keys?.withUnsafeBytes { keys in
             message.values?.withUnsafeBytes { values in
-                for (store, range) in slices {
-                    store.push(
-                        keys: keys.baseAddress! + 8 * range.lowerBound, count: range.count,
-                        values: values.baseAddress! + 4 * width * range.lowerBound, updater: updater)
+                for slice in slices {
+                    table.stores[slice.store].push(
+                        keys: keys.baseAddress! + 8 * slice.keys.lowerBound, count: slice.keys.count,
+                        values: values.baseAddress! + 4 * width * slice.keys.lowerBound, updater: updater)
                 }
             }
         }
-        let header = message.header
-        return Message(header: Header(
-            kind: .pushAck, sender: link.nodeID, requestID: header.requestID, table: header.table,
-            timestamp: header.timestamp, keyCount: header.keyCount, valueLength: header.valueLength))
+        table.recordApplied(sender: message.header.sender, timestamp: message.header.timestamp, spans: slices.map(\.clockSpan))
+        return acknowledgement(of: message.header)
     }
 
-    private func pull(_ message: Message, table: Table, slices: [(store: RangeStore, keys: Range<Int>)]) -> Message {
+    private func acknowledgement(of header: Header) -> Message {
+        var reply = Header(
+            kind: .pushAck, sender: link.nodeID, requestID: header.requestID, table: header.table,
+            timestamp: header.timestamp, keyCount: header.keyCount, valueLength: header.valueLength)
+        reply.iteration = header.iteration
+        return Message(header: reply)
+    }
+
+    /// A push to a `bsp` table: added to its iteration's sum and acknowledged; the sum reaches the
+    /// stores once every worker pushed the iteration.
+    private func aggregate(_ message: Message, table: Table, slices: [Slice], io: any TransportIO) throws -> Message {
+        let header = message.header
+        guard let iteration = header.iteration else {
+            throw WireError(.missingField, field: "it", "a push to the bsp table '\(table.spec.name)' names its iteration")
+        }
+        if let name = header.updater, name != table.updater.name {
+            throw WireError(
+                .invalidRequest, field: "u",
+                "the bsp table '\(table.spec.name)' applies each iteration's sum with its own updater '\(table.updater.name)'")
+        }
+        let held = ServedTable.HeldPush(sender: header.sender, timestamp: header.timestamp, spans: slices.map(\.clockSpan))
+        var acknowledged: Message?
+        for directive in table.aggregator!.push(from: header.sender, iteration: iteration, held) {
+            switch directive {
+            case .accumulate(let iteration, _, let push):
+                var entry = table.sums[iteration] ?? (IterationSum(valueLength: table.spec.valueLength), [])
+                if let keys = message.keys, let values = message.values, message.keyCount > 0 {
+                    keys.withUnsafeBytes { keyBytes in
+                        values.withUnsafeBytes { valueBytes in
+                            entry.sum.add(keys: keyBytes.baseAddress!, count: message.keyCount, values: valueBytes.baseAddress!)
+                        }
+                    }
+                }
+                entry.pushes.append(push)
+                table.sums[iteration] = entry
+                acknowledged = acknowledgement(of: header)
+            case .rejectPush(_, let error):
+                throw error.wireError
+            default:
+                perform([directive], table: table, io: io)
+            }
+        }
+        return acknowledged ?? acknowledgement(of: header)
+    }
+
+    /// Performs the aggregator's directives that apply sums and answer held pulls.
+    private func perform(_ directives: [BSPAggregator<ServedTable.HeldPush, ServedTable.HeldPull>.Directive], table: Table, io: any TransportIO) {
+        for directive in directives {
+            switch directive {
+            case .applyAggregate(let iteration):
+                table.applyAggregate(iteration: iteration)
+            case .servePull(_, let held):
+                if let reply = answerHeld(held, table: table) {
+                    send(reply, to: held.peer, io: io)
+                    if orderedSenders.contains(held.message.header.sender) {
+                        deduplicator.recordReply(sender: held.message.header.sender, requestID: held.message.header.requestID, reply: .readAgain)
+                    }
+                }
+            case .accumulate, .rejectPush:
+                break
+            }
+        }
+    }
+
+    /// The reply to a pull the aggregator lets through at once, or `nil` when it holds it.
+    private func serveHeld(
+        _ directives: [BSPAggregator<ServedTable.HeldPush, ServedTable.HeldPull>.Directive], table: Table, io: any TransportIO
+    ) -> Message? {
+        guard case .servePull(_, let held)? = directives.first, directives.count == 1 else {
+            perform(directives, table: table, io: io)
+            return nil
+        }
+        return answerHeld(held, table: table)
+    }
+
+    private func answerHeld(_ held: ServedTable.HeldPull, table: Table) -> Message? {
+        do {
+            return pull(held.message, table: table, slices: try split(held.message, over: table.stores))
+        } catch let error as WireError {
+            return errorMessage(error, to: held.message.header, peer: held.peer)
+        } catch {
+            return errorMessage(WireError(.internalError, field: "k", "\(error)"), to: held.message.header, peer: held.peer)
+        }
+    }
+
+    private func pull(_ message: Message, table: Table, slices: [Slice]) -> Message {
         let width = table.spec.valueLength
         let count = message.keyCount
         let values = Frame.allocate(count: 4 * width * count) { output in
             message.keys?.withUnsafeBytes { keys in
-                for (store, range) in slices {
-                    store.pull(
-                        keys: keys.baseAddress! + 8 * range.lowerBound, count: range.count,
-                        into: output.baseAddress! + 4 * width * range.lowerBound)
+                for slice in slices {
+                    table.stores[slice.store].pull(
+                        keys: keys.baseAddress! + 8 * slice.keys.lowerBound, count: slice.keys.count,
+                        into: output.baseAddress! + 4 * width * slice.keys.lowerBound)
                 }
             }
         }
         let header = message.header
-        return Message(
-            header: Header(
-                kind: .pullReply, sender: link.nodeID, requestID: header.requestID, table: header.table,
-                timestamp: header.timestamp, keyCount: header.keyCount, valueLength: header.valueLength),
-            values: values)
+        var reply = Header(
+            kind: .pullReply, sender: link.nodeID, requestID: header.requestID, table: header.table,
+            timestamp: header.timestamp, keyCount: header.keyCount, valueLength: header.valueLength)
+        reply.iteration = header.iteration
+        if header.flags.contains(.wantClock) { reply.clock = table.clock(of: slices.map(\.clockSpan)) }
+        return Message(header: reply, values: values)
     }
 
     /// Every stored key of `range` and its values (all keys when the store is dense).
@@ -235,10 +426,12 @@ public final class ServerCore: TransportHandler {
         }
         var keys: [UInt64] = []
         var values: [Float] = []
-        for store in table.stores {
+        var spans: [(store: Int, keys: KeyRange)] = []
+        for (index, store) in table.stores.enumerated() {
             let part = store.snapshot(of: range)
             keys += part.keys
             values += part.values
+            if !range.intersection(store.range).isEmpty { spans.append((index, range.intersection(store.range))) }
         }
         guard keys.count <= link.settings.limits.maxKeysPerMessage else {
             throw WireError(
@@ -246,12 +439,12 @@ public final class ServerCore: TransportHandler {
                 "range \(range) holds \(keys.count) keys, more than \(link.settings.limits.maxKeysPerMessage) per message; pull smaller ranges")
         }
         let header = message.header
-        return Message(
-            header: Header(
-                kind: .pullReply, sender: link.nodeID, requestID: header.requestID, table: header.table,
-                timestamp: header.timestamp, keyRange: range, flags: .rangeRequest, keyCount: UInt32(keys.count),
-                valueLength: header.valueLength),
-            keys: Frame(array: keys), values: Frame(array: values))
+        var reply = Header(
+            kind: .pullReply, sender: link.nodeID, requestID: header.requestID, table: header.table,
+            timestamp: header.timestamp, keyRange: range, flags: .rangeRequest, keyCount: UInt32(keys.count),
+            valueLength: header.valueLength)
+        if header.flags.contains(.wantClock), !spans.isEmpty { reply.clock = table.clock(of: spans) }
+        return Message(header: reply, keys: Frame(array: keys), values: Frame(array: values))
     }
 
     // MARK: - Errors
@@ -265,12 +458,26 @@ public final class ServerCore: TransportHandler {
     }
 
     private func reply(_ error: WireError, to header: Header, peer: PeerAddress, io: any TransportIO) {
+        send(errorMessage(error, to: header, peer: peer), to: peer, io: io)
+    }
+
+    /// The error reply to `header`'s request; counted and logged.
+    private func errorMessage(_ error: WireError, to header: Header, peer: PeerAddress) -> Message {
         rejectedRequests += 1
         logger.warning("\(link.settings.name) rejected a request from \(peer): \(error)")
-        do {
-            try io.send(MessageCodec.encode(Message(header: header.errorReply(from: link.nodeID, error))), to: peer)
-        } catch {
-            logger.warning("\(link.settings.name) could not send an error reply to \(peer): \(error)")
-        }
+        return Message(header: header.errorReply(from: link.nodeID, error))
     }
+}
+
+/// The part of a request's keys that one of the server's stores holds.
+private struct Slice {
+    /// The index of the store.
+    var store: Int
+    /// The positions of the keys in the request.
+    var keys: Range<Int>
+    /// From the first to the last of those keys: what the push updated, or the pull read, in the
+    /// store's vector clock.
+    var span: KeyRange
+
+    var clockSpan: (store: Int, keys: KeyRange) { (store, span) }
 }

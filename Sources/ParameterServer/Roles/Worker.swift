@@ -4,12 +4,21 @@ import ZeroMQ
 
 /// The application's handle on a worker node: push gradients, pull weights, wait, meet at barriers.
 ///
-/// Calls may come from any task; each is validated on the caller's thread and then queued onto the
-/// node's I/O thread, where ``WorkerCore`` slices it by server range and sends the slices at once.
-/// `push` returns as soon as the request is on its way; ``wait(_:)`` tells when it was applied.
+/// Calls may come from any task; each is validated on the caller's thread, given its task timestamp
+/// and queued onto the node's I/O thread, where ``WorkerCore``'s ``TaskEngine`` starts it when the
+/// table's consistency model (or the call's `consistency`) and its `after` dependencies allow, then
+/// slices it by server range. `push` and ``submitPull(table:keys:consistency:after:iteration:wantClock:)``
+/// return as soon as the task is queued; ``wait(_:)`` tells when it finished. See docs/CONSISTENCY.md.
 public final class Worker: Sendable {
     private let transport: ZMQTransport<WorkerCore>
-    private let clock = Mutex<Int64>(0)
+    /// What the engine would check, mirrored here so that a refused call throws to its caller
+    /// without using up a timestamp.
+    private struct IssueState {
+        var lastIssued: Int64 = 0
+        /// The iteration of the latest `bsp` task of each table.
+        var lastIteration: [UInt32: Int64] = [:]
+    }
+    private let issue = Mutex(IssueState())
     /// The node's settings.
     public let settings: NodeSettings
     private let tablesByName: [String: TableSpec]
@@ -46,20 +55,71 @@ public final class Worker: Sendable {
         }
     }
 
-    private func nextTimestamp() -> Timestamp {
-        Timestamp(clock.withLock { value in
-            value += 1
-            return value
-        })
-    }
-
     /// The newest timestamp this worker issued.
-    public var latestTimestamp: Timestamp { Timestamp(clock.withLock { $0 }) }
+    public var latestTimestamp: Timestamp { Timestamp(issue.withLock { $0.lastIssued }) }
+
+    /// Checks a task against what the engine requires, issues its timestamp and queues it, in one
+    /// step so that timestamps reach the I/O thread in order.
+    private func enqueue(
+        _ request: WorkerCore.Request, after: [Timestamp], consistency: ConsistencyModel?
+    ) throws -> (timestamp: Timestamp, pull: PendingPull?) {
+        let model = consistency ?? request.table.consistency
+        if case .boundedDelay(let delay) = model, delay < 0 {
+            throw RequestError(code: .invalidRequest, peer: settings.name, message: "bounded delay \(delay) is negative")
+        }
+        if model == .bsp, request.iteration == nil {
+            throw RequestError(
+                code: .invalidRequest, peer: settings.name,
+                message: "a bsp \(request.kind) on '\(request.table.name)' needs an iteration")
+        }
+        if model != .bsp, request.iteration != nil, request.table.consistency != .bsp {
+            throw RequestError(
+                code: .invalidRequest, peer: settings.name,
+                message: "'\(request.table.name)' is not a bsp table; only its tasks carry an iteration")
+        }
+        return try issue.withLock { state throws(RequestError) -> (timestamp: Timestamp, pull: PendingPull?) in
+            if let missing = after.first(where: { $0.rawValue > state.lastIssued }) {
+                throw RequestError(
+                    code: .invalidRequest, peer: settings.name,
+                    message: "depends on \(missing), but the last timestamp issued is t\(state.lastIssued)")
+            }
+            if model == .bsp, let iteration = request.iteration {
+                if let last = state.lastIteration[request.table.id], iteration < last {
+                    throw RequestError(
+                        code: .invalidRequest, peer: settings.name,
+                        message: "iteration \(iteration) of '\(request.table.name)' follows a task of iteration \(last)")
+                }
+                state.lastIteration[request.table.id] = iteration
+            }
+            let timestamp = Timestamp(state.lastIssued + 1)
+            var request = request
+            if request.kind == .pull { request.pull = PendingPull(timestamp: timestamp) }
+            let accepted = transport.execute { [request] core, io in
+                core.submit(request, timestamp: timestamp, after: after, consistency: consistency, io: io)
+            }
+            guard accepted else { throw stoppedError }
+            state.lastIssued += 1
+            return (timestamp, request.pull)
+        }
+    }
 
     /// Sends `values` (`valueLength` floats per key) for the sorted, unique `keys` of `table`, to be
     /// folded in by the table's updater (or `updater`), and returns the task's timestamp at once.
     @discardableResult
     public func push(table id: UInt32, keys: [UInt64], values: [Float], updater: String? = nil) async throws -> Timestamp {
+        try await push(table: id, keys: keys, values: values, updater: updater, consistency: nil, after: [], iteration: nil)
+    }
+
+    /// Sends `values` (`valueLength` floats per key) for the sorted, unique `keys` of `table`, to be
+    /// folded in by the table's updater (or `updater`), and returns the task's timestamp at once.
+    ///
+    /// The task starts when the table's consistency model (or `consistency`) and `after` allow;
+    /// a push to a `bsp` table names its `iteration`.
+    @discardableResult
+    public func push(
+        table id: UInt32, keys: [UInt64], values: [Float], updater: String? = nil,
+        consistency: ConsistencyModel? = nil, after: [Timestamp] = [], iteration: Int64? = nil
+    ) async throws -> Timestamp {
         let spec = try table(id)
         try validate(keys: keys)
         guard values.count == keys.count * spec.valueLength else {
@@ -67,24 +127,40 @@ public final class Worker: Sendable {
                 code: .sizeMismatch, peer: settings.name,
                 message: "push to '\(spec.name)' has \(values.count) values for \(keys.count) keys × \(spec.valueLength)")
         }
-        let timestamp = nextTimestamp()
-        let accepted = transport.execute { core, io in
-            core.submit(.push, timestamp: timestamp, table: spec, keys: keys, values: values, updater: updater, pull: nil, io: io)
-        }
-        guard accepted else { throw stoppedError }
-        return timestamp
+        let request = WorkerCore.Request(
+            kind: .push, table: spec, keys: keys, values: values, updater: updater, iteration: iteration,
+            wantClock: false, pull: nil)
+        return try enqueue(request, after: after, consistency: consistency).timestamp
+    }
+
+    /// Queues a pull of the sorted, unique `keys` of `table` and returns at once; the result says
+    /// when it finished and holds the values (`valueLength` floats per key, in key order) and, with
+    /// `wantClock`, the vector clock of what the servers read.
+    public func submitPull(
+        table id: UInt32, keys: [UInt64], consistency: ConsistencyModel? = nil, after: [Timestamp] = [],
+        iteration: Int64? = nil, wantClock: Bool = false
+    ) throws -> PendingPull {
+        let spec = try table(id)
+        try validate(keys: keys)
+        let request = WorkerCore.Request(
+            kind: .pull, table: spec, keys: keys, values: nil, updater: nil, iteration: iteration,
+            wantClock: wantClock, pull: nil)
+        return try enqueue(request, after: after, consistency: consistency).pull!
     }
 
     /// Reads the values of the sorted, unique `keys` of `table`: `valueLength` floats per key, in key order.
     public func pull(table id: UInt32, keys: [UInt64]) async throws -> [Float] {
-        let spec = try table(id)
-        try validate(keys: keys)
-        let timestamp = nextTimestamp()
-        return try await withCheckedThrowingContinuation { continuation in
-            enqueue(continuation) { core, io in
-                core.submit(.pull, timestamp: timestamp, table: spec, keys: keys, values: nil, updater: nil, pull: continuation, io: io)
-            }
-        }
+        try await pull(table: id, keys: keys, consistency: nil, after: [], iteration: nil)
+    }
+
+    /// Reads the values of the sorted, unique `keys` of `table` once the table's consistency model
+    /// (or `consistency`) and `after` allow: `valueLength` floats per key, in key order.
+    public func pull(
+        table id: UInt32, keys: [UInt64], consistency: ConsistencyModel? = nil, after: [Timestamp] = [],
+        iteration: Int64? = nil
+    ) async throws -> [Float] {
+        try await submitPull(table: id, keys: keys, consistency: consistency, after: after, iteration: iteration)
+            .values().values
     }
 
     /// Waits until the task `timestamp` has been applied by every server it went to; throws its error.

@@ -1,14 +1,17 @@
 import Logging
 import ZeroMQ
 
-/// A worker's logic on its I/O thread: membership through a ``ManagerLink``, and the requests in
-/// flight. The application talks to it through ``Worker``, whose calls are queued onto this thread.
+/// A worker's logic on its I/O thread: membership through a ``ManagerLink``, the ``TaskEngine`` that
+/// orders its pushes and pulls, and the requests in flight. The application talks to it through
+/// ``Worker``, whose calls are queued onto this thread.
 ///
-/// A request is sliced by server range; the slices go out at once and the replies are merged. Every
-/// request carries a deadline: one that passes fails the request with an error naming the server
-/// that did not answer.
+/// Every push and pull is a task: submitted to the engine, which says when it may start (its table's
+/// consistency model and its `after` dependencies); once started, it is sliced by server range, the
+/// slices go out at once and the replies are merged. Request ids count from 1 per server, so each
+/// server applies this worker's requests in issue order and exactly once; a slice without an answer
+/// after a quarter of the request deadline is sent again with the same id and the `retry` flag. A
+/// request still unanswered at its deadline fails with an error naming the server.
 public final class WorkerCore: TransportHandler {
-    typealias PullContinuation = CheckedContinuation<[Float], any Error>
     typealias VoidContinuation = CheckedContinuation<Void, any Error>
 
     /// One server's share of the key space.
@@ -17,45 +20,74 @@ public final class WorkerCore: TransportHandler {
         var server: NodeInfo
     }
 
+    /// A push or pull as the application submitted it, kept until the engine starts it.
+    struct Request {
+        var kind: MessageKind
+        var table: TableSpec
+        var keys: [UInt64]
+        var values: [Float]?
+        var updater: String?
+        var iteration: Int64?
+        var wantClock: Bool
+        var pull: PendingPull?
+    }
+
     private final class Task {
         let timestamp: Timestamp
         let kind: MessageKind
         let valueLength: Int
-        let deadline: ContinuousClock.Instant
-        var remaining: Int
+        let keyCount: Int
+        /// Until the engine starts the task.
+        var request: Request?
+        var deadline: ContinuousClock.Instant?
+        var remaining = 0
         /// Pull replies by slice, merged in key order when the last arrives.
-        var sliceValues: [Frame?]
-        var sliceKeyCounts: [Int]
-        var sliceServers: [NodeInfo]
-        var pull: PullContinuation?
+        var sliceValues: [Frame?] = []
+        var sliceKeyCounts: [Int] = []
+        var sliceServers: [NodeInfo] = []
+        var clock: [Int64]?
+        var clockMissing = false
+        var pull: PendingPull?
         var waiters: [(RequestError?) -> Void] = []
         var error: RequestError?
-        let keyCount: Int
 
-        init(timestamp: Timestamp, kind: MessageKind, valueLength: Int, keyCount: Int, deadline: ContinuousClock.Instant) {
+        init(timestamp: Timestamp, request: Request) {
             self.timestamp = timestamp
-            self.kind = kind
-            self.valueLength = valueLength
-            self.keyCount = keyCount
-            self.deadline = deadline
-            remaining = 0
-            sliceValues = []
-            sliceKeyCounts = []
-            sliceServers = []
+            kind = request.kind
+            valueLength = request.table.valueLength
+            keyCount = request.keys.count
+            pull = request.pull
+            self.request = request
         }
+    }
+
+    /// A slice on its way to a server: request ids are per server.
+    private struct SliceKey: Hashable {
+        var server: NodeID
+        var requestID: UInt64
+    }
+
+    private struct SentSlice {
+        var task: Timestamp
+        var index: Int
+        var server: NodeInfo
+        var header: Header
+        var payload: [Frame]
+        var sentAt: ContinuousClock.Instant
     }
 
     private var link: ManagerLink
     private let logger: Logger
     private let outcome: NodeOutcome
     private(set) var routes: [Route] = []
+    /// Tasks submitted and not finished, waiting for the engine or in flight.
     private var tasks: [Timestamp: Task] = [:]
-    private var slices: [UInt64: (task: Timestamp, slice: Int)] = [:]
-    private var nextRequestID: UInt64 = 1
-    /// Every timestamp below this has finished; finished ones above it are in `finishedAbove`.
-    private var finishedBelow = Timestamp(1)
-    private var finishedAbove: Set<Timestamp> = []
+    private var slices: [SliceKey: SentSlice] = [:]
+    private var nextRequestIDs: [NodeID: UInt64] = [:]
+    private var engine: TaskEngine
     private var failures: [Timestamp: RequestError] = [:]
+    /// Retries sent, for logs and tests.
+    private(set) var retriedSlices = 0
     private var registrationWaiters: [CheckedContinuation<NodeTable, any Error>] = []
     private var barrierWaiters: [UInt64: (name: String, continuation: VoidContinuation, deadline: ContinuousClock.Instant)] = [:]
     private var stopping = false
@@ -65,9 +97,14 @@ public final class WorkerCore: TransportHandler {
         self.link = ManagerLink(settings: settings, logger: logger)
         self.outcome = outcome
         self.logger = logger
+        engine = TaskEngine(tableModels: Dictionary(
+            settings.tables.map { ($0.id, $0.consistency) }, uniquingKeysWith: { first, _ in first }))
     }
 
     var settings: NodeSettings { link.settings }
+
+    /// How long a slice waits for its answer before it is sent again.
+    private var retryInterval: Duration { settings.deadlines.request / 4 }
 
     // MARK: TransportHandler
 
@@ -78,15 +115,15 @@ public final class WorkerCore: TransportHandler {
     public func tick(io: any TransportIO) {
         perform(io) { try link.tick(io: io) }
         let now = io.now
-        let late = tasks.values.filter { $0.deadline < now && $0.remaining > 0 }
+        let late = tasks.values.filter { task in (task.deadline.map { $0 < now } ?? false) && task.remaining > 0 }
         for task in late.sorted(by: { $0.timestamp < $1.timestamp }) {
-            let missing = zip(task.sliceServers, task.sliceValues.indices).filter { server, index in
-                slices.values.contains { $0.task == task.timestamp && $0.slice == index }
-            }.map(\.0.description)
+            let missing = slices.values.filter { $0.task == task.timestamp }.sorted { $0.index < $1.index }
+                .map(\.server.description)
             fail(task, RequestError(
                 code: .timeout, peer: missing.joined(separator: ", "),
-                message: "did not answer \(task.kind) \(task.timestamp) (\(task.keyCount) keys) within \(settings.deadlines.request.secondsText)"))
+                message: "did not answer \(task.kind) \(task.timestamp) (\(task.keyCount) keys) within \(settings.deadlines.request.secondsText)"), io: io)
         }
+        resendUnanswered(now: now, io: io)
         for (id, barrier) in barrierWaiters where barrier.deadline < now {
             barrierWaiters[id] = nil
             barrier.continuation.resume(throwing: RequestError(
@@ -99,7 +136,7 @@ public final class WorkerCore: TransportHandler {
         if let error { outcome.fail("\(settings.name) stopped: \(error)") }
         let reason = RequestError(
             code: .shuttingDown, peer: settings.name, message: outcome.failure ?? "the worker stopped")
-        for task in tasks.values { fail(task, reason) }
+        for task in tasks.values.sorted(by: { $0.timestamp < $1.timestamp }) { fail(task, reason, io: nil) }
         for waiter in registrationWaiters { waiter.resume(throwing: reason) }
         registrationWaiters.removeAll()
         for barrier in barrierWaiters.values { barrier.continuation.resume(throwing: reason) }
@@ -117,7 +154,7 @@ public final class WorkerCore: TransportHandler {
         if peer == link.manager {
             perform(io) { try handleManager(message, io: io) }
         } else {
-            handleReply(message, from: peer)
+            handleReply(message, from: peer, io: io)
         }
     }
 
@@ -158,57 +195,120 @@ public final class WorkerCore: TransportHandler {
         if let table = link.table { continuation.resume(returning: table) } else { registrationWaiters.append(continuation) }
     }
 
-    /// Sends a push or pull of `keys` (sorted, validated by the caller) split over the servers.
+    /// Submits a push or pull of `keys` (sorted, validated by the caller) to the engine as task
+    /// `timestamp`, and sends it when the engine lets it start. `Worker` issues timestamps in the
+    /// order it queues submissions, and checks everything the engine would refuse, so the engine's
+    /// timestamp is the same.
     func submit(
-        _ kind: MessageKind, timestamp: Timestamp, table: TableSpec, keys: [UInt64], values: [Float]?,
-        updater: String?, pull: PullContinuation?, io: any TransportIO
+        _ request: Request, timestamp: Timestamp, after: [Timestamp], consistency: ConsistencyModel?, io: any TransportIO
     ) {
-        let task = Task(
-            timestamp: timestamp, kind: kind, valueLength: table.valueLength, keyCount: keys.count,
-            deadline: io.now + settings.deadlines.request)
-        task.pull = pull
+        let task = Task(timestamp: timestamp, request: request)
         tasks[timestamp] = task
-        let parts = split(keys)
-        if let uncovered = parts.uncovered {
-            fail(task, RequestError(
-                code: .keyOutOfRange, peer: settings.name,
-                message: "key \(uncovered) lies outside every server's range"))
+        let submitted: (timestamp: Timestamp, actions: [EngineAction])
+        do {
+            submitted = try engine.submit(EngineTask(
+                table: request.table.id, after: after, consistency: consistency, iteration: request.iteration))
+        } catch {
+            // Unreachable while Worker checks what the engine checks; the timestamp is used up all the
+            // same so that the two counters stay equal.
+            _ = try? engine.submit(EngineTask(table: .max, consistency: .eventual))
+            _ = engine.finished(timestamp)
+            fail(task, RequestError(code: .invalidRequest, peer: settings.name, message: "\(error)"), io: io)
             return
         }
-        task.remaining = parts.slices.count
-        task.sliceValues = Array(repeating: nil, count: parts.slices.count)
-        task.sliceKeyCounts = parts.slices.map(\.keys.count)
-        task.sliceServers = parts.slices.map(\.server)
-        if parts.slices.isEmpty {
-            complete(task)
-            return
-        }
-        let whole = parts.slices.count == 1
-        for (index, slice) in parts.slices.enumerated() {
-            let requestID = nextRequestID
-            nextRequestID += 1
-            slices[requestID] = (timestamp, index)
-            let header = Header(
-                kind: kind, sender: link.nodeID, requestID: requestID, table: table.id,
-                timestamp: timestamp.rawValue, keyCount: UInt32(slice.keys.count),
-                valueLength: UInt32(table.valueLength), updater: updater)
-            let keyFrame = whole ? Frame(array: keys) : WorkerCore.copy(keys, slice.keys)
-            var valueFrame: Frame?
-            if let values {
-                let width = table.valueLength
-                valueFrame = whole
-                    ? Frame(array: values)
-                    : WorkerCore.copy(values, (slice.keys.lowerBound * width)..<(slice.keys.upperBound * width))
+        assert(submitted.timestamp == timestamp, "worker and engine disagree on timestamps")
+        perform(submitted.actions, io: io)
+    }
+
+    private func perform(_ actions: [EngineAction], io: any TransportIO) {
+        for action in actions {
+            switch action {
+            case .start(let timestamp):
+                if let task = tasks[timestamp] { start(task, io: io) }
+            case .complete, .runCallback:
+                break  // `finish` resumes the waiters; this shell attaches no callback ids
             }
+        }
+    }
+
+    /// One request to one server.
+    private struct OutgoingSlice {
+        var server: NodeInfo
+        var keys: Frame
+        var values: Frame?
+        var keyCount: Int
+    }
+
+    private func start(_ task: Task, io: any TransportIO) {
+        guard let request = task.request else { return }
+        task.request = nil
+        task.deadline = io.now + settings.deadlines.request
+        let outgoing: [OutgoingSlice]
+        do {
+            outgoing = try slices(of: request)
+        } catch {
+            fail(task, error, io: io)
+            return
+        }
+        task.remaining = outgoing.count
+        task.sliceValues = Array(repeating: nil, count: outgoing.count)
+        task.sliceKeyCounts = outgoing.map(\.keyCount)
+        task.sliceServers = outgoing.map(\.server)
+        if outgoing.isEmpty {
+            complete(task, io: io)
+            return
+        }
+        for (index, slice) in outgoing.enumerated() {
+            let requestID = nextRequestIDs[slice.server.id, default: 1]
+            nextRequestIDs[slice.server.id] = requestID + 1
+            var header = Header(
+                kind: request.kind, sender: link.nodeID, requestID: requestID, table: request.table.id,
+                timestamp: task.timestamp.rawValue, flags: request.wantClock ? .wantClock : [],
+                keyCount: UInt32(slice.keyCount), valueLength: UInt32(request.table.valueLength), updater: request.updater)
+            header.iteration = request.iteration
+            let sent = SentSlice(
+                task: task.timestamp, index: index, server: slice.server, header: header,
+                payload: [slice.keys] + (slice.values.map { [$0] } ?? []), sentAt: io.now)
+            slices[SliceKey(server: slice.server.id, requestID: requestID)] = sent
             do {
-                try io.send(
-                    MessageCodec.encode(Message(header: header, keys: keyFrame, values: valueFrame)),
-                    to: .endpoint(slice.server.endpoint))
+                try io.send([HeaderCodec.encode(header)] + sent.payload, to: .endpoint(slice.server.endpoint))
             } catch {
-                slices[requestID] = nil
-                fail(task, RequestError(code: .internalError, peer: slice.server.description, message: "could not send: \(error)"))
+                fail(task, RequestError(code: .internalError, peer: slice.server.description, message: "could not send: \(error)"), io: io)
                 return
             }
+        }
+    }
+
+    /// The request split by server range. A push to a `bsp` iteration goes to every server, with no
+    /// keys where it has none, so that each server can tell when the iteration is complete.
+    private func slices(of request: Request) throws(RequestError) -> [OutgoingSlice] {
+        let parts = split(request.keys)
+        if let uncovered = parts.uncovered {
+            throw RequestError(code: .keyOutOfRange, peer: settings.name, message: "key \(uncovered) lies outside every server's range")
+        }
+        let width = request.table.valueLength
+        let whole = parts.slices.count == 1
+        func slice(_ keys: Range<Int>, _ server: NodeInfo) -> OutgoingSlice {
+            OutgoingSlice(
+                server: server,
+                keys: whole ? Frame(array: request.keys) : WorkerCore.copy(request.keys, keys),
+                values: request.values.map { values in
+                    whole ? Frame(array: values) : WorkerCore.copy(values, (keys.lowerBound * width)..<(keys.upperBound * width))
+                },
+                keyCount: keys.count)
+        }
+        guard request.kind == .push, request.iteration != nil else {
+            return parts.slices.map { slice($0.keys, $0.server) }
+        }
+        var servers: [NodeInfo] = []
+        for route in routes where !servers.contains(where: { $0.id == route.server.id }) { servers.append(route.server) }
+        return servers.map { server in
+            let mine = parts.slices.filter { $0.server.id == server.id }.map(\.keys)
+            if mine.count == 1 { return slice(mine[0], server) }
+            // No keys, or keys from several ranges of one server: one message all the same.
+            let keys = mine.flatMap { request.keys[$0] }
+            let values = request.values.map { values in mine.flatMap { values[($0.lowerBound * width)..<($0.upperBound * width)] } }
+            return OutgoingSlice(server: server, keys: Frame(array: keys), values: values.map { Frame(array: $0) }, keyCount: keys.count)
         }
     }
 
@@ -234,18 +334,39 @@ public final class WorkerCore: TransportHandler {
         return (result, index < keys.count ? keys[index] : nil)
     }
 
-    private func handleReply(_ message: Message, from peer: PeerAddress) {
+    /// Sends again, with the same id and the `retry` flag, every slice unanswered for a retry interval.
+    private func resendUnanswered(now: ContinuousClock.Instant, io: any TransportIO) {
+        let interval = retryInterval
+        for (key, slice) in slices where slice.sentAt + interval < now {
+            var header = slice.header
+            header.flags.insert(.retry)
+            slices[key]?.sentAt = now
+            retriedSlices += 1
+            do {
+                try io.send([HeaderCodec.encode(header)] + slice.payload, to: .endpoint(slice.server.endpoint))
+            } catch {
+                logger.warning("\(settings.name) could not resend request \(key.requestID) to \(slice.server): \(error)")
+            }
+        }
+    }
+
+    private func handleReply(_ message: Message, from peer: PeerAddress, io: any TransportIO) {
         let header = message.header
-        guard let (timestamp, index) = slices.removeValue(forKey: header.requestID), let task = tasks[timestamp] else {
+        guard
+            let sent = slices.removeValue(forKey: SliceKey(server: header.sender, requestID: header.requestID)),
+            let task = tasks[sent.task]
+        else {
             logger.debug("\(settings.name) ignored a reply to unknown request \(header.requestID) from \(peer)")
             return
         }
-        let server = task.sliceServers[index]
+        let timestamp = sent.task
+        let index = sent.index
+        let server = sent.server
         switch header.kind {
         case .error:
             fail(task, RequestError(
                 code: header.errorCode ?? .internalError, peer: server.description,
-                message: header.errorMessage ?? "refused \(task.kind) \(timestamp)"))
+                message: header.errorMessage ?? "refused \(task.kind) \(timestamp)"), io: io)
             return
         case .pushAck where task.kind == .push:
             break
@@ -253,21 +374,32 @@ public final class WorkerCore: TransportHandler {
             guard message.valueCount == task.sliceKeyCounts[index] * task.valueLength else {
                 fail(task, RequestError(
                     code: .sizeMismatch, peer: server.description,
-                    message: "answered pull \(timestamp) with \(message.valueCount) values, expected \(task.sliceKeyCounts[index] * task.valueLength)"))
+                    message: "answered pull \(timestamp) with \(message.valueCount) values, expected \(task.sliceKeyCounts[index] * task.valueLength)"), io: io)
                 return
             }
             task.sliceValues[index] = message.values
+            if let clock = header.clock {
+                if let merged = task.clock, merged.count == clock.count {
+                    task.clock = VectorClock.elementwiseMinimum(merged, clock)
+                } else if task.clock == nil {
+                    task.clock = clock
+                } else {
+                    task.clockMissing = true
+                }
+            } else {
+                task.clockMissing = true
+            }
         default:
             fail(task, RequestError(
                 code: .invalidRequest, peer: server.description,
-                message: "answered \(task.kind) \(timestamp) with a \(header.kind) message"))
+                message: "answered \(task.kind) \(timestamp) with a \(header.kind) message"), io: io)
             return
         }
         task.remaining -= 1
-        if task.remaining == 0 { complete(task) }
+        if task.remaining == 0 { complete(task, io: io) }
     }
 
-    private func complete(_ task: Task) {
+    private func complete(_ task: Task, io: any TransportIO) {
         if let pull = task.pull {
             let total = task.keyCount * task.valueLength
             let values = [Float](unsafeUninitializedCapacity: total) { buffer, initialized in
@@ -283,31 +415,32 @@ public final class WorkerCore: TransportHandler {
                 }
                 initialized = total
             }
-            pull.resume(returning: values)
+            // A clock is only meaningful when every server that was read sent one.
+            pull.finish(.success(PulledValues(values: values, clock: task.clockMissing ? nil : task.clock, timestamp: task.timestamp)))
             task.pull = nil
         }
-        finish(task)
+        finish(task, outcome: .succeeded, io: io)
     }
 
-    private func fail(_ task: Task, _ error: RequestError) {
+    private func fail(_ task: Task, _ error: RequestError, io: (any TransportIO)?) {
         guard tasks[task.timestamp] != nil else { return }
         task.error = error
         slices = slices.filter { $0.value.task != task.timestamp }
-        task.pull?.resume(throwing: error)
+        task.pull?.finish(.failure(error))
         task.pull = nil
         failures[task.timestamp] = error
-        finish(task)
+        finish(task, outcome: .failed(WireError(error.code, field: "k", error.message)), io: io)
     }
 
-    private func finish(_ task: Task) {
+    /// Marks the task finished in the engine, resumes its waiters, and starts what it released.
+    /// Without `io` (the loop has stopped) nothing is started.
+    private func finish(_ task: Task, outcome: TaskOutcome, io: (any TransportIO)?) {
         tasks[task.timestamp] = nil
-        finishedAbove.insert(task.timestamp)
-        while finishedAbove.remove(finishedBelow) != nil {
-            finishedBelow = Timestamp(finishedBelow.rawValue + 1)
-        }
+        let actions = engine.finished(task.timestamp, outcome: outcome)
         let waiters = task.waiters
         task.waiters.removeAll()
         for waiter in waiters { waiter(task.error) }
+        if let io { perform(actions, io: io) }
     }
 
     /// Resumes `continuation` once the task `timestamp` finished (at once if it already has).

@@ -1,0 +1,75 @@
+import Synchronization
+
+/// What a pull returns: the values, and the vector clock of what it read when it asked for one.
+public struct PulledValues: Sendable {
+    /// `valueLength` floats per requested key, in key order.
+    public var values: [Float]
+    /// The elementwise minimum of the clocks of every server the pull read (one entry per node id),
+    /// or `nil` when the pull did not ask for it or a server keeps none.
+    public var clock: [Int64]?
+    /// The pull's task timestamp.
+    public var timestamp: Timestamp
+
+    /// Creates a pull result.
+    public init(values: [Float], clock: [Int64]?, timestamp: Timestamp) {
+        self.values = values
+        self.clock = clock
+        self.timestamp = timestamp
+    }
+}
+
+/// A pull that has been submitted and may not have finished: lets a worker keep several pulls in
+/// flight and use the newest one that finished (``result``), or wait for one (``values()``).
+public final class PendingPull: Sendable {
+    /// The pull's task timestamp.
+    public let timestamp: Timestamp
+
+    private enum State {
+        case waiting([CheckedContinuation<PulledValues, any Error>])
+        case finished(Result<PulledValues, any Error>)
+    }
+
+    private let state = Mutex<State>(.waiting([]))
+
+    init(timestamp: Timestamp) {
+        self.timestamp = timestamp
+    }
+
+    /// The outcome once the pull finished, `nil` before; never waits.
+    public var result: Result<PulledValues, any Error>? {
+        state.withLock { state in
+            if case .finished(let result) = state { return result }
+            return nil
+        }
+    }
+
+    /// Whether the pull has finished (succeeded or failed).
+    public var isFinished: Bool { result != nil }
+
+    /// Waits for the pull and returns its values and clock; throws its error.
+    public func values() async throws -> PulledValues {
+        try await withCheckedThrowingContinuation { continuation in
+            let finished = state.withLock { state -> Result<PulledValues, any Error>? in
+                switch state {
+                case .finished(let result):
+                    return result
+                case .waiting(var waiters):
+                    waiters.append(continuation)
+                    state = .waiting(waiters)
+                    return nil
+                }
+            }
+            if let finished { continuation.resume(with: finished) }
+        }
+    }
+
+    /// Records the outcome and resumes every waiter; later calls are ignored.
+    func finish(_ result: Result<PulledValues, any Error>) {
+        let waiters = state.withLock { state -> [CheckedContinuation<PulledValues, any Error>] in
+            guard case .waiting(let waiters) = state else { return [] }
+            state = .finished(result)
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(with: result) }
+    }
+}

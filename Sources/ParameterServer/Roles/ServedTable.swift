@@ -1,0 +1,84 @@
+/// One table as a server holds it: a ``RangeStore`` and a ``VectorClock`` per owned range, and for a
+/// `bsp` table the ``BSPAggregator`` with the running sum of each open iteration.
+///
+/// Lives on the server's I/O thread; a class so that the stores, clocks and sums are changed in place.
+final class ServedTable {
+    /// A push waiting in a BSP iteration: who sent it and which keys it covered, for the clock.
+    struct HeldPush {
+        var sender: NodeID
+        var timestamp: Int64
+        var spans: [(store: Int, keys: KeyRange)]
+    }
+
+    /// A pull held until its iteration's aggregate is applied.
+    struct HeldPull {
+        var message: Message
+        var peer: PeerAddress
+    }
+
+    let spec: TableSpec
+    let updater: any Updater
+    let stores: [RangeStore]
+    /// One clock per store, over the same range; `nil` when the node table had no node ids to index.
+    private(set) var clocks: [VectorClock]
+    var aggregator: BSPAggregator<HeldPush, HeldPull>?
+    /// The sum and the pushes of each open BSP iteration.
+    var sums: [Int64: (sum: IterationSum, pushes: [HeldPush])] = [:]
+
+    init(spec: TableSpec, updater: any Updater, ranges: [KeyRange], nodeCount: Int, workers: Set<NodeID>) {
+        self.spec = spec
+        self.updater = updater
+        stores = ranges.map { RangeStore(range: $0, valueLength: spec.valueLength, updater: updater) }
+        clocks = ranges.filter { !$0.isEmpty }.count == ranges.count && nodeCount > 0
+            ? ranges.map { VectorClock(range: $0, nodeCount: nodeCount) } : []
+        if spec.consistency == .bsp {
+            aggregator = BSPAggregator(workers: workers)
+        }
+    }
+
+    var isBSP: Bool { aggregator != nil }
+
+    /// Records that `sender`'s push with `timestamp` was applied to the keys of `spans`. Senders whose
+    /// id lies beyond the clock (nodes that joined after the server configured) are not recorded.
+    func recordApplied(sender: NodeID, timestamp: Int64, spans: [(store: Int, keys: KeyRange)]) {
+        guard timestamp > 0, !clocks.isEmpty, Int(sender.rawValue) < clocks[0].nodeCount else { return }
+        for (store, keys) in spans where !keys.isEmpty {
+            clocks[store].apply(node: Int(sender.rawValue), range: keys, timestamp: Timestamp(timestamp))
+        }
+    }
+
+    /// The elementwise minimum of the clocks of `spans` (every store's whole range when `spans` is
+    /// empty), or `nil` when the server keeps no clock.
+    func clock(of spans: [(store: Int, keys: KeyRange)]) -> [Int64]? {
+        guard !clocks.isEmpty else { return nil }
+        let read = spans.isEmpty ? clocks.indices.map { ($0, clocks[$0].range) } : spans
+        var result: [Int64]?
+        for (store, keys) in read {
+            guard let part = clocks[store].clock(of: keys) else { continue }
+            result = result.map { VectorClock.elementwiseMinimum($0, part) } ?? part
+        }
+        return result
+    }
+
+    /// Applies the sum of a complete BSP iteration to the stores once, then records its pushes in the
+    /// clocks.
+    func applyAggregate(iteration: Int64) {
+        guard let (sum, pushes) = sums.removeValue(forKey: iteration) else { return }
+        let width = spec.valueLength
+        sum.keys.withUnsafeBufferPointer { keys in
+            sum.values.withUnsafeBufferPointer { values in
+                // Every key was checked against the stores when its push arrived.
+                var index = 0
+                while index < keys.count, let store = stores.first(where: { $0.range.contains(keys[index]) }) {
+                    var end = index + 1
+                    while end < keys.count && store.range.contains(keys[end]) { end += 1 }
+                    store.push(
+                        keys: UnsafeRawPointer(keys.baseAddress! + index), count: end - index,
+                        values: UnsafeRawPointer(values.baseAddress! + index * width), updater: updater)
+                    index = end
+                }
+            }
+        }
+        for push in pushes { recordApplied(sender: push.sender, timestamp: push.timestamp, spans: push.spans) }
+    }
+}
