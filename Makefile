@@ -2,6 +2,8 @@
 # local cluster; `make test` runs every test; `make bench` runs the benchmarks.
 SWIFT     ?= swift
 TOPOLOGY  ?= Topologies/local.yaml
+DATA      := .build/data
+SYNTHETIC := $(DATA)/synthetic-train.tsv
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES  := libzmq3-dev libsnappy-dev libmsgpack-dev pkg-config
 
@@ -24,9 +26,15 @@ python-deps:
 build: deps
 	$(SWIFT) build -c release
 
-## run: the default job on Topologies/local.yaml (1 manager, 2 servers, 2 workers)
-run: build
+## run: the default job on Topologies/local.yaml (1 manager, 2 servers, 2 workers): sparse logistic
+## regression on a seeded synthetic click data set, generated once into .build/data
+run: build $(SYNTHETIC)
 	.build/release/zps run $(TOPOLOGY)
+
+$(SYNTHETIC):
+	@mkdir -p $(DATA)
+	.build/release/zps generate --rows 100000 --test-rows 20000 --seed 1 \
+	  --train $(DATA)/synthetic-train.tsv --test $(DATA)/synthetic-test.tsv
 
 ## test: unit tests, codec and corrupt-input tests, multi-process integration tests
 test: deps python-deps
