@@ -27,7 +27,7 @@ public struct VectorClock: Sendable {
     /// The keys the clock covers.
     public let range: KeyRange
     /// The number of nodes (entries per vector).
-    public let nodeCount: Int
+    public private(set) var nodeCount: Int
 
     /// Where each segment starts, ascending; segment `s` ends where `s + 1` starts (the last at
     /// `range.upperBound`).
@@ -106,6 +106,19 @@ public struct VectorClock: Sendable {
         }
         starts.replaceSubrange(lowIndex..<highIndex, with: mergedStarts)
         slots.replaceSubrange(lowIndex..<highIndex, with: mergedSlots)
+    }
+
+    /// Makes room for nodes up to `count - 1` (e.g. a client that joined after the clock was made);
+    /// their entries start at 0. Costs one copy of every vector; does nothing if `count` is not larger.
+    public mutating func extend(toNodeCount count: Int) {
+        guard count > nodeCount else { return }
+        let slotCount = pool.count / nodeCount
+        var extended = [Int64](repeating: 0, count: slotCount * count)
+        for slot in 0..<slotCount {
+            for node in 0..<nodeCount { extended[slot * count + node] = pool[slot * nodeCount + node] }
+        }
+        pool = extended
+        nodeCount = count
     }
 
     /// The clock of what a read of `keys` sees: the elementwise minimum of the vectors of every segment

@@ -38,10 +38,13 @@ final class ServedTable {
 
     var isBSP: Bool { aggregator != nil }
 
-    /// Records that `sender`'s push with `timestamp` was applied to the keys of `spans`. Senders whose
-    /// id lies beyond the clock (nodes that joined after the server configured) are not recorded.
+    /// Records that `sender`'s push with `timestamp` was applied to the keys of `spans`. A sender whose
+    /// id lies beyond the clocks (a node that joined after the server configured) widens them.
     func recordApplied(sender: NodeID, timestamp: Int64, spans: [(store: Int, keys: KeyRange)]) {
-        guard timestamp > 0, !clocks.isEmpty, Int(sender.rawValue) < clocks[0].nodeCount else { return }
+        guard timestamp > 0, !clocks.isEmpty else { return }
+        if Int(sender.rawValue) >= clocks[0].nodeCount {
+            for index in clocks.indices { clocks[index].extend(toNodeCount: Int(sender.rawValue) + 1) }
+        }
         for (store, keys) in spans where !keys.isEmpty {
             clocks[store].apply(node: Int(sender.rawValue), range: keys, timestamp: Timestamp(timestamp))
         }

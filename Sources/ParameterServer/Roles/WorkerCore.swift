@@ -379,13 +379,7 @@ public final class WorkerCore: TransportHandler {
             }
             task.sliceValues[index] = message.values
             if let clock = header.clock {
-                if let merged = task.clock, merged.count == clock.count {
-                    task.clock = VectorClock.elementwiseMinimum(merged, clock)
-                } else if task.clock == nil {
-                    task.clock = clock
-                } else {
-                    task.clockMissing = true
-                }
+                task.clock = task.clock.map { WorkerCore.minimum($0, clock) } ?? clock
             } else {
                 task.clockMissing = true
             }
@@ -397,6 +391,14 @@ public final class WorkerCore: TransportHandler {
         }
         task.remaining -= 1
         if task.remaining == 0 { complete(task, io: io) }
+    }
+
+    /// The elementwise minimum of two servers' clocks; a server whose clock is shorter has not heard
+    /// from the nodes beyond it, so their entries count as 0.
+    private static func minimum(_ a: [Int64], _ b: [Int64]) -> [Int64] {
+        guard a.count != b.count else { return VectorClock.elementwiseMinimum(a, b) }
+        let (short, long) = a.count < b.count ? (a, b) : (b, a)
+        return VectorClock.elementwiseMinimum(short, Array(long.prefix(short.count))) + Array(repeating: 0, count: long.count - short.count)
     }
 
     private func complete(_ task: Task, io: any TransportIO) {

@@ -1,0 +1,128 @@
+import Foundation
+import ParameterServer
+import Synchronization
+import Testing
+import ZeroMQ
+
+/// A registered client talks to a server process with a raw DEALER and delivers its requests out of
+/// order and twice: the server applies them once each, in request-id order, and answers retries again.
+@Suite("Ordered, exactly-once delivery", .serialized)
+struct ConsistencyDeliveryTests {
+    static let keySpace = 100
+
+    /// What the raw client saw.
+    struct Seen: Sendable {
+        /// Reply kinds and ids, in arrival order.
+        var replies: [String] = []
+        var pulled: [[Float]] = []
+        var clocks: [[Int64]?] = []
+        var me = NodeID.unassigned
+    }
+
+    @Test("requests that arrive early wait for the gap; retries are answered and not applied again")
+    func reorderedAndRepeated() async throws {
+        let directory = try ClusterSupport.temporaryDirectory("delivery")
+        let topology = try ClusterSupport.writeTopology(
+            in: directory, servers: 1, workers: 1, keySpace: Self.keySpace, tables: [("weights", 1)])
+        let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
+        let server = try NodeProcess.start("server", rank: 0, topology: topology, manager: endpoint, directory: directory)
+        defer { manager.kill(); server.kill() }
+        let loaded = try Topology.load(path: topology)
+        let settings = NodeSettings(
+            role: .worker, rank: 0, managerEndpoint: endpoint, bindEndpoint: "tcp://127.0.0.1:*",
+            tables: loaded.tables, deadlines: loaded.deadlines)
+        let seen = Mutex(Seen())
+        let pulledByWorker = Mutex<[Float]>([])
+        let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
+            let table = try await worker.waitUntilRegistered()
+            let serverEndpoint = try #require(table.nodes(withRole: .server).first?.endpoint)
+            let outcome: Result<Seen, any Error> = await withCheckedContinuation { continuation in
+                let thread = Thread {
+                    continuation.resume(returning: Result { try Self.converse(manager: endpoint, server: serverEndpoint) })
+                }
+                thread.start()
+            }
+            seen.withLock { $0 = (try? outcome.get()) ?? Seen() }
+            _ = try outcome.get()
+            let values = try await worker.pull(table: 0, keys: [1, 2, 3])
+            pulledByWorker.withLock { $0 = values }
+            return "checked delivery"
+        }
+        try await node.run()
+
+        let result = seen.withLock { $0 }
+        // Push 2 waited for push 1; each retry got its answer again; pull 5 waited for push 4.
+        #expect(result.replies == ["pushAck 1", "pushAck 2", "pushAck 2", "pushAck 1", "pullReply 3", "pushAck 4", "pullReply 5"])
+        // In id order: key 1 = 0 + 3 (push 1, add), then = 5 (push 2, assign); key 2 = 7, pushed once.
+        #expect(result.pulled == [[5, 7], [1]])
+        // The clock of keys [1, 3) shows push 1 (timestamp 1) everywhere, push 2 (timestamp 2) only on key 1.
+        let me = Int(result.me.rawValue)
+        #expect(result.clocks.count == 2)
+        #expect(result.clocks.first??.count ?? 0 > me)
+        #expect(result.clocks.first??[me] == 1)
+        #expect(result.clocks.last??[me] == 4)
+        #expect(pulledByWorker.withLock { $0 } == [5, 7, 1])
+        #expect(try await manager.waitForExit(within: .seconds(30)) == 0)
+        #expect(try await server.waitForExit(within: .seconds(30)) == 0, "server: \(server.errors.suffix(1000))")
+    }
+
+    /// Registers as a client, then sends the scripted requests and reads the replies.
+    static func converse(manager: String, server: String) throws -> Seen {
+        let context = try Context()
+        defer { try? context.terminate() }
+        let managerSocket = try Socket(.dealer, context: context)
+        let serverSocket = try Socket(.dealer, context: context)
+        try managerSocket.set(.linger, to: 0)
+        try managerSocket.set(.receiveTimeout, to: 10_000)
+        try serverSocket.set(.linger, to: 0)
+        try serverSocket.set(.receiveTimeout, to: 10_000)
+        try managerSocket.connect(to: manager)
+        try serverSocket.connect(to: server)
+
+        var seen = Seen()
+        let name = "delivery-test-client"
+        let register = Header(kind: .register, requestID: 1, role: .client, rank: 0, endpoint: name)
+        try managerSocket.send(MessageCodec.encode(Message(header: register)))
+        guard let frames = try managerSocket.receiveMultipart() else { throw ClusterTestError("the manager did not answer") }
+        let table = try MessageCodec.decode(frames).header.nodeTable
+        guard let me = table?.nodes.first(where: { $0.role == .client && $0.endpoint == name })?.id else {
+            throw ClusterTestError("the manager did not admit the client: \(try MessageCodec.decode(frames).header)")
+        }
+        seen.me = me
+
+        func send(_ kind: MessageKind, id: UInt64, keys: [UInt64], values: [Float]? = nil, updater: String? = nil, retry: Bool = false) throws {
+            var flags: MessageFlags = retry ? [.retry] : []
+            if kind == .pull { flags.insert(.wantClock) }
+            let header = Header(
+                kind: kind, sender: me, requestID: id, table: 0, timestamp: Int64(id), flags: flags,
+                keyCount: UInt32(keys.count), valueLength: 1, updater: updater)
+            try serverSocket.send(MessageCodec.encode(Message(header: header, keys: Frame(array: keys), values: values.map { Frame(array: $0) })))
+        }
+        func receive(_ count: Int) throws {
+            for _ in 0..<count {
+                guard let frames = try serverSocket.receiveMultipart() else { throw ClusterTestError("the server did not answer") }
+                let reply = try MessageCodec.decode(frames)
+                seen.replies.append("\(reply.header.kind) \(reply.header.requestID)")
+                if reply.header.kind == .pullReply, let values = reply.values {
+                    seen.pulled.append(PayloadFrame<Float>(values).elements)
+                    seen.clocks.append(reply.header.clock)
+                }
+                if reply.header.kind == .error { seen.replies.append(reply.header.errorMessage ?? "") }
+            }
+        }
+
+        try send(.push, id: 2, keys: [1], values: [5], updater: "assign")
+        try send(.push, id: 1, keys: [1, 2], values: [3, 7])
+        try receive(2)
+        try send(.push, id: 2, keys: [1], values: [5], updater: "assign", retry: true)
+        try receive(1)
+        try send(.push, id: 1, keys: [1, 2], values: [3, 7], retry: true)
+        try receive(1)
+        try send(.pull, id: 3, keys: [1, 2])
+        try receive(1)
+        try send(.pull, id: 5, keys: [3])
+        try send(.push, id: 4, keys: [3], values: [1])
+        try receive(2)
+        return seen
+    }
+}
