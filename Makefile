@@ -41,9 +41,9 @@ test: deps python-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-## bench: throughput benchmarks against the C reference in ../shared/limits
+## bench: throughput benchmarks against the C reference in ../shared/limits (table, bench/results/latest.{json,svg})
 bench: build
-	.build/release/zps-bench all --json bench/results/latest.json
+	.build/release/zps-bench all --repetitions 5 --json bench/results/latest.json
 
 clean:
 	rm -rf .build
