@@ -68,6 +68,29 @@ struct FailureDeadlineTests {
         for child in children { #expect(!processExists(child), "process \(child) (\(commandLine(of: child))) was left behind") }
     }
 
+    @Test("Ctrl-C (SIGINT) to zps run stops every process within the shutdown deadline")
+    func interruptStopsEverything() async throws {
+        let directory = try ClusterSupport.temporaryDirectory("interrupt")
+        let topology = try ClusterSupport.writeTopology(
+            in: directory, servers: 2, workers: 2, keySpace: 1 << 20, tables: [("weights", 1)], deadlines: Self.shortDeadlines,
+            application: "kind: pushpull\nkeys: 1000000\nrounds: 1000\nbatch: 10000")
+        let run = try NodeProcess("run", arguments: ["run", topology], directory: directory)
+        defer { run.kill() }
+        var children: [Int32] = []
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            children = childProcesses(of: run.pid)
+            if children.count == 5 && run.errors.contains("push weights") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(children.count == 5)
+        kill(run.pid, SIGINT)
+        let status = try await run.waitForExit(within: .seconds(20))
+        #expect(status != nil && status != 0)
+        #expect(run.errors.contains("interrupted: stopping every process"), "zps run said: \(run.errors.suffix(1500))")
+        for child in children { #expect(!processExists(child), "process \(child) was left behind") }
+    }
+
     @Test("without a supervisor, the manager notices a dead worker by its missing heartbeats")
     func killedWorkerDetectedByHeartbeats() async throws {
         let directory = try ClusterSupport.temporaryDirectory("heartbeat")
