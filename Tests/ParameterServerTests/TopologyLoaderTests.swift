@@ -9,11 +9,11 @@ let topologyRepositoryRoot = URL(fileURLWithPath: #filePath)
 
 @Suite("Topology loading")
 struct TopologyLoaderTests {
-    @Test func committedLocalTopologyHasTheDocumentedValues() throws {
-        let path = topologyRepositoryRoot.appendingPathComponent("Topologies/local.yaml").path
+    @Test func committedPushPullTopologyHasTheDocumentedValues() throws {
+        let path = topologyRepositoryRoot.appendingPathComponent("Topologies/pushpull.yaml").path
         let topology = try Topology.load(path: path)
 
-        #expect(topology.name == "local")
+        #expect(topology.name == "pushpull")
         #expect(topology.manager == RoleSpec(host: "127.0.0.1", port: 0, count: 1))
         #expect(topology.servers == RoleSpec(host: "127.0.0.1", port: 0, count: 2))
         #expect(topology.workers == RoleSpec(host: "127.0.0.1", port: 0, count: 2))
