@@ -38,6 +38,11 @@ public final class ServerCore: TransportHandler {
     private var deduplicator = RequestDeduplicator<Incoming, KeptReply>()
     /// The workers and clients of the node table: senders whose requests are ordered and deduplicated.
     private var orderedSenders: Set<NodeID> = []
+    /// Every node id of the node table.
+    private var knownSenders: Set<NodeID> = []
+    /// Requests of a sender the node table does not list yet: a client's first requests can overtake
+    /// the table that admits it. Served in arrival order once it is listed; refused after a while.
+    private var awaitingMembership: [(frames: [Frame], peer: PeerAddress, sender: NodeID, arrived: ContinuousClock.Instant)] = []
     private var updaterCache: [String: any Updater] = [:]
     /// Requests that arrived before the node table (bounded).
     private var early: [([Frame], PeerAddress)] = []
@@ -59,6 +64,12 @@ public final class ServerCore: TransportHandler {
 
     public func tick(io: any TransportIO) {
         perform(io) { try link.tick(io: io) }
+        let patience = link.settings.deadlines.heartbeatTimeout
+        while let first = awaitingMembership.first, first.arrived + patience < io.now {
+            awaitingMembership.removeFirst()
+            reject(first.frames, from: first.peer, io: io, WireError(
+                .notRegistered, field: "s", "\(first.sender) is not in the node table"))
+        }
     }
 
     public func stopped(error: (any Error)?) {
@@ -97,6 +108,15 @@ public final class ServerCore: TransportHandler {
             let backlog = early
             early.removeAll()
             for (frames, peer) in backlog { serve(frames, from: peer, io: io) }
+            let waiting = awaitingMembership
+            awaitingMembership.removeAll()
+            for request in waiting {
+                if knownSenders.contains(request.sender) {
+                    serve(request.frames, from: request.peer, io: io)
+                } else {
+                    awaitingMembership.append(request)
+                }
+            }
         case .shutdown:
             shuttingDown = true
             logger.info("\(link.settings.name) shutting down at the manager's request")
@@ -133,6 +153,7 @@ public final class ServerCore: TransportHandler {
         let senders = Set(table.nodes.filter { $0.role == .worker || $0.role == .client }.map(\.id))
         for gone in orderedSenders.subtracting(senders) { deduplicator.forget(sender: gone) }
         orderedSenders = senders
+        knownSenders = Set(table.nodes.map(\.id))
         let workers = Set(table.nodes(withRole: .worker).map(\.id))
         for served in tables.values {
             guard let aggregator = served.aggregator else { continue }
@@ -145,26 +166,32 @@ public final class ServerCore: TransportHandler {
     // MARK: - Data requests
 
     private func serve(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
-        let message: Message
-        do {
-            message = try MessageCodec.decode(frames, limits: link.settings.limits)
-        } catch {
-            // A request of an ordered sender still uses up its id, or its later requests would wait
-            // for it forever.
-            if let header = frames.first.flatMap({ try? HeaderCodec.decode($0, limits: link.settings.limits) }),
-                isOrdered(header)
-            {
-                let wireError = error
-                deliver(Incoming(header: header, request: .failure(wireError), peer: peer), io: io)
+        let decoded = Result { () throws(WireError) in try MessageCodec.decode(frames, limits: link.settings.limits) }
+        let header = (try? decoded.get())?.header
+            ?? frames.first.flatMap { try? HeaderCodec.decode($0, limits: link.settings.limits) }
+        if let header, header.kind == .push || header.kind == .pull, header.sender != .unassigned,
+            !knownSenders.contains(header.sender)
+        {
+            if awaitingMembership.count < 10_000 {
+                awaitingMembership.append((frames, peer, header.sender, io.now))
             } else {
-                reject(frames, from: peer, io: io, error)
+                reject(frames, from: peer, io: io, WireError(.notRegistered, field: "s", "\(header.sender) is not in the node table"))
             }
             return
         }
-        if isOrdered(message.header) {
+        switch decoded {
+        case .success(let message) where isOrdered(message.header):
             deliver(Incoming(header: message.header, request: .success(message), peer: peer), io: io)
-        } else if let reply = answer(message, from: peer, io: io) {
-            send(reply, to: peer, io: io)
+        case .success(let message):
+            if let reply = answer(message, from: peer, io: io) { send(reply, to: peer, io: io) }
+        case .failure(let error):
+            // A request of an ordered sender still uses up its id, or its later requests would wait
+            // for it forever.
+            if let header, isOrdered(header) {
+                deliver(Incoming(header: header, request: .failure(error), peer: peer), io: io)
+            } else {
+                reject(frames, from: peer, io: io, error)
+            }
         }
     }
 
