@@ -66,6 +66,82 @@ struct ConsistencyDeliveryTests {
         #expect(try await server.waitForExit(within: .seconds(30)) == 0, "server: \(server.errors.suffix(1000))")
     }
 
+    @Test("a BSP pull held past the retry interval is sent again, answered once, and its callback runs")
+    func heldPullIsRetried() async throws {
+        let directory = try ClusterSupport.temporaryDirectory("retry")
+        let yaml = """
+            name: retry
+            manager: { host: 127.0.0.1, port: 0 }
+            servers: { count: 1, host: 127.0.0.1, port: 0 }
+            workers: { count: 2, host: 127.0.0.1, port: 0 }
+            key_space: 10
+            tables:
+              - { name: sums, id: 0, value_length: 1, updater: add, consistency: bsp }
+            deadlines:
+              startup: 60s
+              request: 4s
+            application:
+              kind: pushpull
+
+            """
+        let topology = directory.appendingPathComponent("topology.yaml").path
+        try yaml.write(toFile: topology, atomically: true, encoding: .utf8)
+        let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
+        let server = try NodeProcess.start("server", rank: 0, topology: topology, manager: endpoint, directory: directory)
+        defer { manager.kill(); server.kill() }
+        let loaded = try Topology.load(path: topology)
+
+        let firstRetried = Mutex(false)
+        let retries = Mutex(0)
+        let callbackSawValues = Mutex(false)
+        let pulled = Mutex<[Int: [Float]]>([:])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for rank in 0..<2 {
+                let settings = NodeSettings(
+                    role: .worker, rank: rank, managerEndpoint: endpoint, bindEndpoint: "tcp://127.0.0.1:*",
+                    tables: loaded.tables, deadlines: loaded.deadlines)
+                let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
+                    _ = try await worker.waitUntilRegistered()
+                    try await worker.barrier("go")
+                    if rank == 0 {
+                        try await worker.push(table: 0, keys: [1, 2], values: [1, 2], iteration: 0)
+                        let pull = try worker.submitPull(table: 0, keys: [1, 2], iteration: 0)
+                        try worker.whenFinished(pull.timestamp) { error in
+                            callbackSawValues.withLock { $0 = error == nil && pull.isFinished }
+                        }
+                        // The pull is held until worker 1 pushes, which it does once this pull was retried.
+                        let deadline = ContinuousClock.now + .seconds(30)
+                        while try await worker.retriedRequestCount() == 0, ContinuousClock.now < deadline {
+                            try await Task.sleep(for: .milliseconds(20))
+                        }
+                        firstRetried.withLock { $0 = true }
+                        let values = try await pull.values().values
+                        let count = try await worker.retriedRequestCount()
+                        retries.withLock { $0 = count }
+                        pulled.withLock { $0[rank] = values }
+                    } else {
+                        let deadline = ContinuousClock.now + .seconds(30)
+                        while !firstRetried.withLock({ $0 }), ContinuousClock.now < deadline {
+                            try await Task.sleep(for: .milliseconds(20))
+                        }
+                        try await worker.push(table: 0, keys: [1, 2], values: [10, 20], iteration: 0)
+                        let values = try await worker.pull(table: 0, keys: [1, 2], iteration: 0)
+                        pulled.withLock { $0[rank] = values }
+                    }
+                    return "done"
+                }
+                group.addTask { try await node.run() }
+            }
+            try await group.waitForAll()
+        }
+        #expect(retries.withLock { $0 } >= 1)
+        #expect(pulled.withLock { $0 } == [0: [11, 22], 1: [11, 22]])
+        #expect(callbackSawValues.withLock { $0 })
+        #expect(try await manager.waitForExit(within: .seconds(30)) == 0)
+        #expect(try await server.waitForExit(within: .seconds(30)) == 0, "server: \(server.errors.suffix(1000))")
+        #expect(!server.errors.contains("rejected a request"), "server: \(server.errors.suffix(1000))")
+    }
+
     /// Registers as a client, then sends the scripted requests and reads the replies.
     static func converse(manager: String, server: String) throws -> Seen {
         let context = try Context()

@@ -170,6 +170,24 @@ public final class Worker: Sendable {
         }
     }
 
+    /// Chains work onto a task without waiting for it: `callback` runs once the task `timestamp`
+    /// finished (at once if it already has), with the task's error or `nil`.
+    ///
+    /// The callback runs on the worker's I/O thread, so it must be short: submit the next task
+    /// (``submitPull(table:keys:consistency:after:iteration:wantClock:)`` does not suspend), resume a
+    /// continuation, count.
+    public func whenFinished(_ timestamp: Timestamp, run callback: @escaping @Sendable (RequestError?) -> Void) throws {
+        guard transport.execute({ core, _ in core.whenFinished(timestamp, run: callback) }) else { throw stoppedError }
+    }
+
+    /// How many requests this worker has sent again, with the `retry` flag, for want of an answer
+    /// within a quarter of the request deadline.
+    public func retriedRequestCount() async throws -> Int {
+        try await withCheckedThrowingContinuation { continuation in
+            enqueue(continuation) { core, _ in continuation.resume(returning: core.retriedSlices) }
+        }
+    }
+
     /// Waits until every task issued so far has finished; throws the first failure among them.
     public func waitForAll() async throws {
         let last = latestTimestamp

@@ -458,6 +458,15 @@ public final class WorkerCore: TransportHandler {
         }
     }
 
+    /// Runs `callback` here once task `timestamp` finished (at once if it has), with its error.
+    func whenFinished(_ timestamp: Timestamp, run callback: @escaping (RequestError?) -> Void) {
+        if let task = tasks[timestamp] {
+            task.waiters.append(callback)
+        } else {
+            callback(failures[timestamp])
+        }
+    }
+
     /// Resumes `continuation` once every task up to `last` has finished; throws the first failure.
     func whenAllFinished(upTo last: Timestamp, _ continuation: VoidContinuation) {
         let open = tasks.keys.filter { $0 <= last }
