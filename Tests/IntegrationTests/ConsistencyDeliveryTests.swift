@@ -142,6 +142,60 @@ struct ConsistencyDeliveryTests {
         #expect(!server.errors.contains("rejected a request"), "server: \(server.errors.suffix(1000))")
     }
 
+    @Test("a BSP iteration completes on a server that some workers have no keys for")
+    func bspWithDisjointServers() async throws {
+        let directory = try ClusterSupport.temporaryDirectory("bsp-empty")
+        let yaml = """
+            name: bsp-empty
+            manager: { host: 127.0.0.1, port: 0 }
+            servers: { count: 2, host: 127.0.0.1, port: 0 }
+            workers: { count: 2, host: 127.0.0.1, port: 0 }
+            key_space: 10
+            tables:
+              - { name: sums, id: 0, value_length: 1, updater: add, consistency: bsp }
+            deadlines:
+              startup: 60s
+            application:
+              kind: pushpull
+
+            """
+        let topology = directory.appendingPathComponent("topology.yaml").path
+        try yaml.write(toFile: topology, atomically: true, encoding: .utf8)
+        let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
+        let servers = try (0..<2).map { try NodeProcess.start("server", rank: $0, topology: topology, manager: endpoint, directory: directory) }
+        defer { for process in [manager] + servers { process.kill() } }
+        let loaded = try Topology.load(path: topology)
+
+        let pulled = Mutex<[Int: [[Float]]]>([:])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for rank in 0..<2 {
+                let settings = NodeSettings(
+                    role: .worker, rank: rank, managerEndpoint: endpoint, bindEndpoint: "tcp://127.0.0.1:*",
+                    tables: loaded.tables, deadlines: loaded.deadlines)
+                let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
+                    _ = try await worker.waitUntilRegistered()
+                    // Worker 0 only has a key on server 0 ([0, 5)), worker 1 only on server 1 ([5, 10)).
+                    let key: UInt64 = rank == 0 ? 1 : 7
+                    var reads: [[Float]] = []
+                    for iteration in 0..<3 {
+                        try await worker.push(table: 0, keys: [key], values: [Float(rank + 1)], iteration: Int64(iteration))
+                        reads.append(try await worker.pull(table: 0, keys: [1, 7], iteration: Int64(iteration)))
+                    }
+                    pulled.withLock { $0[rank] = reads }
+                    return "done"
+                }
+                group.addTask { try await node.run() }
+            }
+            try await group.waitForAll()
+        }
+        let expected: [[Float]] = [[1, 2], [2, 4], [3, 6]]
+        #expect(pulled.withLock { $0 } == [0: expected, 1: expected])
+        #expect(try await manager.waitForExit(within: .seconds(30)) == 0)
+        for server in servers {
+            #expect(try await server.waitForExit(within: .seconds(30)) == 0, "\(server.name): \(server.errors.suffix(1000))")
+        }
+    }
+
     /// Registers as a client, then sends the scripted requests and reads the replies.
     static func converse(manager: String, server: String) throws -> Seen {
         let context = try Context()

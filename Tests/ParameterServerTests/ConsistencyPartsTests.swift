@@ -59,6 +59,17 @@ struct ConsistencyPartsTests {
         #expect(try HeaderCodec.decode(HeaderCodec.encode(header)).iteration == -1)
     }
 
+    @Test func aBSPPushWithNoKeysIsAValidMessage() throws {
+        // Every worker sends every server one push per iteration, also when it has no keys there.
+        var header = Header(kind: .push, sender: NodeID(4), requestID: 3, table: 0, timestamp: 9, keyCount: 0, valueLength: 2)
+        header.iteration = 5
+        let frames = MessageCodec.encode(Message(header: header, keys: Frame(array: [UInt64]()), values: Frame(array: [Float]())))
+        let decoded = try MessageCodec.decode(frames)
+        #expect(decoded.keyCount == 0)
+        #expect(decoded.valueCount == 0)
+        #expect(decoded.header.iteration == 5)
+    }
+
     @Test func aPendingPullResumesEveryWaiterOnce() async throws {
         let pull = PendingPull(timestamp: Timestamp(4))
         #expect(!pull.isFinished)
