@@ -4,6 +4,8 @@ enum ScenarioCatalog {
         PushPullScenario(),
         LargeValueScenario(),
         ApplyLoopScenario(),
+        FilterScenario(),
+        ConsistencyScenario(),
     ]
 
     /// The scenario called `name`, or nil.
