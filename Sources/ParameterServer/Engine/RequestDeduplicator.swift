@@ -68,7 +68,8 @@ public struct RequestDeduplicator<Request: Sendable, Reply: Sendable>: Sendable 
 
     /// Decides what to do with request `requestID` from `sender`.
     public mutating func receive(sender: NodeID, requestID: UInt64, _ request: Request) -> [Directive] {
-        var state = senders[sender] ?? SenderState(nextExpected: settings.firstRequestID)
+        // Taken out of the dictionary while it changes, so that its buffers are not copied on write.
+        var state = senders.removeValue(forKey: sender) ?? SenderState(nextExpected: settings.firstRequestID)
         defer { senders[sender] = state }
 
         if requestID < settings.firstRequestID {
@@ -111,11 +112,10 @@ public struct RequestDeduplicator<Request: Sendable, Reply: Sendable>: Sendable 
 
     /// Keeps the reply to an applied request for retries. Replies outside the window are not kept.
     public mutating func recordReply(sender: NodeID, requestID: UInt64, reply: Reply) {
-        guard var state = senders[sender], requestID < state.nextExpected, requestID >= windowStart(state) else {
-            return
-        }
-        state.replies[requestID] = reply
-        senders[sender] = state
+        let inWindow = senders[sender].map { requestID < $0.nextExpected && requestID >= windowStart($0) } ?? false
+        guard inWindow else { return }
+        // Changed in place: a copy of the sender's state would copy its reply cache.
+        senders[sender]!.replies[requestID] = reply
     }
 
     /// Forgets everything about `sender`, e.g. after it restarted and counts from the first id again.

@@ -106,7 +106,9 @@ public struct TaskEngine: Sendable {
                 .unknownDependency, table: task.table,
                 "depends on \(dependency), but the last timestamp issued is \(lastIssued)")
         }
-        var table = tables[task.table] ?? TableProgress()
+        // Taken out of the dictionary while it changes, so that its sets are not copied on write.
+        var table = tables.removeValue(forKey: task.table) ?? TableProgress()
+        defer { tables[task.table] = table }
         let position = table.submitted
         let requiredPrefix: Int
         switch model {
@@ -148,7 +150,6 @@ public struct TaskEngine: Sendable {
         if !modelSatisfied {
             table.waitingForPrefix[requiredPrefix, default: []].append(timestamp)
         }
-        tables[task.table] = table
 
         var entry = UnfinishedTask(
             table: task.table, position: position, callback: task.callback,
@@ -181,7 +182,7 @@ public struct TaskEngine: Sendable {
             update(dependent, started: &started) { $0.remainingDependencies -= 1 }
         }
 
-        var table = tables[task.table]!
+        var table = tables.removeValue(forKey: task.table)!
         if task.position == table.finishedPrefix {
             let oldPrefix = table.finishedPrefix
             table.finishedPrefix += 1

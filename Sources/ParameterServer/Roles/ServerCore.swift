@@ -364,7 +364,8 @@ public final class ServerCore: TransportHandler {
         for directive in table.aggregator!.push(from: header.sender, iteration: iteration, held) {
             switch directive {
             case .accumulate(let iteration, _, let push):
-                var entry = table.sums[iteration] ?? (IterationSum(valueLength: table.spec.valueLength), [])
+                // Taken out while it changes, so that the sum is not copied on write.
+                var entry = table.sums.removeValue(forKey: iteration) ?? (IterationSum(valueLength: table.spec.valueLength), [])
                 if let keys = message.keys, let values = message.values, message.keyCount > 0 {
                     keys.withUnsafeBytes { keyBytes in
                         values.withUnsafeBytes { valueBytes in
