@@ -27,14 +27,11 @@ struct ClusterPushPullTests {
         let servers = try (0..<2).map { try NodeProcess.start("server", rank: $0, topology: topology, manager: endpoint, directory: directory) }
         defer { for process in [manager] + servers { process.kill() } }
 
-        let loaded = try Topology.load(path: topology)
         let pulled = Mutex<[Int: [[Float]]]>([:])
         let ranges = Mutex<[KeyRange]>([])
         try await withThrowingTaskGroup(of: Void.self) { group in
             for rank in 0..<Self.workerCount {
-                let settings = NodeSettings(
-                    role: .worker, rank: rank, managerEndpoint: endpoint, bindEndpoint: "tcp://127.0.0.1:*",
-                    tables: loaded.tables, deadlines: loaded.deadlines)
+                let settings = try ClusterSupport.workerSettings(topology: topology, rank: rank, manager: endpoint)
                 let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
                     let table = try await worker.waitUntilRegistered()
                     ranges.withLock { $0 = table.nodes(withRole: .server).flatMap(\.ranges) }

@@ -43,6 +43,26 @@ enum ClusterSupport {
         return path
     }
 
+    /// Settings for an in-process worker of rank `rank` in `topology`, bound to a free loopback port.
+    static func workerSettings(topology path: String, rank: Int, manager: String) throws -> NodeSettings {
+        let topology = try Topology.load(path: path)
+        return NodeSettings(
+            role: .worker, rank: rank, managerEndpoint: manager, bindEndpoint: "tcp://127.0.0.1:*",
+            tables: topology.tables, deadlines: topology.deadlines)
+    }
+
+    /// Waits until `run` (a `zps run`) has `count` children and its output contains `text`; returns their pids.
+    static func waitForChildren(of run: NodeProcess, count: Int, outputContaining text: String) async throws -> [Int32] {
+        var children: [Int32] = []
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            children = childProcesses(of: run.pid)
+            if children.count == count && run.errors.contains(text) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return children
+    }
+
     /// The quiet logger used by in-process nodes.
     static var logger: Logger {
         var logger = Logger(label: "zps.test")

@@ -50,13 +50,7 @@ struct FailureDeadlineTests {
         let run = try NodeProcess("run", arguments: ["run", topology], directory: directory)
         defer { run.kill() }
         // Wait until all five children run and the workers are pushing.
-        var children: [Int32] = []
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            children = childProcesses(of: run.pid)
-            if children.count == 5 && run.errors.contains("push weights") { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        let children = try await ClusterSupport.waitForChildren(of: run, count: 5, outputContaining: "push weights")
         #expect(children.count == 5, "zps run started \(children.count) processes; stderr: \(run.errors.suffix(1500))")
         let victim = try #require(children.first { commandLine(of: $0).contains("worker") && commandLine(of: $0).last(where: { Int($0) != nil }) == "1" && commandLine(of: $0).contains("--rank") })
         #expect(commandLine(of: victim).contains("1"))
@@ -76,13 +70,7 @@ struct FailureDeadlineTests {
             application: "kind: pushpull\nkeys: 1000000\nrounds: 1000\nbatch: 10000")
         let run = try NodeProcess("run", arguments: ["run", topology], directory: directory)
         defer { run.kill() }
-        var children: [Int32] = []
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            children = childProcesses(of: run.pid)
-            if children.count == 5 && run.errors.contains("push weights") { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        let children = try await ClusterSupport.waitForChildren(of: run, count: 5, outputContaining: "push weights")
         #expect(children.count == 5)
         kill(run.pid, SIGINT)
         let status = try await run.waitForExit(within: .seconds(20))

@@ -30,10 +30,7 @@ struct ForeignClientTests {
         let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
         let servers = try (0..<2).map { try NodeProcess.start("server", rank: $0, topology: topology, manager: endpoint, directory: directory) }
         defer { for process in [manager] + servers { process.kill() } }
-        let loaded = try Topology.load(path: topology)
-        let settings = NodeSettings(
-            role: .worker, rank: 0, managerEndpoint: endpoint, bindEndpoint: "tcp://127.0.0.1:*",
-            tables: loaded.tables, deadlines: loaded.deadlines)
+        let settings = try ClusterSupport.workerSettings(topology: topology, rank: 0, manager: endpoint)
         let count = 10_000
         let stride: UInt64 = 100
         let report = Mutex<String>("")

@@ -66,10 +66,7 @@ struct HostilePeerTests {
         let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
         let server = try NodeProcess.start("server", rank: 0, topology: topology, manager: endpoint, directory: directory)
         defer { manager.kill(); server.kill() }
-        let loaded = try Topology.load(path: topology)
-        let settings = NodeSettings(
-            role: .worker, rank: 0, managerEndpoint: endpoint, bindEndpoint: "tcp://127.0.0.1:*",
-            tables: loaded.tables, deadlines: loaded.deadlines)
+        let settings = try ClusterSupport.workerSettings(topology: topology, rank: 0, manager: endpoint)
         let codes = Mutex<[ErrorCode: Int]>([:])
         let replies = Mutex(0)
         let pulled = Mutex<[Float]>([])
