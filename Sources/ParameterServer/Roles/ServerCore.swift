@@ -273,7 +273,7 @@ public final class ServerCore: TransportHandler {
                 }
                 return try pullRange(range, message: message, table: table)
             }
-            let slices = try split(message, over: table.stores)
+            let slices = try table.slices(of: message)
             if header.kind == .push {
                 if table.isBSP { return try aggregate(message, table: table, slices: slices, io: io) }
                 return try push(message, table: table, slices: slices)
@@ -290,30 +290,6 @@ public final class ServerCore: TransportHandler {
         }
     }
 
-    /// The part of the request's (sorted) keys each store holds; throws if any key lies outside them all.
-    private func split(_ message: Message, over stores: [RangeStore]) throws -> [Slice] {
-        let count = message.keyCount
-        guard count > 0, let keys = message.keys else { return [] }
-        return try keys.withUnsafeBytes { raw in
-            var result: [Slice] = []
-            var index = 0
-            for (storeIndex, store) in stores.enumerated() where index < count {
-                let key = raw.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self)
-                guard store.range.contains(key) else { continue }
-                let end = KeyFrameSearch.firstIndex(in: raw, count: count, notBelow: store.range.upperBound, from: index)
-                let last = raw.loadUnaligned(fromByteOffset: 8 * (end - 1), as: UInt64.self)
-                result.append(Slice(store: storeIndex, keys: index..<end, span: KeyRange(key, last + 1)))
-                index = end
-            }
-            if index < count {
-                let key = raw.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self)
-                let owned = stores.map(\.range.description).joined(separator: ", ")
-                throw WireError(.keyOutOfRange, field: "frame 1 (keys)", "key \(key) is not in this server's ranges \(owned)")
-            }
-            return result
-        }
-    }
-
     private func updater(named name: String?, table: Table) throws -> any Updater {
         guard let name, name != table.updater.name else { return table.updater }
         if let cached = updaterCache[name] { return cached }
@@ -322,20 +298,8 @@ public final class ServerCore: TransportHandler {
         return made
     }
 
-    private func push(_ message: Message, table: Table, slices: [Slice]) throws -> Message {
-        let updater = try updater(named: message.header.updater, table: table)
-        for slice in slices { try table.stores[slice.store].check(updater: updater) }
-        let width = table.spec.valueLength
-        message.keys?.withUnsafeBytes { keys in
-            message.values?.withUnsafeBytes { values in
-                for slice in slices {
-                    table.stores[slice.store].push(
-                        keys: keys.baseAddress! + 8 * slice.keys.lowerBound, count: slice.keys.count,
-                        values: values.baseAddress! + 4 * width * slice.keys.lowerBound, updater: updater)
-                }
-            }
-        }
-        table.recordApplied(sender: message.header.sender, timestamp: message.header.timestamp, spans: slices.map(\.clockSpan))
+    private func push(_ message: Message, table: Table, slices: [ServedTable.Slice]) throws -> Message {
+        try table.apply(message, slices: slices, updater: updater(named: message.header.updater, table: table))
         return acknowledgement(of: message.header)
     }
 
@@ -349,7 +313,7 @@ public final class ServerCore: TransportHandler {
 
     /// A push to a `bsp` table: added to its iteration's sum and acknowledged; the sum reaches the
     /// stores once every worker pushed the iteration.
-    private func aggregate(_ message: Message, table: Table, slices: [Slice], io: any TransportIO) throws -> Message {
+    private func aggregate(_ message: Message, table: Table, slices: [ServedTable.Slice], io: any TransportIO) throws -> Message {
         let header = message.header
         guard let iteration = header.iteration else {
             throw WireError(.missingField, field: "it", "a push to the bsp table '\(table.spec.name)' names its iteration")
@@ -364,17 +328,7 @@ public final class ServerCore: TransportHandler {
         for directive in table.aggregator!.push(from: header.sender, iteration: iteration, held) {
             switch directive {
             case .accumulate(let iteration, _, let push):
-                // Taken out while it changes, so that the sum is not copied on write.
-                var entry = table.sums.removeValue(forKey: iteration) ?? (IterationSum(valueLength: table.spec.valueLength), [])
-                if let keys = message.keys, let values = message.values, message.keyCount > 0 {
-                    keys.withUnsafeBytes { keyBytes in
-                        values.withUnsafeBytes { valueBytes in
-                            entry.sum.add(keys: keyBytes.baseAddress!, count: message.keyCount, values: valueBytes.baseAddress!)
-                        }
-                    }
-                }
-                entry.pushes.append(push)
-                table.sums[iteration] = entry
+                table.accumulate(message, iteration: iteration, push: push)
                 acknowledged = acknowledgement(of: header)
             case .rejectPush(_, let error):
                 throw error.wireError
@@ -417,7 +371,7 @@ public final class ServerCore: TransportHandler {
 
     private func answerHeld(_ held: ServedTable.HeldPull, table: Table) -> Message? {
         do {
-            return pull(held.message, table: table, slices: try split(held.message, over: table.stores))
+            return pull(held.message, table: table, slices: try table.slices(of: held.message))
         } catch let error as WireError {
             return errorMessage(error, to: held.message.header, peer: held.peer)
         } catch {
@@ -425,18 +379,8 @@ public final class ServerCore: TransportHandler {
         }
     }
 
-    private func pull(_ message: Message, table: Table, slices: [Slice]) -> Message {
-        let width = table.spec.valueLength
-        let count = message.keyCount
-        let values = Frame.allocate(count: 4 * width * count) { output in
-            message.keys?.withUnsafeBytes { keys in
-                for slice in slices {
-                    table.stores[slice.store].pull(
-                        keys: keys.baseAddress! + 8 * slice.keys.lowerBound, count: slice.keys.count,
-                        into: output.baseAddress! + 4 * width * slice.keys.lowerBound)
-                }
-            }
-        }
+    private func pull(_ message: Message, table: Table, slices: [ServedTable.Slice]) -> Message {
+        let values = table.read(message, slices: slices)
         let header = message.header
         var reply = Header(
             kind: .pullReply, sender: link.nodeID, requestID: header.requestID, table: header.table,
@@ -452,15 +396,7 @@ public final class ServerCore: TransportHandler {
             let owned = table.stores.map(\.range.description).joined(separator: ", ")
             throw WireError(.keyOutOfRange, field: "r", "range \(range) is not inside one of this server's ranges \(owned)")
         }
-        var keys: [UInt64] = []
-        var values: [Float] = []
-        var spans: [(store: Int, keys: KeyRange)] = []
-        for (index, store) in table.stores.enumerated() {
-            let part = store.snapshot(of: range)
-            keys += part.keys
-            values += part.values
-            if !range.intersection(store.range).isEmpty { spans.append((index, range.intersection(store.range))) }
-        }
+        let (keys, values, spans) = table.snapshot(of: range)
         guard keys.count <= link.settings.limits.maxKeysPerMessage else {
             throw WireError(
                 .tooLarge, field: "r",
@@ -495,17 +431,4 @@ public final class ServerCore: TransportHandler {
         logger.warning("\(link.settings.name) rejected a request from \(peer): \(error)")
         return Message(header: header.errorReply(from: link.nodeID, error))
     }
-}
-
-/// The part of a request's keys that one of the server's stores holds.
-private struct Slice {
-    /// The index of the store.
-    var store: Int
-    /// The positions of the keys in the request.
-    var keys: Range<Int>
-    /// From the first to the last of those keys: what the push updated, or the pull read, in the
-    /// store's vector clock.
-    var span: KeyRange
-
-    var clockSpan: (store: Int, keys: KeyRange) { (store, span) }
 }

@@ -14,52 +14,8 @@ import ZeroMQ
 public final class WorkerCore: TransportHandler {
     typealias VoidContinuation = CheckedContinuation<Void, any Error>
 
-    /// One server's share of the key space.
-    struct Route {
-        var range: KeyRange
-        var server: NodeInfo
-    }
-
-    /// A push or pull as the application submitted it, kept until the engine starts it.
-    struct Request {
-        var kind: MessageKind
-        var table: TableSpec
-        var keys: [UInt64]
-        var values: [Float]?
-        var updater: String?
-        var iteration: Int64?
-        var wantClock: Bool
-        var pull: PendingPull?
-    }
-
-    private final class Task {
-        let timestamp: Timestamp
-        let kind: MessageKind
-        let valueLength: Int
-        let keyCount: Int
-        /// Until the engine starts the task.
-        var request: Request?
-        var deadline: ContinuousClock.Instant?
-        var remaining = 0
-        /// Pull replies by slice, merged in key order when the last arrives.
-        var sliceValues: [Frame?] = []
-        var sliceKeyCounts: [Int] = []
-        var sliceServers: [NodeInfo] = []
-        var clock: [Int64]?
-        var clockMissing = false
-        var pull: PendingPull?
-        var waiters: [(RequestError?) -> Void] = []
-        var error: RequestError?
-
-        init(timestamp: Timestamp, request: Request) {
-            self.timestamp = timestamp
-            kind = request.kind
-            valueLength = request.table.valueLength
-            keyCount = request.keys.count
-            pull = request.pull
-            self.request = request
-        }
-    }
+    typealias Request = WorkerTask.Request
+    private typealias Task = WorkerTask
 
     /// A slice on its way to a server: request ids are per server.
     private struct SliceKey: Hashable {
@@ -79,7 +35,8 @@ public final class WorkerCore: TransportHandler {
     private var link: ManagerLink
     private let logger: Logger
     private let outcome: NodeOutcome
-    private(set) var routes: [Route] = []
+    /// Where each key goes, from the node table.
+    private(set) var slicer = RequestSlicer(routes: [])
     /// Tasks submitted and not finished, waiting for the engine or in flight.
     private var tasks: [Timestamp: Task] = [:]
     private var slices: [SliceKey: SentSlice] = [:]
@@ -170,9 +127,7 @@ public final class WorkerCore: TransportHandler {
     private func handleManager(_ message: Message, io: any TransportIO) throws {
         switch try link.handle(message, io: io) {
         case .nodeTable(let table):
-            routes = table.nodes(withRole: .server)
-                .flatMap { server in server.ranges.map { Route(range: $0, server: server) } }
-                .sorted { $0.range.lowerBound < $1.range.lowerBound }
+            slicer = RequestSlicer(table)
             for waiter in registrationWaiters { waiter.resume(returning: table) }
             registrationWaiters.removeAll()
         case .shutdown:
@@ -231,21 +186,15 @@ public final class WorkerCore: TransportHandler {
         }
     }
 
-    /// One request to one server.
-    private struct OutgoingSlice {
-        var server: NodeInfo
-        var keys: Frame
-        var values: Frame?
-        var keyCount: Int
-    }
-
     private func start(_ task: Task, io: any TransportIO) {
         guard let request = task.request else { return }
         task.request = nil
         task.deadline = io.now + settings.deadlines.request
-        let outgoing: [OutgoingSlice]
+        let outgoing: [RequestSlicer.Slice]
         do {
-            outgoing = try slices(of: request)
+            outgoing = try slicer.slices(
+                keys: request.keys, values: request.values, valueLength: request.table.valueLength,
+                toEveryServer: request.kind == .push && request.iteration != nil, node: settings.name)
         } catch {
             fail(task, error, io: io)
             return
@@ -277,61 +226,6 @@ public final class WorkerCore: TransportHandler {
                 return
             }
         }
-    }
-
-    /// The request split by server range. A push to a `bsp` iteration goes to every server, with no
-    /// keys where it has none, so that each server can tell when the iteration is complete.
-    private func slices(of request: Request) throws(RequestError) -> [OutgoingSlice] {
-        let parts = split(request.keys)
-        if let uncovered = parts.uncovered {
-            throw RequestError(code: .keyOutOfRange, peer: settings.name, message: "key \(uncovered) lies outside every server's range")
-        }
-        let width = request.table.valueLength
-        let whole = parts.slices.count == 1
-        func slice(_ keys: Range<Int>, _ server: NodeInfo) -> OutgoingSlice {
-            OutgoingSlice(
-                server: server,
-                keys: whole ? Frame(array: request.keys) : WorkerCore.copy(request.keys, keys),
-                values: request.values.map { values in
-                    whole ? Frame(array: values) : WorkerCore.copy(values, (keys.lowerBound * width)..<(keys.upperBound * width))
-                },
-                keyCount: keys.count)
-        }
-        guard request.kind == .push, request.iteration != nil else {
-            return parts.slices.map { slice($0.keys, $0.server) }
-        }
-        var servers: [NodeInfo] = []
-        for route in routes where !servers.contains(where: { $0.id == route.server.id }) { servers.append(route.server) }
-        return servers.map { server in
-            let mine = parts.slices.filter { $0.server.id == server.id }.map(\.keys)
-            if mine.count == 1 { return slice(mine[0], server) }
-            // No keys, or keys from several ranges of one server: one message all the same.
-            let keys = mine.flatMap { request.keys[$0] }
-            let values = request.values.map { values in mine.flatMap { values[($0.lowerBound * width)..<($0.upperBound * width)] } }
-            return OutgoingSlice(server: server, keys: Frame(array: keys), values: values.map { Frame(array: $0) }, keyCount: keys.count)
-        }
-    }
-
-    private static func copy<Element: BitwiseCopyable & Sendable>(_ array: [Element], _ range: Range<Int>) -> Frame {
-        array.withUnsafeBufferPointer { PayloadFrame<Element>(copying: UnsafeBufferPointer(rebasing: $0[range])).frame }
-    }
-
-    private func split(_ keys: [UInt64]) -> (slices: [(keys: Range<Int>, server: NodeInfo)], uncovered: UInt64?) {
-        var result: [(keys: Range<Int>, server: NodeInfo)] = []
-        var index = 0
-        keys.withUnsafeBufferPointer { buffer in
-            for route in routes where index < buffer.count {
-                guard route.range.contains(buffer[index]) else {
-                    if buffer[index] < route.range.lowerBound { break }
-                    continue
-                }
-                let end = KeyFrameSearch.firstIndex(
-                    in: UnsafeRawBufferPointer(buffer), count: buffer.count, notBelow: route.range.upperBound, from: index)
-                result.append((index..<end, route.server))
-                index = end
-            }
-        }
-        return (result, index < keys.count ? keys[index] : nil)
     }
 
     /// Sends again, with the same id and the `retry` flag, every slice unanswered for a retry interval.
@@ -377,12 +271,7 @@ public final class WorkerCore: TransportHandler {
                     message: "answered pull \(timestamp) with \(message.valueCount) values, expected \(task.sliceKeyCounts[index] * task.valueLength)"), io: io)
                 return
             }
-            task.sliceValues[index] = message.values
-            if let clock = header.clock {
-                task.clock = task.clock.map { WorkerCore.minimum($0, clock) } ?? clock
-            } else {
-                task.clockMissing = true
-            }
+            task.received(values: message.values, clock: header.clock, slice: index)
         default:
             fail(task, RequestError(
                 code: .invalidRequest, peer: server.description,
@@ -393,32 +282,9 @@ public final class WorkerCore: TransportHandler {
         if task.remaining == 0 { complete(task, io: io) }
     }
 
-    /// The elementwise minimum of two servers' clocks; a server whose clock is shorter has not heard
-    /// from the nodes beyond it, so their entries count as 0.
-    private static func minimum(_ a: [Int64], _ b: [Int64]) -> [Int64] {
-        guard a.count != b.count else { return VectorClock.elementwiseMinimum(a, b) }
-        let (short, long) = a.count < b.count ? (a, b) : (b, a)
-        return VectorClock.elementwiseMinimum(short, Array(long.prefix(short.count))) + Array(repeating: 0, count: long.count - short.count)
-    }
-
     private func complete(_ task: Task, io: any TransportIO) {
         if let pull = task.pull {
-            let total = task.keyCount * task.valueLength
-            let values = [Float](unsafeUninitializedCapacity: total) { buffer, initialized in
-                var offset = 0
-                for (frame, keys) in zip(task.sliceValues, task.sliceKeyCounts) {
-                    let bytes = 4 * keys * task.valueLength
-                    if bytes > 0, let frame {
-                        frame.withUnsafeBytes { raw in
-                            UnsafeMutableRawPointer(buffer.baseAddress! + offset).copyMemory(from: raw.baseAddress!, byteCount: bytes)
-                        }
-                    }
-                    offset += keys * task.valueLength
-                }
-                initialized = total
-            }
-            // A clock is only meaningful when every server that was read sent one.
-            pull.finish(.success(PulledValues(values: values, clock: task.clockMissing ? nil : task.clock, timestamp: task.timestamp)))
+            pull.finish(.success(task.pulledValues()))
             task.pull = nil
         }
         finish(task, outcome: .succeeded, io: io)

@@ -1,0 +1,92 @@
+import ZeroMQ
+
+/// Splits a worker's request by the servers' key ranges of the node table: one message per server
+/// range that holds some of its keys, with frames that share the caller's arrays when one server
+/// takes all of them.
+struct RequestSlicer {
+    /// One server's share of the key space.
+    struct Route {
+        var range: KeyRange
+        var server: NodeInfo
+    }
+
+    /// One request to one server.
+    struct Slice {
+        var server: NodeInfo
+        var keys: Frame
+        var values: Frame?
+        var keyCount: Int
+    }
+
+    /// The routes, ascending by range.
+    let routes: [Route]
+
+    init(routes: [Route]) {
+        self.routes = routes.sorted { $0.range.lowerBound < $1.range.lowerBound }
+    }
+
+    /// The routes of the servers of `table`.
+    init(_ table: NodeTable) {
+        self.init(routes: table.nodes(withRole: .server).flatMap { server in server.ranges.map { Route(range: $0, server: server) } })
+    }
+
+    /// The slices of sorted, unique `keys` (and their `values`, `valueLength` floats per key), in key
+    /// order. With `toEveryServer` (a push of a `bsp` iteration), every server gets exactly one
+    /// message, with no keys where it has none, so that it can tell when the iteration is complete.
+    func slices(
+        keys: [UInt64], values: [Float]?, valueLength width: Int, toEveryServer: Bool, node: String
+    ) throws(RequestError) -> [Slice] {
+        let parts = split(keys)
+        if let uncovered = parts.uncovered {
+            throw RequestError(code: .keyOutOfRange, peer: node, message: "key \(uncovered) lies outside every server's range")
+        }
+        let whole = parts.slices.count == 1
+        func slice(_ range: Range<Int>, _ server: NodeInfo) -> Slice {
+            Slice(
+                server: server,
+                keys: whole ? Frame(array: keys) : Self.copy(keys, range),
+                values: values.map { values in
+                    whole ? Frame(array: values) : Self.copy(values, (range.lowerBound * width)..<(range.upperBound * width))
+                },
+                keyCount: range.count)
+        }
+        guard toEveryServer else {
+            return parts.slices.map { slice($0.keys, $0.server) }
+        }
+        var servers: [NodeInfo] = []
+        for route in routes where !servers.contains(where: { $0.id == route.server.id }) { servers.append(route.server) }
+        return servers.map { server in
+            let mine = parts.slices.filter { $0.server.id == server.id }.map(\.keys)
+            if mine.count == 1 { return slice(mine[0], server) }
+            // No keys, or keys from several ranges of one server: one message all the same.
+            let serverKeys = mine.flatMap { keys[$0] }
+            let serverValues = values.map { values in mine.flatMap { values[($0.lowerBound * width)..<($0.upperBound * width)] } }
+            return Slice(
+                server: server, keys: Frame(array: serverKeys), values: serverValues.map { Frame(array: $0) },
+                keyCount: serverKeys.count)
+        }
+    }
+
+    private static func copy<Element: BitwiseCopyable & Sendable>(_ array: [Element], _ range: Range<Int>) -> Frame {
+        array.withUnsafeBufferPointer { PayloadFrame<Element>(copying: UnsafeBufferPointer(rebasing: $0[range])).frame }
+    }
+
+    /// The runs of `keys` each route holds, and the first key no route holds.
+    private func split(_ keys: [UInt64]) -> (slices: [(keys: Range<Int>, server: NodeInfo)], uncovered: UInt64?) {
+        var result: [(keys: Range<Int>, server: NodeInfo)] = []
+        var index = 0
+        keys.withUnsafeBufferPointer { buffer in
+            for route in routes where index < buffer.count {
+                guard route.range.contains(buffer[index]) else {
+                    if buffer[index] < route.range.lowerBound { break }
+                    continue
+                }
+                let end = KeyFrameSearch.firstIndex(
+                    in: UnsafeRawBufferPointer(buffer), count: buffer.count, notBelow: route.range.upperBound, from: index)
+                result.append((index..<end, route.server))
+                index = end
+            }
+        }
+        return (result, index < keys.count ? keys[index] : nil)
+    }
+}

@@ -1,0 +1,86 @@
+import ZeroMQ
+
+/// One push or pull of a worker, from submission until it finished: what to send once the
+/// ``TaskEngine`` starts it, then the slices in flight and, for a pull, the replies merged in key
+/// order with the clocks of what each server read. Lives on the worker's I/O thread.
+final class WorkerTask {
+    /// A push or pull as the application submitted it.
+    struct Request {
+        var kind: MessageKind
+        var table: TableSpec
+        var keys: [UInt64]
+        var values: [Float]?
+        var updater: String?
+        var iteration: Int64?
+        var wantClock: Bool
+        var pull: PendingPull?
+    }
+
+    let timestamp: Timestamp
+    let kind: MessageKind
+    let valueLength: Int
+    let keyCount: Int
+    /// Until the engine starts the task.
+    var request: Request?
+    /// Set when the task starts.
+    var deadline: ContinuousClock.Instant?
+    /// Slices not answered yet.
+    var remaining = 0
+    /// Pull replies by slice, merged in key order when the last arrives.
+    var sliceValues: [Frame?] = []
+    var sliceKeyCounts: [Int] = []
+    var sliceServers: [NodeInfo] = []
+    /// The minimum of the clocks received so far; `clockMissing` once a server sent none.
+    private var clock: [Int64]?
+    private var clockMissing = false
+    var pull: PendingPull?
+    var waiters: [(RequestError?) -> Void] = []
+    var error: RequestError?
+
+    init(timestamp: Timestamp, request: Request) {
+        self.timestamp = timestamp
+        kind = request.kind
+        valueLength = request.table.valueLength
+        keyCount = request.keys.count
+        pull = request.pull
+        self.request = request
+    }
+
+    /// Keeps the values and clock of slice `slice`'s pull reply.
+    func received(values: Frame?, clock sliceClock: [Int64]?, slice: Int) {
+        sliceValues[slice] = values
+        if let sliceClock {
+            clock = clock.map { Self.minimum($0, sliceClock) } ?? sliceClock
+        } else {
+            clockMissing = true
+        }
+    }
+
+    /// The pull's values in key order and, when every server sent one, the combined clock.
+    func pulledValues() -> PulledValues {
+        let total = keyCount * valueLength
+        let values = [Float](unsafeUninitializedCapacity: total) { buffer, initialized in
+            var offset = 0
+            for (frame, keys) in zip(sliceValues, sliceKeyCounts) {
+                let bytes = 4 * keys * valueLength
+                if bytes > 0, let frame {
+                    frame.withUnsafeBytes { raw in
+                        UnsafeMutableRawPointer(buffer.baseAddress! + offset).copyMemory(from: raw.baseAddress!, byteCount: bytes)
+                    }
+                }
+                offset += keys * valueLength
+            }
+            initialized = total
+        }
+        return PulledValues(values: values, clock: clockMissing ? nil : clock, timestamp: timestamp)
+    }
+
+    /// The elementwise minimum of two servers' clocks; a server whose clock is shorter has not heard
+    /// from the nodes beyond it, so their entries count as 0.
+    static func minimum(_ a: [Int64], _ b: [Int64]) -> [Int64] {
+        guard a.count != b.count else { return VectorClock.elementwiseMinimum(a, b) }
+        let (short, long) = a.count < b.count ? (a, b) : (b, a)
+        return VectorClock.elementwiseMinimum(short, Array(long.prefix(short.count)))
+            + Array(repeating: 0, count: long.count - short.count)
+    }
+}
