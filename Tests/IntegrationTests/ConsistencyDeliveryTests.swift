@@ -80,7 +80,7 @@ extension ConsistencyIntegrationTests {
                   - { name: sums, id: 0, value_length: 1, updater: add, consistency: bsp }
                 deadlines:
                   startup: 60s
-                  request: 4s
+                  request: 12s
                 application:
                   kind: pushpull
 
