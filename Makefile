@@ -36,10 +36,11 @@ $(SYNTHETIC):
 	.build/release/zps generate --rows 100000 --test-rows 20000 --seed 1 \
 	  --train $(DATA)/synthetic-train.tsv --test $(DATA)/synthetic-test.tsv
 
-## test: unit tests, codec and corrupt-input tests, multi-process integration tests
+## test: unit tests, codec and corrupt-input tests, multi-process integration tests (one at a time:
+## the integration tests start clusters whose deadlines must not race CPU-heavy unit tests)
 test: deps python-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --no-parallel
 
 ## bench: throughput benchmarks against the C reference in ../shared/limits (table, bench/results/latest.{json,svg})
 bench: build
