@@ -8,22 +8,37 @@ public struct WorkerNode: Service {
     /// What a worker runs: it gets the worker handle and returns a one-line summary.
     public typealias Application = @Sendable (Worker) async throws -> String
 
+    /// Where the application's code runs.
+    public enum Placement: Sendable {
+        /// On the node's I/O thread (its task executor): requests go out and replies resume the
+        /// application without any thread hand-off, which makes small requests several times
+        /// cheaper. The application must not block the thread for long (heartbeats go out from it).
+        case ioThread
+        /// On Swift's shared concurrency pool, beside the I/O thread: compute-heavy applications
+        /// overlap their work with the I/O of requests in flight.
+        case sharedPool
+    }
+
     /// The node's settings.
     public let settings: NodeSettings
     private let logger: Logger
     private let application: Application
+    private let placement: Placement
 
     /// Creates the service.
-    public init(settings: NodeSettings, logger: Logger, application: @escaping Application) {
+    public init(
+        settings: NodeSettings, logger: Logger, placement: Placement = .ioThread, application: @escaping Application
+    ) {
         self.settings = settings
         self.logger = logger
+        self.placement = placement
         self.application = application
     }
 
     /// Runs the application and waits for the manager's shutdown; throws the first failure.
     public func run() async throws {
         let outcome = NodeOutcome()
-        let (settings, logger, application) = (self.settings, self.logger, self.application)
+        let (settings, logger, application, placement) = (self.settings, self.logger, self.application, self.placement)
         try await NodeRuntime.run(bind: settings.bindEndpoint, name: settings.name, logger: logger, outcome: outcome) {
             WorkerCore(settings: settings, outcome: outcome, logger: logger)
         } started: { transport, _ in
@@ -34,7 +49,11 @@ public struct WorkerNode: Service {
                 return  // the outcome already names the cause (registration deadline, refusal)
             }
             do {
-                let summary = try await application(worker)
+                let summary: String
+                switch placement {
+                case .ioThread: summary = try await withTaskExecutorPreference(transport) { try await application(worker) }
+                case .sharedPool: summary = try await application(worker)
+                }
                 worker.reportDone(summary: summary)
             } catch {
                 outcome.fail("\(settings.name): \(error)")

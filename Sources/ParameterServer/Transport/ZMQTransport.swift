@@ -15,6 +15,8 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
 
     private struct Shared {
         var queue: [Work] = []
+        /// Tasks that prefer this transport as their executor (see ``enqueue(_:)-ExecutorJob``).
+        var jobs: [UnownedJob] = []
         var finished = false
         var finishError: String?
         var waiters: [CheckedContinuation<Void, Never>] = []
@@ -29,6 +31,8 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
     private let logger: Logger
     private let boundEndpoint = Mutex<String?>(nil)
     private let makeHandler: @Sendable () -> Handler
+    /// The I/O thread's id, so that work it queues for itself needs no wake-up signal.
+    private let ioThread = Atomic<UInt>(0)
 
     /// Creates a transport that will bind its ROUTER to `bindEndpoint` (`tcp://127.0.0.1:0` picks a
     /// free port) and run the handler that `makeHandler` makes on its own thread once ``start()`` is called.
@@ -65,13 +69,26 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
         let (accepted, wasEmpty) = shared.withLock { state -> (Bool, Bool) in
             guard !state.finished else { return (false, false) }
             state.queue.append(work)
-            return (true, state.queue.count == 1)
+            return (true, state.queue.count + state.jobs.count == 1)
         }
-        // Work queued behind other work needs no signal of its own: the loop drains the signal
-        // before it takes the queue, so the earlier signal (pending, or drained with the queue not yet
-        // taken) covers it. One eventfd write per burst instead of per request.
-        if wasEmpty { wakeUp.signal() }
+        if wasEmpty { signalUnlessOnIOThread() }
         return accepted
+    }
+
+    /// Work queued behind other work needs no signal of its own: the loop takes the whole queue
+    /// after every poll, so the earlier signal covers it — one eventfd write per burst instead of
+    /// per request. Work the I/O thread queues for itself needs none either: the loop checks the
+    /// queue before it blocks.
+    private func signalUnlessOnIOThread() {
+        if ioThread.load(ordering: .relaxed) != Self.currentThreadID { wakeUp.signal() }
+    }
+
+    private static var currentThreadID: UInt {
+        #if canImport(Glibc)
+        return UInt(pthread_self())
+        #else
+        return UInt(bitPattern: pthread_self())
+        #endif
     }
 
     /// Asks the loop to stop after flushing what is queued.
@@ -114,23 +131,27 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
         boundEndpoint.withLock { $0 = io.localEndpoint }
         ready.signal()
 
+        ioThread.store(Self.currentThreadID, ordering: .relaxed)
         let handler = makeHandler()
         handler.start(io: io)
         var loopError: (any Error)?
         var nextTick = io.now + settings.tickInterval
         do {
             while !io.stopRequested {
-                try io.pollOnce(wakeUp: wakeUp, timeout: max(.zero, nextTick - io.now)) { frames, peer in
+                let pending = shared.withLock { !$0.queue.isEmpty || !$0.jobs.isEmpty }
+                try io.pollOnce(wakeUp: wakeUp, timeout: pending ? .zero : max(.zero, nextTick - io.now)) { frames, peer in
                     handler.received(frames, from: peer, io: io)
                 }
-                if io.wakeUpReady {
-                    wakeUp.drain()
-                    let work = shared.withLock { state -> [Work] in
-                        defer { state.queue.removeAll(keepingCapacity: true) }
-                        return state.queue
+                if io.wakeUpReady { wakeUp.drain() }
+                let (work, jobs) = shared.withLock { state -> ([Work], [UnownedJob]) in
+                    defer {
+                        state.queue.removeAll(keepingCapacity: true)
+                        state.jobs.removeAll(keepingCapacity: true)
                     }
-                    for item in work { item(handler, io) }
+                    return (state.queue, state.jobs)
                 }
+                for item in work { item(handler, io) }
+                for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
                 let now = io.now
                 if now >= nextTick {
                     handler.tick(io: io)
@@ -142,12 +163,16 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
             logger.error("I/O loop of \(io.localEndpoint) failed: \(error)")
         }
         // Refuse new work, then run what was accepted so no caller waits forever on dropped work.
-        let leftover = shared.withLock { state -> [Work] in
+        let (leftover, leftoverJobs) = shared.withLock { state -> ([Work], [UnownedJob]) in
             state.finished = true
-            defer { state.queue.removeAll() }
-            return state.queue
+            defer {
+                state.queue.removeAll()
+                state.jobs.removeAll()
+            }
+            return (state.queue, state.jobs)
         }
         for item in leftover { item(handler, io) }
+        for job in leftoverJobs { runElsewhere(job) }
         io.close()
         handler.stopped(error: loopError)
         finish(error: loopError.map { "\($0)" })
@@ -162,6 +187,32 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
             return state.waiters
         }
         for waiter in waiters { waiter.resume() }
+    }
+}
+
+extension ZMQTransport: TaskExecutor {
+    /// Runs a task's jobs on the I/O thread. An application that runs under
+    /// `withTaskExecutorPreference(transport)` issues requests and resumes after replies on the
+    /// thread that owns the sockets, so a round trip costs no thread hand-off at all — the shape of
+    /// a C client that sends and receives on one thread. Jobs arriving after the loop ended run on
+    /// a global queue so that no task is lost.
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let (accepted, wasEmpty) = shared.withLock { state -> (Bool, Bool) in
+            guard !state.finished else { return (false, false) }
+            state.jobs.append(job)
+            return (true, state.queue.count + state.jobs.count == 1)
+        }
+        if !accepted {
+            runElsewhere(job)
+        } else if wasEmpty {
+            signalUnlessOnIOThread()
+        }
+    }
+
+    private func runElsewhere(_ job: UnownedJob) {
+        let executor = asUnownedTaskExecutor()
+        DispatchQueue.global().async { job.runSynchronously(on: executor) }
     }
 }
 
