@@ -89,7 +89,9 @@ public final class ManagerCore: TransportHandler {
         case .barrier: barrier(header, from: peer, io: io)
         case .workerDone: workerDone(header, from: peer, io: io)
         case .shutdownAck:
-            awaitingAck.remove(header.sender)
+            // A node told to stop before it got the node table acknowledges without an id.
+            let id = members[header.sender]?.peer == peer ? header.sender : members.first { $0.value.peer == peer }?.key
+            if let id { awaitingAck.remove(id) }
             if awaitingAck.isEmpty, case .shuttingDown = phase { finish(io: io) }
         case .error:
             // Never answer an error with an error: two confused peers would ping-pong forever.

@@ -90,9 +90,12 @@ struct ManagerLink {
     mutating func tick(io: any TransportIO) throws {
         let now = io.now
         let deadlines = settings.deadlines
-        if table == nil, let registeredAt, now - registeredAt > deadlines.startup {
+        // The manager enforces the startup deadline and names the nodes that are missing; a node
+        // gives up on its own only if the manager has not said anything a shutdown deadline later.
+        let registrationLimit = deadlines.startup + deadlines.shutdown
+        if table == nil, let registeredAt, now - registeredAt > registrationLimit {
             throw NodeFailure(
-                "the manager at \(settings.managerEndpoint) did not answer the registration of \(settings.name) within \(deadlines.startup.secondsText) (expected: a node table listing every server and worker)")
+                "the manager at \(settings.managerEndpoint) did not answer the registration of \(settings.name) within \(registrationLimit.secondsText) (expected: a node table listing every server and worker)")
         }
         if let lastHeardFromManager, table != nil, now - lastHeardFromManager > deadlines.heartbeatTimeout {
             throw NodeFailure(
