@@ -413,7 +413,7 @@ private let badTopologies: [BadTopology] = [
             application: { kind: sparselr }
             """,
         code: .invalidValue, line: 4, column: 22, path: "application.kind",
-        message: "expected one of pushpull, sparse_lr, found \"sparselr\"; did you mean \"sparse_lr\"?"),
+        message: "expected one of pushpull, sparse_lr, consistency, found \"sparselr\"; did you mean \"sparse_lr\"?"),
     BadTopology(
         label: "application without a kind",
         yaml: """

@@ -147,6 +147,6 @@ struct TopologyModelTests {
         #expect([ConsistencyModel.sequential, .eventual, .boundedDelay(maxDelay: 3), .bsp].map(\.name) == ConsistencyModel.names)
         #expect(ConsistencyModel.boundedDelay(maxDelay: 3).maxDelay == 3)
         #expect(ConsistencyModel.bsp.maxDelay == nil)
-        #expect(ApplicationKind.allCases.map(\.rawValue) == ["pushpull", "sparse_lr"])
+        #expect(ApplicationKind.allCases.map(\.rawValue) == ["pushpull", "sparse_lr", "consistency"])
     }
 }

@@ -14,6 +14,9 @@ enum JobCatalog {
             case .sparseLR:
                 let job = try SparseLRJob(topology: topology, rank: rank)
                 return { worker in try await job.run(worker) }
+            case .consistency:
+                let job = try ConsistencyJob(topology: topology, rank: rank)
+                return { worker in try await job.run(worker) }
             }
         } catch {
             throw ValidationError(error.description)
