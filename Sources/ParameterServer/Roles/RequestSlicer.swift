@@ -16,6 +16,8 @@ struct RequestSlicer {
         var keys: Frame
         var values: Frame?
         var keyCount: Int
+        /// The part of the key range a range function names (no keys then).
+        var range: KeyRange? = nil
     }
 
     /// The routes, ascending by range.

@@ -32,6 +32,9 @@ public final class ServerCore: TransportHandler {
 
     private var link: ManagerLink
     private let registry: UpdaterRegistry
+    private let functions: RangeFunctionRegistry
+    /// The communication filters of the tables (docs/PROTOCOL.md section 13).
+    private var filters: ServerFilters
     private let logger: Logger
     private let outcome: NodeOutcome
     private var tables: [UInt32: Table] = [:]
@@ -51,9 +54,14 @@ public final class ServerCore: TransportHandler {
     private(set) var rejectedRequests = 0
 
     /// Creates the server logic; `outcome` receives the reason it stopped.
-    public init(settings: NodeSettings, registry: UpdaterRegistry = .builtIn, outcome: NodeOutcome, logger: Logger) {
+    public init(
+        settings: NodeSettings, registry: UpdaterRegistry = .builtIn, functions: RangeFunctionRegistry = .builtIn,
+        outcome: NodeOutcome, logger: Logger
+    ) {
         self.link = ManagerLink(settings: settings, logger: logger)
         self.registry = registry
+        self.functions = functions
+        filters = ServerFilters(tables: settings.tables)
         self.outcome = outcome
         self.logger = logger
     }
@@ -166,10 +174,10 @@ public final class ServerCore: TransportHandler {
     // MARK: - Data requests
 
     private func serve(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
-        let decoded = Result { () throws(WireError) in try MessageCodec.decode(frames, limits: link.settings.limits) }
+        let decoded = Result { () throws(WireError) in try filters.decode(frames, limits: link.settings.limits) }
         let header = (try? decoded.get())?.header
             ?? frames.first.flatMap { try? HeaderCodec.decode($0, limits: link.settings.limits) }
-        if let header, header.kind == .push || header.kind == .pull, header.sender != .unassigned,
+        if let header, Self.isDataRequest(header.kind), header.sender != .unassigned,
             !knownSenders.contains(header.sender)
         {
             if awaitingMembership.count < 10_000 {
@@ -196,7 +204,12 @@ public final class ServerCore: TransportHandler {
     }
 
     private func isOrdered(_ header: Header) -> Bool {
-        (header.kind == .push || header.kind == .pull) && orderedSenders.contains(header.sender)
+        Self.isDataRequest(header.kind) && orderedSenders.contains(header.sender)
+    }
+
+    /// The requests that are ordered per sender: they read or change the stores.
+    private static func isDataRequest(_ kind: MessageKind) -> Bool {
+        kind == .push || kind == .pull || kind == .rangeFunction
     }
 
     /// Passes a request of an ordered sender through the deduplicator and performs what it says.
@@ -217,8 +230,12 @@ public final class ServerCore: TransportHandler {
             case .replyAgain(_, _, .message(let reply)):
                 send(reply, to: incoming.peer, io: io)
             case .replyAgain(_, _, .readAgain):
-                if case .success(let message) = incoming.request, let reply = answer(message, from: incoming.peer, io: io) {
-                    send(reply, to: incoming.peer, io: io)
+                switch incoming.request {
+                case .success(let message):
+                    if let reply = answer(message, from: incoming.peer, io: io) { send(reply, to: incoming.peer, io: io) }
+                case .failure(let error):
+                    // E.g. a retried pull whose cached key list was evicted since: the sender resends its keys.
+                    reply(error, to: header, peer: incoming.peer, io: io)
                 }
             case .buffer, .dropDuplicate:
                 break
@@ -244,7 +261,7 @@ public final class ServerCore: TransportHandler {
     /// until its iteration is complete.
     private func answer(_ message: Message, from peer: PeerAddress, io: any TransportIO) -> Message? {
         do {
-            return try handle(message, from: peer, io: io)
+            return try handle(message, from: peer, io: io).map { filters.encode($0, answering: message.header) }
         } catch let error as WireError {
             return errorMessage(error, to: message.header, peer: peer)
         } catch let error as StorageError {
@@ -283,6 +300,11 @@ public final class ServerCore: TransportHandler {
                 return serveHeld(table.aggregator!.pull(from: header.sender, iteration: iteration, held), table: table, io: io)
             }
             return pull(message, table: table, slices: slices)
+        case .rangeFunction:
+            guard let table = tables[header.table] else {
+                throw WireError(.unknownTable, field: "t", "no table with id \(header.table); tables: \(tables.keys.sorted())")
+            }
+            return try applyFunction(message, table: table)
         case .heartbeat:
             return Message(header: Header(kind: .heartbeat, sender: link.nodeID, requestID: header.requestID))
         default:
@@ -346,7 +368,7 @@ public final class ServerCore: TransportHandler {
             case .applyAggregate(let iteration):
                 table.applyAggregate(iteration: iteration)
             case .servePull(_, let held):
-                if let reply = answerHeld(held, table: table) {
+                if let reply = answerHeld(held, table: table).map({ filters.encode($0, answering: held.message.header) }) {
                     send(reply, to: held.peer, io: io)
                     if orderedSenders.contains(held.message.header.sender) {
                         deduplicator.recordReply(sender: held.message.header.sender, requestID: held.message.header.requestID, reply: .readAgain)
@@ -409,6 +431,26 @@ public final class ServerCore: TransportHandler {
             valueLength: header.valueLength)
         if header.flags.contains(.wantClock), !spans.isEmpty { reply.clock = table.clock(of: spans) }
         return Message(header: reply, keys: Frame(array: keys), values: Frame(array: values))
+    }
+
+    /// Runs a range function on the part of `r` this server holds (docs/PROTOCOL.md section 14).
+    private func applyFunction(_ message: Message, table: Table) throws -> Message {
+        let header = message.header
+        guard let range = header.keyRange else {
+            throw WireError(.missingField, field: "r", "a rangeFunction request names its key range")
+        }
+        guard let name = header.updater else {
+            throw WireError(.missingField, field: "u", "a rangeFunction request names its function")
+        }
+        guard table.stores.contains(where: { $0.range.contains(range) }) || range.isEmpty else {
+            let owned = table.stores.map(\.range.description).joined(separator: ", ")
+            throw WireError(.keyOutOfRange, field: "r", "range \(range) is not inside one of this server's ranges \(owned)")
+        }
+        let function = try functions.make(name, arguments: header.arguments ?? [])
+        let touched = table.apply(function, on: range, sender: header.sender, timestamp: header.timestamp)
+        return Message(header: Header(
+            kind: .rangeFunctionAck, sender: link.nodeID, requestID: header.requestID, table: header.table,
+            timestamp: header.timestamp, keyCount: UInt32(clamping: touched)))
     }
 
     // MARK: - Errors

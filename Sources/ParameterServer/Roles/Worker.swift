@@ -189,10 +189,52 @@ public final class Worker: Sendable {
     }
 
     /// Waits until every task issued so far has finished; throws the first failure among them.
+    /// Pushes first what the significantly-modified filters held back (``flush()``).
     public func waitForAll() async throws {
+        try await flush()
         let last = latestTimestamp
         try await withCheckedThrowingContinuation { continuation in
             enqueue(continuation) { core, _ in core.whenAllFinished(upTo: last, continuation) }
+        }
+    }
+
+    /// Runs the server-side function `name` (docs/PROTOCOL.md section 14: `scale`, `set`,
+    /// `proximal_l1`, or one a server registered) with `arguments` on every stored value of `range`
+    /// in `table`, on each server holding part of it, and returns the task's timestamp at once.
+    ///
+    /// A task like a push: it starts when the table's consistency model (or `consistency`) and
+    /// `after` allow, and each server runs it after this worker's earlier requests to it.
+    @discardableResult
+    public func applyFunction(
+        table id: UInt32, range: KeyRange, name: String, arguments: [Double] = [],
+        consistency: ConsistencyModel? = nil, after: [Timestamp] = []
+    ) throws -> Timestamp {
+        let spec = try table(id)
+        let request = WorkerCore.Request(
+            kind: .rangeFunction, table: spec, keys: [], values: nil, updater: name, iteration: nil,
+            wantClock: false, pull: nil, range: range, arguments: arguments)
+        return try enqueue(request, after: after, consistency: consistency).timestamp
+    }
+
+    /// Pushes, with each table's updater, the changes the significantly-modified filters held back
+    /// (they stay below the threshold until then), and returns at once; ``waitForAll()`` calls it.
+    public func flush() async throws {
+        let pending = try await withCheckedThrowingContinuation { continuation in
+            enqueue(continuation) { core, _ in continuation.resume(returning: core.takePendingPushes()) }
+        }
+        for part in pending {
+            let spec = try table(part.table)
+            let request = WorkerCore.Request(
+                kind: .push, table: spec, keys: part.keys, values: part.values, updater: nil, iteration: nil,
+                wantClock: false, pull: nil, bypassesValueFilters: true)
+            _ = try enqueue(request, after: [], consistency: nil)
+        }
+    }
+
+    /// What this worker's requests put on the wire so far, and what each communication filter did.
+    public func traffic() async throws -> WorkerTraffic {
+        try await withCheckedThrowingContinuation { continuation in
+            enqueue(continuation) { core, _ in continuation.resume(returning: core.filters.traffic) }
         }
     }
 

@@ -30,6 +30,9 @@ public final class WorkerCore: TransportHandler {
         var header: Header
         var payload: [Frame]
         var sentAt: ContinuousClock.Instant
+        /// The slice before the filters encoded it, kept (when filters are on) to resend it with its
+        /// keys after a key-cache miss.
+        var plain: Message? = nil
     }
 
     private var link: ManagerLink
@@ -42,6 +45,8 @@ public final class WorkerCore: TransportHandler {
     private var slices: [SliceKey: SentSlice] = [:]
     private var nextRequestIDs: [NodeID: UInt64] = [:]
     private var engine: TaskEngine
+    /// The communication filters of the tables (docs/PROTOCOL.md section 13).
+    private(set) var filters: WorkerFilters
     private var failures: [Timestamp: RequestError] = [:]
     /// Retries sent, for logs and tests.
     private(set) var retriedSlices = 0
@@ -54,6 +59,7 @@ public final class WorkerCore: TransportHandler {
         self.link = ManagerLink(settings: settings, logger: logger)
         self.outcome = outcome
         self.logger = logger
+        filters = WorkerFilters(tables: settings.tables)
         engine = TaskEngine(tableModels: Dictionary(
             settings.tables.map { ($0.id, $0.consistency) }, uniquingKeysWith: { first, _ in first }))
     }
@@ -103,7 +109,10 @@ public final class WorkerCore: TransportHandler {
     public func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
         let message: Message
         do {
-            message = try MessageCodec.decode(frames, limits: settings.limits)
+            // Replies may be filter-encoded; `handleReply` decodes and checks their payload.
+            message = try filters.isActive && peer != link.manager
+                ? MessageCodec.decodeEncoded(frames, limits: settings.limits)
+                : MessageCodec.decode(frames, limits: settings.limits)
         } catch {
             logger.warning("\(settings.name) dropped a malformed message from \(peer): \(error)")
             return
@@ -187,18 +196,21 @@ public final class WorkerCore: TransportHandler {
     }
 
     private func start(_ task: Task, io: any TransportIO) {
-        guard let request = task.request else { return }
+        guard var request = task.request else { return }
         task.request = nil
+        request = filters.filterPush(request)
+        if request.kind == .pull { filters.pullStarted(task.timestamp, table: request.table.id, keys: request.keys) }
         task.deadline = io.now + settings.deadlines.request
-        let outgoing: [RequestSlicer.Slice]
+        var outgoing: [RequestSlicer.Slice]
         do {
-            outgoing = try slicer.slices(
+            outgoing = try request.range != nil ? [] : slicer.slices(
                 keys: request.keys, values: request.values, valueLength: request.table.valueLength,
                 toEveryServer: request.kind == .push && request.iteration != nil, node: settings.name)
         } catch {
             fail(task, error, io: io)
             return
         }
+        if let range = request.range { outgoing = slicer.slices(of: range) }
         task.remaining = outgoing.count
         task.sliceValues = Array(repeating: nil, count: outgoing.count)
         task.sliceKeyCounts = outgoing.map(\.keyCount)
@@ -215,12 +227,16 @@ public final class WorkerCore: TransportHandler {
                 timestamp: task.timestamp.rawValue, flags: request.wantClock ? .wantClock : [],
                 keyCount: UInt32(slice.keyCount), valueLength: UInt32(request.table.valueLength), updater: request.updater)
             header.iteration = request.iteration
+            header.keyRange = slice.range
+            header.arguments = request.arguments
+            let plain = Message(header: header, keys: slice.range == nil ? slice.keys : nil, values: slice.values)
+            let message = filters.encode(plain, to: slice.server.id)
             let sent = SentSlice(
-                task: task.timestamp, index: index, server: slice.server, header: header,
-                payload: [slice.keys] + (slice.values.map { [$0] } ?? []), sentAt: io.now)
+                task: task.timestamp, index: index, server: slice.server, header: message.header,
+                payload: WorkerFilters.payload(of: message), sentAt: io.now, plain: filters.isActive ? plain : nil)
             slices[SliceKey(server: slice.server.id, requestID: requestID)] = sent
             do {
-                try io.send([HeaderCodec.encode(header)] + sent.payload, to: .endpoint(slice.server.endpoint))
+                try io.send([HeaderCodec.encode(sent.header)] + sent.payload, to: .endpoint(slice.server.endpoint))
             } catch {
                 fail(task, RequestError(code: .internalError, peer: slice.server.description, message: "could not send: \(error)"), io: io)
                 return
@@ -244,8 +260,8 @@ public final class WorkerCore: TransportHandler {
         }
     }
 
-    private func handleReply(_ message: Message, from peer: PeerAddress, io: any TransportIO) {
-        let header = message.header
+    private func handleReply(_ reply: Message, from peer: PeerAddress, io: any TransportIO) {
+        let header = reply.header
         guard
             let sent = slices.removeValue(forKey: SliceKey(server: header.sender, requestID: header.requestID)),
             let task = tasks[sent.task]
@@ -256,13 +272,24 @@ public final class WorkerCore: TransportHandler {
         let timestamp = sent.task
         let index = sent.index
         let server = sent.server
+        let message: Message
+        do {
+            message = try filters.decodeReply(reply, from: server.id, request: sent.header, limits: settings.limits)
+        } catch {
+            fail(task, RequestError(code: error.code, peer: server.description, message: "\(error)"), io: io)
+            return
+        }
+        if header.errorCode == .keyCacheMiss, sent.header.flags.contains(.keysCached), let plain = sent.plain {
+            resendWithKeys(plain, as: sent, io: io)
+            return
+        }
         switch header.kind {
         case .error:
             fail(task, RequestError(
                 code: header.errorCode ?? .internalError, peer: server.description,
                 message: header.errorMessage ?? "refused \(task.kind) \(timestamp)"), io: io)
             return
-        case .pushAck where task.kind == .push:
+        case .pushAck where task.kind == .push, .rangeFunctionAck where task.kind == .rangeFunction:
             break
         case .pullReply where task.kind == .pull:
             guard message.valueCount == task.sliceKeyCounts[index] * task.valueLength else {
@@ -282,9 +309,32 @@ public final class WorkerCore: TransportHandler {
         if task.remaining == 0 { complete(task, io: io) }
     }
 
+    /// Sends a slice the server answered with a key-cache miss again, keys included, under the next
+    /// request id for that server (the miss is the recorded reply to the old id).
+    private func resendWithKeys(_ plain: Message, as sent: SentSlice, io: any TransportIO) {
+        let requestID = nextRequestIDs[sent.server.id, default: 1]
+        nextRequestIDs[sent.server.id] = requestID + 1
+        var request = plain
+        request.header.requestID = requestID
+        let message = filters.encode(request, to: sent.server.id, forceKeys: true)
+        var resent = sent
+        resent.header = message.header
+        resent.payload = WorkerFilters.payload(of: message)
+        resent.sentAt = io.now
+        resent.plain = request
+        slices[SliceKey(server: sent.server.id, requestID: requestID)] = resent
+        do {
+            try io.send([HeaderCodec.encode(message.header)] + resent.payload, to: .endpoint(sent.server.endpoint))
+        } catch {
+            logger.warning("\(settings.name) could not resend request \(requestID) to \(sent.server): \(error)")
+        }
+    }
+
     private func complete(_ task: Task, io: any TransportIO) {
         if let pull = task.pull {
-            pull.finish(.success(task.pulledValues()))
+            let pulled = task.pulledValues()
+            filters.pullCompleted(task.timestamp, values: pulled.values)
+            pull.finish(.success(pulled))
             task.pull = nil
         }
         finish(task, outcome: .succeeded, io: io)
@@ -304,6 +354,7 @@ public final class WorkerCore: TransportHandler {
     /// Without `io` (the loop has stopped) nothing is started.
     private func finish(_ task: Task, outcome: TaskOutcome, io: (any TransportIO)?) {
         tasks[task.timestamp] = nil
+        filters.taskEnded(task.timestamp)
         let actions = engine.finished(task.timestamp, outcome: outcome)
         let waiters = task.waiters
         task.waiters.removeAll()
@@ -355,6 +406,11 @@ public final class WorkerCore: TransportHandler {
                 if remaining == 0 { settle() }
             }
         }
+    }
+
+    /// Takes the changes the significantly-modified filters hold back, to be pushed by ``Worker``.
+    func takePendingPushes() -> [(table: UInt32, keys: [UInt64], values: [Float])] {
+        filters.takePending()
     }
 
     func barrier(_ name: String, continuation: VoidContinuation, io: any TransportIO) {

@@ -14,6 +14,12 @@ final class WorkerTask {
         var iteration: Int64?
         var wantClock: Bool
         var pull: PendingPull?
+        /// The key range of a range function (its name is `updater`).
+        var range: KeyRange? = nil
+        /// The arguments of a range function.
+        var arguments: [Double]? = nil
+        /// A push of what the significantly-modified filter held back: not filtered again.
+        var bypassesValueFilters = false
     }
 
     let timestamp: Timestamp

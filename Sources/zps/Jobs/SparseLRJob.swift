@@ -84,6 +84,13 @@ struct SparseLRJob: Sendable {
             "rank": rank, "examples": trainedExamples, "training_seconds": trainingSeconds,
             "examples_per_second": rate, "train_logloss": lastLoss, "epochs": epochs,
         ]
+        // Every request of this worker, the evaluation pulls included; with filters on, per stage too.
+        let traffic = try await worker.traffic()
+        result["wire"] = [
+            "requests": traffic.requests, "plain_bytes_sent": traffic.plainBytesSent, "bytes_sent": traffic.bytesSent,
+            "bytes_received": traffic.bytesReceived, "pushed_keys": traffic.pushedKeys,
+            "key_cache_resends": traffic.keyCacheResends, "key_cache_misses": traffic.report.keyCacheMisses,
+        ]
         if let lastMetrics { result["test"] = Self.json(lastMetrics) }
         if let trueModel { result["true_model"] = Self.json(trueModel) }
         if let path = settings.saveModelPath, rank == 0 { result["model"] = path }
