@@ -3,16 +3,20 @@ import ZeroMQ
 /// The KKT filter for L1-regularised models: a gradient entry is not pushed when the key's weight
 /// is zero and the gradient is too small to make it non-zero (|g| ≤ λ in every component).
 ///
-/// For one table on one worker. The weights are those of the worker's latest pull of the table
-/// (``observe(keys:weights:)``), which is what a minibatch trainer pushes gradients against;
-/// a key that pull did not cover is always pushed, because its weight is not known.
+/// For one table on one worker. The weights are those of the worker's recent pulls of the table
+/// (``observe(keys:weights:)``): a push is checked against the pull of exactly its key list when
+/// one of the last ``recentPulls`` was (a minibatch trainer pushes gradients against the weights it
+/// pulled, while it already prefetches the next minibatches), else against the latest pull. A key
+/// that pull did not cover is always pushed, because its weight is not known.
 public struct KKTFilter: Sendable {
     /// The L1 strength λ.
     public let lambda: Float
     /// Floats per key.
     public let valueLength: Int
-    private var pulledKeys: [UInt64] = []
-    private var pulledWeights: [Float] = []
+    /// The recent pulls, oldest first.
+    private var pulls: [(keys: [UInt64], weights: [Float])] = []
+    /// How many pulls are remembered.
+    public static let recentPulls = 16
 
     /// Creates the filter for a table with `valueLength` floats per key.
     public init(lambda: Float, valueLength: Int) {
@@ -24,8 +28,8 @@ public struct KKTFilter: Sendable {
     /// Remembers the weights a pull returned (sorted keys, `valueLength` floats each).
     public mutating func observe(keys: [UInt64], weights: [Float]) {
         guard weights.count == keys.count * valueLength else { return }
-        pulledKeys = keys
-        pulledWeights = weights
+        if pulls.count == Self.recentPulls { pulls.removeFirst() }
+        pulls.append((keys, weights))
     }
 
     /// The push without the entries the KKT condition says cannot change the model.
@@ -33,9 +37,14 @@ public struct KKTFilter: Sendable {
         let header = message.header
         guard header.kind == .push, !header.flags.contains(.hasLengths), !header.isFilterEncoded,
             Int(header.valueLength) == valueLength, let keys = message.keys, let values = message.values,
-            !pulledKeys.isEmpty
+            let latest = pulls.last
         else { return message }
         let count = keys.count / 8
+        let pull = pulls.last { pull in
+            pull.keys.count == count && pull.keys.withUnsafeBytes { known in keys.withUnsafeBytes { known.elementsEqual($0) } }
+        } ?? latest
+        let pulledKeys = pull.keys
+        let pulledWeights = pull.weights
         let width = valueLength
         let lambda = self.lambda
         var outKeys: [UInt64] = []
