@@ -23,7 +23,10 @@ extension ConsistencyIntegrationTests {
             ("eventual", "consistency: eventual", nil),
         ]
 
-        static func writeTopology(in directory: URL, tables: [(name: String, yaml: String, bound: Int?)], extraTable: String = "") throws -> String {
+        static func writeTopology(
+            in directory: URL, tables: [(name: String, yaml: String, bound: Int?)], extraTable: String = "",
+            deadlines: String = "{ startup: 60s }"
+        ) throws -> String {
             var yaml = """
                 name: consistency-processes
                 manager: { host: 127.0.0.1, port: 0 }
@@ -38,7 +41,7 @@ extension ConsistencyIntegrationTests {
             }
             yaml += extraTable
             yaml += """
-                deadlines: { startup: 60s }
+                deadlines: \(deadlines)
                 application:
                   kind: consistency
                   iterations: \(iterations)
@@ -170,10 +173,15 @@ extension ConsistencyIntegrationTests {
             let directory = try ClusterSupport.temporaryDirectory("consistency-refused")
             let topology = try Self.writeTopology(
                 in: directory, tables: [("sequential", "consistency: sequential", 0)],
-                extraTable: "  - { name: scaled, id: 1, value_length: 1, updater: sgd, consistency: eventual }\n")
+                extraTable: "  - { name: scaled, id: 1, value_length: 1, updater: sgd, consistency: eventual }\n",
+                // The job fails before it starts: the servers' shutdown acknowledgements need not be awaited long.
+                deadlines: "{ startup: 60s, shutdown: 2s }")
             let (status, _, errors) = try await Self.run(topology, in: directory)
             #expect(status != 0)
-            #expect(errors.contains("table 'scaled' must use the 'add' updater"), "\(errors.suffix(2000))")
+            // At the offending field: line 8 is the second table, its updater value at column 54.
+            #expect(
+                errors.contains("topology.yaml:8:54: tables[1].updater: the consistency workload counts pushes by summing them, so table 'scaled' must use the 'add' updater"),
+                "\(errors.suffix(2000))")
         }
     }
 }

@@ -51,8 +51,10 @@ struct ConsistencyJob: Sendable {
             tables = topology.tables
         }
         for table in tables where table.updater != "add" || table.valueLength != 1 {
+            let index = topology.tables.firstIndex(of: table) ?? 0
+            let field = table.updater != "add" ? "updater" : "value_length"
             throw TopologyError(
-                .invalidValue, at: topology.location(of: "tables"), path: "tables",
+                .invalidValue, at: topology.location(of: "tables[\(index)].\(field)"), path: "tables[\(index)].\(field)",
                 message: "the consistency workload counts pushes by summing them, so table '\(table.name)' must use the 'add' updater and value_length 1, not '\(table.updater)' with \(table.valueLength)")
         }
     }
@@ -76,15 +78,17 @@ struct ConsistencyJob: Sendable {
         var lines: [String] = []
         for (index, table) in tables.enumerated() {
             progress.report(fraction: Double(index) / Double(tables.count), "\(table.name) (\(table.consistency))", force: true)
-            var run = workload
-            run.staleness = Self.staleness(of: table)
+            var tableWorkload = workload
+            tableWorkload.staleness = Self.staleness(of: table)
             try await worker.barrier("start \(table.name)")
-            let report = try await run.run(on: worker, table: table, rank: rank)
+            let report = try await tableWorkload.run(on: worker, table: table, rank: rank)
             try await worker.waitForAll()
             // Every worker's pushes are applied before anyone reads the final table.
             try await worker.barrier("done \(table.name)")
             let final = try await worker.pull(table: table.id, keys: allKeys, consistency: .eventual)
-            let outcome = ModelOutcome(table: table, staleness: run.staleness, iterations: run.iterations, report: report, final: final, counters: counters, reference: reference)
+            let outcome = ModelOutcome(
+                table: table, staleness: tableWorkload.staleness, iterations: tableWorkload.iterations,
+                report: report, final: final, counters: counters, reference: reference)
             models.append(outcome.json)
             lines.append(outcome.summary)
         }
