@@ -110,6 +110,24 @@ struct FilterClusterTests {
         #expect(traffic.bytesSent == compression.bytesAfter)
     }
 
+    @Test("Significantly modified: small changes wait on the worker until waitForAll pushes them, summed")
+    func significantlyModifiedFlush() async throws {
+        let outcome = Mutex<(held: [Float], flushed: [Float])>(([], []))
+        // A value filter runs on the worker only, so the servers' topology need not name it.
+        try await Self.withCluster("filters-flush", adjust: { $0.tables[1].filters.significantlyModifiedThreshold = 2.5 }) { worker in
+            try await worker.wait(worker.push(table: 1, keys: [10, 20, 600], values: [1, 3, -1]))
+            try await worker.wait(worker.push(table: 1, keys: [10, 600], values: [1, 0.5]))
+            // 20 went out at once (3 > 2.5); 10 (1 + 1) and 600 (-1 + 0.5) are still held back.
+            let held = try await worker.pull(table: 1, keys: [10, 20, 600])
+            try await worker.waitForAll()
+            let flushed = try await worker.pull(table: 1, keys: [10, 20, 600])
+            outcome.withLock { $0 = (held, flushed) }
+        }
+        let (held, flushed) = outcome.withLock { $0 }
+        #expect(held == [0, 3, 0])
+        #expect(flushed == [2, 3, -0.5])
+    }
+
     @Test("Range functions over the wire: scale and set on ranges across both servers, exact values; unknown names refused")
     func rangeFunctionsAreExact() async throws {
         let outcome = Mutex<(values: [Float], error: RequestError?)>(([], nil))
