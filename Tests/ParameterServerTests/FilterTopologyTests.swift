@@ -53,4 +53,20 @@ struct FilterTopologyTests {
         }
         #expect(tiny?.path == "tables[0].filters.key_cache_bytes")
     }
+
+    @Test("The significantly-modified filter is refused on a bsp table")
+    func significantlyModifiedConflictsWithBSP() {
+        let yaml = """
+            application: { kind: pushpull }
+            servers: { count: 1 }
+            workers: { count: 1 }
+            tables:
+              - name: weights
+                consistency: bsp
+                filters: { significantly_modified: 0.1 }
+            """
+        let error = #expect(throws: TopologyError.self) { try Topology.parse(yaml: yaml, file: "t.yaml") }
+        #expect(error?.code == .conflict)
+        #expect(error?.path == "tables[0].filters.significantly_modified")
+    }
 }

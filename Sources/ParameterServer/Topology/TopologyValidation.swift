@@ -114,6 +114,12 @@ extension Topology {
             throw problem(.invalidValue, "\(path).max_delay", "expected an integer >= 0, found \(maxDelay)")
         }
         try validateFilters(table.filters, path: "\(path).filters")
+        if table.consistency == .bsp, table.filters.significantlyModifiedThreshold != nil {
+            // The filter holds changes back past the iteration they belong to, which BSP forbids.
+            throw problem(
+                .conflict, "\(path).filters.significantly_modified",
+                "a bsp table applies each iteration's pushes together; the significantly-modified filter would carry changes into later iterations")
+        }
     }
 
     private func validateFilters(_ filters: FilterSettings, path: String) throws(TopologyError) {
