@@ -39,7 +39,7 @@ extension ConsistencyIntegrationTests {
 
         static func workload(_ run: Run) -> SlowWorkerWorkload {
             SlowWorkerWorkload(
-                keyCount: keyCount, iterations: 24, compute: .milliseconds(2), slowdown: 5, slowRank: slowRank,
+                keyCount: keyCount, iterations: 16, compute: .milliseconds(2), slowdown: 5, slowRank: slowRank,
                 staleness: run.staleness)
         }
 

@@ -40,6 +40,9 @@ struct RunCommand: AsyncParsableCommand {
         let loaded: Topology
         do {
             loaded = try Topology.load(path: topology).withOverrides(TopologyOverrideParsing.parse(assignments))
+            // The application's parameters are checked here, before any process starts, so a bad
+            // one is reported at once rather than by a worker after the cluster came up.
+            _ = try JobCatalog.application(for: loaded, rank: 0, logger: logger)
         } catch {
             printError("zps: \(error)")
             throw ExitCode.failure
