@@ -16,6 +16,19 @@ struct FailureDeadlineTests {
 
         """
 
+    /// `zps run` of a push/pull job far too long to finish, once all five processes run and the
+    /// workers are pushing.
+    static func startLongSupervisedRun(_ name: String) async throws -> (NodeProcess, [Int32]) {
+        let directory = try ClusterSupport.temporaryDirectory(name)
+        let topology = try ClusterSupport.writeTopology(
+            in: directory, servers: 2, workers: 2, keySpace: 1 << 20, tables: [("weights", 1)], deadlines: Self.shortDeadlines,
+            application: "kind: pushpull\nkeys: 1000000\nrounds: 1000\nbatch: 10000")
+        let run = try NodeProcess("run", arguments: ["run", topology], directory: directory)
+        let children = try await ClusterSupport.waitForChildren(of: run, count: 5, outputContaining: "push weights")
+        #expect(children.count == 5, "zps run started \(children.count) processes; stderr: \(run.errors.suffix(1500))")
+        return (run, children)
+    }
+
     @Test("a topology with one server missing fails at the startup deadline, naming that server")
     func missingServer() async throws {
         let directory = try ClusterSupport.temporaryDirectory("missing")
@@ -43,15 +56,8 @@ struct FailureDeadlineTests {
 
     @Test("zps run with a worker killed mid-run stops everything and names the worker")
     func killedWorkerUnderSupervisor() async throws {
-        let directory = try ClusterSupport.temporaryDirectory("killed")
-        let topology = try ClusterSupport.writeTopology(
-            in: directory, servers: 2, workers: 2, keySpace: 1 << 20, tables: [("weights", 1)], deadlines: Self.shortDeadlines,
-            application: "kind: pushpull\nkeys: 1000000\nrounds: 1000\nbatch: 10000")
-        let run = try NodeProcess("run", arguments: ["run", topology], directory: directory)
+        let (run, children) = try await Self.startLongSupervisedRun("killed")
         defer { run.kill() }
-        // Wait until all five children run and the workers are pushing.
-        let children = try await ClusterSupport.waitForChildren(of: run, count: 5, outputContaining: "push weights")
-        #expect(children.count == 5, "zps run started \(children.count) processes; stderr: \(run.errors.suffix(1500))")
         let victim = try #require(children.first { commandLine(of: $0).contains("worker") && commandLine(of: $0).last(where: { Int($0) != nil }) == "1" && commandLine(of: $0).contains("--rank") })
         #expect(commandLine(of: victim).contains("1"))
         kill(victim, SIGKILL)
@@ -64,14 +70,8 @@ struct FailureDeadlineTests {
 
     @Test("Ctrl-C (SIGINT) to zps run stops every process within the shutdown deadline")
     func interruptStopsEverything() async throws {
-        let directory = try ClusterSupport.temporaryDirectory("interrupt")
-        let topology = try ClusterSupport.writeTopology(
-            in: directory, servers: 2, workers: 2, keySpace: 1 << 20, tables: [("weights", 1)], deadlines: Self.shortDeadlines,
-            application: "kind: pushpull\nkeys: 1000000\nrounds: 1000\nbatch: 10000")
-        let run = try NodeProcess("run", arguments: ["run", topology], directory: directory)
+        let (run, children) = try await Self.startLongSupervisedRun("interrupt")
         defer { run.kill() }
-        let children = try await ClusterSupport.waitForChildren(of: run, count: 5, outputContaining: "push weights")
-        #expect(children.count == 5)
         kill(run.pid, SIGINT)
         let status = try await run.waitForExit(within: .seconds(20))
         #expect(status != nil && status != 0)

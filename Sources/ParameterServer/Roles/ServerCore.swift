@@ -99,12 +99,7 @@ public final class ServerCore: TransportHandler {
     }
 
     private func perform(_ io: any TransportIO, _ body: () throws -> Void) {
-        do {
-            try body()
-        } catch {
-            outcome.fail("\(error)")
-            io.stop()
-        }
+        outcome.failing(stopping: io, body)
     }
 
     private func handleManager(_ frames: [Frame], io: any TransportIO) throws {

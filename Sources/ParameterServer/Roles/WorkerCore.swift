@@ -125,12 +125,7 @@ public final class WorkerCore: TransportHandler {
     }
 
     private func perform(_ io: any TransportIO, _ body: () throws -> Void) {
-        do {
-            try body()
-        } catch {
-            outcome.fail("\(error)")
-            io.stop()
-        }
+        outcome.failing(stopping: io, body)
     }
 
     private func handleManager(_ message: Message, io: any TransportIO) throws {
