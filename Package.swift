@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "zps-bench",
             dependencies: [
-                "ParameterServer", "ZeroMQ",
+                "ParameterServer", "ZeroMQ", "SparseLR",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -6,6 +6,7 @@ enum ScenarioCatalog {
         ApplyLoopScenario(),
         FilterScenario(),
         ConsistencyScenario(),
+        ReaderScenario(),
     ]
 
     /// The scenario called `name`, or nil.
