@@ -67,6 +67,13 @@ public final class RangeStore {
     /// Folds `count` values per key (`valueLength` floats each) into the store with `updater`.
     public func push(keys: UnsafeRawPointer, count: Int, values incoming: UnsafeRawPointer, updater: any Updater) {
         guard count > 0 else { return }
+        if updater is AddUpdater, layout == .dense, valueLength == 1 {
+            let lower = range.lowerBound
+            values.withUnsafeMutableBufferPointer { buffer in
+                DenseAdd.add(keys: keys, count: count, lowerBound: lower, incoming: incoming, into: buffer.baseAddress!)
+            }
+            return
+        }
         switch updater {
         case let u as AddUpdater: push(u, keys: keys, count: count, incoming: incoming)
         case let u as AssignUpdater: push(u, keys: keys, count: count, incoming: incoming)
