@@ -136,13 +136,24 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
         handler.start(io: io)
         var loopError: (any Error)?
         var nextTick = io.now + settings.tickInterval
+        // While local work keeps coming (an application on this thread issuing requests and resuming),
+        // run it without polling the sockets every time: a poll is several system calls, and an
+        // asynchronous step of the application costs one loop iteration. Sockets are still polled at
+        // least every `pollEvery` iterations.
+        let pollEvery = 8
+        var iterationsSincePoll = 0
         do {
             while !io.stopRequested {
                 let pending = shared.withLock { !$0.queue.isEmpty || !$0.jobs.isEmpty }
-                try io.pollOnce(wakeUp: wakeUp, timeout: pending ? .zero : max(.zero, nextTick - io.now)) { frames, peer in
-                    handler.received(frames, from: peer, io: io)
+                if pending && iterationsSincePoll < pollEvery {
+                    iterationsSincePoll += 1
+                } else {
+                    iterationsSincePoll = 0
+                    try io.pollOnce(wakeUp: wakeUp, timeout: pending ? .zero : max(.zero, nextTick - io.now)) { frames, peer in
+                        handler.received(frames, from: peer, io: io)
+                    }
+                    if io.wakeUpReady { wakeUp.drain() }
                 }
-                if io.wakeUpReady { wakeUp.drain() }
                 let (work, jobs) = shared.withLock { state -> ([Work], [UnownedJob]) in
                     defer {
                         state.queue.removeAll(keepingCapacity: true)
