@@ -1,3 +1,4 @@
+import ParameterServer
 /// A single-process reference trainer: minibatch training on a dense local weight array, with the
 /// same steps a distributed worker and server take.
 ///

@@ -1,3 +1,4 @@
+import ParameterServer
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -11,20 +11,10 @@ struct HostilePeerTests {
     static let messageCount = 10_000
     static let keySpace = 100_000
 
-    /// SplitMix64: a small seeded generator so every run sends the same messages.
-    struct SeededRandom: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+
 
     /// Message `index` of the flood: one of several kinds of damage, chosen in turn.
-    static func malformedMessage(_ index: Int, random: inout SeededRandom) -> [Frame] {
+    static func malformedMessage(_ index: Int, random: inout SplitMix64) -> [Frame] {
         func randomBytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) } }
         func header(_ header: Header) -> Frame { HeaderCodec.encode(header) }
         let keys: [UInt64] = [3, 7, 11, 19]
@@ -117,7 +107,7 @@ struct HostilePeerTests {
         try socket.set(.linger, to: 0)
         try socket.set(.receiveTimeout, to: 10_000)
         try socket.connect(to: endpoint)
-        var random = SeededRandom(state: 2026)
+        var random = SplitMix64(seed: 2026)
         var received = 0
         var codes: [ErrorCode: Int] = [:]
         func receiveOne() throws {

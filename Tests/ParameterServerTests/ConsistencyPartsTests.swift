@@ -17,7 +17,7 @@ struct ConsistencyPartsTests {
     }
 
     @Test func iterationSumEqualsAPerKeyReference() {
-        var generator = SplitMix(state: 17)
+        var generator = SplitMix64(seed: 17)
         var sum = IterationSum(valueLength: 1)
         var reference: [UInt64: Float] = [:]
         for _ in 0..<50 {
@@ -95,14 +95,5 @@ struct ConsistencyPartsTests {
         #expect(reference[2] == 5.25)
     }
 
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+
 }

@@ -1,14 +1,4 @@
-/// A small seeded generator (SplitMix64) so that randomized engine tests replay exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
+import ParameterServer
 
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The seeded generator of the randomized engine tests, so that they replay exactly.
+typealias SeededGenerator = SplitMix64

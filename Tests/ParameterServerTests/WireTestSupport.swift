@@ -1,20 +1,8 @@
 import ParameterServer
 import ZeroMQ
 
-/// A seeded SplitMix64 generator, so that every randomized wire test is reproducible.
-struct WireRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The seeded generator of the randomized wire tests, so that they replay exactly.
+typealias WireRandom = SplitMix64
 
 /// A msgpack value written by a small encoder of its own, independent of msgpack-c: it crafts
 /// malformed headers and cross-checks what ``HeaderCodec`` writes.

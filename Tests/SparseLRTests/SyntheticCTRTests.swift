@@ -1,3 +1,4 @@
+import ParameterServer
 import Foundation
 import Testing
 @testable import SparseLR

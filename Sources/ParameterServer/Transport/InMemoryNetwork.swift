@@ -33,14 +33,14 @@ public final class InMemoryNetwork {
     /// One FIFO queue per (sender, receiver) link, which is all the ordering ZeroMQ promises.
     private var links: [String: [Delivery]] = [:]
     private var linkOrder: [String] = []
-    private var random: UInt64
+    private var random: SplitMix64
     /// Messages delivered so far.
     public private(set) var deliveredCount = 0
 
     /// Creates an empty network; `seed` drives the interleaving of links in ``deliverAll(shuffled:limit:)``.
     public init(seed: UInt64 = 1) {
         now = ContinuousClock.now
-        random = seed
+        random = SplitMix64(seed: seed)
     }
 
     /// Adds a node at `endpoint` and starts it (its handler's `start` runs at once).
@@ -77,7 +77,7 @@ public final class InMemoryNetwork {
         while delivered < limit {
             let ready = linkOrder.filter { !(links[$0]?.isEmpty ?? true) }
             guard !ready.isEmpty else { break }
-            let link = shuffled ? ready[Int(nextRandom() % UInt64(ready.count))] : ready[0]
+            let link = shuffled ? ready[Int(random.next() % UInt64(ready.count))] : ready[0]
             let delivery = links[link]!.removeFirst()
             delivered += 1
             guard let node = nodes[delivery.to], node.running else { continue }
@@ -130,14 +130,6 @@ public final class InMemoryNetwork {
             linkOrder.append(link)
         }
         links[link]!.append(delivery)
-    }
-
-    private func nextRandom() -> UInt64 {
-        random &+= 0x9E37_79B9_7F4A_7C15
-        var z = random
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -139,7 +139,7 @@ struct FilterWorkload: Sendable {
     var gradients: [[Float]] = []
 
     init(batches: Int, batchKeys: Int) {
-        var random = FilterWorkloadRandom(state: 42)
+        var random = SplitMix64(seed: 42)
         let keySpace = 1 << 22
         // Inverse-CDF sampling of a Zipf law over ranks, then a fixed permutation of ranks to keys.
         var cumulative = [Double](repeating: 0, count: keySpace)
@@ -171,18 +171,4 @@ struct FilterWorkload: Sendable {
     }
 }
 
-/// SplitMix64: a small seeded generator, so the workload is the same in every run.
-struct FilterWorkloadRandom {
-    var state: UInt64
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform double in [0, 1).
-    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-}
