@@ -19,10 +19,11 @@ enum ClusterSupport {
         return url
     }
 
-    /// Writes a topology file for `servers` and `workers` on ephemeral loopback ports.
+    /// Writes a topology file for `servers` and `workers` on ephemeral loopback ports; every table
+    /// uses the `add` updater and `consistency`.
     static func writeTopology(
         in directory: URL, servers: Int, workers: Int, keySpace: Int, tables: [(name: String, valueLength: Int)],
-        deadlines: String = "", application: String = "kind: pushpull"
+        deadlines: String = "", application: String = "kind: pushpull", consistency: String = "eventual"
     ) throws -> String {
         var yaml = """
             name: test
@@ -34,7 +35,7 @@ enum ClusterSupport {
 
             """
         for (index, table) in tables.enumerated() {
-            yaml += "  - { name: \(table.name), id: \(index), value_length: \(table.valueLength), updater: add }\n"
+            yaml += "  - { name: \(table.name), id: \(index), value_length: \(table.valueLength), updater: add, consistency: \(consistency) }\n"
         }
         yaml += "deadlines:\n" + (deadlines.isEmpty ? "  startup: 60s\n" : deadlines)
         yaml += "application:\n" + application.split(separator: "\n").map { "  \($0)\n" }.joined()

@@ -28,10 +28,7 @@ extension ConsistencyIntegrationTests {
             let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
             let server = try NodeProcess.start("server", rank: 0, topology: topology, manager: endpoint, directory: directory)
             defer { manager.kill(); server.kill() }
-            let loaded = try Topology.load(path: topology)
-            let settings = NodeSettings(
-                role: .worker, rank: 0, managerEndpoint: endpoint, bindEndpoint: "tcp://127.0.0.1:*",
-                tables: loaded.tables, deadlines: loaded.deadlines)
+            let settings = try ClusterSupport.workerSettings(topology: topology, rank: 0, manager: endpoint)
             let seen = Mutex(Seen())
             let pulledByWorker = Mutex<[Float]>([])
             let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
@@ -70,27 +67,12 @@ extension ConsistencyIntegrationTests {
         @Test("a BSP pull held past the retry interval is sent again, answered once, and its callback runs")
         func heldPullIsRetried() async throws {
             let directory = try ClusterSupport.temporaryDirectory("retry")
-            let yaml = """
-                name: retry
-                manager: { host: 127.0.0.1, port: 0 }
-                servers: { count: 1, host: 127.0.0.1, port: 0 }
-                workers: { count: 2, host: 127.0.0.1, port: 0 }
-                key_space: 10
-                tables:
-                  - { name: sums, id: 0, value_length: 1, updater: add, consistency: bsp }
-                deadlines:
-                  startup: 60s
-                  request: 12s
-                application:
-                  kind: pushpull
-
-                """
-            let topology = directory.appendingPathComponent("topology.yaml").path
-            try yaml.write(toFile: topology, atomically: true, encoding: .utf8)
+            let topology = try ClusterSupport.writeTopology(
+                in: directory, servers: 1, workers: 2, keySpace: 10, tables: [("sums", 1)],
+                deadlines: "  startup: 60s\n  request: 12s\n", consistency: "bsp")
             let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
             let server = try NodeProcess.start("server", rank: 0, topology: topology, manager: endpoint, directory: directory)
             defer { manager.kill(); server.kill() }
-            let loaded = try Topology.load(path: topology)
 
             let firstRetried = Mutex(false)
             let retries = Mutex(0)
@@ -98,9 +80,7 @@ extension ConsistencyIntegrationTests {
             let pulled = Mutex<[Int: [Float]]>([:])
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for rank in 0..<2 {
-                    let settings = NodeSettings(
-                        role: .worker, rank: rank, managerEndpoint: endpoint, bindEndpoint: "tcp://127.0.0.1:*",
-                        tables: loaded.tables, deadlines: loaded.deadlines)
+                    let settings = try ClusterSupport.workerSettings(topology: topology, rank: rank, manager: endpoint)
                     let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
                         _ = try await worker.waitUntilRegistered()
                         try await worker.barrier("go")
@@ -146,33 +126,17 @@ extension ConsistencyIntegrationTests {
         @Test("a BSP iteration completes on a server that some workers have no keys for")
         func bspWithDisjointServers() async throws {
             let directory = try ClusterSupport.temporaryDirectory("bsp-empty")
-            let yaml = """
-                name: bsp-empty
-                manager: { host: 127.0.0.1, port: 0 }
-                servers: { count: 2, host: 127.0.0.1, port: 0 }
-                workers: { count: 2, host: 127.0.0.1, port: 0 }
-                key_space: 10
-                tables:
-                  - { name: sums, id: 0, value_length: 1, updater: add, consistency: bsp }
-                deadlines:
-                  startup: 60s
-                application:
-                  kind: pushpull
-
-                """
-            let topology = directory.appendingPathComponent("topology.yaml").path
-            try yaml.write(toFile: topology, atomically: true, encoding: .utf8)
+            let topology = try ClusterSupport.writeTopology(
+                in: directory, servers: 2, workers: 2, keySpace: 10, tables: [("sums", 1)],
+                deadlines: "  startup: 60s\n", consistency: "bsp")
             let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
             let servers = try (0..<2).map { try NodeProcess.start("server", rank: $0, topology: topology, manager: endpoint, directory: directory) }
             defer { for process in [manager] + servers { process.kill() } }
-            let loaded = try Topology.load(path: topology)
 
             let pulled = Mutex<[Int: [[Float]]]>([:])
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for rank in 0..<2 {
-                    let settings = NodeSettings(
-                        role: .worker, rank: rank, managerEndpoint: endpoint, bindEndpoint: "tcp://127.0.0.1:*",
-                        tables: loaded.tables, deadlines: loaded.deadlines)
+                    let settings = try ClusterSupport.workerSettings(topology: topology, rank: rank, manager: endpoint)
                     let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
                         _ = try await worker.waitUntilRegistered()
                         // Worker 0 only has a key on server 0 ([0, 5)), worker 1 only on server 1 ([5, 10)).
