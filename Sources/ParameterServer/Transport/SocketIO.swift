@@ -7,19 +7,19 @@ final class SocketIO: TransportIO {
     /// Holds a socket in a collection; dropping the box closes the socket.
     private final class SocketBox {
         let socket: Socket
-        var item = Poller.Item?.none
+        var item = DescriptorPoller.Item?.none
         init(_ socket: consuming Socket) { self.socket = socket }
     }
 
     let localEndpoint: String
     private var router: SocketBox?
-    private var wakeUpItem: Poller.Item?
+    private var wakeUpItem: DescriptorPoller.Item?
     private var dealers: [String: SocketBox] = [:]
     private var dealerOrder: [String] = []
     private let context: Context
     private let settings: TransportSettings
     private let logger: Logger
-    private var poller = Poller()
+    private var poller = DescriptorPoller()
     private var pollerStale = true
     private(set) var stopRequested = false
     private(set) var wakeUpReady = false
@@ -48,9 +48,17 @@ final class SocketIO: TransportIO {
             var message = [Frame(bytes: identity)]
             message.append(contentsOf: frames)
             try router.socket.send(message)
+            noteSent(router)
         case .endpoint(let endpoint):
-            try dealer(for: endpoint).socket.send(frames)
+            let box = try dealer(for: endpoint)
+            try box.socket.send(frames)
+            noteSent(box)
         }
+    }
+
+    /// A send may consume the signal that the socket's descriptor would give for a reply.
+    private func noteSent(_ box: SocketBox) {
+        if let item = box.item { poller.noteActivity(item) }
     }
 
     private func dealer(for endpoint: String) throws -> SocketBox {
@@ -68,40 +76,66 @@ final class SocketIO: TransportIO {
         return box
     }
 
-    /// Polls every socket once (up to `timeout`) and hands each complete message to `deliver`.
+    /// Waits for input (up to `timeout`) and hands each complete message to `deliver`.
+    ///
+    /// Before blocking, the sockets that may hold messages (sent on since they were last found
+    /// empty) are drained; if that delivered anything the call does not block, since the handler
+    /// may have queued work. Each socket is drained in a bounded batch so one busy peer cannot starve
+    /// the rest.
     func pollOnce(
         wakeUp: WakeUpSignal, timeout: Duration, deliver: ([Frame], PeerAddress) -> Void
     ) throws {
-        if pollerStale {
-            poller.removeAll()
-            wakeUpItem = poller.add(wakeUp)
-            if let router { router.item = poller.add(router.socket, events: .readable) }
-            for endpoint in dealerOrder {
-                let box = dealers[endpoint]!
-                box.item = poller.add(box.socket, events: .readable)
-            }
-            pollerStale = false
+        try rebuildPollerIfStale(wakeUp: wakeUp)
+        // Rounded up: a timeout under a millisecond that rounded down to 0 would spin until it passed.
+        var milliseconds = timeout > .zero ? Int((timeout.milliseconds + 1).clamped(to: 1...1000)) : 0
+        if milliseconds > 0 && poller.anySocketMayBeReadable {
+            if try drainReadable(deliver) > 0 || stopRequested { milliseconds = 0 }
         }
-        let milliseconds = Int((timeout.milliseconds).clamped(to: 0...1000))
-        try poller.poll(timeoutMilliseconds: milliseconds)
-        wakeUpReady = wakeUpItem.map { poller.readyEvents($0).contains(.readable) } ?? false
-        // The ROUTER and the DEALERs are drained in bounded batches so one busy peer cannot starve the rest.
-        if let router, let item = router.item, poller.readyEvents(item).contains(.readable) {
-            for _ in 0..<256 {
-                guard let frames = try receive(router) else { break }
-                guard frames.count >= 2 else { continue }
-                deliver(Array(frames.dropFirst()), .routed(frames[0].bytes))
-                if stopRequested { return }
-            }
-        }
+        if stopRequested { return }
+        try poller.wait(timeoutMilliseconds: milliseconds)
+        wakeUpReady = wakeUpItem.map { poller.mayBeReadable($0) } ?? false
+        _ = try drainReadable(deliver)
+    }
+
+    private func rebuildPollerIfStale(wakeUp: WakeUpSignal) throws {
+        guard pollerStale else { return }
+        poller.removeAll()
+        wakeUpItem = poller.add(wakeUp)
+        if let router { router.item = try poller.add(router.socket) }
         for endpoint in dealerOrder {
-            guard let box = dealers[endpoint], let item = box.item, poller.readyEvents(item).contains(.readable) else { continue }
-            for _ in 0..<256 {
-                guard let frames = try receive(box) else { break }
-                deliver(frames, .endpoint(endpoint))
-                if stopRequested { return }
+            let box = dealers[endpoint]!
+            box.item = try poller.add(box.socket)
+        }
+        pollerStale = false
+    }
+
+    /// Receives from every socket that may be readable, up to a batch each; returns how many
+    /// messages it delivered.
+    private func drainReadable(_ deliver: ([Frame], PeerAddress) -> Void) throws -> Int {
+        var delivered = 0
+        if let router, let item = router.item, poller.mayBeReadable(item) {
+            delivered += try drain(router, item: item) { frames in
+                guard frames.count >= 2 else { return }
+                deliver(Array(frames.dropFirst()), .routed(frames[0].bytes))
             }
         }
+        for endpoint in dealerOrder where !stopRequested {
+            guard let box = dealers[endpoint], let item = box.item, poller.mayBeReadable(item) else { continue }
+            delivered += try drain(box, item: item) { deliver($0, .endpoint(endpoint)) }
+        }
+        return delivered
+    }
+
+    private func drain(_ box: SocketBox, item: DescriptorPoller.Item, _ handle: ([Frame]) -> Void) throws -> Int {
+        for count in 0..<256 {
+            guard let frames = try receive(box) else {
+                poller.noteDrained(item)
+                return count
+            }
+            handle(frames)
+            if stopRequested { return count + 1 }
+        }
+        return 256
     }
 
     private func receive(_ box: SocketBox) throws -> [Frame]? {

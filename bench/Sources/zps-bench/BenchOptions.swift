@@ -12,6 +12,10 @@ struct BenchOptions: Sendable {
     var keyCounts: [Int]?
     /// Only these transports (nil: the scenario's own choice).
     var transports: [BenchTransport]?
+    /// Only these requests-in-flight counts (nil: the scenario's own grid).
+    var windows: [Int]?
+    /// Only the shapes that have a C reference (one server, one worker, scalar values, tcp).
+    var referenceShapesOnly = false
 }
 
 /// How the nodes of an in-process cluster reach each other.

@@ -39,6 +39,12 @@ struct ZPSBench: AsyncParsableCommand {
     @Option(help: "Only this transport (tcp or ipc).")
     var transport: String?
 
+    @Option(help: "Only these requests-in-flight counts, comma-separated (e.g. 1,8).")
+    var inflight: String?
+
+    @Flag(help: "Only the one-server, one-worker, scalar shapes that have a C reference.")
+    var referenceShapes = false
+
     mutating func run() async throws {
         if scenarios == ["list"] {
             for scenario in ScenarioCatalog.all { print("\(scenario.name)\t\(scenario.summary)") }
@@ -52,12 +58,8 @@ struct ZPSBench: AsyncParsableCommand {
             }
             chosen.append(scenario)
         }
-        let keyCounts = try keys.map { list in
-            try list.split(separator: ",").map { text in
-                guard let count = Int(text), count > 0, count <= 1 << 23 else { throw ValidationError("bad key count '\(text)'") }
-                return count
-            }
-        }
+        let keyCounts = try keys.map { try Self.counts($0, name: "key count", upTo: 1 << 23) }
+        let windows = try inflight.map { try Self.counts($0, name: "in-flight count", upTo: 1024) }
         let transports = try transport.map { name in
             guard let value = BenchTransport(rawValue: name) else { throw ValidationError("transport must be tcp or ipc") }
             return [value]
@@ -66,7 +68,8 @@ struct ZPSBench: AsyncParsableCommand {
         if reference == nil { FileHandle.standardError.write(Data("no C reference at '\(limits)': zps figures only\n".utf8)) }
         let options = BenchOptions(
             repetitions: quick ? 1 : repetitions, quick: quick, reference: reference,
-            keysPerPhase: quick ? keysPerPhase / 3 : keysPerPhase, keyCounts: keyCounts, transports: transports)
+            keysPerPhase: quick ? keysPerPhase / 3 : keysPerPhase, keyCounts: keyCounts, transports: transports,
+            windows: windows, referenceShapesOnly: referenceShapes)
 
         let trials = try chosen.flatMap { try $0.trials(options) }
         let started = ContinuousClock.now
@@ -88,6 +91,13 @@ struct ZPSBench: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try data.write(to: url)
         FileHandle.standardError.write(Data("wrote \(path)\n".utf8))
+    }
+    /// A comma-separated list of positive counts, each at most `limit`.
+    private static func counts(_ list: String, name: String, upTo limit: Int) throws -> [Int] {
+        try list.split(separator: ",").map { text in
+            guard let count = Int(text), count > 0, count <= limit else { throw ValidationError("bad \(name) '\(text)'") }
+            return count
+        }
     }
 }
 

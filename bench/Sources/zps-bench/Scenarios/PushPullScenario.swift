@@ -37,7 +37,10 @@ struct PushPullScenario: Scenario {
             for window in [1, 8] { shapes.append(Shape(keys: keys, window: window, transport: .ipc)) }
         }
         let transports = options.transports ?? BenchTransport.allCases
-        return shapes.filter { transports.contains($0.transport) }
+        return shapes.filter { shape in
+            transports.contains(shape.transport) && (options.windows?.contains(shape.window) ?? true)
+                && (!options.referenceShapesOnly || shape.matchesReference)
+        }
     }
 
     func trials(_ options: BenchOptions) throws -> [Trial] {
@@ -61,9 +64,9 @@ struct PushPullScenario: Scenario {
         }
     }
 
-    /// Requests per phase: about `keysPerPhase` keys, at least 30 and at most 1,500 requests.
+    /// Requests per phase: about `keysPerPhase` keys, at least 30 and at most 6,000 requests.
     static func rounds(keys: Int, options: BenchOptions) -> Int {
-        min(1_500, max(30, options.keysPerPhase / keys))
+        min(6_000, max(30, options.keysPerPhase / keys))
     }
 
     static func measure(_ shape: Shape, sets: KeySets, rounds: Int) async throws -> [Sample] {
