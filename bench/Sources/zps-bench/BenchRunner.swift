@@ -2,12 +2,19 @@ import Foundation
 
 /// Runs trials round-robin, `repetitions` times over the whole list (each zps run followed by the C
 /// run of the same shape), so that slow spells of a shared machine spread over every figure.
+///
+/// The first trial is run once more before anything is recorded: the first cluster of a fresh
+/// process pays for page faults and allocator growth that no later run sees.
 struct BenchRunner {
     let repetitions: Int
 
     func run(_ trials: [Trial]) async throws -> [ResultRow] {
         var zps = [[Sample]](repeating: [], count: trials.count)
         var reference = [[Sample]](repeating: [], count: trials.count)
+        if let first = trials.first {
+            progress("[warm-up] \(first.scenario) \(first.shape)")
+            _ = try await first.measure()
+        }
         for repetition in 1...repetitions {
             for (index, trial) in trials.enumerated() {
                 progress("[\(repetition)/\(repetitions)] \(trial.scenario) \(trial.shape)")
