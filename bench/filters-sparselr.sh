@@ -8,12 +8,12 @@
 # `zps generate`); Topologies/criteo.yaml needs ../shared/data. Each variant is the topology with a
 # `filters:` line added to its table (Topologies/README.md); runs go to a temporary directory.
 # ZPS picks the binary (default .build/release/zps); VARIANTS replaces the list, as
-# "name=filters;name=filters", e.g. VARIANTS="kkt 0.05=kkt: 0.05".
+# "name=filters;name=filters", e.g. VARIANTS="kkt 2=kkt: 2".
 set -euo pipefail
 topology=${1:-Topologies/local.yaml}
 epochs=${2:-}
 zps=${ZPS:-.build/release/zps}
-default_variants="none=;key caching=key_caching: true;compression=compression: true;key caching + compression=key_caching: true, compression: true;significantly modified 0.001=significantly_modified: 0.001;kkt 0.01=kkt: 0.01;kkt 0.05=kkt: 0.05;all lossless + kkt 0.05=key_caching: true, compression: true, kkt: 0.05"
+default_variants="none=;key caching=key_caching: true;compression=compression: true;key caching + compression=key_caching: true, compression: true;significantly modified 0.001=significantly_modified: 0.001;kkt 1=kkt: 1;kkt 2=kkt: 2;all lossless + kkt 1=key_caching: true, compression: true, kkt: 1"
 variants=${VARIANTS:-$default_variants}
 work=$(mktemp -d "${TMPDIR:-/tmp}/zps-filters-sparselr.XXXXXX")
 

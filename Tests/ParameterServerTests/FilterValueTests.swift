@@ -26,12 +26,12 @@ struct FilterValueTests {
         #expect(ValueFrame(second.values!).elements == [Float(0.6) + Float(0.6)])
         #expect(filter.pendingKeyCount == 2)
 
-        let flush = filter.flush(table: 0)
+        let flush = filter.flush()
         let flushed = try #require(flush)
         #expect(flushed.keys == [3, 4])
         #expect(flushed.values == [Float(-0.3) + Float(-0.3), 0.1])
         #expect(filter.pendingKeyCount == 0)
-        #expect(filter.flush(table: 0) == nil)
+        #expect(filter.flush() == nil)
     }
 
     @Test("With several floats per key, one significant component sends the whole entry")
@@ -43,22 +43,98 @@ struct FilterValueTests {
         #expect(filter.pendingKeyCount == 1)
     }
 
-    @Test("KKT: entries of zero weights with |g| ≤ λ are dropped; non-zero weights and unknown keys are kept")
-    func kktDropsInactiveEntries() {
+    @Test("KKT: entries of zero weights with |g| ≤ λ are held; non-zero weights and unknown keys are sent")
+    func kktHoldsInactiveEntries() throws {
         var filter = KKTFilter(lambda: 0.5, valueLength: 1)
         filter.observe(keys: [1, 2, 3, 4], weights: [0, 0, 0.25, 0])
         let result = filter.filter(Self.push([1, 2, 3, 4, 9], [0.4, -0.6, 0.1, -0.5, 0.01]))
-        // 1: w=0, |g|=0.4 ≤ 0.5 → dropped. 2: |g|=0.6 → kept. 3: w≠0 → kept. 4: |g|=0.5 ≤ λ → dropped. 9: unknown → kept.
+        // 1: w=0, |g|=0.4 ≤ 0.5 → held. 2: |g|=0.6 → sent. 3: w≠0 → sent. 4: |g|=0.5 ≤ λ → held. 9: unknown → sent.
         #expect(KeyFrame(result.keys!).elements == [2, 3, 9])
         #expect(ValueFrame(result.values!).elements == [-0.6, 0.1, 0.01])
         #expect(result.header.keyCount == 3)
+        #expect(filter.pendingKeyCount == 2)
+
+        // Key 1 again: 0.4 + 0.2 = 0.6 > λ, so the sum goes out; key 4: -0.5 + 0.25 = -0.25 stays held.
+        let second = filter.filter(Self.push([1, 4], [0.2, 0.25]))
+        #expect(KeyFrame(second.keys!).elements == [1])
+        #expect(ValueFrame(second.values!).elements == [Float(0.4) + Float(0.2)])
+        #expect(filter.pendingKeyCount == 1)
+
+        let flush = filter.flush()
+        let flushed = try #require(flush)
+        #expect(flushed.keys == [4])
+        #expect(flushed.values == [Float(-0.5) + Float(0.25)])
+        #expect(filter.flush() == nil)
     }
 
     @Test("KKT without a pull passes pushes unchanged")
     func kktWithoutWeights() {
-        let filter = KKTFilter(lambda: 10, valueLength: 1)
+        var filter = KKTFilter(lambda: 10, valueLength: 1)
         let push = Self.push([1, 2], [0.1, 0.2])
         #expect(filter.filter(push).keys == push.keys)
+        #expect(filter.pendingKeyCount == 0)
+    }
+
+    @Test("KKT loses nothing: what was sent plus what the flush returns is, per key, what was pushed",
+          arguments: [1, 3])
+    func kktConservesGradients(valueLength: Int) throws {
+        var random = SplitMix64(seed: 0x6B6B74 &+ UInt64(valueLength))
+        var filter = KKTFilter(lambda: 0.3, valueLength: valueLength)
+        var pushed: [UInt64: [Double]] = [:]
+        var sent: [UInt64: [Double]] = [:]
+        var heldAtSomePoint = 0
+        func add(_ into: inout [UInt64: [Double]], _ key: UInt64, _ values: ArraySlice<Float>) {
+            var sum = into[key] ?? Array(repeating: 0, count: valueLength)
+            for (j, value) in values.enumerated() { sum[j] += Double(value) }
+            into[key] = sum
+        }
+        for _ in 0..<200 {
+            let keys = Array(Set((0..<40).map { _ in random.next() % 100 })).sorted()
+            // Most weights zero, a few not; some pulls cover other keys than the push.
+            let pulledKeys = random.next() % 4 == 0 ? keys.map { $0 + 1 } : keys
+            let weights = (0..<(pulledKeys.count * valueLength)).map { _ in random.next() % 5 == 0 ? Float(0.5) : 0 }
+            filter.observe(keys: pulledKeys, weights: weights)
+            let values = (0..<(keys.count * valueLength)).map { _ in Float(Int(random.next() % 41) - 20) / 100 }
+            for (index, key) in keys.enumerated() {
+                add(&pushed, key, values[(index * valueLength)..<((index + 1) * valueLength)])
+            }
+            let result = filter.filter(Self.push(keys, values, valueLength: valueLength))
+            let outKeys = KeyFrame(result.keys!).elements
+            let outValues = ValueFrame(result.values!).elements
+            #expect(outKeys == outKeys.sorted() && Set(outKeys).count == outKeys.count)
+            for (index, key) in outKeys.enumerated() {
+                add(&sent, key, outValues[(index * valueLength)..<((index + 1) * valueLength)])
+            }
+            heldAtSomePoint = max(heldAtSomePoint, filter.pendingKeyCount)
+        }
+        #expect(heldAtSomePoint > 0, "the filter never held anything back, so the test checks nothing")
+        let flush = filter.flush()
+        let flushed = try #require(flush)
+        for (index, key) in flushed.keys.enumerated() {
+            add(&sent, key, flushed.values[(index * valueLength)..<((index + 1) * valueLength)])
+        }
+        #expect(Set(sent.keys) == Set(pushed.keys))
+        for (key, total) in pushed {
+            for j in 0..<valueLength { #expect(abs(total[j] - sent[key]![j]) < 1e-4, "key \(key)") }
+        }
+    }
+
+    @Test("The chain's flush returns what both value filters hold, summed per key")
+    func chainFlushMergesFilters() throws {
+        var chain = FilterChain(tables: [(id: 0, filters: FilterSettings(significantlyModifiedThreshold: 0.5, kktLambda: 1), valueLength: 1)])
+        chain.observePull(table: 0, keys: [1, 2, 3], weights: [0, 0, 0])
+        // Significantly modified holds 1 (0.2); 2 (0.7) and 3 (0.8) pass it and KKT holds them (≤ 1).
+        let first = chain.filterPush(Self.push([1, 2, 3], [0.2, 0.7, 0.8]))
+        #expect(first.header.keyCount == 0)
+        // 1: 0.2 + 0.4 = 0.6 passes significantly modified, KKT holds it (0.6 ≤ 1); 2: 0.1 held by significantly modified.
+        _ = chain.filterPush(Self.push([1, 2], [0.4, 0.1]))
+        #expect(chain.pendingKeyCount(table: 0) == 4)
+        let flush = chain.flushPending(table: 0)
+        let flushed = try #require(flush)
+        #expect(flushed.keys == [1, 2, 3])
+        #expect(flushed.values == [Float(0.2) + Float(0.4), Float(0.7) + Float(0.1), 0.8])
+        #expect(chain.pendingKeyCount(table: 0) == 0)
+        #expect(chain.flushPending(table: 0) == nil)
     }
 
     @Test("The chain counts bytes and keys before and after each stage")

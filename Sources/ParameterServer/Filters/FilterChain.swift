@@ -64,15 +64,15 @@ public struct FilterChain: Sendable {
         guard message.header.kind == .push else { return message }
         let table = message.header.table
         var result = message
-        if var filter = significant[table] {
+        // Filtered in place: a copy taken out of the dictionary would copy the held changes.
+        if significant[table] != nil {
             let before = result
-            result = filter.filter(result)
-            significant[table] = filter
+            result = significant[table]!.filter(result)
             record(.significantlyModified, sent: true, before: before, after: result)
         }
-        if let filter = kkt[table] {
+        if kkt[table] != nil {
             let before = result
-            result = filter.filter(result)
+            result = kkt[table]!.filter(result)
             record(.kkt, sent: true, before: before, after: result)
         }
         return result
@@ -83,13 +83,20 @@ public struct FilterChain: Sendable {
         kkt[table]?.observe(keys: keys, weights: weights)
     }
 
-    /// Takes the changes the significantly-modified filter of `table` holds back, to push them now.
+    /// Takes the changes the value filters of `table` hold back (summed per key, sorted by key), to
+    /// push them now.
     public mutating func flushPending(table: UInt32) -> (keys: [UInt64], values: [Float])? {
-        significant[table]?.flush(table: table)
+        var held = significant[table]?.pending.take()
+        if var kktHeld = kkt[table]?.pending.take() {
+            if held == nil { held = kktHeld } else { held!.absorb(&kktHeld) }
+        }
+        return held?.flush()
     }
 
-    /// Keys whose change the significantly-modified filter of `table` holds back.
-    public func pendingKeyCount(table: UInt32) -> Int { significant[table]?.pendingKeyCount ?? 0 }
+    /// Keys whose change a value filter of `table` holds back (a key held by both counts twice).
+    public func pendingKeyCount(table: UInt32) -> Int {
+        (significant[table]?.pendingKeyCount ?? 0) + (kkt[table]?.pendingKeyCount ?? 0)
+    }
 
     /// A request for one server after quantization, key caching and compression; `forceKeys`
     /// sends the keys even when the server holds them (the resend after a ``ErrorCode/keyCacheMiss``).

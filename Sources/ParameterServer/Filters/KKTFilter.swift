@@ -1,7 +1,15 @@
 import ZeroMQ
 
-/// The KKT filter for L1-regularised models: a gradient entry is not pushed when the key's weight
-/// is zero and the gradient is too small to make it non-zero (|g| ≤ λ in every component).
+/// The KKT filter for L1-regularised models: a gradient entry is held back while the key's weight
+/// is zero and the gradient accumulated for it is too small to make it non-zero (|g| ≤ λ in every
+/// component).
+///
+/// An L1 (or FTRL-Proximal) server keeps a weight at zero while the sum of the gradients it received
+/// for it stays within the regularisation strength, so a small gradient of a zero weight changes
+/// nothing the worker can read. The filter does not drop such entries: it adds them up per key
+/// (``PendingChanges``) and sends the sum once it exceeds λ, or once the key's weight is non-zero
+/// or unknown. So the server's accumulated gradient of a key never lags the true one by more than λ
+/// per worker, and nothing is lost: what is held goes out with ``flush()``.
 ///
 /// For one table on one worker. The weights are those of the worker's recent pulls of the table
 /// (``observe(keys:weights:)``): a push is checked against the pull of exactly its key list when
@@ -12,18 +20,22 @@ public struct KKTFilter: Sendable {
     /// The L1 strength λ.
     public let lambda: Float
     /// Floats per key.
-    public let valueLength: Int
+    public var valueLength: Int { pending.valueLength }
     /// The recent pulls, oldest first.
     private var pulls: [(keys: [UInt64], weights: [Float])] = []
+    /// Gradients held back, summed per key.
+    var pending: PendingChanges
     /// How many pulls are remembered.
     public static let recentPulls = 16
 
     /// Creates the filter for a table with `valueLength` floats per key.
     public init(lambda: Float, valueLength: Int) {
-        precondition(valueLength > 0, "valueLength must be positive")
         self.lambda = lambda
-        self.valueLength = valueLength
+        self.pending = PendingChanges(valueLength: valueLength)
     }
+
+    /// Keys with a gradient held back.
+    public var pendingKeyCount: Int { pending.count }
 
     /// Remembers the weights a pull returned (sorted keys, `valueLength` floats each).
     public mutating func observe(keys: [UInt64], weights: [Float]) {
@@ -32,55 +44,31 @@ public struct KKTFilter: Sendable {
         pulls.append((keys, weights))
     }
 
-    /// The push without the entries the KKT condition says cannot change the model.
-    public func filter(_ message: Message) -> Message {
-        let header = message.header
-        guard header.kind == .push, !header.flags.contains(.hasLengths), !header.isFilterEncoded,
-            Int(header.valueLength) == valueLength, let keys = message.keys, let values = message.values,
-            let latest = pulls.last
-        else { return message }
+    /// The push without the entries the KKT condition says cannot change the model yet; their
+    /// gradients are held and added to the key's next entry. Without a pull, pushes pass unchanged.
+    public mutating func filter(_ message: Message) -> Message {
+        guard message.header.kind == .push, let keys = message.keys, let latest = pulls.last else { return message }
         let count = keys.count / 8
         let pull = pulls.last { pull in
             pull.keys.count == count && pull.keys.withUnsafeBytes { known in keys.withUnsafeBytes { known.elementsEqual($0) } }
         } ?? latest
-        let pulledKeys = pull.keys
-        let pulledWeights = pull.weights
         let width = valueLength
         let lambda = self.lambda
-        var outKeys: [UInt64] = []
-        var outValues: [Float] = []
-        outKeys.reserveCapacity(count)
-        outValues.reserveCapacity(count * width)
-        pulledKeys.withUnsafeBufferPointer { known in
-            pulledWeights.withUnsafeBufferPointer { weights in
-                keys.withUnsafeBytes { keyBytes in
-                    values.withUnsafeBytes { valueBytes in
-                        var cursor = 0
-                        for index in 0..<count {
-                            let key = keyBytes.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self)
-                            while cursor < known.count && known[cursor] < key { cursor += 1 }
-                            var skip = cursor < known.count && known[cursor] == key
-                            if skip {
-                                for j in 0..<width {
-                                    let gradient = valueBytes.loadUnaligned(fromByteOffset: 4 * (index * width + j), as: Float.self)
-                                    if weights[cursor * width + j] != 0 || abs(gradient) > lambda { skip = false }
-                                }
-                            }
-                            guard !skip else { continue }
-                            outKeys.append(key)
-                            for j in 0..<width {
-                                outValues.append(valueBytes.loadUnaligned(fromByteOffset: 4 * (index * width + j), as: Float.self))
-                            }
-                        }
-                    }
+        return pull.keys.withUnsafeBufferPointer { known in
+            pull.weights.withUnsafeBufferPointer { weights in
+                var cursor = 0
+                return ValueFilterPass.run(message, valueLength: width, pending: &pending) { _, key, sum in
+                    while cursor < known.count && known[cursor] < key { cursor += 1 }
+                    guard cursor < known.count && known[cursor] == key else { return false }
+                    for j in 0..<width where weights[cursor * width + j] != 0 || abs(sum[j]) > lambda { return false }
+                    return true
                 }
             }
         }
-        guard outKeys.count < count else { return message }
-        var result = message
-        result.header.keyCount = UInt32(outKeys.count)
-        result.keys = Frame(array: outKeys)
-        result.values = Frame(array: outValues)
-        return result
+    }
+
+    /// Every held gradient (sorted by key), clearing them; `nil` when nothing is held.
+    public mutating func flush() -> (keys: [UInt64], values: [Float])? {
+        pending.flush()
     }
 }

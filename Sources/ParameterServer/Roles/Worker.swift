@@ -189,7 +189,7 @@ public final class Worker: Sendable {
     }
 
     /// Waits until every task issued so far has finished; throws the first failure among them.
-    /// Pushes first what the significantly-modified filters held back (``flush()``).
+    /// Pushes first what the value filters (significantly modified, KKT) held back (``flush()``).
     public func waitForAll() async throws {
         try await flush()
         let last = latestTimestamp
@@ -216,8 +216,8 @@ public final class Worker: Sendable {
         return try enqueue(request, after: after, consistency: consistency).timestamp
     }
 
-    /// Pushes, with each table's updater, the changes the significantly-modified filters held back
-    /// (they stay below the threshold until then), and returns at once; ``waitForAll()`` calls it.
+    /// Pushes, with each table's updater, the changes the value filters (significantly modified, KKT) held back
+    /// (they stay below their thresholds until then), and returns at once; ``waitForAll()`` calls it.
     public func flush() async throws {
         let pending = try await withCheckedThrowingContinuation { continuation in
             enqueue(continuation) { core, _ in continuation.resume(returning: core.takePendingPushes()) }

@@ -58,7 +58,7 @@ struct WorkerFilters {
         if !kktPulls.isEmpty { kktPulls[timestamp] = nil }
     }
 
-    /// The changes the significantly-modified filters hold back, per table, taken out to be pushed.
+    /// The changes the value filters hold back, per table, taken out to be pushed.
     mutating func takePending() -> [(table: UInt32, keys: [UInt64], values: [Float])] {
         guard isActive else { return [] }
         return chain.settings.keys.sorted().compactMap { table in
