@@ -128,6 +128,29 @@ struct FilterClusterTests {
         #expect(flushed == [2, 3, -0.5])
     }
 
+    @Test("KKT: gradients of zero weights wait on the worker until their sum exceeds λ; waitForAll pushes the rest")
+    func kktHoldsUntilSignificant() async throws {
+        let outcome = Mutex<[[Float]]>([])
+        try await Self.withCluster("filters-kkt", adjust: { $0.tables[1].filters.kktLambda = 1 }) { worker in
+            let keys: [UInt64] = [10, 20, 600]
+            var pulls = [try await worker.pull(table: 1, keys: keys)]
+            // 20 goes out (|3| > 1); 10 and 600 have zero weights and small gradients: held.
+            try await worker.wait(worker.push(table: 1, keys: keys, values: [0.5, 3, -0.75]))
+            pulls.append(try await worker.pull(table: 1, keys: keys))
+            // 10: 0.5 + 0.25 still ≤ 1, held; 20 has a weight now, sent; 600: -0.75 + 0.5, held.
+            try await worker.wait(worker.push(table: 1, keys: keys, values: [0.25, 0.5, 0.5]))
+            pulls.append(try await worker.pull(table: 1, keys: keys))
+            // 10: 0.75 + 0.5 > 1, the sum goes out.
+            try await worker.wait(worker.push(table: 1, keys: [10], values: [0.5]))
+            pulls.append(try await worker.pull(table: 1, keys: keys))
+            try await worker.waitForAll()
+            pulls.append(try await worker.pull(table: 1, keys: keys))
+            outcome.withLock { $0 = pulls }
+        }
+        let pulls = outcome.withLock { $0 }
+        #expect(pulls == [[0, 0, 0], [0, 3, 0], [0, 3.5, 0], [1.25, 3.5, 0], [1.25, 3.5, -0.25]])
+    }
+
     @Test("Range functions over the wire: scale and set on ranges across both servers, exact values; unknown names refused")
     func rangeFunctionsAreExact() async throws {
         let outcome = Mutex<(values: [Float], error: RequestError?)>(([], nil))
