@@ -16,7 +16,9 @@ extension Socket {
     /// unbounded number of parts and the socket is ready for the next message.
     public func receiveMultipart(dontWait: Bool = false, maximumParts: Int = .max) throws(ZMQError) -> [Frame]? {
         guard let first = try receivePart(flags: dontWait ? ZMQ_DONTWAIT : 0) else { return nil }
-        var frames = [first.frame]
+        var frames: [Frame] = []
+        frames.reserveCapacity(first.more ? 4 : 1)
+        frames.append(first.frame)
         var more = first.more
         // libzmq delivers messages atomically, so once the first part is here the rest is too and
         // these receives never block.

@@ -20,6 +20,25 @@ extension Socket {
         return try sendPart(frame, flags: flags, index: 0, of: 1)
     }
 
+    /// Sends `bytes` (copied into the message) as one part followed by `frames`, as one multipart
+    /// message: for a ROUTER, the routing id of the peer and then the message for it. Returns `false`
+    /// if it would block, as sending the frames alone would.
+    @discardableResult
+    public func send(prefix bytes: [UInt8], _ frames: [Frame], dontWait: Bool = false) throws(ZMQError) -> Bool {
+        let wait: Int32 = dontWait ? ZMQ_DONTWAIT : 0
+        let flags = frames.isEmpty ? wait : ZMQ_SNDMORE | wait
+        while true {
+            let result = bytes.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
+            if result >= 0 { break }
+            let code = zmq_errno()
+            if code == EINTR { continue }
+            if code == EAGAIN { return false }
+            throw ZMQError(code: code, context: "zmq_send(\(type), part 1 of \(frames.count + 1))")
+        }
+        if frames.isEmpty { return true }
+        return try send(frames, dontWait: dontWait)
+    }
+
     /// Sends `frames` as one multipart message, returning `false` if it would block: with `dontWait`,
     /// or when ``SocketOption/sendTimeout`` ran out. An empty array sends nothing and returns `true`.
     ///

@@ -69,43 +69,48 @@ public struct VectorClock: Sendable {
         let lowIndex = max(first - 1, 0)
         let highIndex = min(last + 2, starts.count)
 
-        var pieces: [(start: UInt64, slot: Int)] = []
-        pieces.reserveCapacity(highIndex - lowIndex + 2)
-        for s in lowIndex..<highIndex {
-            let segmentStart = starts[s]
-            let slot = slots[s]
-            if s < first || s > last || pool[slot * nodeCount + node] >= timestamp.rawValue {
-                pieces.append((segmentStart, slot))
-                continue
+        // The new segments of lowIndex..<highIndex, built in scratch space (every push applies one
+        // clock update, so this allocates nothing): each old segment gives at most three pieces.
+        withUnsafeTemporaryAllocation(of: (start: UInt64, slot: Int).self, capacity: 3 * (highIndex - lowIndex)) { pieces in
+            var count = 0
+            func append(_ start: UInt64, _ slot: Int) {
+                pieces[count] = (start, slot)
+                count += 1
             }
-            let segmentEnd = end(ofSegment: s)
-            let lower = max(segmentStart, target.lowerBound)
-            let upper = min(segmentEnd, target.upperBound)
-            if segmentStart < lower {
-                pieces.append((segmentStart, copyOfSlot(slot)))
+            for s in lowIndex..<highIndex {
+                let segmentStart = starts[s]
+                let slot = slots[s]
+                if s < first || s > last || pool[slot * nodeCount + node] >= timestamp.rawValue {
+                    append(segmentStart, slot)
+                    continue
+                }
+                let segmentEnd = end(ofSegment: s)
+                let lower = max(segmentStart, target.lowerBound)
+                let upper = min(segmentEnd, target.upperBound)
+                if segmentStart < lower {
+                    append(segmentStart, copyOfSlot(slot))
+                }
+                let rightSlot = upper < segmentEnd ? copyOfSlot(slot) : nil
+                pool[slot * nodeCount + node] = timestamp.rawValue
+                append(lower, slot)
+                if let rightSlot {
+                    append(upper, rightSlot)
+                }
             }
-            let rightSlot = upper < segmentEnd ? copyOfSlot(slot) : nil
-            pool[slot * nodeCount + node] = timestamp.rawValue
-            pieces.append((lower, slot))
-            if let rightSlot {
-                pieces.append((upper, rightSlot))
+            // Merge neighbours with equal vectors, in place.
+            var merged = 0
+            for index in 0..<count {
+                if merged > 0, slotsAreEqual(pieces[merged - 1].slot, pieces[index].slot) {
+                    freeSlots.append(pieces[index].slot)
+                } else {
+                    pieces[merged] = pieces[index]
+                    merged += 1
+                }
             }
+            let result = UnsafeBufferPointer(rebasing: pieces[0..<merged])
+            starts.replaceSubrange(lowIndex..<highIndex, with: result.lazy.map(\.start))
+            slots.replaceSubrange(lowIndex..<highIndex, with: result.lazy.map(\.slot))
         }
-
-        var mergedStarts: [UInt64] = []
-        var mergedSlots: [Int] = []
-        mergedStarts.reserveCapacity(pieces.count)
-        mergedSlots.reserveCapacity(pieces.count)
-        for piece in pieces {
-            if let previous = mergedSlots.last, slotsAreEqual(previous, piece.slot) {
-                freeSlots.append(piece.slot)
-            } else {
-                mergedStarts.append(piece.start)
-                mergedSlots.append(piece.slot)
-            }
-        }
-        starts.replaceSubrange(lowIndex..<highIndex, with: mergedStarts)
-        slots.replaceSubrange(lowIndex..<highIndex, with: mergedSlots)
     }
 
     /// Makes room for nodes up to `count - 1` (e.g. a client that joined after the clock was made);

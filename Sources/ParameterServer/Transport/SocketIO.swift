@@ -45,9 +45,7 @@ final class SocketIO: TransportIO {
         switch peer {
         case .routed(let identity):
             guard let router else { return }
-            var message = [Frame(bytes: identity)]
-            message.append(contentsOf: frames)
-            try router.socket.send(message)
+            try router.socket.send(prefix: identity, frames)
             noteSent(router)
         case .endpoint(let endpoint):
             let box = try dealer(for: endpoint)
@@ -116,7 +114,9 @@ final class SocketIO: TransportIO {
         if let router, let item = router.item, poller.mayBeReadable(item) {
             delivered += try drain(router, item: item) { frames in
                 guard frames.count >= 2 else { return }
-                deliver(Array(frames.dropFirst()), .routed(frames[0].bytes))
+                var frames = frames
+                let identity = frames.removeFirst()
+                deliver(frames, .routed(identity.bytes))
             }
         }
         for endpoint in dealerOrder where !stopRequested {

@@ -142,6 +142,8 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
         // least every `pollEvery` iterations.
         let pollEvery = 8
         var iterationsSincePoll = 0
+        var work: [Work] = []
+        var jobs: [UnownedJob] = []
         do {
             while !io.stopRequested {
                 let pending = shared.withLock { !$0.queue.isEmpty || !$0.jobs.isEmpty }
@@ -154,15 +156,15 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
                     }
                     if io.wakeUpReady { wakeUp.drain() }
                 }
-                let (work, jobs) = shared.withLock { state -> ([Work], [UnownedJob]) in
-                    defer {
-                        state.queue.removeAll(keepingCapacity: true)
-                        state.jobs.removeAll(keepingCapacity: true)
-                    }
-                    return (state.queue, state.jobs)
+                // The queues are swapped with emptied ones, so that taking them allocates nothing.
+                shared.withLock { state in
+                    swap(&work, &state.queue)
+                    swap(&jobs, &state.jobs)
                 }
                 for item in work { item(handler, io) }
                 for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
+                work.removeAll(keepingCapacity: true)
+                jobs.removeAll(keepingCapacity: true)
                 let now = io.now
                 if now >= nextTick {
                     handler.tick(io: io)

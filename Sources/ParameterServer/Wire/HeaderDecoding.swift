@@ -33,16 +33,25 @@ extension HeaderCodec {
         }
         try MessagePackStructureCheck.check(bytes)
 
-        var unpacked = msgpack_unpacked()
-        msgpack_unpacked_init(&unpacked)
-        defer { msgpack_unpacked_destroy(&unpacked) }
+        // The parsed objects live in a zone on the stack whose first chunk is small: a header of
+        // usual size fits it, and a small first chunk spares the allocator the fast-bin
+        // consolidation an 8 KiB request (msgpack-c's default) costs on every message.
+        var zone = msgpack_zone()
+        guard msgpack_zone_init(&zone, Self.zoneChunkBytes) else {
+            throw WireError(.tooLarge, field: "header", "no memory to parse the header")
+        }
+        defer { msgpack_zone_destroy(&zone) }
+        var object = msgpack_object()
         var offset = 0
-        let status = msgpack_unpack_next(&unpacked, base.assumingMemoryBound(to: CChar.self), bytes.count, &offset)
+        let status = msgpack_unpack(base.assumingMemoryBound(to: CChar.self), bytes.count, &offset, &zone, &object)
         guard status == MSGPACK_UNPACK_SUCCESS, offset == bytes.count else {
             throw WireError(.malformedHeader, field: "header", "msgpack-c rejected the header (status \(status.rawValue))")
         }
-        return try HeaderReader(limits: limits).header(from: unpacked.data)
+        return try HeaderReader(limits: limits).header(from: object)
     }
+
+    /// The first chunk of the zone a header is parsed into.
+    static let zoneChunkBytes = 512
 
     /// Decodes and validates a header held in an array.
     public static func decode(_ bytes: [UInt8], limits: WireLimits = .default) throws(WireError) -> Header {

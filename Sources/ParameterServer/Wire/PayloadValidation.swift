@@ -5,11 +5,11 @@ import ZeroMQ
 enum PayloadValidation {
     /// Checks that `frame` holds exactly `count` strictly ascending keys, inside `range` if given,
     /// none of them the reserved key `UInt64.max`.
-    static func checkKeys(_ frame: Frame, count: Int, range: KeyRange?, field: String) throws(WireError) {
+    static func checkKeys(_ frame: Frame, count: Int, range: KeyRange?, field: @autoclosure () -> String) throws(WireError) {
         guard frame.count == count * 8 else {
             let note = frame.count % 8 == 0 ? "\(frame.count / 8) keys" : "not a multiple of 8"
             throw WireError(
-                .sizeMismatch, field: field, "\(frame.count) bytes (\(note)), but n = \(count) needs \(count * 8)")
+                .sizeMismatch, field: field(), "\(frame.count) bytes (\(note)), but n = \(count) needs \(count * 8)")
         }
         guard count > 0 else { return }
         let (first, last, unsorted) = frame.withUnsafeBytes { bytes in
@@ -27,15 +27,15 @@ enum PayloadValidation {
                 )
             }
             let what = previous == current ? "duplicate key" : "keys out of order"
-            throw WireError(.unsortedKeys, field: field, "\(what) at index \(index): \(current) follows \(previous)")
+            throw WireError(.unsortedKeys, field: field(), "\(what) at index \(index): \(current) follows \(previous)")
         }
         // Sorted, so the ends bound every key.
         if let range, !(range.contains(first) && range.contains(last)) {
             let offender = range.contains(first) ? last : first
-            throw WireError(.keyOutOfRange, field: field, "key \(offender) lies outside r = \(range)")
+            throw WireError(.keyOutOfRange, field: field(), "key \(offender) lies outside r = \(range)")
         }
         if last == UInt64.max {
-            throw WireError(.keyOutOfRange, field: field, "key \(UInt64.max) is reserved")
+            throw WireError(.keyOutOfRange, field: field(), "key \(UInt64.max) is reserved")
         }
     }
 
@@ -68,9 +68,9 @@ enum PayloadValidation {
     }
 
     /// Checks a lengths frame of `count` entries and returns the number of floats they add up to.
-    static func checkLengths(_ frame: Frame, count: Int, limits: WireLimits, field: String) throws(WireError) -> Int {
+    static func checkLengths(_ frame: Frame, count: Int, limits: WireLimits, field: @autoclosure () -> String) throws(WireError) -> Int {
         guard frame.count == count * 4 else {
-            throw WireError(.sizeMismatch, field: field, "\(frame.count) bytes, but n = \(count) needs \(count * 4)")
+            throw WireError(.sizeMismatch, field: field(), "\(frame.count) bytes, but n = \(count) needs \(count * 4)")
         }
         let maximum = UInt32(clamping: limits.maxValueLength)
         let (total, largest) = frame.withUnsafeBytes { bytes in
@@ -84,23 +84,23 @@ enum PayloadValidation {
             return (total, largest)
         }
         guard largest <= maximum else {
-            throw WireError(.tooLarge, field: field, "a value length of \(largest) exceeds the limit of \(maximum)")
+            throw WireError(.tooLarge, field: field(), "a value length of \(largest) exceeds the limit of \(maximum)")
         }
         return total
     }
 
     /// Checks that a values frame holds exactly `floats` 32-bit floats.
     static func checkValues(
-        _ frame: Frame, floats: Int, limits: WireLimits, field: String, because reason: @autoclosure () -> String
+        _ frame: Frame, floats: Int, limits: WireLimits, field: @autoclosure () -> String, because reason: @autoclosure () -> String
     ) throws(WireError) {
         let (expected, overflow) = floats.multipliedReportingOverflow(by: 4)
         guard !overflow, floats >= 0, expected <= limits.maxFrameBytes else {
             throw WireError(
-                .tooLarge, field: field,
+                .tooLarge, field: field(),
                 "\(reason()) needs \(expected) bytes, over the frame limit of \(limits.maxFrameBytes)")
         }
         guard frame.count == expected else {
-            throw WireError(.sizeMismatch, field: field, "\(frame.count) bytes, but \(reason()) needs \(expected)")
+            throw WireError(.sizeMismatch, field: field(), "\(frame.count) bytes, but \(reason()) needs \(expected)")
         }
     }
 }

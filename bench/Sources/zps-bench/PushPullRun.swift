@@ -1,14 +1,21 @@
+import Foundation
 import ParameterServer
 
 /// What one worker measured in one push/pull run: the keys it moved, when each phase began and
 /// ended, and the round trip of every request.
 struct PushPullRun: Sendable {
     var pushKeys = 0
+    var keysPerRequest = 1
     var pullKeys = 0
     var pushStart = ContinuousClock.now
     var pushEnd = ContinuousClock.now
     var pullStart = ContinuousClock.now
     var pullEnd = ContinuousClock.now
+    /// CPU seconds of the whole process (every node and libzmq thread in it) at the phase edges.
+    var pushStartCPU = 0.0
+    var pushEndCPU = 0.0
+    var pullStartCPU = 0.0
+    var pullEndCPU = 0.0
     var pushLatencies: [Double] = []
     var pullLatencies: [Double] = []
 
@@ -32,6 +39,7 @@ struct PushPullRun: Sendable {
         run.pushLatencies.reserveCapacity(rounds)
         run.pullLatencies.reserveCapacity(rounds)
         try await worker.barrier("push")
+        run.pushStartCPU = processCPUSeconds()
         run.pushStart = .now
         var pending: [(timestamp: Timestamp, issued: ContinuousClock.Instant)] = []
         pending.reserveCapacity(window)
@@ -50,9 +58,12 @@ struct PushPullRun: Sendable {
             run.pushLatencies.append((ContinuousClock.now - request.issued).seconds * 1e6)
         }
         run.pushEnd = .now
+        run.pushEndCPU = processCPUSeconds()
         run.pushKeys = rounds * sets.keys[0].count
+        run.keysPerRequest = sets.keys[0].count
 
         try await worker.barrier("pull")
+        run.pullStartCPU = processCPUSeconds()
         run.pullStart = .now
         // `window` sequential pullers keep `window` pulls in flight.
         run.pullLatencies = try await withThrowingTaskGroup(of: [Double].self) { group in
@@ -75,6 +86,7 @@ struct PushPullRun: Sendable {
             return all
         }
         run.pullEnd = .now
+        run.pullEndCPU = processCPUSeconds()
         run.pullKeys = rounds * sets.keys[0].count
         return run
     }
@@ -89,6 +101,13 @@ struct PushPullRun: Sendable {
         let pullRate = rate(runs.reduce(0) { $0 + $1.pullKeys }, runs.map(\.pullStart), runs.map(\.pullEnd))
         let pushLatencies = runs.flatMap(\.pushLatencies)
         let pullLatencies = runs.flatMap(\.pullLatencies)
+        // The process CPU over the span of a phase (from the first start to the last end), per request.
+        func cpuPerRequest(_ starts: [Double], _ ends: [Double], keys: Int) -> Double {
+            let requests = Double(keys) / Double(max(1, runs[0].keysPerRequest))
+            return (ends.max()! - starts.min()!) / requests * 1e6
+        }
+        let pushCPU = cpuPerRequest(runs.map(\.pushStartCPU), runs.map(\.pushEndCPU), keys: runs.reduce(0) { $0 + $1.pushKeys })
+        let pullCPU = cpuPerRequest(runs.map(\.pullStartCPU), runs.map(\.pullEndCPU), keys: runs.reduce(0) { $0 + $1.pullKeys })
         return [
             Sample(metric: "push keys/s", value: pushRate, unit: "keys/s"),
             Sample(metric: "pull keys/s", value: pullRate, unit: "keys/s"),
@@ -96,6 +115,15 @@ struct PushPullRun: Sendable {
             Sample(metric: "push p99 us", value: Statistics.percentile(pushLatencies, 0.99) ?? 0, unit: "us"),
             Sample(metric: "pull p50 us", value: Statistics.percentile(pullLatencies, 0.5) ?? 0, unit: "us"),
             Sample(metric: "pull p99 us", value: Statistics.percentile(pullLatencies, 0.99) ?? 0, unit: "us"),
+            Sample(metric: "push cpu us/req", value: pushCPU, unit: "us"),
+            Sample(metric: "pull cpu us/req", value: pullCPU, unit: "us"),
         ]
     }
+}
+
+/// CPU seconds this process has used so far, over all its threads.
+func processCPUSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
 }
