@@ -64,9 +64,10 @@ struct PushPullScenario: Scenario {
         }
     }
 
-    /// Requests per phase: about `keysPerPhase` keys, at least 30 and at most 6,000 requests.
+    /// Requests per phase: about `keysPerPhase` keys, at least 100 (so that a phase of large requests
+    /// is more than its start-up) and at most 6,000.
     static func rounds(keys: Int, options: BenchOptions) -> Int {
-        min(6_000, max(30, options.keysPerPhase / keys))
+        min(6_000, max(100, options.keysPerPhase / keys))
     }
 
     static func measure(_ shape: Shape, sets: KeySets, rounds: Int) async throws -> [Sample] {
