@@ -19,7 +19,24 @@ extension Socket {
         var frames: [Frame] = []
         frames.reserveCapacity(first.more ? 4 : 1)
         frames.append(first.frame)
-        var more = first.more
+        try receiveRest(of: &frames, more: first.more, maximumParts: maximumParts)
+        return frames
+    }
+
+    /// Receives a whole multipart message as its first part (for a ``SocketType/router``, the
+    /// routing id of the peer that sent it) and the parts after it, or `nil` if none is waiting.
+    /// `maximumParts` counts every part, as in ``receiveMultipart(dontWait:maximumParts:)``.
+    public func receiveEnvelope(dontWait: Bool = false, maximumParts: Int = .max) throws(ZMQError) -> (envelope: Frame, parts: [Frame])? {
+        guard let first = try receivePart(flags: dontWait ? ZMQ_DONTWAIT : 0) else { return nil }
+        var frames: [Frame] = []
+        frames.reserveCapacity(4)
+        try receiveRest(of: &frames, more: first.more, maximumParts: maximumParts - 1)
+        return (first.frame, frames)
+    }
+
+    /// Appends the remaining parts of a message whose last part read so far said `more`.
+    private func receiveRest(of frames: inout [Frame], more: Bool, maximumParts: Int) throws(ZMQError) {
+        var more = more
         // libzmq delivers messages atomically, so once the first part is here the rest is too and
         // these receives never block.
         while more {
@@ -38,7 +55,6 @@ extension Socket {
             }
             frames.append(part.frame)
         }
-        return frames
     }
 
     /// Receives one part into a heap `zmq_msg_t` that the returned frame owns from then on.

@@ -90,6 +90,29 @@ struct MessagingTests {
         }
     }
 
+    @Test("A ROUTER reads the routing id apart from the message and answers with it as a copied first part")
+    func envelopeRoundTrip() throws {
+        try withRouterAndDealer(bindingTo: "inproc://envelope") { router, dealer in
+            let values = Frame(array: (0..<300).map { Float($0) })
+            #expect(try dealer.send([Frame(string: "header"), values]))
+            let received = try #require(try router.receiveEnvelope())
+            #expect(received.envelope.bytes == dealerID)
+            #expect(received.parts == [Frame(string: "header"), values])
+
+            #expect(try router.send(prefix: received.envelope.bytes, [Frame(string: "reply"), values]))
+            #expect(try dealer.receiveMultipart() == [Frame(string: "reply"), values])
+            #expect(try router.receiveEnvelope(dontWait: true) == nil)
+
+            // Limits count the routing id: identity + 6 parts is refused at 4, the next message passes.
+            #expect(try dealer.send((0..<6).map { Frame(string: "part \($0)") }))
+            #expect(try dealer.send([Frame(string: "next")]))
+            let error = #expect(throws: ZMQError.self) { try router.receiveEnvelope(maximumParts: 4) }
+            #expect(error?.kind == .messageTooLarge)
+            let next = try #require(try router.receiveEnvelope(maximumParts: 4))
+            #expect(next.parts == [Frame(string: "next")])
+        }
+    }
+
     @Test("PAIR over inproc, PUSH/PULL over tcp and REQ/REP over tcp exchange exact messages")
     func otherSocketTypes() throws {
         let context = try Context()

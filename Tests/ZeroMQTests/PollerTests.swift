@@ -67,4 +67,48 @@ struct PollerTests {
             #expect(poller.count == 0)
         }
     }
+
+    @Test("DescriptorPoller: one poll(2) over socket descriptors and a signal; a socket is waited on only once drained")
+    func descriptorPoller() throws {
+        let signal = try WakeUpSignal()
+        try withRouterAndDealer(bindingTo: "inproc://descriptor-poller") { router, dealer in
+            var poller = DescriptorPoller()
+            let incoming = try poller.add(router)
+            let wakeUp = poller.add(signal)
+            #expect(poller.count == 2)
+            // A new socket may hold messages: no wait until a receive found it empty.
+            #expect(poller.anySocketMayBeReadable)
+            try poller.wait(timeoutMilliseconds: 30_000)
+            #expect(poller.mayBeReadable(incoming))
+            #expect(try router.receiveMultipart(dontWait: true) == nil)
+            poller.noteDrained(incoming)
+            #expect(!poller.anySocketMayBeReadable)
+            try poller.wait(timeoutMilliseconds: 0)
+            #expect(!poller.mayBeReadable(incoming) && !poller.mayBeReadable(wakeUp))
+
+            // A message makes the descriptor signal; the wait ends long before its timeout.
+            #expect(try dealer.send([Frame(string: "request")]))
+            try poller.wait(timeoutMilliseconds: 30_000)
+            #expect(poller.mayBeReadable(incoming))
+            #expect(try router.receiveMultipart(dontWait: true) == [Frame(bytes: dealerID), Frame(string: "request")])
+            #expect(try router.receiveMultipart(dontWait: true) == nil)
+            poller.noteDrained(incoming)
+
+            // The wake-up signal is seen beside the socket.
+            DispatchQueue.global().async { signal.signal() }
+            try poller.wait(timeoutMilliseconds: 30_000)
+            #expect(poller.mayBeReadable(wakeUp))
+            #expect(!poller.mayBeReadable(incoming))
+            signal.drain()
+
+            // After a send the socket counts as possibly readable again, so a wait returns at once.
+            #expect(try router.send([Frame(bytes: dealerID), Frame(string: "reply")]))
+            poller.noteActivity(incoming)
+            let started = ContinuousClock.now
+            try poller.wait(timeoutMilliseconds: 30_000)
+            #expect(ContinuousClock.now - started < .seconds(25))
+            #expect(poller.mayBeReadable(incoming))
+            #expect(try dealer.receiveMultipart() == [Frame(string: "reply")])
+        }
+    }
 }

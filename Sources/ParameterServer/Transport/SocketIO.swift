@@ -112,39 +112,54 @@ final class SocketIO: TransportIO {
     private func drainReadable(_ deliver: ([Frame], PeerAddress) -> Void) throws -> Int {
         var delivered = 0
         if let router, let item = router.item, poller.mayBeReadable(item) {
-            delivered += try drain(router, item: item) { frames in
-                guard frames.count >= 2 else { return }
-                var frames = frames
-                let identity = frames.removeFirst()
+            delivered += try drain(item) { try receiveEnvelope(router) } handle: { identity, frames in
+                guard !frames.isEmpty else { return }
                 deliver(frames, .routed(identity.bytes))
             }
         }
         for endpoint in dealerOrder where !stopRequested {
             guard let box = dealers[endpoint], let item = box.item, poller.mayBeReadable(item) else { continue }
-            delivered += try drain(box, item: item) { deliver($0, .endpoint(endpoint)) }
+            delivered += try drain(item) { try receive(box) } handle: { deliver($0, .endpoint(endpoint)) }
         }
         return delivered
     }
 
-    private func drain(_ box: SocketBox, item: DescriptorPoller.Item, _ handle: ([Frame]) -> Void) throws -> Int {
+    /// Receives and handles up to a batch of messages from one socket; returns how many.
+    private func drain<Received>(
+        _ item: DescriptorPoller.Item, receive: () throws -> Received?, handle: (Received) -> Void
+    ) throws -> Int {
         for count in 0..<256 {
-            guard let frames = try receive(box) else {
+            guard let received = try receive() else {
                 poller.noteDrained(item)
                 return count
             }
-            handle(frames)
+            handle(received)
             if stopRequested { return count + 1 }
         }
         return 256
     }
 
     private func receive(_ box: SocketBox) throws -> [Frame]? {
+        try refusingTooManyParts([]) { () throws(ZMQError) in
+            try box.socket.receiveMultipart(dontWait: true, maximumParts: settings.maximumParts + 1)
+        }
+    }
+
+    /// A message from the ROUTER: the sender's routing id and the message's frames.
+    private func receiveEnvelope(_ box: SocketBox) throws -> (envelope: Frame, parts: [Frame])? {
+        try refusingTooManyParts((Frame(), [])) { () throws(ZMQError) in
+            try box.socket.receiveEnvelope(dontWait: true, maximumParts: settings.maximumParts + 1)
+        }
+    }
+
+    /// What `receive` returns, or `dropped` (and a warning) for a message of too many frames.
+    private func refusingTooManyParts<Received>(_ dropped: Received, _ receive: () throws(ZMQError) -> Received?) throws -> Received? {
         do {
-            return try box.socket.receiveMultipart(dontWait: true, maximumParts: settings.maximumParts + 1)
+            return try receive()
         } catch {
             guard error.kind == .messageTooLarge else { throw error }
             logger.warning("dropped a message of more than \(settings.maximumParts) frames")
-            return []
+            return dropped
         }
     }
 
