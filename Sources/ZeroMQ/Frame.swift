@@ -66,6 +66,13 @@ public struct Frame: Sendable {
         self.storage = FrameStorage(keepingAlive: array)
     }
 
+    /// A frame over the elements `range` of `array`, sharing its storage without copying: the array
+    /// stays alive as long as the frame (or a message libzmq is sending from it) does.
+    public init<Element: BitwiseCopyable & Sendable>(array: [Element], range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= array.count, "range \(range) outside 0..<\(array.count)")
+        self.storage = FrameStorage(keepingAlive: array, range: range)
+    }
+
     /// A frame of `count` fresh bytes that `initializer` must fill completely.
     public static func allocate(
         count: Int, initializingWith initializer: (UnsafeMutableRawBufferPointer) throws -> Void
@@ -127,11 +134,13 @@ final class FrameStorage: @unchecked Sendable {
         self.owner = .message(message)
     }
 
-    init<Element: BitwiseCopyable & Sendable>(keepingAlive array: [Element]) {
+    init<Element: BitwiseCopyable & Sendable>(keepingAlive array: [Element], range: Range<Int>? = nil) {
         // The buffer of a native array does not move while a reference to it is held and it is not
         // mutated; this storage holds that reference and never mutates it.
-        self.baseAddress = array.withUnsafeBytes { $0.baseAddress }
-        self.count = array.count * MemoryLayout<Element>.stride
+        let range = range ?? 0..<array.count
+        let stride = MemoryLayout<Element>.stride
+        self.baseAddress = range.isEmpty ? nil : array.withUnsafeBytes { $0.baseAddress.map { $0 + range.lowerBound * stride } }
+        self.count = range.count * stride
         self.owner = .array(array)
     }
 

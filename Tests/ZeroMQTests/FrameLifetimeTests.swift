@@ -59,6 +59,35 @@ struct FrameLifetimeTests {
         }
     }
 
+    @Test("A frame over part of an array holds exactly that part, without a copy, and keeps the array alive through a send")
+    func arrayRangeFrame() throws {
+        let values: [UInt32] = (0..<1000).map { $0 &* 2_654_435_761 }
+        let middle = Frame(array: values, range: 250..<750)
+        #expect(middle.count == 500 * 4)
+        #expect(middle == Frame(array: Array(values[250..<750])))
+        values.withUnsafeBytes { whole in
+            middle.withUnsafeBytes { part in #expect(part.baseAddress == whole.baseAddress! + 250 * 4) }
+        }
+        #expect(Frame(array: values, range: 1000..<1000).isEmpty)
+        #expect(Frame(array: values, range: 0..<1) == Frame(array: [values[0]]))
+
+        try withRouterAndDealer(bindingTo: "inproc://array-range") { router, dealer in
+            weak var storage: FrameStorage?
+            do {
+                let keys = (0..<UInt64(20_000)).map { $0 &* 3 }
+                let tail = Frame(array: keys, range: 10_000..<20_000)
+                storage = tail.storage
+                #expect(try dealer.send([tail]))
+            }
+            do {
+                let received = try #require(try router.receiveEnvelope())
+                #expect(received.parts == [Frame(array: (10_000..<UInt64(20_000)).map { $0 &* 3 })])
+            }
+            // The received message was the last holder of the array.
+            #expect(storage == nil)
+        }
+    }
+
     @Test("Frame constructors hold exactly the bytes given")
     func constructors() {
         #expect(Frame().isEmpty)

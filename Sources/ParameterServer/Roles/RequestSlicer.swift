@@ -1,8 +1,7 @@
 import ZeroMQ
 
 /// Splits a worker's request by the servers' key ranges of the node table: one message per server
-/// range that holds some of its keys, with frames that share the caller's arrays when one server
-/// takes all of them.
+/// range that holds some of its keys, with frames that view the caller's arrays.
 struct RequestSlicer {
     /// One server's share of the key space.
     struct Route {
@@ -42,14 +41,12 @@ struct RequestSlicer {
         if let uncovered = parts.uncovered {
             throw RequestError(code: .keyOutOfRange, peer: node, message: "key \(uncovered) lies outside every server's range")
         }
-        let whole = parts.slices.count == 1
+        // Each slice's frames view the caller's arrays: nothing is copied, whatever the number of servers.
         func slice(_ range: Range<Int>, _ server: NodeInfo) -> Slice {
             Slice(
                 server: server,
-                keys: whole ? Frame(array: keys) : Self.copy(keys, range),
-                values: values.map { values in
-                    whole ? Frame(array: values) : Self.copy(values, (range.lowerBound * width)..<(range.upperBound * width))
-                },
+                keys: Frame(array: keys, range: range),
+                values: values.map { Frame(array: $0, range: (range.lowerBound * width)..<(range.upperBound * width)) },
                 keyCount: range.count)
         }
         guard toEveryServer else {
@@ -67,10 +64,6 @@ struct RequestSlicer {
                 server: server, keys: Frame(array: serverKeys), values: serverValues.map { Frame(array: $0) },
                 keyCount: serverKeys.count)
         }
-    }
-
-    private static func copy<Element: BitwiseCopyable & Sendable>(_ array: [Element], _ range: Range<Int>) -> Frame {
-        array.withUnsafeBufferPointer { PayloadFrame<Element>(copying: UnsafeBufferPointer(rebasing: $0[range])).frame }
     }
 
     /// The runs of `keys` each route holds, and the first key no route holds.
