@@ -37,10 +37,12 @@ struct FilterClusterTests {
     }
 
     /// Runs `body` as the only worker of a fresh two-server cluster; `adjust` changes its settings.
+    /// Returns what the servers wrote to standard error once the job is over and they exited.
+    @discardableResult
     static func withCluster(
         _ name: String, adjust: (inout NodeSettings) -> Void = { _ in },
         _ body: @escaping @Sendable (Worker) async throws -> Void
-    ) async throws {
+    ) async throws -> [String] {
         let directory = try ClusterSupport.temporaryDirectory(name)
         let topology = try writeTopology(in: directory)
         let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
@@ -54,6 +56,8 @@ struct FilterClusterTests {
             return "done"
         }
         try await node.run()
+        for server in servers { _ = try await server.waitForExit(within: .seconds(30)) }
+        return servers.map(\.errors)
     }
 
     /// Minibatch A holds keys 0, 4, 8, …; B holds 1, 5, 9, …: 125 keys (1,000 bytes) per server each.
@@ -71,7 +75,7 @@ struct FilterClusterTests {
         let outcome = Mutex<(mismatches: Int, traffic: WorkerTraffic)>((0, WorkerTraffic()))
         // The worker believes the servers keep 1 MiB of lists, they keep 1 KiB: after each switch
         // of minibatch the list it sends by hash has been evicted there.
-        try await Self.withCluster("filters-exact", adjust: { $0.tables[0].filters.keyCacheBytes = 1 << 20 }) { worker in
+        let serverLogs = try await Self.withCluster("filters-exact", adjust: { $0.tables[0].filters.keyCacheBytes = 1 << 20 }) { worker in
             var sums = [Float](repeating: 0, count: Self.keySpace)
             var mismatches = 0
             for (round, batch) in Self.schedule.enumerated() {
@@ -108,6 +112,27 @@ struct FilterClusterTests {
         #expect(traffic.requests == caching.messages)
         #expect(traffic.plainBytesSent == caching.bytesBefore)
         #expect(traffic.bytesSent == compression.bytesAfter)
+
+        // Each server logs what its filters did when it stops; together they received what the worker sent.
+        let received = serverLogs.flatMap { Self.filterFigures($0, "received compression") }
+        #expect(received.count == 2, "one line per server: \(serverLogs)")
+        // (A server counts the messages that arrived compressed; the worker every one the stage saw.)
+        #expect(received.reduce(0) { $0 + $1.messages } > 0)
+        #expect(received.reduce(0) { $0 + $1.bytesBefore } == compression.bytesAfter)
+        #expect(received.reduce(0) { $0 + $1.bytesAfter } == compression.bytesBefore)
+    }
+
+    /// The figures of the `<server> filters: <stage>: …` lines of a server's log.
+    static func filterFigures(_ log: String, _ stage: String) -> [FilterStatistics] {
+        log.split(separator: "\n").compactMap { line -> FilterStatistics? in
+            guard let range = line.range(of: "filters: \(stage): ") else { return nil }
+            let numbers = line[range.upperBound...].split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+            guard numbers.count == 5 else { return nil }
+            var figures = FilterStatistics()
+            figures.record(bytesBefore: numbers[1], bytesAfter: numbers[2], keysBefore: numbers[3], keysAfter: numbers[4])
+            figures.messages = numbers[0]
+            return figures
+        }
     }
 
     @Test("Significantly modified: small changes wait on the worker until waitForAll pushes them, summed")

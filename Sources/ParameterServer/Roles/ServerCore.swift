@@ -82,7 +82,11 @@ public final class ServerCore: TransportHandler {
 
     public func stopped(error: (any Error)?) {
         if let error { outcome.fail("\(link.settings.name) stopped: \(error)") }
+        for line in filters.report.lines { logger.notice("\(link.settings.name) filters: \(line)") }
     }
+
+    /// What the communication filters did to the requests this server received and the replies it sent.
+    public var filterReport: FilterReport { filters.report }
 
     public func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
         if peer == link.manager {
