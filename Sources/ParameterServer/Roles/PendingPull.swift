@@ -48,7 +48,8 @@ public final class PendingPull: Sendable {
 
     /// Waits for the pull and returns its values and clock; throws its error.
     public func values() async throws -> PulledValues {
-        try await withCheckedThrowingContinuation { continuation in
+        if let result { return try result.get() }
+        return try await withCheckedThrowingContinuation { continuation in
             let finished = state.withLock { state -> Result<PulledValues, any Error>? in
                 switch state {
                 case .finished(let result):

@@ -24,8 +24,12 @@ public final class Worker: Sendable {
     private let tablesByName: [String: TableSpec]
     private let tablesByID: [UInt32: TableSpec]
 
-    init(transport: ZMQTransport<WorkerCore>, settings: NodeSettings) {
+    /// Every task up to it finished successfully (kept by the I/O thread).
+    private let watermark: FinishedWatermark
+
+    init(transport: ZMQTransport<WorkerCore>, settings: NodeSettings, watermark: FinishedWatermark) {
         self.transport = transport
+        self.watermark = watermark
         self.settings = settings
         tablesByName = Dictionary(settings.tables.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         tablesByID = Dictionary(settings.tables.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
@@ -165,6 +169,8 @@ public final class Worker: Sendable {
 
     /// Waits until the task `timestamp` has been applied by every server it went to; throws its error.
     public func wait(_ timestamp: Timestamp) async throws {
+        // Finished with every task before it: no need to ask the I/O thread.
+        if timestamp.rawValue <= watermark.value { return }
         try await withCheckedThrowingContinuation { continuation in
             enqueue(continuation) { core, _ in core.whenFinished(timestamp, continuation) }
         }

@@ -53,9 +53,18 @@ public final class WorkerCore: TransportHandler {
     private var registrationWaiters: [CheckedContinuation<NodeTable, any Error>] = []
     private var barrierWaiters: [UInt64: (name: String, continuation: VoidContinuation, deadline: ContinuousClock.Instant)] = [:]
     private var stopping = false
+    /// Shared with ``Worker``: every task up to it finished successfully.
+    let watermark: FinishedWatermark
+    private var watermarkTracker = FinishedWatermark.Tracker()
 
     /// Creates the worker logic; `outcome` receives the reason it stopped.
-    public init(settings: NodeSettings, outcome: NodeOutcome, logger: Logger) {
+    public convenience init(settings: NodeSettings, outcome: NodeOutcome, logger: Logger) {
+        self.init(settings: settings, outcome: outcome, watermark: FinishedWatermark(), logger: logger)
+    }
+
+    /// Creates the worker logic that advances `watermark` as its tasks finish.
+    init(settings: NodeSettings, outcome: NodeOutcome, watermark: FinishedWatermark, logger: Logger) {
+        self.watermark = watermark
         self.link = ManagerLink(settings: settings, logger: logger)
         self.outcome = outcome
         self.logger = logger
@@ -349,6 +358,7 @@ public final class WorkerCore: TransportHandler {
     /// Without `io` (the loop has stopped) nothing is started.
     private func finish(_ task: Task, outcome: TaskOutcome, io: (any TransportIO)?) {
         tasks[task.timestamp] = nil
+        watermarkTracker.finished(task.timestamp.rawValue, succeeded: outcome == .succeeded, watermark: watermark)
         filters.taskEnded(task.timestamp)
         let actions = engine.finished(task.timestamp, outcome: outcome)
         let waiters = task.waiters

@@ -38,11 +38,12 @@ public struct WorkerNode: Service {
     /// Runs the application and waits for the manager's shutdown; throws the first failure.
     public func run() async throws {
         let outcome = NodeOutcome()
+        let watermark = FinishedWatermark()
         let (settings, logger, application, placement) = (self.settings, self.logger, self.application, self.placement)
         try await NodeRuntime.run(bind: settings.bindEndpoint, name: settings.name, logger: logger, outcome: outcome) {
-            WorkerCore(settings: settings, outcome: outcome, logger: logger)
+            WorkerCore(settings: settings, outcome: outcome, watermark: watermark, logger: logger)
         } started: { transport, _ in
-            let worker = Worker(transport: transport, settings: settings)
+            let worker = Worker(transport: transport, settings: settings, watermark: watermark)
             do {
                 _ = try await worker.waitUntilRegistered()
             } catch {
