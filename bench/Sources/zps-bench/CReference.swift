@@ -25,9 +25,17 @@ struct CReference: Sendable {
     }
 
     /// `ps_bench net dense N window rounds`: one worker process and one server process (fork), tcp loopback.
+    ///
+    /// Its CPU per request (`cpu us/req`, both processes, push and pull phases together) is the CPU
+    /// of the run less that of a run of one round, which costs the same start-up, store and warm-up.
     func parameterServerRound(keys: Int, window: Int, rounds: Int) throws -> [Sample] {
+        let start = Self.childrenCPUSeconds()
         let lines = try run("ps_bench", ["net", "dense", "\(keys)", "\(window)", "\(rounds)"])
-        return lines.compactMap { line in
+        let measured = Self.childrenCPUSeconds() - start
+        let setupStart = Self.childrenCPUSeconds()
+        _ = try run("ps_bench", ["net", "dense", "\(keys)", "\(window)", "1"])
+        let setup = Self.childrenCPUSeconds() - setupStart
+        var samples = lines.compactMap { line -> Sample? in
             switch line.metric {
             case "push_keys_per_s": Sample(metric: "push keys/s", value: line.value, unit: "keys/s")
             case "pull_keys_per_s": Sample(metric: "pull keys/s", value: line.value, unit: "keys/s")
@@ -36,6 +44,19 @@ struct CReference: Sendable {
             default: nil
             }
         }
+        if rounds > 1 {
+            let perRequest = max(0, measured - setup) / Double(2 * (rounds - 1)) * 1e6
+            samples.append(Sample(metric: "cpu us/req", value: perRequest, unit: "us"))
+        }
+        return samples
+    }
+
+    /// CPU seconds of the child processes waited for so far (and of their own waited-for children).
+    private static func childrenCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     /// `ps_bench local dense N`: the server's add and gather loops alone.

@@ -106,8 +106,12 @@ struct PushPullRun: Sendable {
             let requests = Double(keys) / Double(max(1, runs[0].keysPerRequest))
             return (ends.max()! - starts.min()!) / requests * 1e6
         }
-        let pushCPU = cpuPerRequest(runs.map(\.pushStartCPU), runs.map(\.pushEndCPU), keys: runs.reduce(0) { $0 + $1.pushKeys })
-        let pullCPU = cpuPerRequest(runs.map(\.pullStartCPU), runs.map(\.pullEndCPU), keys: runs.reduce(0) { $0 + $1.pullKeys })
+        let pushKeys = runs.reduce(0) { $0 + $1.pushKeys }
+        let pullKeys = runs.reduce(0) { $0 + $1.pullKeys }
+        let pushCPU = cpuPerRequest(runs.map(\.pushStartCPU), runs.map(\.pushEndCPU), keys: pushKeys)
+        let pullCPU = cpuPerRequest(runs.map(\.pullStartCPU), runs.map(\.pullEndCPU), keys: pullKeys)
+        // Both phases together, the figure `ps_bench` gives.
+        let cpu = (pushCPU * Double(pushKeys) + pullCPU * Double(pullKeys)) / Double(max(1, pushKeys + pullKeys))
         return [
             Sample(metric: "push keys/s", value: pushRate, unit: "keys/s"),
             Sample(metric: "pull keys/s", value: pullRate, unit: "keys/s"),
@@ -117,6 +121,7 @@ struct PushPullRun: Sendable {
             Sample(metric: "pull p99 us", value: Statistics.percentile(pullLatencies, 0.99) ?? 0, unit: "us"),
             Sample(metric: "push cpu us/req", value: pushCPU, unit: "us"),
             Sample(metric: "pull cpu us/req", value: pullCPU, unit: "us"),
+            Sample(metric: "cpu us/req", value: cpu, unit: "us"),
         ]
     }
 }
