@@ -44,6 +44,19 @@ enum ClusterSupport {
         return path
     }
 
+    /// A manager and one server process for a one-worker topology with table `weights` (one float
+    /// per key), and the settings of that in-process worker. The caller kills the processes.
+    static func startOneServer(
+        _ name: String, keySpace: Int
+    ) async throws -> (manager: NodeProcess, server: NodeProcess, managerEndpoint: String, settings: NodeSettings) {
+        let directory = try temporaryDirectory(name)
+        let topology = try writeTopology(in: directory, servers: 1, workers: 1, keySpace: keySpace, tables: [("weights", 1)])
+        let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
+        let server = try NodeProcess.start("server", rank: 0, topology: topology, manager: endpoint, directory: directory)
+        let settings = try workerSettings(topology: topology, rank: 0, manager: endpoint)
+        return (manager, server, endpoint, settings)
+    }
+
     /// Settings for an in-process worker of rank `rank` in `topology`, bound to a free loopback port.
     static func workerSettings(topology path: String, rank: Int, manager: String) throws -> NodeSettings {
         let topology = try Topology.load(path: path)

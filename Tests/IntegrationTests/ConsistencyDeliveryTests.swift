@@ -22,13 +22,8 @@ extension ConsistencyIntegrationTests {
 
         @Test("requests that arrive early wait for the gap; retries are answered and not applied again")
         func reorderedAndRepeated() async throws {
-            let directory = try ClusterSupport.temporaryDirectory("delivery")
-            let topology = try ClusterSupport.writeTopology(
-                in: directory, servers: 1, workers: 1, keySpace: Self.keySpace, tables: [("weights", 1)])
-            let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
-            let server = try NodeProcess.start("server", rank: 0, topology: topology, manager: endpoint, directory: directory)
+            let (manager, server, endpoint, settings) = try await ClusterSupport.startOneServer("delivery", keySpace: Self.keySpace)
             defer { manager.kill(); server.kill() }
-            let settings = try ClusterSupport.workerSettings(topology: topology, rank: 0, manager: endpoint)
             let seen = Mutex(Seen())
             let pulledByWorker = Mutex<[Float]>([])
             let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in

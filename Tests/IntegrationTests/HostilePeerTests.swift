@@ -50,13 +50,8 @@ struct HostilePeerTests {
 
     @Test("10,000 malformed messages each get an error reply; the server then serves exact pulls")
     func floodThenServe() async throws {
-        let directory = try ClusterSupport.temporaryDirectory("hostile")
-        let topology = try ClusterSupport.writeTopology(
-            in: directory, servers: 1, workers: 1, keySpace: Self.keySpace, tables: [("weights", 1)])
-        let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
-        let server = try NodeProcess.start("server", rank: 0, topology: topology, manager: endpoint, directory: directory)
+        let (manager, server, _, settings) = try await ClusterSupport.startOneServer("hostile", keySpace: Self.keySpace)
         defer { manager.kill(); server.kill() }
-        let settings = try ClusterSupport.workerSettings(topology: topology, rank: 0, manager: endpoint)
         let codes = Mutex<[ErrorCode: Int]>([:])
         let replies = Mutex(0)
         let pulled = Mutex<[Float]>([])
