@@ -25,18 +25,28 @@ extension Socket {
     /// if it would block, as sending the frames alone would.
     @discardableResult
     public func send(prefix bytes: [UInt8], _ frames: [Frame], dontWait: Bool = false) throws(ZMQError) -> Bool {
+        let sent = bytes.withUnsafeBytes { bytes in
+            Result { () throws(ZMQError) in try send(copying: bytes, more: !frames.isEmpty, dontWait: dontWait) }
+        }
+        guard try sent.get() else { return false }
+        if frames.isEmpty { return true }
+        return try send(frames, dontWait: dontWait)
+    }
+
+    /// Sends a copy of `bytes` as one message part (`zmq_send`), returning `false` if it would
+    /// block. With `more`, further parts of the same message follow. Nothing is allocated on the
+    /// Swift side, so small parts such as a header encoded on the stack cost only libzmq's copy.
+    @discardableResult
+    public func send(copying bytes: UnsafeRawBufferPointer, more: Bool, dontWait: Bool = false) throws(ZMQError) -> Bool {
         let wait: Int32 = dontWait ? ZMQ_DONTWAIT : 0
-        let flags = frames.isEmpty ? wait : ZMQ_SNDMORE | wait
+        let flags = more ? ZMQ_SNDMORE | wait : wait
         while true {
-            let result = bytes.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
-            if result >= 0 { break }
+            if zmq_send(handle, bytes.baseAddress, bytes.count, flags) >= 0 { return true }
             let code = zmq_errno()
             if code == EINTR { continue }
             if code == EAGAIN { return false }
-            throw ZMQError(code: code, context: "zmq_send(\(type), part 1 of \(frames.count + 1))")
+            throw ZMQError(code: code, context: "zmq_send(\(type), \(bytes.count) bytes)")
         }
-        if frames.isEmpty { return true }
-        return try send(frames, dontWait: dontWait)
     }
 
     /// Sends `frames` as one multipart message, returning `false` if it would block: with `dontWait`,

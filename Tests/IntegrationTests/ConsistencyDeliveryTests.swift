@@ -45,16 +45,22 @@ extension ConsistencyIntegrationTests {
 
             let result = seen.withLock { $0 }
             // Push 2 waited for push 1; each retry got its answer again; pull 5 waited for push 4.
-            #expect(result.replies == ["pushAck 1", "pushAck 2", "pushAck 2", "pushAck 1", "pullReply 3", "pushAck 4", "pullReply 5"])
-            // In id order: key 1 = 0 + 3 (push 1, add), then = 5 (push 2, assign); key 2 = 7, pushed once.
-            #expect(result.pulled == [[5, 7], [1]])
+            // Push 6 and its retry were answered twice and applied once.
+            #expect(result.replies == [
+                "pushAck 1", "pushAck 2", "pushAck 2", "pushAck 1", "pullReply 3", "pushAck 4", "pullReply 5",
+                "pushAck 6", "pushAck 6", "pullReply 7",
+            ])
+            // In id order: key 1 = 0 + 3 (push 1, add), then = 5 (push 2, assign); key 2 = 7, pushed
+            // once; key 3 = 1 (push 4), then 1 + 2 (push 6).
+            #expect(result.pulled == [[5, 7], [1], [3]])
             // The clock of keys [1, 3) shows push 1 (timestamp 1) everywhere, push 2 (timestamp 2) only on key 1.
             let me = Int(result.me.rawValue)
-            #expect(result.clocks.count == 2)
+            #expect(result.clocks.count == 3)
             #expect(result.clocks.first??.count ?? 0 > me)
             #expect(result.clocks.first??[me] == 1)
-            #expect(result.clocks.last??[me] == 4)
-            #expect(pulledByWorker.withLock { $0 } == [5, 7, 1])
+            #expect(result.clocks.dropFirst().first??[me] == 4)
+            #expect(result.clocks.last??[me] == 6)
+            #expect(pulledByWorker.withLock { $0 } == [5, 7, 3])
             #expect(try await manager.waitForExit(within: .seconds(30)) == 0)
             #expect(try await server.waitForExit(within: .seconds(30)) == 0, "server: \(server.errors.suffix(1000))")
         }
@@ -213,6 +219,14 @@ extension ConsistencyIntegrationTests {
             try send(.pull, id: 5, keys: [3])
             try send(.push, id: 4, keys: [3], values: [1])
             try receive(2)
+            // In order with nothing waiting: served on the direct path, and its retry answered from
+            // what that path kept.
+            try send(.push, id: 6, keys: [3], values: [2])
+            try receive(1)
+            try send(.push, id: 6, keys: [3], values: [2], retry: true)
+            try receive(1)
+            try send(.pull, id: 7, keys: [3])
+            try receive(1)
             return seen
         }
     }

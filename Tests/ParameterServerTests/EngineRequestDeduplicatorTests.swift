@@ -83,6 +83,48 @@ struct EngineRequestDeduplicatorTests {
         #expect(error.code == .beforeFirstID)
     }
 
+    @Test func theInOrderShortcutTakesOnlyTheNextIDWithNothingBuffered() {
+        var deduplicator = Deduplicator()
+        // A sender it has not seen yet goes through `receive`.
+        let unknownSender = deduplicator.acceptInOrder(sender: worker, requestID: 1, reply: "ack a")
+        #expect(!unknownSender)
+        #expect(deduplicator.receive(sender: worker, requestID: 1, "a") == [.apply(sender: worker, requestID: 1, "a")])
+        deduplicator.recordReply(sender: worker, requestID: 1, reply: "ack a")
+        let next = deduplicator.acceptInOrder(sender: worker, requestID: 2, reply: "ack b")
+        #expect(next)
+        #expect(deduplicator.nextExpected(from: worker) == 3)
+        // Its reply is kept for a retry, as `recordReply` keeps one.
+        #expect(deduplicator.receive(sender: worker, requestID: 2, "b") == [.replyAgain(sender: worker, requestID: 2, "ack b")])
+        // Neither an id ahead of the sequence nor an old one.
+        let ahead = deduplicator.acceptInOrder(sender: worker, requestID: 4, reply: "ack d")
+        #expect(!ahead)
+        let old = deduplicator.acceptInOrder(sender: worker, requestID: 2, reply: "ack b")
+        #expect(!old)
+        // Nor the next id while a later one waits: `receive` must release the later one too.
+        #expect(deduplicator.receive(sender: worker, requestID: 4, "d") == [.buffer(sender: worker, requestID: 4)])
+        let gapBehind = deduplicator.acceptInOrder(sender: worker, requestID: 3, reply: "ack c")
+        #expect(!gapBehind)
+        #expect(deduplicator.nextExpected(from: worker) == 3)
+        #expect(deduplicator.bufferedCount(from: worker) == 1)
+    }
+
+    @Test func theInOrderShortcutEvictsRepliesOutsideTheWindow() {
+        var deduplicator = Deduplicator(settings: .init(replyWindow: 2))
+        _ = deduplicator.receive(sender: worker, requestID: 1, "a")
+        deduplicator.recordReply(sender: worker, requestID: 1, reply: "ack a")
+        for id: UInt64 in 2...4 {
+            let accepted = deduplicator.acceptInOrder(sender: worker, requestID: id, reply: "ack \(id)")
+            #expect(accepted)
+        }
+        #expect(deduplicator.receive(sender: worker, requestID: 3, "c") == [.replyAgain(sender: worker, requestID: 3, "ack 3")])
+        let expired = deduplicator.receive(sender: worker, requestID: 2, "b")
+        guard case .reject(let error)? = expired.first else {
+            Issue.record("request 2 left the window of 2 and should be refused, got \(expired)")
+            return
+        }
+        #expect(error.code == .replyExpired)
+    }
+
     @Test func aForgottenSenderStartsOver() {
         var deduplicator = Deduplicator()
         _ = deduplicator.receive(sender: worker, requestID: 1, "a")
@@ -112,7 +154,13 @@ struct EngineRequestDeduplicatorTests {
         var applied: [NodeID: [UInt64]] = [:]
         var answeredAgain = 0
         var dropped = 0
+        // Odd seeds try the in-order shortcut first, as a server does; the outcome must be the same.
+        let shortcut = seed % 2 == 1
         for (sender, id) in deliveries {
+            if shortcut, deduplicator.acceptInOrder(sender: sender, requestID: id, reply: "ack \(sender.rawValue)/\(id)") {
+                applied[sender, default: []].append(id)
+                continue
+            }
             for directive in deduplicator.receive(sender: sender, requestID: id, "\(sender.rawValue)/\(id)") {
                 switch directive {
                 case .apply(let from, let requestID, let request):

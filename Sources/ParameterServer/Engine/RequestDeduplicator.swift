@@ -102,12 +102,30 @@ public struct RequestDeduplicator<Request: Sendable, Reply: Sendable>: Sendable 
         }
 
         var directives: [Directive] = [.apply(sender: sender, requestID: requestID, request)]
-        advance(&state)
+        Self.advance(&state, window: settings.replyWindow)
         while let next = state.buffered.removeValue(forKey: state.nextExpected) {
             directives.append(.apply(sender: sender, requestID: state.nextExpected, next))
-            advance(&state)
+            Self.advance(&state, window: settings.replyWindow)
         }
         return directives
+    }
+
+    /// The common case, decided without building directives: when `requestID` is the next id
+    /// expected from `sender` and no later request of it is buffered, consumes the id, keeps `reply`
+    /// for retries and returns true, exactly as ``receive(sender:requestID:_:)`` returning a single
+    /// `.apply` followed by ``recordReply(sender:requestID:reply:)``. Otherwise changes nothing and
+    /// returns false; the caller then goes through ``receive(sender:requestID:_:)``.
+    public mutating func acceptInOrder(sender: NodeID, requestID: UInt64, reply: Reply) -> Bool {
+        guard let index = senders.index(forKey: sender) else { return false }
+        // Changed in place through the dictionary's storage: no copy of the sender's caches.
+        return Self.acceptInOrder(&senders.values[index], requestID: requestID, reply: reply, window: settings.replyWindow)
+    }
+
+    private static func acceptInOrder(_ state: inout SenderState, requestID: UInt64, reply: Reply, window: Int) -> Bool {
+        guard requestID == state.nextExpected, state.buffered.isEmpty else { return false }
+        state.replies[requestID] = reply
+        advance(&state, window: window)
+        return true
     }
 
     /// Keeps the reply to an applied request for retries. Replies outside the window are not kept.
@@ -128,10 +146,10 @@ public struct RequestDeduplicator<Request: Sendable, Reply: Sendable>: Sendable 
         return max(settings.firstRequestID, state.nextExpected > window ? state.nextExpected - window : 0)
     }
 
-    private func advance(_ state: inout SenderState) {
+    private static func advance(_ state: inout SenderState, window: Int) {
         state.nextExpected += 1
         // Evicting the one id that just left the window keeps the cache at most `replyWindow` long.
-        let window = UInt64(settings.replyWindow)
+        let window = UInt64(window)
         if state.nextExpected > window {
             state.replies[state.nextExpected - window - 1] = nil
         }

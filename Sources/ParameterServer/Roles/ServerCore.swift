@@ -27,6 +27,8 @@ public final class ServerCore: TransportHandler {
     /// replies are not kept: they can be large, and reading again has no side effect).
     private enum KeptReply: Sendable {
         case message(Message)
+        /// A plain acknowledgement, rebuilt from the retry's header (which repeats the request's).
+        case acknowledged
         case readAgain
     }
 
@@ -173,6 +175,7 @@ public final class ServerCore: TransportHandler {
     // MARK: - Data requests
 
     private func serve(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
+        if servePlain(frames, from: peer, io: io) { return }
         let decoded = Result { () throws(WireError) in try filters.decode(frames, limits: link.settings.limits) }
         let header = (try? decoded.get())?.header
             ?? frames.first.flatMap { try? HeaderCodec.decode($0, limits: link.settings.limits) }
@@ -202,6 +205,44 @@ public final class ServerCore: TransportHandler {
         }
     }
 
+    /// Serves the common request directly: a valid push or pull of keys from a worker or client,
+    /// next in its sender's order, to a table that is not `bsp`, without filter encodings or another
+    /// updater. It is applied, answered and recorded for retries as the general path would, without
+    /// the intermediate ``Message``s and directives. Returns false, having changed nothing, for
+    /// anything else (including every malformed request): the general path serves and reports it.
+    private func servePlain(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) -> Bool {
+        let limits = link.settings.limits
+        guard !shuttingDown, frames.count == 2 || frames.count == 3,
+            let header = try? HeaderCodec.decode(frames[0], limits: limits),
+            header.kind == .push ? frames.count == 3 : header.kind == .pull && frames.count == 2,
+            header.flags.isDisjoint(with: [.hasLengths, .rangeRequest, .cacheKeys]), !header.isFilterEncoded,
+            header.keyRange == nil, header.iteration == nil, header.acceptedEncodings == nil, header.keyCacheHash == nil,
+            orderedSenders.contains(header.sender),
+            let table = tables[header.table], !table.isBSP, Int(header.valueLength) == table.spec.valueLength,
+            header.updater == nil || header.updater == table.updater.name,
+            frames[1].count <= limits.maxFrameBytes
+        else { return false }
+        let message = Message(header: header, keys: frames[1], values: header.kind == .push ? frames[2] : nil)
+        guard (try? MessageCodec.validatePayload(message, limits: limits)) != nil,
+            let slices = try? table.slices(of: message),
+            deduplicator.acceptInOrder(
+                sender: header.sender, requestID: header.requestID, reply: header.kind == .push ? .acknowledged : .readAgain)
+        else { return false }
+        do {
+            if header.kind == .push {
+                // Cannot throw: the table's own updater always fits its stores.
+                try table.apply(message, slices: slices, updater: table.updater)
+                try io.send(acknowledgement(of: header).header, payload: nil, to: peer)
+            } else {
+                let reply = pull(message, table: table, slices: slices)
+                try io.send(reply.header, payload: reply.values, to: peer)
+            }
+        } catch {
+            logger.warning("\(link.settings.name) could not answer \(peer): \(error)")
+        }
+        return true
+    }
+
     private func isOrdered(_ header: Header) -> Bool {
         Self.isDataRequest(header.kind) && orderedSenders.contains(header.sender)
     }
@@ -228,6 +269,8 @@ public final class ServerCore: TransportHandler {
                 }
             case .replyAgain(_, _, .message(let reply)):
                 send(reply, to: incoming.peer, io: io)
+            case .replyAgain(_, _, .acknowledged):
+                send(acknowledgement(of: header), to: incoming.peer, io: io)
             case .replyAgain(_, _, .readAgain):
                 switch incoming.request {
                 case .success(let message):

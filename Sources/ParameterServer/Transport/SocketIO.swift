@@ -54,6 +54,21 @@ final class SocketIO: TransportIO {
         }
     }
 
+    func send(_ header: Header, payload: Frame?, to peer: PeerAddress) throws {
+        let box: SocketBox
+        switch peer {
+        case .routed(let identity):
+            guard let router else { return }
+            box = router
+            try identity.withUnsafeBytes { identity in _ = try box.socket.send(copying: identity, more: true) }
+        case .endpoint(let endpoint):
+            box = try dealer(for: endpoint)
+        }
+        try HeaderCodec.withEncoded(header) { bytes in _ = try box.socket.send(copying: bytes, more: payload != nil) }
+        if let payload { try box.socket.send(payload) }
+        noteSent(box)
+    }
+
     /// A send may consume the signal that the socket's descriptor would give for a reply.
     private func noteSent(_ box: SocketBox) {
         if let item = box.item { poller.noteActivity(item) }

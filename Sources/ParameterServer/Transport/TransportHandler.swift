@@ -30,8 +30,18 @@ public protocol TransportIO: AnyObject {
     var now: ContinuousClock.Instant { get }
     /// Sends a multipart message. It never blocks; a peer that cannot be reached gives an error.
     func send(_ frames: [Frame], to peer: PeerAddress) throws
+    /// Sends a message of `header` and at most one payload frame: a reply. The header may be
+    /// encoded straight into the outgoing message, without a frame of its own.
+    func send(_ header: Header, payload: Frame?, to peer: PeerAddress) throws
     /// Ends the I/O loop after the current event; queued outgoing messages are flushed first.
     func stop()
+}
+
+extension TransportIO {
+    public func send(_ header: Header, payload: Frame?, to peer: PeerAddress) throws {
+        let headerFrame = HeaderCodec.encode(header)
+        try send(payload.map { [headerFrame, $0] } ?? [headerFrame], to: peer)
+    }
 }
 
 /// A role's logic: called on one thread by its transport, for every message and on every tick.

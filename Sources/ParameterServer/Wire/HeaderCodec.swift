@@ -10,8 +10,14 @@ import ZeroMQ
 public enum HeaderCodec {
     /// The header as one msgpack map in a frame of its own.
     public static func encode(_ header: Header) -> Frame {
+        withEncoded(header) { Frame(copying: $0) }
+    }
+
+    /// Calls `body` with the header encoded as one msgpack map; the bytes are valid only inside
+    /// `body`. Typical headers are encoded on the stack, so sending one this way allocates nothing.
+    public static func withEncoded<R>(_ header: Header, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         // Typical headers fit the stack buffer; the packer spills to the heap only for node tables.
-        withUnsafeTemporaryAllocation(byteCount: PackBuffer.stackCapacity, alignment: 16) { stack in
+        try withUnsafeTemporaryAllocation(byteCount: PackBuffer.stackCapacity, alignment: 16) { stack in
             var buffer = PackBuffer(base: stack.baseAddress!, capacity: stack.count)
             defer { buffer.releaseHeap() }
             withUnsafeMutablePointer(to: &buffer) { bufferPointer in
@@ -23,7 +29,7 @@ public enum HeaderCodec {
                 }
                 withUnsafeMutablePointer(to: &packer) { HeaderPacker(packer: $0).pack(header) }
             }
-            return Frame(copying: UnsafeRawBufferPointer(start: buffer.base, count: buffer.count))
+            return try body(UnsafeRawBufferPointer(start: buffer.base, count: buffer.count))
         }
     }
 
