@@ -232,10 +232,10 @@ public final class ServerCore: TransportHandler {
             if header.kind == .push {
                 // Cannot throw: the table's own updater always fits its stores.
                 try table.apply(message, slices: slices, updater: table.updater)
-                try io.send(acknowledgement(of: header).header, payload: nil, to: peer)
+                try io.send(acknowledgement(of: header).header, payload: [], to: peer)
             } else {
                 let reply = pull(message, table: table, slices: slices)
-                try io.send(reply.header, payload: reply.values, to: peer)
+                try io.send(reply.header, payload: reply.values.map { [$0] } ?? [], to: peer)
             }
         } catch {
             logger.warning("\(link.settings.name) could not answer \(peer): \(error)")

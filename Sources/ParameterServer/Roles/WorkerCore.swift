@@ -216,9 +216,7 @@ public final class WorkerCore: TransportHandler {
         }
         if let range = request.range { outgoing = slicer.slices(of: range) }
         task.remaining = outgoing.count
-        task.sliceValues = Array(repeating: nil, count: outgoing.count)
-        task.sliceKeyCounts = outgoing.map(\.keyCount)
-        task.sliceServers = outgoing.map(\.server)
+        task.sliceParts = outgoing.map { ($0.keyCount, nil) }
         if outgoing.isEmpty {
             complete(task, io: io)
             return
@@ -240,7 +238,7 @@ public final class WorkerCore: TransportHandler {
                 payload: WorkerFilters.payload(of: message), sentAt: io.now, plain: filters.isActive ? plain : nil)
             slices[SliceKey(server: slice.server.id, requestID: requestID)] = sent
             do {
-                try io.send([HeaderCodec.encode(sent.header)] + sent.payload, to: .endpoint(slice.server.endpoint))
+                try io.send(sent.header, payload: sent.payload, to: .endpoint(slice.server.endpoint))
             } catch {
                 fail(task, RequestError(code: .internalError, peer: slice.server.description, message: "could not send: \(error)"), io: io)
                 return
@@ -257,7 +255,7 @@ public final class WorkerCore: TransportHandler {
             slices[key]?.sentAt = now
             retriedSlices += 1
             do {
-                try io.send([HeaderCodec.encode(header)] + slice.payload, to: .endpoint(slice.server.endpoint))
+                try io.send(header, payload: slice.payload, to: .endpoint(slice.server.endpoint))
             } catch {
                 logger.warning("\(settings.name) could not resend request \(key.requestID) to \(slice.server): \(error)")
             }
@@ -296,10 +294,10 @@ public final class WorkerCore: TransportHandler {
         case .pushAck where task.kind == .push, .rangeFunctionAck where task.kind == .rangeFunction:
             break
         case .pullReply where task.kind == .pull:
-            guard message.valueCount == task.sliceKeyCounts[index] * task.valueLength else {
+            guard message.valueCount == task.sliceParts[index].keyCount * task.valueLength else {
                 fail(task, RequestError(
                     code: .sizeMismatch, peer: server.description,
-                    message: "answered pull \(timestamp) with \(message.valueCount) values, expected \(task.sliceKeyCounts[index] * task.valueLength)"), io: io)
+                    message: "answered pull \(timestamp) with \(message.valueCount) values, expected \(task.sliceParts[index].keyCount * task.valueLength)"), io: io)
                 return
             }
             task.received(values: message.values, clock: header.clock, slice: index)
@@ -328,7 +326,7 @@ public final class WorkerCore: TransportHandler {
         resent.plain = request
         slices[SliceKey(server: sent.server.id, requestID: requestID)] = resent
         do {
-            try io.send([HeaderCodec.encode(message.header)] + resent.payload, to: .endpoint(sent.server.endpoint))
+            try io.send(message.header, payload: resent.payload, to: .endpoint(sent.server.endpoint))
         } catch {
             logger.warning("\(settings.name) could not resend request \(requestID) to \(sent.server): \(error)")
         }

@@ -96,7 +96,12 @@ struct WorkerFilters {
 
     /// The payload frames of a message in wire order.
     static func payload(of message: Message) -> [Frame] {
-        [message.keys, message.values, message.lengths].compactMap { $0 }
+        var frames: [Frame] = []
+        frames.reserveCapacity(3)
+        if let keys = message.keys { frames.append(keys) }
+        if let values = message.values { frames.append(values) }
+        if let lengths = message.lengths { frames.append(lengths) }
+        return frames
     }
 
     private static func array<Element: BitwiseCopyable>(_ frame: Frame?, as: Element.Type) -> [Element] {

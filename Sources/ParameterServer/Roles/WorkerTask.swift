@@ -32,10 +32,9 @@ final class WorkerTask {
     var deadline: ContinuousClock.Instant?
     /// Slices not answered yet.
     var remaining = 0
-    /// Pull replies by slice, merged in key order when the last arrives.
-    var sliceValues: [Frame?] = []
-    var sliceKeyCounts: [Int] = []
-    var sliceServers: [NodeInfo] = []
+    /// Per slice, in key order: its number of keys and, once its pull reply arrived, the values,
+    /// merged when the last arrives.
+    var sliceParts: [(keyCount: Int, values: Frame?)] = []
     /// The minimum of the clocks received so far; `clockMissing` once a server sent none.
     private var clock: [Int64]?
     private var clockMissing = false
@@ -54,7 +53,7 @@ final class WorkerTask {
 
     /// Keeps the values and clock of slice `slice`'s pull reply.
     func received(values: Frame?, clock sliceClock: [Int64]?, slice: Int) {
-        sliceValues[slice] = values
+        sliceParts[slice].values = values
         if let sliceClock {
             clock = clock.map { Self.minimum($0, sliceClock) } ?? sliceClock
         } else {
@@ -67,7 +66,7 @@ final class WorkerTask {
         let total = keyCount * valueLength
         let values = [Float](unsafeUninitializedCapacity: total) { buffer, initialized in
             var offset = 0
-            for (frame, keys) in zip(sliceValues, sliceKeyCounts) {
+            for (keys, frame) in sliceParts {
                 let bytes = 4 * keys * valueLength
                 if bytes > 0, let frame {
                     frame.withUnsafeBytes { raw in

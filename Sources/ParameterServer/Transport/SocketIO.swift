@@ -54,7 +54,7 @@ final class SocketIO: TransportIO {
         }
     }
 
-    func send(_ header: Header, payload: Frame?, to peer: PeerAddress) throws {
+    func send(_ header: Header, payload: [Frame], to peer: PeerAddress) throws {
         let box: SocketBox
         switch peer {
         case .routed(let identity):
@@ -64,8 +64,8 @@ final class SocketIO: TransportIO {
         case .endpoint(let endpoint):
             box = try dealer(for: endpoint)
         }
-        try HeaderCodec.withEncoded(header) { bytes in _ = try box.socket.send(copying: bytes, more: payload != nil) }
-        if let payload { try box.socket.send(payload) }
+        try HeaderCodec.withEncoded(header) { bytes in _ = try box.socket.send(copying: bytes, more: !payload.isEmpty) }
+        try box.socket.send(payload)
         noteSent(box)
     }
 
@@ -168,13 +168,15 @@ final class SocketIO: TransportIO {
     }
 
     /// What `receive` returns, or `dropped` (and a warning) for a message of too many frames.
-    private func refusingTooManyParts<Received>(_ dropped: Received, _ receive: () throws(ZMQError) -> Received?) throws -> Received? {
+    private func refusingTooManyParts<Received>(
+        _ dropped: @autoclosure () -> Received, _ receive: () throws(ZMQError) -> Received?
+    ) throws -> Received? {
         do {
             return try receive()
         } catch {
             guard error.kind == .messageTooLarge else { throw error }
             logger.warning("dropped a message of more than \(settings.maximumParts) frames")
-            return dropped
+            return dropped()
         }
     }
 

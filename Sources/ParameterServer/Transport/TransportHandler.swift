@@ -30,17 +30,16 @@ public protocol TransportIO: AnyObject {
     var now: ContinuousClock.Instant { get }
     /// Sends a multipart message. It never blocks; a peer that cannot be reached gives an error.
     func send(_ frames: [Frame], to peer: PeerAddress) throws
-    /// Sends a message of `header` and at most one payload frame: a reply. The header may be
-    /// encoded straight into the outgoing message, without a frame of its own.
-    func send(_ header: Header, payload: Frame?, to peer: PeerAddress) throws
+    /// Sends a message of `header` followed by the `payload` frames. The header may be encoded
+    /// straight into the outgoing message, without a frame of its own.
+    func send(_ header: Header, payload: [Frame], to peer: PeerAddress) throws
     /// Ends the I/O loop after the current event; queued outgoing messages are flushed first.
     func stop()
 }
 
 extension TransportIO {
-    public func send(_ header: Header, payload: Frame?, to peer: PeerAddress) throws {
-        let headerFrame = HeaderCodec.encode(header)
-        try send(payload.map { [headerFrame, $0] } ?? [headerFrame], to: peer)
+    public func send(_ header: Header, payload: [Frame], to peer: PeerAddress) throws {
+        try send([HeaderCodec.encode(header)] + payload, to: peer)
     }
 }
 
