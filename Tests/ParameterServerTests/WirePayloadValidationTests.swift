@@ -66,6 +66,23 @@ struct WirePayloadValidationTests {
         }
     }
 
+    @Test("the sortedness scan compares all 64 bits, across the sign bit and at the extremes")
+    func sortednessScanFullWidth() {
+        var random = WireRandom(seed: 7)
+        let extremes: [UInt64] = [0, 1, 1 << 62, (1 << 63) - 1, 1 << 63, (1 << 63) + 1, .max - 1, .max]
+        for _ in 0..<20_000 {
+            let count = Int.random(in: 2...24, using: &random)
+            var keys = (0..<count).map { _ in
+                Bool.random(using: &random) ? extremes.randomElement(using: &random)! : UInt64.random(in: 0...UInt64.max, using: &random)
+            }
+            if Bool.random(using: &random) { keys = Array(Set(keys)).sorted() }
+            let expected = keys.indices.dropFirst().first { keys[$0 - 1] >= keys[$0] }
+            keys.withUnsafeBytes { raw in
+                #expect(PayloadValidation.firstUnsortedIndex(raw.baseAddress!, count: keys.count) == expected, "\(keys)")
+            }
+        }
+    }
+
     @Test("keys outside r and the reserved key are rejected")
     func keysOutOfRange() {
         var header = WireSamples.minimalHeader(.push)
