@@ -106,9 +106,40 @@ public struct TaskEngine: Sendable {
                 .unknownDependency, table: task.table,
                 "depends on \(dependency), but the last timestamp issued is \(lastIssued)")
         }
-        // Taken out of the dictionary while it changes, so that its sets are not copied on write.
-        var table = tables.removeValue(forKey: task.table) ?? TableProgress()
-        defer { tables[task.table] = table }
+        let timestamp = lastIssued.next
+        // The table's progress is changed in place through the dictionary's storage: one lookup,
+        // and no copy of its sets.
+        let (position, modelSatisfied) = try Self.enter(
+            task, model: model, timestamp: timestamp, into: &tables[task.table, default: TableProgress()])
+        lastIssued = timestamp
+
+        var remainingDependencies = 0
+        if !task.after.isEmpty {
+            for dependency in Set(task.after) where !isFinished(dependency) {
+                remainingDependencies += 1
+                dependents[dependency, default: []].append(timestamp)
+            }
+        }
+
+        var entry = UnfinishedTask(
+            table: task.table, position: position, callback: task.callback,
+            remainingDependencies: remainingDependencies, modelSatisfied: modelSatisfied, isRunning: false)
+        var actions: [EngineAction] = []
+        if entry.isStartable {
+            entry.isRunning = true
+            runningCount += 1
+            actions.append(.start(timestamp))
+        }
+        unfinished[timestamp] = entry
+        return (timestamp, actions)
+    }
+
+    /// Places task `timestamp` in its table's order: its position, and whether the model lets it
+    /// start now (if not, it waits for the finished prefix it needs). Throws, changing nothing, when
+    /// the model is invalid for the task.
+    private static func enter(
+        _ task: EngineTask, model: ConsistencyModel, timestamp: Timestamp, into table: inout TableProgress
+    ) throws(EngineError) -> (position: Int, modelSatisfied: Bool) {
         let position = table.submitted
         let requiredPrefix: Int
         switch model {
@@ -136,32 +167,12 @@ public struct TaskEngine: Sendable {
             }
             requiredPrefix = table.iterationFirstPosition
         }
-
         table.submitted += 1
-        lastIssued = lastIssued.next
-        let timestamp = lastIssued
-
-        var remainingDependencies = 0
-        for dependency in Set(task.after) where !isFinished(dependency) {
-            remainingDependencies += 1
-            dependents[dependency, default: []].append(timestamp)
-        }
         let modelSatisfied = table.finishedPrefix >= requiredPrefix
         if !modelSatisfied {
             table.waitingForPrefix[requiredPrefix, default: []].append(timestamp)
         }
-
-        var entry = UnfinishedTask(
-            table: task.table, position: position, callback: task.callback,
-            remainingDependencies: remainingDependencies, modelSatisfied: modelSatisfied, isRunning: false)
-        var actions: [EngineAction] = []
-        if entry.isStartable {
-            entry.isRunning = true
-            runningCount += 1
-            actions.append(.start(timestamp))
-        }
-        unfinished[timestamp] = entry
-        return (timestamp, actions)
+        return (position, modelSatisfied)
     }
 
     /// Records that task `t` finished (its replies arrived, or it failed or was cancelled before it
@@ -178,33 +189,38 @@ public struct TaskEngine: Sendable {
         }
 
         var started: [Timestamp] = []
-        for dependent in dependents.removeValue(forKey: t) ?? [] {
-            update(dependent, started: &started) { $0.remainingDependencies -= 1 }
+        if !dependents.isEmpty {
+            for dependent in dependents.removeValue(forKey: t) ?? [] {
+                update(dependent, started: &started) { $0.remainingDependencies -= 1 }
+            }
         }
-
-        var table = tables.removeValue(forKey: task.table)!
-        if task.position == table.finishedPrefix {
-            let oldPrefix = table.finishedPrefix
-            table.finishedPrefix += 1
-            while table.finishedAbovePrefix.remove(table.finishedPrefix) != nil {
-                table.finishedPrefix += 1
-            }
-            var released: [Timestamp] = []
-            for prefix in (oldPrefix + 1)...table.finishedPrefix {
-                released += table.waitingForPrefix.removeValue(forKey: prefix) ?? []
-            }
-            tables[task.table] = table
-            for waiting in released {
-                update(waiting, started: &started) { $0.modelSatisfied = true }
-            }
-        } else {
-            table.finishedAbovePrefix.insert(task.position)
-            tables[task.table] = table
+        for waiting in Self.advance(&tables[task.table, default: TableProgress()], finished: task.position) {
+            update(waiting, started: &started) { $0.modelSatisfied = true }
         }
 
         started.sort()
         actions += started.map { .start($0) }
         return actions
+    }
+
+    /// Records that the task at `position` of a table finished; returns the tasks whose required
+    /// finished prefix that completes.
+    private static func advance(_ table: inout TableProgress, finished position: Int) -> [Timestamp] {
+        guard position == table.finishedPrefix else {
+            table.finishedAbovePrefix.insert(position)
+            return []
+        }
+        let oldPrefix = table.finishedPrefix
+        table.finishedPrefix += 1
+        while !table.finishedAbovePrefix.isEmpty, table.finishedAbovePrefix.remove(table.finishedPrefix) != nil {
+            table.finishedPrefix += 1
+        }
+        guard !table.waitingForPrefix.isEmpty else { return [] }
+        var released: [Timestamp] = []
+        for prefix in (oldPrefix + 1)...table.finishedPrefix {
+            released += table.waitingForPrefix.removeValue(forKey: prefix) ?? []
+        }
+        return released
     }
 
     private mutating func update(
@@ -227,7 +243,7 @@ public struct TaskEngine: Sendable {
             return
         }
         finishedThrough = t
-        while finishedAbove.remove(finishedThrough.next) != nil {
+        while !finishedAbove.isEmpty, finishedAbove.remove(finishedThrough.next) != nil {
             finishedThrough = finishedThrough.next
         }
     }

@@ -185,7 +185,11 @@ public final class WorkerCore: TransportHandler {
             return
         }
         assert(submitted.timestamp == timestamp, "worker and engine disagree on timestamps")
-        perform(submitted.actions, io: io)
+        if submitted.actions.count == 1, case .start(timestamp) = submitted.actions[0] {
+            start(task, io: io)  // the common case, without looking the task up again
+        } else {
+            perform(submitted.actions, io: io)
+        }
     }
 
     private func perform(_ actions: [EngineAction], io: any TransportIO) {
@@ -222,8 +226,7 @@ public final class WorkerCore: TransportHandler {
             return
         }
         for (index, slice) in outgoing.enumerated() {
-            let requestID = nextRequestIDs[slice.server.id, default: 1]
-            nextRequestIDs[slice.server.id] = requestID + 1
+            let requestID = takeRequestID(for: slice.server.id)
             var header = Header(
                 kind: request.kind, sender: link.nodeID, requestID: requestID, table: request.table.id,
                 timestamp: task.timestamp.rawValue, flags: request.wantClock ? .wantClock : [],
@@ -244,6 +247,15 @@ public final class WorkerCore: TransportHandler {
                 return
             }
         }
+    }
+
+    /// The next request id for `server` (ids count from 1 per server), used up.
+    private func takeRequestID(for server: NodeID) -> UInt64 {
+        func take(_ next: inout UInt64) -> UInt64 {
+            defer { next += 1 }
+            return next
+        }
+        return take(&nextRequestIDs[server, default: 1])
     }
 
     /// Sends again, with the same id and the `retry` flag, every slice unanswered for a retry interval.
@@ -314,8 +326,7 @@ public final class WorkerCore: TransportHandler {
     /// Sends a slice the server answered with a key-cache miss again, keys included, under the next
     /// request id for that server (the miss is the recorded reply to the old id).
     private func resendWithKeys(_ plain: Message, as sent: SentSlice, io: any TransportIO) {
-        let requestID = nextRequestIDs[sent.server.id, default: 1]
-        nextRequestIDs[sent.server.id] = requestID + 1
+        let requestID = takeRequestID(for: sent.server.id)
         var request = plain
         request.header.requestID = requestID
         let message = filters.encode(request, to: sent.server.id, forceKeys: true)

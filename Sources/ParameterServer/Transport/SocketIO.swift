@@ -16,6 +16,7 @@ final class SocketIO: TransportIO {
     private var wakeUpItem: DescriptorPoller.Item?
     private var dealers: [String: SocketBox] = [:]
     private var dealerOrder: [String] = []
+    private var lastDealer: (endpoint: String, box: SocketBox)?
     private let context: Context
     private let settings: TransportSettings
     private let logger: Logger
@@ -75,7 +76,12 @@ final class SocketIO: TransportIO {
     }
 
     private func dealer(for endpoint: String) throws -> SocketBox {
-        if let box = dealers[endpoint] { return box }
+        // Requests mostly go to the peer of the previous one: a string comparison, not a hash.
+        if let last = lastDealer, last.endpoint == endpoint { return last.box }
+        if let box = dealers[endpoint] {
+            lastDealer = (endpoint, box)
+            return box
+        }
         let socket = try Socket(.dealer, context: context)
         try socket.set(.sendHighWaterMark, to: 0)
         try socket.set(.receiveHighWaterMark, to: 0)
@@ -188,6 +194,7 @@ final class SocketIO: TransportIO {
             }
         }
         dealerOrder.removeAll()
+        lastDealer = nil
         try? router?.socket.set(.linger, to: Int32(settings.linger.milliseconds))
         router = nil
     }
