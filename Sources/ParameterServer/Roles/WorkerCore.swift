@@ -204,11 +204,11 @@ public final class WorkerCore: TransportHandler {
     }
 
     private func start(_ task: Task, io: any TransportIO) {
-        guard var request = task.request else { return }
-        task.request = nil
-        request = filters.filterPush(request)
+        guard var request = task.request.take() else { return }
+        filters.filterPush(&request)
         if request.kind == .pull { filters.pullStarted(task.timestamp, table: request.table.id, keys: request.keys) }
-        task.deadline = io.now + settings.deadlines.request
+        let now = io.now
+        task.deadline = now + settings.deadlines.request
         var outgoing: [RequestSlicer.Slice]
         do {
             outgoing = try request.range != nil ? [] : slicer.slices(
@@ -238,7 +238,7 @@ public final class WorkerCore: TransportHandler {
             let message = filters.encode(plain, to: slice.server.id)
             let sent = SentSlice(
                 task: task.timestamp, index: index, server: slice.server, header: message.header,
-                payload: WorkerFilters.payload(of: message), sentAt: io.now, plain: filters.isActive ? plain : nil)
+                payload: WorkerFilters.payload(of: message), sentAt: now, plain: filters.isActive ? plain : nil)
             slices[SliceKey(server: slice.server.id, requestID: requestID)] = sent
             do {
                 try io.send(sent.header, payload: sent.payload, to: .endpoint(slice.server.endpoint))

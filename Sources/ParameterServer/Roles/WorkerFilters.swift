@@ -23,22 +23,20 @@ struct WorkerFilters {
         isActive = chain.isActive
     }
 
-    /// A push after the value filters of its table (significantly modified, KKT); other requests,
-    /// and pushes marked ``WorkerTask/Request/bypassesValueFilters``, as they are.
-    mutating func filterPush(_ request: WorkerTask.Request) -> WorkerTask.Request {
+    /// Passes a push through the value filters of its table (significantly modified, KKT); leaves
+    /// other requests, and pushes marked ``WorkerTask/Request/bypassesValueFilters``, as they are.
+    mutating func filterPush(_ request: inout WorkerTask.Request) {
         guard isActive, request.kind == .push, !request.bypassesValueFilters,
             chain.settings[request.table.id]?.filtersValues == true, let values = request.values
-        else { return request }
+        else { return }
         let width = request.table.valueLength
         let message = Message(
             header: Header(
                 kind: .push, table: request.table.id, keyCount: UInt32(request.keys.count), valueLength: UInt32(width)),
             keys: Frame(array: request.keys), values: Frame(array: values))
         let filtered = chain.filterPush(message)
-        var result = request
-        result.keys = Self.array(filtered.keys, as: UInt64.self)
-        result.values = Self.array(filtered.values, as: Float.self)
-        return result
+        request.keys = Self.array(filtered.keys, as: UInt64.self)
+        request.values = Self.array(filtered.values, as: Float.self)
     }
 
     /// Remembers the keys of a pull starting on a table with a KKT filter.
