@@ -28,6 +28,8 @@ let package = Package(
         .systemLibrary(
             name: "CMsgPack", pkgConfig: "msgpack",
             providers: [.apt(["libmsgpack-dev"]), .brew(["msgpack"])]),
+        // The C library's allocator settings (malloc.h), part of libc.
+        .systemLibrary(name: "CMalloc"),
 
         // A small, safe Swift layer over libzmq, reusable on its own.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
@@ -36,7 +38,7 @@ let package = Package(
         .target(
             name: "ParameterServer",
             dependencies: [
-                "ZeroMQ", "CMsgPack", "CSnappy",
+                "ZeroMQ", "CMsgPack", "CSnappy", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ParameterServer
 
 /// The zps command line: run a whole topology locally, or one role of it per host.
 @main
@@ -10,4 +11,18 @@ struct ZPS: AsyncParsableCommand {
             RunCommand.self, GenerateCommand.self, PredictCommand.self, ManagerCommand.self, ServerCommand.self,
             WorkerCommand.self,
         ])
+
+    static func main() async {
+        AllocatorTuning.keepLargeBuffers()
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ParameterServer
 
 /// zps-bench: throughput and latency of zps against the C reference of ../shared/limits.
 @main
@@ -46,6 +47,8 @@ struct ZPSBench: AsyncParsableCommand {
     var referenceShapes = false
 
     mutating func run() async throws {
+        // As the zps executable does: every node of the in-process clusters reuses its large buffers.
+        AllocatorTuning.keepLargeBuffers()
         if scenarios == ["list"] {
             for scenario in ScenarioCatalog.all { print("\(scenario.name)\t\(scenario.summary)") }
             return
