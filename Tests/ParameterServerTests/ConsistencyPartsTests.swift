@@ -83,6 +83,24 @@ struct ConsistencyPartsTests {
         #expect(pull.isFinished)
     }
 
+    @Test(arguments: [1, 2, 5])
+    func aPendingPullResumesWaitersThatRegisteredBeforeItFinished(waiters: Int) async throws {
+        let pull = PendingPull(timestamp: Timestamp(9))
+        try await withThrowingTaskGroup(of: PulledValues.self) { group in
+            for _ in 0..<waiters { group.addTask { try await pull.values() } }
+            // Gives the waiters time to register (one, then several), so that finishing resumes them.
+            try await Task.sleep(for: .milliseconds(50))
+            pull.finish(.failure(RequestError(code: .timeout, peer: "server-0", message: "late")))
+            pull.finish(.success(PulledValues(values: [1], clock: nil, timestamp: Timestamp(9))))
+            var failures = 0
+            while let outcome = await group.nextResult() {
+                if case .failure(let error as RequestError) = outcome, error.code == .timeout { failures += 1 }
+            }
+            #expect(failures == waiters)
+        }
+        await #expect(throws: RequestError.self) { try await pull.values() }
+    }
+
     @Test func theWorkloadReferenceFollowsEachOwnersSteps() {
         let workload = SlowWorkerWorkload(keyCount: 10, iterations: 3, compute: .zero, staleness: 0, learningRate: 0.5)
         let counters = workload.counterKeys(serverRanges: [KeyRange(0, 5), KeyRange(5, 10)])

@@ -24,12 +24,18 @@ public final class PendingPull: Sendable {
     /// The pull's task timestamp.
     public let timestamp: Timestamp
 
+    /// Unchecked continuations: every pull waits here, and `finish` resumes each exactly once.
+    private typealias Waiter = UnsafeContinuation<PulledValues, any Error>
+
     private enum State {
-        case waiting([CheckedContinuation<PulledValues, any Error>])
+        case waiting
+        /// The usual case, one task waiting, without an array.
+        case waitingOne(Waiter)
+        case waitingMany([Waiter])
         case finished(Result<PulledValues, any Error>)
     }
 
-    private let state = Mutex<State>(.waiting([]))
+    private let state = Mutex<State>(.waiting)
 
     init(timestamp: Timestamp) {
         self.timestamp = timestamp
@@ -49,16 +55,21 @@ public final class PendingPull: Sendable {
     /// Waits for the pull and returns its values and clock; throws its error.
     public func values() async throws -> PulledValues {
         if let result { return try result.get() }
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await withUnsafeThrowingContinuation { continuation in
             let finished = state.withLock { state -> Result<PulledValues, any Error>? in
                 switch state {
                 case .finished(let result):
                     return result
-                case .waiting(var waiters):
+                case .waiting:
+                    state = .waitingOne(continuation)
+                case .waitingOne(let first):
+                    state = .waitingMany([first, continuation])
+                case .waitingMany(var waiters):
+                    state = .waiting  // drops the array's reference, so that the append does not copy it
                     waiters.append(continuation)
-                    state = .waiting(waiters)
-                    return nil
+                    state = .waitingMany(waiters)
                 }
+                return nil
             }
             if let finished { continuation.resume(with: finished) }
         }
@@ -66,11 +77,15 @@ public final class PendingPull: Sendable {
 
     /// Records the outcome and resumes every waiter; later calls are ignored.
     func finish(_ result: Result<PulledValues, any Error>) {
-        let waiters = state.withLock { state -> [CheckedContinuation<PulledValues, any Error>] in
-            guard case .waiting(let waiters) = state else { return [] }
-            state = .finished(result)
-            return waiters
+        let previous = state.withLock { state -> State in
+            if case .finished = state { return state }
+            defer { state = .finished(result) }
+            return state
         }
-        for waiter in waiters { waiter.resume(with: result) }
+        switch previous {
+        case .waitingOne(let waiter): waiter.resume(with: result)
+        case .waitingMany(let waiters): for waiter in waiters { waiter.resume(with: result) }
+        case .waiting, .finished: break
+        }
     }
 }

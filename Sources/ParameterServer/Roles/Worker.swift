@@ -171,8 +171,12 @@ public final class Worker: Sendable {
     public func wait(_ timestamp: Timestamp) async throws {
         // Finished with every task before it: no need to ask the I/O thread.
         if timestamp.rawValue <= watermark.value { return }
-        try await withCheckedThrowingContinuation { continuation in
-            enqueue(continuation) { core, _ in core.whenFinished(timestamp, continuation) }
+        // Unchecked: every request waits here, and `WorkerCore.whenFinished` resumes exactly once
+        // (or the failed `execute` does, below).
+        try await withUnsafeThrowingContinuation { continuation in
+            if !transport.execute({ core, _ in core.whenFinished(timestamp, continuation) }) {
+                continuation.resume(throwing: stoppedError)
+            }
         }
     }
 

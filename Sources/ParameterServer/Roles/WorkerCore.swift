@@ -377,7 +377,7 @@ public final class WorkerCore: TransportHandler {
     }
 
     /// Resumes `continuation` once the task `timestamp` finished (at once if it already has).
-    func whenFinished(_ timestamp: Timestamp, _ continuation: VoidContinuation) {
+    func whenFinished(_ timestamp: Timestamp, _ continuation: UnsafeContinuation<Void, any Error>) {
         if let task = tasks[timestamp] {
             task.waiters.append { error in
                 if let error { continuation.resume(throwing: error) } else { continuation.resume() }
