@@ -66,6 +66,8 @@ public final class WorkerCore: TransportHandler {
     init(settings: NodeSettings, outcome: NodeOutcome, watermark: FinishedWatermark, logger: Logger) {
         self.watermark = watermark
         self.link = ManagerLink(settings: settings, logger: logger)
+        self.settings = settings
+        name = settings.name
         self.outcome = outcome
         self.logger = logger
         filters = WorkerFilters(tables: settings.tables)
@@ -73,7 +75,11 @@ public final class WorkerCore: TransportHandler {
             settings.tables.map { ($0.id, $0.consistency) }, uniquingKeysWith: { first, _ in first }))
     }
 
-    var settings: NodeSettings { link.settings }
+    /// The node's settings, kept apart from the link's copy so that reading one field on the
+    /// request path does not copy them all.
+    let settings: NodeSettings
+    /// The node's name, for errors and logs (built once: `NodeSettings.name` formats it).
+    private let name: String
 
     /// How long a slice waits for its answer before it is sent again.
     private var retryInterval: Duration { settings.deadlines.request / 4 }
@@ -105,9 +111,9 @@ public final class WorkerCore: TransportHandler {
     }
 
     public func stopped(error: (any Error)?) {
-        if let error { outcome.fail("\(settings.name) stopped: \(error)") }
+        if let error { outcome.fail("\(name) stopped: \(error)") }
         let reason = RequestError(
-            code: .shuttingDown, peer: settings.name, message: outcome.failure ?? "the worker stopped")
+            code: .shuttingDown, peer: name, message: outcome.failure ?? "the worker stopped")
         for task in tasks.values.sorted(by: { $0.timestamp < $1.timestamp }) { fail(task, reason, io: nil) }
         for waiter in registrationWaiters { waiter.resume(throwing: reason) }
         registrationWaiters.removeAll()
@@ -123,7 +129,7 @@ public final class WorkerCore: TransportHandler {
                 ? MessageCodec.decodeEncoded(frames, limits: settings.limits)
                 : MessageCodec.decode(frames, limits: settings.limits)
         } catch {
-            logger.warning("\(settings.name) dropped a malformed message from \(peer): \(error)")
+            logger.warning("\(name) dropped a malformed message from \(peer): \(error)")
             return
         }
         if peer == link.manager {
@@ -151,7 +157,7 @@ public final class WorkerCore: TransportHandler {
                 barrier.continuation.resume()
             }
         case .message(let message):
-            logger.warning("\(settings.name) ignored a \(message.header.kind) message from the manager")
+            logger.warning("\(name) ignored a \(message.header.kind) message from the manager")
         case nil:
             break
         }
@@ -181,7 +187,7 @@ public final class WorkerCore: TransportHandler {
             // same so that the two counters stay equal.
             _ = try? engine.submit(EngineTask(table: .max, consistency: .eventual))
             _ = engine.finished(timestamp)
-            fail(task, RequestError(code: .invalidRequest, peer: settings.name, message: "\(error)"), io: io)
+            fail(task, RequestError(code: .invalidRequest, peer: name, message: "\(error)"), io: io)
             return
         }
         assert(submitted.timestamp == timestamp, "worker and engine disagree on timestamps")
@@ -213,7 +219,7 @@ public final class WorkerCore: TransportHandler {
         do {
             outgoing = try request.range != nil ? [] : slicer.slices(
                 keys: request.keys, values: request.values, valueLength: request.table.valueLength,
-                toEveryServer: request.kind == .push && request.iteration != nil, node: settings.name)
+                toEveryServer: request.kind == .push && request.iteration != nil, node: name)
         } catch {
             fail(task, error, io: io)
             return
@@ -269,7 +275,7 @@ public final class WorkerCore: TransportHandler {
             do {
                 try io.send(header, payload: slice.payload, to: .endpoint(slice.server.endpoint))
             } catch {
-                logger.warning("\(settings.name) could not resend request \(key.requestID) to \(slice.server): \(error)")
+                logger.warning("\(name) could not resend request \(key.requestID) to \(slice.server): \(error)")
             }
         }
     }
@@ -280,7 +286,7 @@ public final class WorkerCore: TransportHandler {
             let sent = slices.removeValue(forKey: SliceKey(server: header.sender, requestID: header.requestID)),
             let task = tasks[sent.task]
         else {
-            logger.debug("\(settings.name) ignored a reply to unknown request \(header.requestID) from \(peer)")
+            logger.debug("\(name) ignored a reply to unknown request \(header.requestID) from \(peer)")
             return
         }
         let timestamp = sent.task
@@ -339,7 +345,7 @@ public final class WorkerCore: TransportHandler {
         do {
             try io.send(message.header, payload: resent.payload, to: .endpoint(sent.server.endpoint))
         } catch {
-            logger.warning("\(settings.name) could not resend request \(requestID) to \(sent.server): \(error)")
+            logger.warning("\(name) could not resend request \(requestID) to \(sent.server): \(error)")
         }
     }
 
