@@ -16,6 +16,10 @@ struct PushPullRun: Sendable {
     var pushEndCPU = 0.0
     var pullStartCPU = 0.0
     var pullEndCPU = 0.0
+    /// CPU seconds of the worker's I/O thread, on which the application runs, at both ends of the
+    /// two phases: the worker's own cost, without the server's or libzmq's.
+    var workerStartCPU = 0.0
+    var workerEndCPU = 0.0
     var pushLatencies: [Double] = []
     var pullLatencies: [Double] = []
 
@@ -40,6 +44,7 @@ struct PushPullRun: Sendable {
         run.pullLatencies.reserveCapacity(rounds)
         try await worker.barrier("push")
         run.pushStartCPU = processCPUSeconds()
+        run.workerStartCPU = threadCPUSeconds()
         run.pushStart = .now
         var pending: [(timestamp: Timestamp, issued: ContinuousClock.Instant)] = []
         pending.reserveCapacity(window)
@@ -87,6 +92,7 @@ struct PushPullRun: Sendable {
         }
         run.pullEnd = .now
         run.pullEndCPU = processCPUSeconds()
+        run.workerEndCPU = threadCPUSeconds()
         run.pullKeys = rounds * sets.keys[0].count
         return run
     }
@@ -112,6 +118,10 @@ struct PushPullRun: Sendable {
         let pullCPU = cpuPerRequest(runs.map(\.pullStartCPU), runs.map(\.pullEndCPU), keys: pullKeys)
         // Both phases together, the figure `ps_bench` gives.
         let cpu = (pushCPU * Double(pushKeys) + pullCPU * Double(pullKeys)) / Double(max(1, pushKeys + pullKeys))
+        // Each worker's I/O thread over both phases (the barrier between them included), per request.
+        let workerCPU = runs.map { run in
+            (run.workerEndCPU - run.workerStartCPU) / Double(max(1, (run.pushKeys + run.pullKeys) / max(1, run.keysPerRequest))) * 1e6
+        }.reduce(0, +) / Double(runs.count)
         return [
             Sample(metric: "push keys/s", value: pushRate, unit: "keys/s"),
             Sample(metric: "pull keys/s", value: pullRate, unit: "keys/s"),
@@ -122,8 +132,16 @@ struct PushPullRun: Sendable {
             Sample(metric: "push cpu us/req", value: pushCPU, unit: "us"),
             Sample(metric: "pull cpu us/req", value: pullCPU, unit: "us"),
             Sample(metric: "cpu us/req", value: cpu, unit: "us"),
+            Sample(metric: "worker thread cpu us/req", value: workerCPU, unit: "us"),
         ]
     }
+}
+
+/// CPU seconds the calling thread has used so far.
+func threadCPUSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
 }
 
 /// CPU seconds this process has used so far, over all its threads.
