@@ -50,7 +50,10 @@ struct RequestSlicer {
                 keyCount: range.count)
         }
         guard toEveryServer else {
-            return parts.slices.map { slice($0.keys, $0.server) }
+            var result: [Slice] = []
+            result.reserveCapacity(parts.slices.count)
+            for part in parts.slices { result.append(slice(part.keys, part.server)) }
+            return result
         }
         var servers: [NodeInfo] = []
         for route in routes where !servers.contains(where: { $0.id == route.server.id }) { servers.append(route.server) }
@@ -71,6 +74,14 @@ struct RequestSlicer {
         var result: [(keys: Range<Int>, server: NodeInfo)] = []
         var index = 0
         keys.withUnsafeBufferPointer { buffer in
+            // Most requests fall in one route: found by its two ends, without a search.
+            if let first = buffer.first, let last = buffer.last,
+                let route = routes.first(where: { $0.range.contains(first) }), route.range.contains(last)
+            {
+                result.append((0..<buffer.count, route.server))
+                index = buffer.count
+                return
+            }
             for route in routes where index < buffer.count {
                 guard route.range.contains(buffer[index]) else {
                     if buffer[index] < route.range.lowerBound { break }
