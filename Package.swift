@@ -28,8 +28,8 @@ let package = Package(
         .systemLibrary(
             name: "CMsgPack", pkgConfig: "msgpack",
             providers: [.apt(["libmsgpack-dev"]), .brew(["msgpack"])]),
-        // The C library's allocator settings (malloc.h), part of libc.
-        .systemLibrary(name: "CMalloc"),
+        // The C library's allocator settings and CPU affinity (malloc.h, sched.h), part of libc.
+        .systemLibrary(name: "CSystem"),
 
         // A small, safe Swift layer over libzmq, reusable on its own.
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
@@ -38,7 +38,7 @@ let package = Package(
         .target(
             name: "ParameterServer",
             dependencies: [
-                "ZeroMQ", "CMsgPack", "CSnappy", "CMalloc",
+                "ZeroMQ", "CMsgPack", "CSnappy", "CSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),

@@ -23,12 +23,15 @@ public final class Context: Sendable {
         public var maximumSockets: Int
         /// Whether new sockets accept IPv6 as well as IPv4.
         public var ipv6: Bool
+        /// The CPUs libzmq's I/O threads may run on (`ZMQ_THREAD_AFFINITY_CPU_ADD`); empty: any.
+        public var ioThreadCPUs: [Int]
 
-        /// libzmq's defaults: 1 I/O thread, 1023 sockets, IPv4 only.
-        public init(ioThreads: Int = 1, maximumSockets: Int = 1023, ipv6: Bool = false) {
+        /// libzmq's defaults: 1 I/O thread, 1023 sockets, IPv4 only, any CPU.
+        public init(ioThreads: Int = 1, maximumSockets: Int = 1023, ipv6: Bool = false, ioThreadCPUs: [Int] = []) {
             self.ioThreads = ioThreads
             self.maximumSockets = maximumSockets
             self.ipv6 = ipv6
+            self.ioThreadCPUs = ioThreadCPUs
         }
     }
 
@@ -58,7 +61,7 @@ public final class Context: Sendable {
             (ZMQ_IO_THREADS, options.ioThreads, "ZMQ_IO_THREADS"),
             (ZMQ_MAX_SOCKETS, options.maximumSockets, "ZMQ_MAX_SOCKETS"),
             (ZMQ_IPV6, options.ipv6 ? 1 : 0, "ZMQ_IPV6"),
-        ]
+        ] + options.ioThreadCPUs.map { (ZMQ_THREAD_AFFINITY_CPU_ADD, $0, "ZMQ_THREAD_AFFINITY_CPU_ADD") }
         for (name, value, label) in settings {
             guard let value = Int32(exactly: value), zmq_ctx_set(handle, name, value) == 0 else {
                 let error = ZMQError(code: EINVAL, context: "zmq_ctx_set(\(label), \(value))")

@@ -48,6 +48,26 @@ private let badTopologies: [BadTopology] = [
         code: .invalidValue, line: 4, column: 30, path: "tables[0].value_length",
         message: "expected an integer in 1...65536, found 0"),
     BadTopology(
+        label: "negative cpu",
+        yaml: """
+            servers: { count: 2, cpus: [0, -1] }
+            workers: { count: 2 }
+            tables: [{ name: w }]
+            application: { kind: pushpull }
+            """,
+        code: .invalidValue, line: 1, column: 32, path: "servers.cpus[1]",
+        message: "expected a CPU number (an integer >= 0), found -1"),
+    BadTopology(
+        label: "cpus that are not a list",
+        yaml: """
+            servers: { count: 2 }
+            workers: { count: 2, cpus: 3 }
+            tables: [{ name: w }]
+            application: { kind: pushpull }
+            """,
+        code: .wrongType, line: 2, column: 28, path: "workers.cpus",
+        message: "expected a list of CPU numbers (integers >= 0), found \"3\""),
+    BadTopology(
         label: "misspelt key",
         yaml: """
             servers: { count: 2 }
@@ -78,7 +98,7 @@ private let badTopologies: [BadTopology] = [
             \(validRest)
             """,
         code: .unknownKey, line: 1, column: 29, path: "manager.count",
-        message: "unknown key (expected one of host, bind, port)"),
+        message: "unknown key (expected one of host, bind, port, cpus)"),
     BadTopology(
         label: "missing section",
         yaml: """

@@ -104,6 +104,23 @@ struct TopologyLoaderTests {
         #expect(topology.application == ApplicationSpec(kind: .pushPull))
     }
 
+    @Test func roleCPUsAreHandedOutByRank() throws {
+        let topology = try Topology.parse(
+            yaml: """
+                manager: { cpus: [0] }
+                servers: { count: 3, cpus: [1, 0] }
+                workers: { count: 2 }
+                tables: [{ name: w }]
+                application: { kind: pushpull }
+                """,
+            file: "cpus.yaml")
+        #expect(topology.manager.cpus == [0])
+        #expect(topology.servers.cpus == [1, 0])
+        #expect((0..<3).map { topology.servers.cpu(ofRank: $0) } == [1, 0, 1])
+        #expect(topology.workers.cpus.isEmpty)
+        #expect(topology.workers.cpu(ofRank: 1) == nil)
+    }
+
     @Test func applicationParametersKeepTheirYAMLTypes() throws {
         let topology = try Topology.parse(
             yaml: """

@@ -12,11 +12,13 @@ public struct ManagerSettings: Sendable {
     public var deadlines: Deadlines
     /// Limits applied to every message the manager decodes.
     public var limits: WireLimits
+    /// The CPU the manager's I/O thread and libzmq's I/O thread are kept on; `nil`: any.
+    public var cpu: Int?
 
     /// Creates manager settings.
     public init(
         bindEndpoint: String, servers: Int, workers: Int, keySpace: KeyRange, deadlines: Deadlines = .standard,
-        limits: WireLimits = WireLimits()
+        limits: WireLimits = WireLimits(), cpu: Int? = nil
     ) {
         self.bindEndpoint = bindEndpoint
         self.servers = servers
@@ -24,6 +26,7 @@ public struct ManagerSettings: Sendable {
         self.keySpace = keySpace
         self.deadlines = deadlines
         self.limits = limits
+        self.cpu = cpu
     }
 }
 

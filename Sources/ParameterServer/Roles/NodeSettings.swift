@@ -14,11 +14,14 @@ public struct NodeSettings: Sendable {
     public var deadlines: Deadlines
     /// Limits applied to every message this node decodes.
     public var limits: WireLimits
+    /// The CPU the node's I/O thread and libzmq's I/O thread are kept on (see ``ThreadAffinity``);
+    /// `nil` lets them run on any.
+    public var cpu: Int?
 
     /// Creates node settings.
     public init(
         role: NodeRole, rank: Int, managerEndpoint: String, bindEndpoint: String, tables: [TableSpec],
-        deadlines: Deadlines = .standard, limits: WireLimits = WireLimits()
+        deadlines: Deadlines = .standard, limits: WireLimits = WireLimits(), cpu: Int? = nil
     ) {
         self.role = role
         self.rank = rank
@@ -27,6 +30,7 @@ public struct NodeSettings: Sendable {
         self.tables = tables
         self.deadlines = deadlines
         self.limits = limits
+        self.cpu = cpu
     }
 
     /// The node's name in logs and errors, e.g. `worker-1`.

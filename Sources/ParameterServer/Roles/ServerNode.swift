@@ -25,7 +25,7 @@ public struct ServerNode: Service {
     public func run() async throws {
         let outcome = NodeOutcome()
         let (settings, registry, logger) = (self.settings, self.registry, self.logger)
-        try await NodeRuntime.run(bind: settings.bindEndpoint, name: settings.name, logger: logger, outcome: outcome) {
+        try await NodeRuntime.run(bind: settings.bindEndpoint, name: settings.name, cpu: settings.cpu, logger: logger, outcome: outcome) {
             ServerCore(settings: settings, registry: registry, outcome: outcome, logger: logger)
         } started: { transport, endpoint in
             onBound(endpoint)
@@ -37,17 +37,23 @@ public struct ServerNode: Service {
 /// Starts a transport, waits for it to end (stopping it on graceful shutdown), and tears down in order.
 enum NodeRuntime {
     static func run<Handler: TransportHandler>(
-        bind: String, name: String, logger: Logger, outcome: NodeOutcome,
+        bind: String, name: String, cpu: Int?, logger: Logger, outcome: NodeOutcome,
         makeHandler: @escaping @Sendable () -> Handler,
         started: (ZMQTransport<Handler>, String) async throws -> Void,
         onShutdownSignal: (@Sendable (ZMQTransport<Handler>) -> Void)? = nil
     ) async throws {
-        let context = try Context()
+        // On a `cpu`, the node's I/O thread and libzmq's share it.
+        let context = try Context(options: Context.Options(ioThreadCPUs: cpu.map { [$0] } ?? []))
         do {
-            let transport = try ZMQTransport(context: context, bind: bind, logger: logger, makeHandler: makeHandler)
+            var settings = TransportSettings()
+            settings.cpu = cpu
+            let transport = try ZMQTransport(
+                context: context, bind: bind, settings: settings, logger: logger, makeHandler: makeHandler)
             let endpoint: String
             do {
                 endpoint = try transport.start()
+            } catch let error as ThreadAffinityError {
+                throw NodeFailure("\(name) cannot run on its cpu: \(error)")
             } catch {
                 throw NodeFailure("\(name) could not bind \(bind): \(error)")
             }

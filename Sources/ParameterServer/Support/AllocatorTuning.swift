@@ -1,4 +1,4 @@
-import CMalloc
+import CSystem
 
 /// Settings of the C allocator for a process that moves large messages.
 ///

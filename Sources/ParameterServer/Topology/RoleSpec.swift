@@ -14,13 +14,24 @@ public struct RoleSpec: Hashable, Sendable {
     public var port: Int
     /// How many nodes play the role (always 1 for the manager).
     public var count: Int
+    /// The CPUs the role's nodes are kept on: rank `i` on `cpus[i % cpus.count]` (its I/O thread
+    /// and libzmq's, see ``ThreadAffinity``). Empty: any CPU.
+    public var cpus: [Int]
 
     /// Creates a role specification.
-    public init(host: String = RoleSpec.defaultHost, bindAddress: String? = nil, port: Int = 0, count: Int = 1) {
+    public init(
+        host: String = RoleSpec.defaultHost, bindAddress: String? = nil, port: Int = 0, count: Int = 1, cpus: [Int] = []
+    ) {
         self.host = host
         self.bindAddress = bindAddress
         self.port = port
         self.count = count
+        self.cpus = cpus
+    }
+
+    /// The CPU rank `rank` is kept on, or `nil` when the role names none.
+    public func cpu(ofRank rank: Int) -> Int? {
+        cpus.isEmpty ? nil : cpus[rank % cpus.count]
     }
 
     /// The host used when a topology gives none.

@@ -99,7 +99,7 @@ private struct TopologyDecoder {
     }
 
     private mutating func role(_ node: Node, section: String, counted: Bool) throws(TopologyError) -> RoleSpec {
-        let allowed = counted ? ["count", "host", "bind", "port"] : ["host", "bind", "port"]
+        let allowed = counted ? ["count", "host", "bind", "port", "cpus"] : ["host", "bind", "port", "cpus"]
         let fields = try reader.fields(node, section, allowed: allowed)
         var spec = RoleSpec()
         if counted {
@@ -114,6 +114,15 @@ private struct TopologyDecoder {
         }
         if let port = fields.value("port") {
             spec.port = try reader.int(port, "\(section).port", expected: "a port in 0...65535")
+        }
+        if let cpus = fields.value("cpus") {
+            let expected = "a list of CPU numbers (integers >= 0)"
+            for (index, entry) in try reader.list(cpus, "\(section).cpus", expected: expected).enumerated() {
+                let path = "\(section).cpus[\(index)]"
+                let cpu = try reader.int(entry, path, expected: "a CPU number (an integer >= 0)")
+                guard cpu >= 0 else { throw reader.error(.invalidValue, entry, path, "expected a CPU number (an integer >= 0), found \(cpu)") }
+                spec.cpus.append(cpu)
+            }
         }
         return spec
     }

@@ -65,6 +65,8 @@ public struct TransportSettings: Sendable {
     public var maximumMessageBytes: Int64 = 1 << 30
     /// Messages of more frames than this are dropped (and answered with an error by the handler).
     public var maximumParts = 16
+    /// The CPU the I/O thread is kept on (see ``ThreadAffinity``); `nil` lets it run on any.
+    public var cpu: Int?
 
     /// Default settings.
     public init() {}

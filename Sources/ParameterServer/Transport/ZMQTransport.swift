@@ -20,7 +20,7 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
         var finished = false
         var finishError: String?
         var waiters: [CheckedContinuation<Void, Never>] = []
-        var startError: ZMQError?
+        var startError: (any Error & Sendable)?
     }
 
     private let shared = Mutex(Shared())
@@ -48,7 +48,9 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
         self.wakeUp = try WakeUpSignal()
     }
 
-    /// Binds the ROUTER and starts the I/O thread; returns the endpoint actually bound.
+    /// Binds the ROUTER and starts the I/O thread (kept on ``TransportSettings/cpu`` when set);
+    /// returns the endpoint actually bound. Throws a ``ZMQError``, or a ``ThreadAffinityError``
+    /// when the CPU is not there.
     public func start() throws -> String {
         let ready = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
@@ -116,16 +118,16 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
     private func runLoop(ready: DispatchSemaphore) {
         let io: SocketIO
         do {
+            if let cpu = settings.cpu { try ThreadAffinity.pinCurrentThread(to: cpu) }
             io = try SocketIO(context: context, bind: bindEndpoint, settings: settings, logger: logger)
         } catch let error as ZMQError {
-            shared.withLock { $0.startError = error }
-            finish(error: nil)
-            ready.signal()
+            fail(toStart: error, ready: ready)
+            return
+        } catch let error as ThreadAffinityError {
+            fail(toStart: error, ready: ready)
             return
         } catch {
-            shared.withLock { $0.startError = ZMQError(code: EINVAL, context: "\(error)") }
-            finish(error: nil)
-            ready.signal()
+            fail(toStart: ZMQError(code: EINVAL, context: "\(error)"), ready: ready)
             return
         }
         boundEndpoint.withLock { $0 = io.localEndpoint }
@@ -189,6 +191,12 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
         io.close()
         handler.stopped(error: loopError)
         finish(error: loopError.map { "\($0)" })
+    }
+
+    private func fail(toStart error: any Error & Sendable, ready: DispatchSemaphore) {
+        shared.withLock { $0.startError = error }
+        finish(error: nil)
+        ready.signal()
     }
 
     private func finish(error: String?) {

@@ -17,7 +17,7 @@ struct ManagerCommand: AsyncParsableCommand {
         let settings = ManagerSettings(
             bindEndpoint: options.bind ?? topology.bindEndpoint(role: .manager, rank: 0),
             servers: topology.servers.count, workers: topology.workers.count, keySpace: topology.keySpaceRange,
-            deadlines: topology.deadlines)
+            deadlines: topology.deadlines, cpu: try options.cpu(role: .manager, topology: topology))
         let manager = ManagerNode(settings: settings, logger: logger) { endpoint in
             SupervisorChannel.emit("ready \(endpoint)")
             logger.notice("manager listening on \(endpoint)")

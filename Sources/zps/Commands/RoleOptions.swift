@@ -16,6 +16,9 @@ struct RoleOptions: ParsableArguments {
     @Option(help: "The endpoint to bind, e.g. tcp://0.0.0.0:7001 (default: the topology's).")
     var bind: String?
 
+    @Option(help: "The CPU this node's I/O threads are kept on (default: the topology's cpus for this rank, else any).")
+    var cpu: Int?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "notice"
 
@@ -45,7 +48,16 @@ struct RoleOptions: ParsableArguments {
         return NodeSettings(
             role: role, rank: rank, managerEndpoint: managerEndpoint,
             bindEndpoint: bind ?? topology.bindEndpoint(role: role, rank: rank), tables: topology.tables,
-            deadlines: topology.deadlines)
+            deadlines: topology.deadlines, cpu: try cpu(role: role, topology: topology))
+    }
+
+    /// The CPU the node is kept on: `--cpu`, else the topology's for this rank, else none.
+    func cpu(role: NodeRole, topology: Topology) throws -> Int? {
+        if let cpu {
+            guard cpu >= 0 else { throw ValidationError("--cpu \(cpu) is not a CPU number (an integer >= 0)") }
+            return cpu
+        }
+        return topology.spec(for: role)?.cpu(ofRank: rank)
     }
 
     /// Ties this process's life to its parent's when it runs under `zps run`: if the supervisor

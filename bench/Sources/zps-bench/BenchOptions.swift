@@ -16,6 +16,8 @@ struct BenchOptions: Sendable {
     var windows: [Int]?
     /// Only the shapes that have a C reference (one server, one worker, scalar values, tcp).
     var referenceShapesOnly = false
+    /// Keeps each node of the push-pull clusters on a CPU of its own (workers first, then servers).
+    var pinned = false
 }
 
 /// How the nodes of an in-process cluster reach each other.

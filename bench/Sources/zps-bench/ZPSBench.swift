@@ -46,6 +46,9 @@ struct ZPSBench: AsyncParsableCommand {
     @Flag(help: "Only the one-server, one-worker, scalar shapes that have a C reference.")
     var referenceShapes = false
 
+    @Flag(help: "Keep each node of the push-pull clusters on a CPU of its own (the C reference is not pinned).")
+    var pin = false
+
     mutating func run() async throws {
         // As the zps executable does: every node of the in-process clusters reuses its large buffers.
         AllocatorTuning.keepLargeBuffers()
@@ -72,7 +75,7 @@ struct ZPSBench: AsyncParsableCommand {
         let options = BenchOptions(
             repetitions: quick ? 1 : repetitions, quick: quick, reference: reference,
             keysPerPhase: quick ? keysPerPhase / 3 : keysPerPhase, keyCounts: keyCounts, transports: transports,
-            windows: windows, referenceShapesOnly: referenceShapes)
+            windows: windows, referenceShapesOnly: referenceShapes, pinned: pin)
 
         let trials = try chosen.flatMap { try $0.trials(options) }
         let started = ContinuousClock.now

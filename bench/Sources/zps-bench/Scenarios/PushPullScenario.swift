@@ -14,8 +14,12 @@ struct PushPullScenario: Scenario {
         var workers = 1
         var valueLength = 1
         var transport = BenchTransport.tcp
+        /// Each node kept on a CPU of its own (`--pin`).
+        var pinned = false
 
-        var label: String { "N=\(keys) inflight=\(window) s=\(servers) w=\(workers) vl=\(valueLength) \(transport)" }
+        var label: String {
+            "N=\(keys) inflight=\(window) s=\(servers) w=\(workers) vl=\(valueLength) \(transport)" + (pinned ? " pinned" : "")
+        }
         /// The shape `ps_bench` measures: one server, one worker, one float per key, tcp.
         var matchesReference: Bool { servers == 1 && workers == 1 && valueLength == 1 && transport == .tcp }
     }
@@ -40,6 +44,10 @@ struct PushPullScenario: Scenario {
         return shapes.filter { shape in
             transports.contains(shape.transport) && (options.windows?.contains(shape.window) ?? true)
                 && (!options.referenceShapesOnly || shape.matchesReference)
+        }.map { shape in
+            var shape = shape
+            shape.pinned = options.pinned
+            return shape
         }
     }
 
@@ -56,7 +64,7 @@ struct PushPullScenario: Scenario {
                 parameters: [
                     "keys": "\(shape.keys)", "inflight": "\(shape.window)", "servers": "\(shape.servers)",
                     "workers": "\(shape.workers)", "value_length": "\(shape.valueLength)",
-                    "transport": shape.transport.rawValue, "rounds": "\(rounds)",
+                    "transport": shape.transport.rawValue, "rounds": "\(rounds)", "pinned": "\(shape.pinned)",
                 ],
                 requestSize: shape.matchesReference ? shape.keys : nil,
                 measure: { try await Self.measure(shape, sets: sets, rounds: rounds) },
@@ -74,7 +82,7 @@ struct PushPullScenario: Scenario {
         let table = TableSpec(name: "bench", id: 1, valueLength: shape.valueLength)
         let runs = try await BenchCluster.run(
             servers: shape.servers, workers: shape.workers, tables: [table],
-            keySpace: KeyRange(0, KeySets.keySpace), transport: shape.transport
+            keySpace: KeyRange(0, KeySets.keySpace), transport: shape.transport, pinned: shape.pinned
         ) { _, worker in
             try await PushPullRun.measure(
                 worker: worker, table: table.id, sets: sets, rounds: rounds, window: shape.window,

@@ -1,6 +1,0 @@
-#ifndef ZPS_CMALLOC_SHIM_H
-#define ZPS_CMALLOC_SHIM_H
-#if defined(__linux__)
-#include <malloc.h>
-#endif
-#endif

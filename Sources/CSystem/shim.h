@@ -1,0 +1,29 @@
+#ifndef ZPS_CSYSTEM_SHIM_H
+#define ZPS_CSYSTEM_SHIM_H
+/* The C library's allocator settings (malloc.h) and CPU affinity (sched.h, a GNU extension). */
+#if defined(__linux__)
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <malloc.h>
+#include <sched.h>
+
+/* Restricts the calling thread to CPU `cpu`; 0, or -1 with errno set (EINVAL: no such CPU here). */
+static inline int zps_pin_current_thread(int cpu) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE) { errno = EINVAL; return -1; }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set);
+}
+
+/* The CPU the calling thread is restricted to when it is exactly one, else -1. */
+static inline int zps_current_thread_cpu(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) != 1) return -1;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) if (CPU_ISSET(cpu, &set)) return cpu;
+    return -1;
+}
+#endif
+#endif

@@ -1,0 +1,63 @@
+import Foundation
+import ParameterServer
+import Testing
+
+@Suite("Nodes kept on a CPU")
+struct CPUPinningTests {
+    @Test("a server started with --cpu keeps its I/O thread and libzmq's on that CPU")
+    func serverThreadsStayOnTheirCPU() async throws {
+        let directory = try ClusterSupport.temporaryDirectory("cpu")
+        let topology = try ClusterSupport.writeTopology(in: directory, servers: 1, workers: 1, keySpace: 10, tables: [("w", 1)])
+        let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
+        defer { manager.kill() }
+        let cpu = ThreadAffinity.onlineCPUs - 1
+        let server = try NodeProcess(
+            "server-0", arguments: ["server", "--topology", topology, "--rank", "0", "--manager", endpoint, "--cpu", "\(cpu)"],
+            directory: directory)
+        defer { server.kill() }
+        // Wait for the two threads to be started and pinned.
+        var pinned: [String: String] = [:]
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            pinned = Self.threadsOnOneCPU(of: server.pid)
+            if pinned.values.contains(where: { $0.hasPrefix("ZMQbg/IO") }) && pinned.count >= 2 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(pinned.values.contains { $0.hasPrefix("ZMQbg/IO") }, "threads on CPU \(cpu): \(pinned)")
+        #expect(pinned.values.contains { !$0.hasPrefix("ZMQbg") }, "threads on CPU \(cpu): \(pinned)")
+        #expect(Set(pinned.keys.map { Self.allowedCPUs(pid: server.pid, thread: $0) }) == ["\(cpu)"])
+    }
+
+    @Test("a server asked for a CPU the host lacks exits with an error naming it")
+    func missingCPUIsReported() async throws {
+        let directory = try ClusterSupport.temporaryDirectory("cpu-missing")
+        let topology = try ClusterSupport.writeTopology(in: directory, servers: 1, workers: 1, keySpace: 10, tables: [("w", 1)])
+        let missing = ThreadAffinity.onlineCPUs + 64
+        let server = try NodeProcess(
+            "server-0",
+            arguments: ["server", "--topology", topology, "--rank", "0", "--manager", "tcp://127.0.0.1:1", "--cpu", "\(missing)"],
+            directory: directory)
+        defer { server.kill() }
+        let status = try await server.waitForExit(within: .seconds(20))
+        #expect(status != nil && status != 0)
+        #expect(server.errors.contains("server-0 cannot run on its cpu: CPU \(missing) is not available on this host"), "stderr: \(server.errors)")
+    }
+
+    /// The threads of `pid` allowed on exactly one CPU, by thread id, with their names.
+    static func threadsOnOneCPU(of pid: Int32) -> [String: String] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        var result: [String: String] = [:]
+        for thread in tasks {
+            guard let cpus = allowedCPUs(pid: pid, thread: thread), !cpus.contains(","), !cpus.contains("-") else { continue }
+            result[thread] = ((try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/comm", encoding: .utf8)) ?? "")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return result
+    }
+
+    static func allowedCPUs(pid: Int32, thread: String) -> String? {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/status", encoding: .utf8)) ?? ""
+        return status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
+            .map { $0.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces) }
+    }
+}
