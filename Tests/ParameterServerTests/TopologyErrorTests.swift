@@ -66,7 +66,7 @@ private let badTopologies: [BadTopology] = [
             application: { kind: pushpull }
             """,
         code: .wrongType, line: 2, column: 28, path: "workers.cpus",
-        message: "expected a list of CPU numbers (integers >= 0), found \"3\""),
+        message: "expected a list of CPU numbers (integers >= 0) or auto, found \"3\""),
     BadTopology(
         label: "misspelt key",
         yaml: """

@@ -119,6 +119,25 @@ struct TopologyLoaderTests {
         #expect((0..<3).map { topology.servers.cpu(ofRank: $0) } == [1, 0, 1])
         #expect(topology.workers.cpus.isEmpty)
         #expect(topology.workers.cpu(ofRank: 1) == nil)
+        #expect(topology.cpu(role: .server, rank: 2) == 1)
+        #expect(topology.cpu(role: .worker, rank: 0) == nil)
+    }
+
+    @Test func autoCPUsDealServersThenWorkersOverTheHost() throws {
+        let topology = try Topology.parse(
+            yaml: """
+                manager: { cpus: auto }
+                servers: { count: 2, cpus: auto }
+                workers: { count: 3, cpus: auto }
+                tables: [{ name: w }]
+                application: { kind: pushpull }
+                """,
+            file: "auto.yaml")
+        #expect(topology.servers.spreadsOverCPUs && topology.workers.spreadsOverCPUs)
+        #expect((0..<2).map { topology.cpu(role: .server, rank: $0, onlineCPUs: 4) } == [0, 1])
+        #expect((0..<3).map { topology.cpu(role: .worker, rank: $0, onlineCPUs: 4) } == [2, 3, 0])
+        #expect((0..<3).map { topology.cpu(role: .worker, rank: $0, onlineCPUs: 1) } == [0, 0, 0])
+        #expect(topology.cpu(role: .manager, rank: 0, onlineCPUs: 4) == nil)
     }
 
     @Test func applicationParametersKeepTheirYAMLTypes() throws {

@@ -15,21 +15,26 @@ public struct RoleSpec: Hashable, Sendable {
     /// How many nodes play the role (always 1 for the manager).
     public var count: Int
     /// The CPUs the role's nodes are kept on: rank `i` on `cpus[i % cpus.count]` (its I/O thread
-    /// and libzmq's, see ``ThreadAffinity``). Empty: any CPU.
+    /// and libzmq's, see ``ThreadAffinity``). Empty: any CPU, unless ``spreadsOverCPUs``.
     public var cpus: [Int]
+    /// `cpus: auto`: the servers, then the workers, are dealt out over the CPUs of the host each
+    /// one runs on (see ``Topology/cpu(role:rank:)``); the manager is not kept on one.
+    public var spreadsOverCPUs: Bool
 
     /// Creates a role specification.
     public init(
-        host: String = RoleSpec.defaultHost, bindAddress: String? = nil, port: Int = 0, count: Int = 1, cpus: [Int] = []
+        host: String = RoleSpec.defaultHost, bindAddress: String? = nil, port: Int = 0, count: Int = 1, cpus: [Int] = [],
+        spreadsOverCPUs: Bool = false
     ) {
         self.host = host
         self.bindAddress = bindAddress
         self.port = port
         self.count = count
         self.cpus = cpus
+        self.spreadsOverCPUs = spreadsOverCPUs
     }
 
-    /// The CPU rank `rank` is kept on, or `nil` when the role names none.
+    /// The CPU rank `rank` is kept on by the role's list, or `nil` when it names none.
     public func cpu(ofRank rank: Int) -> Int? {
         cpus.isEmpty ? nil : cpus[rank % cpus.count]
     }

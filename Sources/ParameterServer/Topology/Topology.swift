@@ -85,6 +85,20 @@ public struct Topology: Hashable, Sendable {
     // MARK: Roles and endpoints
 
     /// The specification of `role`; `nil` for ``NodeRole/client``, which topologies do not start.
+    /// The CPU node `rank` of `role` is kept on, on a host with `onlineCPUs` CPUs: from the role's
+    /// `cpus` list; with `cpus: auto`, server `i` on CPU `i` and worker `i` on CPU `servers + i`,
+    /// both modulo the host's CPUs; otherwise none.
+    public func cpu(role: NodeRole, rank: Int, onlineCPUs: Int = ThreadAffinity.onlineCPUs) -> Int? {
+        guard let spec = spec(for: role) else { return nil }
+        if let listed = spec.cpu(ofRank: rank) { return listed }
+        guard spec.spreadsOverCPUs else { return nil }
+        switch role {
+        case .server: return rank % max(1, onlineCPUs)
+        case .worker: return (servers.count + rank) % max(1, onlineCPUs)
+        case .manager, .client: return nil
+        }
+    }
+
     public func spec(for role: NodeRole) -> RoleSpec? {
         switch role {
         case .manager: return manager

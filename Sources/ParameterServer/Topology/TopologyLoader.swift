@@ -116,15 +116,27 @@ private struct TopologyDecoder {
             spec.port = try reader.int(port, "\(section).port", expected: "a port in 0...65535")
         }
         if let cpus = fields.value("cpus") {
-            let expected = "a list of CPU numbers (integers >= 0)"
-            for (index, entry) in try reader.list(cpus, "\(section).cpus", expected: expected).enumerated() {
-                let path = "\(section).cpus[\(index)]"
-                let cpu = try reader.int(entry, path, expected: "a CPU number (an integer >= 0)")
-                guard cpu >= 0 else { throw reader.error(.invalidValue, entry, path, "expected a CPU number (an integer >= 0), found \(cpu)") }
-                spec.cpus.append(cpu)
+            if case .scalar(let scalar) = cpus, scalar.string == "auto" {
+                spec.spreadsOverCPUs = true
+            } else {
+                spec.cpus = try cpuList(cpus, path: "\(section).cpus")
             }
         }
         return spec
+    }
+
+    private mutating func cpuList(_ node: Node, path: String) throws(TopologyError) -> [Int] {
+        var cpus: [Int] = []
+        let expected = "a list of CPU numbers (integers >= 0) or auto"
+        for (index, entry) in try reader.list(node, path, expected: expected).enumerated() {
+            let entryPath = "\(path)[\(index)]"
+            let cpu = try reader.int(entry, entryPath, expected: "a CPU number (an integer >= 0)")
+            guard cpu >= 0 else {
+                throw reader.error(.invalidValue, entry, entryPath, "expected a CPU number (an integer >= 0), found \(cpu)")
+            }
+            cpus.append(cpu)
+        }
+        return cpus
     }
 
     private mutating func table(_ node: Node, index: Int) throws(TopologyError) -> TableSpec {

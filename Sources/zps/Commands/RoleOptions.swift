@@ -16,7 +16,7 @@ struct RoleOptions: ParsableArguments {
     @Option(help: "The endpoint to bind, e.g. tcp://0.0.0.0:7001 (default: the topology's).")
     var bind: String?
 
-    @Option(help: "The CPU this node's I/O threads are kept on (default: the topology's cpus for this rank, else any).")
+    @Option(help: "The CPU this node's I/O threads are kept on (default: the topology's cpus, else any).")
     var cpu: Int?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -57,7 +57,7 @@ struct RoleOptions: ParsableArguments {
             guard cpu >= 0 else { throw ValidationError("--cpu \(cpu) is not a CPU number (an integer >= 0)") }
             return cpu
         }
-        return topology.spec(for: role)?.cpu(ofRank: rank)
+        return topology.cpu(role: role, rank: rank)
     }
 
     /// Ties this process's life to its parent's when it runs under `zps run`: if the supervisor
