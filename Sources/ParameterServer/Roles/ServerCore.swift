@@ -235,7 +235,7 @@ public final class ServerCore: TransportHandler {
                 try io.send(acknowledgement(of: header).header, payload: [], to: peer)
             } else {
                 let reply = pull(message, table: table, slices: slices)
-                try io.send(reply.header, payload: reply.values.map { [$0] } ?? [], to: peer)
+                try io.send(reply.header, payload: reply.payloadFrames, to: peer)
             }
         } catch {
             logger.warning("\(link.settings.name) could not answer \(peer): \(error)")
@@ -293,7 +293,7 @@ public final class ServerCore: TransportHandler {
 
     private func send(_ reply: Message, to peer: PeerAddress, io: any TransportIO) {
         do {
-            try io.send(MessageCodec.encode(reply), to: peer)
+            try io.send(reply.header, payload: reply.payloadFrames, to: peer)
         } catch {
             logger.warning("\(link.settings.name) could not answer \(peer): \(error)")
         }

@@ -244,7 +244,7 @@ public final class WorkerCore: TransportHandler {
             let message = filters.encode(plain, to: slice.server.id)
             let sent = SentSlice(
                 task: task.timestamp, index: index, server: slice.server, header: message.header,
-                payload: WorkerFilters.payload(of: message), sentAt: now, plain: filters.isActive ? plain : nil)
+                payload: message.payloadFrames, sentAt: now, plain: filters.isActive ? plain : nil)
             slices[SliceKey(server: slice.server.id, requestID: requestID)] = sent
             do {
                 try io.send(sent.header, payload: sent.payload, to: .endpoint(slice.server.endpoint))
@@ -338,7 +338,7 @@ public final class WorkerCore: TransportHandler {
         let message = filters.encode(request, to: sent.server.id, forceKeys: true)
         var resent = sent
         resent.header = message.header
-        resent.payload = WorkerFilters.payload(of: message)
+        resent.payload = message.payloadFrames
         resent.sentAt = io.now
         resent.plain = request
         slices[SliceKey(server: sent.server.id, requestID: requestID)] = resent

@@ -92,15 +92,6 @@ struct WorkerFilters {
         return try chain.decodeReply(message, from: server, requestHash: request.keyCacheHash, limits: limits)
     }
 
-    /// The payload frames of a message in wire order.
-    static func payload(of message: Message) -> [Frame] {
-        var frames: [Frame] = []
-        frames.reserveCapacity(3)
-        if let keys = message.keys { frames.append(keys) }
-        if let values = message.values { frames.append(values) }
-        if let lengths = message.lengths { frames.append(lengths) }
-        return frames
-    }
 
     private static func array<Element: BitwiseCopyable>(_ frame: Frame?, as: Element.Type) -> [Element] {
         guard let frame, frame.count > 0 else { return [] }

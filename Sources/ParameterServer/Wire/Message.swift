@@ -22,6 +22,16 @@ public struct Message: Sendable {
         self.lengths = lengths
     }
 
+    /// The payload frames in wire order: keys, values and lengths, those the message carries.
+    public var payloadFrames: [Frame] {
+        var frames: [Frame] = []
+        frames.reserveCapacity(3)
+        if let keys { frames.append(keys) }
+        if let values { frames.append(values) }
+        if let lengths { frames.append(lengths) }
+        return frames
+    }
+
     /// The number of keys the keys frame holds (0 without one).
     public var keyCount: Int { (keys?.count ?? 0) / 8 }
 

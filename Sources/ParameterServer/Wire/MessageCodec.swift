@@ -12,13 +12,7 @@ public enum MessageCodec {
     /// Encoding does not validate: a message whose frames disagree with its header is sent as it
     /// is, and the receiver rejects it.
     public static func encode(_ message: Message) -> [Frame] {
-        var frames: [Frame] = []
-        frames.reserveCapacity(4)
-        frames.append(HeaderCodec.encode(message.header))
-        if let keys = message.keys { frames.append(keys) }
-        if let values = message.values { frames.append(values) }
-        if let lengths = message.lengths { frames.append(lengths) }
-        return frames
+        [HeaderCodec.encode(message.header)] + message.payloadFrames
     }
 
     /// Decodes and validates the frames of one message (without a ROUTER identity frame).
