@@ -92,7 +92,6 @@ struct WorkerFilters {
         return try chain.decodeReply(message, from: server, requestHash: request.keyCacheHash, limits: limits)
     }
 
-
     private static func array<Element: BitwiseCopyable>(_ frame: Frame?, as: Element.Type) -> [Element] {
         guard let frame, frame.count > 0 else { return [] }
         let count = frame.count / MemoryLayout<Element>.stride
