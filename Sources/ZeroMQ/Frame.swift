@@ -62,12 +62,14 @@ public struct Frame: Sendable {
     /// A frame that shares the storage of `array` without copying it; the array stays alive as long as
     /// the frame (or a message libzmq is sending from it) does. Elements are laid out as in memory,
     /// which is little-endian on every platform this package supports.
+    @inlinable  // specialized where it is called: the unspecialized form looks up `[Element]`'s metadata every time
     public init<Element: BitwiseCopyable & Sendable>(array: [Element]) {
         self.storage = FrameStorage(keepingAlive: array)
     }
 
     /// A frame over the elements `range` of `array`, sharing its storage without copying: the array
     /// stays alive as long as the frame (or a message libzmq is sending from it) does.
+    @inlinable
     public init<Element: BitwiseCopyable & Sendable>(array: [Element], range: Range<Int>) {
         precondition(range.lowerBound >= 0 && range.upperBound <= array.count, "range \(range) outside 0..<\(array.count)")
         self.storage = FrameStorage(keepingAlive: array, range: range)
@@ -107,9 +109,10 @@ extension Frame: Equatable {
 final class FrameStorage: @unchecked Sendable {
     @usableFromInline let baseAddress: UnsafeRawPointer?
     @usableFromInline let count: Int
-    private let owner: Owner
+    @usableFromInline let owner: Owner
 
-    private enum Owner {
+    @usableFromInline
+    enum Owner {
         case allocated(UnsafeMutableRawPointer?)
         case message(UnsafeMutablePointer<zmq_msg_t>)
         case array(any Sendable)
@@ -137,6 +140,7 @@ final class FrameStorage: @unchecked Sendable {
         self.owner = .message(message)
     }
 
+    @inlinable
     init<Element: BitwiseCopyable & Sendable>(keepingAlive array: [Element], range: Range<Int>? = nil) {
         // The buffer of a native array does not move while a reference to it is held and it is not
         // mutated; this storage holds that reference and never mutates it.

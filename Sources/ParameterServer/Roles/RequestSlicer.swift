@@ -3,15 +3,34 @@ import ZeroMQ
 /// Splits a worker's request by the servers' key ranges of the node table: one message per server
 /// range that holds some of its keys, with frames that view the caller's arrays.
 struct RequestSlicer {
+    /// A server that slices go to, one object per server shared by its routes and by every slice
+    /// and request in flight to it: each of those holds one reference instead of a copy of the node's
+    /// record.
+    final class Destination: Sendable, CustomStringConvertible {
+        /// The server's entry in the node table.
+        let node: NodeInfo
+        /// Where its requests are sent.
+        let address: PeerAddress
+
+        init(_ node: NodeInfo) {
+            self.node = node
+            address = .endpoint(node.endpoint)
+        }
+
+        var id: NodeID { node.id }
+        /// The server's name, id and endpoint, for errors.
+        var description: String { node.description }
+    }
+
     /// One server's share of the key space.
     struct Route {
         var range: KeyRange
-        var server: NodeInfo
+        var server: Destination
     }
 
     /// One request to one server.
     struct Slice {
-        var server: NodeInfo
+        var server: Destination
         var keys: Frame
         var values: Frame?
         var keyCount: Int
@@ -28,7 +47,10 @@ struct RequestSlicer {
 
     /// The routes of the servers of `table`.
     init(_ table: NodeTable) {
-        self.init(routes: table.nodes(withRole: .server).flatMap { server in server.ranges.map { Route(range: $0, server: server) } })
+        self.init(routes: table.nodes(withRole: .server).flatMap { node in
+            let server = Destination(node)
+            return node.ranges.map { Route(range: $0, server: server) }
+        })
     }
 
     /// The slices of sorted, unique `keys` (and their `values`, `valueLength` floats per key), in key
@@ -42,7 +64,7 @@ struct RequestSlicer {
             throw RequestError(code: .keyOutOfRange, peer: node, message: "key \(uncovered) lies outside every server's range")
         }
         // Each slice's frames view the caller's arrays: nothing is copied, whatever the number of servers.
-        func slice(_ range: Range<Int>, _ server: NodeInfo) -> Slice {
+        func slice(_ range: Range<Int>, _ server: Destination) -> Slice {
             Slice(
                 server: server,
                 keys: Frame(array: keys, range: range),
@@ -55,7 +77,7 @@ struct RequestSlicer {
             for part in parts.slices { result.append(slice(part.keys, part.server)) }
             return result
         }
-        var servers: [NodeInfo] = []
+        var servers: [Destination] = []
         for route in routes where !servers.contains(where: { $0.id == route.server.id }) { servers.append(route.server) }
         return servers.map { server in
             let mine = parts.slices.filter { $0.server.id == server.id }.map(\.keys)
@@ -70,8 +92,8 @@ struct RequestSlicer {
     }
 
     /// The runs of `keys` each route holds, and the first key no route holds.
-    private func split(_ keys: [UInt64]) -> (slices: [(keys: Range<Int>, server: NodeInfo)], uncovered: UInt64?) {
-        var result: [(keys: Range<Int>, server: NodeInfo)] = []
+    private func split(_ keys: [UInt64]) -> (slices: [(keys: Range<Int>, server: Destination)], uncovered: UInt64?) {
+        var result: [(keys: Range<Int>, server: Destination)] = []
         var index = 0
         keys.withUnsafeBufferPointer { buffer in
             // Most requests fall in one route: found by its two ends, without a search.

@@ -98,12 +98,15 @@ public final class Worker: Sendable {
             let timestamp = Timestamp(state.lastIssued + 1)
             var request = request
             if request.kind == .pull { request.pull = PendingPull(timestamp: timestamp) }
-            let accepted = transport.execute { [request] core, io in
-                core.submit(request, timestamp: timestamp, after: after, consistency: consistency, io: io)
+            let pull = request.pull
+            // The task is made here so that the queued work holds one reference, not a copy of the request.
+            let task = WorkerTask(timestamp: timestamp, request: request)
+            let accepted = transport.execute { core, io in
+                core.submit(task, after: after, consistency: consistency, io: io)
             }
             guard accepted else { throw stoppedError }
             state.lastIssued += 1
-            return (timestamp, request.pull)
+            return (timestamp, pull)
         }
     }
 

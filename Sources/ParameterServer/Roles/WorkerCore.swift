@@ -26,7 +26,7 @@ public final class WorkerCore: TransportHandler {
     private struct SentSlice {
         var task: Timestamp
         var index: Int
-        var server: NodeInfo
+        var server: RequestSlicer.Destination
         var header: Header
         var payload: [Frame]
         var sentAt: ContinuousClock.Instant
@@ -176,12 +176,19 @@ public final class WorkerCore: TransportHandler {
     func submit(
         _ request: Request, timestamp: Timestamp, after: [Timestamp], consistency: ConsistencyModel?, io: any TransportIO
     ) {
-        let task = Task(timestamp: timestamp, request: request)
+        submit(Task(timestamp: timestamp, request: request), after: after, consistency: consistency, io: io)
+    }
+
+    /// Submits `task` (made by ``Worker`` on the caller's thread, its request not started) to the
+    /// engine, and sends it when the engine lets it start.
+    func submit(_ task: WorkerTask, after: [Timestamp], consistency: ConsistencyModel?, io: any TransportIO) {
+        let timestamp = task.timestamp
+        guard task.request != nil else { return }
         tasks[timestamp] = task
         let submitted: (timestamp: Timestamp, actions: [EngineAction])
         do {
             submitted = try engine.submit(EngineTask(
-                table: request.table.id, after: after, consistency: consistency, iteration: request.iteration))
+                table: task.table, after: after, consistency: consistency, iteration: task.iteration))
         } catch {
             // Unreachable while Worker checks what the engine checks; the timestamp is used up all the
             // same so that the two counters stay equal.
@@ -241,13 +248,20 @@ public final class WorkerCore: TransportHandler {
             header.keyRange = slice.range
             header.arguments = request.arguments
             let plain = Message(header: header, keys: slice.range == nil ? slice.keys : nil, values: slice.values)
-            let message = filters.encode(plain, to: slice.server.id)
-            let sent = SentSlice(
-                task: task.timestamp, index: index, server: slice.server, header: message.header,
-                payload: message.payloadFrames, sentAt: now, plain: filters.isActive ? plain : nil)
-            slices[SliceKey(server: slice.server.id, requestID: requestID)] = sent
+            var sent = SentSlice(
+                task: task.timestamp, index: index, server: slice.server, header: header, payload: [], sentAt: now)
+            if filters.isActive {
+                let message = filters.encode(plain, to: slice.server.id)
+                sent.header = message.header
+                sent.payload = message.payloadFrames
+                sent.plain = plain
+            } else {
+                sent.payload = plain.payloadFrames
+                filters.count(sent: plain, encoded: plain)
+            }
             do {
-                try io.send(sent.header, payload: sent.payload, to: .endpoint(slice.server.endpoint))
+                try io.send(sent.header, payload: sent.payload, to: slice.server.address)
+                slices[SliceKey(server: slice.server.id, requestID: requestID)] = sent
             } catch {
                 fail(task, RequestError(code: .internalError, peer: slice.server.description, message: "could not send: \(error)"), io: io)
                 return
@@ -273,7 +287,7 @@ public final class WorkerCore: TransportHandler {
             slices[key]?.sentAt = now
             retriedSlices += 1
             do {
-                try io.send(header, payload: slice.payload, to: .endpoint(slice.server.endpoint))
+                try io.send(header, payload: slice.payload, to: slice.server.address)
             } catch {
                 logger.warning("\(name) could not resend request \(key.requestID) to \(slice.server): \(error)")
             }
@@ -343,7 +357,7 @@ public final class WorkerCore: TransportHandler {
         resent.plain = request
         slices[SliceKey(server: sent.server.id, requestID: requestID)] = resent
         do {
-            try io.send(message.header, payload: resent.payload, to: .endpoint(sent.server.endpoint))
+            try io.send(message.header, payload: resent.payload, to: sent.server.address)
         } catch {
             logger.warning("\(name) could not resend request \(requestID) to \(sent.server): \(error)")
         }
@@ -376,6 +390,10 @@ public final class WorkerCore: TransportHandler {
         watermarkTracker.finished(task.timestamp.rawValue, succeeded: outcome == .succeeded, watermark: watermark)
         filters.taskEnded(task.timestamp)
         let actions = engine.finished(task.timestamp, outcome: outcome)
+        if let waiting = task.waiting {
+            task.waiting = nil
+            if let error = task.error { waiting.resume(throwing: error) } else { waiting.resume() }
+        }
         let waiters = task.waiters
         task.waiters.removeAll()
         for waiter in waiters { waiter(task.error) }
@@ -385,8 +403,12 @@ public final class WorkerCore: TransportHandler {
     /// Resumes `continuation` once the task `timestamp` finished (at once if it already has).
     func whenFinished(_ timestamp: Timestamp, _ continuation: UnsafeContinuation<Void, any Error>) {
         if let task = tasks[timestamp] {
-            task.waiters.append { error in
-                if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+            if task.waiting == nil {
+                task.waiting = continuation
+            } else {
+                task.waiters.append { error in
+                    if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+                }
             }
         } else if let error = failures.removeValue(forKey: timestamp) {
             continuation.resume(throwing: error)

@@ -75,12 +75,18 @@ struct WorkerFilters {
     /// One slice as `server` gets it; `forceKeys` for the resend after a key-cache miss.
     mutating func encode(_ message: Message, to server: NodeID, forceKeys: Bool = false) -> Message {
         let encoded = isActive ? chain.encodeRequest(message, to: server, forceKeys: forceKeys) : message
+        count(sent: message, encoded: encoded)
+        if forceKeys { counted.keyCacheResends += 1 }
+        return encoded
+    }
+
+    /// Counts a slice sent, as it was before and after its encodings (the same message when no
+    /// filter is on: such a slice need not pass through ``encode(_:to:forceKeys:)``).
+    mutating func count(sent message: Message, encoded: Message) {
         counted.requests += 1
         counted.plainBytesSent += message.payloadBytes
         counted.bytesSent += encoded.payloadBytes
         if message.header.kind == .push { counted.pushedKeys += Int(message.header.keyCount) }
-        if forceKeys { counted.keyCacheResends += 1 }
-        return encoded
     }
 
     /// A reply of `server` to `request` (as sent) with its encodings undone and its payload checked.

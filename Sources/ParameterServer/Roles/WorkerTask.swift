@@ -2,8 +2,11 @@ import ZeroMQ
 
 /// One push or pull of a worker, from submission until it finished: what to send once the
 /// ``TaskEngine`` starts it, then the slices in flight and, for a pull, the replies merged in key
-/// order with the clocks of what each server read. Lives on the worker's I/O thread.
-final class WorkerTask {
+/// order with the clocks of what each server read.
+///
+/// ``Worker`` creates it on the caller's thread and hands it over, untouched from then on, in the
+/// work it queues for the I/O thread, which alone uses it after that: hence `@unchecked Sendable`.
+final class WorkerTask: @unchecked Sendable {
     /// A push or pull as the application submitted it.
     struct Request {
         var kind: MessageKind
@@ -24,6 +27,10 @@ final class WorkerTask {
 
     let timestamp: Timestamp
     let kind: MessageKind
+    /// The table's id.
+    let table: UInt32
+    /// The iteration of a `bsp` task.
+    let iteration: Int64?
     let valueLength: Int
     let keyCount: Int
     /// Until the engine starts the task.
@@ -39,12 +46,17 @@ final class WorkerTask {
     private var clock: [Int64]?
     private var clockMissing = false
     var pull: PendingPull?
+    /// The caller of ``Worker/wait(_:)``, the usual single waiter, kept without a closure.
+    var waiting: UnsafeContinuation<Void, any Error>?
+    /// Other waiters: callbacks, ``Worker/waitForAll()``, a second `wait`.
     var waiters: [(RequestError?) -> Void] = []
     var error: RequestError?
 
     init(timestamp: Timestamp, request: Request) {
         self.timestamp = timestamp
         kind = request.kind
+        table = request.table.id
+        iteration = request.iteration
         valueLength = request.table.valueLength
         keyCount = request.keys.count
         pull = request.pull
