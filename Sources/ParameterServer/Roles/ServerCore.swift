@@ -68,6 +68,10 @@ public final class ServerCore: TransportHandler {
         self.logger = logger
     }
 
+    /// Once registered, a server's work is requests on its ROUTER; the manager's messages and a
+    /// stop may wait for the next tick. Registration and shutdown wait on every socket.
+    public var waitsOnRouter: Bool { link.isRegistered && !shuttingDown }
+
     public func start(io: any TransportIO) {
         perform(io) { try link.start(io: io) }
     }

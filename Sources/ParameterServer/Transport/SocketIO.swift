@@ -24,6 +24,8 @@ final class SocketIO: TransportIO {
     private var pollerStale = true
     private(set) var stopRequested = false
     private(set) var wakeUpReady = false
+    /// The ROUTER's `ZMQ_RCVTIMEO` as last set, in milliseconds (-1: libzmq's default, forever).
+    private var routerReceiveTimeout: Int32 = -1
 
     init(context: Context, bind endpoint: String, settings: TransportSettings, logger: Logger) throws {
         self.context = context
@@ -34,6 +36,9 @@ final class SocketIO: TransportIO {
         try router.set(.sendHighWaterMark, to: 0)
         try router.set(.receiveHighWaterMark, to: 0)
         try router.set(.maximumMessageSize, to: settings.maximumMessageBytes)
+        // Set now, not only when closing: libzmq's default is to wait forever for a message still
+        // queued to a peer that is gone, which blocked the context's termination after a job.
+        try router.set(.linger, to: Int32(settings.linger.milliseconds))
         localEndpoint = try router.bind(to: endpoint)
         self.router = SocketBox(router)
     }
@@ -114,6 +119,29 @@ final class SocketIO: TransportIO {
         try poller.wait(timeoutMilliseconds: milliseconds)
         wakeUpReady = wakeUpItem.map { poller.mayBeReadable($0) } ?? false
         _ = try drainReadable(deliver)
+    }
+
+    /// Waits up to `timeout` inside libzmq's blocking receive for the next message on the ROUTER
+    /// and hands it to `deliver` (see ``TransportHandler/waitsOnRouter``); other sockets are not
+    /// looked at.
+    func receiveFromRouter(timeout: Duration, deliver: ([Frame], PeerAddress) -> Void) throws {
+        guard let router else { return }
+        // Rounded up like `pollOnce`'s timeout: 0 would not wait at all.
+        let milliseconds = Int32((timeout.milliseconds + 1).clamped(to: 1...1000))
+        if milliseconds != routerReceiveTimeout {
+            try router.socket.set(.receiveTimeout, to: milliseconds)
+            routerReceiveTimeout = milliseconds
+        }
+        let received = try refusingTooManyParts((Frame(), [])) { () throws(ZMQError) in
+            try router.socket.receiveEnvelope(dontWait: false, maximumParts: settings.maximumParts + 1)
+        }
+        guard let (identity, frames) = received else {
+            if let item = router.item { poller.noteDrained(item) }
+            return
+        }
+        // The receive may have taken the descriptor's signal for the messages behind this one.
+        if let item = router.item { poller.noteActivity(item) }
+        if !frames.isEmpty { deliver(frames, .routed(identity.bytes)) }
     }
 
     private func rebuildPollerIfStale(wakeUp: WakeUpSignal) throws {

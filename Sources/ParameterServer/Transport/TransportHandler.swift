@@ -53,6 +53,18 @@ public protocol TransportHandler: AnyObject, SendableMetatype {
     func tick(io: any TransportIO)
     /// Called once when the loop ends (after ``TransportIO/stop()`` or a fatal transport error).
     func stopped(error: (any Error)?)
+    /// Whether nearly all of the handler's work arrives on its ROUTER for now, as a registered
+    /// server's does. The transport then waits for the next message inside libzmq's own blocking
+    /// receive on the ROUTER, which costs one `poll` per wake-up where a wait on every socket costs
+    /// three (about 1.5 µs of CPU per 1K-key request), and looks at its other sockets and at work
+    /// queued from other threads without blocking at least every
+    /// ``TransportSettings/tickInterval``: those may wait that long. Asked before every wait;
+    /// `false` unless a handler says otherwise.
+    var waitsOnRouter: Bool { get }
+}
+
+extension TransportHandler {
+    public var waitsOnRouter: Bool { false }
 }
 
 /// Settings of the transports.

@@ -144,6 +144,9 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
         // least every `pollEvery` iterations.
         let pollEvery = 8
         var iterationsSincePoll = 0
+        // A handler that waits on its ROUTER has every socket and the wake-up signal looked at
+        // without blocking by this time at the latest.
+        var everythingDue = io.now
         var work: [Work] = []
         var jobs: [UnownedJob] = []
         do {
@@ -151,12 +154,18 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
                 let pending = shared.withLock { !$0.queue.isEmpty || !$0.jobs.isEmpty }
                 if pending && iterationsSincePoll < pollEvery {
                     iterationsSincePoll += 1
+                } else if !pending && handler.waitsOnRouter && io.now < everythingDue {
+                    try io.receiveFromRouter(timeout: min(nextTick, everythingDue) - io.now) { frames, peer in
+                        handler.received(frames, from: peer, io: io)
+                    }
                 } else {
                     iterationsSincePoll = 0
-                    try io.pollOnce(wakeUp: wakeUp, timeout: pending ? .zero : max(.zero, nextTick - io.now)) { frames, peer in
+                    let timeout = pending || handler.waitsOnRouter ? .zero : max(.zero, nextTick - io.now)
+                    try io.pollOnce(wakeUp: wakeUp, timeout: timeout) { frames, peer in
                         handler.received(frames, from: peer, io: io)
                     }
                     if io.wakeUpReady { wakeUp.drain() }
+                    everythingDue = io.now + settings.tickInterval
                 }
                 // The queues are swapped with emptied ones, so that taking them allocates nothing.
                 shared.withLock { state in

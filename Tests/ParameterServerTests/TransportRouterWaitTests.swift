@@ -1,0 +1,83 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+import ZeroMQ
+
+@testable import ParameterServer
+
+/// A handler that waits on its ROUTER (as a registered server does) still gets what arrives on its
+/// DEALERs and the work other threads queue: the transport looks at them at least every tick.
+@Suite("Waiting on the ROUTER")
+struct TransportRouterWaitTests {
+    /// What the handler received, in order, for the test thread to read.
+    final class Seen: Sendable {
+        let list = Mutex<[String]>([])
+        func append(_ text: String) { list.withLock { $0.append(text) } }
+        var all: Set<String> { list.withLock { Set($0) } }
+    }
+
+    final class RouterWaiter: TransportHandler {
+        let seen: Seen
+        let dealerPeer: String
+        init(seen: Seen, dealerPeer: String) {
+            self.seen = seen
+            self.dealerPeer = dealerPeer
+        }
+        var waitsOnRouter: Bool { true }
+        func start(io: any TransportIO) {
+            // Opens a DEALER to the test's ROUTER, whose answer must get through.
+            try? io.send([Frame(string: "hello")], to: .endpoint(dealerPeer))
+        }
+        func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
+            let text = String(decoding: frames.first?.bytes ?? [], as: UTF8.self)
+            switch peer {
+            case .routed: seen.append("router: \(text)")
+            case .endpoint: seen.append("dealer: \(text)")
+            }
+        }
+        func tick(io: any TransportIO) {}
+        func stopped(error: (any Error)?) {}
+    }
+
+    @Test func dealerMessagesAndQueuedWorkStillArrive() async throws {
+        let logger = Logger(label: "router-wait-test") { _ in SwiftLogNoOpLogHandler() }
+        let context = try Context()
+        let peerRouter = try Socket(.router, context: context)
+        try peerRouter.set(.receiveTimeout, to: 5_000)
+        let peerEndpoint = try peerRouter.bind(to: "tcp://127.0.0.1:*")
+        let seen = Seen()
+        let transport = try ZMQTransport(context: context, bind: "tcp://127.0.0.1:*", logger: logger) {
+            RouterWaiter(seen: seen, dealerPeer: peerEndpoint)
+        }
+        let endpoint = try transport.start()
+
+        // The transport's DEALER said hello; the answer comes back on that DEALER.
+        let hello = try #require(try peerRouter.receiveMultipart())
+        #expect(hello.count == 2 && hello[1].bytes == Array("hello".utf8))
+        try peerRouter.send([hello[0], Frame(string: "from the peer's router")])
+
+        // A request on the transport's ROUTER.
+        let client = try Socket(.dealer, context: context)
+        try client.connect(to: endpoint)
+        try client.send([Frame(string: "request")])
+
+        // Work queued from this thread.
+        transport.execute { handler, _ in handler.seen.append("work") }
+
+        let expected: Set = ["dealer: from the peer's router", "router: request", "work"]
+        let deadline = ContinuousClock.now + .seconds(10)
+        while seen.all != expected, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(seen.all == expected)
+
+        transport.stop()
+        await transport.waitUntilFinished()
+        try? client.set(.linger, to: 0)
+        try? peerRouter.set(.linger, to: 0)
+        client.close()
+        peerRouter.close()
+        try context.terminate()
+    }
+}
