@@ -1,6 +1,7 @@
 #ifndef ZPS_CSYSTEM_SHIM_H
 #define ZPS_CSYSTEM_SHIM_H
-/* The C library's allocator settings (malloc.h) and CPU affinity (sched.h, a GNU extension). */
+/* The C library's allocator settings (malloc.h), CPU affinity (sched.h, a GNU extension) and
+ * thread names (sys/prctl.h). */
 #if defined(__linux__)
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -8,6 +9,12 @@
 #include <errno.h>
 #include <malloc.h>
 #include <sched.h>
+#include <sys/prctl.h>
+
+/* Names the calling thread (the kernel keeps the first 15 bytes); 0, or -1 with errno set. */
+static inline int zps_name_current_thread(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0UL, 0UL, 0UL);
+}
 
 /* Restricts the calling thread to CPU `cpu`; 0, or -1 with errno set (EINVAL: no such CPU here). */
 static inline int zps_pin_current_thread(int cpu) {

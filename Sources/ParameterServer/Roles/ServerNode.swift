@@ -47,6 +47,7 @@ enum NodeRuntime {
         do {
             var settings = TransportSettings()
             settings.cpu = cpu
+            settings.threadName = name
             let transport = try ZMQTransport(
                 context: context, bind: bind, settings: settings, logger: logger, makeHandler: makeHandler)
             let endpoint: String

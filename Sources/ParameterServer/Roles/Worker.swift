@@ -65,7 +65,7 @@ public final class Worker: Sendable {
     /// Checks a task against what the engine requires, issues its timestamp and queues it, in one
     /// step so that timestamps reach the I/O thread in order.
     private func enqueue(
-        _ request: WorkerCore.Request, after: [Timestamp], consistency: ConsistencyModel?
+        _ request: consuming WorkerCore.Request, after: [Timestamp], consistency: ConsistencyModel?
     ) throws -> (timestamp: Timestamp, pull: PendingPull?) {
         let model = consistency ?? request.table.consistency
         if case .boundedDelay(let delay) = model, delay < 0 {
@@ -81,26 +81,25 @@ public final class Worker: Sendable {
                 code: .invalidRequest, peer: settings.name,
                 message: "'\(request.table.name)' is not a bsp table; only its tasks carry an iteration")
         }
+        // The request moves into the task here, so that the queued work holds one reference, not a copy.
+        let task = WorkerTask(request: request)
         return try issue.withLock { state throws(RequestError) -> (timestamp: Timestamp, pull: PendingPull?) in
             if let missing = after.first(where: { $0.rawValue > state.lastIssued }) {
                 throw RequestError(
                     code: .invalidRequest, peer: settings.name,
                     message: "depends on \(missing), but the last timestamp issued is t\(state.lastIssued)")
             }
-            if model == .bsp, let iteration = request.iteration {
-                if let last = state.lastIteration[request.table.id], iteration < last {
+            if model == .bsp, let iteration = task.iteration {
+                if let last = state.lastIteration[task.table], iteration < last {
                     throw RequestError(
                         code: .invalidRequest, peer: settings.name,
-                        message: "iteration \(iteration) of '\(request.table.name)' follows a task of iteration \(last)")
+                        message: "iteration \(iteration) of '\(tablesByID[task.table]?.name ?? "\(task.table)")' follows a task of iteration \(last)")
                 }
-                state.lastIteration[request.table.id] = iteration
+                state.lastIteration[task.table] = iteration
             }
             let timestamp = Timestamp(state.lastIssued + 1)
-            var request = request
-            if request.kind == .pull { request.pull = PendingPull(timestamp: timestamp) }
-            let pull = request.pull
-            // The task is made here so that the queued work holds one reference, not a copy of the request.
-            let task = WorkerTask(timestamp: timestamp, request: request)
+            let pull = task.kind == .pull ? PendingPull(timestamp: timestamp) : nil
+            task.issue(timestamp, pull: pull)
             let accepted = transport.execute { core, io in
                 core.submit(task, after: after, consistency: consistency, io: io)
             }

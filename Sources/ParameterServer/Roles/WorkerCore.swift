@@ -24,7 +24,8 @@ public final class WorkerCore: TransportHandler {
     }
 
     private struct SentSlice {
-        var task: Timestamp
+        /// The task it belongs to (in ``tasks`` while any of its slices is in flight).
+        var task: Task
         var index: Int
         var server: RequestSlicer.Destination
         var header: Header
@@ -95,7 +96,7 @@ public final class WorkerCore: TransportHandler {
         let now = io.now
         let late = tasks.values.filter { task in (task.deadline.map { $0 < now } ?? false) && task.remaining > 0 }
         for task in late.sorted(by: { $0.timestamp < $1.timestamp }) {
-            let missing = slices.values.filter { $0.task == task.timestamp }.sorted { $0.index < $1.index }
+            let missing = slices.values.filter { $0.task === task }.sorted { $0.index < $1.index }
                 .map(\.server.description)
             fail(task, RequestError(
                 code: .timeout, peer: missing.joined(separator: ", "),
@@ -247,17 +248,19 @@ public final class WorkerCore: TransportHandler {
             header.iteration = request.iteration
             header.keyRange = slice.range
             header.arguments = request.arguments
-            let plain = Message(header: header, keys: slice.range == nil ? slice.keys : nil, values: slice.values)
-            var sent = SentSlice(
-                task: task.timestamp, index: index, server: slice.server, header: header, payload: [], sentAt: now)
+            let keys = slice.range == nil ? slice.keys : nil
+            var sent = SentSlice(task: task, index: index, server: slice.server, header: header, payload: [], sentAt: now)
             if filters.isActive {
+                let plain = Message(header: header, keys: keys, values: slice.values)
                 let message = filters.encode(plain, to: slice.server.id)
                 sent.header = message.header
                 sent.payload = message.payloadFrames
                 sent.plain = plain
             } else {
-                sent.payload = plain.payloadFrames
-                filters.count(sent: plain, encoded: plain)
+                // Without filters the slice goes as it is: no message to encode.
+                if let keys { sent.payload.append(keys) }
+                if let values = slice.values { sent.payload.append(values) }
+                filters.countPlain(header, payloadBytes: (keys?.count ?? 0) + (slice.values?.count ?? 0))
             }
             do {
                 try io.send(sent.header, payload: sent.payload, to: slice.server.address)
@@ -296,19 +299,21 @@ public final class WorkerCore: TransportHandler {
 
     private func handleReply(_ reply: Message, from peer: PeerAddress, io: any TransportIO) {
         let header = reply.header
-        guard
-            let sent = slices.removeValue(forKey: SliceKey(server: header.sender, requestID: header.requestID)),
-            let task = tasks[sent.task]
-        else {
+        guard let sent = slices.removeValue(forKey: SliceKey(server: header.sender, requestID: header.requestID)) else {
             logger.debug("\(name) ignored a reply to unknown request \(header.requestID) from \(peer)")
             return
         }
-        let timestamp = sent.task
+        let task = sent.task
+        let timestamp = task.timestamp
         let index = sent.index
         let server = sent.server
-        let message: Message
+        var message = reply
         do {
-            message = try filters.decodeReply(reply, from: server.id, request: sent.header, limits: settings.limits)
+            if filters.isActive {
+                message = try filters.decodeReply(reply, from: server.id, request: sent.header, limits: settings.limits)
+            } else {
+                filters.countReceived(reply)
+            }
         } catch {
             fail(task, RequestError(code: error.code, peer: server.description, message: "\(error)"), io: io)
             return
@@ -376,7 +381,7 @@ public final class WorkerCore: TransportHandler {
     private func fail(_ task: Task, _ error: RequestError, io: (any TransportIO)?) {
         guard tasks[task.timestamp] != nil else { return }
         task.error = error
-        slices = slices.filter { $0.value.task != task.timestamp }
+        slices = slices.filter { $0.value.task !== task }
         task.pull?.finish(.failure(error))
         task.pull = nil
         failures[task.timestamp] = error

@@ -75,27 +75,36 @@ struct WorkerFilters {
     /// One slice as `server` gets it; `forceKeys` for the resend after a key-cache miss.
     mutating func encode(_ message: Message, to server: NodeID, forceKeys: Bool = false) -> Message {
         let encoded = isActive ? chain.encodeRequest(message, to: server, forceKeys: forceKeys) : message
-        count(sent: message, encoded: encoded)
+        count(message.header, plainBytes: message.payloadBytes, encodedBytes: encoded.payloadBytes)
         if forceKeys { counted.keyCacheResends += 1 }
         return encoded
     }
 
-    /// Counts a slice sent, as it was before and after its encodings (the same message when no
-    /// filter is on: such a slice need not pass through ``encode(_:to:forceKeys:)``).
-    mutating func count(sent message: Message, encoded: Message) {
+    /// Counts a slice sent without encodings (no filter is on: it need not pass through
+    /// ``encode(_:to:forceKeys:)``), whose payload frames hold `payloadBytes`.
+    mutating func countPlain(_ header: Header, payloadBytes: Int) {
+        count(header, plainBytes: payloadBytes, encodedBytes: payloadBytes)
+    }
+
+    private mutating func count(_ header: Header, plainBytes: Int, encodedBytes: Int) {
         counted.requests += 1
-        counted.plainBytesSent += message.payloadBytes
-        counted.bytesSent += encoded.payloadBytes
-        if message.header.kind == .push { counted.pushedKeys += Int(message.header.keyCount) }
+        counted.plainBytesSent += plainBytes
+        counted.bytesSent += encodedBytes
+        if header.kind == .push { counted.pushedKeys += Int(header.keyCount) }
     }
 
     /// A reply of `server` to `request` (as sent) with its encodings undone and its payload checked.
     mutating func decodeReply(
         _ message: Message, from server: NodeID, request: Header, limits: WireLimits
     ) throws(WireError) -> Message {
-        counted.bytesReceived += message.payloadBytes
+        countReceived(message)
         guard isActive else { return message }
         return try chain.decodeReply(message, from: server, requestHash: request.keyCacheHash, limits: limits)
+    }
+
+    /// Counts a reply received (``decodeReply(_:from:request:limits:)`` does so too).
+    mutating func countReceived(_ message: Message) {
+        counted.bytesReceived += message.payloadBytes
     }
 
     private static func array<Element: BitwiseCopyable>(_ frame: Frame?, as: Element.Type) -> [Element] {

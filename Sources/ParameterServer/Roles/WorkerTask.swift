@@ -25,7 +25,8 @@ final class WorkerTask: @unchecked Sendable {
         var bypassesValueFilters = false
     }
 
-    let timestamp: Timestamp
+    /// Set once, when ``Worker`` issues it (``issue(_:pull:)``), before the task is queued.
+    private(set) var timestamp: Timestamp
     let kind: MessageKind
     /// The table's id.
     let table: UInt32
@@ -52,7 +53,13 @@ final class WorkerTask: @unchecked Sendable {
     var waiters: [(RequestError?) -> Void] = []
     var error: RequestError?
 
-    init(timestamp: Timestamp, request: Request) {
+    /// A task not issued yet: ``Worker`` moves the request in before it takes its issue lock, then
+    /// gives it its timestamp under the lock.
+    convenience init(request: consuming Request) {
+        self.init(timestamp: .none, request: request)
+    }
+
+    init(timestamp: Timestamp, request: consuming Request) {
         self.timestamp = timestamp
         kind = request.kind
         table = request.table.id
@@ -61,6 +68,12 @@ final class WorkerTask: @unchecked Sendable {
         keyCount = request.keys.count
         pull = request.pull
         self.request = request
+    }
+
+    /// Gives the task its timestamp, and a pull its pending result.
+    func issue(_ timestamp: Timestamp, pull: PendingPull?) {
+        self.timestamp = timestamp
+        if let pull { self.pull = pull }
     }
 
     /// Keeps the values and clock of slice `slice`'s pull reply.

@@ -79,6 +79,8 @@ public struct TransportSettings: Sendable {
     public var maximumParts = 16
     /// The CPU the I/O thread is kept on (see ``ThreadAffinity``); `nil` lets it run on any.
     public var cpu: Int?
+    /// The I/O thread's name, as `top -H`, `ps -L` and profilers show it (at most 15 bytes are kept).
+    public var threadName = "zps-io"
 
     /// Default settings.
     public init() {}

@@ -56,7 +56,6 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
         let thread = Thread { [self] in
             self.runLoop(ready: ready)
         }
-        thread.name = "zps-io"
         thread.stackSize = 8 << 20
         thread.start()
         ready.wait()
@@ -116,6 +115,7 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
     // MARK: - The I/O thread
 
     private func runLoop(ready: DispatchSemaphore) {
+        ThreadName.setCurrent(settings.threadName)
         let io: SocketIO
         do {
             if let cpu = settings.cpu { try ThreadAffinity.pinCurrentThread(to: cpu) }

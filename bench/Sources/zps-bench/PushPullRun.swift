@@ -20,6 +20,9 @@ struct PushPullRun: Sendable {
     /// two phases: the worker's own cost, without the server's or libzmq's.
     var workerStartCPU = 0.0
     var workerEndCPU = 0.0
+    /// CPU seconds of the servers' I/O threads (named `server-<rank>`) at the same two points.
+    var serverStartCPU = 0.0
+    var serverEndCPU = 0.0
     var pushLatencies: [Double] = []
     var pullLatencies: [Double] = []
 
@@ -45,6 +48,7 @@ struct PushPullRun: Sendable {
         try await worker.barrier("push")
         run.pushStartCPU = processCPUSeconds()
         run.workerStartCPU = threadCPUSeconds()
+        run.serverStartCPU = threadsCPUSeconds(named: "server-")
         run.pushStart = .now
         var pending: [(timestamp: Timestamp, issued: ContinuousClock.Instant)] = []
         pending.reserveCapacity(window)
@@ -93,6 +97,7 @@ struct PushPullRun: Sendable {
         run.pullEnd = .now
         run.pullEndCPU = processCPUSeconds()
         run.workerEndCPU = threadCPUSeconds()
+        run.serverEndCPU = threadsCPUSeconds(named: "server-")
         run.pullKeys = rounds * sets.keys[0].count
         return run
     }
@@ -119,9 +124,13 @@ struct PushPullRun: Sendable {
         // Both phases together, the figure `ps_bench` gives.
         let cpu = (pushCPU * Double(pushKeys) + pullCPU * Double(pullKeys)) / Double(max(1, pushKeys + pullKeys))
         // Each worker's I/O thread over both phases (the barrier between them included), per request.
-        let workerCPU = runs.map { run in
-            (run.workerEndCPU - run.workerStartCPU) / Double(max(1, (run.pushKeys + run.pullKeys) / max(1, run.keysPerRequest))) * 1e6
-        }.reduce(0, +) / Double(runs.count)
+        func requests(_ run: PushPullRun) -> Double {
+            Double(max(1, (run.pushKeys + run.pullKeys) / max(1, run.keysPerRequest)))
+        }
+        let workerCPU = runs.map { run in (run.workerEndCPU - run.workerStartCPU) / requests(run) * 1e6 }
+            .reduce(0, +) / Double(runs.count)
+        // Every worker reads every server's threads; the first worker's reading covers all requests.
+        let serverCPU = (runs[0].serverEndCPU - runs[0].serverStartCPU) / runs.map(requests).reduce(0, +) * 1e6
         return [
             Sample(metric: "push keys/s", value: pushRate, unit: "keys/s"),
             Sample(metric: "pull keys/s", value: pullRate, unit: "keys/s"),
@@ -133,6 +142,7 @@ struct PushPullRun: Sendable {
             Sample(metric: "pull cpu us/req", value: pullCPU, unit: "us"),
             Sample(metric: "cpu us/req", value: cpu, unit: "us"),
             Sample(metric: "worker thread cpu us/req", value: workerCPU, unit: "us"),
+            Sample(metric: "server threads cpu us/req", value: serverCPU, unit: "us"),
         ]
     }
 }
@@ -142,6 +152,26 @@ func threadCPUSeconds() -> Double {
     var time = timespec()
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
     return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+/// CPU seconds used so far by this process's threads whose name starts with `prefix`, such as the
+/// I/O threads of the nodes of an in-process cluster (`server-0`, …).
+func threadsCPUSeconds(named prefix: String) -> Double {
+    guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return 0 }
+    var total = 0.0
+    for thread in threads {
+        guard let tid = Int32(thread),
+            let name = try? String(contentsOfFile: "/proc/self/task/\(thread)/comm", encoding: .utf8),
+            name.hasPrefix(prefix)
+        else { continue }
+        // The CPU-time clock of another thread of this process, by thread id: what glibc's
+        // `pthread_getcpuclockid` computes (per-thread, scheduler clock).
+        var time = timespec()
+        if clock_gettime(clockid_t(~tid << 3 | 6), &time) == 0 {
+            total += Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+        }
+    }
+    return total
 }
 
 /// CPU seconds this process has used so far, over all its threads.
