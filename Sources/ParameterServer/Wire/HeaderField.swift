@@ -36,8 +36,11 @@ enum HeaderField: UInt8, CaseIterable {
         }
     }
 
-    /// The key as a Swift string, for error messages.
-    var name: String { key.description }
+    /// The key as a Swift string, for error messages. Looked up, not converted: the decoder takes
+    /// it for every field of every header.
+    var name: String { Self.names[Int(rawValue)] }
+
+    private static let names = allCases.map { $0.key.description }
 
     /// The bit of this field in a seen-set.
     var bit: UInt32 { 1 << UInt32(rawValue) }
