@@ -34,7 +34,7 @@ final class FinishedWatermark: Sendable {
                 return
             }
             current = timestamp
-            while finishedAbove.remove(current + 1) != nil { current += 1 }
+            while !finishedAbove.isEmpty, finishedAbove.remove(current + 1) != nil { current += 1 }
             watermark.mark.store(current, ordering: .releasing)
         }
     }

@@ -47,7 +47,7 @@ struct WorkerFilters {
 
     /// Tells the KKT filter the weights pull `timestamp` returned.
     mutating func pullCompleted(_ timestamp: Timestamp, values: [Float]) {
-        guard let pull = kktPulls.removeValue(forKey: timestamp) else { return }
+        guard !kktPulls.isEmpty, let pull = kktPulls.removeValue(forKey: timestamp) else { return }
         chain.observePull(table: pull.table, keys: pull.keys, weights: values)
     }
 
