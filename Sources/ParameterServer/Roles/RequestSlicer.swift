@@ -40,9 +40,13 @@ struct RequestSlicer {
 
     /// The routes, ascending by range.
     let routes: [Route]
+    /// The server every route leads to, when there is exactly one.
+    let onlyServer: Destination?
 
     init(routes: [Route]) {
         self.routes = routes.sorted { $0.range.lowerBound < $1.range.lowerBound }
+        let first = routes.first?.server
+        onlyServer = routes.allSatisfy { $0.server.id == first?.id } ? first : nil
     }
 
     /// The routes of the servers of `table`.

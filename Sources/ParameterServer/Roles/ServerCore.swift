@@ -70,7 +70,7 @@ public final class ServerCore: TransportHandler {
 
     /// Once registered, a server's work is requests on its ROUTER; the manager's messages and a
     /// stop may wait for the next tick. Registration and shutdown wait on every socket.
-    public var waitsOnRouter: Bool { link.isRegistered && !shuttingDown }
+    public var mainSocket: MainSocket? { link.isRegistered && !shuttingDown ? .router : nil }
 
     public func start(io: any TransportIO) {
         perform(io) { try link.start(io: io) }

@@ -111,6 +111,13 @@ public final class WorkerCore: TransportHandler {
         }
     }
 
+    /// While requests are in flight to the only server there is, its replies are nearly all this
+    /// worker's input: the transport may wait for them inside libzmq's receive on that DEALER.
+    public var mainSocket: MainSocket? {
+        guard !slices.isEmpty, let server = slicer.onlyServer else { return nil }
+        return .dealer(server.node.endpoint)
+    }
+
     public func stopped(error: (any Error)?) {
         if let error { outcome.fail("\(name) stopped: \(error)") }
         let reason = RequestError(

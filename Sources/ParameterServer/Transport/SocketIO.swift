@@ -8,6 +8,8 @@ final class SocketIO: TransportIO {
     private final class SocketBox {
         let socket: Socket
         var item = DescriptorPoller.Item?.none
+        /// `ZMQ_RCVTIMEO` as last set, in milliseconds (-1: libzmq's default, forever).
+        var receiveTimeout: Int32 = -1
         init(_ socket: consuming Socket) { self.socket = socket }
     }
 
@@ -24,8 +26,6 @@ final class SocketIO: TransportIO {
     private var pollerStale = true
     private(set) var stopRequested = false
     private(set) var wakeUpReady = false
-    /// The ROUTER's `ZMQ_RCVTIMEO` as last set, in milliseconds (-1: libzmq's default, forever).
-    private var routerReceiveTimeout: Int32 = -1
 
     init(context: Context, bind endpoint: String, settings: TransportSettings, logger: Logger) throws {
         self.context = context
@@ -121,27 +121,45 @@ final class SocketIO: TransportIO {
         _ = try drainReadable(deliver)
     }
 
-    /// Waits up to `timeout` inside libzmq's blocking receive for the next message on the ROUTER
-    /// and hands it to `deliver` (see ``TransportHandler/waitsOnRouter``); other sockets are not
-    /// looked at.
-    func receiveFromRouter(timeout: Duration, deliver: ([Frame], PeerAddress) -> Void) throws {
-        guard let router else { return }
+    /// Waits up to `timeout` inside libzmq's blocking receive for the next message on `socket` and
+    /// hands it to `deliver` (see ``TransportHandler/mainSocket``); other sockets are not looked at.
+    /// Returns false, at once, when there is no such socket (a DEALER not connected yet).
+    func receive(waitingOn socket: MainSocket, timeout: Duration, deliver: ([Frame], PeerAddress) -> Void) throws -> Bool {
+        let box: SocketBox
+        switch socket {
+        case .router:
+            guard let router else { return false }
+            box = router
+        case .dealer(let endpoint):
+            guard let dealer = lastDealer?.endpoint == endpoint ? lastDealer?.box : dealers[endpoint] else { return false }
+            box = dealer
+        }
         // Rounded up like `pollOnce`'s timeout: 0 would not wait at all.
         let milliseconds = Int32((timeout.milliseconds + 1).clamped(to: 1...1000))
-        if milliseconds != routerReceiveTimeout {
-            try router.socket.set(.receiveTimeout, to: milliseconds)
-            routerReceiveTimeout = milliseconds
+        if milliseconds != box.receiveTimeout {
+            try box.socket.set(.receiveTimeout, to: milliseconds)
+            box.receiveTimeout = milliseconds
         }
-        let received = try refusingTooManyParts((Frame(), [])) { () throws(ZMQError) in
-            try router.socket.receiveEnvelope(dontWait: false, maximumParts: settings.maximumParts + 1)
+        let delivered: Bool
+        switch socket {
+        case .router:
+            let received = try refusingTooManyParts((Frame(), [])) { () throws(ZMQError) in
+                try box.socket.receiveEnvelope(dontWait: false, maximumParts: settings.maximumParts + 1)
+            }
+            delivered = received != nil
+            if let (identity, frames) = received, !frames.isEmpty { deliver(frames, .routed(identity.bytes)) }
+        case .dealer(let endpoint):
+            let received = try refusingTooManyParts([]) { () throws(ZMQError) in
+                try box.socket.receiveMultipart(dontWait: false, maximumParts: settings.maximumParts + 1)
+            }
+            delivered = received != nil
+            if let frames = received, !frames.isEmpty { deliver(frames, .endpoint(endpoint)) }
         }
-        guard let (identity, frames) = received else {
-            if let item = router.item { poller.noteDrained(item) }
-            return
+        // A receive may have taken the descriptor's signal for the messages behind this one.
+        if let item = box.item {
+            if delivered { poller.noteActivity(item) } else { poller.noteDrained(item) }
         }
-        // The receive may have taken the descriptor's signal for the messages behind this one.
-        if let item = router.item { poller.noteActivity(item) }
-        if !frames.isEmpty { deliver(frames, .routed(identity.bytes)) }
+        return true
     }
 
     private func rebuildPollerIfStale(wakeUp: WakeUpSignal) throws {

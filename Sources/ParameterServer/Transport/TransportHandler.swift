@@ -53,18 +53,29 @@ public protocol TransportHandler: AnyObject, SendableMetatype {
     func tick(io: any TransportIO)
     /// Called once when the loop ends (after ``TransportIO/stop()`` or a fatal transport error).
     func stopped(error: (any Error)?)
-    /// Whether nearly all of the handler's work arrives on its ROUTER for now, as a registered
-    /// server's does. The transport then waits for the next message inside libzmq's own blocking
-    /// receive on the ROUTER, which costs one `poll` per wake-up where a wait on every socket costs
+    /// The one socket nearly all of the handler's work arrives on for now, if there is one: the
+    /// ROUTER of a registered server, the DEALER to the single server a worker has requests in
+    /// flight with. The transport then waits for the next message inside libzmq's own blocking
+    /// receive on that socket, which costs one `poll` per wake-up where a wait on every socket costs
     /// three (about 1.5 µs of CPU per 1K-key request), and looks at its other sockets and at work
     /// queued from other threads without blocking at least every
-    /// ``TransportSettings/tickInterval``: those may wait that long. Asked before every wait;
-    /// `false` unless a handler says otherwise.
-    var waitsOnRouter: Bool { get }
+    /// ``TransportSettings/tickInterval``: those may wait that long. A DEALER is waited on only
+    /// while no work came from other threads in the last tick, so that an application issuing
+    /// requests from another thread keeps them flowing. Asked before every wait; `nil` unless a
+    /// handler says otherwise.
+    var mainSocket: MainSocket? { get }
 }
 
 extension TransportHandler {
-    public var waitsOnRouter: Bool { false }
+    public var mainSocket: MainSocket? { nil }
+}
+
+/// The socket a handler's work arrives on (see ``TransportHandler/mainSocket``).
+public enum MainSocket: Hashable, Sendable {
+    /// The node's ROUTER, where other nodes' requests arrive.
+    case router
+    /// The DEALER connected to this endpoint, where its replies arrive.
+    case dealer(String)
 }
 
 /// Settings of the transports.

@@ -33,6 +33,8 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
     private let makeHandler: @Sendable () -> Handler
     /// The I/O thread's id, so that work it queues for itself needs no wake-up signal.
     private let ioThread = Atomic<UInt>(0)
+    /// Set when another thread queues work or a job; the loop takes it at every full poll.
+    private let foreignWork = Atomic<Bool>(false)
 
     /// Creates a transport that will bind its ROUTER to `bindEndpoint` (`tcp://127.0.0.1:0` picks a
     /// free port) and run the handler that `makeHandler` makes on its own thread once ``start()`` is called.
@@ -81,7 +83,10 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
     /// per request. Work the I/O thread queues for itself needs none either: the loop checks the
     /// queue before it blocks.
     private func signalUnlessOnIOThread() {
-        if ioThread.load(ordering: .relaxed) != Self.currentThreadID { wakeUp.signal() }
+        if ioThread.load(ordering: .relaxed) != Self.currentThreadID {
+            foreignWork.store(true, ordering: .relaxed)
+            wakeUp.signal()
+        }
     }
 
     private static var currentThreadID: UInt {
@@ -113,6 +118,16 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
     public var isFinished: Bool { shared.withLock { $0.finished } }
 
     // MARK: - The I/O thread
+
+    /// The socket the loop may wait on alone: the handler's ``TransportHandler/mainSocket``, except
+    /// a DEALER while other threads are queueing work.
+    private func waitableSocket(of handler: Handler, foreignWorkSeen: Bool) -> MainSocket? {
+        switch handler.mainSocket {
+        case .router: .router
+        case .dealer(let endpoint): foreignWorkSeen ? nil : .dealer(endpoint)
+        case nil: nil
+        }
+    }
 
     private func runLoop(ready: DispatchSemaphore) {
         ThreadName.setCurrent(settings.threadName)
@@ -147,6 +162,8 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
         // A handler that waits on its ROUTER has every socket and the wake-up signal looked at
         // without blocking by this time at the latest.
         var everythingDue = io.now
+        // Whether other threads queued work since the full poll before the last.
+        var foreignWorkSeen = true
         var work: [Work] = []
         var jobs: [UnownedJob] = []
         do {
@@ -154,18 +171,22 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
                 let pending = shared.withLock { !$0.queue.isEmpty || !$0.jobs.isEmpty }
                 if pending && iterationsSincePoll < pollEvery {
                     iterationsSincePoll += 1
-                } else if !pending && handler.waitsOnRouter && io.now < everythingDue {
-                    try io.receiveFromRouter(timeout: min(nextTick, everythingDue) - io.now) { frames, peer in
+                } else if !pending, let socket = waitableSocket(of: handler, foreignWorkSeen: foreignWorkSeen),
+                    io.now < everythingDue
+                {
+                    let waited = try io.receive(waitingOn: socket, timeout: min(nextTick, everythingDue) - io.now) { frames, peer in
                         handler.received(frames, from: peer, io: io)
                     }
+                    if !waited { everythingDue = io.now }  // poll every socket instead
                 } else {
                     iterationsSincePoll = 0
-                    let timeout = pending || handler.waitsOnRouter ? .zero : max(.zero, nextTick - io.now)
-                    try io.pollOnce(wakeUp: wakeUp, timeout: timeout) { frames, peer in
+                    let waits = pending || waitableSocket(of: handler, foreignWorkSeen: foreignWorkSeen) != nil
+                    try io.pollOnce(wakeUp: wakeUp, timeout: waits ? .zero : max(.zero, nextTick - io.now)) { frames, peer in
                         handler.received(frames, from: peer, io: io)
                     }
                     if io.wakeUpReady { wakeUp.drain() }
                     everythingDue = io.now + settings.tickInterval
+                    foreignWorkSeen = foreignWork.exchange(false, ordering: .relaxed)
                 }
                 // The queues are swapped with emptied ones, so that taking them allocates nothing.
                 shared.withLock { state in

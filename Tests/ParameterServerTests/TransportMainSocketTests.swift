@@ -6,10 +6,13 @@ import ZeroMQ
 
 @testable import ParameterServer
 
-/// A handler that waits on its ROUTER (as a registered server does) still gets what arrives on its
-/// DEALERs and the work other threads queue: the transport looks at them at least every tick.
-@Suite("Waiting on the ROUTER")
-struct TransportRouterWaitTests {
+/// A handler that waits on one socket, its ROUTER (as a registered server does) or one DEALER (as a
+/// worker with requests in flight to its only server does), still gets what arrives on its other
+/// sockets and the work other threads queue: the transport looks at them at least every tick.
+@Suite("Waiting on one socket")
+struct TransportMainSocketTests {
+    enum Waited: CaseIterable { case router, dealer }
+
     /// What the handler received, in order, for the test thread to read.
     final class Seen: Sendable {
         let list = Mutex<[String]>([])
@@ -20,11 +23,18 @@ struct TransportRouterWaitTests {
     final class RouterWaiter: TransportHandler {
         let seen: Seen
         let dealerPeer: String
-        init(seen: Seen, dealerPeer: String) {
+        let waited: Waited
+        init(seen: Seen, dealerPeer: String, waited: Waited) {
             self.seen = seen
             self.dealerPeer = dealerPeer
+            self.waited = waited
         }
-        var waitsOnRouter: Bool { true }
+        var mainSocket: MainSocket? {
+            switch waited {
+            case .router: .router
+            case .dealer: .dealer(dealerPeer)
+            }
+        }
         func start(io: any TransportIO) {
             // Opens a DEALER to the test's ROUTER, whose answer must get through.
             try? io.send([Frame(string: "hello")], to: .endpoint(dealerPeer))
@@ -40,21 +50,24 @@ struct TransportRouterWaitTests {
         func stopped(error: (any Error)?) {}
     }
 
-    @Test func dealerMessagesAndQueuedWorkStillArrive() async throws {
-        let logger = Logger(label: "router-wait-test") { _ in SwiftLogNoOpLogHandler() }
+    @Test(arguments: Waited.allCases)
+    func otherSocketsAndQueuedWorkStillArrive(waiting waited: Waited) async throws {
+        let logger = Logger(label: "main-socket-test") { _ in SwiftLogNoOpLogHandler() }
         let context = try Context()
         let peerRouter = try Socket(.router, context: context)
         try peerRouter.set(.receiveTimeout, to: 5_000)
         let peerEndpoint = try peerRouter.bind(to: "tcp://127.0.0.1:*")
         let seen = Seen()
         let transport = try ZMQTransport(context: context, bind: "tcp://127.0.0.1:*", logger: logger) {
-            RouterWaiter(seen: seen, dealerPeer: peerEndpoint)
+            RouterWaiter(seen: seen, dealerPeer: peerEndpoint, waited: waited)
         }
         let endpoint = try transport.start()
 
         // The transport's DEALER said hello; the answer comes back on that DEALER.
         let hello = try #require(try peerRouter.receiveMultipart())
         #expect(hello.count == 2 && hello[1].bytes == Array("hello".utf8))
+        // Idle for several ticks, the loop now waits on the one socket.
+        try await Task.sleep(for: .milliseconds(100))
         try peerRouter.send([hello[0], Frame(string: "from the peer's router")])
 
         // A request on the transport's ROUTER.
