@@ -159,11 +159,13 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
         // least every `pollEvery` iterations.
         let pollEvery = 8
         var iterationsSincePoll = 0
-        // A handler that waits on its ROUTER has every socket and the wake-up signal looked at
-        // without blocking by this time at the latest.
+        // A handler that waits on its main socket alone has every socket and the wake-up signal
+        // looked at, without blocking, by this time at the latest (a full poll).
         var everythingDue = io.now
-        // Whether other threads queued work since the full poll before the last.
+        // Whether other threads queued work in the interval before the last full poll, and whether
+        // the main socket was not there to wait on; both hold until the next full poll.
         var foreignWorkSeen = true
+        var mainSocketMissing = false
         var work: [Work] = []
         var jobs: [UnownedJob] = []
         do {
@@ -171,22 +173,25 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
                 let pending = shared.withLock { !$0.queue.isEmpty || !$0.jobs.isEmpty }
                 if pending && iterationsSincePoll < pollEvery {
                     iterationsSincePoll += 1
-                } else if !pending, let socket = waitableSocket(of: handler, foreignWorkSeen: foreignWorkSeen),
-                    io.now < everythingDue
+                } else if !pending, !mainSocketMissing, io.now < everythingDue,
+                    let socket = waitableSocket(of: handler, foreignWorkSeen: foreignWorkSeen)
                 {
-                    let waited = try io.receive(waitingOn: socket, timeout: min(nextTick, everythingDue) - io.now) { frames, peer in
-                        handler.received(frames, from: peer, io: io)
+                    mainSocketMissing = try !io.receive(waitingOn: socket, timeout: min(nextTick, everythingDue) - io.now) {
+                        frames, peer in handler.received(frames, from: peer, io: io)
                     }
-                    if !waited { everythingDue = io.now }  // poll every socket instead
                 } else {
                     iterationsSincePoll = 0
-                    let waits = pending || waitableSocket(of: handler, foreignWorkSeen: foreignWorkSeen) != nil
-                    try io.pollOnce(wakeUp: wakeUp, timeout: waits ? .zero : max(.zero, nextTick - io.now)) { frames, peer in
+                    // Without blocking when the next wait is on the main socket alone.
+                    let waitsOnMainSocketNext =
+                        !mainSocketMissing && waitableSocket(of: handler, foreignWorkSeen: foreignWorkSeen) != nil
+                    let timeout = pending || waitsOnMainSocketNext ? .zero : max(.zero, nextTick - io.now)
+                    try io.pollOnce(wakeUp: wakeUp, timeout: timeout) { frames, peer in
                         handler.received(frames, from: peer, io: io)
                     }
                     if io.wakeUpReady { wakeUp.drain() }
                     everythingDue = io.now + settings.tickInterval
                     foreignWorkSeen = foreignWork.exchange(false, ordering: .relaxed)
+                    mainSocketMissing = false
                 }
                 // The queues are swapped with emptied ones, so that taking them allocates nothing.
                 shared.withLock { state in
