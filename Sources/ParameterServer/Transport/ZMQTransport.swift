@@ -119,12 +119,17 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
 
     // MARK: - The I/O thread
 
-    /// The socket the loop may wait on alone: the handler's ``TransportHandler/mainSocket``, except
-    /// a DEALER while other threads are queueing work.
-    private func waitableSocket(of handler: Handler, foreignWorkSeen: Bool) -> MainSocket? {
+    /// The socket the loop may wait on alone at `now`: the handler's ``TransportHandler/mainSocket``,
+    /// except a DEALER within a tick of work queued by other threads, so that an application issuing
+    /// requests from another thread is not held up behind the replies.
+    private func waitableSocket(
+        of handler: Handler, at now: ContinuousClock.Instant, foreignWorkSeenAt: ContinuousClock.Instant
+    ) -> MainSocket? {
         switch handler.mainSocket {
         case .router: .router
-        case .dealer(let endpoint): foreignWorkSeen ? nil : .dealer(endpoint)
+        case .dealer(let endpoint):
+            // The flag is set by work queued since the last full poll, which has not taken it yet.
+            foreignWork.load(ordering: .relaxed) || now < foreignWorkSeenAt + settings.tickInterval ? nil : .dealer(endpoint)
         case nil: nil
         }
     }
@@ -162,9 +167,10 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
         // A handler that waits on its main socket alone has every socket and the wake-up signal
         // looked at, without blocking, by this time at the latest (a full poll).
         var everythingDue = io.now
-        // Whether other threads queued work in the interval before the last full poll, and whether
-        // the main socket was not there to wait on; both hold until the next full poll.
-        var foreignWorkSeen = true
+        // When a full poll last found work that other threads had queued (a DEALER is not waited on
+        // alone within a tick of that), and whether the main socket was not there to wait on (until
+        // the next full poll).
+        var foreignWorkSeenAt = io.now
         var mainSocketMissing = false
         var work: [Work] = []
         var jobs: [UnownedJob] = []
@@ -174,7 +180,7 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
                 if pending && iterationsSincePoll < pollEvery {
                     iterationsSincePoll += 1
                 } else if !pending, !mainSocketMissing, io.now < everythingDue,
-                    let socket = waitableSocket(of: handler, foreignWorkSeen: foreignWorkSeen)
+                    let socket = waitableSocket(of: handler, at: io.now, foreignWorkSeenAt: foreignWorkSeenAt)
                 {
                     mainSocketMissing = try !io.receive(waitingOn: socket, timeout: min(nextTick, everythingDue) - io.now) {
                         frames, peer in handler.received(frames, from: peer, io: io)
@@ -182,15 +188,17 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
                 } else {
                     iterationsSincePoll = 0
                     // Without blocking when the next wait is on the main socket alone.
+                    let now = io.now
                     let waitsOnMainSocketNext =
-                        !mainSocketMissing && waitableSocket(of: handler, foreignWorkSeen: foreignWorkSeen) != nil
-                    let timeout = pending || waitsOnMainSocketNext ? .zero : max(.zero, nextTick - io.now)
+                        !mainSocketMissing && waitableSocket(of: handler, at: now, foreignWorkSeenAt: foreignWorkSeenAt) != nil
+                    let timeout = pending || waitsOnMainSocketNext ? .zero : max(.zero, nextTick - now)
                     try io.pollOnce(wakeUp: wakeUp, timeout: timeout) { frames, peer in
                         handler.received(frames, from: peer, io: io)
                     }
                     if io.wakeUpReady { wakeUp.drain() }
-                    everythingDue = io.now + settings.tickInterval
-                    foreignWorkSeen = foreignWork.exchange(false, ordering: .relaxed)
+                    let polledAt = io.now
+                    everythingDue = polledAt + settings.tickInterval
+                    if foreignWork.exchange(false, ordering: .relaxed) { foreignWorkSeenAt = polledAt }
                     mainSocketMissing = false
                 }
                 // The queues are swapped with emptied ones, so that taking them allocates nothing.
