@@ -1,7 +1,7 @@
 #ifndef ZPS_CSYSTEM_SHIM_H
 #define ZPS_CSYSTEM_SHIM_H
-/* The C library's allocator settings (malloc.h), CPU affinity (sched.h, a GNU extension) and
- * thread names (sys/prctl.h). */
+/* The C library's allocator settings (malloc.h), CPU affinity and scheduling policy (sched.h, GNU
+ * extensions) and thread names (sys/prctl.h). */
 #if defined(__linux__)
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -10,6 +10,17 @@
 #include <malloc.h>
 #include <sched.h>
 #include <sys/prctl.h>
+
+/* Puts the calling thread under SCHED_BATCH (nice value kept); 0, or -1 with errno set. */
+static inline int zps_use_batch_scheduling(void) {
+    struct sched_param parameters = { .sched_priority = 0 };
+    return sched_setscheduler(0, SCHED_BATCH, &parameters);
+}
+
+/* The calling thread's scheduling policy (SCHED_OTHER 0, SCHED_BATCH 3, ...), or -1. */
+static inline int zps_current_scheduling_policy(void) {
+    return sched_getscheduler(0);
+}
 
 /* Names the calling thread (the kernel keeps the first 15 bytes); 0, or -1 with errno set. */
 static inline int zps_name_current_thread(const char *name) {

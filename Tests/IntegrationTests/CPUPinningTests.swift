@@ -4,7 +4,7 @@ import Testing
 
 @Suite("Nodes kept on a CPU")
 struct CPUPinningTests {
-    @Test("a server started with --cpu keeps its I/O thread (named after the node) and libzmq's on that CPU")
+    @Test("a server started with --cpu keeps its I/O thread (named after the node, batch-scheduled) and libzmq's on that CPU")
     func serverThreadsStayOnTheirCPU() async throws {
         let directory = try ClusterSupport.temporaryDirectory("cpu")
         let topology = try ClusterSupport.writeTopology(in: directory, servers: 1, workers: 1, keySpace: 10, tables: [("w", 1)])
@@ -26,6 +26,20 @@ struct CPUPinningTests {
         #expect(pinned.values.contains { $0.hasPrefix("ZMQbg/IO") }, "threads on CPU \(cpu): \(pinned)")
         #expect(pinned.values.contains("server-0"), "threads on CPU \(cpu): \(pinned)")
         #expect(Set(pinned.keys.map { Self.allowedCPUs(pid: server.pid, thread: $0) }) == ["\(cpu)"])
+        // The node's I/O thread runs under SCHED_BATCH (policy 3), and so do libzmq's I/O threads,
+        // which it starts when it makes its first socket.
+        let policies = Dictionary(pinned.map { ($0.value, Self.schedulingPolicy(pid: server.pid, thread: $0.key)) }) { first, _ in first }
+        #expect(policies["server-0"] == 3, "policies: \(policies)")
+        #expect(policies.filter { $0.key.hasPrefix("ZMQbg/IO") }.values.allSatisfy { $0 == 3 }, "policies: \(policies)")
+    }
+
+    /// The scheduling policy of a thread, field 41 of its `stat` (counted after the name).
+    static func schedulingPolicy(pid: Int32, thread: String) -> Int? {
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/stat", encoding: .utf8)) ?? ""
+        guard let nameEnd = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: nameEnd)...].split(separator: " ")
+        // Fields after the name start at field 3 (state).
+        return fields.count > 38 ? Int(fields[38]) : nil
     }
 
     @Test("a server asked for a CPU the host lacks exits with an error naming it")

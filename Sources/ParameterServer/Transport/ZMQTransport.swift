@@ -136,6 +136,9 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
 
     private func runLoop(ready: DispatchSemaphore) {
         ThreadName.setCurrent(settings.threadName)
+        if settings.batchScheduling, let code = ThreadScheduling.useBatchPolicyForCurrentThread() {
+            logger.warning("\(settings.threadName) keeps the default scheduling policy: SCHED_BATCH refused (\(String(cString: strerror(code))))")
+        }
         let io: SocketIO
         do {
             if let cpu = settings.cpu { try ThreadAffinity.pinCurrentThread(to: cpu) }
