@@ -40,3 +40,50 @@ struct TransportSchedulingTests {
         #expect(result.1)
     }
 }
+
+/// A node's settings reach its I/O thread: a server started with `batchScheduling` off keeps the
+/// default policy, one started with it on runs under `SCHED_BATCH`. The servers' manager is a bare
+/// ROUTER that takes their registration and never answers; they stop at their startup deadline.
+@Suite("Node scheduling settings")
+struct NodeSchedulingTests {
+    @Test(arguments: [true, false])
+    func aServerRunsItsIOThreadUnderItsSetting(batchScheduling: Bool) async throws {
+        let rank = batchScheduling ? 71 : 72
+        let context = try Context()
+        let manager = try Socket(.router, context: context)
+        let managerEndpoint = try manager.bind(to: "tcp://127.0.0.1:*")
+        var settings = NodeSettings(
+            role: .server, rank: rank, managerEndpoint: managerEndpoint, bindEndpoint: "tcp://127.0.0.1:*",
+            tables: [TableSpec(name: "w", id: 0, valueLength: 1)],
+            deadlines: Deadlines(startup: .milliseconds(500), shutdown: .milliseconds(500)))
+        settings.batchScheduling = batchScheduling
+        let server = Task { try await ServerNode(settings: settings, logger: TransportAffinityTests.logger).run() }
+        var policy: Int?
+        let deadline = ContinuousClock.now + .seconds(10)
+        while policy == nil, ContinuousClock.now < deadline {
+            policy = Self.schedulingPolicy(ofThreadNamed: "server-\(rank)")
+            if policy == nil { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        // Linux's SCHED_BATCH is 3, SCHED_OTHER 0.
+        #expect(policy == (batchScheduling ? 3 : 0))
+        _ = await server.result
+        try manager.set(.linger, to: 0)
+        manager.close()
+        try context.terminate()
+    }
+
+    /// The scheduling policy of this process's thread called `name` (field 41 of its `stat`).
+    static func schedulingPolicy(ofThreadNamed name: String) -> Int? {
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        for thread in threads {
+            let comm = (try? String(contentsOfFile: "/proc/self/task/\(thread)/comm", encoding: .utf8)) ?? ""
+            guard comm.trimmingCharacters(in: .whitespacesAndNewlines) == name,
+                let stat = try? String(contentsOfFile: "/proc/self/task/\(thread)/stat", encoding: .utf8),
+                let nameEnd = stat.lastIndex(of: ")")
+            else { continue }
+            let fields = stat[stat.index(after: nameEnd)...].split(separator: " ")
+            return fields.count > 38 ? Int(fields[38]) : nil
+        }
+        return nil
+    }
+}

@@ -26,7 +26,10 @@ public struct ManagerNode: Service {
     public func run() async throws {
         let outcome = NodeOutcome()
         let (settings, logger, onFinish) = (self.settings, self.logger, self.onFinish)
-        try await NodeRuntime.run(bind: settings.bindEndpoint, name: "manager", cpu: settings.cpu, logger: logger, outcome: outcome) {
+        try await NodeRuntime.run(
+            bind: settings.bindEndpoint, name: "manager", cpu: settings.cpu, batchScheduling: settings.batchScheduling,
+            logger: logger, outcome: outcome
+        ) {
             ManagerCore(settings: settings, logger: logger) { report in
                 if let failure = report.failure { outcome.fail(failure) }
                 onFinish(report)

@@ -14,6 +14,8 @@ public struct ManagerSettings: Sendable {
     public var limits: WireLimits
     /// The CPU the manager's I/O thread and libzmq's I/O thread are kept on; `nil`: any.
     public var cpu: Int?
+    /// Whether the manager's I/O thread and libzmq's run under `SCHED_BATCH` (see ``ThreadScheduling``).
+    public var batchScheduling = true
 
     /// Creates manager settings.
     public init(

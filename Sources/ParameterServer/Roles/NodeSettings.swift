@@ -17,6 +17,8 @@ public struct NodeSettings: Sendable {
     /// The CPU the node's I/O thread and libzmq's I/O thread are kept on (see ``ThreadAffinity``);
     /// `nil` lets them run on any.
     public var cpu: Int?
+    /// Whether the node's I/O thread and libzmq's run under `SCHED_BATCH` (see ``ThreadScheduling``).
+    public var batchScheduling = true
 
     /// Creates node settings.
     public init(

@@ -25,7 +25,10 @@ public struct ServerNode: Service {
     public func run() async throws {
         let outcome = NodeOutcome()
         let (settings, registry, logger) = (self.settings, self.registry, self.logger)
-        try await NodeRuntime.run(bind: settings.bindEndpoint, name: settings.name, cpu: settings.cpu, logger: logger, outcome: outcome) {
+        try await NodeRuntime.run(
+            bind: settings.bindEndpoint, name: settings.name, cpu: settings.cpu, batchScheduling: settings.batchScheduling,
+            logger: logger, outcome: outcome
+        ) {
             ServerCore(settings: settings, registry: registry, outcome: outcome, logger: logger)
         } started: { transport, endpoint in
             onBound(endpoint)
@@ -37,7 +40,7 @@ public struct ServerNode: Service {
 /// Starts a transport, waits for it to end (stopping it on graceful shutdown), and tears down in order.
 enum NodeRuntime {
     static func run<Handler: TransportHandler>(
-        bind: String, name: String, cpu: Int?, logger: Logger, outcome: NodeOutcome,
+        bind: String, name: String, cpu: Int?, batchScheduling: Bool, logger: Logger, outcome: NodeOutcome,
         makeHandler: @escaping @Sendable () -> Handler,
         started: (ZMQTransport<Handler>, String) async throws -> Void,
         onShutdownSignal: (@Sendable (ZMQTransport<Handler>) -> Void)? = nil
@@ -48,6 +51,7 @@ enum NodeRuntime {
             var settings = TransportSettings()
             settings.cpu = cpu
             settings.threadName = name
+            settings.batchScheduling = batchScheduling
             let transport = try ZMQTransport(
                 context: context, bind: bind, settings: settings, logger: logger, makeHandler: makeHandler)
             let endpoint: String

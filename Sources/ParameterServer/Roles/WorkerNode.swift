@@ -40,7 +40,10 @@ public struct WorkerNode: Service {
         let outcome = NodeOutcome()
         let watermark = FinishedWatermark()
         let (settings, logger, application, placement) = (self.settings, self.logger, self.application, self.placement)
-        try await NodeRuntime.run(bind: settings.bindEndpoint, name: settings.name, cpu: settings.cpu, logger: logger, outcome: outcome) {
+        try await NodeRuntime.run(
+            bind: settings.bindEndpoint, name: settings.name, cpu: settings.cpu, batchScheduling: settings.batchScheduling,
+            logger: logger, outcome: outcome
+        ) {
             WorkerCore(settings: settings, outcome: outcome, watermark: watermark, logger: logger)
         } started: { transport, _ in
             let worker = Worker(transport: transport, settings: settings, watermark: watermark)
