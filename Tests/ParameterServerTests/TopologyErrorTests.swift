@@ -68,6 +68,16 @@ private let badTopologies: [BadTopology] = [
         code: .wrongType, line: 2, column: 28, path: "workers.cpus",
         message: "expected a list of CPU numbers (integers >= 0) or auto, found \"3\""),
     BadTopology(
+        label: "unknown scheduling policy",
+        yaml: """
+            servers: { count: 2, scheduling: fifo }
+            workers: { count: 2 }
+            tables: [{ name: w }]
+            application: { kind: pushpull }
+            """,
+        code: .invalidValue, line: 1, column: 34, path: "servers.scheduling",
+        message: "expected batch or normal, found \"fifo\""),
+    BadTopology(
         label: "misspelt key",
         yaml: """
             servers: { count: 2 }
@@ -98,7 +108,7 @@ private let badTopologies: [BadTopology] = [
             \(validRest)
             """,
         code: .unknownKey, line: 1, column: 29, path: "manager.count",
-        message: "unknown key (expected one of host, bind, port, cpus)"),
+        message: "unknown key (expected one of host, bind, port, cpus, scheduling)"),
     BadTopology(
         label: "missing section",
         yaml: """

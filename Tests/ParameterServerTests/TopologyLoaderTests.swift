@@ -123,6 +123,21 @@ struct TopologyLoaderTests {
         #expect(topology.cpu(role: .worker, rank: 0) == nil)
     }
 
+    @Test func rolesRunBatchScheduledUnlessTheySayNormal() throws {
+        let topology = try Topology.parse(
+            yaml: """
+                manager: { scheduling: normal }
+                servers: { count: 2, scheduling: batch }
+                workers: { count: 3 }
+                tables: [{ name: w }]
+                application: { kind: pushpull }
+                """,
+            file: "scheduling.yaml")
+        #expect(topology.manager.scheduling == .normal && !topology.manager.scheduling.usesBatchScheduling)
+        #expect(topology.servers.scheduling == .batch && topology.servers.scheduling.usesBatchScheduling)
+        #expect(topology.workers.scheduling == .batch)
+    }
+
     @Test func autoCPUsDealServersThenWorkersOverTheHost() throws {
         let topology = try Topology.parse(
             yaml: """

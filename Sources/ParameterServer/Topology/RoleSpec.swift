@@ -20,6 +20,8 @@ public struct RoleSpec: Hashable, Sendable {
     /// `cpus: auto`: the servers, then the workers, are dealt out over the CPUs of the host each
     /// one runs on (see ``Topology/cpu(role:rank:)``); the manager is not kept on one.
     public var spreadsOverCPUs: Bool
+    /// The scheduling policy of the nodes' I/O threads and libzmq's.
+    public var scheduling: SchedulingPolicy = .batch
 
     /// Creates a role specification.
     public init(

@@ -99,7 +99,7 @@ private struct TopologyDecoder {
     }
 
     private mutating func role(_ node: Node, section: String, counted: Bool) throws(TopologyError) -> RoleSpec {
-        let allowed = counted ? ["count", "host", "bind", "port", "cpus"] : ["host", "bind", "port", "cpus"]
+        let allowed = (counted ? ["count"] : []) + ["host", "bind", "port", "cpus", "scheduling"]
         let fields = try reader.fields(node, section, allowed: allowed)
         var spec = RoleSpec()
         if counted {
@@ -121,6 +121,15 @@ private struct TopologyDecoder {
             } else {
                 spec.cpus = try cpuList(cpus, path: "\(section).cpus")
             }
+        }
+        if let scheduling = fields.value("scheduling") {
+            let path = "\(section).scheduling"
+            let expected = SchedulingPolicy.allCases.map(\.rawValue).joined(separator: " or ")
+            let text = try reader.text(scheduling, path, expected: expected)
+            guard let policy = SchedulingPolicy(rawValue: text) else {
+                throw reader.error(.invalidValue, scheduling, path, "expected \(expected), found \"\(text)\"")
+            }
+            spec.scheduling = policy
         }
         return spec
     }

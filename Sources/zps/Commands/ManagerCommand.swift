@@ -14,10 +14,11 @@ struct ManagerCommand: AsyncParsableCommand {
         options.attachToSupervisor()
         let topology = try options.loadTopology()
         let logger = try LogSetup.bootstrap(level: options.logLevel, label: "zps.manager")
-        let settings = ManagerSettings(
+        var settings = ManagerSettings(
             bindEndpoint: options.bind ?? topology.bindEndpoint(role: .manager, rank: 0),
             servers: topology.servers.count, workers: topology.workers.count, keySpace: topology.keySpaceRange,
             deadlines: topology.deadlines, cpu: try options.cpu(role: .manager, topology: topology))
+        settings.batchScheduling = topology.manager.scheduling.usesBatchScheduling
         let manager = ManagerNode(settings: settings, logger: logger) { endpoint in
             SupervisorChannel.emit("ready \(endpoint)")
             logger.notice("manager listening on \(endpoint)")

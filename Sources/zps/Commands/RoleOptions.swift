@@ -45,10 +45,12 @@ struct RoleOptions: ParsableArguments {
         guard let managerEndpoint = manager ?? topology.managerEndpoint else {
             throw ValidationError("the topology's manager uses an ephemeral port; pass --manager ENDPOINT")
         }
-        return NodeSettings(
+        var settings = NodeSettings(
             role: role, rank: rank, managerEndpoint: managerEndpoint,
             bindEndpoint: bind ?? topology.bindEndpoint(role: role, rank: rank), tables: topology.tables,
             deadlines: topology.deadlines, cpu: try cpu(role: role, topology: topology))
+        settings.batchScheduling = spec.scheduling.usesBatchScheduling
+        return settings
     }
 
     /// The CPU the node is kept on: `--cpu`, else the topology's for this rank, else none.
