@@ -10,10 +10,9 @@ import Glibc
 /// for every message: with the default policy it preempts libzmq's thread in the middle of its
 /// batch of reads and writes, and the two ping-pong. libzmq starts its I/O threads from the node's
 /// I/O thread (with its first socket), and they inherit the policy. Batch scheduling lets each
-/// finish its batch:
-/// at 1K keys with 8 requests in flight it saves 2–3 µs of CPU per request and lifts throughput
-/// 10–25% (`zps-bench push-pull --keys 1000 --inflight 8`). The thread's nice value, and so its
-/// share of the CPU, is unchanged; no privilege is needed.
+/// finish its batch: at 1K keys with 8 requests in flight it saves 2–3 µs of CPU per request and
+/// lifts throughput 10–25% (`zps-bench push-pull --keys 1000 --inflight 8`). The thread's nice
+/// value, and so its share of the CPU, is unchanged; no privilege is needed.
 public enum ThreadScheduling {
     /// Puts the calling thread under `SCHED_BATCH`; returns the `errno` when the kernel refuses.
     @discardableResult

@@ -70,14 +70,6 @@ extension TransportHandler {
     public var mainSocket: MainSocket? { nil }
 }
 
-/// The socket a handler's work arrives on (see ``TransportHandler/mainSocket``).
-public enum MainSocket: Hashable, Sendable {
-    /// The node's ROUTER, where other nodes' requests arrive.
-    case router
-    /// The DEALER connected to this endpoint, where its replies arrive.
-    case dealer(String)
-}
-
 /// Settings of the transports.
 public struct TransportSettings: Sendable {
     /// The longest a transport goes without calling ``TransportHandler/tick(io:)``.
