@@ -78,6 +78,26 @@ private let badTopologies: [BadTopology] = [
         code: .invalidValue, line: 1, column: 34, path: "servers.scheduling",
         message: "expected batch or normal, found \"fifo\""),
     BadTopology(
+        label: "busy poll without a unit",
+        yaml: """
+            servers: { count: 2 }
+            workers: { count: 2, busy_poll: 50 }
+            tables: [{ name: w }]
+            application: { kind: pushpull }
+            """,
+        code: .wrongType, line: 2, column: 33, path: "workers.busy_poll",
+        message: "expected a duration like 500ms, 10s, 1.5s, 2m or 1h, found \"50\""),
+    BadTopology(
+        label: "busy poll given to the manager",
+        yaml: """
+            manager: { busy_poll: 50us }
+            servers: { count: 2 }
+            workers: { count: 2 }
+            \(validRest)
+            """,
+        code: .unknownKey, line: 1, column: 12, path: "manager.busy_poll",
+        message: "unknown key (expected one of host, bind, port, cpus, scheduling)"),
+    BadTopology(
         label: "misspelt key",
         yaml: """
             servers: { count: 2 }

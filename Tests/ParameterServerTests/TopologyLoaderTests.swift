@@ -138,6 +138,29 @@ struct TopologyLoaderTests {
         #expect(topology.workers.scheduling == .batch)
     }
 
+    @Test func serversAndWorkersBusyPollForTheirDurationOrTheDefault() throws {
+        let topology = try Topology.parse(
+            yaml: """
+                servers: { count: 2, busy_poll: 0us }
+                workers: { count: 3, busy_poll: 1.5ms }
+                tables: [{ name: w }]
+                application: { kind: pushpull }
+                """,
+            file: "busy-poll.yaml")
+        #expect(topology.servers.busyPoll == .zero)
+        #expect(topology.workers.busyPoll == .microseconds(1500))
+        let defaults = try Topology.parse(
+            yaml: """
+                servers: { count: 1 }
+                workers: { count: 1 }
+                tables: [{ name: w }]
+                application: { kind: pushpull }
+                """,
+            file: "defaults.yaml")
+        #expect(defaults.servers.busyPoll == TransportSettings.defaultBusyPoll)
+        #expect(defaults.workers.busyPoll == TransportSettings.defaultBusyPoll)
+    }
+
     @Test func autoCPUsDealServersThenWorkersOverTheHost() throws {
         let topology = try Topology.parse(
             yaml: """

@@ -9,6 +9,8 @@ import ZeroMQ
 /// A handler that waits on one socket, its ROUTER (as a registered server does) or one DEALER (as a
 /// worker with requests in flight to its only server does), still gets what arrives on its other
 /// sockets and the work other threads queue: the transport looks at them at least every tick.
+/// So it does whether the I/O thread blocks at once, polls a while first, or would poll for
+/// longer than a tick (the poll ends with the wait it comes before).
 @Suite("Waiting on one socket")
 struct TransportMainSocketTests {
     enum Waited: CaseIterable { case router, dealer }
@@ -50,15 +52,17 @@ struct TransportMainSocketTests {
         func stopped(error: (any Error)?) {}
     }
 
-    @Test(arguments: Waited.allCases)
-    func otherSocketsAndQueuedWorkStillArrive(waiting waited: Waited) async throws {
+    @Test(arguments: Waited.allCases, [Duration.zero, TransportSettings.defaultBusyPoll, .seconds(1)])
+    func otherSocketsAndQueuedWorkStillArrive(waiting waited: Waited, busyPoll: Duration) async throws {
         let logger = Logger(label: "main-socket-test") { _ in SwiftLogNoOpLogHandler() }
         let context = try Context()
         let peerRouter = try Socket(.router, context: context)
         try peerRouter.set(.receiveTimeout, to: 5_000)
         let peerEndpoint = try peerRouter.bind(to: "tcp://127.0.0.1:*")
         let seen = Seen()
-        let transport = try ZMQTransport(context: context, bind: "tcp://127.0.0.1:*", logger: logger) {
+        var settings = TransportSettings()
+        settings.busyPoll = busyPoll
+        let transport = try ZMQTransport(context: context, bind: "tcp://127.0.0.1:*", settings: settings, logger: logger) {
             RouterWaiter(seen: seen, dealerPeer: peerEndpoint, waited: waited)
         }
         let endpoint = try transport.start()

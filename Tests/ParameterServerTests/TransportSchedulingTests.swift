@@ -72,6 +72,27 @@ struct NodeSchedulingTests {
         try context.terminate()
     }
 
+    /// Everything a node's settings say of its I/O thread reaches its transport's settings; the
+    /// manager's thread never busy-polls (it waits on all its sockets).
+    @Test func nodeAndManagerSettingsBecomeTheirTransportSettings() {
+        var settings = NodeSettings(
+            role: .worker, rank: 3, managerEndpoint: "tcp://127.0.0.1:1", bindEndpoint: "tcp://127.0.0.1:*",
+            tables: [], cpu: 1)
+        settings.batchScheduling = false
+        settings.busyPoll = .microseconds(7)
+        let transport = settings.transportSettings
+        #expect(transport.cpu == 1 && transport.threadName == "worker-3")
+        #expect(!transport.batchScheduling && transport.busyPoll == .microseconds(7))
+        #expect(NodeSettings(role: .server, rank: 0, managerEndpoint: "", bindEndpoint: "", tables: [])
+            .transportSettings.busyPoll == TransportSettings.defaultBusyPoll)
+
+        var manager = ManagerSettings(bindEndpoint: "tcp://127.0.0.1:*", servers: 1, workers: 1, keySpace: KeyRange(0, 8), cpu: 0)
+        manager.batchScheduling = false
+        let managerTransport = manager.transportSettings
+        #expect(managerTransport.cpu == 0 && managerTransport.threadName == "manager")
+        #expect(!managerTransport.batchScheduling && managerTransport.busyPoll == .zero)
+    }
+
     /// The scheduling policy of this process's thread called `name` (field 41 of its `stat`).
     static func schedulingPolicy(ofThreadNamed name: String) -> Int? {
         let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []

@@ -27,8 +27,7 @@ public struct ManagerNode: Service {
         let outcome = NodeOutcome()
         let (settings, logger, onFinish) = (self.settings, self.logger, self.onFinish)
         try await NodeRuntime.run(
-            bind: settings.bindEndpoint, name: "manager", cpu: settings.cpu, batchScheduling: settings.batchScheduling,
-            logger: logger, outcome: outcome
+            bind: settings.bindEndpoint, transport: settings.transportSettings, logger: logger, outcome: outcome
         ) {
             ManagerCore(settings: settings, logger: logger) { report in
                 if let failure = report.failure { outcome.fail(failure) }

@@ -30,6 +30,17 @@ public struct ManagerSettings: Sendable {
         self.limits = limits
         self.cpu = cpu
     }
+
+    /// The settings of the manager's transport. Its I/O thread does not poll before it blocks: the
+    /// manager waits on all its sockets, never on one alone.
+    var transportSettings: TransportSettings {
+        var settings = TransportSettings()
+        settings.cpu = cpu
+        settings.threadName = "manager"
+        settings.batchScheduling = batchScheduling
+        settings.busyPoll = .zero
+        return settings
+    }
 }
 
 /// The result of a job as the manager saw it.

@@ -19,6 +19,9 @@ public struct NodeSettings: Sendable {
     public var cpu: Int?
     /// Whether the node's I/O thread and libzmq's run under `SCHED_BATCH` (see ``ThreadScheduling``).
     public var batchScheduling = true
+    /// How long the node's I/O thread polls for the next message before it blocks (see
+    /// ``TransportSettings/busyPoll``); `.zero` blocks at once.
+    public var busyPoll = TransportSettings.defaultBusyPoll
 
     /// Creates node settings.
     public init(
@@ -37,6 +40,16 @@ public struct NodeSettings: Sendable {
 
     /// The node's name in logs and errors, e.g. `worker-1`.
     public var name: String { "\(role)-\(rank)" }
+
+    /// The settings of the node's transport: its CPU, thread name, scheduling and busy polling.
+    var transportSettings: TransportSettings {
+        var settings = TransportSettings()
+        settings.cpu = cpu
+        settings.threadName = name
+        settings.batchScheduling = batchScheduling
+        settings.busyPoll = busyPoll
+        return settings
+    }
 }
 
 /// The failure that ended a node, reported by its process as the exit reason.

@@ -26,8 +26,7 @@ public struct ServerNode: Service {
         let outcome = NodeOutcome()
         let (settings, registry, logger) = (self.settings, self.registry, self.logger)
         try await NodeRuntime.run(
-            bind: settings.bindEndpoint, name: settings.name, cpu: settings.cpu, batchScheduling: settings.batchScheduling,
-            logger: logger, outcome: outcome
+            bind: settings.bindEndpoint, transport: settings.transportSettings, logger: logger, outcome: outcome
         ) {
             ServerCore(settings: settings, registry: registry, outcome: outcome, logger: logger)
         } started: { transport, endpoint in
@@ -40,18 +39,15 @@ public struct ServerNode: Service {
 /// Starts a transport, waits for it to end (stopping it on graceful shutdown), and tears down in order.
 enum NodeRuntime {
     static func run<Handler: TransportHandler>(
-        bind: String, name: String, cpu: Int?, batchScheduling: Bool, logger: Logger, outcome: NodeOutcome,
+        bind: String, transport settings: TransportSettings, logger: Logger, outcome: NodeOutcome,
         makeHandler: @escaping @Sendable () -> Handler,
         started: (ZMQTransport<Handler>, String) async throws -> Void,
         onShutdownSignal: (@Sendable (ZMQTransport<Handler>) -> Void)? = nil
     ) async throws {
         // On a `cpu`, the node's I/O thread and libzmq's share it.
-        let context = try Context(options: Context.Options(ioThreadCPUs: cpu.map { [$0] } ?? []))
+        let context = try Context(options: Context.Options(ioThreadCPUs: settings.cpu.map { [$0] } ?? []))
+        let name = settings.threadName
         do {
-            var settings = TransportSettings()
-            settings.cpu = cpu
-            settings.threadName = name
-            settings.batchScheduling = batchScheduling
             let transport = try ZMQTransport(
                 context: context, bind: bind, settings: settings, logger: logger, makeHandler: makeHandler)
             let endpoint: String

@@ -41,8 +41,7 @@ public struct WorkerNode: Service {
         let watermark = FinishedWatermark()
         let (settings, logger, application, placement) = (self.settings, self.logger, self.application, self.placement)
         try await NodeRuntime.run(
-            bind: settings.bindEndpoint, name: settings.name, cpu: settings.cpu, batchScheduling: settings.batchScheduling,
-            logger: logger, outcome: outcome
+            bind: settings.bindEndpoint, transport: settings.transportSettings, logger: logger, outcome: outcome
         ) {
             WorkerCore(settings: settings, outcome: outcome, watermark: watermark, logger: logger)
         } started: { transport, _ in

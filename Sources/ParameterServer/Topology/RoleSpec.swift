@@ -22,6 +22,9 @@ public struct RoleSpec: Hashable, Sendable {
     public var spreadsOverCPUs: Bool
     /// The scheduling policy of the nodes' I/O threads and libzmq's.
     public var scheduling: SchedulingPolicy = .batch
+    /// How long the nodes' I/O threads poll for the next message before they block (see
+    /// ``TransportSettings/busyPoll``); `.zero` blocks at once.
+    public var busyPoll: Duration = TransportSettings.defaultBusyPoll
 
     /// Creates a role specification.
     public init(

@@ -99,7 +99,8 @@ private struct TopologyDecoder {
     }
 
     private mutating func role(_ node: Node, section: String, counted: Bool) throws(TopologyError) -> RoleSpec {
-        let allowed = (counted ? ["count"] : []) + ["host", "bind", "port", "cpus", "scheduling"]
+        // The manager waits on all its sockets, never on one alone, so it has nothing to busy-poll.
+        let allowed = (counted ? ["count", "busy_poll"] : []) + ["host", "bind", "port", "cpus", "scheduling"]
         let fields = try reader.fields(node, section, allowed: allowed)
         var spec = RoleSpec()
         if counted {
@@ -130,6 +131,9 @@ private struct TopologyDecoder {
                 throw reader.error(.invalidValue, scheduling, path, "expected \(expected), found \"\(text)\"")
             }
             spec.scheduling = policy
+        }
+        if let busyPoll = fields.value("busy_poll") {
+            spec.busyPoll = try reader.duration(busyPoll, "\(section).busy_poll")
         }
         return spec
     }

@@ -121,10 +121,16 @@ final class SocketIO: TransportIO {
         _ = try drainReadable(deliver)
     }
 
-    /// Waits up to `timeout` inside libzmq's blocking receive for the next message on `socket` and
-    /// hands it to `deliver` (see ``TransportHandler/mainSocket``); other sockets are not looked at.
-    /// Returns false, at once, when there is no such socket (a DEALER not connected yet).
-    func receive(waitingOn socket: MainSocket, timeout: Duration, deliver: ([Frame], PeerAddress) -> Void) throws -> Bool {
+    /// Waits up to `timeout` for the next message on `socket` and hands it to `deliver` (see
+    /// ``TransportHandler/mainSocket``); other sockets are not looked at.
+    ///
+    /// For the first ``TransportSettings/busyPoll`` of the wait the thread keeps asking the socket,
+    /// yielding the CPU between asks, and stops early when `interrupted` says other work came;
+    /// then it blocks inside libzmq's receive. Returns false, at once, when there is no such socket
+    /// (a DEALER not connected yet).
+    func receive(
+        waitingOn socket: MainSocket, timeout: Duration, interrupted: () -> Bool, deliver: ([Frame], PeerAddress) -> Void
+    ) throws -> Bool {
         let box: SocketBox
         switch socket {
         case .router:
@@ -134,23 +140,22 @@ final class SocketIO: TransportIO {
             guard let dealer = lastDealer?.endpoint == endpoint ? lastDealer?.box : dealers[endpoint] else { return false }
             box = dealer
         }
-        // Rounded up like `pollOnce`'s timeout: 0 would not wait at all.
-        let milliseconds = Int32((timeout.milliseconds + 1).clamped(to: 1...1000))
-        if milliseconds != box.receiveTimeout {
-            try box.socket.set(.receiveTimeout, to: milliseconds)
-            box.receiveTimeout = milliseconds
-        }
+        let busyPollEnd = now + min(settings.busyPoll, timeout)
         let delivered: Bool
         switch socket {
         case .router:
-            let received = try refusingTooManyParts((Frame(), [])) { () throws(ZMQError) in
-                try box.socket.receiveEnvelope(dontWait: false, maximumParts: settings.maximumParts + 1)
+            let received = try busyPolling(
+                box, until: busyPollEnd, timeout: timeout, interrupted: interrupted, dropped: (Frame(), [])
+            ) { dontWait throws(ZMQError) in
+                try box.socket.receiveEnvelope(dontWait: dontWait, maximumParts: settings.maximumParts + 1)
             }
             delivered = received != nil
             if let (identity, frames) = received, !frames.isEmpty { deliver(frames, .routed(identity.bytes)) }
         case .dealer(let endpoint):
-            let received = try refusingTooManyParts([]) { () throws(ZMQError) in
-                try box.socket.receiveMultipart(dontWait: false, maximumParts: settings.maximumParts + 1)
+            let received = try busyPolling(
+                box, until: busyPollEnd, timeout: timeout, interrupted: interrupted, dropped: []
+            ) { dontWait throws(ZMQError) in
+                try box.socket.receiveMultipart(dontWait: dontWait, maximumParts: settings.maximumParts + 1)
             }
             delivered = received != nil
             if let frames = received, !frames.isEmpty { deliver(frames, .endpoint(endpoint)) }
@@ -160,6 +165,36 @@ final class SocketIO: TransportIO {
             if delivered { poller.noteActivity(item) } else { poller.noteDrained(item) }
         }
         return true
+    }
+
+    /// `receive(true)` (without blocking) again and again until `end`, with a `sched_yield` between
+    /// tries so that a thread runnable on this CPU goes first; then, unless `interrupted`, one
+    /// `receive(false)` that blocks for the rest of `timeout`. A message that comes while the thread
+    /// still polls costs it no sleep and its sender's I/O thread no wake-up of another CPU. A
+    /// message of too many frames is dropped and returned as `dropped`.
+    private func busyPolling<Received>(
+        _ box: SocketBox, until end: ContinuousClock.Instant, timeout: Duration, interrupted: () -> Bool,
+        dropped: @autoclosure () -> Received, _ receive: (_ dontWait: Bool) throws(ZMQError) -> Received?
+    ) throws -> Received? {
+        let start = now
+        if start < end {
+            repeat {
+                if let received = try refusingTooManyParts(dropped(), { () throws(ZMQError) in try receive(true) }) {
+                    return received
+                }
+                if interrupted() { return nil }
+                sched_yield()
+            } while now < end
+        }
+        let remaining = timeout - (now - start)
+        guard remaining > .zero else { return nil }
+        // Rounded up like `pollOnce`'s timeout: 0 would not wait at all.
+        let milliseconds = Int32((remaining.milliseconds + 1).clamped(to: 1...1000))
+        if milliseconds != box.receiveTimeout {
+            try box.socket.set(.receiveTimeout, to: milliseconds)
+            box.receiveTimeout = milliseconds
+        }
+        return try refusingTooManyParts(dropped()) { () throws(ZMQError) in try receive(false) }
     }
 
     private func rebuildPollerIfStale(wakeUp: WakeUpSignal) throws {

@@ -87,6 +87,14 @@ public struct TransportSettings: Sendable {
     /// Whether the I/O thread runs under `SCHED_BATCH`, and with it the libzmq I/O threads it starts,
     /// so that a woken thread waits for the running one to finish its batch (see ``ThreadScheduling``).
     public var batchScheduling = true
+    /// How long the I/O thread keeps asking its main socket for the next message, yielding the CPU
+    /// between asks, before it blocks in libzmq's receive (see ``TransportHandler/mainSocket``).
+    /// A reply that comes within it costs no sleep and no wake-up of another CPU: on a two-core
+    /// host, 1K-key requests go 10–80% faster with 50 µs. The thread uses CPU that nothing else
+    /// on its CPU wants meanwhile; `.zero` blocks at once, for hosts whose CPUs are all busy.
+    public var busyPoll: Duration = TransportSettings.defaultBusyPoll
+    /// The default ``busyPoll``, 50 µs.
+    public static let defaultBusyPoll: Duration = .microseconds(50)
 
     /// Default settings.
     public init() {}

@@ -185,9 +185,10 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
                 } else if !pending, !mainSocketMissing, io.now < everythingDue,
                     let socket = waitableSocket(of: handler, at: io.now, foreignWorkSeenAt: foreignWorkSeenAt)
                 {
-                    mainSocketMissing = try !io.receive(waitingOn: socket, timeout: min(nextTick, everythingDue) - io.now) {
-                        frames, peer in handler.received(frames, from: peer, io: io)
-                    }
+                    mainSocketMissing = try !io.receive(
+                        waitingOn: socket, timeout: min(nextTick, everythingDue) - io.now,
+                        interrupted: { foreignWork.load(ordering: .relaxed) }
+                    ) { frames, peer in handler.received(frames, from: peer, io: io) }
                 } else {
                     iterationsSincePoll = 0
                     // Without blocking when the next wait is on the main socket alone.

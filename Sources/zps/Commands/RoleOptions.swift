@@ -50,6 +50,7 @@ struct RoleOptions: ParsableArguments {
             bindEndpoint: bind ?? topology.bindEndpoint(role: role, rank: rank), tables: topology.tables,
             deadlines: topology.deadlines, cpu: try cpu(role: role, topology: topology))
         settings.batchScheduling = spec.scheduling.usesBatchScheduling
+        settings.busyPoll = spec.busyPoll
         return settings
     }
 
