@@ -11,10 +11,11 @@ enum BenchCluster {
     /// Runs `application` on every worker (by rank) and returns what each returned, in rank order,
     /// once the manager has shut the job down.
     /// With `pinned`, each worker and then each server is kept on a CPU of its own (round robin
-    /// over the host's CPUs), as if it had a host to itself; the manager runs anywhere.
+    /// over the host's CPUs), as if it had a host to itself; the manager runs anywhere. `busyPoll` is
+    /// the servers' and workers' ``NodeSettings/busyPoll``.
     static func run<Result: Sendable>(
         servers: Int, workers: Int, tables: [TableSpec], keySpace: KeyRange, transport: BenchTransport,
-        limits: WireLimits = WireLimits(), pinned: Bool = false,
+        limits: WireLimits = WireLimits(), pinned: Bool = false, busyPoll: Duration = TransportSettings.defaultBusyPoll,
         application: @escaping @Sendable (_ rank: Int, _ worker: Worker) async throws -> Result
     ) async throws -> [Result] {
         let logger = Logger(label: "zps-bench") { _ in SwiftLogNoOpLogHandler() }
@@ -45,16 +46,18 @@ enum BenchCluster {
             var iterator = boundStream.makeAsyncIterator()
             guard let managerEndpoint = await iterator.next() else { throw BenchError("the manager did not bind") }
             for rank in 0..<servers {
-                let settings = NodeSettings(
+                var settings = NodeSettings(
                     role: .server, rank: rank, managerEndpoint: managerEndpoint, bindEndpoint: endpoint("server-\(rank)"),
                     tables: tables, deadlines: deadlines, limits: limits,
                     cpu: pinned ? (workers + rank) % ThreadAffinity.onlineCPUs : nil)
+                settings.busyPoll = busyPoll
                 group.addTask { try await ServerNode(settings: settings, logger: logger).run() }
             }
             for rank in 0..<workers {
-                let settings = NodeSettings(
+                var settings = NodeSettings(
                     role: .worker, rank: rank, managerEndpoint: managerEndpoint, bindEndpoint: endpoint("worker-\(rank)"),
                     tables: tables, deadlines: deadlines, limits: limits, cpu: pinned ? rank % ThreadAffinity.onlineCPUs : nil)
+                settings.busyPoll = busyPoll
                 group.addTask {
                     try await WorkerNode(settings: settings, logger: logger) { worker in
                         let result = try await application(rank, worker)

@@ -1,3 +1,5 @@
+import ParameterServer
+
 /// What every scenario may read from the command line.
 struct BenchOptions: Sendable {
     /// Runs of every trial; medians are taken over them.
@@ -18,6 +20,8 @@ struct BenchOptions: Sendable {
     var referenceShapesOnly = false
     /// Keeps each node of the push-pull clusters on a CPU of its own (workers first, then servers).
     var pinned = false
+    /// How long the nodes' I/O threads poll for the next message before they block.
+    var busyPoll = TransportSettings.defaultBusyPoll
 }
 
 /// How the nodes of an in-process cluster reach each other.

@@ -49,6 +49,9 @@ struct ZPSBench: AsyncParsableCommand {
     @Flag(help: "Keep each node of the push-pull clusters on a CPU of its own (the C reference is not pinned).")
     var pin = false
 
+    @Option(help: "How long node I/O threads poll for the next message before they block, e.g. 50us or 0us (default: the nodes' default, 50us).")
+    var busyPoll: String?
+
     mutating func run() async throws {
         // As the zps executable does: every node of the in-process clusters reuses its large buffers.
         AllocatorTuning.keepLargeBuffers()
@@ -70,12 +73,19 @@ struct ZPSBench: AsyncParsableCommand {
             guard let value = BenchTransport(rawValue: name) else { throw ValidationError("transport must be tcp or ipc") }
             return [value]
         }
+        let busyPollDuration = try busyPoll.map { text in
+            guard let duration = DurationText.parse(text) else {
+                throw ValidationError("--busy-poll: expected \(DurationText.expectation) (0us to block at once), found \"\(text)\"")
+            }
+            return duration
+        }
         let reference = limits.isEmpty ? nil : try CReference.locate(limits: limits, buildFolder: limitsBuild)
         if reference == nil { FileHandle.standardError.write(Data("no C reference at '\(limits)': zps figures only\n".utf8)) }
         let options = BenchOptions(
             repetitions: quick ? 1 : repetitions, quick: quick, reference: reference,
             keysPerPhase: quick ? keysPerPhase / 3 : keysPerPhase, keyCounts: keyCounts, transports: transports,
-            windows: windows, referenceShapesOnly: referenceShapes, pinned: pin)
+            windows: windows, referenceShapesOnly: referenceShapes, pinned: pin,
+            busyPoll: busyPollDuration ?? TransportSettings.defaultBusyPoll)
 
         let trials = try chosen.flatMap { try $0.trials(options) }
         let started = ContinuousClock.now

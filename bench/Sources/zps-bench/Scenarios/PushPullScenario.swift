@@ -16,9 +16,12 @@ struct PushPullScenario: Scenario {
         var transport = BenchTransport.tcp
         /// Each node kept on a CPU of its own (`--pin`).
         var pinned = false
+        /// How long node I/O threads poll before they block (`--busy-poll`).
+        var busyPoll = TransportSettings.defaultBusyPoll
 
         var label: String {
             "N=\(keys) inflight=\(window) s=\(servers) w=\(workers) vl=\(valueLength) \(transport)" + (pinned ? " pinned" : "")
+                + (busyPoll == TransportSettings.defaultBusyPoll ? "" : " busy_poll=\(DurationText.format(busyPoll))")
         }
         /// The shape `ps_bench` measures: one server, one worker, one float per key, tcp.
         var matchesReference: Bool { servers == 1 && workers == 1 && valueLength == 1 && transport == .tcp }
@@ -47,6 +50,7 @@ struct PushPullScenario: Scenario {
         }.map { shape in
             var shape = shape
             shape.pinned = options.pinned
+            shape.busyPoll = options.busyPoll
             return shape
         }
     }
@@ -65,6 +69,7 @@ struct PushPullScenario: Scenario {
                     "keys": "\(shape.keys)", "inflight": "\(shape.window)", "servers": "\(shape.servers)",
                     "workers": "\(shape.workers)", "value_length": "\(shape.valueLength)",
                     "transport": shape.transport.rawValue, "rounds": "\(rounds)", "pinned": "\(shape.pinned)",
+                    "busy_poll": DurationText.format(shape.busyPoll),
                 ],
                 requestSize: shape.matchesReference ? shape.keys : nil,
                 measure: { try await Self.measure(shape, sets: sets, rounds: rounds) },
@@ -82,7 +87,8 @@ struct PushPullScenario: Scenario {
         let table = TableSpec(name: "bench", id: 1, valueLength: shape.valueLength)
         let runs = try await BenchCluster.run(
             servers: shape.servers, workers: shape.workers, tables: [table],
-            keySpace: KeyRange(0, KeySets.keySpace), transport: shape.transport, pinned: shape.pinned
+            keySpace: KeyRange(0, KeySets.keySpace), transport: shape.transport, pinned: shape.pinned,
+            busyPoll: shape.busyPoll
         ) { _, worker in
             try await PushPullRun.measure(
                 worker: worker, table: table.id, sets: sets, rounds: rounds, window: shape.window,
