@@ -157,8 +157,7 @@ struct TopologyLoaderTests {
                 application: { kind: pushpull }
                 """,
             file: "defaults.yaml")
-        #expect(defaults.servers.busyPoll == TransportSettings.defaultBusyPoll)
-        #expect(defaults.workers.busyPoll == TransportSettings.defaultBusyPoll)
+        #expect(defaults.servers.busyPoll == nil && defaults.workers.busyPoll == nil)
     }
 
     @Test func autoCPUsDealServersThenWorkersOverTheHost() throws {

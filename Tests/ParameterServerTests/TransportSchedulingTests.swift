@@ -83,14 +83,21 @@ struct NodeSchedulingTests {
         let transport = settings.transportSettings
         #expect(transport.cpu == 1 && transport.threadName == "worker-3")
         #expect(!transport.batchScheduling && transport.busyPoll == .microseconds(7))
-        #expect(NodeSettings(role: .server, rank: 0, managerEndpoint: "", bindEndpoint: "", tables: [])
-            .transportSettings.busyPoll == TransportSettings.defaultBusyPoll)
+        // Without a busy poll of its own a node polls under batch scheduling only.
+        var unset = NodeSettings(role: .server, rank: 0, managerEndpoint: "", bindEndpoint: "", tables: [])
+        #expect(unset.transportSettings.busyPoll == nil)
+        #expect(unset.transportSettings.effectiveBusyPoll == TransportSettings.defaultBusyPoll)
+        unset.batchScheduling = false
+        #expect(unset.transportSettings.effectiveBusyPoll == .zero)
+        #expect(transport.effectiveBusyPoll == .microseconds(7))
 
         var manager = ManagerSettings(bindEndpoint: "tcp://127.0.0.1:*", servers: 1, workers: 1, keySpace: KeyRange(0, 8), cpu: 0)
         manager.batchScheduling = false
         let managerTransport = manager.transportSettings
         #expect(managerTransport.cpu == 0 && managerTransport.threadName == "manager")
-        #expect(!managerTransport.batchScheduling && managerTransport.busyPoll == .zero)
+        #expect(!managerTransport.batchScheduling && managerTransport.effectiveBusyPoll == .zero)
+        manager.batchScheduling = true
+        #expect(manager.transportSettings.effectiveBusyPoll == .zero)
     }
 
     /// The scheduling policy of this process's thread called `name` (field 41 of its `stat`).

@@ -20,8 +20,8 @@ public struct NodeSettings: Sendable {
     /// Whether the node's I/O thread and libzmq's run under `SCHED_BATCH` (see ``ThreadScheduling``).
     public var batchScheduling = true
     /// How long the node's I/O thread polls for the next message before it blocks (see
-    /// ``TransportSettings/busyPoll``); `.zero` blocks at once.
-    public var busyPoll = TransportSettings.defaultBusyPoll
+    /// ``TransportSettings/busyPoll``); `.zero` blocks at once, `nil` picks by ``batchScheduling``.
+    public var busyPoll: Duration?
 
     /// Creates node settings.
     public init(

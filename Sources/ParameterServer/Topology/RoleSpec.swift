@@ -23,8 +23,9 @@ public struct RoleSpec: Hashable, Sendable {
     /// The scheduling policy of the nodes' I/O threads and libzmq's.
     public var scheduling: SchedulingPolicy = .batch
     /// How long the nodes' I/O threads poll for the next message before they block (see
-    /// ``TransportSettings/busyPoll``); `.zero` blocks at once.
-    public var busyPoll: Duration = TransportSettings.defaultBusyPoll
+    /// ``TransportSettings/busyPoll``); `.zero` blocks at once, `nil` (not given) picks by
+    /// ``scheduling``: 50 µs under `batch`, none under `normal`.
+    public var busyPoll: Duration?
 
     /// Creates a role specification.
     public init(

@@ -124,7 +124,7 @@ final class SocketIO: TransportIO {
     /// Waits up to `timeout` for the next message on `socket` and hands it to `deliver` (see
     /// ``TransportHandler/mainSocket``); other sockets are not looked at.
     ///
-    /// For the first ``TransportSettings/busyPoll`` of the wait the thread keeps asking the socket,
+    /// For the first ``TransportSettings/effectiveBusyPoll`` of the wait the thread keeps asking the socket,
     /// yielding the CPU between asks, and stops early when `interrupted` says other work came;
     /// then it blocks inside libzmq's receive. Returns false, at once, when there is no such socket
     /// (a DEALER not connected yet).
@@ -140,7 +140,7 @@ final class SocketIO: TransportIO {
             guard let dealer = lastDealer?.endpoint == endpoint ? lastDealer?.box : dealers[endpoint] else { return false }
             box = dealer
         }
-        let busyPollEnd = now + min(settings.busyPoll, timeout)
+        let busyPollEnd = now + min(settings.effectiveBusyPoll, timeout)
         let delivered: Bool
         switch socket {
         case .router:

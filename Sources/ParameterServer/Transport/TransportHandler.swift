@@ -92,9 +92,17 @@ public struct TransportSettings: Sendable {
     /// A reply that comes within it costs no sleep and no wake-up of another CPU: on a two-core
     /// host, 1K-key requests go 10–80% faster with 50 µs. The thread uses CPU that nothing else
     /// on its CPU wants meanwhile; `.zero` blocks at once, for hosts whose CPUs are all busy.
-    public var busyPoll: Duration = TransportSettings.defaultBusyPoll
-    /// The default ``busyPoll``, 50 µs.
+    /// `nil` (the default) is ``defaultBusyPoll`` under ``batchScheduling`` and `.zero` without
+    /// it: under the default policy, threads that poll and yield to each other preempt one another
+    /// and spend twice the CPU (see ``effectiveBusyPoll``).
+    public var busyPoll: Duration?
+    /// The busy poll with batch scheduling when ``busyPoll`` does not say, 50 µs.
     public static let defaultBusyPoll: Duration = .microseconds(50)
+
+    /// The busy poll the I/O thread uses: ``busyPoll``, or the default for its scheduling policy.
+    public var effectiveBusyPoll: Duration {
+        busyPoll ?? (batchScheduling ? Self.defaultBusyPoll : .zero)
+    }
 
     /// Default settings.
     public init() {}

@@ -12,10 +12,10 @@ enum BenchCluster {
     /// once the manager has shut the job down.
     /// With `pinned`, each worker and then each server is kept on a CPU of its own (round robin
     /// over the host's CPUs), as if it had a host to itself; the manager runs anywhere. `busyPoll` is
-    /// the servers' and workers' ``NodeSettings/busyPoll``.
+    /// the servers' and workers' ``NodeSettings/busyPoll`` (`nil`: their default).
     static func run<Result: Sendable>(
         servers: Int, workers: Int, tables: [TableSpec], keySpace: KeyRange, transport: BenchTransport,
-        limits: WireLimits = WireLimits(), pinned: Bool = false, busyPoll: Duration = TransportSettings.defaultBusyPoll,
+        limits: WireLimits = WireLimits(), pinned: Bool = false, busyPoll: Duration? = nil,
         application: @escaping @Sendable (_ rank: Int, _ worker: Worker) async throws -> Result
     ) async throws -> [Result] {
         let logger = Logger(label: "zps-bench") { _ in SwiftLogNoOpLogHandler() }

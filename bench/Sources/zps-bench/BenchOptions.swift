@@ -20,8 +20,9 @@ struct BenchOptions: Sendable {
     var referenceShapesOnly = false
     /// Keeps each node of the push-pull clusters on a CPU of its own (workers first, then servers).
     var pinned = false
-    /// How long the nodes' I/O threads poll for the next message before they block.
-    var busyPoll = TransportSettings.defaultBusyPoll
+    /// How long the nodes' I/O threads poll for the next message before they block; `nil`: the
+    /// nodes' default.
+    var busyPoll: Duration?
 }
 
 /// How the nodes of an in-process cluster reach each other.

@@ -85,7 +85,7 @@ struct ZPSBench: AsyncParsableCommand {
             repetitions: quick ? 1 : repetitions, quick: quick, reference: reference,
             keysPerPhase: quick ? keysPerPhase / 3 : keysPerPhase, keyCounts: keyCounts, transports: transports,
             windows: windows, referenceShapesOnly: referenceShapes, pinned: pin,
-            busyPoll: busyPollDuration ?? TransportSettings.defaultBusyPoll)
+            busyPoll: busyPollDuration)
 
         let trials = try chosen.flatMap { try $0.trials(options) }
         let started = ContinuousClock.now

@@ -17,11 +17,11 @@ struct PushPullScenario: Scenario {
         /// Each node kept on a CPU of its own (`--pin`).
         var pinned = false
         /// How long node I/O threads poll before they block (`--busy-poll`).
-        var busyPoll = TransportSettings.defaultBusyPoll
+        var busyPoll: Duration?
 
         var label: String {
             "N=\(keys) inflight=\(window) s=\(servers) w=\(workers) vl=\(valueLength) \(transport)" + (pinned ? " pinned" : "")
-                + (busyPoll == TransportSettings.defaultBusyPoll ? "" : " busy_poll=\(DurationText.format(busyPoll))")
+                + (busyPoll.map { " busy_poll=\(DurationText.format($0))" } ?? "")
         }
         /// The shape `ps_bench` measures: one server, one worker, one float per key, tcp.
         var matchesReference: Bool { servers == 1 && workers == 1 && valueLength == 1 && transport == .tcp }
@@ -69,7 +69,7 @@ struct PushPullScenario: Scenario {
                     "keys": "\(shape.keys)", "inflight": "\(shape.window)", "servers": "\(shape.servers)",
                     "workers": "\(shape.workers)", "value_length": "\(shape.valueLength)",
                     "transport": shape.transport.rawValue, "rounds": "\(rounds)", "pinned": "\(shape.pinned)",
-                    "busy_poll": DurationText.format(shape.busyPoll),
+                    "busy_poll": shape.busyPoll.map(DurationText.format) ?? "default",
                 ],
                 requestSize: shape.matchesReference ? shape.keys : nil,
                 measure: { try await Self.measure(shape, sets: sets, rounds: rounds) },
