@@ -124,10 +124,10 @@ final class SocketIO: TransportIO {
     /// Waits up to `timeout` for the next message on `socket` and hands it to `deliver` (see
     /// ``TransportHandler/mainSocket``); other sockets are not looked at.
     ///
-    /// For the first ``TransportSettings/effectiveBusyPoll`` of the wait the thread keeps asking the socket,
-    /// yielding the CPU between asks, and stops early when `interrupted` says other work came;
-    /// then it blocks inside libzmq's receive. Returns false, at once, when there is no such socket
-    /// (a DEALER not connected yet).
+    /// For the first ``TransportSettings/effectiveBusyPoll`` of the wait the thread keeps asking the
+    /// socket, yielding the CPU between asks, and stops early when `interrupted` says other work
+    /// came; then it blocks inside libzmq's receive. Returns false, at once, when there is no such
+    /// socket (a DEALER not connected yet).
     func receive(
         waitingOn socket: MainSocket, timeout: Duration, interrupted: () -> Bool, deliver: ([Frame], PeerAddress) -> Void
     ) throws -> Bool {
