@@ -1,5 +1,3 @@
-import ParameterServer
-
 /// What every scenario may read from the command line.
 struct BenchOptions: Sendable {
     /// Runs of every trial; medians are taken over them.
