@@ -25,13 +25,22 @@ public final class Context: Sendable {
         public var ipv6: Bool
         /// The CPUs libzmq's I/O threads may run on (`ZMQ_THREAD_AFFINITY_CPU_ADD`); empty: any.
         public var ioThreadCPUs: [Int]
+        /// A number that starts the names of libzmq's threads (`ZMQ_THREAD_NAME_PREFIX`):
+        /// `N/ZMQbg/IO/0` and `N/ZMQbg/Reaper`, so that the threads of several contexts in one
+        /// process can be told apart (Linux keeps the first 15 bytes of a name); `nil`: libzmq's
+        /// plain `ZMQbg/IO/0`.
+        public var threadNamePrefix: Int?
 
-        /// libzmq's defaults: 1 I/O thread, 1023 sockets, IPv4 only, any CPU.
-        public init(ioThreads: Int = 1, maximumSockets: Int = 1023, ipv6: Bool = false, ioThreadCPUs: [Int] = []) {
+        /// libzmq's defaults: 1 I/O thread, 1023 sockets, IPv4 only, any CPU, plain thread names.
+        public init(
+            ioThreads: Int = 1, maximumSockets: Int = 1023, ipv6: Bool = false, ioThreadCPUs: [Int] = [],
+            threadNamePrefix: Int? = nil
+        ) {
             self.ioThreads = ioThreads
             self.maximumSockets = maximumSockets
             self.ipv6 = ipv6
             self.ioThreadCPUs = ioThreadCPUs
+            self.threadNamePrefix = threadNamePrefix
         }
     }
 
@@ -62,6 +71,7 @@ public final class Context: Sendable {
             (ZMQ_MAX_SOCKETS, options.maximumSockets, "ZMQ_MAX_SOCKETS"),
             (ZMQ_IPV6, options.ipv6 ? 1 : 0, "ZMQ_IPV6"),
         ] + options.ioThreadCPUs.map { (ZMQ_THREAD_AFFINITY_CPU_ADD, $0, "ZMQ_THREAD_AFFINITY_CPU_ADD") }
+            + (options.threadNamePrefix.map { [(ZMQ_THREAD_NAME_PREFIX, $0, "ZMQ_THREAD_NAME_PREFIX")] } ?? [])
         for (name, value, label) in settings {
             guard let value = Int32(exactly: value), zmq_ctx_set(handle, name, value) == 0 else {
                 let error = ZMQError(code: EINVAL, context: "zmq_ctx_set(\(label), \(value))")

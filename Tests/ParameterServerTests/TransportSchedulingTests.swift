@@ -81,7 +81,7 @@ struct NodeSchedulingTests {
         settings.batchScheduling = false
         settings.busyPoll = .microseconds(7)
         let transport = settings.transportSettings
-        #expect(transport.cpu == 1 && transport.threadName == "worker-3")
+        #expect(transport.cpu == 1 && transport.threadName == "worker-3" && transport.libzmqThreadPrefix == 2003)
         #expect(!transport.batchScheduling && transport.busyPoll == .microseconds(7))
         // Without a busy poll of its own a node polls under batch scheduling only.
         var unset = NodeSettings(role: .server, rank: 0, managerEndpoint: "", bindEndpoint: "", tables: [])
@@ -94,10 +94,20 @@ struct NodeSchedulingTests {
         var manager = ManagerSettings(bindEndpoint: "tcp://127.0.0.1:*", servers: 1, workers: 1, keySpace: KeyRange(0, 8), cpu: 0)
         manager.batchScheduling = false
         let managerTransport = manager.transportSettings
-        #expect(managerTransport.cpu == 0 && managerTransport.threadName == "manager")
+        #expect(managerTransport.cpu == 0 && managerTransport.threadName == "manager" && managerTransport.libzmqThreadPrefix == 0)
         #expect(!managerTransport.batchScheduling && managerTransport.effectiveBusyPoll == .zero)
         manager.batchScheduling = true
         #expect(manager.transportSettings.effectiveBusyPoll == .zero)
+    }
+
+    /// libzmq's threads are numbered by role and rank below rank 1000, and left plain from there.
+    @Test func libzmqThreadsAreNumberedByRoleAndRank() {
+        #expect(NodeRole.manager.libzmqThreadPrefix(rank: 0) == 0)
+        #expect(NodeRole.server.libzmqThreadPrefix(rank: 0) == 1000)
+        #expect(NodeRole.server.libzmqThreadPrefix(rank: 999) == 1999)
+        #expect(NodeRole.worker.libzmqThreadPrefix(rank: 17) == 2017)
+        #expect(NodeRole.worker.libzmqThreadPrefix(rank: 1000) == nil)
+        #expect(NodeRole.server.libzmqThreadPrefix(rank: -1) == nil)
     }
 
     /// The scheduling policy of this process's thread called `name` (field 41 of its `stat`).

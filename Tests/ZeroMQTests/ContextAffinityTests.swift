@@ -23,6 +23,33 @@ struct ContextAffinityTests {
         try context.terminate()
     }
 
+    /// A context given a thread name prefix starts its I/O thread as `PREFIX/ZMQbg/IO/0`; the
+    /// prefix is this test's own, so no other test's context makes such a thread.
+    @Test func ioThreadsCarryTheNamePrefix() async throws {
+        let prefix = 4711
+        let context = try Context(options: Context.Options(threadNamePrefix: prefix))
+        do {
+            let socket = try Socket(.dealer, context: context)
+            var names: [String] = []
+            for _ in 0..<100 where !names.contains("\(prefix)/ZMQbg/IO/0") {
+                names = Self.threadNames()
+                if !names.contains("\(prefix)/ZMQbg/IO/0") { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(names.contains("\(prefix)/ZMQbg/IO/0"), "threads: \(names)")
+            socket.close()
+        }
+        try context.terminate()
+    }
+
+    /// The names of this process's threads.
+    private static func threadNames() -> [String] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.compactMap { thread in
+            (try? String(contentsOfFile: "/proc/self/task/\(thread)/comm", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
     /// The ids of this process's libzmq I/O threads (named `ZMQbg/IO/…`).
     private static func zmqIOThreads() -> Set<String> {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []

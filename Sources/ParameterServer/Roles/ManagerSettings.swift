@@ -37,6 +37,7 @@ public struct ManagerSettings: Sendable {
         var settings = TransportSettings()
         settings.cpu = cpu
         settings.threadName = "manager"
+        settings.libzmqThreadPrefix = NodeRole.manager.libzmqThreadPrefix(rank: 0)
         settings.batchScheduling = batchScheduling
         settings.busyPoll = .zero
         return settings

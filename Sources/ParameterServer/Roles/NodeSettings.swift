@@ -41,11 +41,12 @@ public struct NodeSettings: Sendable {
     /// The node's name in logs and errors, e.g. `worker-1`.
     public var name: String { "\(role)-\(rank)" }
 
-    /// The settings of the node's transport: its CPU, thread name, scheduling and busy polling.
+    /// The settings of the node's transport: its CPU, thread names, scheduling and busy polling.
     var transportSettings: TransportSettings {
         var settings = TransportSettings()
         settings.cpu = cpu
         settings.threadName = name
+        settings.libzmqThreadPrefix = role.libzmqThreadPrefix(rank: rank)
         settings.batchScheduling = batchScheduling
         settings.busyPoll = busyPoll
         return settings

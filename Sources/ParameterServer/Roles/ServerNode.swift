@@ -45,7 +45,9 @@ enum NodeRuntime {
         onShutdownSignal: (@Sendable (ZMQTransport<Handler>) -> Void)? = nil
     ) async throws {
         // On a `cpu`, the node's I/O thread and libzmq's share it.
-        let context = try Context(options: Context.Options(ioThreadCPUs: settings.cpu.map { [$0] } ?? []))
+        let context = try Context(
+            options: Context.Options(
+                ioThreadCPUs: settings.cpu.map { [$0] } ?? [], threadNamePrefix: settings.libzmqThreadPrefix))
         let name = settings.threadName
         do {
             let transport = try ZMQTransport(

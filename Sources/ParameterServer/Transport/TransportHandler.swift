@@ -84,6 +84,9 @@ public struct TransportSettings: Sendable {
     public var cpu: Int?
     /// The I/O thread's name, as `top -H`, `ps -L` and profilers show it (at most 15 bytes are kept).
     public var threadName = "zps-io"
+    /// The number that starts the names of the libzmq threads of the node's context
+    /// (``NodeRole/libzmqThreadPrefix(rank:)``); `nil`: libzmq's plain `ZMQbg/IO/0`.
+    public var libzmqThreadPrefix: Int?
     /// Whether the I/O thread runs under `SCHED_BATCH`, and with it the libzmq I/O threads it starts,
     /// so that a woken thread waits for the running one to finish its batch (see ``ThreadScheduling``).
     public var batchScheduling = true

@@ -23,6 +23,12 @@ struct PushPullRun: Sendable {
     /// CPU seconds of the servers' I/O threads (named `server-<rank>`) at the same two points.
     var serverStartCPU = 0.0
     var serverEndCPU = 0.0
+    /// CPU seconds of the workers' and of the servers' libzmq I/O threads (numbered after their
+    /// nodes, see `NodeRole.libzmqThreadPrefix(rank:)`) at the same two points.
+    var workerLibzmqStartCPU = 0.0
+    var workerLibzmqEndCPU = 0.0
+    var serverLibzmqStartCPU = 0.0
+    var serverLibzmqEndCPU = 0.0
     var pushLatencies: [Double] = []
     var pullLatencies: [Double] = []
 
@@ -49,6 +55,8 @@ struct PushPullRun: Sendable {
         run.pushStartCPU = processCPUSeconds()
         run.workerStartCPU = threadCPUSeconds()
         run.serverStartCPU = threadsCPUSeconds(named: "server-")
+        run.workerLibzmqStartCPU = threadsCPUSeconds { isLibzmqIOThread($0, of: .worker) }
+        run.serverLibzmqStartCPU = threadsCPUSeconds { isLibzmqIOThread($0, of: .server) }
         run.pushStart = .now
         var pending: [(timestamp: Timestamp, issued: ContinuousClock.Instant)] = []
         pending.reserveCapacity(window)
@@ -98,6 +106,8 @@ struct PushPullRun: Sendable {
         run.pullEndCPU = processCPUSeconds()
         run.workerEndCPU = threadCPUSeconds()
         run.serverEndCPU = threadsCPUSeconds(named: "server-")
+        run.workerLibzmqEndCPU = threadsCPUSeconds { isLibzmqIOThread($0, of: .worker) }
+        run.serverLibzmqEndCPU = threadsCPUSeconds { isLibzmqIOThread($0, of: .server) }
         run.pullKeys = rounds * sets.keys[0].count
         return run
     }
@@ -129,8 +139,12 @@ struct PushPullRun: Sendable {
         }
         let workerCPU = runs.map { run in (run.workerEndCPU - run.workerStartCPU) / requests(run) * 1e6 }
             .reduce(0, +) / Double(runs.count)
-        // Every worker reads every server's threads; the first worker's reading covers all requests.
-        let serverCPU = (runs[0].serverEndCPU - runs[0].serverStartCPU) / runs.map(requests).reduce(0, +) * 1e6
+        // Every worker reads every server's threads (and every node's libzmq threads); the first
+        // worker's reading covers all requests.
+        let allRequests = runs.map(requests).reduce(0, +)
+        let serverCPU = (runs[0].serverEndCPU - runs[0].serverStartCPU) / allRequests * 1e6
+        let workerLibzmqCPU = (runs[0].workerLibzmqEndCPU - runs[0].workerLibzmqStartCPU) / allRequests * 1e6
+        let serverLibzmqCPU = (runs[0].serverLibzmqEndCPU - runs[0].serverLibzmqStartCPU) / allRequests * 1e6
         return [
             Sample(metric: "push keys/s", value: pushRate, unit: "keys/s"),
             Sample(metric: "pull keys/s", value: pullRate, unit: "keys/s"),
@@ -143,6 +157,8 @@ struct PushPullRun: Sendable {
             Sample(metric: "cpu us/req", value: cpu, unit: "us"),
             Sample(metric: "worker thread cpu us/req", value: workerCPU, unit: "us"),
             Sample(metric: "server threads cpu us/req", value: serverCPU, unit: "us"),
+            Sample(metric: "worker libzmq cpu us/req", value: workerLibzmqCPU, unit: "us"),
+            Sample(metric: "server libzmq cpu us/req", value: serverLibzmqCPU, unit: "us"),
         ]
     }
 }
@@ -157,12 +173,24 @@ func threadCPUSeconds() -> Double {
 /// CPU seconds used so far by this process's threads whose name starts with `prefix`, such as the
 /// I/O threads of the nodes of an in-process cluster (`server-0`, …).
 func threadsCPUSeconds(named prefix: String) -> Double {
+    threadsCPUSeconds { $0.hasPrefix(prefix) }
+}
+
+/// Whether a thread's name is that of a libzmq I/O thread of a node of `role`: `2003/ZMQbg/IO/0`
+/// for worker 3's (see `NodeRole.libzmqThreadPrefix(rank:)`).
+func isLibzmqIOThread(_ name: String, of role: NodeRole) -> Bool {
+    guard let slash = name.firstIndex(of: "/"), let number = Int(name[..<slash]) else { return false }
+    return number / 1000 == Int(role.rawValue) && name[slash...].hasPrefix("/ZMQbg/IO/")
+}
+
+/// CPU seconds used so far by this process's threads whose name `matches`.
+func threadsCPUSeconds(where matches: (String) -> Bool) -> Double {
     guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return 0 }
     var total = 0.0
     for thread in threads {
         guard let tid = Int32(thread),
             let name = try? String(contentsOfFile: "/proc/self/task/\(thread)/comm", encoding: .utf8),
-            name.hasPrefix(prefix)
+            matches(name.trimmingCharacters(in: .whitespacesAndNewlines))
         else { continue }
         // The CPU-time clock of another thread of this process, by thread id: what glibc's
         // `pthread_getcpuclockid` computes (per-thread, scheduler clock).
