@@ -18,7 +18,7 @@ struct ClusterPushPullTests {
 
     static func value(_ w: Int, _ k: Int, _ round: Int, _ j: Int) -> Float { Float((w + 1) * (k % 7 + 1) + round + 2 * j) }
 
-    @Test("2 servers, 3 workers, 1M overlapping keys, 2 tables: every pull returns exactly the sum of the pushes")
+    @Test("2 servers, 3 workers, 1M overlapping keys, 2 tables: every pull, copied or read in place, returns exactly the sum of the pushes")
     func sumsAreExact() async throws {
         let directory = try ClusterSupport.temporaryDirectory("sums")
         let topology = try ClusterSupport.writeTopology(
@@ -28,6 +28,8 @@ struct ClusterPushPullTests {
         defer { for process in [manager] + servers { process.kill() } }
 
         let pulled = Mutex<[Int: [[Float]]]>([:])
+        // Read in place: through the collection's subscript, and copied out by `array`.
+        let pulledInPlace = Mutex<[Int: [(elements: [Float], array: [Float])]]>([:])
         let ranges = Mutex<[KeyRange]>([])
         try await withThrowingTaskGroup(of: Void.self) { group in
             for rank in 0..<Self.workerCount {
@@ -52,10 +54,15 @@ struct ClusterPushPullTests {
                     try await worker.waitForAll()
                     try await worker.barrier("pushed")
                     var result: [[Float]] = []
+                    var inPlace: [(elements: [Float], array: [Float])] = []
+                    let keys = (0..<UInt64(Self.keyCount)).map { $0 }
                     for tableIndex in Self.tables.indices {
-                        result.append(try await worker.pull(table: UInt32(tableIndex), keys: (0..<UInt64(Self.keyCount)).map { $0 }))
+                        result.append(try await worker.pull(table: UInt32(tableIndex), keys: keys))
+                        let floats = try await worker.pullInPlace(table: UInt32(tableIndex), keys: keys)
+                        inPlace.append((Array(floats), floats.array))
                     }
                     pulled.withLock { $0[rank] = result }
+                    pulledInPlace.withLock { $0[rank] = inPlace }
                     return "pulled \(Self.keyCount) keys"
                 }
                 group.addTask { try await node.run() }
@@ -79,6 +86,9 @@ struct ClusterPushPullTests {
                 #expect(values.count == expected.count)
                 let mismatches = zip(values, expected).filter { $0 != $1 }.count
                 #expect(mismatches == 0, "worker \(rank), table \(spec.name): \(mismatches) values differ from the pushed sums")
+                let inPlace = pulledInPlace.withLock { $0[rank]?[tableIndex] }
+                #expect(inPlace?.elements == expected, "worker \(rank), table \(spec.name): the floats read in place differ")
+                #expect(inPlace?.array == expected, "worker \(rank), table \(spec.name): the floats copied out differ")
             }
         }
         #expect(try await manager.waitForExit(within: .seconds(30)) == 0, "manager: \(manager.errors.suffix(1500))")

@@ -2,8 +2,36 @@ import Synchronization
 
 /// What a pull returns: the values, and the vector clock of what it read when it asked for one.
 public struct PulledValues: Sendable {
-    /// `valueLength` floats per requested key, in key order.
-    public var values: [Float]
+    /// An array, or, for a pull made to read in place, the reply frames.
+    private enum Storage: Sendable {
+        case array([Float])
+        case inPlace(PulledFloats)
+    }
+
+    private var storage: Storage
+
+    /// `valueLength` floats per requested key, in key order. For a pull that reads in place
+    /// (``Worker/submitPull(table:keys:consistency:after:iteration:wantClock:inPlace:)``) every
+    /// access copies them out of the frames: read ``floats`` there instead.
+    public var values: [Float] {
+        get {
+            switch storage {
+            case .array(let values): values
+            case .inPlace(let floats): floats.array
+            }
+        }
+        set { storage = .array(newValue) }
+    }
+
+    /// The same floats without a copy: in the reply frames for a pull that reads in place, around
+    /// the array otherwise.
+    public var floats: PulledFloats {
+        switch storage {
+        case .array(let values): PulledFloats(values)
+        case .inPlace(let floats): floats
+        }
+    }
+
     /// The elementwise minimum of the clocks of every server the pull read (one entry per node id),
     /// or `nil` when the pull did not ask for it or a server keeps none.
     public var clock: [Int64]?
@@ -12,7 +40,14 @@ public struct PulledValues: Sendable {
 
     /// Creates a pull result.
     public init(values: [Float], clock: [Int64]?, timestamp: Timestamp) {
-        self.values = values
+        self.storage = .array(values)
+        self.clock = clock
+        self.timestamp = timestamp
+    }
+
+    /// A pull result read in place.
+    init(floats: PulledFloats, clock: [Int64]?, timestamp: Timestamp) {
+        self.storage = .inPlace(floats)
         self.clock = clock
         self.timestamp = timestamp
     }

@@ -7,7 +7,7 @@ import ZeroMQ
 /// Calls may come from any task; each is validated on the caller's thread, given its task timestamp
 /// and queued onto the node's I/O thread, where ``WorkerCore``'s ``TaskEngine`` starts it when the
 /// table's consistency model (or the call's `consistency`) and its `after` dependencies allow, then
-/// slices it by server range. `push` and ``submitPull(table:keys:consistency:after:iteration:wantClock:)``
+/// slices it by server range. `push` and ``submitPull(table:keys:consistency:after:iteration:wantClock:inPlace:)``
 /// return as soon as the task is queued; ``wait(_:)`` tells when it finished. See docs/CONSISTENCY.md.
 public final class Worker: Sendable {
     private let transport: ZMQTransport<WorkerCore>
@@ -142,21 +142,32 @@ public final class Worker: Sendable {
     /// Queues a pull of the sorted, unique `keys` of `table` and returns at once; the result says
     /// when it finished and holds the values (`valueLength` floats per key, in key order) and, with
     /// `wantClock`, the vector clock of what the servers read.
+    ///
+    /// With `inPlace` the result keeps the servers' reply frames and its ``PulledValues/floats``
+    /// read them where they arrived, instead of a copy into an array: for large values, where the
+    /// copy is a good part of a pull's time.
     public func submitPull(
         table id: UInt32, keys: [UInt64], consistency: ConsistencyModel? = nil, after: [Timestamp] = [],
-        iteration: Int64? = nil, wantClock: Bool = false
+        iteration: Int64? = nil, wantClock: Bool = false, inPlace: Bool = false
     ) throws -> PendingPull {
         let spec = try table(id)
         try validate(keys: keys)
-        let request = WorkerCore.Request(
+        var request = WorkerCore.Request(
             kind: .pull, table: spec, keys: keys, values: nil, updater: nil, iteration: iteration,
             wantClock: wantClock, pull: nil)
+        request.readsInPlace = inPlace
         return try enqueue(request, after: after, consistency: consistency).pull!
     }
 
     /// Reads the values of the sorted, unique `keys` of `table`: `valueLength` floats per key, in key order.
     public func pull(table id: UInt32, keys: [UInt64]) async throws -> [Float] {
         try await pull(table: id, keys: keys, consistency: nil, after: [], iteration: nil)
+    }
+
+    /// Reads the values of the sorted, unique `keys` of `table` like ``pull(table:keys:)``, in
+    /// place: the floats stay in the frames the servers' replies came in, and nothing is copied.
+    public func pullInPlace(table id: UInt32, keys: [UInt64]) async throws -> PulledFloats {
+        try await submitPull(table: id, keys: keys, inPlace: true).values().floats
     }
 
     /// Reads the values of the sorted, unique `keys` of `table` once the table's consistency model
@@ -186,7 +197,7 @@ public final class Worker: Sendable {
     /// finished (at once if it already has), with the task's error or `nil`.
     ///
     /// The callback runs on the worker's I/O thread, so it must be short: submit the next task
-    /// (``submitPull(table:keys:consistency:after:iteration:wantClock:)`` does not suspend), resume a
+    /// (``submitPull(table:keys:consistency:after:iteration:wantClock:inPlace:)`` does not suspend), resume a
     /// continuation, count.
     public func whenFinished(_ timestamp: Timestamp, run callback: @escaping @Sendable (RequestError?) -> Void) throws {
         guard transport.execute({ core, _ in core.whenFinished(timestamp, run: callback) }) else { throw stoppedError }

@@ -45,10 +45,11 @@ struct WorkerFilters {
         kktPulls[timestamp] = (table, keys)
     }
 
-    /// Tells the KKT filter the weights pull `timestamp` returned.
-    mutating func pullCompleted(_ timestamp: Timestamp, values: [Float]) {
+    /// Tells the KKT filter the weights pull `timestamp` returned; `values` is read only when the
+    /// filter tracks that pull.
+    mutating func pullCompleted(_ timestamp: Timestamp, values: @autoclosure () -> [Float]) {
         guard !kktPulls.isEmpty, let pull = kktPulls.removeValue(forKey: timestamp) else { return }
-        chain.observePull(table: pull.table, keys: pull.keys, weights: values)
+        chain.observePull(table: pull.table, keys: pull.keys, weights: values())
     }
 
     /// Forgets a task that ended without values.

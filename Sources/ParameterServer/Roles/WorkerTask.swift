@@ -23,6 +23,8 @@ final class WorkerTask: @unchecked Sendable {
         var arguments: [Double]? = nil
         /// A push of what the significantly-modified filter held back: not filtered again.
         var bypassesValueFilters = false
+        /// A pull whose result keeps the reply frames instead of copying them into an array.
+        var readsInPlace = false
     }
 
     /// Set once, when ``Worker`` issues it (``issue(_:pull:)``), before the task is queued.
@@ -34,6 +36,8 @@ final class WorkerTask: @unchecked Sendable {
     let iteration: Int64?
     let valueLength: Int
     let keyCount: Int
+    /// A pull whose result reads the reply frames in place (``PulledFloats``).
+    let readsInPlace: Bool
     /// Until the engine starts the task.
     var request: Request?
     /// Set when the task starts.
@@ -66,6 +70,7 @@ final class WorkerTask: @unchecked Sendable {
         iteration = request.iteration
         valueLength = request.table.valueLength
         keyCount = request.keys.count
+        readsInPlace = request.readsInPlace
         pull = request.pull
         self.request = request
     }
@@ -88,6 +93,12 @@ final class WorkerTask: @unchecked Sendable {
 
     /// The pull's values in key order and, when every server sent one, the combined clock.
     func pulledValues() -> PulledValues {
+        let clock = clockMissing ? nil : clock
+        if readsInPlace {
+            // Every slice's reply was checked to hold its values (an empty frame for no keys).
+            let parts = sliceParts.map { (frame: $0.values ?? Frame(), count: $0.keyCount * valueLength) }
+            return PulledValues(floats: PulledFloats(parts), clock: clock, timestamp: timestamp)
+        }
         let total = keyCount * valueLength
         let values = [Float](unsafeUninitializedCapacity: total) { buffer, initialized in
             var offset = 0
@@ -102,7 +113,7 @@ final class WorkerTask: @unchecked Sendable {
             }
             initialized = total
         }
-        return PulledValues(values: values, clock: clockMissing ? nil : clock, timestamp: timestamp)
+        return PulledValues(values: values, clock: clock, timestamp: timestamp)
     }
 
     /// The elementwise minimum of two servers' clocks; a server whose clock is shorter has not heard

@@ -34,9 +34,12 @@ struct PushPullRun: Sendable {
 
     /// Pushes then pulls `rounds` requests of the key sets round-robin, `window` requests in flight,
     /// after a correctness check (one worker: a pull of a pushed set must read back exactly what was
-    /// pushed) and a warm-up; workers start each phase together at a barrier.
+    /// pushed) and a warm-up; workers start each phase together at a barrier. The pulls copy their
+    /// values into an array, as `ps_bench`'s do, or with `readInPlace` leave them in the reply
+    /// frames (`Worker.pullInPlace`), as `zmq_thr`'s receiver does.
     static func measure(
-        worker: Worker, table: UInt32, sets: KeySets, rounds: Int, window: Int, checkReadBack: Bool
+        worker: Worker, table: UInt32, sets: KeySets, rounds: Int, window: Int, checkReadBack: Bool,
+        readInPlace: Bool = false
     ) async throws -> PushPullRun {
         try await worker.wait(worker.push(table: table, keys: sets.keys[0], values: sets.values[0]))
         if checkReadBack {
@@ -90,9 +93,13 @@ struct PushPullRun: Sendable {
                     var round = lane
                     while round < rounds {
                         let issued = ContinuousClock.now
-                        let values = try await worker.pull(table: table, keys: sets.keys[round % sets.keys.count])
+                        let keys = sets.keys[round % sets.keys.count]
+                        let count =
+                            readInPlace
+                            ? try await worker.pullInPlace(table: table, keys: keys).count
+                            : try await worker.pull(table: table, keys: keys).count
                         latencies.append((ContinuousClock.now - issued).seconds * 1e6)
-                        guard values.count == sets.values[0].count else { throw BenchError("a pull returned \(values.count) values") }
+                        guard count == sets.values[0].count else { throw BenchError("a pull returned \(count) values") }
                         round += window
                     }
                     return latencies

@@ -40,7 +40,8 @@ struct LargeValueScenario: Scenario {
             limits: WireLimits(maxValueLength: valueLength)
         ) { _, worker in
             try await PushPullRun.measure(
-                worker: worker, table: table.id, sets: sets, rounds: rounds, window: window, checkReadBack: true)
+                worker: worker, table: table.id, sets: sets, rounds: rounds, window: window, checkReadBack: true,
+                readInPlace: true)
         }
         let bytesPerKey = 4.0 * Double(valueLength)
         return PushPullRun.samples(runs).map { sample in
