@@ -87,7 +87,8 @@ public struct PulledFloats: RandomAccessCollection, Sendable {
         precondition(destination.count >= 4 * count, "\(destination.count) bytes cannot hold \(count) floats")
         var offset = 0
         forEachPart { bytes in
-            if let source = bytes.baseAddress { (destination.baseAddress! + offset).copyMemory(from: source, byteCount: bytes.count) }
+            guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
+            (destination.baseAddress! + offset).copyMemory(from: source, byteCount: bytes.count)
             offset += bytes.count
         }
     }
