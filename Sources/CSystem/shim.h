@@ -1,7 +1,7 @@
 #ifndef ZPS_CSYSTEM_SHIM_H
 #define ZPS_CSYSTEM_SHIM_H
 /* The C library's allocator settings (malloc.h), CPU affinity and scheduling policy (sched.h, GNU
- * extensions) and thread names (sys/prctl.h). */
+ * extensions), thread names (sys/prctl.h) and memory advice (sys/mman.h). */
 #if defined(__linux__)
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <malloc.h>
 #include <sched.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 
 /* Puts the calling thread under SCHED_BATCH (nice value kept); 0, or -1 with errno set. */
@@ -42,6 +44,17 @@ static inline int zps_current_thread_cpu(void) {
     if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) != 1) return -1;
     for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) if (CPU_ISSET(cpu, &set)) return cpu;
     return -1;
+}
+
+/* Asks the kernel to back the 2 MiB-aligned part of [start, start + length) with transparent huge
+ * pages when it is first touched (MADV_HUGEPAGE); 0, 1 when no aligned 2 MiB lies inside, or -1
+ * with errno set (EINVAL: a kernel without transparent huge pages). */
+static inline int zps_advise_huge_pages(void *start, size_t length) {
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t first = ((uintptr_t)start + huge - 1) & ~(huge - 1);
+    uintptr_t end = ((uintptr_t)start + length) & ~(huge - 1);
+    if (end <= first) return 1;
+    return madvise((void *)first, end - first, MADV_HUGEPAGE);
 }
 #endif
 #endif

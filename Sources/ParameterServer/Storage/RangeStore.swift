@@ -39,8 +39,8 @@ public final class RangeStore {
         let (denseFloats, overflow) = range.count.multipliedReportingOverflow(by: floatsPerKey)
         if !overflow && denseFloats <= UInt64(denseLimit) {
             layout = .dense
-            values = [Float](repeating: 0, count: Int(range.count) * valueLength)
-            state = [Float](repeating: 0, count: Int(range.count) * valueLength * updater.stateWidth)
+            values = HugePageFloats.zeroed(count: Int(range.count) * valueLength)
+            state = HugePageFloats.zeroed(count: Int(range.count) * valueLength * updater.stateWidth)
         } else {
             layout = .sorted
             values = []
