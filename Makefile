@@ -42,10 +42,13 @@ test: deps python-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 
-## bench: throughput benchmarks against the C reference in ../shared/limits (table, bench/results/latest.{json,svg});
-## then the one-server, one-worker shapes of 1K and 100K keys with each node on a CPU of its own (bench/results/pinned.*)
+## bench: throughput benchmarks against the C reference in ../shared/limits: the whole grid (table,
+## bench/results/latest.{json,svg}); the shapes the targets name, with more repetitions and a verdict on
+## each target (bench/results/targets.*); then the one-server, one-worker shapes of 1K and 100K keys
+## with each node on a CPU of its own (bench/results/pinned.*)
 bench: build
-	.build/release/zps-bench all --repetitions 5 --json bench/results/latest.json
+	.build/release/zps-bench all --repetitions 3 --json bench/results/latest.json
+	.build/release/zps-bench --targets --repetitions 11 --json bench/results/targets.json
 	.build/release/zps-bench push-pull --keys 1000,100000 --inflight 1,8 --reference-shapes --pin --repetitions 5 \
 		--json bench/results/pinned.json
 

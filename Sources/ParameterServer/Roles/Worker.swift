@@ -19,6 +19,8 @@ public final class Worker: Sendable {
         var lastIteration: [UInt32: Int64] = [:]
     }
     private let issue = Mutex(IssueState())
+    /// The key arrays found strictly ascending most recently, not scanned again.
+    private let checkedKeyLists = Mutex(CheckedKeyLists())
     /// The node's settings.
     public let settings: NodeSettings
     private let tablesByName: [String: TableSpec]
@@ -288,6 +290,7 @@ public final class Worker: Sendable {
     }
 
     private func validate(keys: [UInt64]) throws {
+        if checkedKeyLists.withLock({ $0.contains(keys) }) { return }
         // Every request pays for this scan, so it is the server's branch-free block scan, not a loop
         // that can exit at every key.
         let unsorted = keys.withUnsafeBytes { bytes in
@@ -298,5 +301,6 @@ public final class Worker: Sendable {
                 code: .unsortedKeys, peer: settings.name,
                 message: "keys must be strictly ascending: key \(keys[i]) at index \(i) follows \(keys[i - 1])")
         }
+        checkedKeyLists.withLock { $0.insert(keys) }
     }
 }

@@ -9,13 +9,19 @@ enum ResultTable {
                 row.ratio.map { String(format: "%.2fx", $0) } ?? "-",
             ]
         }
+        return align(header: header, body: body, rightAligned: 3...5)
+    }
+
+    /// `header` and `body` in columns padded to their widest cell, with a rule under the header;
+    /// the columns in `rightAligned` (figures) are aligned right.
+    static func align(header: [String], body: [[String]], rightAligned: ClosedRange<Int>) -> String {
         let widths = header.indices.map { column in
             ([header] + body).map { $0[column].count }.max()!
         }
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { column, cell in
                 let padding = String(repeating: " ", count: widths[column] - cell.count)
-                return column >= 3 ? padding + cell : cell + padding
+                return rightAligned.contains(column) ? padding + cell : cell + padding
             }.joined(separator: "  ")
         }
         let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")

@@ -52,6 +52,9 @@ struct ZPSBench: AsyncParsableCommand {
     @Option(help: "How long node I/O threads poll for the next message before they block, e.g. 50us or 0us (default: the nodes' default, 50us).")
     var busyPoll: String?
 
+    @Flag(help: "Only the shapes the project's targets name (1K and 100K keys, 1 and 8 in flight; one key of 1M floats; the apply loop), and a verdict on each target.")
+    var targets = false
+
     mutating func run() async throws {
         // As the zps executable does: every node of the in-process clusters reuses its large buffers.
         AllocatorTuning.keepLargeBuffers()
@@ -60,6 +63,13 @@ struct ZPSBench: AsyncParsableCommand {
             return
         }
         var chosen: [any Scenario] = []
+        if targets {
+            guard scenarios == ["all"] else { throw ValidationError("--targets picks its own scenarios; name none") }
+            scenarios = ["push-pull", "large-value", "apply"]
+            keys = keys ?? "1000,100000"
+            inflight = inflight ?? "1,8"
+            referenceShapes = true
+        }
         for name in scenarios {
             if name == "all" { chosen += ScenarioCatalog.all; continue }
             guard let scenario = ScenarioCatalog.scenario(named: name) else {
@@ -92,10 +102,15 @@ struct ZPSBench: AsyncParsableCommand {
         let rows = try await BenchRunner(repetitions: options.repetitions).run(trials)
         print(ResultTable.render(rows))
         print("\(trials.count) trials x \(options.repetitions) repetitions in \(Int((ContinuousClock.now - started).seconds)) s; figures are medians, zps/C above 1 means zps did better")
+        let verdicts = targets ? BenchTarget.verdicts(rows) : nil
+        if let verdicts {
+            print("")
+            print(TargetVerdict.render(verdicts))
+        }
 
         let svgPath = svg ?? json.map { ($0 as NSString).deletingPathExtension + ".svg" }
         if let json {
-            try write(ResultDocument(rows: rows, repetitions: options.repetitions).encoded(), to: json)
+            try write(ResultDocument(rows: rows, repetitions: options.repetitions, targets: verdicts).encoded(), to: json)
         }
         if let svgPath, let plot = ResultPlot.svg(rows, title: "zps vs C reference: push/pull throughput, 1 server, 1 worker, tcp") {
             try write(Data(plot.utf8), to: svgPath)
@@ -124,13 +139,16 @@ struct ResultDocument: Codable {
     var cpus: Int
     var repetitions: Int
     var rows: [ResultRow]
+    /// With `--targets`: how each figure stands against its target.
+    var targets: [TargetVerdict]?
 
-    init(rows: [ResultRow], repetitions: Int) {
+    init(rows: [ResultRow], repetitions: Int, targets: [TargetVerdict]? = nil) {
         self.date = ISO8601DateFormatter().string(from: Date())
         self.host = ProcessInfo.processInfo.hostName
         self.cpus = ProcessInfo.processInfo.activeProcessorCount
         self.repetitions = repetitions
         self.rows = rows
+        self.targets = targets
     }
 
     func encoded() throws -> Data {
