@@ -19,6 +19,12 @@ static inline int zps_use_batch_scheduling(void) {
     return sched_setscheduler(0, SCHED_BATCH, &parameters);
 }
 
+/* Puts the calling thread under the default policy, SCHED_OTHER; 0, or -1 with errno set. */
+static inline int zps_use_default_scheduling(void) {
+    struct sched_param parameters = { .sched_priority = 0 };
+    return sched_setscheduler(0, SCHED_OTHER, &parameters);
+}
+
 /* The calling thread's scheduling policy (SCHED_OTHER 0, SCHED_BATCH 3, ...), or -1. */
 static inline int zps_current_scheduling_policy(void) {
     return sched_getscheduler(0);

@@ -30,6 +30,9 @@ struct TransportSchedulingTests {
     @Test func aThreadCanBeMovedToTheBatchPolicyAndReportsIt() async {
         let result: (Int32?, Bool) = await withCheckedContinuation { continuation in
             let thread = Thread {
+                // A new thread inherits its creator's policy, and the test's may be a thread that a
+                // node's I/O thread started: begin from the default policy.
+                ThreadScheduling.useDefaultPolicyForCurrentThread()
                 let before = ThreadScheduling.currentThreadUsesBatchPolicy
                 let refused = ThreadScheduling.useBatchPolicyForCurrentThread()
                 continuation.resume(returning: (refused, !before && ThreadScheduling.currentThreadUsesBatchPolicy))

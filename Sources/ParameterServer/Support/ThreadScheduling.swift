@@ -24,6 +24,19 @@ public enum ThreadScheduling {
         #endif
     }
 
+    /// Puts the calling thread under the default policy, `SCHED_OTHER`; returns the `errno` when the
+    /// kernel refuses. A thread inherits its creator's policy, and libdispatch may start a worker
+    /// thread from a node's I/O thread that resumed a task: a thread that must run under the default
+    /// policy says so instead of relying on where it was started.
+    @discardableResult
+    public static func useDefaultPolicyForCurrentThread() -> Int32? {
+        #if os(Linux)
+        return zps_use_default_scheduling() == 0 ? nil : errno
+        #else
+        return nil
+        #endif
+    }
+
     /// Whether the calling thread runs under `SCHED_BATCH`.
     public static var currentThreadUsesBatchPolicy: Bool {
         #if os(Linux)

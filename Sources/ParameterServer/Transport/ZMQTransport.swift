@@ -139,6 +139,12 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
         if settings.batchScheduling, let code = ThreadScheduling.useBatchPolicyForCurrentThread() {
             logger.warning("\(settings.threadName) keeps the default scheduling policy: SCHED_BATCH refused (\(String(cString: strerror(code))))")
         }
+        // The thread inherited its creator's policy, which may be another node's SCHED_BATCH.
+        if !settings.batchScheduling, ThreadScheduling.currentThreadUsesBatchPolicy,
+            let code = ThreadScheduling.useDefaultPolicyForCurrentThread()
+        {
+            logger.warning("\(settings.threadName) keeps SCHED_BATCH: the default policy was refused (\(String(cString: strerror(code))))")
+        }
         let io: SocketIO
         do {
             if let cpu = settings.cpu { try ThreadAffinity.pinCurrentThread(to: cpu) }
