@@ -43,10 +43,7 @@ struct BenchRunner {
                 requestSize: trial.requestSize, metric: metric, unit: runs[0].unit,
                 median: median, runs: runs.map(\.value),
                 referenceMedian: referenceMedian, referenceRuns: referenceRuns,
-                ratio: referenceMedian.map { reference in
-                    // Latencies are better when lower, so their ratio is C / zps: above 1 means zps is faster.
-                    runs[0].unit == "us" ? reference / median : median / reference
-                })
+                ratio: referenceMedian.map { ResultRow.ratio(zps: median, reference: $0, unit: runs[0].unit) })
         }
     }
 
@@ -69,4 +66,10 @@ struct ResultRow: Codable, Sendable {
     var referenceRuns: [Double]
     /// zps / C for rates, C / zps for latencies: above 1 means zps did better.
     var ratio: Double?
+
+    /// How a zps figure compares with the C figure in `unit`. Latencies are better when lower, so
+    /// their ratio is C / zps: above 1 means zps did better either way.
+    static func ratio(zps: Double, reference: Double, unit: String) -> Double {
+        unit == "us" ? reference / zps : zps / reference
+    }
 }

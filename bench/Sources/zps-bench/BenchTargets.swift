@@ -55,7 +55,7 @@ struct BenchTarget: Sendable {
 
     /// zps / C of each repetition (each zps run was followed by its C run), for a look at the spread.
     static func pairedRatios(_ row: ResultRow) -> [Double] {
-        zip(row.runs, row.referenceRuns).map { zps, c in row.unit == "us" ? c / zps : zps / c }
+        zip(row.runs, row.referenceRuns).map { ResultRow.ratio(zps: $0, reference: $1, unit: row.unit) }
     }
 
     /// The verdict on every target that `rows` hold a figure for.
