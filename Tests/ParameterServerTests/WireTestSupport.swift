@@ -135,6 +135,10 @@ enum WireSamples {
                 ranges: [KeyRange(1 << 20, 1 << 30), KeyRange(1 << 31, UInt64.max)]),
             NodeInfo(id: NodeID(3), role: .worker, rank: 0, endpoint: "tcp://[::1]:40003"),
             NodeInfo(id: NodeID(9), role: .client, rank: 0, endpoint: "ipc:///tmp/zps-client"),
+        ],
+        chains: [
+            ReplicaChain(range: KeyRange(0, 1 << 20), nodes: [NodeID(1), NodeID(2)]),
+            ReplicaChain(range: KeyRange(1 << 20, 1 << 30), nodes: [NodeID(2), NodeID(1)]),
         ])
 
     /// The keys of every sample with a keys frame: inside `fullHeader`'s range `[10, 100000)`.
@@ -152,6 +156,11 @@ enum WireSamples {
         case .nodeTable: header.nodeTable = nodeTable
         case .barrier, .barrierRelease: header.name = "epoch-1"
         case .workerDone: header.name = "auc=0.79 logloss=0.45"
+        case .replicate:
+            header.table = 1
+            header.keyCount = UInt32(keys.count)
+            header.valueLength = 2
+            header.origin = RequestOrigin(server: NodeID(1), sender: NodeID(3), requestID: 41)
         case .push, .pullReply:
             header.table = 1
             header.keyCount = UInt32(keys.count)
@@ -170,7 +179,7 @@ enum WireSamples {
             header.keyRange = KeyRange(0, 1 << 20)
             header.updater = "scale"
         case .rangeFunctionAck: header.table = 1
-        case .heartbeat, .shutdown, .shutdownAck, .pushAck: break
+        case .heartbeat, .shutdown, .shutdownAck, .pushAck, .replicateAck: break
         }
         return header
     }
@@ -197,6 +206,8 @@ enum WireSamples {
         header.errorCode = ErrorCode(rawValue: 65_535)
         header.errorMessage = "a message with \"quotes\" and\nnewlines"
         header.clock = [0, 1, -1, Int64.max, Int64.min]
+        header.origin = RequestOrigin(server: NodeID(UInt32.max), sender: NodeID(7), requestID: UInt64.max)
+        header.tableVersion = UInt64.max
         return header
     }
 
@@ -284,12 +295,25 @@ enum WireSamples {
                     ("ranges", .array(node.ranges.map { .array([.unsigned($0.lowerBound), .unsigned($0.upperBound)]) })),
                 ])
             }
-            entries.append(("nt", .map([("ver", .unsigned(table.version)), ("nodes", .array(nodes))])))
+            var fields: [(String, WirePackValue)] = [("ver", .unsigned(table.version)), ("nodes", .array(nodes))]
+            if !table.chains.isEmpty {
+                fields.append(("chains", .array(table.chains.map { chain in
+                    .array([.unsigned(chain.range.lowerBound), .unsigned(chain.range.upperBound)]
+                        + chain.nodes.map { .unsigned(UInt64($0.rawValue)) })
+                })))
+            }
+            entries.append(("nt", .map(fields)))
         }
         if let name = header.name { entries.append(("name", .string(name))) }
         if let code = header.errorCode { entries.append(("ec", .unsigned(UInt64(code.rawValue)))) }
         if let message = header.errorMessage { entries.append(("em", .string(message))) }
         if let clock = header.clock { entries.append(("clk", .array(clock.map { .signed($0) }))) }
+        if let origin = header.origin {
+            entries.append(("org", .array([
+                .unsigned(UInt64(origin.server.rawValue)), .unsigned(UInt64(origin.sender.rawValue)), .unsigned(origin.requestID),
+            ])))
+        }
+        if let version = header.tableVersion { entries.append(("tv", .unsigned(version))) }
         return entries
     }
 }

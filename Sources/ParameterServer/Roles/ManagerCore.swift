@@ -33,6 +33,12 @@ public final class ManagerCore: TransportHandler {
     private var failure: String?
     private var jobDeadline: ContinuousClock.Instant?
     private var nextClientID: UInt32
+    /// With replication: every range's chain of servers, primary first.
+    private var chains: [ReplicaChain] = []
+    /// What happened to each server lost while the job ran.
+    private var recoveries: [String] = []
+    /// The servers lost while the job ran, by name.
+    private var lostServers: [String] = []
 
     /// Creates the manager logic; `onFinish` receives the job's report once every node acknowledged
     /// the shutdown (or the shutdown deadline passed).
@@ -121,6 +127,10 @@ public final class ManagerCore: TransportHandler {
             for member in members.values.sorted(by: { $0.info.id < $1.info.id })
             where member.info.role != .client && now - member.lastHeard > settings.deadlines.heartbeatTimeout {
                 if member.info.role == .worker, done[member.info.id] != nil { continue }
+                if member.info.role == .server, !chains.isEmpty {
+                    if serverLost(member, io: io) { continue }
+                    return
+                }
                 fail(
                     "\(member.info.name) (\(member.info.id), \(member.info.endpoint)) stopped sending heartbeats: last heard \((now - member.lastHeard).secondsText) ago",
                     io: io)
@@ -193,11 +203,57 @@ public final class ManagerCore: TransportHandler {
         for rank in 0..<settings.servers {
             members[id(role: .server, rank: rank)]?.info.ranges = [ranges[rank]]
         }
+        guard settings.replication > 0 else { return }
+        // Server r's range is replicated on the k servers after it, wrapping around.
+        let copies = min(settings.replication + 1, settings.servers)
+        chains = (0..<settings.servers).map { rank in
+            ReplicaChain(
+                range: ranges[rank], nodes: (0..<copies).map { id(role: .server, rank: (rank + $0) % settings.servers) })
+        }
+    }
+
+    /// A server stopped sending heartbeats under replication: for each range it held, the next
+    /// server of the chain takes its place (a replica promoted where it was the primary), and the
+    /// new table is published. Returns false, having failed the job, when a range lost every copy.
+    private func serverLost(_ member: Member, io: any TransportIO) -> Bool {
+        let dead = member.info.id
+        let silence = io.now - member.lastHeard
+        var lost: [KeyRange] = []
+        var promoted: [String] = []
+        for index in chains.indices where chains[index].nodes.contains(dead) {
+            let wasPrimary = chains[index].nodes.first == dead
+            chains[index].nodes.removeAll { $0 == dead }
+            guard let head = chains[index].nodes.first else {
+                lost.append(chains[index].range)
+                continue
+            }
+            if wasPrimary { promoted.append("\(chains[index].range) to \(members[head]?.info.name ?? "\(head)")") }
+        }
+        members[dead] = nil
+        lostServers.append(member.info.name)
+        logger.error("\(member.info.name) (\(dead), \(member.info.endpoint)) stopped sending heartbeats: last heard \(silence.secondsText) ago")
+        guard lost.isEmpty else {
+            fail(
+                "key ranges \(lost.map(\.description).joined(separator: ", ")) lost every copy: \(lostServers.joined(separator: ", ")) died and replication is \(settings.replication)",
+                io: io)
+            return false
+        }
+        for index in members.keys where members[index]?.info.role == .server {
+            members[index]?.info.ranges = chains.filter { $0.nodes.first == index }.map(\.range)
+                .sorted { $0.lowerBound < $1.lowerBound }
+        }
+        publishTable(io: io)
+        let line = "\(member.info.name) lost after \(silence.secondsText) of silence; " + (promoted.isEmpty
+            ? "it held replicas only" : "promoted \(promoted.joined(separator: ", "))") + "; node table version \(table.version)"
+        recoveries.append(line)
+        logger.notice("manager: \(line)")
+        return true
     }
 
     /// Bumps the table version and sends the table to every member.
     private func publishTable(io: any TransportIO) {
-        table = NodeTable(version: table.version + 1, nodes: members.values.map(\.info).sorted { $0.id < $1.id })
+        table = NodeTable(
+            version: table.version + 1, nodes: members.values.map(\.info).sorted { $0.id < $1.id }, chains: chains)
         for id in members.keys.sorted() { sendTable(to: id, io: io) }
     }
 
@@ -283,7 +339,7 @@ public final class ManagerCore: TransportHandler {
             guard let entry = done[id(role: .worker, rank: rank)] else { return "worker-\(rank): did not finish" }
             return "worker-\(rank): " + (entry.failure.map { "FAILED: \($0)" } ?? entry.summary)
         }
-        return JobReport(workerSummaries: summaries, failure: failure, unacknowledged: unacknowledged)
+        return JobReport(workerSummaries: summaries, failure: failure, unacknowledged: unacknowledged, recoveries: recoveries)
     }
 
     // MARK: Replies

@@ -16,6 +16,10 @@ public struct ManagerSettings: Sendable {
     public var cpu: Int?
     /// Whether the manager's I/O thread and libzmq's run under `SCHED_BATCH` (see ``ThreadScheduling``).
     public var batchScheduling = true
+    /// Replicas per key range beyond its primary (topology `replication: k`). With k ≥ 1 the job
+    /// goes on when a server dies: each of its ranges is taken over by the next server of the
+    /// range's chain (docs/FAULT-TOLERANCE.md).
+    public var replication = 0
 
     /// Creates manager settings.
     public init(
@@ -52,4 +56,7 @@ public struct JobReport: Sendable, Hashable {
     public var failure: String?
     /// Nodes that did not acknowledge the shutdown in time.
     public var unacknowledged: [String]
+    /// Servers lost while the job ran and what took over their ranges, one line each, with the
+    /// time from the last heartbeat heard to the new node table.
+    public var recoveries: [String] = []
 }

@@ -18,17 +18,24 @@ final class ServedTable {
 
     let spec: TableSpec
     let updater: any Updater
-    let stores: [RangeStore]
+    /// The stores of the ranges this server is the primary of, in key order.
+    private(set) var stores: [RangeStore]
+    /// The stores of the ranges this server holds as a replica (docs/FAULT-TOLERANCE.md), in key order.
+    private(set) var replicas: [RangeStore]
     /// One clock per store, over the same range; `nil` when the node table had no node ids to index.
     private(set) var clocks: [VectorClock]
     var aggregator: BSPAggregator<HeldPush, HeldPull>?
     /// The sum and the pushes of each open BSP iteration.
     var sums: [Int64: (sum: IterationSum, pushes: [HeldPush])] = [:]
 
-    init(spec: TableSpec, updater: any Updater, ranges: [KeyRange], nodeCount: Int, workers: Set<NodeID>) {
+    init(
+        spec: TableSpec, updater: any Updater, ranges: [KeyRange], replicaRanges: [KeyRange] = [], nodeCount: Int,
+        workers: Set<NodeID>
+    ) {
         self.spec = spec
         self.updater = updater
         stores = ranges.map { RangeStore(range: $0, valueLength: spec.valueLength, updater: updater) }
+        replicas = replicaRanges.map { RangeStore(range: $0, valueLength: spec.valueLength, updater: updater) }
         clocks = ranges.filter { !$0.isEmpty }.count == ranges.count && nodeCount > 0
             ? ranges.map { VectorClock(range: $0, nodeCount: nodeCount) } : []
         if spec.consistency == .bsp {
@@ -37,6 +44,26 @@ final class ServedTable {
     }
 
     var isBSP: Bool { aggregator != nil }
+
+    /// Makes this server the primary of `range`, which it held as a replica: the replica's values
+    /// and updater state serve from now on. Its clock starts empty (the clocks of a replica are
+    /// not kept). Returns false when no replica store holds exactly `range`.
+    func promote(_ range: KeyRange) -> Bool {
+        guard let index = replicas.firstIndex(where: { $0.range == range }) else { return false }
+        let store = replicas.remove(at: index)
+        let position = stores.firstIndex { $0.range.lowerBound > range.lowerBound } ?? stores.count
+        stores.insert(store, at: position)
+        if !clocks.isEmpty { clocks.insert(VectorClock(range: range, nodeCount: clocks[0].nodeCount), at: position) }
+        return true
+    }
+
+    /// Frees the stores of the ranges this server no longer holds, primary or replica.
+    func keepOnly(primaries: Set<KeyRange>, replicaRanges: Set<KeyRange>) {
+        let kept = stores.indices.filter { primaries.contains(stores[$0].range) }
+        if !clocks.isEmpty { clocks = kept.map { clocks[$0] } }
+        stores = kept.map { stores[$0] }
+        replicas = replicas.filter { replicaRanges.contains($0.range) }
+    }
 
     /// Records that `sender`'s push with `timestamp` was applied to the keys of `spans`. A sender whose
     /// id lies beyond the clocks (a node that joined after the server configured) widens them.

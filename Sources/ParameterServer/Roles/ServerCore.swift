@@ -52,6 +52,13 @@ public final class ServerCore: TransportHandler {
     /// Requests that arrived before the node table (bounded).
     private var early: [([Frame], PeerAddress)] = []
     private var shuttingDown = false
+    /// This server's part in the replica chains of its ranges (docs/FAULT-TOLERANCE.md).
+    private var replication = ChainReplication(me: .unassigned)
+    /// The pushes whose results this server holds, by first identity: a push sent again after a
+    /// fail-over that is already here is acknowledged, not applied twice.
+    private var appliedOrigins = AppliedOrigins()
+    /// The latest node table: where the other servers of the chains are.
+    private var nodeTable: NodeTable?
     /// Counters for logs and tests.
     private(set) var rejectedRequests = 0
 
@@ -91,6 +98,20 @@ public final class ServerCore: TransportHandler {
         for line in filters.report.lines { logger.notice("\(link.settings.name) filters: \(line)") }
     }
 
+    /// The values this server holds for `range` of table `table`, as primary or as replica (`nil`
+    /// when it holds no such store): how the simulator compares a chain's copies.
+    func storedValues(table: UInt32, range: KeyRange, replica: Bool) -> [Float]? {
+        guard let served = tables[table] else { return nil }
+        let store = (replica ? served.replicas : served.stores).first { $0.range == range }
+        return store?.snapshot(of: range).values
+    }
+
+    /// The ranges of `table` this server holds as primary and as replica.
+    func heldRanges(table: UInt32) -> (primaries: [KeyRange], replicas: [KeyRange]) {
+        guard let served = tables[table] else { return ([], []) }
+        return (served.stores.map(\.range), served.replicas.map(\.range))
+    }
+
     /// What the communication filters did to the requests this server received and the replies it sent.
     public var filterReport: FilterReport { filters.report }
 
@@ -118,6 +139,7 @@ public final class ServerCore: TransportHandler {
         case .nodeTable(let table):
             try configure(table)
             update(table, io: io)
+            try reconfigureChains(table, io: io)
             let backlog = early
             early.removeAll()
             for (frames, peer) in backlog { serve(frames, from: peer, io: io) }
@@ -141,11 +163,17 @@ public final class ServerCore: TransportHandler {
         }
     }
 
-    /// Creates the stores for the ranges this server owns in `table` (the first table fixes them).
+    /// Creates the stores for the ranges this server holds in the first `table`, as primary or replica.
     private func configure(_ table: NodeTable) throws {
         guard tables.isEmpty else { return }
         guard let me = table.node(link.nodeID) else { return }
+        replication = ChainReplication(me: link.nodeID)
+        let replicaRanges = table.chains.filter { $0.predecessor(of: link.nodeID) != nil }.map(\.range)
+            .sorted { $0.lowerBound < $1.lowerBound }
         for spec in link.settings.tables {
+            if !table.chains.isEmpty, spec.consistency == .bsp {
+                throw NodeFailure("table '\(spec.name)' is bsp: replication does not cover bsp tables yet (set replication: 0)")
+            }
             let updater: any Updater
             do {
                 updater = try registry.make(spec.updater, options: UpdaterOptions(spec.updaterOptions))
@@ -153,18 +181,61 @@ public final class ServerCore: TransportHandler {
                 throw NodeFailure("table '\(spec.name)': \(error)")
             }
             tables[spec.id] = Table(
-                spec: spec, updater: updater, ranges: me.ranges,
+                spec: spec, updater: updater, ranges: me.ranges, replicaRanges: replicaRanges,
                 nodeCount: Int(table.nodes.map(\.id.rawValue).max() ?? 0) + 1,
                 workers: Set(table.nodes(withRole: .worker).map(\.id)))
         }
         logger.info("\(link.settings.name) serves \(me.ranges.map(\.description).joined(separator: ", ")) of \(tables.count) table(s)")
+        if !replicaRanges.isEmpty {
+            logger.info("\(link.settings.name) holds replicas of \(replicaRanges.map(\.description).joined(separator: ", "))")
+        }
+    }
+
+    /// Follows the replica chains of a new node table: a range this server now heads, which it held
+    /// as a replica, is promoted (its values and updater state serve at once, nothing is copied);
+    /// ranges it no longer holds are freed; what it had sent down a chain that changed is sent again
+    /// to the new next server, or counts as held where it is now the tail.
+    private func reconfigureChains(_ table: NodeTable, io: any TransportIO) throws {
+        nodeTable = table
+        guard !table.chains.isEmpty, let me = table.node(link.nodeID) else { return }
+        let primaries = Set(me.ranges)
+        let replicaRanges = Set(table.chains.filter { $0.predecessor(of: link.nodeID) != nil }.map(\.range))
+        for served in tables.values {
+            for range in primaries where !served.stores.contains(where: { $0.range == range }) {
+                guard served.promote(range) else {
+                    throw NodeFailure("the node table makes \(link.settings.name) the primary of \(range), which it does not hold")
+                }
+                logger.notice("\(link.settings.name) took over \(range) of table '\(served.spec.name)' from its replica")
+            }
+            served.keepOnly(primaries: primaries, replicaRanges: replicaRanges)
+        }
+        perform(replication.reconfigure(table.chains), io: io)
+    }
+
+    /// Carries out what the chain replication says.
+    private func perform(_ directives: [ChainReplication.Directive], io: any TransportIO) {
+        for directive in directives {
+            switch directive {
+            case .send(let message, let server):
+                guard let endpoint = nodeTable?.node(server)?.endpoint else { continue }
+                send(message, to: .endpoint(endpoint), io: io)
+            case .release(let held):
+                send(held.reply, to: held.peer, io: io)
+                if orderedSenders.contains(held.sender) {
+                    deduplicator.recordReply(sender: held.sender, requestID: held.requestID, reply: kept(held.reply))
+                }
+            }
+        }
     }
 
     /// Follows membership changes: BSP iterations stop waiting for workers that left, and senders
     /// that left are forgotten by the deduplicator.
     private func update(_ table: NodeTable, io: any TransportIO) {
         let senders = Set(table.nodes.filter { $0.role == .worker || $0.role == .client }.map(\.id))
-        for gone in orderedSenders.subtracting(senders) { deduplicator.forget(sender: gone) }
+        for gone in orderedSenders.subtracting(senders) {
+            deduplicator.forget(sender: gone)
+            appliedOrigins.forget(sender: gone)
+        }
         orderedSenders = senders
         knownSenders = Set(table.nodes.map(\.id))
         let workers = Set(table.nodes(withRole: .worker).map(\.id))
@@ -221,6 +292,7 @@ public final class ServerCore: TransportHandler {
             header.kind == .push ? frames.count == 3 : header.kind == .pull && frames.count == 2,
             header.flags.isDisjoint(with: [.hasLengths, .rangeRequest, .cacheKeys]), !header.isFilterEncoded,
             header.keyRange == nil, header.iteration == nil, header.acceptedEncodings == nil, header.keyCacheHash == nil,
+            header.origin == nil, header.kind == .pull || !replication.hasSuccessors,
             orderedSenders.contains(header.sender),
             let table = tables[header.table], !table.isBSP, Int(header.valueLength) == table.spec.valueLength,
             header.updater == nil || header.updater == table.updater.name,
@@ -309,6 +381,16 @@ public final class ServerCore: TransportHandler {
         do {
             return try handle(message, from: peer, io: io).map { filters.encode($0, answering: message.header) }
         } catch let error as WireError {
+            if error.code == .keyOutOfRange, let routedBy = message.header.tableVersion, let current = link.table?.version,
+                routedBy < current
+            {
+                // Routed by an older table: the sender sends it again by this server's table.
+                var reply = errorMessage(
+                    WireError(.staleTable, field: "tv", "routed by node table version \(routedBy), this server has \(current): \(error.detail)"),
+                    to: message.header, peer: peer)
+                reply.header.tableVersion = current
+                return reply
+            }
             return errorMessage(error, to: message.header, peer: peer)
         } catch let error as StorageError {
             return errorMessage(WireError(error.code, field: "u", error.message), to: message.header, peer: peer)
@@ -339,7 +421,7 @@ public final class ServerCore: TransportHandler {
             let slices = try table.slices(of: message)
             if header.kind == .push {
                 if table.isBSP { return try aggregate(message, table: table, slices: slices, io: io) }
-                return try push(message, table: table, slices: slices)
+                return try push(message, table: table, slices: slices, from: peer, io: io)
             }
             if table.isBSP, let iteration = header.iteration {
                 let held = ServedTable.HeldPull(message: message, peer: peer)
@@ -350,9 +432,22 @@ public final class ServerCore: TransportHandler {
             guard let table = tables[header.table] else {
                 throw WireError(.unknownTable, field: "t", "no table with id \(header.table); tables: \(tables.keys.sorted())")
             }
+            if replication.hasSuccessors {
+                throw WireError(.invalidRequest, field: "k", "range functions are not replicated yet: this cluster keeps replicas")
+            }
             return try applyFunction(message, table: table)
+        case .replicate:
+            try writeReplicate(message, io: io)
+            return nil
+        case .replicateAck:
+            perform(replication.acknowledged(header.requestID, by: header.sender), io: io)
+            return nil
         case .heartbeat:
             return Message(header: Header(kind: .heartbeat, sender: link.nodeID, requestID: header.requestID))
+        case .error:
+            // Never answer an error with an error: two confused peers would ping-pong forever.
+            logger.error("\(link.settings.name) got an error from \(peer): \(header.errorMessage ?? "no message")")
+            return nil
         default:
             throw WireError(.unknownKind, field: "k", "a server does not accept \(header.kind) messages")
         }
@@ -366,9 +461,42 @@ public final class ServerCore: TransportHandler {
         return made
     }
 
-    private func push(_ message: Message, table: Table, slices: [ServedTable.Slice]) throws -> Message {
-        try table.apply(message, slices: slices, updater: updater(named: message.header.updater, table: table))
-        return acknowledgement(of: message.header)
+    /// Applies a push and answers it, or, where its ranges have replicas, forwards its results down
+    /// their chains and holds the answer until every replica has them (`nil`). A push sent again
+    /// after a fail-over whose result this server already holds is acknowledged without applying it.
+    private func push(
+        _ message: Message, table: Table, slices: [ServedTable.Slice], from peer: PeerAddress, io: any TransportIO
+    ) throws -> Message? {
+        let header = message.header
+        if let origin = header.origin, appliedOrigins.contains(origin) { return acknowledgement(of: header) }
+        try table.apply(message, slices: slices, updater: updater(named: header.updater, table: table))
+        let reply = acknowledgement(of: header)
+        guard replication.hasSuccessors else { return reply }
+        let origin = header.origin ?? RequestOrigin(server: link.nodeID, sender: header.sender, requestID: header.requestID)
+        let held = ChainReplication.HeldReply(
+            reply: filters.encode(reply, answering: header), peer: peer, sender: header.sender, requestID: header.requestID)
+        let directives = replication.applied(reply: held, results: table.results(of: message, slices: slices, origin: origin))
+        if directives.count == 1, case .release = directives[0] { return reply }
+        perform(directives, io: io)
+        return nil
+    }
+
+    /// Writes a predecessor's replicate into this server's replica of its range, then forwards it
+    /// down the chain or, at the tail, acknowledges it.
+    private func writeReplicate(_ message: Message, io: any TransportIO) throws {
+        let header = message.header
+        guard let table = tables[header.table] else {
+            throw WireError(.unknownTable, field: "t", "no table with id \(header.table); tables: \(tables.keys.sorted())")
+        }
+        guard let origin = header.origin else { throw WireError(.missingField, field: "org", "a replicate names its push") }
+        let store = try table.replicaStore(for: message)
+        let range = store.range
+        guard replication.chain(containing: range)?.predecessor(of: link.nodeID) == header.sender else {
+            throw WireError(.invalidRequest, field: "s", "\(header.sender) is not the predecessor of \(link.nodeID) in the chain of \(range)")
+        }
+        store.write(replicate: message)
+        appliedOrigins.insert(origin)
+        perform(replication.wrote(message, range: range, from: header.sender), io: io)
     }
 
     private func acknowledgement(of header: Header) -> Message {

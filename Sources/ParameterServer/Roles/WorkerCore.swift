@@ -34,6 +34,11 @@ public final class WorkerCore: TransportHandler {
         /// The slice before the filters encoded it, kept (when filters are on) to resend it with its
         /// keys after a key-cache miss.
         var plain: Message? = nil
+        /// A pull slice sent again in parts after a fail-over: which part of how many.
+        var part: (index: Int, of: Int)? = nil
+        /// The server answered that the slice was routed by an older node table: it waits for the
+        /// new one, then goes to the servers that table names.
+        var awaitingTable = false
     }
 
     private var link: ManagerLink
@@ -157,6 +162,7 @@ public final class WorkerCore: TransportHandler {
             slicer = RequestSlicer(table)
             for waiter in registrationWaiters { waiter.resume(returning: table) }
             registrationWaiters.removeAll()
+            reroute(by: table, io: io)
         case .shutdown:
             stopping = true
             io.stop()
@@ -255,6 +261,7 @@ public final class WorkerCore: TransportHandler {
             header.iteration = request.iteration
             header.keyRange = slice.range
             header.arguments = request.arguments
+            header.tableVersion = link.table?.version
             let keys = slice.range == nil ? slice.keys : nil
             var sent = SentSlice(task: task, index: index, server: slice.server, header: header, payload: [], sentAt: now)
             if filters.isActive {
@@ -291,7 +298,7 @@ public final class WorkerCore: TransportHandler {
     /// Sends again, with the same id and the `retry` flag, every slice unanswered for a retry interval.
     private func resendUnanswered(now: ContinuousClock.Instant, io: any TransportIO) {
         let interval = retryInterval
-        for (key, slice) in slices where slice.sentAt + interval < now {
+        for (key, slice) in slices where slice.sentAt + interval < now && !slice.awaitingTable {
             var header = slice.header
             header.flags.insert(.retry)
             slices[key]?.sentAt = now
@@ -329,6 +336,17 @@ public final class WorkerCore: TransportHandler {
             resendWithKeys(plain, as: sent, io: io)
             return
         }
+        if header.errorCode == .staleTable {
+            // Routed by an older table than the server's: sent again once this worker has that table.
+            var waiting = sent
+            waiting.awaitingTable = true
+            if let table = link.table, table.version >= header.tableVersion ?? .max {
+                resend(waiting, key: SliceKey(server: header.sender, requestID: header.requestID), by: table, io: io)
+            } else {
+                slices[SliceKey(server: header.sender, requestID: header.requestID)] = waiting
+            }
+            return
+        }
         switch header.kind {
         case .error:
             fail(task, RequestError(
@@ -338,13 +356,17 @@ public final class WorkerCore: TransportHandler {
         case .pushAck where task.kind == .push, .rangeFunctionAck where task.kind == .rangeFunction:
             break
         case .pullReply where task.kind == .pull:
-            guard message.valueCount == task.sliceParts[index].keyCount * task.valueLength else {
+            guard message.valueCount == Int(sent.header.keyCount) * task.valueLength else {
                 fail(task, RequestError(
                     code: .sizeMismatch, peer: server.description,
                     message: "answered pull \(timestamp) with \(message.valueCount) values, expected \(task.sliceParts[index].keyCount * task.valueLength)"), io: io)
                 return
             }
-            task.received(values: message.values, clock: header.clock, slice: index)
+            if let part = sent.part {
+                task.received(values: message.values, clock: header.clock, slice: index, part: part.index, of: part.of)
+            } else {
+                task.received(values: message.values, clock: header.clock, slice: index)
+            }
         default:
             fail(task, RequestError(
                 code: .invalidRequest, peer: server.description,
@@ -353,6 +375,86 @@ public final class WorkerCore: TransportHandler {
         }
         task.remaining -= 1
         if task.remaining == 0 { complete(task, io: io) }
+    }
+
+    /// Sends every slice in flight to a server the new node table no longer lists (it died and its
+    /// ranges moved to their replicas), or that waits for this table, to the servers that now hold
+    /// its keys, in issue order. Each goes as a new request under the new server's next id, tagged
+    /// with the identity it was first sent under (`org`), so that a push the dead server had
+    /// already replicated is acknowledged by its replica without being applied twice.
+    private func reroute(by table: NodeTable, io: any TransportIO) {
+        let servers = Set(table.nodes(withRole: .server).map(\.id))
+        let moved = slices.filter { !servers.contains($0.key.server) || $0.value.awaitingTable }
+            .sorted { ($0.value.task.timestamp, $0.value.index, $0.key.requestID) < ($1.value.task.timestamp, $1.value.index, $1.key.requestID) }
+        for (key, sent) in moved { resend(sent, key: key, by: table, io: io) }
+    }
+
+    /// Sends `sent` (in flight as `key`) again by `table`, split where its keys now lie on several servers.
+    private func resend(_ sent: SentSlice, key: SliceKey, by table: NodeTable, io: any TransportIO) {
+        slices[key] = nil
+        let task = sent.task
+        guard tasks[task.timestamp] != nil else { return }
+        let plain = sent.plain ?? Message(
+            header: sent.header, keys: sent.header.kind == .rangeFunction ? nil : sent.payload.first,
+            values: sent.payload.count > 1 ? sent.payload[1] : nil)
+        let origin = plain.header.origin ?? RequestOrigin(server: key.server, sender: link.nodeID, requestID: key.requestID)
+        var parts: [RequestSlicer.Slice]
+        if let range = plain.header.keyRange, plain.header.kind == .rangeFunction {
+            parts = slicer.slices(of: range)
+        } else {
+            let keys = plain.keys.map { frame in frame.withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) } } ?? []
+            let values = plain.values.map { frame in frame.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
+            do {
+                parts = try slicer.slices(
+                    keys: keys, values: values, valueLength: task.valueLength, toEveryServer: false, node: name)
+            } catch {
+                fail(task, error, io: io)
+                return
+            }
+        }
+        if parts.count > 1, task.kind == .pull, sent.part != nil {
+            fail(task, RequestError(
+                code: .internalError, peer: name,
+                message: "slice \(sent.index) of pull \(task.timestamp) moved twice to several servers"), io: io)
+            return
+        }
+        task.remaining += parts.count - 1
+        if parts.isEmpty, task.remaining == 0 {
+            complete(task, io: io)
+            return
+        }
+        logger.info("\(name) sends request \(key.requestID) of \(task.kind) \(task.timestamp) again to \(parts.map(\.server.description).joined(separator: ", ")) (node table version \(table.version))")
+        for (index, part) in parts.enumerated() {
+            let requestID = takeRequestID(for: part.server.id)
+            var header = plain.header
+            header.requestID = requestID
+            header.flags.remove(.retry)
+            header.keyCount = UInt32(part.keyCount)
+            header.origin = origin
+            header.tableVersion = table.version
+            if header.kind == .rangeFunction { header.keyRange = part.range }
+            let request = Message(header: header, keys: header.kind == .rangeFunction ? nil : part.keys, values: part.values)
+            var resent = sent
+            resent.server = part.server
+            resent.sentAt = io.now
+            resent.awaitingTable = false
+            resent.part = parts.count > 1 && task.kind == .pull ? (index, parts.count) : sent.part
+            if filters.isActive {
+                let message = filters.encode(request, to: part.server.id, forceKeys: true)
+                resent.header = message.header
+                resent.payload = message.payloadFrames
+                resent.plain = request
+            } else {
+                resent.header = header
+                resent.payload = request.payloadFrames
+            }
+            slices[SliceKey(server: part.server.id, requestID: requestID)] = resent
+            do {
+                try io.send(resent.header, payload: resent.payload, to: part.server.address)
+            } catch {
+                logger.warning("\(name) could not send request \(requestID) to \(part.server): \(error)")
+            }
+        }
     }
 
     /// Sends a slice the server answered with a key-cache miss again, keys included, under the next

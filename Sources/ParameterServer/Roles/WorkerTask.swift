@@ -84,6 +84,29 @@ final class WorkerTask: @unchecked Sendable {
     /// Keeps the values and clock of slice `slice`'s pull reply.
     func received(values: Frame?, clock sliceClock: [Int64]?, slice: Int) {
         sliceParts[slice].values = values
+        merge(clock: sliceClock)
+    }
+
+    /// Per slice sent again in parts after a fail-over (its keys now on several servers): the
+    /// values of the parts answered so far.
+    private var partValues: [Int: [Frame?]] = [:]
+
+    /// Keeps part `part` of `parts` of slice `slice`'s pull reply; once every part is in, the
+    /// slice's values are the parts' in key order.
+    func received(values: Frame?, clock sliceClock: [Int64]?, slice: Int, part: Int, of parts: Int) {
+        var list = partValues.removeValue(forKey: slice) ?? Array(repeating: nil, count: parts)
+        list[part] = values ?? Frame()
+        merge(clock: sliceClock)
+        guard list.allSatisfy({ $0 != nil }) else {
+            partValues[slice] = list
+            return
+        }
+        var bytes: [UInt8] = []
+        for frame in list { frame!.withUnsafeBytes { bytes.append(contentsOf: $0) } }
+        sliceParts[slice].values = Frame(bytes: bytes)
+    }
+
+    private func merge(clock sliceClock: [Int64]?) {
         if let sliceClock {
             clock = clock.map { Self.minimum($0, sliceClock) } ?? sliceClock
         } else {

@@ -204,6 +204,62 @@ public final class RangeStore {
         return end - start
     }
 
+    /// Floats per key in ``readEntries(keys:count:into:)`` and ``writeEntries(keys:count:entries:)``:
+    /// the values, then the updater's state for them.
+    public var entryWidth: Int { valueLength * (1 + updater.stateWidth) }
+
+    /// Copies each key's values and updater state (``entryWidth`` floats) into `output`, in key
+    /// order: what a primary forwards to its replicas after a push. A key the sorted layout does
+    /// not hold reads as zeros. Keys must be sorted and inside the range.
+    public func readEntries(keys: UnsafeRawPointer, count: Int, into output: UnsafeMutablePointer<Float>) {
+        let width = valueLength
+        let stateFloats = width * updater.stateWidth
+        let entry = width + stateFloats
+        var cursor = 0
+        for i in 0..<count {
+            let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+            guard let slot = slot(of: key, cursor: &cursor) else {
+                (output + i * entry).initialize(repeating: 0, count: entry)
+                continue
+            }
+            for j in 0..<width { output[i * entry + j] = values[slot * width + j] }
+            for j in 0..<stateFloats { output[i * entry + width + j] = state[slot * stateFloats + j] }
+        }
+    }
+
+    /// Sets each key's values and updater state from `entries` (``entryWidth`` floats per key, as
+    /// ``readEntries(keys:count:into:)`` wrote them): how a replica takes what its primary made.
+    public func writeEntries(keys: UnsafeRawPointer, count: Int, entries: UnsafeRawPointer) {
+        guard count > 0 else { return }
+        if layout == .sorted { insertMissing(keys: keys, count: count) }
+        let width = valueLength
+        let stateFloats = width * updater.stateWidth
+        let entry = width + stateFloats
+        var cursor = 0
+        for i in 0..<count {
+            let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+            guard let slot = slot(of: key, cursor: &cursor) else { continue }
+            for j in 0..<width {
+                values[slot * width + j] = entries.loadUnaligned(fromByteOffset: 4 * (i * entry + j), as: Float.self)
+            }
+            for j in 0..<stateFloats {
+                state[slot * stateFloats + j] = entries.loadUnaligned(fromByteOffset: 4 * (i * entry + width + j), as: Float.self)
+            }
+        }
+    }
+
+    /// Where `key`'s values start, in values of ``valueLength`` floats; `nil` for a key the sorted
+    /// layout does not hold. `cursor` carries the search position from one sorted key to the next.
+    private func slot(of key: UInt64, cursor: inout Int) -> Int? {
+        switch layout {
+        case .dense:
+            return range.contains(key) ? Int(key - range.lowerBound) : nil
+        case .sorted:
+            cursor = RangeStore.advance(sortedKeys, from: cursor, to: key)
+            return cursor < sortedKeys.count && sortedKeys[cursor] == key ? cursor : nil
+        }
+    }
+
     /// The index of the first stored key ≥ `key`, searching from `start` (keys arrive sorted, so a
     /// gallop from the previous position is cheaper than a full binary search).
     @inline(__always)

@@ -45,6 +45,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// The message uses a payload encoding the receiver does not accept for this table, or its
     /// encoded frames do not decode.
     public static let unsupportedEncoding = ErrorCode(rawValue: 18)
+    /// The request was routed by an older node table than the server's (header field `tv`): some
+    /// of its keys now belong to another server. The reply's `tv` is the server's table version;
+    /// the sender waits for that table and sends the request again by it.
+    public static let staleTable = ErrorCode(rawValue: 19)
 
     /// A short, stable name for logs and messages.
     public var name: String {
@@ -67,6 +71,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .internalError: return "internalError"
         case .keyCacheMiss: return "keyCacheMiss"
         case .unsupportedEncoding: return "unsupportedEncoding"
+        case .staleTable: return "staleTable"
         default: return "error\(rawValue)"
         }
     }

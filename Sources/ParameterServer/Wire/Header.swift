@@ -78,6 +78,15 @@ public struct Header: Hashable, Sendable {
     /// `it`: the iteration a push or pull of a `bsp` table belongs to (docs/CONSISTENCY.md); replies
     /// echo it. Absent on tables under other models.
     public var iteration: Int64?
+    /// `org`: the identity a request had when it was first sent, as `[server, sender, id]`: on a
+    /// ``MessageKind/replicate``, the push whose result it carries (the primary it was sent to, the
+    /// worker, the worker's request id); on a push a worker sends again to a range's new primary after
+    /// a fail-over, the request it repeats, so that a push the dead primary had already replicated is
+    /// acknowledged and not applied twice (docs/FAULT-TOLERANCE.md).
+    public var origin: RequestOrigin?
+    /// `tv`: the node table version the sender routed a data request by. A server that owns none of
+    /// the request's keys under its newer table answers ``ErrorCode/staleTable`` with its version.
+    public var tableVersion: UInt64?
 
     /// Creates a header with the current protocol version.
     public init(
@@ -127,4 +136,25 @@ public struct Header: Hashable, Sendable {
             kind: .error, sender: sender, requestID: requestID, table: table, timestamp: timestamp,
             errorCode: error.code, errorMessage: error.description)
     }
+}
+
+
+/// Who first sent a request, to whom, under which id: header field `org` (see ``Header/origin``).
+public struct RequestOrigin: Hashable, Sendable, CustomStringConvertible {
+    /// The server the request was first sent to.
+    public var server: NodeID
+    /// The worker or client that sent it.
+    public var sender: NodeID
+    /// The request id it had there.
+    public var requestID: UInt64
+
+    /// Creates an origin.
+    public init(server: NodeID, sender: NodeID, requestID: UInt64) {
+        self.server = server
+        self.sender = sender
+        self.requestID = requestID
+    }
+
+    /// `request 7 of node 4 to node 2`.
+    public var description: String { "request \(requestID) of \(sender) to \(server)" }
 }

@@ -50,7 +50,9 @@ public enum HeaderCodec {
         case .error: fields |= HeaderField.errorCode.bit
         case .rangeFunction: fields |= HeaderField.table.bit | HeaderField.keyRange.bit | HeaderField.updater.bit
         case .rangeFunctionAck: fields |= HeaderField.table.bit
-        case .heartbeat, .shutdown, .shutdownAck, .pushAck: break
+        case .replicate:
+            fields |= HeaderField.table.bit | HeaderField.keyCount.bit | HeaderField.valueLength.bit | HeaderField.origin.bit
+        case .heartbeat, .shutdown, .shutdownAck, .pushAck, .replicateAck: break
         }
         if flags.contains(.keysCached) || flags.contains(.cacheKeys) { fields |= HeaderField.keyCacheHash.bit }
         return fields
@@ -129,6 +131,8 @@ struct HeaderPacker {
         count(header.acceptedEncodings != nil)
         count(header.arguments != nil)
         count(header.iteration != nil)
+        count(header.origin != nil)
+        count(header.tableVersion != nil)
         msgpack_pack_map(packer, entries)
 
         unsigned(.version, UInt64(header.version))
@@ -179,6 +183,14 @@ struct HeaderPacker {
             key(.iteration)
             msgpack_pack_int64(packer, iteration)
         }
+        if let origin = header.origin {
+            key(.origin)
+            msgpack_pack_array(packer, 3)
+            msgpack_pack_uint64(packer, UInt64(origin.server.rawValue))
+            msgpack_pack_uint64(packer, UInt64(origin.sender.rawValue))
+            msgpack_pack_uint64(packer, origin.requestID)
+        }
+        if let version = header.tableVersion { unsigned(.tableVersion, version) }
     }
 
     private func key(_ field: HeaderField) { key(field.key) }
@@ -214,7 +226,7 @@ struct HeaderPacker {
     }
 
     private func nodeTable(_ table: NodeTable) {
-        msgpack_pack_map(packer, 2)
+        msgpack_pack_map(packer, table.chains.isEmpty ? 2 : 3)
         key(NodeTableField.version.key)
         msgpack_pack_uint64(packer, table.version)
         key(NodeTableField.nodes.key)
@@ -232,6 +244,15 @@ struct HeaderPacker {
             key(NodeTableField.ranges.key)
             msgpack_pack_array(packer, node.ranges.count)
             for range in node.ranges { keyRange(range) }
+        }
+        guard !table.chains.isEmpty else { return }
+        key(NodeTableField.chains.key)
+        msgpack_pack_array(packer, table.chains.count)
+        for chain in table.chains {
+            msgpack_pack_array(packer, 2 + chain.nodes.count)
+            msgpack_pack_uint64(packer, chain.range.lowerBound)
+            msgpack_pack_uint64(packer, chain.range.upperBound)
+            for node in chain.nodes { msgpack_pack_uint64(packer, UInt64(node.rawValue)) }
         }
     }
 }

@@ -107,6 +107,8 @@ struct HeaderReader {
         var acceptedEncodings: PayloadEncodings?
         var arguments: [Double]?
         var iteration: Int64?
+        var origin: RequestOrigin?
+        var tableVersion: UInt64?
 
         for (index, entry) in entries.enumerated() {
             guard entry.key.type == MSGPACK_OBJECT_STR else {
@@ -162,6 +164,8 @@ struct HeaderReader {
                 acceptedEncodings = PayloadEncodings(rawValue: UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName)))
             case .arguments: arguments = try self.arguments(value)
             case .iteration: iteration = try signed(value, field: fieldName)
+            case .origin: origin = try self.origin(value)
+            case .tableVersion: tableVersion = try unsigned(value, max: .max, field: fieldName)
             }
         }
 
@@ -179,7 +183,7 @@ struct HeaderReader {
         if messageFlags.contains(.rangeRequest), kind != .pull, kind != .pullReply {
             throw WireError(.malformedHeader, field: "f", "rangeRequest is set on a \(kind) message")
         }
-        if kind == .push || kind == .pullReply, !messageFlags.contains(.hasLengths), valueLength == 0 {
+        if kind == .push || kind == .pullReply || kind == .replicate, !messageFlags.contains(.hasLengths), valueLength == 0 {
             throw WireError(.malformedHeader, field: "vl", "a \(kind) message needs a positive value length")
         }
         try checkFilterFlags(messageFlags, kind: kind)
@@ -194,6 +198,8 @@ struct HeaderReader {
         header.acceptedEncodings = acceptedEncodings
         header.arguments = arguments
         header.iteration = iteration
+        header.origin = origin
+        header.tableVersion = tableVersion
         return header
     }
 
@@ -279,6 +285,17 @@ struct HeaderReader {
             throw WireError(.malformedHeader, field: field(), "lower bound \(lower) exceeds upper bound \(upper)")
         }
         return KeyRange(lower, upper)
+    }
+
+    func origin(_ object: msgpack_object) throws(WireError) -> RequestOrigin {
+        let entries = try array(object, field: "org")
+        guard entries.count == 3 else {
+            throw WireError(.malformedHeader, field: "org", "expected [server, sender, id], got \(entries.count) entries")
+        }
+        let server = try unsigned(entries[0], max: UInt64(UInt32.max), field: "org[0]")
+        let sender = try unsigned(entries[1], max: UInt64(UInt32.max), field: "org[1]")
+        let requestID = try unsigned(entries[2], max: .max, field: "org[2]")
+        return RequestOrigin(server: NodeID(UInt32(server)), sender: NodeID(UInt32(sender)), requestID: requestID)
     }
 
     func clock(_ object: msgpack_object) throws(WireError) -> [Int64] {

@@ -5,6 +5,7 @@ enum HeaderField: UInt8, CaseIterable {
     case updater, role, rank, endpoint, nodeTable, name, errorCode, errorMessage, clock
     case keyCacheHash, compressedSizes, acceptedEncodings, arguments
     case iteration
+    case origin, tableVersion
 
     /// The key on the wire.
     var key: StaticString {
@@ -33,6 +34,8 @@ enum HeaderField: UInt8, CaseIterable {
         case .acceptedEncodings: return "fa"
         case .arguments: return "a"
         case .iteration: return "it"
+        case .origin: return "org"
+        case .tableVersion: return "tv"
         }
     }
 
@@ -79,10 +82,15 @@ enum HeaderField: UInt8, CaseIterable {
             case (UInt8(ascii: "c"), UInt8(ascii: "z")): return .compressedSizes
             case (UInt8(ascii: "f"), UInt8(ascii: "a")): return .acceptedEncodings
             case (UInt8(ascii: "i"), UInt8(ascii: "t")): return .iteration
+            case (UInt8(ascii: "t"), UInt8(ascii: "v")): return .tableVersion
             default: return nil
             }
         case 3:
-            return (b0, bytes[1], bytes[2]) == (UInt8(ascii: "c"), UInt8(ascii: "l"), UInt8(ascii: "k")) ? .clock : nil
+            switch (b0, bytes[1], bytes[2]) {
+            case (UInt8(ascii: "c"), UInt8(ascii: "l"), UInt8(ascii: "k")): return .clock
+            case (UInt8(ascii: "o"), UInt8(ascii: "r"), UInt8(ascii: "g")): return .origin
+            default: return nil
+            }
         default:
             let word = bytes.loadUnaligned(as: UInt32.self)
             switch word {
@@ -97,13 +105,14 @@ enum HeaderField: UInt8, CaseIterable {
 
 /// The keys of a node table (`nt`) and of one of its nodes.
 enum NodeTableField: UInt8 {
-    case version, nodes
+    case version, nodes, chains
     case id, role, rank, endpoint, ranges
 
     var key: StaticString {
         switch self {
         case .version: return "ver"
         case .nodes: return "nodes"
+        case .chains: return "chains"
         case .id: return "id"
         case .role: return "role"
         case .rank: return "rank"
@@ -118,7 +127,7 @@ enum NodeTableField: UInt8 {
 
     /// The field a key inside `nt` names; `node` says whether the key sits in a node map.
     static func named(_ bytes: UnsafeRawBufferPointer, inNode node: Bool) -> NodeTableField? {
-        let candidates: [NodeTableField] = node ? [.id, .role, .rank, .endpoint, .ranges] : [.version, .nodes]
+        let candidates: [NodeTableField] = node ? [.id, .role, .rank, .endpoint, .ranges] : [.version, .nodes, .chains]
         for candidate in candidates where candidate.key.utf8CodeUnitCount == bytes.count {
             let matches = candidate.key.withUTF8Buffer { key in
                 key.elementsEqual(bytes)

@@ -33,13 +33,21 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     /// The server ran a range function; `n` is the number of keys it touched.
     case rangeFunctionAck = 21
 
+    // Replication (server -> server, docs/FAULT-TOLERANCE.md).
+    /// A primary (or a middle link of a replica chain) forwards what a push made of its keys: the
+    /// stored values and updater state of every key it touched, under `org`, the identity of the
+    /// push. Payload: keys, then per key `vl` floats (the values, then the updater state).
+    case replicate = 22
+    /// The next link of the chain holds a ``replicate`` (and so does every link after it).
+    case replicateAck = 23
+
     /// A request could not be served; the header carries an ``ErrorCode`` and a message.
     case error = 31
 
     /// The payload frames that follow the header for this kind.
     public var payload: PayloadShape {
         switch self {
-        case .push: return .keysAndValues
+        case .push, .replicate: return .keysAndValues
         case .pull: return .keys
         case .pullReply: return .values
         default: return .none
@@ -49,7 +57,7 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     /// Whether a message of this kind answers an earlier request (and so carries its request id).
     public var isReply: Bool {
         switch self {
-        case .pushAck, .pullReply, .rangeFunctionAck, .error, .barrierRelease, .shutdownAck, .nodeTable: return true
+        case .pushAck, .pullReply, .rangeFunctionAck, .replicateAck, .error, .barrierRelease, .shutdownAck, .nodeTable: return true
         default: return false
         }
     }
@@ -71,6 +79,8 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
         case .pullReply: return "pullReply"
         case .rangeFunction: return "rangeFunction"
         case .rangeFunctionAck: return "rangeFunctionAck"
+        case .replicate: return "replicate"
+        case .replicateAck: return "replicateAck"
         case .error: return "error"
         }
     }

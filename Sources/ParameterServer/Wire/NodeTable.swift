@@ -73,11 +73,15 @@ public struct NodeTable: Hashable, Sendable {
     public var version: UInt64
     /// The members, ordered by id.
     public var nodes: [NodeInfo]
+    /// With replication: every range's chain, primary first (`chains`; empty without replication).
+    /// A server's ``NodeInfo/ranges`` are the ranges whose chain it heads.
+    public var chains: [ReplicaChain]
 
     /// Creates a node table.
-    public init(version: UInt64, nodes: [NodeInfo]) {
+    public init(version: UInt64, nodes: [NodeInfo], chains: [ReplicaChain] = []) {
         self.version = version
         self.nodes = nodes
+        self.chains = chains
     }
 
     /// The members with the given role, ordered by rank.
@@ -87,4 +91,35 @@ public struct NodeTable: Hashable, Sendable {
 
     /// The member with the given id.
     public func node(_ id: NodeID) -> NodeInfo? { nodes.first { $0.id == id } }
+}
+
+/// The servers that hold one key range, in chain order: the primary (head) applies pushes and
+/// forwards their result down the chain; the last one (tail) acknowledges back up
+/// (docs/FAULT-TOLERANCE.md). On the wire, `[lower, upper, primary, replica, …]`.
+public struct ReplicaChain: Hashable, Sendable, CustomStringConvertible {
+    /// The keys the chain holds.
+    public var range: KeyRange
+    /// The servers, primary first.
+    public var nodes: [NodeID]
+
+    /// Creates a chain.
+    public init(range: KeyRange, nodes: [NodeID]) {
+        self.range = range
+        self.nodes = nodes
+    }
+
+    /// The server after `node` in the chain, or `nil` for the tail (or a node not in it).
+    public func successor(of node: NodeID) -> NodeID? {
+        guard let index = nodes.firstIndex(of: node), index + 1 < nodes.count else { return nil }
+        return nodes[index + 1]
+    }
+
+    /// The server before `node` in the chain, or `nil` for the primary (or a node not in it).
+    public func predecessor(of node: NodeID) -> NodeID? {
+        guard let index = nodes.firstIndex(of: node), index > 0 else { return nil }
+        return nodes[index - 1]
+    }
+
+    /// `[0, 500) on node 1 → node 2`.
+    public var description: String { "\(range) on " + nodes.map(\.description).joined(separator: " → ") }
 }

@@ -8,6 +8,7 @@ extension HeaderReader {
         }
         var version: UInt64?
         var nodes: [NodeInfo]?
+        var chains: [ReplicaChain] = []
         var seen: UInt32 = 0
         for entry in UnsafeBufferPointer(start: object.via.map.ptr, count: Int(object.via.map.size)) {
             guard entry.key.type == MSGPACK_OBJECT_STR else {
@@ -20,12 +21,44 @@ extension HeaderReader {
             seen |= field.bit
             switch field {
             case .version: version = try unsigned(entry.val, max: .max, field: "nt.ver")
+            case .chains: chains = try chainList(entry.val)
             default: nodes = try nodeList(entry.val)
             }
         }
         guard let version else { throw WireError(.missingField, field: "nt.ver", "the node table has no version") }
         guard let nodes else { throw WireError(.missingField, field: "nt.nodes", "the node table has no node list") }
-        return NodeTable(version: version, nodes: nodes)
+        return NodeTable(version: version, nodes: nodes, chains: chains)
+    }
+
+    func chainList(_ object: msgpack_object) throws(WireError) -> [ReplicaChain] {
+        let entries = try array(object, field: "nt.chains")
+        guard entries.count <= limits.maxNodes * limits.maxRangesPerNode else {
+            throw WireError(.tooLarge, field: "nt.chains", "\(entries.count) chains exceed the limit")
+        }
+        var chains: [ReplicaChain] = []
+        chains.reserveCapacity(entries.count)
+        for (index, entry) in entries.enumerated() {
+            let path = "nt.chains[\(index)]"
+            let parts = try array(entry, field: path)
+            guard parts.count >= 3, parts.count <= 2 + limits.maxNodes else {
+                throw WireError(.malformedHeader, field: path, "expected [lower, upper, primary, replicas…], got \(parts.count) entries")
+            }
+            let lower = try unsigned(parts[0], max: .max, field: "\(path)[0]")
+            let upper = try unsigned(parts[1], max: .max, field: "\(path)[1]")
+            guard lower <= upper else {
+                throw WireError(.malformedHeader, field: path, "lower bound \(lower) exceeds upper bound \(upper)")
+            }
+            var nodes: [NodeID] = []
+            for position in 2..<parts.count {
+                let id = NodeID(UInt32(try unsigned(parts[position], max: UInt64(UInt32.max), field: "\(path)[\(position)]")))
+                guard !nodes.contains(id) else {
+                    throw WireError(.malformedHeader, field: "\(path)[\(position)]", "\(id) appears twice in one chain")
+                }
+                nodes.append(id)
+            }
+            chains.append(ReplicaChain(range: KeyRange(lower, upper), nodes: nodes))
+        }
+        return chains
     }
 
     func nodeList(_ object: msgpack_object) throws(WireError) -> [NodeInfo] {

@@ -1,0 +1,41 @@
+/// The pushes whose results a server holds, by the identity they were first sent under
+/// (``RequestOrigin``): what lets a replica promoted to primary acknowledge, without applying it
+/// again, a push its dead primary had applied and replicated but not acknowledged, when the worker
+/// sends it again (docs/FAULT-TOLERANCE.md).
+///
+/// Only recent ids matter: a worker sends again only requests that are still in flight. Per
+/// (server, sender) the ids within ``window`` of the highest one seen are kept.
+struct AppliedOrigins {
+    private struct Pair: Hashable {
+        var server: NodeID
+        var sender: NodeID
+    }
+
+    /// How many ids below the highest one of a (server, sender) pair are remembered.
+    static let window: UInt64 = 1 << 16
+
+    private var seen: [Pair: (ids: Set<UInt64>, highest: UInt64)] = [:]
+
+    /// Records that the result of `origin` is held here.
+    mutating func insert(_ origin: RequestOrigin) {
+        let pair = Pair(server: origin.server, sender: origin.sender)
+        var entry = seen.removeValue(forKey: pair) ?? ([], 0)
+        entry.ids.insert(origin.requestID)
+        entry.highest = max(entry.highest, origin.requestID)
+        if entry.ids.count > 2 * Int(Self.window) {
+            let floor = entry.highest - Self.window
+            entry.ids = entry.ids.filter { $0 > floor }
+        }
+        seen[pair] = entry
+    }
+
+    /// Whether the result of `origin` is held here.
+    func contains(_ origin: RequestOrigin) -> Bool {
+        seen[Pair(server: origin.server, sender: origin.sender)]?.ids.contains(origin.requestID) ?? false
+    }
+
+    /// Forgets a sender that left the cluster.
+    mutating func forget(sender: NodeID) {
+        seen = seen.filter { $0.key.sender != sender }
+    }
+}

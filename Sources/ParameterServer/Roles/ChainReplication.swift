@@ -1,0 +1,181 @@
+/// One server's part in chain replication (van Renesse and Schneider, OSDI 2004), applied after
+/// aggregation (Li et al., OSDI 2014, section 4.4): events in, directives out, no I/O.
+///
+/// Each key range lives on a chain of servers, primary first (``ReplicaChain``). Workers send
+/// pushes to the primary only. The primary applies a push and forwards its *result* — the stored
+/// values and updater state of every key the push touched — to the next server of the chain, which
+/// writes them and forwards them again; the last server (the tail) acknowledges back up the chain.
+/// A push is acknowledged to its worker only when every server of the chain holds its result, so
+/// an acknowledged push survives the loss of any k of the k+1 servers.
+///
+/// Chain rather than primary-backup (the paper's Fig. 8 copies from the master to every slave):
+/// the primary sends one copy whatever k is, and the two invariants of chain replication are what
+/// the simulator checks after every run: a server's history of applied results is a prefix of its
+/// predecessor's (*update propagation*), and the difference is exactly what the predecessor has
+/// sent and not had acknowledged (*in-process requests*, the ``unacknowledged`` list).
+///
+/// Results are absolute (values, not deltas), so sending one again after a reconfiguration is
+/// harmless: a server that gets a result twice writes the same values twice.
+struct ChainReplication {
+    /// A reply to a worker held until the chain holds what the request changed.
+    struct HeldReply {
+        var reply: Message
+        var peer: PeerAddress
+        /// The sender and request id, to record the reply for the sender's retries once it is sent.
+        var sender: NodeID
+        var requestID: UInt64
+    }
+
+    /// What the server is to do.
+    enum Directive {
+        /// Send a ``MessageKind/replicate`` or ``MessageKind/replicateAck`` to a server.
+        case send(Message, to: NodeID)
+        /// Every server of the chains concerned holds the request's result: send its reply now.
+        case release(HeldReply)
+    }
+
+    /// Who waits for a replicate's acknowledgement.
+    fileprivate enum Waiter {
+        /// A held reply, by its token.
+        case reply(Int)
+        /// The predecessor's replicate of this id, acknowledged once ours is.
+        case upstream(NodeID, requestID: UInt64)
+    }
+
+    /// A replicate sent down a chain and not acknowledged yet.
+    struct Unacknowledged {
+        var requestID: UInt64
+        var range: KeyRange
+        var message: Message
+        fileprivate var waiter: Waiter
+    }
+
+    /// This server's id.
+    let me: NodeID
+    /// The chains this server belongs to.
+    private(set) var chains: [ReplicaChain] = []
+    private var nextRequestID: [NodeID: UInt64] = [:]
+    /// Per successor, what was sent to it and not acknowledged, in the order sent.
+    private(set) var unacknowledged: [NodeID: [Unacknowledged]] = [:]
+    private var held: [Int: (reply: HeldReply, outstanding: Int)] = [:]
+    private var nextToken = 0
+    /// Results counted for the replication traffic report.
+    private(set) var replicatedKeys = 0
+    private(set) var replicatedBytes = 0
+
+    init(me: NodeID) {
+        self.me = me
+    }
+
+    /// Whether any range of this server has a replica, i.e. whether pushes must wait for the chain.
+    var hasSuccessors: Bool { chains.contains { $0.successor(of: me) != nil } }
+
+    /// The chain of the range that contains `range`, if this server is in it.
+    func chain(containing range: KeyRange) -> ReplicaChain? {
+        chains.first { $0.range.contains(range) || ($0.range == range) }
+    }
+
+    /// The next server after this one in the chain of `range`.
+    func successor(for range: KeyRange) -> NodeID? {
+        chain(containing: range)?.successor(of: me)
+    }
+
+    // MARK: Events
+
+    /// The primary applied a request; `results` are the replicate messages, one per range of the
+    /// request that has a successor. Returns the reply at once when there is none.
+    mutating func applied(
+        reply: HeldReply, results: [(range: KeyRange, message: Message)]
+    ) -> [Directive] {
+        var directives: [Directive] = []
+        var outstanding = 0
+        let token = nextToken
+        for (range, message) in results {
+            guard let successor = successor(for: range) else { continue }
+            directives.append(send(message, range: range, to: successor, waiter: .reply(token)))
+            outstanding += 1
+        }
+        guard outstanding > 0 else { return [.release(reply)] }
+        nextToken += 1
+        held[token] = (reply, outstanding)
+        return directives
+    }
+
+    /// A replicate from the predecessor was written to this server's copy: forward it, or, at the
+    /// tail, acknowledge it.
+    mutating func wrote(_ message: Message, range: KeyRange, from predecessor: NodeID) -> [Directive] {
+        let requestID = message.header.requestID
+        if let successor = successor(for: range) {
+            return [send(message, range: range, to: successor, waiter: .upstream(predecessor, requestID: requestID))]
+        }
+        return [acknowledge(requestID, to: predecessor)]
+    }
+
+    /// A successor acknowledged replicate `requestID`.
+    mutating func acknowledged(_ requestID: UInt64, by successor: NodeID) -> [Directive] {
+        guard var pending = unacknowledged[successor], let index = pending.firstIndex(where: { $0.requestID == requestID })
+        else { return [] }
+        let entry = pending.remove(at: index)
+        unacknowledged[successor] = pending.isEmpty ? nil : pending
+        return complete(entry.waiter)
+    }
+
+    /// The node table changed the chains. Whatever was sent to a server that is no longer the next
+    /// one of its range is sent again to the new next one (a middle server failed: the predecessor
+    /// resends its unacknowledged list) or, where this server is now the tail, counts as held by
+    /// the whole chain.
+    mutating func reconfigure(_ newChains: [ReplicaChain]) -> [Directive] {
+        chains = newChains.filter { $0.nodes.contains(me) }
+        var directives: [Directive] = []
+        let pending = unacknowledged
+        unacknowledged = [:]
+        for (successor, entries) in pending.sorted(by: { $0.key < $1.key }) {
+            for entry in entries {
+                let next = self.successor(for: entry.range)
+                if next == successor {
+                    unacknowledged[successor, default: []].append(entry)
+                } else if let next {
+                    directives.append(send(entry.message, range: entry.range, to: next, waiter: entry.waiter))
+                } else {
+                    directives += complete(entry.waiter)
+                }
+            }
+        }
+        return directives
+    }
+
+    // MARK: Parts
+
+    private mutating func send(_ message: Message, range: KeyRange, to successor: NodeID, waiter: Waiter) -> Directive {
+        let requestID = nextRequestID[successor, default: 1]
+        nextRequestID[successor] = requestID + 1
+        var forwarded = message
+        forwarded.header.sender = me
+        forwarded.header.requestID = requestID
+        unacknowledged[successor, default: []].append(
+            Unacknowledged(requestID: requestID, range: range, message: forwarded, waiter: waiter))
+        replicatedKeys += message.keyCount
+        replicatedBytes += (message.keys?.count ?? 0) + (message.values?.count ?? 0)
+        return .send(forwarded, to: successor)
+    }
+
+    private mutating func complete(_ waiter: Waiter) -> [Directive] {
+        switch waiter {
+        case .upstream(let predecessor, let requestID):
+            return [acknowledge(requestID, to: predecessor)]
+        case .reply(let token):
+            guard var entry = held[token] else { return [] }
+            entry.outstanding -= 1
+            if entry.outstanding > 0 {
+                held[token] = entry
+                return []
+            }
+            held[token] = nil
+            return [.release(entry.reply)]
+        }
+    }
+
+    private func acknowledge(_ requestID: UInt64, to predecessor: NodeID) -> Directive {
+        .send(Message(header: Header(kind: .replicateAck, sender: me, requestID: requestID)), to: predecessor)
+    }
+}
