@@ -3,32 +3,41 @@ import Synchronization
 import Testing
 @testable import SparseLR
 
-/// A parameter server in memory that applies FTRL exactly as the servers do, and holds every push back
-/// until the trainer waits for it: the laziest server the consistency rules allow, so each pull sees
-/// only the pushes the trainer's pipeline guarantees.
+/// A parameter server in memory that applies pushes with the parameter server's own updater on a
+/// real ``RangeStore`` (not ``UpdateRules``, so the local trainer and the server code are compared),
+/// and holds every push back until the trainer waits for it: the laziest server the consistency rules
+/// allow, so each pull sees only the pushes the trainer's pipeline guarantees.
 final class LaggingParameterServer: ParameterClient {
     struct State {
-        var weights: [UInt64: Float] = [:]
-        var z: [UInt64: Float] = [:]
-        var n: [UInt64: Float] = [:]
-        var queued: [(timestamp: Timestamp, keys: [UInt64], gradient: [Float])] = []
+        /// The weights table, kept by the server's updater for `optimizer`.
+        let store: RangeStore
+        var queued: [(timestamp: Timestamp, keys: [UInt64], gradient: [Float], updater: String?)] = []
         var clock: Int64 = 0
         var applied = 0
         /// Each pull's keys and how many pushes had been applied when it ran.
         var pulls: [(keys: [UInt64], applied: Int)] = []
     }
 
-    let alpha: Float, beta: Float, l1: Float, l2: Float
-    let state = Mutex(State())
+    /// The table's updater, made by the registry from the optimizer's updater name and options.
+    let updater: any Updater
+    let state: Mutex<State>
 
-    init(alpha: Float, beta: Float, l1: Float, l2: Float) {
-        (self.alpha, self.beta, self.l1, self.l2) = (alpha, beta, l1, l2)
+    /// A server for keys below `keyBound` whose table updater implements `optimizer`.
+    init(optimizer: Optimizer, keyBound: UInt64 = UInt64(ClusterTrainerTests.hasher.dimension)) throws {
+        let updater = try UpdaterRegistry.builtIn.make(optimizer.updaterName, options: UpdaterOptions(optimizer.updaterOptions))
+        self.updater = updater
+        state = Mutex(State(store: RangeStore(range: KeyRange(0, keyBound), valueLength: 1, updater: updater)))
+    }
+
+    /// A server whose table is updated by `ftrl` with these options.
+    convenience init(alpha: Float, beta: Float, l1: Float, l2: Float) throws {
+        try self.init(optimizer: .ftrl(alpha: alpha, beta: beta, l1: l1, l2: l2))
     }
 
     func push(table: UInt32, keys: [UInt64], values: [Float], updater: String?) async throws -> Timestamp {
         state.withLock { state in
             state.clock += 1
-            state.queued.append((Timestamp(state.clock), keys, values))
+            state.queued.append((Timestamp(state.clock), keys, values, updater))
             return Timestamp(state.clock)
         }
     }
@@ -37,22 +46,38 @@ final class LaggingParameterServer: ParameterClient {
         state.withLock { state in
             state.clock += 1
             state.pulls.append((keys, state.applied))
-            return keys.map { state.weights[$0] ?? 0 }
+            var weights = [Float](repeating: .nan, count: keys.count)
+            keys.withUnsafeBytes { keyBytes in
+                weights.withUnsafeMutableBytes { output in
+                    state.store.pull(keys: keyBytes.baseAddress!, count: keys.count, into: output.baseAddress!)
+                }
+            }
+            return weights
         }
     }
 
-    func wait(_ timestamp: Timestamp) async throws { apply(upTo: timestamp) }
+    func wait(_ timestamp: Timestamp) async throws { try apply(upTo: timestamp) }
 
-    func waitForAll() async throws { apply(upTo: Timestamp(.max)) }
+    func waitForAll() async throws { try apply(upTo: Timestamp(.max)) }
 
-    private func apply(upTo timestamp: Timestamp) {
+    /// The weight of every key, in key order (0 for keys never trained).
+    var weights: [(key: UInt64, weight: Float)] {
         state.withLock { state in
+            let snapshot = state.store.snapshot(of: .all)
+            return Array(zip(snapshot.keys, snapshot.values)).map { (key: $0, weight: $1) }
+        }
+    }
+
+    private func apply(upTo timestamp: Timestamp) throws {
+        try state.withLock { state in
             while let first = state.queued.first, first.timestamp <= timestamp {
                 state.queued.removeFirst()
-                for (key, g) in zip(first.keys, first.gradient) {
-                    var (weight, z, n) = (state.weights[key] ?? 0, state.z[key] ?? 0, state.n[key] ?? 0)
-                    UpdateRules.ftrl(weight: &weight, z: &z, n: &n, gradient: g, alpha: alpha, beta: beta, l1: l1, l2: l2)
-                    (state.weights[key], state.z[key], state.n[key]) = (weight, z, n)
+                let updater = try first.updater.map { try UpdaterRegistry.builtIn.make($0) } ?? self.updater
+                try state.store.check(updater: updater)
+                first.keys.withUnsafeBytes { keys in
+                    first.gradient.withUnsafeBytes { gradient in
+                        state.store.push(keys: keys.baseAddress!, count: first.keys.count, values: gradient.baseAddress!, updater: updater)
+                    }
                 }
                 state.applied += 1
             }
@@ -84,21 +109,25 @@ final class LaggingParameterServer: ParameterClient {
         }
     }
 
-    @Test("depth 0 with mean gradients reproduces the local trainer bit for bit")
-    func sequentialMatchesLocalTrainer() async throws {
+    @Test("depth 0 with mean gradients on the server's updater reproduces the local trainer bit for bit", arguments: [
+        Optimizer.ftrl(alpha: 0.05, beta: 1, l1: 1, l2: 1), .adaGrad(learningRate: 0.2, epsilon: 0.01, l2: 0.5),
+        .sgd(learningRate: 0.5, l2: 0.25),
+    ])
+    func sequentialMatchesLocalTrainer(optimizer: Optimizer) async throws {
         let examples = try Self.examples(rows: 600, seed: 7)
-        let server = LaggingParameterServer(alpha: 0.05, beta: 1, l1: 1, l2: 1)
+        let server = try LaggingParameterServer(optimizer: optimizer)
         let trainer = ClusterTrainer(table: 0, pipelineDepth: 0, gradientScale: .mean)
         let batches = Batches(examples, size: 8)
         let pass = try await trainer.train(client: server, nextBatch: batches.next)
-        var local = LocalTrainer(optimizer: .ftrl(alpha: 0.05, beta: 1, l1: 1, l2: 1), dimension: Self.hasher.dimension)
+        var local = LocalTrainer(optimizer: optimizer, dimension: Self.hasher.dimension)
         let localLoss = local.train(on: examples, batchSize: 8, epochs: 1)
         #expect(pass.examples == 600)
         #expect(pass.batches == 75)
         #expect(abs(pass.meanLoss - localLoss) < 1e-12)
-        let weights = server.state.withLock { $0.weights }
-        #expect(weights.count > 100)
-        for (key, weight) in weights { #expect(weight == local.weight(forKey: key)) }
+        let weights = server.weights
+        #expect(weights.count == Self.hasher.dimension)
+        #expect(weights.filter { $0.weight != 0 }.count > 50)
+        #expect(weights.filter { $0.weight != local.weight(forKey: $0.key) }.map(\.key) == [])
         // Every pull saw every earlier push.
         #expect(server.state.withLock { $0.pulls.map(\.applied) } == Array(0..<75))
     }
@@ -109,7 +138,7 @@ final class LaggingParameterServer: ParameterClient {
         let batchKeys = (0..<20).map { examples.examples(in: $0 * 10..<($0 + 1) * 10).uniqueKeys().keys }
         let index = Dictionary(uniqueKeysWithValues: batchKeys.enumerated().map { ($1, $0) })
         #expect(index.count == 20)
-        let server = LaggingParameterServer(alpha: 0.1, beta: 1, l1: 0, l2: 0)
+        let server = try LaggingParameterServer(alpha: 0.1, beta: 1, l1: 0, l2: 0)
         let trainer = ClusterTrainer(table: 0, pipelineDepth: depth, gradientScale: .sum)
         let pass = try await trainer.train(client: server, nextBatch: Batches(examples, size: 10).next)
         #expect(pass.batches == 20)
@@ -126,19 +155,20 @@ final class LaggingParameterServer: ParameterClient {
     @Test("sum scaling pushes the batch-size multiple of the mean gradient")
     func sumScaling() async throws {
         let examples = try Self.examples(rows: 40, seed: 5)
-        let server = LaggingParameterServer(alpha: 1, beta: 1, l1: 0, l2: 0)
+        let server = try LaggingParameterServer(alpha: 1, beta: 1, l1: 0, l2: 0)
         let trainer = ClusterTrainer(table: 0, pipelineDepth: 0, gradientScale: .sum)
         _ = try await trainer.train(client: server, nextBatch: Batches(examples, size: 40).next)
-        // One step from zero weights: every probability is 0.5, so the bias gradient sums (0.5 − y).
-        let expected = Float(examples.count) * 0.5 - Float(examples.positiveCount)
-        let n = server.state.withLock { $0.n[Self.hasher.biasKey] }
-        #expect(abs(n! - expected * expected) <= 1e-3 * expected * expected)
+        // One step from zero weights: every probability is 0.5, so the bias gradient sums to
+        // g = (0.5 − y) over the batch; FTRL with α = β = 1 and no L1/L2 then sets w = −g / (1 + |g|).
+        let g = Float(examples.count) * 0.5 - Float(examples.positiveCount)
+        let weight = try #require(server.weights.first { $0.key == Self.hasher.biasKey }).weight
+        #expect(abs(weight - -g / (1 + abs(g))) <= 1e-5 * abs(weight))
     }
 
     @Test("evaluation and weight export read the servers' weights")
     func evaluateAndExport() async throws {
         let examples = try Self.examples(rows: 400, seed: 11)
-        let server = LaggingParameterServer(alpha: 0.1, beta: 1, l1: 0.5, l2: 0)
+        let server = try LaggingParameterServer(alpha: 0.1, beta: 1, l1: 0.5, l2: 0)
         let trainer = ClusterTrainer(table: 0, pipelineDepth: 2)
         _ = try await trainer.train(client: server, nextBatch: Batches(examples, size: 20).next)
         let metrics = try await trainer.evaluate(client: server, examples: examples, chunk: 64)
@@ -149,6 +179,6 @@ final class LaggingParameterServer: ParameterClient {
         #expect(metrics.count == 400)
         #expect(metrics.auc == offline.auc)
         #expect(metrics.logLoss == offline.logLoss)
-        #expect(exported.count == server.state.withLock { $0.weights.values.filter { $0 != 0 }.count })
+        #expect(exported.map(\.key) == server.weights.filter { $0.weight != 0 }.map(\.key))
     }
 }
