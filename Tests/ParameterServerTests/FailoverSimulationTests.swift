@@ -157,6 +157,87 @@ struct FailoverSimulationTests {
         }
     }
 
+    /// One worker pushes FTRL gradients in sequence (each push after the previous one is
+    /// acknowledged) and pulls every key at the end; with `victim`, that server dies after
+    /// `killAfter` deliveries. Returns the pulled weights, or the failures.
+    static func ftrlRun(seed: UInt64, victim: Int?, killAfter: Int) -> (weights: [Float], failures: [String]) {
+        let ftrl = TableSpec(
+            name: "ftrl", id: 0, valueLength: 1, updater: "ftrl",
+            updaterOptions: ["alpha": 0.3, "beta": 1, "l1": 0.2, "l2": 0.5], consistency: .sequential)
+        let network = InMemoryNetwork(seed: seed)
+        var managerSettings = ManagerSettings(
+            bindEndpoint: "mem://manager", servers: 3, workers: 1, keySpace: keySpace, deadlines: deadlines)
+        managerSettings.replication = 1
+        network.add(ManagerCore(settings: managerSettings, logger: logger) { _ in }, endpoint: "mem://manager")
+        func settings(_ role: NodeRole, _ rank: Int) -> NodeSettings {
+            NodeSettings(
+                role: role, rank: rank, managerEndpoint: "mem://manager", bindEndpoint: "mem://\(role)-\(rank)",
+                tables: [ftrl], deadlines: deadlines)
+        }
+        for rank in 0..<3 {
+            network.add(ServerCore(settings: settings(.server, rank), outcome: NodeOutcome(), logger: logger), endpoint: "mem://server-\(rank)")
+        }
+        network.add(WorkerCore(settings: settings(.worker, 0), outcome: NodeOutcome(), logger: logger), endpoint: "mem://worker-0")
+        network.deliverAll(shuffled: true)
+        let keys = (0..<keySpace.upperBound).filter { $0 % 4 != 1 }
+        let failures = Mutex<[String]>([])
+        let steps = 8
+        network.execute(on: "mem://worker-0") { handler, io in
+            let core = handler as! WorkerCore
+            for step in 1...steps {
+                // Gradients of both signs and several sizes, so that l1 zeroes some weights.
+                let gradients = keys.map { Float(Int(($0 &* 2_654_435_761 &+ UInt64(step) &* 97) % 41) - 20) / 16 }
+                core.submit(
+                    WorkerCore.Request(kind: .push, table: ftrl, keys: keys, values: gradients, updater: nil,
+                                       iteration: nil, wantClock: false, pull: nil),
+                    timestamp: Timestamp(Int64(step)), after: [], consistency: nil, io: io)
+                core.whenFinished(Timestamp(Int64(step))) { error in
+                    if let error { failures.withLock { $0.append("push \(step): \(error)") } }
+                }
+            }
+        }
+        network.deliverAll(shuffled: true, limit: killAfter)
+        if let victim { network.kill("mem://server-\(victim)") }
+        network.deliverAll(shuffled: true)
+        network.advance(by: .seconds(3))
+        let pull = PendingPull(timestamp: Timestamp(Int64(steps + 1)))
+        network.execute(on: "mem://worker-0") { handler, io in
+            (handler as! WorkerCore).submit(
+                WorkerCore.Request(kind: .pull, table: ftrl, keys: keys, values: nil, updater: nil,
+                                   iteration: nil, wantClock: false, pull: pull),
+                timestamp: Timestamp(Int64(steps + 1)), after: [], consistency: nil, io: io)
+        }
+        network.deliverAll(shuffled: true)
+        network.advance(by: .milliseconds(100))
+        var list = failures.withLock { $0 }
+        guard case .success(let values)? = pull.result else {
+            list.append("pull: \(String(describing: pull.result))")
+            return ([], list)
+        }
+        return (values.values, list)
+    }
+
+    @Test("sequential FTRL with a server killed at any moment ends with the fault-free weights, bit for bit")
+    func sequentialFTRLIsBitIdentical() {
+        let reference = Self.ftrlRun(seed: 1, victim: nil, killAfter: .max)
+        #expect(reference.failures == [])
+        #expect(reference.weights.contains { $0 != 0 } && reference.weights.contains(0), "l1 leaves some weights at 0, not all")
+        var failed: [UInt64] = []
+        for seed in 1...100 as ClosedRange<UInt64> {
+            var random = SplitMix64(seed: seed ^ 0xF7)
+            let victim = Int(random.next() % 3)
+            let killAfter = Int(random.next() % 90)
+            let run = Self.ftrlRun(seed: seed, victim: victim, killAfter: killAfter)
+            if run.failures != [] || run.weights.map(\.bitPattern) != reference.weights.map(\.bitPattern) {
+                failed.append(seed)
+                if failed.count <= 3 {
+                    Issue.record("seed \(seed) (server-\(victim) killed after \(killAfter) deliveries): failures \(run.failures), weights \(run.weights == reference.weights ? "equal" : "DIFFER")")
+                }
+            }
+        }
+        #expect(failed == [])
+    }
+
     @Test("a server killed at any moment: every push acknowledged once, every key the exact sum")
     func killOneServer() throws {
         var failed: [UInt64] = []
