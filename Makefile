@@ -22,7 +22,7 @@ deps:
 PYTHON_CHECK := python3 -c "import zmq, msgpack, numpy" 2>/dev/null
 python-deps:
 	@$(PYTHON_CHECK) || python3 -m pip install --quiet pyzmq msgpack numpy >/dev/null 2>&1 || true; \
-	$(PYTHON_CHECK) || { $(SUDO) apt-get install -y -q python3-zmq python3-msgpack python3-numpy >/dev/null 2>&1 || true; }; \
+	$(PYTHON_CHECK) || { $(if $(SUDO),$(SUDO) -n) apt-get install -y -q python3-zmq python3-msgpack python3-numpy >/dev/null 2>&1 || true; }; \
 	$(PYTHON_CHECK) || { \
 	  if [ "$$CI" = true ]; then echo "error: CI=true and python3 cannot import zmq, msgpack and numpy" >&2; exit 1; fi; \
 	  echo "note: pyzmq/msgpack/numpy unavailable; the Python client test will be skipped"; }
