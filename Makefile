@@ -17,10 +17,15 @@ deps:
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
-## python-deps: pyzmq and msgpack for the foreign-client test (skipped without them)
+## python-deps: pyzmq, msgpack and numpy for the foreign-client test, with pip or else as Debian
+## packages. Where they cannot be had the test is skipped; under CI (CI=true) that is an error
+PYTHON_CHECK := python3 -c "import zmq, msgpack, numpy" 2>/dev/null
 python-deps:
-	@python3 -c "import zmq, msgpack, numpy" 2>/dev/null || python3 -m pip install --quiet pyzmq msgpack numpy \
-	  || echo "note: pyzmq/msgpack unavailable; the Python client test will be skipped"
+	@$(PYTHON_CHECK) || python3 -m pip install --quiet pyzmq msgpack numpy >/dev/null 2>&1 || true; \
+	$(PYTHON_CHECK) || { $(if $(SUDO),$(SUDO) -n) apt-get install -y -q python3-zmq python3-msgpack python3-numpy >/dev/null 2>&1 || true; }; \
+	$(PYTHON_CHECK) || { \
+	  if [ "$$CI" = true ]; then echo "error: CI=true and python3 cannot import zmq, msgpack and numpy" >&2; exit 1; fi; \
+	  echo "note: pyzmq/msgpack/numpy unavailable; the Python client test will be skipped"; }
 
 ## build: release build of zps and zps-bench
 build: deps

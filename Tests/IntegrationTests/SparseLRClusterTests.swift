@@ -6,8 +6,6 @@ import Testing
 /// processes on loopback); the assertions read the run's `--json` summary.
 @Suite("Sparse LR on the cluster", .serialized)
 struct SparseLRClusterTests {
-    static let dataFolder = "/work/shared/data/"
-
     /// A 2-server, 2-worker topology training table `weights` with FTRL.
     static func topology(
         in directory: URL, ftrl: String, keySpace: Int = 1_048_577, application: String
@@ -103,14 +101,14 @@ struct SparseLRClusterTests {
     }
 
     @Test("Criteo 10k, rows 1-8000 / 8001-10000: AUC >= 0.74, logloss <= 0.47",
-          .enabled(if: FileManager.default.fileExists(atPath: dataFolder + "criteo_dac_train_head10k.tsv")))
+          RealData.required(RealData.criteo))
     func criteo() async throws {
         let directory = try ClusterSupport.temporaryDirectory("sparse-lr-criteo")
         let topology = try Self.topology(
             in: directory, ftrl: "alpha: 0.05, beta: 1, l1: 1, l2: 1",
             application: """
                 format: criteo
-                train: \(Self.dataFolder)criteo_dac_train_head10k.tsv
+                train: \(RealData.criteo)
                 train_rows: 1-8000
                 test_rows: 8001-10000
                 epochs: 3
@@ -124,14 +122,14 @@ struct SparseLRClusterTests {
     }
 
     @Test("Avazu 10k, rows 1-8000 / rest: AUC >= 0.72",
-          .enabled(if: FileManager.default.fileExists(atPath: dataFolder + "avazu_train_head10k.csv")))
+          RealData.required(RealData.avazu))
     func avazu() async throws {
         let directory = try ClusterSupport.temporaryDirectory("sparse-lr-avazu")
         let topology = try Self.topology(
             in: directory, ftrl: "alpha: 0.1, beta: 1, l1: 0.3, l2: 1",
             application: """
                 format: avazu
-                train: \(Self.dataFolder)avazu_train_head10k.csv
+                train: \(RealData.avazu)
                 train_rows: 1-8000
                 test_rows: 8001-
                 epochs: 10
@@ -143,14 +141,14 @@ struct SparseLRClusterTests {
     }
 
     @Test("w8a, test = rows i % 5 == 4, shuffled shards: AUC >= 0.95",
-          .enabled(if: FileManager.default.fileExists(atPath: dataFolder + "w8a.libsvm")))
+          RealData.required(RealData.w8a))
     func w8a() async throws {
         let directory = try ClusterSupport.temporaryDirectory("sparse-lr-w8a")
         let topology = try Self.topology(
             in: directory, ftrl: "alpha: 0.1, beta: 1, l1: 0.1, l2: 0", keySpace: 512,
             application: """
                 format: libsvm
-                train: \(Self.dataFolder)w8a.libsvm
+                train: \(RealData.w8a)
                 holdout: 5
                 shuffle: true
                 seed: 1

@@ -154,20 +154,35 @@ struct FilterKeyCacheTests {
         #expect(sender.encode(range).header == range.header)
     }
 
-    @Test("The key-list hash is the documented function (golden values)")
-    func hashGoldenValues() {
-        #expect(KeyListHash.hash([]) == KeyListHash.hash([UInt64]()))
-        #expect(KeyListHash.hash([1, 2, 3]) != KeyListHash.hash([1, 2, 4]))
-        #expect(KeyListHash.hash([1, 2]) != KeyListHash.hash([2, 1]))
-        // Computed by hand from the definition in docs/PROTOCOL.md for the list [1].
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ 1
-        h = h ^ (1 &* 0xFF51_AFD7_ED55_8CCD)
-        h = ((h << 29) | (h >> 35)) &* 0xC4CE_B9FE_1A85_EC53
-        h ^= h >> 33
-        h &*= 0xFF51_AFD7_ED55_8CCD
-        h ^= h >> 33
-        h &*= 0xC4CE_B9FE_1A85_EC53
-        h ^= h >> 33
-        #expect(KeyListHash.hash([1]) == h)
+    /// Known answers of the hash defined in docs/PROTOCOL.md section 13.1 ("Key caching"), computed
+    /// outside Swift by an independent Python implementation of that definition (integers masked to
+    /// 64 bits, `rotl64` as `((x << 29) | (x >> 35)) & (2^64 - 1)`), run once and pasted here. A change to
+    /// the hash breaks foreign clients that compute it, so it must fail this test.
+    static let hashKnownAnswers: [(keys: [UInt64], hash: UInt64)] = [
+        ([], 0x9CA0_66F1_A4AB_2EEA),
+        ([0], 0xCFF9_6FFB_E923_B3D3),
+        ([1], 0x6A40_EF0B_AED7_AD8B),
+        ([1, 2, 3], 0x6448_70A5_9F30_9C0C),
+        ([1, 2, 4], 0x028D_6F70_0002_1CC3),
+        ([2, 1], 0xE360_56B3_F0DB_18FE),
+        ([.max], 0x8687_7A1D_1435_4656),
+        ([0, 1 << 63, .max], 0xAE0B_1A93_E2BF_9D4C),
+        ((0..<1000).map { $0 * 7919 }, 0x7D1E_E651_612D_3141),
+    ]
+
+    @Test("The key-list hash is the documented function (known answers from an independent implementation)")
+    func hashKnownAnswers() {
+        for (keys, expected) in Self.hashKnownAnswers {
+            #expect(KeyListHash.hash(keys) == expected, "\(keys.count) keys starting \(keys.prefix(3))")
+        }
+    }
+
+    @Test("The hash reads keys at any alignment, as the keys frame gives them")
+    func hashOfUnalignedBytes() {
+        let keys: [UInt64] = [1, 2, 3]
+        let littleEndian = keys.flatMap { key in (0..<8).map { UInt8(truncatingIfNeeded: key >> ($0 * 8)) } }
+        let shifted = [0xAB] + littleEndian
+        let hash = shifted.withUnsafeBytes { KeyListHash.hash(UnsafeRawBufferPointer(rebasing: $0.dropFirst())) }
+        #expect(hash == 0x6448_70A5_9F30_9C0C)
     }
 }

@@ -2,26 +2,10 @@ import Foundation
 import Testing
 @testable import SparseLR
 
-/// Real data read in place from the shared data folder; skipped where it is absent (it is never committed).
-enum RealData {
-    static let folder = "/work/shared/data/"
-    static let criteo = folder + "criteo_dac_train_head10k.tsv"
-    static let avazu = folder + "avazu_train_head10k.csv"
-    static let w8a = folder + "w8a.libsvm"
-
-    static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
-
-    static func read<Format: ExampleLineFormat>(
-        _ path: String, _ format: Format, _ selection: RowSelection = .all, biasKey: UInt64? = nil
-    ) throws -> ExampleBatch {
-        try ExampleReader(path: path, format: format, options: ReaderOptions(selection: selection, biasKey: biasKey)).readAll()
-    }
-}
-
 @Suite struct RealDataTests {
     static let hasher = FeatureHasher(bits: 20)
 
-    @Test(.enabled(if: RealData.exists(RealData.criteo)))
+    @Test(RealData.required(RealData.criteo))
     func criteoParses() throws {
         let batch = try RealData.read(RealData.criteo, CriteoFormat())
         #expect(batch.count == 10_000)
@@ -29,7 +13,7 @@ enum RealData {
         #expect(batch.featureCount == 390_000)
     }
 
-    @Test(.enabled(if: RealData.exists(RealData.w8a)))
+    @Test(RealData.required(RealData.w8a))
     func w8aParses() throws {
         let batch = try RealData.read(RealData.w8a, LIBSVMFormat())
         #expect(batch.count == 49_749)
@@ -37,7 +21,7 @@ enum RealData {
         #expect(batch.featureKeys.max() == 300)
     }
 
-    @Test(.enabled(if: RealData.exists(RealData.avazu)))
+    @Test(RealData.required(RealData.avazu))
     func avazuParses() throws {
         let batch = try RealData.read(RealData.avazu, CSVFormat.avazu())
         #expect(batch.count == 9999)
@@ -46,7 +30,7 @@ enum RealData {
     }
 
     /// FTRL(α 0.05, β 1, λ1 1, λ2 1), one example per step, 2 epochs in file order, bias feature.
-    @Test(.enabled(if: RealData.exists(RealData.criteo)))
+    @Test(RealData.required(RealData.criteo))
     func criteoTrainerBeatsTheBaseline() throws {
         let train = try RealData.read(RealData.criteo, CriteoFormat(), RowSelection(rows: 0..<8000), biasKey: Self.hasher.biasKey)
         let test = try RealData.read(RealData.criteo, CriteoFormat(), RowSelection(rows: 8000..<10_000), biasKey: Self.hasher.biasKey)
@@ -59,7 +43,7 @@ enum RealData {
     }
 
     /// FTRL(α 0.1, β 1, λ1 1, λ2 1), one example per step, 3 epochs in file order, bias feature.
-    @Test(.enabled(if: RealData.exists(RealData.avazu)))
+    @Test(RealData.required(RealData.avazu))
     func avazuTrainerReachesTarget() throws {
         let train = try RealData.read(RealData.avazu, CSVFormat.avazu(), RowSelection(rows: 0..<8000), biasKey: Self.hasher.biasKey)
         let test = try RealData.read(RealData.avazu, CSVFormat.avazu(), RowSelection(rows: 8000..<10_000), biasKey: Self.hasher.biasKey)
@@ -70,7 +54,7 @@ enum RealData {
     }
 
     /// FTRL(α 0.2, β 1, λ1 0.1, λ2 0), one example per step, 2 shuffled epochs (the file is sorted by label).
-    @Test(.enabled(if: RealData.exists(RealData.w8a)))
+    @Test(RealData.required(RealData.w8a))
     func w8aTrainerReachesTarget() throws {
         let train = try RealData.read(RealData.w8a, LIBSVMFormat(), RowSelection(excluded: Shard(4, of: 5)), biasKey: 0)
         let test = try RealData.read(RealData.w8a, LIBSVMFormat(), RowSelection(shard: Shard(4, of: 5)), biasKey: 0)
