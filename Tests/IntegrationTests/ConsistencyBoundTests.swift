@@ -68,6 +68,16 @@ extension ConsistencyIntegrationTests {
             return path
         }
 
+        /// Whether every thread of process `pid` is stopped (state `T` in its `stat`).
+        static func isStopped(_ pid: Int32) -> Bool {
+            let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            return !threads.isEmpty && threads.allSatisfy { thread in
+                let stat = (try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/stat", encoding: .utf8)) ?? ""
+                guard let nameEnd = stat.lastIndex(of: ")") else { return false }
+                return stat[stat.index(after: nameEnd)...].split(separator: " ").first == "T"
+            }
+        }
+
         @Test("with one task stalled on a stopped server, the engine starts exactly τ of the tasks queued behind it")
         func stalledTaskHoldsTheTable() async throws {
             let directory = try ClusterSupport.temporaryDirectory("bound")
@@ -101,6 +111,13 @@ extension ConsistencyIntegrationTests {
                 for (index, table) in Self.tables.enumerated() {
                     let id = UInt32(index)
                     kill(stalledPid, SIGSTOP)
+                    // The signal is delivered asynchronously: a push sent before every thread of the
+                    // server stopped could still be answered.
+                    let stopDeadline = ContinuousClock.now + .seconds(10)
+                    while !Self.isStopped(stalledPid), ContinuousClock.now < stopDeadline {
+                        try await Task.sleep(for: .milliseconds(5))
+                    }
+                    #expect(Self.isStopped(stalledPid), "server 0 did not stop")
                     let stalled = try await worker.push(table: id, keys: [stalledKey], values: [1])
                     try worker.whenFinished(stalled) { _ in finishedStalled.withLock { _ = $0.insert(table.name) } }
                     var timestamps: [Timestamp] = []
