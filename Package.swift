@@ -78,7 +78,12 @@ let package = Package(
             path: "bench/Sources/zps-bench"),
 
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
-        .testTarget(name: "ParameterServerTests", dependencies: ["ParameterServer", "ZeroMQ"]),
+        .testTarget(
+            name: "ParameterServerTests",
+            dependencies: [
+                "ParameterServer", "ZeroMQ",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .testTarget(name: "SparseLRTests", dependencies: ["SparseLR", "ParameterServer"]),
         .testTarget(name: "IntegrationTests", dependencies: ["ParameterServer", "ZeroMQ", "SparseLR"]),
     ]

@@ -11,8 +11,6 @@ struct HostilePeerTests {
     static let messageCount = 10_000
     static let keySpace = 100_000
 
-
-
     /// Message `index` of the flood: one of several kinds of damage, chosen in turn.
     static func malformedMessage(_ index: Int, random: inout SplitMix64) -> [Frame] {
         func randomBytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) } }
@@ -48,80 +46,148 @@ struct HostilePeerTests {
         }
     }
 
-    @Test("10,000 malformed messages each get an error reply; the server then serves exact pulls")
+    /// The damage classes of ``malformedMessage(_:random:)``.
+    enum Damage: String, CaseIterable, Sendable {
+        case randomBytes, randomFrames, partialKeys, unsortedKeys, keyOutOfRange, unknownVersion
+        case truncatedHeader, unknownTable, unacceptedKind, valueCountMismatch, absurdContainer
+    }
+
+    /// The class of message `index`, replaying the generator's draws for it.
+    static func damage(_ index: Int, frames: [Frame]) -> Damage {
+        switch index % 10 {
+        case 0: .randomBytes
+        case 1: .randomFrames
+        case 2: .partialKeys
+        case 3: .unsortedKeys
+        case 4: .keyOutOfRange
+        case 5: .unknownVersion
+        case 6: .truncatedHeader
+        case 7: .unknownTable
+        case 8: frames.count == 1 ? .unacceptedKind : .valueCountMismatch
+        default: .absurdContainer
+        }
+    }
+
+    /// The code a server answers a message of each class with; `nil` for the classes of random
+    /// bytes, whose code depends on what the bytes happen to be (``randomCode(_:)``).
+    static let codeByDamage: [Damage: ErrorCode] = [
+        .partialKeys: .sizeMismatch, .unsortedKeys: .unsortedKeys, .keyOutOfRange: .keyOutOfRange,
+        .unknownVersion: .unsupportedVersion, .unknownTable: .unknownTable, .unacceptedKind: .unknownKind,
+        .valueCountMismatch: .sizeMismatch, .absurdContainer: .malformedHeader,
+    ]
+
+    /// The code for random bytes or a truncated header: the one the wire codec reports for them
+    /// (its own tests pin those down); `nil` if they happen to decode.
+    static func randomCode(_ frames: [Frame]) -> ErrorCode? {
+        do {
+            _ = try MessageCodec.decode(frames, limits: WireLimits())
+            return nil
+        } catch {
+            return error.code
+        }
+    }
+
+    /// What the flood sends, replayed from the same seed: each message's class and the error code
+    /// the server must answer it with, in sending order.
+    static func expectedReplies() -> [(damage: Damage, code: ErrorCode?)] {
+        var random = SplitMix64(seed: seed)
+        return (0..<messageCount).map { index in
+            let frames = malformedMessage(index, random: &random)
+            let damage = damage(index, frames: frames)
+            return (damage, codeByDamage[damage] ?? randomCode(frames))
+        }
+    }
+
+    static let seed: UInt64 = 2026
+    /// Keys the flood's requests name; none of them may change.
+    static let floodKeys: [UInt64] = [3, 5, 7, 9, 11, 19]
+    /// Keys the worker pushes to afterwards, across the server's range.
+    static let servedKeys: [UInt64] = [0, 1, 2, 500, 49_999, 50_000, 99_999]
+
+    @Test("10,000 malformed messages each get the error reply their damage calls for; the server then serves exact pulls")
     func floodThenServe() async throws {
         let (manager, server, _, settings) = try await ClusterSupport.startOneServer("hostile", keySpace: Self.keySpace)
         defer { manager.kill(); server.kill() }
-        let codes = Mutex<[ErrorCode: Int]>([:])
-        let replies = Mutex(0)
+        let received = Mutex<[ErrorCode]>([])
+        let untouched = Mutex<[Float]>([])
         let pulled = Mutex<[Float]>([])
         let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
             let table = try await worker.waitUntilRegistered()
             let serverEndpoint = try #require(table.nodes(withRole: .server).first?.endpoint)
             // The flood runs on its own thread: sockets belong to one thread.
-            let outcome: Result<[ErrorCode: Int], any Error> = await withCheckedContinuation { continuation in
+            let outcome: Result<[ErrorCode], any Error> = await withCheckedContinuation { continuation in
                 let thread = Thread {
                     continuation.resume(returning: Result { try Self.flood(serverEndpoint) })
                 }
                 thread.start()
             }
-            let histogram = try outcome.get()
-            codes.withLock { $0 = histogram }
-            replies.withLock { $0 = histogram.values.reduce(0, +) }
-            let keys: [UInt64] = [0, 1, 2, 500, 49_999, 50_000, 99_999]
+            let codes = try outcome.get()
+            received.withLock { $0 = codes }
+            let before = try await worker.pull(table: 0, keys: Self.floodKeys)
+            untouched.withLock { $0 = before }
+            let keys = Self.servedKeys
             try await worker.push(table: 0, keys: keys, values: keys.map { Float($0 % 1000) + 0.5 })
             try await worker.push(table: 0, keys: keys, values: keys.map { _ in 1 })
             try await worker.waitForAll()
-            pulled.withLock { $0 = [] }
             let values = try await worker.pull(table: 0, keys: keys)
             pulled.withLock { $0 = values }
             return "flooded and served"
         }
         try await node.run()
 
-        #expect(replies.withLock { $0 } == Self.messageCount)
-        let histogram = codes.withLock { $0 }
-        #expect(histogram.values.reduce(0, +) == Self.messageCount)
-        // Each deliberate kind of damage is reported with its own code.
-        for code in [ErrorCode.sizeMismatch, .unsortedKeys, .keyOutOfRange, .unsupportedVersion, .unknownTable, .unknownKind] {
-            #expect((histogram[code] ?? 0) > 0, "no \(code) among \(histogram)")
-        }
-        let keys: [UInt64] = [0, 1, 2, 500, 49_999, 50_000, 99_999]
-        #expect(pulled.withLock { $0 } == keys.map { Float($0 % 1000) + 1.5 })
+        let expected = Self.expectedReplies()
+        let codes = received.withLock { $0 }
+        #expect(codes.count == Self.messageCount)
+        // Every class was sent, in the numbers the generator says.
+        let sent = Dictionary(grouping: expected, by: \.damage).mapValues(\.count)
+        #expect(Set(sent.keys) == Set(Damage.allCases), "classes sent: \(sent)")
+        #expect(sent[.unacceptedKind, default: 0] + sent[.valueCountMismatch, default: 0] == Self.messageCount / 10)
+        let undecodable = expected.filter { $0.code == nil }.count
+        #expect(undecodable == 0, "\(undecodable) random messages decode: the generator no longer makes only damaged ones")
+        // Exactly as many replies of each code as messages calling for it.
+        let expectedHistogram = Dictionary(grouping: expected.compactMap(\.code), by: { $0 }).mapValues(\.count)
+        let histogram = Dictionary(grouping: codes, by: { $0 }).mapValues(\.count)
+        #expect(histogram == expectedHistogram, "replies by code \(histogram), expected \(expectedHistogram)")
+        // A server answers one peer's messages in the order they came.
+        let firstWrong = zip(codes, expected).enumerated().first { $0.element.0 != $0.element.1.code }
+        #expect(firstWrong == nil, "message \(firstWrong?.offset ?? -1) (\(firstWrong.map { "\($0.element.1.damage)" } ?? "")) was answered with \(firstWrong.map { "\($0.element.0)" } ?? "")")
+
+        // Nothing the flood sent changed the table; the worker's pushes are applied exactly once each.
+        #expect(untouched.withLock { $0 } == Self.floodKeys.map { _ in 0 })
+        #expect(pulled.withLock { $0 } == Self.servedKeys.map { Float($0 % 1000) + 1.5 })
         #expect(try await manager.waitForExit(within: .seconds(30)) == 0)
         #expect(try await server.waitForExit(within: .seconds(30)) == 0, "server: \(server.errors.suffix(1000))")
-        // The server logged what it rejected.
+        // The server logged what it rejected, once per message.
         #expect(server.errors.components(separatedBy: "rejected a request").count - 1 == Self.messageCount)
     }
 
-    /// Sends the malformed messages from a raw DEALER and reads one reply per message.
-    static func flood(_ endpoint: String) throws -> [ErrorCode: Int] {
+    /// Sends the malformed messages from a raw DEALER and reads one reply per message; returns the
+    /// replies' error codes in arrival order.
+    static func flood(_ endpoint: String) throws -> [ErrorCode] {
         let context = try Context()
         defer { try? context.terminate() }
         let socket = try Socket(.dealer, context: context)
         try socket.set(.linger, to: 0)
         try socket.set(.receiveTimeout, to: 10_000)
         try socket.connect(to: endpoint)
-        var random = SplitMix64(seed: 2026)
-        var received = 0
-        var codes: [ErrorCode: Int] = [:]
+        var random = SplitMix64(seed: seed)
+        var codes: [ErrorCode] = []
         func receiveOne() throws {
             guard let frames = try socket.receiveMultipart() else {
-                throw ClusterTestError("the server did not answer message \(received) within 10 s")
+                throw ClusterTestError("the server did not answer message \(codes.count) within 10 s")
             }
             let reply = try MessageCodec.decode(frames)
             guard reply.header.kind == .error, let code = reply.header.errorCode else {
                 throw ClusterTestError("expected an error reply, got \(reply.header.kind)")
             }
-            codes[code, default: 0] += 1
-            received += 1
+            codes.append(code)
         }
         for index in 0..<messageCount {
             try socket.send(malformedMessage(index, random: &random))
             // Keep a bounded number in flight, as a real client would.
-            if index - received >= 64 { try receiveOne() }
+            if index - codes.count >= 64 { try receiveOne() }
         }
-        while received < messageCount { try receiveOne() }
+        while codes.count < messageCount { try receiveOne() }
         return codes  // the socket closes here (linger 0), before the context terminates
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import Testing
 import ZeroMQ
 
@@ -46,7 +47,13 @@ struct TransportSchedulingTests {
 
 /// A node's settings reach its I/O thread: a server started with `batchScheduling` off keeps the
 /// default policy, one started with it on runs under `SCHED_BATCH`. The servers' manager is a bare
-/// ROUTER that takes their registration and never answers; they stop at their startup deadline.
+/// ROUTER that takes their registration and never answers.
+///
+/// The policy is read once, when the node says it is bound: its transport has started by then, and
+/// the I/O thread names itself and takes its policy before it binds. The thread must still be there
+/// when it is read, so the node is not left to end at a short startup deadline (a test task starved
+/// for that long on a busy machine used to find no thread at all); it runs under a service group
+/// and is shut down, gracefully, once read.
 @Suite("Node scheduling settings")
 struct NodeSchedulingTests {
     @Test(arguments: [true, false])
@@ -58,18 +65,26 @@ struct NodeSchedulingTests {
         var settings = NodeSettings(
             role: .server, rank: rank, managerEndpoint: managerEndpoint, bindEndpoint: "tcp://127.0.0.1:*",
             tables: [TableSpec(name: "w", id: 0, valueLength: 1)],
-            deadlines: Deadlines(startup: .milliseconds(500), shutdown: .milliseconds(500)))
+            deadlines: Deadlines(startup: .seconds(120), shutdown: .milliseconds(500)))
         settings.batchScheduling = batchScheduling
-        let server = Task { try await ServerNode(settings: settings, logger: TransportAffinityTests.logger).run() }
-        var policy: Int?
-        let deadline = ContinuousClock.now + .seconds(10)
-        while policy == nil, ContinuousClock.now < deadline {
-            policy = Self.schedulingPolicy(ofThreadNamed: "server-\(rank)")
-            if policy == nil { try await Task.sleep(for: .milliseconds(10)) }
+        let (bound, boundContinuation) = AsyncStream.makeStream(of: String.self)
+        let server = ServerNode(settings: settings, logger: TransportAffinityTests.logger) { endpoint in
+            boundContinuation.yield(endpoint)
+            boundContinuation.finish()
         }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: server)], gracefulShutdownSignals: [], logger: TransportAffinityTests.logger))
+        let running = Task { try await group.run() }
+        var endpoints = bound.makeAsyncIterator()
+        let endpoint = await endpoints.next()
+        #expect(endpoint != nil, "the server never bound")
+        let policy = Self.schedulingPolicy(ofThreadNamed: "server-\(rank)")
         // Linux's SCHED_BATCH is 3, SCHED_OTHER 0.
         #expect(policy == (batchScheduling ? 3 : 0))
-        _ = await server.result
+        await group.triggerGracefulShutdown()
+        // The node fails on purpose ("asked to stop"): only that it ended matters here.
+        _ = await running.result
         try manager.set(.linger, to: 0)
         manager.close()
         try context.terminate()
