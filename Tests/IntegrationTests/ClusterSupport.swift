@@ -23,7 +23,8 @@ enum ClusterSupport {
     /// uses the `add` updater and `consistency`.
     static func writeTopology(
         in directory: URL, servers: Int, workers: Int, keySpace: Int, tables: [(name: String, valueLength: Int)],
-        deadlines: String = "", application: String = "kind: pushpull", consistency: String = "eventual"
+        deadlines: String = "", application: String = "kind: pushpull", consistency: String = "eventual",
+        replication: Int = 0
     ) throws -> String {
         var yaml = """
             name: test
@@ -31,6 +32,7 @@ enum ClusterSupport {
             servers: { count: \(servers), host: 127.0.0.1, port: 0 }
             workers: { count: \(workers), host: 127.0.0.1, port: 0 }
             key_space: \(keySpace)
+            replication: \(replication)
             tables:
 
             """

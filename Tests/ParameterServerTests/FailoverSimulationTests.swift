@@ -99,7 +99,7 @@ struct FailoverSimulationTests {
         network.deliverAll(shuffled: true, limit: killAfter)
         if let victim { network.kill(cluster.servers[victim]) }
         network.deliverAll(shuffled: true)
-        network.advance(by: .seconds(3))
+        network.advance(by: .seconds(3), shuffled: true)
         network.deliverAll(shuffled: true)
 
         var outcome = Outcome()
@@ -111,7 +111,7 @@ struct FailoverSimulationTests {
                 timestamp: Timestamp(Int64(rounds + 1)), after: [], consistency: .sequential, io: io)
         }
         network.deliverAll(shuffled: true)
-        network.advance(by: .milliseconds(100))
+        network.advance(by: .milliseconds(100), shuffled: true)
         outcome.failures = failures.withLock { $0 }
         outcome.acknowledged = acknowledged.withLock { $0 }
         outcome.pushes = rounds * cluster.workers.count
@@ -199,7 +199,7 @@ struct FailoverSimulationTests {
         network.deliverAll(shuffled: true, limit: killAfter)
         if let victim { network.kill("mem://server-\(victim)") }
         network.deliverAll(shuffled: true)
-        network.advance(by: .seconds(3))
+        network.advance(by: .seconds(3), shuffled: true)
         let pull = PendingPull(timestamp: Timestamp(Int64(steps + 1)))
         network.execute(on: "mem://worker-0") { handler, io in
             (handler as! WorkerCore).submit(
@@ -208,7 +208,7 @@ struct FailoverSimulationTests {
                 timestamp: Timestamp(Int64(steps + 1)), after: [], consistency: nil, io: io)
         }
         network.deliverAll(shuffled: true)
-        network.advance(by: .milliseconds(100))
+        network.advance(by: .milliseconds(100), shuffled: true)
         var list = failures.withLock { $0 }
         guard case .success(let values)? = pull.result else {
             list.append("pull: \(String(describing: pull.result))")

@@ -118,7 +118,29 @@ private let badTopologies: [BadTopology] = [
             \(validRest)
             """,
         code: .unknownKey, line: 3, column: 1, path: "frobnicate",
-        message: "unknown key (expected one of name, manager, servers, workers, key_space, tables, deadlines, application)"),
+        message: "unknown key (expected one of name, manager, servers, workers, key_space, replication, tables, deadlines, application)"),
+    BadTopology(
+        label: "replication needing more servers than there are",
+        yaml: """
+            servers: { count: 2 }
+            workers: { count: 2 }
+            replication: 2
+            \(validRest)
+            """,
+        code: .invalidValue, line: 3, column: 14, path: "replication",
+        message: "replication 2 keeps 3 copies of every key range and needs at least 3 servers, found 2"),
+    BadTopology(
+        label: "replication of a bsp table",
+        yaml: """
+            servers: { count: 2 }
+            workers: { count: 2 }
+            replication: 1
+            tables:
+              - { name: w, consistency: bsp }
+            application: { kind: pushpull }
+            """,
+        code: .conflict, line: 5, column: 29, path: "tables[0].consistency",
+        message: "replication 1 does not cover bsp tables yet: set replication: 0 or another consistency model"),
     BadTopology(
         label: "count given to the manager",
         yaml: """

@@ -59,6 +59,12 @@ public final class ServerCore: TransportHandler {
     private var appliedOrigins = AppliedOrigins()
     /// The latest node table: where the other servers of the chains are.
     private var nodeTable: NodeTable?
+    /// The version of the latest node table (0 before the first).
+    private var tableVersion: UInt64 = 0
+    /// Requests routed by a newer node table than this server has yet (`tv`): the manager sends a
+    /// new table to every member at once, so a worker may act on it first. Served once the table
+    /// comes; refused with `staleTable` after the heartbeat timeout (bounded).
+    private var awaitingTable: [(frames: [Frame], peer: PeerAddress, version: UInt64, arrived: ContinuousClock.Instant)] = []
     /// Counters for logs and tests.
     private(set) var rejectedRequests = 0
 
@@ -86,6 +92,11 @@ public final class ServerCore: TransportHandler {
     public func tick(io: any TransportIO) {
         perform(io) { try link.tick(io: io) }
         let patience = link.settings.deadlines.heartbeatTimeout
+        while let first = awaitingTable.first, first.arrived + patience < io.now {
+            awaitingTable.removeFirst()
+            reject(first.frames, from: first.peer, io: io, WireError(
+                .staleTable, field: "tv", "no node table version \(first.version) reached this server (it has \(tableVersion))"))
+        }
         while let first = awaitingMembership.first, first.arrived + patience < io.now {
             awaitingMembership.removeFirst()
             reject(first.frames, from: first.peer, io: io, WireError(
@@ -143,6 +154,9 @@ public final class ServerCore: TransportHandler {
             let backlog = early
             early.removeAll()
             for (frames, peer) in backlog { serve(frames, from: peer, io: io) }
+            let ahead = awaitingTable
+            awaitingTable.removeAll()
+            for request in ahead { serve(request.frames, from: request.peer, io: io) }
             let waiting = awaitingMembership
             awaitingMembership.removeAll()
             for request in waiting {
@@ -197,6 +211,7 @@ public final class ServerCore: TransportHandler {
     /// to the new next server, or counts as held where it is now the tail.
     private func reconfigureChains(_ table: NodeTable, io: any TransportIO) throws {
         nodeTable = table
+        tableVersion = table.version
         guard !table.chains.isEmpty, let me = table.node(link.nodeID) else { return }
         let primaries = Set(me.ranges)
         let replicaRanges = Set(table.chains.filter { $0.predecessor(of: link.nodeID) != nil }.map(\.range))
@@ -254,6 +269,15 @@ public final class ServerCore: TransportHandler {
         let decoded = Result { () throws(WireError) in try filters.decode(frames, limits: link.settings.limits) }
         let header = (try? decoded.get())?.header
             ?? frames.first.flatMap { try? HeaderCodec.decode($0, limits: link.settings.limits) }
+        if let header, Self.isDataRequest(header.kind), let version = header.tableVersion, version > tableVersion {
+            if awaitingTable.count < 10_000 {
+                awaitingTable.append((frames, peer, version, io.now))
+            } else {
+                reject(frames, from: peer, io: io, WireError(
+                    .staleTable, field: "tv", "routed by node table version \(version), which this server does not have yet (\(tableVersion))"))
+            }
+            return
+        }
         if let header, Self.isDataRequest(header.kind), header.sender != .unassigned,
             !knownSenders.contains(header.sender)
         {
@@ -293,6 +317,7 @@ public final class ServerCore: TransportHandler {
             header.flags.isDisjoint(with: [.hasLengths, .rangeRequest, .cacheKeys]), !header.isFilterEncoded,
             header.keyRange == nil, header.iteration == nil, header.acceptedEncodings == nil, header.keyCacheHash == nil,
             header.origin == nil, header.kind == .pull || !replication.hasSuccessors,
+            (header.tableVersion ?? 0) <= tableVersion,
             orderedSenders.contains(header.sender),
             let table = tables[header.table], !table.isBSP, Int(header.valueLength) == table.spec.valueLength,
             header.updater == nil || header.updater == table.updater.name,

@@ -17,6 +17,9 @@ public struct Topology: Hashable, Sendable {
     public var keySpace: UInt64
     /// The parameter tables, in the order the file lists them.
     public var tables: [TableSpec]
+    /// Replicas of every key range beyond its primary (`replication: k`, default 0). With k ≥ 1
+    /// the job survives the loss of a server (docs/FAULT-TOLERANCE.md); it needs k+1 servers.
+    public var replication: Int = 0
     /// How long nodes wait for each other.
     public var deadlines: Deadlines
     /// What the workers run.
@@ -52,6 +55,7 @@ public struct Topology: Hashable, Sendable {
         lhs.name == rhs.name && lhs.manager == rhs.manager && lhs.servers == rhs.servers
             && lhs.workers == rhs.workers && lhs.keySpace == rhs.keySpace && lhs.tables == rhs.tables
             && lhs.deadlines == rhs.deadlines && lhs.application == rhs.application
+            && lhs.replication == rhs.replication
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -63,6 +67,7 @@ public struct Topology: Hashable, Sendable {
         hasher.combine(tables)
         hasher.combine(deadlines)
         hasher.combine(application)
+        hasher.combine(replication)
     }
 
     /// The key space when a topology gives none: every key but `UInt64.max` (see ``KeyRange/all``).

@@ -52,7 +52,9 @@ private struct TopologyDecoder {
         reader = YAMLFieldReader(file: file)
     }
 
-    static let sections = ["name", "manager", "servers", "workers", "key_space", "tables", "deadlines", "application"]
+    static let sections = [
+        "name", "manager", "servers", "workers", "key_space", "replication", "tables", "deadlines", "application",
+    ]
     static let tableKeys = ["name", "id", "value_length", "updater", "updater_options", "consistency", "max_delay", "filters"]
     static let filterKeys = [
         "key_caching", "key_cache_bytes", "compression", "compression_threshold", "significantly_modified", "kkt",
@@ -79,6 +81,10 @@ private struct TopologyDecoder {
             try reader.uint64(node, "key_space", expected: Self.keySpaceExpectation)
         } ?? Topology.wholeKeySpace
 
+        let replication = try fields.value("replication").map { node throws(TopologyError) in
+            try reader.int(node, "replication", expected: "an integer >= 0")
+        } ?? 0
+
         guard let tablesNode = fields.value("tables") else { throw reader.missing(fields, "tables", what: "section") }
         var tables: [TableSpec] = []
         for (index, node) in try reader.list(tablesNode, "tables", expected: "a list of tables").enumerated() {
@@ -93,9 +99,11 @@ private struct TopologyDecoder {
         }
         let application = try application(applicationNode)
 
-        return Topology(
+        var topology = Topology(
             name: name, manager: manager, servers: servers, workers: workers, keySpace: keySpace, tables: tables,
             deadlines: deadlines, application: application, locations: reader.locations)
+        topology.replication = replication
+        return topology
     }
 
     private mutating func role(_ node: Node, section: String, counted: Bool) throws(TopologyError) -> RoleSpec {

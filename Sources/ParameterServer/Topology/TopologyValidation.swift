@@ -19,6 +19,15 @@ extension Topology {
                 "expected at least one key per server (\(servers.count) servers), found \(keySpace)")
         }
 
+        if replication < 0 {
+            throw problem(.invalidValue, "replication", "expected an integer >= 0, found \(replication)")
+        }
+        if replication > 0, servers.count < replication + 1 {
+            throw problem(
+                .invalidValue, "replication",
+                "replication \(replication) keeps \(replication + 1) copies of every key range and needs at least \(replication + 1) servers, found \(servers.count)")
+        }
+
         if tables.isEmpty {
             throw problem(.missing, "tables", "expected at least one table")
         }
@@ -119,6 +128,11 @@ extension Topology {
             throw problem(
                 .conflict, "\(path).filters.significantly_modified",
                 "a bsp table applies each iteration's pushes together; the significantly-modified filter would carry changes into later iterations")
+        }
+        if table.consistency == .bsp, replication > 0 {
+            throw problem(
+                .conflict, "\(path).consistency",
+                "replication \(replication) does not cover bsp tables yet: set replication: 0 or another consistency model")
         }
     }
 

@@ -90,8 +90,9 @@ public final class InMemoryNetwork {
     }
 
     /// Moves the fake clock forward by `duration` in steps of `step`, ticking every running node
-    /// and delivering what the ticks send after each step.
-    public func advance(by duration: Duration, step: Duration = .milliseconds(20)) {
+    /// and delivering what the ticks send after each step (links interleaved by the seed with
+    /// `shuffled`).
+    public func advance(by duration: Duration, step: Duration = .milliseconds(20), shuffled: Bool = false) {
         let end = now + duration
         while now < end {
             now = min(now + step, end)
@@ -100,7 +101,7 @@ public final class InMemoryNetwork {
                 node.handler.tick(io: node.io)
                 stopIfAsked(node)
             }
-            deliverAll()
+            deliverAll(shuffled: shuffled)
         }
     }
 

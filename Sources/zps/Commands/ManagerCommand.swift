@@ -19,11 +19,13 @@ struct ManagerCommand: AsyncParsableCommand {
             servers: topology.servers.count, workers: topology.workers.count, keySpace: topology.keySpaceRange,
             deadlines: topology.deadlines, cpu: try options.cpu(role: .manager, topology: topology))
         settings.batchScheduling = topology.manager.scheduling.usesBatchScheduling
+        settings.replication = topology.replication
         let manager = ManagerNode(settings: settings, logger: logger) { endpoint in
             SupervisorChannel.emit("ready \(endpoint)")
             logger.notice("manager listening on \(endpoint)")
         } onFinish: { report in
             for line in report.workerSummaries { SupervisorChannel.emit("summary \(line)") }
+            for line in report.recoveries { SupervisorChannel.emit("summary recovered: \(line)") }
             if !report.unacknowledged.isEmpty {
                 SupervisorChannel.emit("summary no shutdown acknowledgement from \(report.unacknowledged.joined(separator: ", "))")
             }

@@ -1,0 +1,82 @@
+import Foundation
+import ParameterServer
+import Testing
+
+/// Servers killed with SIGKILL in the middle of real jobs under `zps run`, with `replication: 1`
+/// (docs/FAULT-TOLERANCE.md): the job goes on and its own checks pass, or, beyond the fault model,
+/// it fails promptly, naming the key ranges that lost every copy.
+@Suite("Fail-over of real server processes", .serialized)
+struct FailoverClusterTests {
+    static let deadlines = Deadlines(
+        startup: .seconds(60), request: .seconds(30), barrier: .seconds(60), shutdown: .seconds(5),
+        heartbeatInterval: .milliseconds(100), heartbeatTimeout: .seconds(1), job: .seconds(600))
+    static let deadlineLines = deadlines.named.map { "  \($0.name): \(Int($0.value.components.seconds * 1000 + $0.value.components.attoseconds / 1_000_000_000_000_000))ms\n" }.joined()
+    /// Room for a loaded two-core machine.
+    static let slack: Duration = .seconds(3)
+
+    /// `zps run` of the push/pull check on 3 servers with `replication: 1` and 2 workers, long
+    /// enough to be killed into; returns it once its 6 processes run and the workers push.
+    static func startReplicatedRun(_ name: String, rounds: Int) async throws -> (NodeProcess, [String: Int32]) {
+        let directory = try ClusterSupport.temporaryDirectory(name)
+        let topology = try ClusterSupport.writeTopology(
+            in: directory, servers: 3, workers: 2, keySpace: 1 << 20, tables: [("weights", 1), ("embeddings", 2)],
+            deadlines: deadlineLines, application: "kind: pushpull\nkeys: 200000\nrounds: \(rounds)\nbatch: 20000\ninflight: 4",
+            replication: 1)
+        #expect(try Topology.load(path: topology).deadlines == deadlines)
+        let run = try NodeProcess("run", arguments: ["run", topology], directory: directory)
+        let children = try await ClusterSupport.waitForChildren(of: run, count: 6, outputContaining: "zps: starting")
+        var roles = Dictionary(children.map { (FailureDeadlineTests.role(of: $0) ?? "pid \($0)", $0) }, uniquingKeysWith: { a, _ in a })
+        // Registration takes milliseconds once every process runs.
+        try await Task.sleep(for: .seconds(1))
+        roles = roles.filter { processExists($0.value) }
+        #expect(roles.keys.sorted() == ["manager", "server-0", "server-1", "server-2", "worker-0", "worker-1"], "children: \(roles); zps run said: \(run.errors.suffix(3000))")
+        return (run, roles)
+    }
+
+    @Test("kill -9 of one of 3 servers at a random moment: the push/pull check passes and zps run reports the recovery", arguments: [1, 2, 3] as [UInt64])
+    func oneServerKilled(seed: UInt64) async throws {
+        var random = SplitMix64(seed: seed)
+        let victim = "server-\(random.next() % 3)"
+        let delay = Duration.milliseconds(Int(random.next() % 1500))
+        let (run, roles) = try await Self.startReplicatedRun("failover-\(seed)", rounds: 30)
+        defer { run.kill() }
+        try await Task.sleep(for: delay)
+        let pid = try #require(roles[victim])
+        kill(pid, SIGKILL)
+        let status = try await run.waitForExit(within: .seconds(180))
+        // Progress and errors go to standard error, the summary to standard output.
+        let errors = run.errors + run.output
+        #expect(status == 0, "seed \(seed), \(victim) killed \(delay) after the first push: zps run said:\n\(errors.suffix(3000))")
+        #expect(errors.contains("\(victim) (pid \(pid)) was killed by signal 9 (SIGKILL); replication 1 covers it"), "\(errors.suffix(2000))")
+        #expect(errors.contains("recovered: \(victim) lost after "), "\(errors.suffix(2000))")
+        // Each worker's own check compared every key with the exact sum of every push.
+        #expect(errors.components(separatedBy: "all exact").count - 1 == 2, "\(errors.suffix(2000))")
+        for child in roles.values { #expect(!processExists(child), "process \(child) was left behind") }
+    }
+
+    @Test("kill -9 of two of 3 servers with replication 1: the job fails within the heartbeat timeout, naming the lost range")
+    func twoServersKilled() async throws {
+        let (run, roles) = try await Self.startReplicatedRun("lost", rounds: 1000)
+        defer { run.kill() }
+        let first = try #require(roles["server-0"])
+        kill(first, SIGKILL)
+        // The manager moves server-0's range to server-1 once the heartbeat timeout passed.
+        let movedBy = ContinuousClock.now + Self.deadlines.heartbeatTimeout + Self.slack
+        while !run.errors.contains("server-0 lost after"), ContinuousClock.now < movedBy {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(run.errors.contains("server-0 lost after"), "\(run.errors.suffix(2000))")
+        let second = try #require(roles["server-1"])
+        kill(second, SIGKILL)
+        let killedAt = ContinuousClock.now
+        let status = try await run.waitForExit(within: Self.deadlines.heartbeatTimeout + Self.deadlines.shutdown + .seconds(2) + Self.slack)
+        let failedAfter = ContinuousClock.now - killedAt
+        #expect(status == FailureDeadlineTests.failureStatus, "\(run.errors.suffix(2000))")
+        // Servers 0 and 1 held [0, 349525) (server-0's range, replicated on server-1), nothing else
+        // held it; server-1's own range lives on in server-2.
+        let range = KeyRange(0, 1 << 20).split(into: 3)[0]
+        #expect(run.errors.contains("key ranges \(range) lost every copy: server-0, server-1 died and replication is 1"), "\(run.errors.suffix(2000))")
+        #expect(failedAfter <= Self.deadlines.heartbeatTimeout + Self.deadlines.shutdown + .seconds(2) + Self.slack)
+        for child in roles.values { #expect(!processExists(child), "process \(child) was left behind") }
+    }
+}
