@@ -12,9 +12,9 @@
 ///   give down to a common level, each in about `V·give/Q` pieces cut from the tail of its largest
 ///   segments (a new token inside the segment). Keys therefore move only from old servers to the new
 ///   one, exactly `⌊N/(S+1)⌋` of them, and afterwards every server that gave holds the level (±1 key);
-/// - a leaving server's segments each pass to the next other server clockwise, the segment's first
-///   replica in ``successors(of:count:)``, so only its keys move and a replica is promoted without a
-///   copy.
+/// - a leaving server's segments each pass to another server, by default the next one clockwise
+///   (the first of ``successors(of:count:)``); ``Membership`` passes the first surviving replica of
+///   each segment's chain, so only the leaver's keys move and a replica is promoted without a copy.
 ///
 /// Balance after joins is exact up to one key whatever `V`; ``virtualNodes`` sets how finely a
 /// server's share is cut, and so over how many servers a dead server's load and replicas spread.
@@ -174,16 +174,25 @@ public struct HashRing: Hashable, Sendable {
         }
     }
 
-    /// Removes `server`: each of its segments passes to the next other server clockwise (its first
-    /// successor), so only its keys move. Removing the last server empties the ring.
-    public mutating func remove(_ server: NodeID) {
+    /// Removes `server`: each of its segments passes to another server, by default the next one
+    /// clockwise (its first successor), so only its keys move. Removing the last server empties the ring.
+    ///
+    /// - Parameter heir: for the index of one of `server`'s tokens, the server that takes the segment
+    ///   (the first surviving replica of the segment's chain, see ``Membership``); `nil` picks the
+    ///   first successor. It must name another server on the ring.
+    public mutating func remove(_ server: NodeID, heir: (Int) -> NodeID? = { _ in nil }) {
         precondition(servers.contains(server), "\(server) is not on the ring")
         servers.removeAll { $0 == server }
         guard !servers.isEmpty else {
             tokens = []
             return
         }
-        let heirs = tokens.indices.map { tokens[$0].owner == server ? successors(ofTokenAt: $0, count: 1).first : nil }
+        let heirs = tokens.indices.map { index -> NodeID? in
+            guard tokens[index].owner == server else { return nil }
+            guard let chosen = heir(index) else { return successors(ofTokenAt: index, count: 1).first }
+            precondition(chosen != server && servers.contains(chosen), "\(chosen) cannot take a segment of \(server)")
+            return chosen
+        }
         for index in tokens.indices {
             if let heir = heirs[index] { tokens[index].owner = heir }
         }

@@ -107,7 +107,8 @@ public struct Membership: Hashable, Sendable {
         var moves: [ChainMove] = []
         if member.role == .server {
             let before = chains
-            ring.remove(id)
+            // Each segment passes to the first surviving replica of its chain, which holds its data.
+            ring.remove(id) { index in before[index].nodes.first { $0 != id } }
             moves = rebuildChains(after: before)
         }
         version += 1
