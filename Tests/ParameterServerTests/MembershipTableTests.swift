@@ -131,6 +131,42 @@ struct MembershipTableTests {
         }
     }
 
+    @Test("seeded joins and deaths keep every chain well formed; a recovery plan removes exactly the dead server")
+    func randomChanges() throws {
+        for seed in 0..<60 as Range<UInt64> {
+            var random = SplitMix64(seed: seed)
+            let k = Int(random.next() % 4)
+            var membership = Membership(
+                keySpace: KeyRange(0, 1 + random.next() % (1 << 40)), virtualNodes: 1 + Int(random.next() % 16), replication: k)
+            var rank: UInt32 = 0
+            for _ in 0..<25 {
+                let servers = membership.ring.servers
+                if servers.count <= k + 1 || random.next() % 3 != 0 {
+                    let before = membership.chains
+                    let change = try membership.join(role: .server, rank: rank, endpoint: "s\(rank)")
+                    rank += 1
+                    for move in change.moves where move.primaryChanged { #expect(move.to.first == change.node) }
+                    #expect(change.moves.allSatisfy { !$0.from.isEmpty || before.isEmpty })
+                } else {
+                    let dead = servers[Int(random.next() % UInt64(servers.count))]
+                    var removed = membership
+                    let change = try removed.remove(dead)
+                    if k == 0 {
+                        // Without replicas a death loses exactly the dead server's ranges.
+                        #expect(throws: RecoveryError.self) { try RecoveryPlan.make(dead: [dead], in: membership) }
+                        #expect(change.moves.allSatisfy { $0.from == [dead] })
+                    } else {
+                        let plan = try RecoveryPlan.make(dead: [dead], in: membership)
+                        #expect(plan.membership == removed, "seed \(seed)")
+                        #expect(plan.moves == change.moves, "seed \(seed)")
+                    }
+                    membership = removed
+                }
+                checkChains(membership)
+            }
+        }
+    }
+
     @Test("the last server leaving loses every range")
     func lastServer() throws {
         var membership = Membership(keySpace: KeyRange(0, 10), virtualNodes: 2)
