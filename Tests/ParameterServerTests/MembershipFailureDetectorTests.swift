@@ -16,6 +16,20 @@ struct MembershipFailureDetectorTests {
         #expect(settings.timeout == .milliseconds(200))
     }
 
+    @Test("settings from a topology's deadlines")
+    func fromDeadlines() {
+        let standard = FailureDetector.Settings(deadlines: .standard)
+        #expect(standard.interval == Deadlines.standard.heartbeatInterval)
+        #expect(standard.suspectAfter == Deadlines.standard.heartbeatInterval * 3)
+        #expect(standard.timeout == Deadlines.standard.heartbeatTimeout)
+        var tight = Deadlines.standard
+        tight.heartbeatInterval = .milliseconds(100)
+        tight.heartbeatTimeout = .milliseconds(250)
+        let settings = FailureDetector.Settings(deadlines: tight)
+        #expect(settings.suspectAfter == .milliseconds(250))
+        #expect(settings.timeout == .milliseconds(250))
+    }
+
     @Test("a silent node is suspected and declared dead at exact instants, once")
     func exactInstants() {
         var detector = FailureDetector(settings: .init(interval: .milliseconds(50), missedHeartbeats: 3, timeout: .milliseconds(400)))

@@ -274,9 +274,9 @@ struct TopologyReplicationTests {
         #expect(topology.location(of: "replication") == TopologyLocation(file: "replicated.yaml", line: 3, column: 14))
         #expect(topology.location(of: "servers.virtual_nodes") == TopologyLocation(file: "replicated.yaml", line: 1, column: 37))
         // The membership the manager builds from it.
-        let membership = Membership(
-            keySpace: topology.keySpaceRange, virtualNodes: topology.virtualNodes, replication: topology.replication)
+        let membership = Membership(topology: topology)
         #expect(membership.replication == 2)
         #expect(membership.ring.virtualNodes == 64)
+        #expect(membership.ring.keySpace == KeyRange.all)
     }
 }

@@ -29,6 +29,14 @@ public struct FailureDetector: Hashable, Sendable {
             self.timeout = timeout ?? interval * (missedHeartbeats + 1)
             precondition(self.timeout >= suspectAfter, "the timeout must not be shorter than the suspicion")
         }
+
+        /// Settings from a topology's `deadlines`: beats every `heartbeat_interval`, suspected after
+        /// `missedHeartbeats` missed beats (at most `heartbeat_timeout`), dead after `heartbeat_timeout`.
+        public init(deadlines: Deadlines, missedHeartbeats: Int = 3) {
+            self.init(interval: deadlines.heartbeatInterval, missedHeartbeats: missedHeartbeats)
+            suspectAfter = min(suspectAfter, deadlines.heartbeatTimeout)
+            timeout = deadlines.heartbeatTimeout
+        }
     }
 
     /// What the shell must do.

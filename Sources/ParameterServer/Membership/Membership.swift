@@ -51,6 +51,11 @@ public struct Membership: Hashable, Sendable {
         ring = HashRing(keySpace: keySpace, virtualNodes: virtualNodes)
     }
 
+    /// An empty membership for `topology`: its key space, `servers.virtual_nodes` and `replication`.
+    public init(topology: Topology) {
+        self.init(keySpace: topology.keySpaceRange, virtualNodes: topology.virtualNodes, replication: topology.replication)
+    }
+
     /// The member with id `id`.
     public func member(_ id: NodeID) -> Member? { members.first { $0.id == id } }
 
