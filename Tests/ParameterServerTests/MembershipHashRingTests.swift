@@ -110,6 +110,24 @@ struct MembershipHashRingTests {
         }
     }
 
+    @Test("after a death, a rebalance brings the busiest back within 1.10× the mean, moving keys only from busy to light servers")
+    func rebalanceAfterDeath() {
+        for count in 3...32 {
+            var ring = HashRing(servers: ids(count), keySpace: KeyRange(0, 1 << 40))
+            ring.remove(NodeID(UInt32(1 + count / 2)))
+            let before = ring
+            let mean = (1 << 40) / UInt64(count - 1)
+            let moved = ring.rebalance()
+            checkStructure(ring)
+            #expect(imbalance(ring) <= 1.10, "S = \(count): \(imbalance(ring))")
+            #expect(moved == (imbalance(before) > 1.05))
+            for piece in overlay(before.segments, ring.segments) where piece.old != piece.new {
+                #expect(before.load(of: piece.old) > mean && before.load(of: piece.new) < mean)
+            }
+            #expect(ring.rebalance() == false)
+        }
+    }
+
     @Test("the owner lookup agrees with the segment table for random keys")
     func ownerLookupAgreesWithRanges() {
         var random = SplitMix64(seed: 7)

@@ -167,6 +167,25 @@ struct MembershipTableTests {
         }
     }
 
+    @Test("a rebalance after a death bumps the version and moves primaries with copy-then-switch moves")
+    func rebalance() throws {
+        var membership = Membership(keySpace: KeyRange(0, 1 << 40), replication: 1)
+        for rank in 0..<8 as Range<UInt32> { _ = try membership.join(role: .server, rank: rank, endpoint: "s\(rank)") }
+        #expect(membership.rebalance() == nil)
+        let plan = try RecoveryPlan.make(dead: [NodeID(4)], in: membership)
+        membership = plan.membership
+        let version = membership.version
+        let rebalanced = membership.rebalance()
+        let change = try #require(rebalanced)
+        #expect(membership.version == version + 1)
+        #expect(change.table.version == version + 1)
+        #expect(!change.moves.isEmpty)
+        #expect(change.moves.contains { $0.primaryChanged && !$0.from.contains($0.to[0]) })
+        checkChains(membership)
+        let loads = membership.ring.servers.map { membership.ring.load(of: $0) }
+        #expect(Double(loads.max()!) <= 1.10 * Double(1 << 40) / 7)
+    }
+
     @Test("the last server leaving loses every range")
     func lastServer() throws {
         var membership = Membership(keySpace: KeyRange(0, 10), virtualNodes: 2)

@@ -23,7 +23,7 @@ public struct Membership: Hashable, Sendable {
 
     /// What one change did.
     public struct Change: Hashable, Sendable {
-        /// The member the change was about (for a join, the id it was given).
+        /// The member the change was about (for a join, the id it was given; the manager for a rebalance).
         public var node: NodeID
         /// The table to broadcast.
         public var table: NodeTable
@@ -118,6 +118,17 @@ public struct Membership: Hashable, Sendable {
         }
         version += 1
         return Change(node: id, table: table, moves: moves)
+    }
+
+    /// Evens out the servers' shares after deaths (see ``HashRing/rebalance(tolerance:)``): the
+    /// moved ranges get new primaries that copy them first (copy-then-switch, as for a join). Bumps
+    /// the version only when something moved; `nil` when nothing did.
+    public mutating func rebalance(tolerance: Double = 0.05) -> Change? {
+        let before = chains
+        guard ring.rebalance(tolerance: tolerance) else { return nil }
+        let moves = rebuildChains(after: before)
+        version += 1
+        return Change(node: .manager, table: table, moves: moves)
     }
 
     /// Recomputes every segment's chain and returns the ranges whose chain changed.
