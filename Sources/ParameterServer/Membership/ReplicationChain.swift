@@ -25,30 +25,33 @@
 /// The value models the whole chain, including the FIFO link between neighbours (ZeroMQ keeps a
 /// link's order), so that the simulator and tests can check the invariants after every event. The
 /// shell performs the ``Directive``s (send the update's values to the next replica, acknowledge
-/// pushes) and reports each message's arrival with ``deliver(from:to:)``; a server's own part is its
-/// ``Replica``.
+/// pushes) and reports each message's arrival with ``deliver(from:to:)``. Each step of a server is a
+/// ``ChainReplica`` method, which a server role uses on its own for each range it holds.
 public struct ReplicationChain: Hashable, Sendable {
-    /// One server's copy of the range.
+    /// One server's copy of the range: its own state and the model's record of what it applied.
     public struct Replica: Hashable, Sendable {
-        /// The server.
-        public var node: NodeID
-        /// `Hist`: the sequence numbers of the updates applied, in order.
-        public var history: [UInt64]
-        /// `Sent`: updates forwarded downstream that the tail has not acknowledged yet, in order.
-        public var sent: [UInt64]
+        /// What the server itself keeps and the steps it takes.
+        public internal(set) var state: ChainReplica
+        /// `Hist`: the updates applied, in order. The model's record, for the invariants; a server
+        /// keeps only ``state``, as its history is always `1...lastApplied`.
+        public internal(set) var history: [UInt64]
         /// For a server that joined as tail: how many updates the chain had acknowledged when it
         /// joined. Until its history is that long it is catching up and does not count as a copy.
-        public var catchUpTarget: UInt64 = 0
+        public internal(set) var catchUpTarget: UInt64 = 0
 
+        /// The server.
+        public var node: NodeID { state.node }
+        /// `Sent`: updates forwarded downstream that the tail has not acknowledged yet, in order.
+        public internal(set) var sent: [UInt64] {
+            get { state.sent }
+            set { state.sent = newValue }
+        }
+        /// The sequence number of the last update applied, 0 before the first.
+        public var lastApplied: UInt64 { state.lastApplied }
+        /// The last update this replica knows every replica has, 0 before the first.
+        public var acknowledgedThrough: UInt64 { state.acknowledgedThrough }
         /// Whether the replica joined and still lacks updates acknowledged before it joined.
         public var isCatchingUp: Bool { UInt64(history.count) < catchUpTarget }
-
-        /// The sequence number of the last update applied, 0 before the first.
-        public var lastApplied: UInt64 { history.last ?? 0 }
-        /// The last update this replica knows every replica has, 0 before the first.
-        public var acknowledgedThrough: UInt64 {
-            history.count > sent.count ? history[history.count - sent.count - 1] : 0
-        }
     }
 
     /// A message between two neighbours of the chain.
@@ -97,7 +100,7 @@ public struct ReplicationChain: Hashable, Sendable {
     /// A chain over `nodes` (head first) with no update applied; every node starts from the same state.
     public init(nodes: [NodeID]) {
         precondition(!nodes.isEmpty && Set(nodes).count == nodes.count, "a chain needs distinct nodes")
-        replicas = nodes.map { Replica(node: $0, history: [], sent: []) }
+        replicas = nodes.map { Replica(state: ChainReplica(node: $0), history: []) }
     }
 
     /// The chain's servers, head first.
@@ -119,13 +122,12 @@ public struct ReplicationChain: Hashable, Sendable {
     /// The head applied an aggregated update: it gets the next sequence number and goes downstream.
     public mutating func applyAtHead() -> (sequence: UInt64, directives: [Directive]) {
         precondition(!replicas.isEmpty, "a lost chain applies nothing")
-        let sequence = replicas[0].lastApplied + 1
+        let sequence = replicas[0].state.applyAsHead(forwards: replicas.count > 1)
         replicas[0].history.append(sequence)
         guard replicas.count > 1 else {
             completedThrough = max(completedThrough, sequence)
             return (sequence, [.complete(through: sequence)])
         }
-        replicas[0].sent.append(sequence)
         return (sequence, [send(.forward(sequence), from: 0)])
     }
 
@@ -138,15 +140,16 @@ public struct ReplicationChain: Hashable, Sendable {
         }
         let message = queue.removeFirst()
         inFlight[link] = queue
+        let isTail = index == replicas.count - 1
         switch message {
         case .forward(let sequence):
-            guard sequence > replicas[index].lastApplied else { return [] }  // a resend it already has
+            // A duplicate is a resend it already has; a gap cannot happen on a FIFO link (the
+            // invariants catch a chain that loses a message).
+            guard replicas[index].state.receiveForward(sequence, forwards: !isTail) == .applied else { return [] }
             replicas[index].history.append(sequence)
-            if index == replicas.count - 1 { return [send(.acknowledge(through: sequence), from: index, upstream: true)] }
-            replicas[index].sent.append(sequence)
-            return [send(.forward(sequence), from: index)]
+            return [isTail ? send(.acknowledge(through: sequence), from: index, upstream: true) : send(.forward(sequence), from: index)]
         case .acknowledge(let through):
-            replicas[index].sent.removeAll { $0 <= through }
+            replicas[index].state.receiveAcknowledgement(through: through)
             if index == 0 {
                 completedThrough = max(completedThrough, through)
                 return [.complete(through: through)]
@@ -169,8 +172,7 @@ public struct ReplicationChain: Hashable, Sendable {
         }
         if replicas.count == 1 {
             // The only replica left is head and tail: everything it has is on every replica.
-            replicas[0].sent = []
-            let through = replicas[0].lastApplied
+            let through = replicas[0].state.becomeTail()
             completedThrough = max(completedThrough, through)
             return [index == 0 ? .headChanged(replicas[0].node) : .tailChanged(replicas[0].node), .complete(through: through)]
         }
@@ -183,18 +185,19 @@ public struct ReplicationChain: Hashable, Sendable {
         if index == replicas.count {
             // The predecessor becomes the tail: it has every update it forwarded.
             let tail = index - 1
-            replicas[tail].sent = []
-            return [.tailChanged(replicas[tail].node), send(.acknowledge(through: replicas[tail].lastApplied), from: tail, upstream: true)]
+            let through = replicas[tail].state.becomeTail()
+            return [.tailChanged(replicas[tail].node), send(.acknowledge(through: through), from: tail, upstream: true)]
         }
         // A middle server: the predecessor resends what the successor lacks, and the successor
         // repeats its last acknowledgement, which may have died with the failed server.
-        let successor = replicas[index]
+        let successor = replicas[index].state
         var directives: [Directive] = []
-        for sequence in replicas[index - 1].sent where sequence > successor.lastApplied {
+        for sequence in replicas[index - 1].state.updatesToResend(successorLastApplied: successor.lastApplied) {
             directives.append(send(.forward(sequence), from: index - 1))
         }
-        let through = index == replicas.count - 1 ? successor.lastApplied : successor.acknowledgedThrough
-        if through > 0 { directives.append(send(.acknowledge(through: through), from: index, upstream: true)) }
+        if let through = successor.acknowledgementToRepeat(isTail: index == replicas.count - 1) {
+            directives.append(send(.acknowledge(through: through), from: index, upstream: true))
+        }
         return directives
     }
 
@@ -206,23 +209,23 @@ public struct ReplicationChain: Hashable, Sendable {
         precondition(!replicas.isEmpty, "a lost chain takes no new tail")
         precondition(!replicas.contains { $0.node == node }, "\(node) is already in the chain")
         let old = replicas.count - 1
-        guard let cut = replicas[old].history.firstIndex(of: copiedThrough).map({ $0 + 1 }) ?? (copiedThrough == 0 ? 0 : nil) else {
-            preconditionFailure("the tail never applied update \(copiedThrough)")
-        }
+        precondition(copiedThrough <= replicas[old].lastApplied, "the tail never applied update \(copiedThrough)")
         replicas.append(
-            Replica(node: node, history: Array(replicas[old].history.prefix(cut)), sent: [], catchUpTarget: completedThrough))
+            Replica(
+                state: ChainReplica(node: node, lastApplied: copiedThrough),
+                history: Array(replicas[old].history.prefix(Int(copiedThrough))), catchUpTarget: completedThrough))
         // Updates after the copy are not on the new tail: every replica upstream keeps them in its
         // Sent list again, so that whichever of them fails, its predecessor can resend them; and the
         // old tail's acknowledgements still on their way now vouch only for the copied updates.
-        for index in 0...old { replicas[index].sent = Array(replicas[index].history.dropFirst(cut)) }
-        let copied = cut == 0 ? 0 : replicas[old].history[cut - 1]
+        var handedOver: [UInt64] = []
+        for index in 0...old { handedOver = replicas[index].state.handOver(copiedThrough: copiedThrough) }
         for (link, queue) in inFlight where queue.contains(where: { if case .acknowledge = $0 { true } else { false } }) {
             inFlight[link] = queue.map { message in
-                if case .acknowledge(let through) = message { .acknowledge(through: min(through, copied)) } else { message }
+                if case .acknowledge(let through) = message { .acknowledge(through: min(through, copiedThrough)) } else { message }
             }
         }
         var directives: [Directive] = [.tailChanged(node)]
-        for sequence in replicas[old].sent { directives.append(send(.forward(sequence), from: old)) }
+        for sequence in handedOver { directives.append(send(.forward(sequence), from: old)) }
         return directives
     }
 
