@@ -120,16 +120,6 @@ private let badTopologies: [BadTopology] = [
         code: .unknownKey, line: 3, column: 1, path: "frobnicate",
         message: "unknown key (expected one of name, manager, servers, workers, key_space, replication, tables, deadlines, application)"),
     BadTopology(
-        label: "replication needing more servers than there are",
-        yaml: """
-            servers: { count: 2 }
-            workers: { count: 2 }
-            replication: 2
-            \(validRest)
-            """,
-        code: .invalidValue, line: 3, column: 14, path: "replication",
-        message: "replication 2 keeps 3 copies of every key range and needs at least 3 servers, found 2"),
-    BadTopology(
         label: "replication of a bsp table",
         yaml: """
             servers: { count: 2 }
@@ -262,6 +252,54 @@ private let badTopologies: [BadTopology] = [
             """,
         code: .invalidValue, line: 3, column: 12, path: "key_space",
         message: "expected at least one key per server (4 servers), found 3"),
+    BadTopology(
+        label: "replication needs k + 1 servers",
+        yaml: """
+            servers: { count: 2 }
+            workers: { count: 1 }
+            replication: 2
+            \(validRest)
+            """,
+        code: .invalidValue, line: 3, column: 14, path: "replication",
+        message: "replication 2 keeps 3 copies of every range, which needs at least 3 servers, found 2"),
+    BadTopology(
+        label: "negative replication",
+        yaml: """
+            servers: { count: 2 }
+            workers: { count: 1 }
+            replication: -1
+            \(validRest)
+            """,
+        code: .invalidValue, line: 3, column: 14, path: "replication",
+        message: "expected an integer >= 0, found -1"),
+    BadTopology(
+        label: "replication as text",
+        yaml: """
+            servers: { count: 2 }
+            workers: { count: 1 }
+            replication: one
+            \(validRest)
+            """,
+        code: .wrongType, line: 3, column: 14, path: "replication",
+        message: "expected an integer >= 0, found \"one\""),
+    BadTopology(
+        label: "no virtual nodes",
+        yaml: """
+            servers: { count: 2, virtual_nodes: 0 }
+            workers: { count: 1 }
+            \(validRest)
+            """,
+        code: .invalidValue, line: 1, column: 37, path: "servers.virtual_nodes",
+        message: "expected an integer in 1...1024, found 0"),
+    BadTopology(
+        label: "virtual nodes given to the workers",
+        yaml: """
+            servers: { count: 2 }
+            workers: { count: 1, virtual_nodes: 8 }
+            \(validRest)
+            """,
+        code: .unknownKey, line: 2, column: 22, path: "workers.virtual_nodes",
+        message: "unknown key (expected one of count, busy_poll, host, bind, port, cpus, scheduling)"),
     BadTopology(
         label: "negative key space",
         yaml: """

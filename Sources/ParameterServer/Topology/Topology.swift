@@ -15,11 +15,14 @@ public struct Topology: Hashable, Sendable {
     public var workers: RoleSpec
     /// Keys live in `[0, keySpace)`; the servers split that range evenly.
     public var keySpace: UInt64
+    /// How many virtual nodes (tokens on the ``HashRing``) each server contributes
+    /// (`servers.virtual_nodes`, default ``HashRing/defaultVirtualNodes``).
+    public var virtualNodes: Int
+    /// How many servers keep a copy of each range besides its primary (`replication`, default 0);
+    /// `k ≥ 1` needs at least `k + 1` servers.
+    public var replication: Int
     /// The parameter tables, in the order the file lists them.
     public var tables: [TableSpec]
-    /// Replicas of every key range beyond its primary (`replication: k`, default 0). With k ≥ 1
-    /// the job survives the loss of a server (docs/FAULT-TOLERANCE.md); it needs k+1 servers.
-    public var replication: Int = 0
     /// How long nodes wait for each other.
     public var deadlines: Deadlines
     /// What the workers run.
@@ -35,6 +38,8 @@ public struct Topology: Hashable, Sendable {
         servers: RoleSpec,
         workers: RoleSpec,
         keySpace: UInt64 = Topology.wholeKeySpace,
+        virtualNodes: Int = HashRing.defaultVirtualNodes,
+        replication: Int = 0,
         tables: [TableSpec],
         deadlines: Deadlines = .standard,
         application: ApplicationSpec,
@@ -45,6 +50,8 @@ public struct Topology: Hashable, Sendable {
         self.servers = servers
         self.workers = workers
         self.keySpace = keySpace
+        self.virtualNodes = virtualNodes
+        self.replication = replication
         self.tables = tables
         self.deadlines = deadlines
         self.application = application
@@ -53,9 +60,9 @@ public struct Topology: Hashable, Sendable {
 
     public static func == (lhs: Topology, rhs: Topology) -> Bool {
         lhs.name == rhs.name && lhs.manager == rhs.manager && lhs.servers == rhs.servers
-            && lhs.workers == rhs.workers && lhs.keySpace == rhs.keySpace && lhs.tables == rhs.tables
+            && lhs.workers == rhs.workers && lhs.keySpace == rhs.keySpace && lhs.virtualNodes == rhs.virtualNodes
+            && lhs.replication == rhs.replication && lhs.tables == rhs.tables
             && lhs.deadlines == rhs.deadlines && lhs.application == rhs.application
-            && lhs.replication == rhs.replication
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -64,10 +71,11 @@ public struct Topology: Hashable, Sendable {
         hasher.combine(servers)
         hasher.combine(workers)
         hasher.combine(keySpace)
+        hasher.combine(virtualNodes)
+        hasher.combine(replication)
         hasher.combine(tables)
         hasher.combine(deadlines)
         hasher.combine(application)
-        hasher.combine(replication)
     }
 
     /// The key space when a topology gives none: every key but `UInt64.max` (see ``KeyRange/all``).

@@ -73,17 +73,20 @@ private struct TopologyDecoder {
             try role(node, section: "manager", counted: false)
         } ?? RoleSpec()
         guard let serversNode = fields.value("servers") else { throw reader.missing(fields, "servers", what: "section") }
-        let servers = try role(serversNode, section: "servers", counted: true)
+        let servers = try role(serversNode, section: "servers", counted: true, serverKeys: ["virtual_nodes"])
+        let virtualNodes = try reader.fields(serversNode, "servers", allowed: nil).value("virtual_nodes").map {
+            node throws(TopologyError) in try reader.int(node, "servers.virtual_nodes", expected: "an integer >= 1")
+        } ?? HashRing.defaultVirtualNodes
         guard let workersNode = fields.value("workers") else { throw reader.missing(fields, "workers", what: "section") }
         let workers = try role(workersNode, section: "workers", counted: true)
 
         let keySpace = try fields.value("key_space").map { node throws(TopologyError) in
             try reader.uint64(node, "key_space", expected: Self.keySpaceExpectation)
         } ?? Topology.wholeKeySpace
-
         let replication = try fields.value("replication").map { node throws(TopologyError) in
             try reader.int(node, "replication", expected: "an integer >= 0")
         } ?? 0
+
 
         guard let tablesNode = fields.value("tables") else { throw reader.missing(fields, "tables", what: "section") }
         var tables: [TableSpec] = []
@@ -99,16 +102,18 @@ private struct TopologyDecoder {
         }
         let application = try application(applicationNode)
 
-        var topology = Topology(
-            name: name, manager: manager, servers: servers, workers: workers, keySpace: keySpace, tables: tables,
-            deadlines: deadlines, application: application, locations: reader.locations)
-        topology.replication = replication
-        return topology
+        return Topology(
+            name: name, manager: manager, servers: servers, workers: workers, keySpace: keySpace,
+            virtualNodes: virtualNodes, replication: replication, tables: tables, deadlines: deadlines,
+            application: application, locations: reader.locations)
     }
 
-    private mutating func role(_ node: Node, section: String, counted: Bool) throws(TopologyError) -> RoleSpec {
+    /// Reads a role section; `serverKeys` are the keys only this role has, read by the caller.
+    private mutating func role(
+        _ node: Node, section: String, counted: Bool, serverKeys: [String] = []
+    ) throws(TopologyError) -> RoleSpec {
         // The manager waits on all its sockets, never on one alone, so it has nothing to busy-poll.
-        let allowed = (counted ? ["count", "busy_poll"] : []) + ["host", "bind", "port", "cpus", "scheduling"]
+        let allowed = (counted ? ["count", "busy_poll"] : []) + ["host", "bind", "port", "cpus", "scheduling"] + serverKeys
         let fields = try reader.fields(node, section, allowed: allowed)
         var spec = RoleSpec()
         if counted {

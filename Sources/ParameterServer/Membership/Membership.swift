@@ -1,0 +1,171 @@
+/// The manager's versioned view of the cluster: who is a member, what each server owns on the
+/// ``HashRing``, and per range its ``RangeChain`` (the primary and `k` replicas).
+///
+/// Node ids come from a counter and are never reused, so a server that dies and comes back is a new
+/// member; ranks are only names from the topology. Every change bumps ``version``, and every data
+/// request carries the version it was made under (see ``validate(requestVersion:)``).
+///
+/// A value type: events in (``join(role:rank:endpoint:)``, ``remove(_:)``), the new table and the
+/// ranges whose chains changed out (``Membership/Change``). The manager's shell broadcasts the table
+/// and has the data moved.
+public struct Membership: Hashable, Sendable {
+    /// One member as the manager knows it.
+    public struct Member: Hashable, Sendable {
+        /// The id the manager gave it.
+        public var id: NodeID
+        /// What it does.
+        public var role: NodeRole
+        /// Its rank in its role, as named in the topology (a joiner beyond the count has a rank beyond it).
+        public var rank: UInt32
+        /// Where its ROUTER socket is reached.
+        public var endpoint: String
+    }
+
+    /// What one change did.
+    public struct Change: Hashable, Sendable {
+        /// The member the change was about (for a join, the id it was given; the manager for a rebalance).
+        public var node: NodeID
+        /// The table to broadcast.
+        public var table: NodeTable
+        /// The ranges whose chain changed, in key order.
+        public var moves: [ChainMove]
+    }
+
+    /// How many replicas each range has beyond its primary (topology `replication`), when there are
+    /// enough servers.
+    public let replication: Int
+    /// Increases by one with every change; 0 before the first.
+    public private(set) var version: UInt64 = 0
+    /// The members, ordered by id.
+    public private(set) var members: [Member] = []
+    /// The servers' tokens and ranges.
+    public private(set) var ring: HashRing
+    /// One chain per segment of the ring, in key order.
+    public private(set) var chains: [RangeChain] = []
+    private var nextID: UInt32 = 1
+
+    /// An empty membership over `keySpace`.
+    public init(keySpace: KeyRange, virtualNodes: Int = HashRing.defaultVirtualNodes, replication: Int = 0) {
+        precondition(replication >= 0, "replication must not be negative")
+        self.replication = replication
+        ring = HashRing(keySpace: keySpace, virtualNodes: virtualNodes)
+    }
+
+    /// An empty membership for `topology`: its key space, `servers.virtual_nodes` and `replication`.
+    public init(topology: Topology) {
+        self.init(keySpace: topology.keySpaceRange, virtualNodes: topology.virtualNodes, replication: topology.replication)
+    }
+
+    /// The member with id `id`.
+    public func member(_ id: NodeID) -> Member? { members.first { $0.id == id } }
+
+    /// The table to broadcast: every member, a server with the ranges it is primary for.
+    public var table: NodeTable {
+        NodeTable(
+            version: version,
+            nodes: members.map { member in
+                NodeInfo(
+                    id: member.id, role: member.role, rank: member.rank, endpoint: member.endpoint,
+                    ranges: member.role == .server ? ring.ranges(of: member.id) : [])
+            })
+    }
+
+    /// The chain of the range that holds `key`, in O(log n).
+    public func chain(containing key: UInt64) -> RangeChain? {
+        ring.tokenIndex(containing: key).map { chains[$0] }
+    }
+
+    /// The chains `server` belongs to, as primary or replica.
+    public func chains(of server: NodeID) -> [RangeChain] { chains.filter { $0.nodes.contains(server) } }
+
+    /// Whether a request made under table `requestVersion` may be served; throws a
+    /// ``StaleTableError`` carrying the current version when the request's table is older.
+    public func validate(requestVersion: UInt64) throws(StaleTableError) -> TableVersionVerdict {
+        try TableVersionVerdict.check(requestVersion: requestVersion, currentVersion: version)
+    }
+
+    // MARK: Events
+
+    /// Admits a node under the next id. A server takes its share of the ring (see ``HashRing/add(_:)``).
+    public mutating func join(role: NodeRole, rank: UInt32, endpoint: String) throws(MembershipError) -> Change {
+        guard role != .manager else { throw MembershipError(.managerChange, node: .manager, "the manager is not a member") }
+        let id = NodeID(nextID)
+        nextID += 1
+        members.append(Member(id: id, role: role, rank: rank, endpoint: endpoint))
+        var moves: [ChainMove] = []
+        if role == .server {
+            let before = chains
+            ring.add(id)
+            moves = rebuildChains(after: before)
+        }
+        version += 1
+        return Change(node: id, table: table, moves: moves)
+    }
+
+    /// Removes a member that left or died. A server's ranges pass to their first replica, which
+    /// becomes primary; the chains it was in take the next server on the ring as a new tail.
+    public mutating func remove(_ id: NodeID) throws(MembershipError) -> Change {
+        guard let index = members.firstIndex(where: { $0.id == id }) else {
+            throw MembershipError(.unknownNode, node: id, "\(id) is not a member")
+        }
+        let member = members.remove(at: index)
+        var moves: [ChainMove] = []
+        if member.role == .server {
+            let before = chains
+            // Each segment passes to the first surviving replica of its chain, which holds its data.
+            ring.remove(id) { index in before[index].nodes.first { $0 != id } }
+            moves = rebuildChains(after: before)
+        }
+        version += 1
+        return Change(node: id, table: table, moves: moves)
+    }
+
+    /// Evens out the servers' shares after deaths (see ``HashRing/rebalance(tolerance:)``): the
+    /// moved ranges get new primaries that copy them first (copy-then-switch, as for a join). Bumps
+    /// the version only when something moved; `nil` when nothing did.
+    public mutating func rebalance(tolerance: Double = 0.05) -> Change? {
+        let before = chains
+        guard ring.rebalance(tolerance: tolerance) else { return nil }
+        let moves = rebuildChains(after: before)
+        version += 1
+        return Change(node: .manager, table: table, moves: moves)
+    }
+
+    /// Recomputes every segment's chain and returns the ranges whose chain changed.
+    ///
+    /// A segment's chain is its ring owner, then its ``HashRing/successors(of:count:)`` as a set,
+    /// ordered so that servers already in the old chain keep their order and newcomers join at the
+    /// tail, as chain replication adds servers (a new server copies from the tail, then becomes it).
+    private mutating func rebuildChains(after old: [RangeChain]) -> [ChainMove] {
+        var result: [RangeChain] = []
+        result.reserveCapacity(ring.tokens.count)
+        var moves: [ChainMove] = []
+        var oldIndex = 0
+        for index in ring.tokens.indices {
+            let range = ring.segmentRange(at: index)
+            let owner = ring.tokens[index].owner
+            let successors = ring.successors(ofTokenAt: index, count: replication)
+            // Tokens are only ever inserted, so each new segment lies inside one old segment.
+            while oldIndex < old.count, old[oldIndex].range.upperBound <= range.lowerBound { oldIndex += 1 }
+            let previous = oldIndex < old.count ? old[oldIndex].nodes : []
+            let kept = previous.filter { $0 != owner && successors.contains($0) }
+            let chain = RangeChain(range: range, nodes: [owner] + kept + successors.filter { !kept.contains($0) })
+            result.append(chain)
+            if chain.nodes != previous {
+                if let last = moves.last, last.range.upperBound == range.lowerBound, last.from == previous,
+                    last.to == chain.nodes
+                {
+                    moves[moves.count - 1].range.upperBound = range.upperBound
+                } else {
+                    moves.append(ChainMove(range: range, from: previous, to: chain.nodes))
+                }
+            }
+        }
+        if result.isEmpty {
+            // The last server left: every range it held is gone.
+            moves = old.map { ChainMove(range: $0.range, from: $0.nodes, to: []) }
+        }
+        chains = result
+        return moves
+    }
+}
