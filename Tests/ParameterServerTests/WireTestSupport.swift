@@ -179,6 +179,9 @@ enum WireSamples {
             header.keyRange = KeyRange(0, 1 << 20)
             header.updater = "scale"
         case .rangeFunctionAck: header.table = 1
+        case .replicaReady:
+            header.keyRange = KeyRange(0, 1 << 20)
+            header.tableVersion = 3
         case .heartbeat, .shutdown, .shutdownAck, .pushAck, .replicateAck: break
         }
         return header

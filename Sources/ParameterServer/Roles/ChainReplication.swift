@@ -32,6 +32,9 @@ struct ChainReplication {
         case send(Message, to: NodeID)
         /// Every server of the chains concerned holds the request's result: send its reply now.
         case release(HeldReply)
+        /// Every server after this one in the chain of the range holds a full copy of it, copied
+        /// under node table `version`: tell the manager (``MessageKind/replicaReady``).
+        case replicaReady(KeyRange, version: UInt64)
     }
 
     /// Who waits for a replicate's acknowledgement.
@@ -40,6 +43,8 @@ struct ChainReplication {
         case reply(Int)
         /// The predecessor's replicate of this id, acknowledged once ours is.
         case upstream(NodeID, requestID: UInt64)
+        /// A part of the copy of a range sent to a new successor.
+        case copy(KeyRange)
     }
 
     /// A replicate sent down a chain and not acknowledged yet.
@@ -54,10 +59,16 @@ struct ChainReplication {
     let me: NodeID
     /// The chains this server belongs to.
     private(set) var chains: [ReplicaChain] = []
+    /// The node table version the chains come from, sent with every replicate (`tv`): a server
+    /// that has not seen that table yet holds the replicate until it has.
+    private(set) var tableVersion: UInt64 = 0
     private var nextRequestID: [NodeID: UInt64] = [:]
     /// Per successor, what was sent to it and not acknowledged, in the order sent.
     private(set) var unacknowledged: [NodeID: [Unacknowledged]] = [:]
     private var held: [Int: (reply: HeldReply, outstanding: Int)] = [:]
+    /// Per range being copied to a new successor: the parts not acknowledged yet, and the version
+    /// of the node table that asked for the copy.
+    private var copies: [KeyRange: (outstanding: Int, version: UInt64)] = [:]
     private var nextToken = 0
     /// Results counted for the replication traffic report.
     private(set) var replicatedKeys = 0
@@ -124,14 +135,30 @@ struct ChainReplication {
     /// one of its range is sent again to the new next one (a middle server failed: the predecessor
     /// resends its unacknowledged list) or, where this server is now the tail, counts as held by
     /// the whole chain.
-    mutating func reconfigure(_ newChains: [ReplicaChain]) -> [Directive] {
+    ///
+    /// Returns also the ranges whose next server is new: the caller copies each of them whole to
+    /// its new successor (``copy(_:version:parts:)``), before anything else is forwarded there.
+    mutating func reconfigure(
+        _ newChains: [ReplicaChain], version: UInt64
+    ) -> (directives: [Directive], newSuccessors: [(KeyRange, NodeID)]) {
+        tableVersion = version
+        let before = Dictionary(chains.map { ($0.range, $0.successor(of: me)) }, uniquingKeysWith: { first, _ in first })
         chains = newChains.filter { $0.nodes.contains(me) }
+        let newSuccessors = chains.compactMap { chain -> (KeyRange, NodeID)? in
+            guard let next = chain.successor(of: me), before[chain.range] ?? nil != next else { return nil }
+            return (chain.range, next)
+        }
+        // A copy in progress to a server that is no longer next is superseded by a new one.
+        for (range, _) in newSuccessors { copies[range] = nil }
         var directives: [Directive] = []
         let pending = unacknowledged
         unacknowledged = [:]
         for (successor, entries) in pending.sorted(by: { $0.key < $1.key }) {
             for entry in entries {
                 let next = self.successor(for: entry.range)
+                if case .copy = entry.waiter, next != successor {
+                    continue
+                }
                 if next == successor {
                     unacknowledged[successor, default: []].append(entry)
                 } else if let next {
@@ -141,7 +168,18 @@ struct ChainReplication {
                 }
             }
         }
-        return directives
+        return (directives, newSuccessors)
+    }
+
+    /// Sends `parts` — replicates holding every stored key of `range` with its values and updater
+    /// state — to the range's new successor, which then holds a full copy once they and everything
+    /// forwarded before them are acknowledged (links are FIFO, so results forwarded after the copy
+    /// arrive after it). Then ``Directive/replicaReady(_:version:)`` follows.
+    mutating func copy(_ range: KeyRange, version: UInt64, parts: [Message]) -> [Directive] {
+        guard let successor = successor(for: range) else { return [] }
+        guard !parts.isEmpty else { return [.replicaReady(range, version: version)] }
+        copies[range] = (parts.count, version)
+        return parts.map { send($0, range: range, to: successor, waiter: .copy(range)) }
     }
 
     // MARK: Parts
@@ -152,6 +190,7 @@ struct ChainReplication {
         var forwarded = message
         forwarded.header.sender = me
         forwarded.header.requestID = requestID
+        forwarded.header.tableVersion = tableVersion
         unacknowledged[successor, default: []].append(
             Unacknowledged(requestID: requestID, range: range, message: forwarded, waiter: waiter))
         replicatedKeys += message.keyCount
@@ -161,6 +200,15 @@ struct ChainReplication {
 
     private mutating func complete(_ waiter: Waiter) -> [Directive] {
         switch waiter {
+        case .copy(let range):
+            guard var copy = copies[range] else { return [] }
+            copy.outstanding -= 1
+            if copy.outstanding > 0 {
+                copies[range] = copy
+                return []
+            }
+            copies[range] = nil
+            return [.replicaReady(range, version: copy.version)]
         case .upstream(let predecessor, let requestID):
             return [acknowledge(requestID, to: predecessor)]
         case .reply(let token):

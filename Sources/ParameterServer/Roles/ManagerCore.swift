@@ -34,11 +34,13 @@ public final class ManagerCore: TransportHandler {
     private var jobDeadline: ContinuousClock.Instant?
     private var nextClientID: UInt32
     /// With replication: every range's chain of servers, primary first.
-    private var chains: [ReplicaChain] = []
+    private var chains: ManagerChains
     /// What happened to each server lost while the job ran.
     private var recoveries: [String] = []
     /// The servers lost while the job ran, by name.
     private var lostServers: [String] = []
+    /// When the copy of each range to a new replica began.
+    private var copyStarted: [KeyRange: ContinuousClock.Instant] = [:]
 
     /// Creates the manager logic; `onFinish` receives the job's report once every node acknowledged
     /// the shutdown (or the shutdown deadline passed).
@@ -47,6 +49,7 @@ public final class ManagerCore: TransportHandler {
         self.logger = logger
         self.onFinish = onFinish
         nextClientID = UInt32(1 + settings.servers + settings.workers)
+        chains = ManagerChains(replication: settings.replication)
     }
 
     /// The id a server or worker of `rank` gets: servers first, then workers, in rank order.
@@ -93,6 +96,7 @@ public final class ManagerCore: TransportHandler {
             }
             send(Message(header: Header(kind: .heartbeat, sender: .manager, requestID: header.requestID)), to: peer, io: io)
         case .barrier: barrier(header, from: peer, io: io)
+        case .replicaReady: replicaReady(header, from: peer, io: io)
         case .workerDone: workerDone(header, from: peer, io: io)
         case .shutdownAck:
             // A node told to stop before it got the node table acknowledges without an id.
@@ -127,7 +131,7 @@ public final class ManagerCore: TransportHandler {
             for member in members.values.sorted(by: { $0.info.id < $1.info.id })
             where member.info.role != .client && now - member.lastHeard > settings.deadlines.heartbeatTimeout {
                 if member.info.role == .worker, done[member.info.id] != nil { continue }
-                if member.info.role == .server, !chains.isEmpty {
+                if member.info.role == .server, settings.replication > 0 {
                     if serverLost(member, io: io) { continue }
                     return
                 }
@@ -205,55 +209,60 @@ public final class ManagerCore: TransportHandler {
         }
         guard settings.replication > 0 else { return }
         // Server r's range is replicated on the k servers after it, wrapping around.
-        let copies = min(settings.replication + 1, settings.servers)
-        chains = (0..<settings.servers).map { rank in
-            ReplicaChain(
-                range: ranges[rank], nodes: (0..<copies).map { id(role: .server, rank: (rank + $0) % settings.servers) })
-        }
+        chains.assign(ranges, servers: (0..<settings.servers).map { id(role: .server, rank: $0) })
     }
 
     /// A server stopped sending heartbeats under replication: for each range it held, the next
-    /// server of the chain takes its place (a replica promoted where it was the primary), and the
-    /// new table is published. Returns false, having failed the job, when a range lost every copy.
+    /// full copy of the chain takes its place (a replica promoted where it was the primary), each
+    /// chain short of copies gets a server to copy it, and the new table is published. Returns
+    /// false, having failed the job, when a range lost every copy.
     private func serverLost(_ member: Member, io: any TransportIO) -> Bool {
         let dead = member.info.id
         let silence = io.now - member.lastHeard
-        var lost: [KeyRange] = []
-        var promoted: [String] = []
-        for index in chains.indices where chains[index].nodes.contains(dead) {
-            let wasPrimary = chains[index].nodes.first == dead
-            chains[index].nodes.removeAll { $0 == dead }
-            guard let head = chains[index].nodes.first else {
-                lost.append(chains[index].range)
-                continue
-            }
-            if wasPrimary { promoted.append("\(chains[index].range) to \(members[head]?.info.name ?? "\(head)")") }
-        }
         members[dead] = nil
         lostServers.append(member.info.name)
         logger.error("\(member.info.name) (\(dead), \(member.info.endpoint)) stopped sending heartbeats: last heard \(silence.secondsText) ago")
-        guard lost.isEmpty else {
+        let live = members.values.filter { $0.info.role == .server }.map(\.info.id).sorted()
+        let loss = chains.remove(dead, live: live, version: table.version + 1)
+        guard loss.lost.isEmpty else {
             fail(
-                "key ranges \(lost.map(\.description).joined(separator: ", ")) lost every copy: \(lostServers.joined(separator: ", ")) died and replication is \(settings.replication)",
+                "key ranges \(loss.lost.map(\.description).joined(separator: ", ")) lost every copy: \(lostServers.joined(separator: ", ")) died and replication is \(settings.replication)",
                 io: io)
             return false
         }
-        for index in members.keys where members[index]?.info.role == .server {
-            members[index]?.info.ranges = chains.filter { $0.nodes.first == index }.map(\.range)
-                .sorted { $0.lowerBound < $1.lowerBound }
-        }
+        for id in live { members[id]?.info.ranges = chains.primaryRanges(of: id) }
         publishTable(io: io)
-        let line = "\(member.info.name) lost after \(silence.secondsText) of silence; " + (promoted.isEmpty
-            ? "it held replicas only" : "promoted \(promoted.joined(separator: ", "))") + "; node table version \(table.version)"
+        let promoted = loss.promoted.map { "\($0.range) to \(name(of: $0.to))" }
+        let copying = loss.copying.map { "\($0.range) to \(name(of: $0.to))" }
+        let line = "\(member.info.name) lost after \(silence.secondsText) of silence; "
+            + (promoted.isEmpty ? "it held replicas only" : "promoted \(promoted.joined(separator: ", "))")
+            + (copying.isEmpty ? "" : "; copying \(copying.joined(separator: ", "))") + "; node table version \(table.version)"
         recoveries.append(line)
         logger.notice("manager: \(line)")
+        for (range, _) in loss.copying { copyStarted[range] = io.now }
         return true
     }
+
+    /// A server reports that the servers after it in a chain hold their whole copy of the range.
+    private func replicaReady(_ header: Header, from peer: PeerAddress, io: any TransportIO) {
+        guard let member = members[header.sender], member.peer == peer, member.info.role == .server else {
+            return refuse(header, peer: peer, io: io, .notRegistered, "only registered servers report copies")
+        }
+        guard let range = header.keyRange, let version = header.tableVersion else { return }
+        let done = chains.copied(range, by: header.sender, version: version)
+        guard !done.isEmpty else { return }
+        let took = copyStarted.removeValue(forKey: range).map { " in \((io.now - $0).secondsText)" } ?? ""
+        let line = "\(range) copied to \(done.map(name(of:)).joined(separator: ", "))\(took): \(settings.replication + 1) copies again"
+        recoveries.append(line)
+        logger.notice("manager: \(line)")
+    }
+
+    private func name(of id: NodeID) -> String { members[id]?.info.name ?? "\(id)" }
 
     /// Bumps the table version and sends the table to every member.
     private func publishTable(io: any TransportIO) {
         table = NodeTable(
-            version: table.version + 1, nodes: members.values.map(\.info).sorted { $0.id < $1.id }, chains: chains)
+            version: table.version + 1, nodes: members.values.map(\.info).sorted { $0.id < $1.id }, chains: chains.chains)
         for id in members.keys.sorted() { sendTable(to: id, io: io) }
     }
 

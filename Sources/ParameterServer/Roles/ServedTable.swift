@@ -57,6 +57,13 @@ final class ServedTable {
         return true
     }
 
+    /// Starts an empty replica of `range`, which its predecessor in the chain then copies whole.
+    func addReplica(_ range: KeyRange) {
+        guard !stores.contains(where: { $0.range == range }), !replicas.contains(where: { $0.range == range }) else { return }
+        let position = replicas.firstIndex { $0.range.lowerBound > range.lowerBound } ?? replicas.count
+        replicas.insert(RangeStore(range: range, valueLength: spec.valueLength, updater: updater), at: position)
+    }
+
     /// Frees the stores of the ranges this server no longer holds, primary or replica.
     func keepOnly(primaries: Set<KeyRange>, replicaRanges: Set<KeyRange>) {
         let kept = stores.indices.filter { primaries.contains(stores[$0].range) }

@@ -216,6 +216,7 @@ public final class ServerCore: TransportHandler {
         let primaries = Set(me.ranges)
         let replicaRanges = Set(table.chains.filter { $0.predecessor(of: link.nodeID) != nil }.map(\.range))
         for served in tables.values {
+            for range in replicaRanges.sorted(by: { $0.lowerBound < $1.lowerBound }) { served.addReplica(range) }
             for range in primaries where !served.stores.contains(where: { $0.range == range }) {
                 guard served.promote(range) else {
                     throw NodeFailure("the node table makes \(link.settings.name) the primary of \(range), which it does not hold")
@@ -224,7 +225,15 @@ public final class ServerCore: TransportHandler {
             }
             served.keepOnly(primaries: primaries, replicaRanges: replicaRanges)
         }
-        perform(replication.reconfigure(table.chains), io: io)
+        let (directives, newSuccessors) = replication.reconfigure(table.chains, version: table.version)
+        perform(directives, io: io)
+        // A new next server gets the whole range first; what is forwarded later follows it.
+        for (range, successor) in newSuccessors {
+            let origin = RequestOrigin(server: link.nodeID, sender: link.nodeID, requestID: 0)
+            let parts = tables.keys.sorted().flatMap { tables[$0]!.copy(of: range, origin: origin) }
+            logger.info("\(link.settings.name) copies \(range) to \(successor): \(parts.reduce(0) { $0 + $1.keyCount }) keys")
+            perform(replication.copy(range, version: table.version, parts: parts), io: io)
+        }
     }
 
     /// Carries out what the chain replication says.
@@ -239,6 +248,10 @@ public final class ServerCore: TransportHandler {
                 if orderedSenders.contains(held.sender) {
                     deduplicator.recordReply(sender: held.sender, requestID: held.requestID, reply: kept(held.reply))
                 }
+            case .replicaReady(let range, let version):
+                var header = Header(kind: .replicaReady, keyRange: range)
+                header.tableVersion = version
+                perform(io) { try link.send(header, io: io) }
             }
         }
     }
@@ -269,7 +282,9 @@ public final class ServerCore: TransportHandler {
         let decoded = Result { () throws(WireError) in try filters.decode(frames, limits: link.settings.limits) }
         let header = (try? decoded.get())?.header
             ?? frames.first.flatMap { try? HeaderCodec.decode($0, limits: link.settings.limits) }
-        if let header, Self.isDataRequest(header.kind), let version = header.tableVersion, version > tableVersion {
+        if let header, Self.isDataRequest(header.kind) || header.kind == .replicate, let version = header.tableVersion,
+            version > tableVersion
+        {
             if awaitingTable.count < 10_000 {
                 awaitingTable.append((frames, peer, version, io.now))
             } else {

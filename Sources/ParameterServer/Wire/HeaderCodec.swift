@@ -52,6 +52,7 @@ public enum HeaderCodec {
         case .rangeFunctionAck: fields |= HeaderField.table.bit
         case .replicate:
             fields |= HeaderField.table.bit | HeaderField.keyCount.bit | HeaderField.valueLength.bit | HeaderField.origin.bit
+        case .replicaReady: fields |= HeaderField.keyRange.bit | HeaderField.tableVersion.bit
         case .heartbeat, .shutdown, .shutdownAck, .pushAck, .replicateAck: break
         }
         if flags.contains(.keysCached) || flags.contains(.cacheKeys) { fields |= HeaderField.keyCacheHash.bit }

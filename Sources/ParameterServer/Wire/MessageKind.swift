@@ -40,6 +40,9 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     case replicate = 22
     /// The next link of the chain holds a ``replicate`` (and so does every link after it).
     case replicateAck = 23
+    /// A server tells the manager that every server after it in the chain of range `r` holds a
+    /// full copy of it, made under node table version `tv`: the range has its replicas again.
+    case replicaReady = 24
 
     /// A request could not be served; the header carries an ``ErrorCode`` and a message.
     case error = 31
@@ -81,6 +84,7 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
         case .rangeFunctionAck: return "rangeFunctionAck"
         case .replicate: return "replicate"
         case .replicateAck: return "replicateAck"
+        case .replicaReady: return "replicaReady"
         case .error: return "error"
         }
     }
