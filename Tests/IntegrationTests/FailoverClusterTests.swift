@@ -54,28 +54,26 @@ struct FailoverClusterTests {
         for child in roles.values { #expect(!processExists(child), "process \(child) was left behind") }
     }
 
-    @Test("kill -9 of two of 3 servers with replication 1: the job fails within the heartbeat timeout, naming the lost range")
+    @Test("kill -9 of two of 3 servers at once with replication 1: the job fails within the heartbeat timeout, naming the lost range")
     func twoServersKilled() async throws {
         let (run, roles) = try await Self.startReplicatedRun("lost", rounds: 1000)
         defer { run.kill() }
+        // Server-0's range lives on servers 0 and 1 only: killed together, before any copy of it
+        // to server-2 can finish, they take it with them.
         let first = try #require(roles["server-0"])
-        kill(first, SIGKILL)
-        // The manager moves server-0's range to server-1 once the heartbeat timeout passed.
-        let movedBy = ContinuousClock.now + Self.deadlines.heartbeatTimeout + Self.slack
-        while !run.errors.contains("server-0 lost after"), ContinuousClock.now < movedBy {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(run.errors.contains("server-0 lost after"), "\(run.errors.suffix(2000))")
         let second = try #require(roles["server-1"])
+        kill(first, SIGKILL)
         kill(second, SIGKILL)
         let killedAt = ContinuousClock.now
         let status = try await run.waitForExit(within: Self.deadlines.heartbeatTimeout + Self.deadlines.shutdown + .seconds(2) + Self.slack)
         let failedAfter = ContinuousClock.now - killedAt
         #expect(status == FailureDeadlineTests.failureStatus, "\(run.errors.suffix(2000))")
-        // Servers 0 and 1 held [0, 349525) (server-0's range, replicated on server-1), nothing else
-        // held it; server-1's own range lives on in server-2.
         let range = KeyRange(0, 1 << 20).split(into: 3)[0]
-        #expect(run.errors.contains("key ranges \(range) lost every copy: server-0, server-1 died and replication is 1"), "\(run.errors.suffix(2000))")
+        // The manager names the dead in the order their heartbeats stopped.
+        #expect(
+            run.errors.contains("key ranges \(range) lost every copy: server-0, server-1 died and replication is 1")
+                || run.errors.contains("key ranges \(range) lost every copy: server-1, server-0 died and replication is 1"),
+            "\(run.errors.suffix(2000))")
         #expect(failedAfter <= Self.deadlines.heartbeatTimeout + Self.deadlines.shutdown + .seconds(2) + Self.slack)
         for child in roles.values { #expect(!processExists(child), "process \(child) was left behind") }
     }
