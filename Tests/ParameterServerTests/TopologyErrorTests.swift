@@ -283,24 +283,6 @@ private let badTopologies: [BadTopology] = [
         code: .wrongType, line: 3, column: 14, path: "replication",
         message: "expected an integer >= 0, found \"one\""),
     BadTopology(
-        label: "no virtual nodes",
-        yaml: """
-            servers: { count: 2, virtual_nodes: 0 }
-            workers: { count: 1 }
-            \(validRest)
-            """,
-        code: .invalidValue, line: 1, column: 37, path: "servers.virtual_nodes",
-        message: "expected an integer in 1...1024, found 0"),
-    BadTopology(
-        label: "virtual nodes given to the workers",
-        yaml: """
-            servers: { count: 2 }
-            workers: { count: 1, virtual_nodes: 8 }
-            \(validRest)
-            """,
-        code: .unknownKey, line: 2, column: 22, path: "workers.virtual_nodes",
-        message: "unknown key (expected one of count, busy_poll, host, bind, port, cpus, scheduling)"),
-    BadTopology(
         label: "negative key space",
         yaml: """
             servers: { count: 4 }

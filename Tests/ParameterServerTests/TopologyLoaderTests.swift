@@ -95,7 +95,6 @@ struct TopologyLoaderTests {
         #expect(topology.servers == RoleSpec(host: "127.0.0.1", port: 0, count: 3))
         #expect(topology.keySpace == UInt64.max)
         #expect(topology.keySpaceRange == KeyRange.all)
-        #expect(topology.virtualNodes == HashRing.defaultVirtualNodes)
         #expect(topology.replication == 0)
         #expect(topology.serverKeyRanges == KeyRange.all.split(into: 3))
         #expect(topology.tables == [
@@ -257,24 +256,22 @@ struct TopologyLoaderTests {
     }
 }
 
-@Suite("Topology: virtual nodes and replication")
+@Suite("Topology: replication")
 struct TopologyReplicationTests {
-    @Test func virtualNodesAndReplicationAreRead() throws {
+    @Test func replicationIsRead() throws {
         let topology = try Topology.parse(
             yaml: """
-                servers: { count: 3, virtual_nodes: 64 }
+                servers: { count: 3 }
                 workers: { count: 1 }
                 replication: 2
                 tables: [{ name: w }]
                 application: { kind: pushpull }
                 """,
             file: "replicated.yaml")
-        #expect(topology.virtualNodes == 64)
         #expect(topology.replication == 2)
         #expect(topology.location(of: "replication") == TopologyLocation(file: "replicated.yaml", line: 3, column: 14))
-        #expect(topology.location(of: "servers.virtual_nodes") == TopologyLocation(file: "replicated.yaml", line: 1, column: 37))
         // The membership the manager builds from it.
-        let membership = Membership(topology: topology)
+        let membership = Membership(topology: topology, virtualNodes: 64)
         #expect(membership.replication == 2)
         #expect(membership.ring.virtualNodes == 64)
         #expect(membership.ring.keySpace == KeyRange.all)

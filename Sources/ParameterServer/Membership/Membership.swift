@@ -51,9 +51,10 @@ public struct Membership: Hashable, Sendable {
         ring = HashRing(keySpace: keySpace, virtualNodes: virtualNodes)
     }
 
-    /// An empty membership for `topology`: its key space, `servers.virtual_nodes` and `replication`.
-    public init(topology: Topology) {
-        self.init(keySpace: topology.keySpaceRange, virtualNodes: topology.virtualNodes, replication: topology.replication)
+    /// An empty membership for `topology`: its key space and `replication`, with `virtualNodes`
+    /// tokens per server.
+    public init(topology: Topology, virtualNodes: Int = HashRing.defaultVirtualNodes) {
+        self.init(keySpace: topology.keySpaceRange, virtualNodes: virtualNodes, replication: topology.replication)
     }
 
     /// The member with id `id`.

@@ -15,9 +15,6 @@ public struct Topology: Hashable, Sendable {
     public var workers: RoleSpec
     /// Keys live in `[0, keySpace)`; the servers split that range evenly.
     public var keySpace: UInt64
-    /// How many virtual nodes (tokens on the ``HashRing``) each server contributes
-    /// (`servers.virtual_nodes`, default ``HashRing/defaultVirtualNodes``).
-    public var virtualNodes: Int
     /// How many servers keep a copy of each range besides its primary (`replication`, default 0);
     /// `k ≥ 1` needs at least `k + 1` servers.
     public var replication: Int
@@ -38,7 +35,6 @@ public struct Topology: Hashable, Sendable {
         servers: RoleSpec,
         workers: RoleSpec,
         keySpace: UInt64 = Topology.wholeKeySpace,
-        virtualNodes: Int = HashRing.defaultVirtualNodes,
         replication: Int = 0,
         tables: [TableSpec],
         deadlines: Deadlines = .standard,
@@ -50,7 +46,6 @@ public struct Topology: Hashable, Sendable {
         self.servers = servers
         self.workers = workers
         self.keySpace = keySpace
-        self.virtualNodes = virtualNodes
         self.replication = replication
         self.tables = tables
         self.deadlines = deadlines
@@ -60,7 +55,7 @@ public struct Topology: Hashable, Sendable {
 
     public static func == (lhs: Topology, rhs: Topology) -> Bool {
         lhs.name == rhs.name && lhs.manager == rhs.manager && lhs.servers == rhs.servers
-            && lhs.workers == rhs.workers && lhs.keySpace == rhs.keySpace && lhs.virtualNodes == rhs.virtualNodes
+            && lhs.workers == rhs.workers && lhs.keySpace == rhs.keySpace
             && lhs.replication == rhs.replication && lhs.tables == rhs.tables
             && lhs.deadlines == rhs.deadlines && lhs.application == rhs.application
     }
@@ -71,7 +66,6 @@ public struct Topology: Hashable, Sendable {
         hasher.combine(servers)
         hasher.combine(workers)
         hasher.combine(keySpace)
-        hasher.combine(virtualNodes)
         hasher.combine(replication)
         hasher.combine(tables)
         hasher.combine(deadlines)

@@ -73,10 +73,7 @@ private struct TopologyDecoder {
             try role(node, section: "manager", counted: false)
         } ?? RoleSpec()
         guard let serversNode = fields.value("servers") else { throw reader.missing(fields, "servers", what: "section") }
-        let servers = try role(serversNode, section: "servers", counted: true, serverKeys: ["virtual_nodes"])
-        let virtualNodes = try reader.fields(serversNode, "servers", allowed: nil).value("virtual_nodes").map {
-            node throws(TopologyError) in try reader.int(node, "servers.virtual_nodes", expected: "an integer >= 1")
-        } ?? HashRing.defaultVirtualNodes
+        let servers = try role(serversNode, section: "servers", counted: true)
         guard let workersNode = fields.value("workers") else { throw reader.missing(fields, "workers", what: "section") }
         let workers = try role(workersNode, section: "workers", counted: true)
 
@@ -104,16 +101,16 @@ private struct TopologyDecoder {
 
         return Topology(
             name: name, manager: manager, servers: servers, workers: workers, keySpace: keySpace,
-            virtualNodes: virtualNodes, replication: replication, tables: tables, deadlines: deadlines,
+            replication: replication, tables: tables, deadlines: deadlines,
             application: application, locations: reader.locations)
     }
 
-    /// Reads a role section; `serverKeys` are the keys only this role has, read by the caller.
+    /// Reads a role section.
     private mutating func role(
-        _ node: Node, section: String, counted: Bool, serverKeys: [String] = []
+        _ node: Node, section: String, counted: Bool
     ) throws(TopologyError) -> RoleSpec {
         // The manager waits on all its sockets, never on one alone, so it has nothing to busy-poll.
-        let allowed = (counted ? ["count", "busy_poll"] : []) + ["host", "bind", "port", "cpus", "scheduling"] + serverKeys
+        let allowed = (counted ? ["count", "busy_poll"] : []) + ["host", "bind", "port", "cpus", "scheduling"]
         let fields = try reader.fields(node, section, allowed: allowed)
         var spec = RoleSpec()
         if counted {

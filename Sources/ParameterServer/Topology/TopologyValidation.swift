@@ -1,8 +1,6 @@
 extension Topology {
     /// The ports a node may bind; 0 asks the system for an ephemeral one.
     public static let portLimits = 0...65535
-    /// The most virtual nodes a server may have: every one is a range in the node table.
-    public static let virtualNodeLimit = 1_024
 
     /// Checks every rule a topology must follow and throws the first violation, located where the
     /// offending field was written (see ``locations``). The loader and ``withOverrides(_:updaters:)``
@@ -21,11 +19,6 @@ extension Topology {
                 "expected at least one key per server (\(servers.count) servers), found \(keySpace)")
         }
 
-        if virtualNodes < 1 || virtualNodes > Self.virtualNodeLimit {
-            throw problem(
-                .invalidValue, "servers.virtual_nodes",
-                "expected an integer in 1...\(Self.virtualNodeLimit), found \(virtualNodes)")
-        }
         if replication < 0 {
             throw problem(.invalidValue, "replication", "expected an integer >= 0, found \(replication)")
         }
