@@ -39,7 +39,7 @@ struct ChainReplication {
 
     /// Who waits for a replicate's acknowledgement.
     fileprivate enum Waiter {
-        /// A held reply, by its token.
+        /// The held replies of a flushed batch, by its token.
         case reply(Int)
         /// The predecessor's replicate of this id, acknowledged once ours is.
         case upstream(NodeID, requestID: UInt64)
@@ -65,7 +65,10 @@ struct ChainReplication {
     private var nextRequestID: [NodeID: UInt64] = [:]
     /// Per successor, what was sent to it and not acknowledged, in the order sent.
     private(set) var unacknowledged: [NodeID: [Unacknowledged]] = [:]
-    private var held: [Int: (reply: HeldReply, outstanding: Int)] = [:]
+    /// Replies held until the next flush.
+    private var waiting: [HeldReply] = []
+    /// Replies of flushed batches, by batch, until every replicate of the batch is acknowledged.
+    private var held: [Int: (replies: [HeldReply], outstanding: Int)] = [:]
     /// Per range being copied to a new successor: the parts not acknowledged yet, and the version
     /// of the node table that asked for the copy.
     private var copies: [KeyRange: (outstanding: Int, version: UInt64)] = [:]
@@ -93,11 +96,21 @@ struct ChainReplication {
 
     // MARK: Events
 
-    /// The primary applied a request; `results` are the replicate messages, one per range of the
-    /// request that has a successor. Returns the reply at once when there is none.
-    mutating func applied(
-        reply: HeldReply, results: [(range: KeyRange, message: Message)]
-    ) -> [Directive] {
+    /// Whether replies wait for the next ``flush(results:)``.
+    var hasHeldReplies: Bool { !waiting.isEmpty }
+
+    /// The primary applied a request whose result goes down a chain: its reply waits for the next
+    /// flush and for every replica to acknowledge what that flush sends.
+    mutating func hold(_ reply: HeldReply) {
+        waiting.append(reply)
+    }
+
+    /// Sends the results of the requests applied since the last flush — one replicate per range
+    /// and part, each key once however many pushes touched it (replication after aggregation) —
+    /// and releases their replies once every replicate is acknowledged (at once without any).
+    mutating func flush(results: [(range: KeyRange, message: Message)]) -> [Directive] {
+        let replies = waiting
+        waiting = []
         var directives: [Directive] = []
         var outstanding = 0
         let token = nextToken
@@ -106,9 +119,9 @@ struct ChainReplication {
             directives.append(send(message, range: range, to: successor, waiter: .reply(token)))
             outstanding += 1
         }
-        guard outstanding > 0 else { return [.release(reply)] }
+        guard outstanding > 0 else { return replies.map { .release($0) } }
         nextToken += 1
-        held[token] = (reply, outstanding)
+        held[token] = (replies, outstanding)
         return directives
     }
 
@@ -219,7 +232,7 @@ struct ChainReplication {
                 return []
             }
             held[token] = nil
-            return [.release(entry.reply)]
+            return entry.replies.map { .release($0) }
         }
     }
 

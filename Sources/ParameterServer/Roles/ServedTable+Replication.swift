@@ -3,28 +3,27 @@ import ZeroMQ
 /// Chain replication on the stores of a served table (docs/FAULT-TOLERANCE.md): the results a
 /// primary forwards after a push, and a replica writing them.
 extension ServedTable {
-    /// One ``MessageKind/replicate`` per slice of an applied push: the keys the slice touched and,
-    /// per key, the values and updater state the push left (``RangeStore/readEntries(keys:count:into:)``).
-    func results(of message: Message, slices: [Slice], origin: RequestOrigin) -> [(range: KeyRange, message: Message)] {
-        guard let keys = message.keys else { return [] }
-        return slices.map { slice in
-            let store = stores[slice.store]
-            let count = slice.keys.count
-            let width = store.entryWidth
-            let (keyFrame, entries) = keys.withUnsafeBytes { raw in
-                let start = raw.baseAddress! + 8 * slice.keys.lowerBound
-                let keyFrame = Frame(copying: UnsafeRawBufferPointer(start: start, count: 8 * count))
-                let entries = Frame.allocate(count: 4 * width * count) { output in
+    /// The replicates of a batch's `keys` of `range` (sorted, unique): per key the values and
+    /// updater state the pushes left, in parts of at most `partKeys` keys. Only the last part names
+    /// the pushes (`origins`), so that a replica records them once it holds every part.
+    func results(
+        range: KeyRange, keys: [UInt64], origins: [RequestOrigin], partKeys: Int = 1 << 16
+    ) -> [(range: KeyRange, message: Message)] {
+        guard let store = stores.first(where: { $0.range == range }), !keys.isEmpty else { return [] }
+        let width = store.entryWidth
+        let starts = Array(stride(from: 0, to: keys.count, by: partKeys))
+        return starts.map { start in
+            let count = min(partKeys, keys.count - start)
+            let entries = keys.withUnsafeBytes { raw in
+                Frame.allocate(count: 4 * width * count) { output in
                     store.readEntries(
-                        keys: start, count: count, into: output.baseAddress!.assumingMemoryBound(to: Float.self))
+                        keys: raw.baseAddress! + 8 * start, count: count,
+                        into: output.baseAddress!.assumingMemoryBound(to: Float.self))
                 }
-                return (keyFrame, entries)
             }
-            var header = Header(
-                kind: .replicate, table: spec.id, timestamp: message.header.timestamp,
-                keyCount: UInt32(count), valueLength: UInt32(width))
-            header.origin = origin
-            return (store.range, Message(header: header, keys: keyFrame, values: entries))
+            var header = Header(kind: .replicate, table: spec.id, keyCount: UInt32(count), valueLength: UInt32(width))
+            if start == starts.last { header.origins = origins }
+            return (range, Message(header: header, keys: Frame(array: keys, range: start..<(start + count)), values: entries))
         }
     }
 

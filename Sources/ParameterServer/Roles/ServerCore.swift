@@ -54,6 +54,10 @@ public final class ServerCore: TransportHandler {
     private var shuttingDown = false
     /// This server's part in the replica chains of its ranges (docs/FAULT-TOLERANCE.md).
     private var replication = ChainReplication(me: .unassigned)
+    /// The keys pushes changed since results last went down the chains.
+    private var batch = ReplicationBatch()
+    /// A batch this large goes down the chains without waiting for the input to run dry.
+    private static let batchKeyLimit = 1 << 20
     /// The pushes whose results this server holds, by first identity: a push sent again after a
     /// fail-over that is already here is acknowledged, not applied twice.
     private var appliedOrigins = AppliedOrigins()
@@ -91,6 +95,7 @@ public final class ServerCore: TransportHandler {
 
     public func tick(io: any TransportIO) {
         perform(io) { try link.tick(io: io) }
+        flushReplication(io: io)
         let patience = link.settings.deadlines.heartbeatTimeout
         while let first = awaitingTable.first, first.arrived + patience < io.now {
             awaitingTable.removeFirst()
@@ -210,6 +215,8 @@ public final class ServerCore: TransportHandler {
     /// ranges it no longer holds are freed; what it had sent down a chain that changed is sent again
     /// to the new next server, or counts as held where it is now the tail.
     private func reconfigureChains(_ table: NodeTable, io: any TransportIO) throws {
+        // What was applied under the old chains goes down them first.
+        flushReplication(io: io)
         nodeTable = table
         tableVersion = table.version
         guard !table.chains.isEmpty, let me = table.node(link.nodeID) else { return }
@@ -511,14 +518,34 @@ public final class ServerCore: TransportHandler {
         if let origin = header.origin, appliedOrigins.contains(origin) { return acknowledgement(of: header) }
         try table.apply(message, slices: slices, updater: updater(named: header.updater, table: table))
         let reply = acknowledgement(of: header)
-        guard replication.hasSuccessors else { return reply }
+        let replicated = slices.filter { replication.successor(for: table.stores[$0.store].range) != nil }
+        guard !replicated.isEmpty, let keys = message.keys else { return reply }
         let origin = header.origin ?? RequestOrigin(server: link.nodeID, sender: header.sender, requestID: header.requestID)
-        let held = ChainReplication.HeldReply(
-            reply: filters.encode(reply, answering: header), peer: peer, sender: header.sender, requestID: header.requestID)
-        let directives = replication.applied(reply: held, results: table.results(of: message, slices: slices, origin: origin))
-        if directives.count == 1, case .release = directives[0] { return reply }
-        perform(directives, io: io)
+        keys.withUnsafeBytes { raw in
+            for slice in replicated {
+                batch.add(
+                    table: table.spec.id, range: table.stores[slice.store].range,
+                    keys: raw.baseAddress! + 8 * slice.keys.lowerBound, count: slice.keys.count, origin: origin)
+            }
+        }
+        replication.hold(ChainReplication.HeldReply(
+            reply: filters.encode(reply, answering: header), peer: peer, sender: header.sender, requestID: header.requestID))
+        if batch.keyCount >= Self.batchKeyLimit { flushReplication(io: io) }
         return nil
+    }
+
+    /// Sends the results of the pushes applied since the last flush down their chains.
+    private func flushReplication(io: any TransportIO) {
+        guard !batch.isEmpty || replication.hasHeldReplies else { return }
+        let results = batch.take().flatMap { part in
+            tables[part.table]?.results(range: part.range, keys: part.keys, origins: part.origins) ?? []
+        }
+        perform(replication.flush(results: results), io: io)
+    }
+
+    /// The input ran dry: what the pushes since the last flush made goes down the chains now.
+    public func drained(io: any TransportIO) {
+        flushReplication(io: io)
     }
 
     /// Writes a predecessor's replicate into this server's replica of its range, then forwards it
@@ -528,14 +555,13 @@ public final class ServerCore: TransportHandler {
         guard let table = tables[header.table] else {
             throw WireError(.unknownTable, field: "t", "no table with id \(header.table); tables: \(tables.keys.sorted())")
         }
-        guard let origin = header.origin else { throw WireError(.missingField, field: "org", "a replicate names its push") }
         let store = try table.replicaStore(for: message)
         let range = store.range
         guard replication.chain(containing: range)?.predecessor(of: link.nodeID) == header.sender else {
             throw WireError(.invalidRequest, field: "s", "\(header.sender) is not the predecessor of \(link.nodeID) in the chain of \(range)")
         }
         store.write(replicate: message)
-        appliedOrigins.insert(origin)
+        for origin in header.origins { appliedOrigins.insert(origin) }
         perform(replication.wrote(message, range: range, from: header.sender), io: io)
     }
 

@@ -33,6 +33,8 @@ public final class InMemoryNetwork {
     /// One FIFO queue per (sender, receiver) link, which is all the ordering ZeroMQ promises.
     private var links: [String: [Delivery]] = [:]
     private var linkOrder: [String] = []
+    /// Per node, the messages queued for it.
+    private var queued: [String: Int] = [:]
     private var random: SplitMix64
     /// Messages delivered so far.
     public private(set) var deliveredCount = 0
@@ -79,10 +81,13 @@ public final class InMemoryNetwork {
             guard !ready.isEmpty else { break }
             let link = shuffled ? ready[Int(random.next() % UInt64(ready.count))] : ready[0]
             let delivery = links[link]!.removeFirst()
+            queued[delivery.to, default: 1] -= 1
             delivered += 1
             guard let node = nodes[delivery.to], node.running else { continue }
             let peer: PeerAddress = delivery.arrivesRouted ? .routed(Array(delivery.from.utf8)) : .endpoint(delivery.from)
             node.handler.received(delivery.frames, from: peer, io: node.io)
+            // As a transport about to wait: nothing more is queued for the node.
+            if node.running, queued[delivery.to] == 0 { node.handler.drained(io: node.io) }
             stopIfAsked(node)
         }
         deliveredCount += delivered
@@ -131,6 +136,7 @@ public final class InMemoryNetwork {
             linkOrder.append(link)
         }
         links[link]!.append(delivery)
+        queued[delivery.to, default: 0] += 1
     }
 }
 

@@ -129,7 +129,8 @@ final class SocketIO: TransportIO {
     /// came; then it blocks inside libzmq's receive. Returns false, at once, when there is no such
     /// socket (a DEALER not connected yet).
     func receive(
-        waitingOn socket: MainSocket, timeout: Duration, interrupted: () -> Bool, deliver: ([Frame], PeerAddress) -> Void
+        waitingOn socket: MainSocket, timeout: Duration, interrupted: () -> Bool, drained: () -> Void,
+        deliver: ([Frame], PeerAddress) -> Void
     ) throws -> Bool {
         let box: SocketBox
         switch socket {
@@ -145,7 +146,7 @@ final class SocketIO: TransportIO {
         switch socket {
         case .router:
             let received = try busyPolling(
-                box, until: busyPollEnd, timeout: timeout, interrupted: interrupted, dropped: (Frame(), [])
+                box, until: busyPollEnd, timeout: timeout, interrupted: interrupted, drained: drained, dropped: (Frame(), [])
             ) { dontWait throws(ZMQError) in
                 try box.socket.receiveEnvelope(dontWait: dontWait, maximumParts: settings.maximumParts + 1)
             }
@@ -153,7 +154,7 @@ final class SocketIO: TransportIO {
             if let (identity, frames) = received, !frames.isEmpty { deliver(frames, .routed(identity.bytes)) }
         case .dealer(let endpoint):
             let received = try busyPolling(
-                box, until: busyPollEnd, timeout: timeout, interrupted: interrupted, dropped: []
+                box, until: busyPollEnd, timeout: timeout, interrupted: interrupted, drained: drained, dropped: []
             ) { dontWait throws(ZMQError) in
                 try box.socket.receiveMultipart(dontWait: dontWait, maximumParts: settings.maximumParts + 1)
             }
@@ -174,8 +175,13 @@ final class SocketIO: TransportIO {
     /// message of too many frames is dropped and returned as `dropped`.
     private func busyPolling<Received>(
         _ box: SocketBox, until end: ContinuousClock.Instant, timeout: Duration, interrupted: () -> Bool,
-        dropped: @autoclosure () -> Received, _ receive: (_ dontWait: Bool) throws(ZMQError) -> Received?
+        drained: () -> Void, dropped: @autoclosure () -> Received, _ receive: (_ dontWait: Bool) throws(ZMQError) -> Received?
     ) throws -> Received? {
+        // A message already queued is handled before the handler hears that the input ran dry.
+        if let received = try refusingTooManyParts(dropped(), { () throws(ZMQError) in try receive(true) }) {
+            return received
+        }
+        drained()
         let start = now
         if start < end {
             repeat {

@@ -51,6 +51,10 @@ public protocol TransportHandler: AnyObject, SendableMetatype {
     func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO)
     /// Called at least every ``TransportSettings/tickInterval`` to drive deadlines and heartbeats.
     func tick(io: any TransportIO)
+    /// Called when the messages that had arrived are handled and the transport is about to wait
+    /// for more: the moment to send what the handler gathered from them (a server's replication
+    /// batch). May come after any number of messages, at least once before every wait.
+    func drained(io: any TransportIO)
     /// Called once when the loop ends (after ``TransportIO/stop()`` or a fatal transport error).
     func stopped(error: (any Error)?)
     /// The one socket nearly all of the handler's work arrives on for now, if there is one: the
@@ -68,6 +72,7 @@ public protocol TransportHandler: AnyObject, SendableMetatype {
 
 extension TransportHandler {
     public var mainSocket: MainSocket? { nil }
+    public func drained(io: any TransportIO) {}
 }
 
 /// Settings of the transports.

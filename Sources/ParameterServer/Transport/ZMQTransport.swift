@@ -193,7 +193,8 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
                 {
                     mainSocketMissing = try !io.receive(
                         waitingOn: socket, timeout: min(nextTick, everythingDue) - io.now,
-                        interrupted: { foreignWork.load(ordering: .relaxed) }
+                        interrupted: { foreignWork.load(ordering: .relaxed) },
+                        drained: { handler.drained(io: io) }
                     ) { frames, peer in handler.received(frames, from: peer, io: io) }
                 } else {
                     iterationsSincePoll = 0
@@ -205,6 +206,7 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
                     try io.pollOnce(wakeUp: wakeUp, timeout: timeout) { frames, peer in
                         handler.received(frames, from: peer, io: io)
                     }
+                    handler.drained(io: io)
                     if io.wakeUpReady { wakeUp.drain() }
                     let polledAt = io.now
                     everythingDue = polledAt + settings.tickInterval

@@ -83,7 +83,13 @@ public struct Header: Hashable, Sendable {
     /// worker, the worker's request id); on a push a worker sends again to a range's new primary after
     /// a fail-over, the request it repeats, so that a push the dead primary had already replicated is
     /// acknowledged and not applied twice (docs/FAULT-TOLERANCE.md).
-    public var origin: RequestOrigin?
+    public var origin: RequestOrigin? {
+        get { origins.first }
+        set { origins = newValue.map { [$0] } ?? [] }
+    }
+    /// `org` with several identities, `[server, sender, id, server, sender, id, …]`: a
+    /// ``MessageKind/replicate`` of results that several pushes made (empty when absent).
+    public var origins: [RequestOrigin] = []
     /// `tv`: the node table version the sender routed a data request by. A server that owns none of
     /// the request's keys under its newer table answers ``ErrorCode/staleTable`` with its version.
     public var tableVersion: UInt64?

@@ -51,7 +51,7 @@ public enum HeaderCodec {
         case .rangeFunction: fields |= HeaderField.table.bit | HeaderField.keyRange.bit | HeaderField.updater.bit
         case .rangeFunctionAck: fields |= HeaderField.table.bit
         case .replicate:
-            fields |= HeaderField.table.bit | HeaderField.keyCount.bit | HeaderField.valueLength.bit | HeaderField.origin.bit
+            fields |= HeaderField.table.bit | HeaderField.keyCount.bit | HeaderField.valueLength.bit
         case .replicaReady: fields |= HeaderField.keyRange.bit | HeaderField.tableVersion.bit
         case .heartbeat, .shutdown, .shutdownAck, .pushAck, .replicateAck: break
         }
@@ -132,7 +132,7 @@ struct HeaderPacker {
         count(header.acceptedEncodings != nil)
         count(header.arguments != nil)
         count(header.iteration != nil)
-        count(header.origin != nil)
+        count(!header.origins.isEmpty)
         count(header.tableVersion != nil)
         msgpack_pack_map(packer, entries)
 
@@ -184,12 +184,14 @@ struct HeaderPacker {
             key(.iteration)
             msgpack_pack_int64(packer, iteration)
         }
-        if let origin = header.origin {
+        if !header.origins.isEmpty {
             key(.origin)
-            msgpack_pack_array(packer, 3)
-            msgpack_pack_uint64(packer, UInt64(origin.server.rawValue))
-            msgpack_pack_uint64(packer, UInt64(origin.sender.rawValue))
-            msgpack_pack_uint64(packer, origin.requestID)
+            msgpack_pack_array(packer, 3 * header.origins.count)
+            for origin in header.origins {
+                msgpack_pack_uint64(packer, UInt64(origin.server.rawValue))
+                msgpack_pack_uint64(packer, UInt64(origin.sender.rawValue))
+                msgpack_pack_uint64(packer, origin.requestID)
+            }
         }
         if let version = header.tableVersion { unsigned(.tableVersion, version) }
     }

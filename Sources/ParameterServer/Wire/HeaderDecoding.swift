@@ -107,7 +107,7 @@ struct HeaderReader {
         var acceptedEncodings: PayloadEncodings?
         var arguments: [Double]?
         var iteration: Int64?
-        var origin: RequestOrigin?
+        var origins: [RequestOrigin] = []
         var tableVersion: UInt64?
 
         for (index, entry) in entries.enumerated() {
@@ -164,7 +164,7 @@ struct HeaderReader {
                 acceptedEncodings = PayloadEncodings(rawValue: UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName)))
             case .arguments: arguments = try self.arguments(value)
             case .iteration: iteration = try signed(value, field: fieldName)
-            case .origin: origin = try self.origin(value)
+            case .origin: origins = try self.origins(value)
             case .tableVersion: tableVersion = try unsigned(value, max: .max, field: fieldName)
             }
         }
@@ -198,7 +198,7 @@ struct HeaderReader {
         header.acceptedEncodings = acceptedEncodings
         header.arguments = arguments
         header.iteration = iteration
-        header.origin = origin
+        header.origins = origins
         header.tableVersion = tableVersion
         return header
     }
@@ -287,15 +287,23 @@ struct HeaderReader {
         return KeyRange(lower, upper)
     }
 
-    func origin(_ object: msgpack_object) throws(WireError) -> RequestOrigin {
+    func origins(_ object: msgpack_object) throws(WireError) -> [RequestOrigin] {
         let entries = try array(object, field: "org")
-        guard entries.count == 3 else {
-            throw WireError(.malformedHeader, field: "org", "expected [server, sender, id], got \(entries.count) entries")
+        guard entries.count >= 3, entries.count % 3 == 0 else {
+            throw WireError(.malformedHeader, field: "org", "expected [server, sender, id, …] in threes, got \(entries.count) entries")
         }
-        let server = try unsigned(entries[0], max: UInt64(UInt32.max), field: "org[0]")
-        let sender = try unsigned(entries[1], max: UInt64(UInt32.max), field: "org[1]")
-        let requestID = try unsigned(entries[2], max: .max, field: "org[2]")
-        return RequestOrigin(server: NodeID(UInt32(server)), sender: NodeID(UInt32(sender)), requestID: requestID)
+        guard entries.count / 3 <= limits.maxKeysPerMessage else {
+            throw WireError(.tooLarge, field: "org", "\(entries.count / 3) identities exceed the limit of \(limits.maxKeysPerMessage)")
+        }
+        var origins: [RequestOrigin] = []
+        origins.reserveCapacity(entries.count / 3)
+        for start in stride(from: 0, to: entries.count, by: 3) {
+            let server = try unsigned(entries[start], max: UInt64(UInt32.max), field: "org[\(start)]")
+            let sender = try unsigned(entries[start + 1], max: UInt64(UInt32.max), field: "org[\(start + 1)]")
+            let requestID = try unsigned(entries[start + 2], max: .max, field: "org[\(start + 2)]")
+            origins.append(RequestOrigin(server: NodeID(UInt32(server)), sender: NodeID(UInt32(sender)), requestID: requestID))
+        }
+        return origins
     }
 
     func clock(_ object: msgpack_object) throws(WireError) -> [Int64] {
