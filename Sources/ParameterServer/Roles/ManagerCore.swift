@@ -197,6 +197,9 @@ public final class ManagerCore: TransportHandler {
         } else if members.values.filter({ $0.info.role != .client }).count == settings.servers + settings.workers {
             assignRanges()
             phase = .running
+            // Nodes send heartbeats once they have the table: silence counts from now, not from
+            // their registration, however long the last node took to come.
+            for id in members.keys { members[id]?.lastHeard = io.now }
             publishTable(io: io)
             logger.info("manager: all \(settings.servers + settings.workers) nodes registered; node table version \(table.version)")
         }

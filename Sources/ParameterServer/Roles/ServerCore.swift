@@ -30,6 +30,9 @@ public final class ServerCore: TransportHandler {
         /// A plain acknowledgement, rebuilt from the retry's header (which repeats the request's).
         case acknowledged
         case readAgain
+        /// The reply is held (until the replicas have the push, or a BSP iteration is complete) and
+        /// will be sent then: a retry meanwhile is dropped.
+        case pending
     }
 
     private var link: ManagerLink
@@ -284,11 +287,18 @@ public final class ServerCore: TransportHandler {
 
     // MARK: - Data requests
 
+    /// Every request takes this one path: decoded through the filters; admitted once its node
+    /// table and its sender are known here (held until then); put in its sender's order by the
+    /// deduplicator; served by ``answer(_:from:io:)``; its reply sent and kept for retries. A
+    /// request that is next in its sender's order, the usual case, goes through the deduplicator
+    /// without buffering or directives.
     private func serve(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
-        if servePlain(frames, from: peer, io: io) { return }
         let decoded = Result { () throws(WireError) in try filters.decode(frames, limits: link.settings.limits) }
-        let header = (try? decoded.get())?.header
-            ?? frames.first.flatMap { try? HeaderCodec.decode($0, limits: link.settings.limits) }
+        let header: Header?
+        switch decoded {
+        case .success(let message): header = message.header
+        case .failure: header = frames.first.flatMap { try? HeaderCodec.decode($0, limits: link.settings.limits) }
+        }
         if let header, Self.isDataRequest(header.kind) || header.kind == .replicate, let version = header.tableVersion,
             version > tableVersion
         {
@@ -310,60 +320,35 @@ public final class ServerCore: TransportHandler {
             }
             return
         }
-        switch decoded {
-        case .success(let message) where isOrdered(message.header):
-            deliver(Incoming(header: message.header, request: .success(message), peer: peer), io: io)
-        case .success(let message):
-            if let reply = answer(message, from: peer, io: io) { send(reply, to: peer, io: io) }
-        case .failure(let error):
-            // A request of an ordered sender still uses up its id, or its later requests would wait
-            // for it forever.
-            if let header, isOrdered(header) {
-                deliver(Incoming(header: header, request: .failure(error), peer: peer), io: io)
-            } else {
+        guard let header, isOrdered(header) else {
+            switch decoded {
+            case .success(let message):
+                if let reply = answer(message, from: peer, io: io) { send(reply, to: peer, io: io) }
+            case .failure(let error):
                 reject(frames, from: peer, io: io, error)
             }
+            return
+        }
+        // A request of an ordered sender uses up its id even when it cannot be decoded, or its
+        // later requests would wait for it forever.
+        if deduplicator.acceptInOrder(sender: header.sender, requestID: header.requestID, reply: .pending) {
+            serveInOrder(decoded, header: header, peer: peer, io: io)
+        } else {
+            deliver(Incoming(header: header, request: decoded, peer: peer), io: io)
         }
     }
 
-    /// Serves the common request directly: a valid push or pull of keys from a worker or client,
-    /// next in its sender's order, to a table that is not `bsp`, without filter encodings or another
-    /// updater. It is applied, answered and recorded for retries as the general path would, without
-    /// the intermediate ``Message``s and directives. Returns false, having changed nothing, for
-    /// anything else (including every malformed request): the general path serves and reports it.
-    private func servePlain(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) -> Bool {
-        let limits = link.settings.limits
-        guard !shuttingDown, frames.count == 2 || frames.count == 3,
-            let header = try? HeaderCodec.decode(frames[0], limits: limits),
-            header.kind == .push ? frames.count == 3 : header.kind == .pull && frames.count == 2,
-            header.flags.isDisjoint(with: [.hasLengths, .rangeRequest, .cacheKeys]), !header.isFilterEncoded,
-            header.keyRange == nil, header.iteration == nil, header.acceptedEncodings == nil, header.keyCacheHash == nil,
-            header.origin == nil, header.kind == .pull || !replication.hasSuccessors,
-            (header.tableVersion ?? 0) <= tableVersion,
-            orderedSenders.contains(header.sender),
-            let table = tables[header.table], !table.isBSP, Int(header.valueLength) == table.spec.valueLength,
-            header.updater == nil || header.updater == table.updater.name,
-            frames[1].count <= limits.maxFrameBytes
-        else { return false }
-        let message = Message(header: header, keys: frames[1], values: header.kind == .push ? frames[2] : nil)
-        guard (try? MessageCodec.validatePayload(message, limits: limits)) != nil,
-            let slices = try? table.slices(of: message),
-            deduplicator.acceptInOrder(
-                sender: header.sender, requestID: header.requestID, reply: header.kind == .push ? .acknowledged : .readAgain)
-        else { return false }
-        do {
-            if header.kind == .push {
-                // Cannot throw: the table's own updater always fits its stores.
-                try table.apply(message, slices: slices, updater: table.updater)
-                try io.send(acknowledgement(of: header).header, payload: [], to: peer)
-            } else {
-                let reply = pull(message, table: table, slices: slices)
-                try io.send(reply.header, payload: reply.payloadFrames, to: peer)
-            }
-        } catch {
-            logger.warning("\(link.settings.name) could not answer \(peer): \(error)")
+    /// Serves a request its sender's order lets through now, and keeps its reply for retries (a
+    /// held reply is kept when it is sent).
+    private func serveInOrder(_ request: Result<Message, WireError>, header: Header, peer: PeerAddress, io: any TransportIO) {
+        let reply: Message?
+        switch request {
+        case .success(let message): reply = answer(message, from: peer, io: io)
+        case .failure(let error): reply = errorMessage(error, to: header, peer: peer)
         }
-        return true
+        guard let reply else { return }
+        send(reply, to: peer, io: io)
+        deduplicator.recordReply(sender: header.sender, requestID: header.requestID, reply: kept(reply))
     }
 
     private func isOrdered(_ header: Header) -> Bool {
@@ -380,16 +365,8 @@ public final class ServerCore: TransportHandler {
         let header = incoming.header
         for directive in deduplicator.receive(sender: header.sender, requestID: header.requestID, incoming) {
             switch directive {
-            case .apply(let sender, let requestID, let request):
-                let reply: Message?
-                switch request.request {
-                case .success(let message): reply = answer(message, from: request.peer, io: io)
-                case .failure(let error): reply = errorMessage(error, to: request.header, peer: request.peer)
-                }
-                if let reply {
-                    send(reply, to: request.peer, io: io)
-                    deduplicator.recordReply(sender: sender, requestID: requestID, reply: kept(reply))
-                }
+            case .apply(_, _, let request):
+                serveInOrder(request.request, header: request.header, peer: request.peer, io: io)
             case .replyAgain(_, _, .message(let reply)):
                 send(reply, to: incoming.peer, io: io)
             case .replyAgain(_, _, .acknowledged):
@@ -402,7 +379,7 @@ public final class ServerCore: TransportHandler {
                     // E.g. a retried pull whose cached key list was evicted since: the sender resends its keys.
                     reply(error, to: header, peer: incoming.peer, io: io)
                 }
-            case .buffer, .dropDuplicate:
+            case .buffer, .dropDuplicate, .replyAgain(_, _, .pending):
                 break
             case .reject(let error):
                 reply(error.wireError, to: header, peer: incoming.peer, io: io)
@@ -411,7 +388,11 @@ public final class ServerCore: TransportHandler {
     }
 
     private func kept(_ reply: Message) -> KeptReply {
-        reply.header.kind == .pullReply ? .readAgain : .message(reply)
+        switch reply.header.kind {
+        case .pullReply: return .readAgain
+        case .pushAck where reply.header.keyCacheHash == nil && reply.header.compressedSizes == nil: return .acknowledged
+        default: return .message(reply)
+        }
     }
 
     private func send(_ reply: Message, to peer: PeerAddress, io: any TransportIO) {
