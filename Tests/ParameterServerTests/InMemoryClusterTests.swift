@@ -109,6 +109,24 @@ struct InMemoryClusterTests {
         #expect(!cluster.network.isRunning("mem://manager"))
     }
 
+    @Test("nodes that registered longer than the heartbeat timeout before the last one are not declared dead when the job starts")
+    func earlyRegistrantsAreNotDead() {
+        let cluster = Self.makeCluster(seed: 1, servers: 2, startServers: 1, workers: 1)
+        // Server-0 and the worker registered; they send no heartbeats until the job starts.
+        cluster.network.advance(by: .seconds(5))
+        cluster.network.add(
+            ServerCore(
+                settings: NodeSettings(
+                    role: .server, rank: 1, managerEndpoint: "mem://manager", bindEndpoint: "mem://server-1",
+                    tables: [Self.table], deadlines: Self.deadlines),
+                outcome: NodeOutcome(), logger: Self.logger),
+            endpoint: "mem://server-1")
+        cluster.network.deliverAll()
+        cluster.network.advance(by: .seconds(2))
+        #expect(cluster.reports.withLock { $0 }.isEmpty, "\(cluster.reports.withLock { $0 })")
+        #expect(cluster.network.isRunning("mem://server-0"))
+    }
+
     @Test("a worker that dies is named after the heartbeat timeout, and the others are stopped")
     func deadWorker() {
         let cluster = Self.makeCluster(seed: 1, servers: 1, workers: 2)
