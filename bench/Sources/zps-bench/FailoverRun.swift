@@ -13,6 +13,8 @@ struct FailoverSettings: Sendable {
     var kills = 11
     /// The `zps` executable the servers run.
     var zpsExecutable = FailoverSettings.executableBesideBench()
+    /// Keys per server to measure at (nil: the scenario's own).
+    var sizes: [Int]?
 
     /// `zps` in the folder of the running zps-bench (`.build/release/zps` beside `.build/release/zps-bench`).
     static func executableBesideBench() -> String {
@@ -56,6 +58,8 @@ struct FailoverRun {
         var detection: Duration?
         var probePushes = 0
         var loadPushes = 0
+        /// Servers the manager declared dead that the bench did not kill.
+        var falseDetections = 0
         var failure: String?
     }
 
@@ -71,6 +75,8 @@ struct FailoverRun {
         var probePushes = 0
         var loadPushes = 0
         var jobFailure: String?
+        /// The manager's reports of silent servers.
+        var managerLines: [String] = []
     }
 
     private final class Shared: Sendable {
@@ -105,9 +111,17 @@ struct FailoverRun {
         let quiet = Logger(label: "zps-bench") { _ in SwiftLogNoOpLogHandler() }
         let managerLogger = Logger(label: "zps-bench.manager") { _ in
             LineLogHandler { line in
-                guard line.contains(" lost after ") else { return }
                 let now = ContinuousClock.now
-                shared.state.withLock { state in if state.detectedAt == nil { state.detectedAt = now } }
+                if line.contains(" lost after ") {
+                    shared.state.withLock { state in if state.detectedAt == nil { state.detectedAt = now } }
+                } else if line.contains("stopped sending heartbeats") {
+                    // Which servers the manager gave up on, and when: a server the bench did not
+                    // kill is a false detection under load.
+                    shared.state.withLock { state in
+                        let since = state.killedAt.map { "\(Int((now - $0).seconds * 1000)) ms after the kill" } ?? "before the kill"
+                        state.managerLines.append("manager, \(since): \(line)")
+                    }
+                }
             }
         }
         var managerSettings = ManagerSettings(
@@ -191,11 +205,13 @@ struct FailoverRun {
             }
             if outcome.detection == nil { shared.fail("the manager never reported server-\(victim) lost") }
         }
-        let failures = shared.state.withLock { $0.failures }
+        let (failures, managerLines) = shared.state.withLock { ($0.failures, $0.managerLines) }
+        let falseDetections = managerLines.filter { !$0.contains("server-\(victim) ") }
+        outcome.falseDetections = falseDetections.count
         if failures.isEmpty {
             try? FileManager.default.removeItem(at: directory)
         } else {
-            outcome.failure = failures.joined(separator: "; ") + " (server logs in \(directory.path))"
+            outcome.failure = (failures + managerLines).joined(separator: "; ") + " (server logs in \(directory.path))"
         }
         return outcome
     }

@@ -61,6 +61,9 @@ struct ZPSBench: AsyncParsableCommand {
     @Option(help: "failover: servers killed per size of store, spread over the repetitions (at least one per repetition).")
     var kills = 11
 
+    @Option(help: "failover: only these sizes of store, keys per server, comma-separated (default 100000,1000000,10000000).")
+    var keysPerServer: String?
+
     @Option(help: "failover: the zps executable the bench starts its servers from (default: beside zps-bench).")
     var zps: String?
 
@@ -110,7 +113,8 @@ struct ZPSBench: AsyncParsableCommand {
         let failover = FailoverSettings(
             heartbeatInterval: try duration(heartbeatInterval, "--heartbeat-interval"),
             heartbeatTimeout: try duration(heartbeatTimeout, "--heartbeat-timeout"),
-            kills: kills, zpsExecutable: zps ?? FailoverSettings.executableBesideBench())
+            kills: kills, zpsExecutable: zps ?? FailoverSettings.executableBesideBench(),
+            sizes: try keysPerServer.map { try Self.counts($0, name: "keys per server", upTo: 100_000_000) })
         guard failover.heartbeatInterval < failover.heartbeatTimeout else {
             throw ValidationError("--heartbeat-interval must be shorter than --heartbeat-timeout")
         }

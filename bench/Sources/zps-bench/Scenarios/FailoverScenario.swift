@@ -21,7 +21,7 @@ struct FailoverScenario: Scenario {
 
     /// The fail-over shapes: keys per server.
     static func sizes(_ options: BenchOptions) -> [Int] {
-        options.quick ? [100_000, 1_000_000] : [100_000, 1_000_000, 10_000_000]
+        options.failover.sizes ?? (options.quick ? [100_000, 1_000_000] : [100_000, 1_000_000, 10_000_000])
     }
 
     func trials(_ options: BenchOptions) throws -> [Trial] {
@@ -81,7 +81,7 @@ struct FailoverScenario: Scenario {
     static func measureKill(keysPerServer: Int, seed: UInt64, settings: FailoverSettings) async throws -> [Sample] {
         let outcome = try await FailoverRun(keysPerServer: keysPerServer, seed: seed, settings: settings).measure()
         func milliseconds(_ duration: Duration) -> Double { duration.seconds * 1000 }
-        let what = "keys/server=\(keysPerServer) seed=\(seed): server-\(outcome.victim) killed \(Int(milliseconds(outcome.delay))) ms into the load"
+        let what = "keys/server=\(keysPerServer) seed=\(seed): server-\(outcome.victim), kill \(Int(milliseconds(outcome.delay))) ms into the load"
         guard outcome.failure == nil, let failover = outcome.failover, let detection = outcome.detection else {
             progress("  FAILED \(what): \(outcome.failure ?? "no figures")")
             return [Sample(metric: "failed kills", value: 1, unit: "kills")]
