@@ -115,6 +115,16 @@ public final class ServerCore: TransportHandler {
     public func stopped(error: (any Error)?) {
         if let error { outcome.fail("\(link.settings.name) stopped: \(error)") }
         for line in filters.report.lines { logger.notice("\(link.settings.name) filters: \(line)") }
+        let traffic = replicationTraffic
+        if traffic.keys > 0 {
+            logger.notice("\(link.settings.name) replication: sent \(traffic.keys) keys, \(traffic.bytes) bytes to successors")
+        }
+    }
+
+    /// The results this server sent down its replica chains: keys, and payload bytes (keys and
+    /// entries frames, headers not counted), forwarded replicates and resends included.
+    public var replicationTraffic: (keys: Int, bytes: Int) {
+        (replication.replicatedKeys, replication.replicatedBytes)
     }
 
     /// The values this server holds for `range` of table `table`, as primary or as replica (`nil`

@@ -12,10 +12,13 @@ enum BenchCluster {
     /// once the manager has shut the job down.
     /// With `pinned`, each worker and then each server is kept on a CPU of its own (round robin
     /// over the host's CPUs), as if it had a host to itself; the manager runs anywhere. `busyPoll` is
-    /// the servers' and workers' ``NodeSettings/busyPoll`` (`nil`: their default).
+    /// the servers' and workers' ``NodeSettings/busyPoll`` (`nil`: their default). `replication` is
+    /// the manager's ``ManagerSettings/replication``; `serverLog` receives the servers' log lines of
+    /// level notice and above (by default they are dropped).
     static func run<Result: Sendable>(
         servers: Int, workers: Int, tables: [TableSpec], keySpace: KeyRange, transport: BenchTransport,
-        limits: WireLimits = WireLimits(), pinned: Bool = false, busyPoll: Duration? = nil,
+        limits: WireLimits = WireLimits(), pinned: Bool = false, busyPoll: Duration? = nil, replication: Int = 0,
+        serverLog: (@Sendable (String) -> Void)? = nil,
         application: @escaping @Sendable (_ rank: Int, _ worker: Worker) async throws -> Result
     ) async throws -> [Result] {
         let logger = Logger(label: "zps-bench") { _ in SwiftLogNoOpLogHandler() }
@@ -28,15 +31,17 @@ enum BenchCluster {
             }
         }
         let deadlines = Deadlines(startup: .seconds(60), request: .seconds(60), barrier: .seconds(300))
-        let managerSettings = ManagerSettings(
+        var managerSettings = ManagerSettings(
             bindEndpoint: endpoint("manager"), servers: servers, workers: workers, keySpace: keySpace,
             deadlines: deadlines, limits: limits)
+        managerSettings.replication = replication
+        let serverLogger = serverLog.map { sink in Logger(label: "zps-bench.server") { _ in LineLogHandler(sink) } } ?? logger
         let results = Shared<[Int: Result]>([:])
         let report = Shared<JobReport?>(nil)
         let (boundStream, bound) = AsyncStream.makeStream(of: String.self)
 
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
+            group.addTask { [managerSettings] in
                 try await ManagerNode(
                     settings: managerSettings, logger: logger,
                     onBound: { bound.yield($0); bound.finish() },
@@ -51,7 +56,7 @@ enum BenchCluster {
                     tables: tables, deadlines: deadlines, limits: limits,
                     cpu: pinned ? (workers + rank) % ThreadAffinity.onlineCPUs : nil)
                 settings.busyPoll = busyPoll
-                group.addTask { try await ServerNode(settings: settings, logger: logger).run() }
+                group.addTask { try await ServerNode(settings: settings, logger: serverLogger).run() }
             }
             for rank in 0..<workers {
                 var settings = NodeSettings(

@@ -21,6 +21,8 @@ struct BenchOptions: Sendable {
     /// How long the nodes' I/O threads poll for the next message before they block; `nil`: the
     /// nodes' default.
     var busyPoll: Duration?
+    /// The `failover` scenario's heartbeats, kills and server executable.
+    var failover = FailoverSettings()
 }
 
 /// How the nodes of an in-process cluster reach each other.

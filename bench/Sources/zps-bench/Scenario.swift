@@ -7,6 +7,10 @@ protocol Scenario: Sendable {
     var summary: String { get }
     /// The shapes to measure under `options`.
     func trials(_ options: BenchOptions) throws -> [Trial]
+    /// The rows of this scenario after every repetition ran (see the default below).
+    func summarize(_ rows: [ResultRow]) -> [ResultRow]
+    /// The scenario's own plot, if it has one (see the default below).
+    func plot(_ rows: [ResultRow]) -> String?
 }
 
 /// One shape of one scenario: a zps measurement and, where there is one, the C figure for the same shape.
@@ -34,4 +38,15 @@ struct Sample: Sendable, Hashable {
     var value: Double
     /// Its unit, e.g. `keys/s`, `us`, `GB/s`.
     var unit: String
+}
+
+extension Scenario {
+    /// The scenario's rows once every repetition ran: figures computed across runs or across
+    /// shapes (percentiles, ratios between shapes) are added or replaced here. By default the rows
+    /// stay as they are.
+    func summarize(_ rows: [ResultRow]) -> [ResultRow] { rows }
+
+    /// An SVG of the scenario's rows, for scenarios whose figures are not keys/s against keys per
+    /// request; nil by default.
+    func plot(_ rows: [ResultRow]) -> String? { nil }
 }

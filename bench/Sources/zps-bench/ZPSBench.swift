@@ -8,7 +8,7 @@ struct ZPSBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zps-bench",
         abstract: "Throughput and latency benchmarks of zps, each figure beside the C reference for the same shape.",
-        discussion: "Scenarios: \(ScenarioCatalog.all.map(\.name).joined(separator: ", ")); 'all' runs every one, 'list' describes them.")
+        discussion: "Scenarios: \(ScenarioCatalog.everyScenario.map(\.name).joined(separator: ", ")); 'all' runs every one but \(ScenarioCatalog.byNameOnly.map(\.name).joined(separator: ", ")), 'list' describes them.")
 
     @Argument(help: "Scenarios to run ('all', 'list', or names).")
     var scenarios: [String] = ["all"]
@@ -52,6 +52,21 @@ struct ZPSBench: AsyncParsableCommand {
     @Option(help: "How long node I/O threads poll for the next message before they block, e.g. 50us or 0us (default: the nodes' default, 50us).")
     var busyPoll: String?
 
+    @Option(help: "failover: the heartbeat interval of the nodes, e.g. 50ms.")
+    var heartbeatInterval = "50ms"
+
+    @Option(help: "failover: how long the manager waits for a server's heartbeat before it moves the server's ranges, e.g. 200ms.")
+    var heartbeatTimeout = "200ms"
+
+    @Option(help: "failover: servers killed per size of store, spread over the repetitions (at least one per repetition).")
+    var kills = 11
+
+    @Option(help: "failover: only these sizes of store, keys per server, comma-separated (default 100000,1000000,10000000).")
+    var keysPerServer: String?
+
+    @Option(help: "failover: the zps executable the bench starts its servers from (default: beside zps-bench).")
+    var zps: String?
+
     @Flag(help: "Only the shapes the project's targets name (1K and 100K keys, 1 and 8 in flight; one key of 1M floats; the apply loop), and a verdict on each target.")
     var targets = false
 
@@ -59,7 +74,7 @@ struct ZPSBench: AsyncParsableCommand {
         // As the zps executable does: every node of the in-process clusters reuses its large buffers.
         AllocatorTuning.keepLargeBuffers()
         if scenarios == ["list"] {
-            for scenario in ScenarioCatalog.all { print("\(scenario.name)\t\(scenario.summary)") }
+            for scenario in ScenarioCatalog.everyScenario { print("\(scenario.name)\t\(scenario.summary)") }
             return
         }
         var chosen: [any Scenario] = []
@@ -73,7 +88,7 @@ struct ZPSBench: AsyncParsableCommand {
         for name in scenarios {
             if name == "all" { chosen += ScenarioCatalog.all; continue }
             guard let scenario = ScenarioCatalog.scenario(named: name) else {
-                throw ValidationError("no scenario '\(name)'; scenarios: \(ScenarioCatalog.all.map(\.name).joined(separator: ", "))")
+                throw ValidationError("no scenario '\(name)'; scenarios: \(ScenarioCatalog.everyScenario.map(\.name).joined(separator: ", "))")
             }
             chosen.append(scenario)
         }
@@ -89,17 +104,37 @@ struct ZPSBench: AsyncParsableCommand {
             }
             return duration
         }
+        func duration(_ text: String, _ option: String) throws -> Duration {
+            guard let value = DurationText.parse(text), value > .zero else {
+                throw ValidationError("\(option): expected \(DurationText.expectation), found \"\(text)\"")
+            }
+            return value
+        }
+        let failover = FailoverSettings(
+            heartbeatInterval: try duration(heartbeatInterval, "--heartbeat-interval"),
+            heartbeatTimeout: try duration(heartbeatTimeout, "--heartbeat-timeout"),
+            kills: kills, zpsExecutable: zps ?? FailoverSettings.executableBesideBench(),
+            sizes: try keysPerServer.map { try Self.counts($0, name: "keys per server", upTo: 100_000_000) })
+        guard failover.heartbeatInterval < failover.heartbeatTimeout else {
+            throw ValidationError("--heartbeat-interval must be shorter than --heartbeat-timeout")
+        }
+        guard kills > 0 else { throw ValidationError("--kills must be at least 1") }
         let reference = limits.isEmpty ? nil : try CReference.locate(limits: limits, buildFolder: limitsBuild)
         if reference == nil { FileHandle.standardError.write(Data("no C reference at '\(limits)': zps figures only\n".utf8)) }
         let options = BenchOptions(
             repetitions: quick ? 1 : repetitions, quick: quick, reference: reference,
             keysPerPhase: quick ? keysPerPhase / 3 : keysPerPhase, keyCounts: keyCounts, transports: transports,
             windows: windows, referenceShapesOnly: referenceShapes, pinned: pin,
-            busyPoll: busyPollDuration)
+            busyPoll: busyPollDuration, failover: failover)
 
         let trials = try chosen.flatMap { try $0.trials(options) }
         let started = ContinuousClock.now
-        let rows = try await BenchRunner(repetitions: options.repetitions).run(trials)
+        let measured = try await BenchRunner(repetitions: options.repetitions).run(trials)
+        var rows: [ResultRow] = []
+        var summarized: Set<String> = []
+        for scenario in chosen where summarized.insert(scenario.name).inserted {
+            rows += scenario.summarize(measured.filter { $0.scenario == scenario.name })
+        }
         print(ResultTable.render(rows))
         print("\(trials.count) trials x \(options.repetitions) repetitions in \(Int((ContinuousClock.now - started).seconds)) s; figures are medians, zps/C above 1 means zps did better")
         let verdicts = targets ? BenchTarget.verdicts(rows) : nil
@@ -112,7 +147,10 @@ struct ZPSBench: AsyncParsableCommand {
         if let json {
             try write(ResultDocument(rows: rows, repetitions: options.repetitions, targets: verdicts).encoded(), to: json)
         }
-        if let svgPath, let plot = ResultPlot.svg(rows, title: "zps vs C reference: push/pull throughput, 1 server, 1 worker, tcp") {
+        let plot =
+            ResultPlot.svg(rows, title: "zps vs C reference: push/pull throughput, 1 server, 1 worker, tcp")
+            ?? chosen.lazy.compactMap { $0.plot(rows.filter { [name = $0.name] in $0.scenario == name }) }.first
+        if let svgPath, let plot {
             try write(Data(plot.utf8), to: svgPath)
         }
     }
