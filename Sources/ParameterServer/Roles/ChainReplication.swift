@@ -184,16 +184,24 @@ struct ChainReplication {
         return (directives, newSuccessors)
     }
 
-    /// Sends `parts` — replicates holding every stored key of `range` with its values and updater
-    /// state — to the range's new successor, which then holds a full copy once they and everything
-    /// forwarded before them are acknowledged (links are FIFO, so results forwarded after the copy
-    /// arrive after it). Then ``Directive/replicaReady(_:version:)`` follows.
-    mutating func copy(_ range: KeyRange, version: UInt64, parts: [Message]) -> [Directive] {
-        guard let successor = successor(for: range) else { return [] }
-        guard !parts.isEmpty else { return [.replicaReady(range, version: version)] }
-        copies[range] = (parts.count, version)
-        return parts.map { send($0, range: range, to: successor, waiter: .copy(range)) }
+    /// Starts copying `range` to its new successor in `parts` parts (``RangeCopy``), sent with
+    /// ``sendCopyPart(_:of:)``; once every part is acknowledged the successor holds a full copy, and
+    /// ``Directive/replicaReady(_:version:)`` follows (at once for a range with nothing stored).
+    mutating func beginCopy(_ range: KeyRange, version: UInt64, parts: Int) -> [Directive] {
+        guard successor(for: range) != nil else { return [] }
+        guard parts > 0 else { return [.replicaReady(range, version: version)] }
+        copies[range] = (parts, version)
+        return []
     }
+
+    /// Sends one part of the copy of `range` to its successor; nothing when that copy was superseded.
+    mutating func sendCopyPart(_ part: Message, of range: KeyRange) -> [Directive] {
+        guard copies[range] != nil, let successor = successor(for: range) else { return [] }
+        return [send(part, range: range, to: successor, waiter: .copy(range))]
+    }
+
+    /// Whether a copy of `range` is in progress.
+    func isCopying(_ range: KeyRange) -> Bool { copies[range] != nil }
 
     // MARK: Parts
 

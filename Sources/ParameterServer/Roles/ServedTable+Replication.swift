@@ -27,26 +27,9 @@ extension ServedTable {
         }
     }
 
-    /// A whole copy of `range` as this server holds it (primary or replica): replicates of at most
-    /// `partKeys` keys each, holding every stored key with its values and updater state.
-    func copy(of range: KeyRange, origin: RequestOrigin, partKeys: Int = 1 << 16) -> [Message] {
-        guard let store = (stores + replicas).first(where: { $0.range == range }) else { return [] }
-        let keys = store.snapshot(of: range).keys
-        let width = store.entryWidth
-        return stride(from: 0, to: keys.count, by: partKeys).map { start in
-            let count = min(partKeys, keys.count - start)
-            let keyFrame = Frame(array: keys, range: start..<(start + count))
-            let entries = keys.withUnsafeBytes { raw in
-                Frame.allocate(count: 4 * width * count) { output in
-                    store.readEntries(
-                        keys: raw.baseAddress! + 8 * start, count: count,
-                        into: output.baseAddress!.assumingMemoryBound(to: Float.self))
-                }
-            }
-            var header = Header(kind: .replicate, sender: origin.server, table: spec.id, keyCount: UInt32(count), valueLength: UInt32(width))
-            header.origin = origin
-            return Message(header: header, keys: keyFrame, values: entries)
-        }
+    /// The store of exactly `range`, primary or replica.
+    func store(holding range: KeyRange) -> RangeStore? {
+        stores.first { $0.range == range } ?? replicas.first { $0.range == range }
     }
 
     /// The replica store that holds every key of a replicate whose entries fit it; throws when there

@@ -61,6 +61,10 @@ public final class ServerCore: TransportHandler {
     private var batch = ReplicationBatch()
     /// A batch this large goes down the chains without waiting for the input to run dry.
     private static let batchKeyLimit = 1 << 20
+    /// Ranges being copied to new replicas, part by part between requests.
+    private var copying: [RangeCopy] = []
+    /// Copy parts sent each time the input runs dry (or each tick).
+    private static let copyPartsPerTurn = 4
     /// The pushes whose results this server holds, by first identity: a push sent again after a
     /// fail-over that is already here is acknowledged, not applied twice.
     private var appliedOrigins = AppliedOrigins()
@@ -99,6 +103,7 @@ public final class ServerCore: TransportHandler {
     public func tick(io: any TransportIO) {
         perform(io) { try link.tick(io: io) }
         flushReplication(io: io)
+        if !copying.isEmpty { sendCopyParts(io: io) }
         let patience = link.settings.deadlines.heartbeatTimeout
         while let first = awaitingTable.first, first.arrived + patience < io.now {
             awaitingTable.removeFirst()
@@ -247,12 +252,30 @@ public final class ServerCore: TransportHandler {
         }
         let (directives, newSuccessors) = replication.reconfigure(table.chains, version: table.version)
         perform(directives, io: io)
-        // A new next server gets the whole range first; what is forwarded later follows it.
+        // A new next server gets the whole range, part by part between requests.
+        copying.removeAll { copy in !replication.isCopying(copy.range) || newSuccessors.contains { $0.0 == copy.range } }
         for (range, successor) in newSuccessors {
-            let origin = RequestOrigin(server: link.nodeID, sender: link.nodeID, requestID: 0)
-            let parts = tables.keys.sorted().flatMap { tables[$0]!.copy(of: range, origin: origin) }
-            logger.info("\(link.settings.name) copies \(range) to \(successor): \(parts.reduce(0) { $0 + $1.keyCount }) keys")
-            perform(replication.copy(range, version: table.version, parts: parts), io: io)
+            let copies = tables.keys.sorted().compactMap { RangeCopy(of: range, in: tables[$0]!) }
+            let parts = copies.reduce(0) { $0 + $1.partCount }
+            logger.info("\(link.settings.name) copies \(range) to \(successor) in \(parts) part(s)")
+            perform(replication.beginCopy(range, version: table.version, parts: parts), io: io)
+            copying += copies
+        }
+        sendCopyParts(io: io)
+    }
+
+    /// Sends the next few parts of the ranges being copied to new replicas.
+    private func sendCopyParts(io: any TransportIO) {
+        var budget = Self.copyPartsPerTurn
+        let origin = RequestOrigin(server: link.nodeID, sender: link.nodeID, requestID: 0)
+        while budget > 0, !copying.isEmpty {
+            guard let table = tables[copying[0].table], let part = copying[0].nextPart(from: table, origin: origin) else {
+                copying.removeFirst()
+                continue
+            }
+            perform(replication.sendCopyPart(part, of: copying[0].range), io: io)
+            if copying[0].isDone { copying.removeFirst() }
+            budget -= 1
         }
     }
 
@@ -537,6 +560,7 @@ public final class ServerCore: TransportHandler {
     /// The input ran dry: what the pushes since the last flush made goes down the chains now.
     public func drained(io: any TransportIO) {
         flushReplication(io: io)
+        if !copying.isEmpty { sendCopyParts(io: io) }
     }
 
     /// Writes a predecessor's replicate into this server's replica of its range, then forwards it

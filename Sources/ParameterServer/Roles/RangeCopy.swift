@@ -1,0 +1,57 @@
+import ZeroMQ
+
+/// A range of one table on its way, part by part, to a server that has just become the next one
+/// in its chain (docs/FAULT-TOLERANCE.md, re-protection). Each part is read from the live store
+/// when it is sent, a few parts at a time between requests, so that a large range never stalls
+/// the server: a result forwarded while the copy runs and a part sent after it both hold the
+/// latest values, and the link delivers them in the order they were sent.
+struct RangeCopy {
+    /// Keys per part.
+    static let partKeys = 1 << 16
+
+    let table: UInt32
+    let range: KeyRange
+    /// The keys to send: every key of the range for a dense store (`nil`), or the keys a sorted
+    /// store held when the copy began (keys it gains later go down the chain as results).
+    private let storedKeys: [UInt64]?
+    private let total: Int
+    private var next = 0
+
+    /// The copy of `range` of `table`, or `nil` when this server holds no store of it.
+    init?(of range: KeyRange, in table: ServedTable) {
+        guard let store = table.store(holding: range) else { return nil }
+        self.table = table.spec.id
+        self.range = range
+        storedKeys = store.isDense ? nil : store.snapshot(of: range).keys
+        total = storedKeys?.count ?? Int(range.count)
+    }
+
+    /// How many parts the copy sends in all.
+    var partCount: Int { (total + Self.partKeys - 1) / Self.partKeys }
+
+    var isDone: Bool { next >= total }
+
+    /// The next part, read from `table`'s store now: keys and, per key, values and updater state.
+    mutating func nextPart(from table: ServedTable, origin: RequestOrigin) -> Message? {
+        guard !isDone, let store = table.store(holding: range) else { return nil }
+        let count = min(Self.partKeys, total - next)
+        let keys: [UInt64]
+        if let storedKeys {
+            keys = Array(storedKeys[next..<(next + count)])
+        } else {
+            let first = range.lowerBound + UInt64(next)
+            keys = Array(first..<(first + UInt64(count)))
+        }
+        next += count
+        let width = store.entryWidth
+        let entries = keys.withUnsafeBytes { raw in
+            Frame.allocate(count: 4 * width * count) { output in
+                store.readEntries(
+                    keys: raw.baseAddress!, count: count, into: output.baseAddress!.assumingMemoryBound(to: Float.self))
+            }
+        }
+        var header = Header(kind: .replicate, sender: origin.server, table: self.table, keyCount: UInt32(count), valueLength: UInt32(width))
+        header.origin = origin
+        return Message(header: header, keys: Frame(array: keys), values: entries)
+    }
+}
