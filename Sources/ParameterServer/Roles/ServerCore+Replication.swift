@@ -1,0 +1,130 @@
+import Logging
+import ZeroMQ
+
+/// Chain replication on a server (docs/FAULT-TOLERANCE.md): following the chains of each new node
+/// table, forwarding what pushes changed, writing what a predecessor forwards, and copying ranges
+/// to new replicas.
+extension ServerCore {
+    /// Follows the replica chains of a new node table: a range this server now heads, which it held
+    /// as a replica, is promoted (its values and updater state serve at once, nothing is copied);
+    /// ranges it no longer holds are freed; what it had sent down a chain that changed is sent again
+    /// to the new next server, or counts as held where it is now the tail.
+    func reconfigureChains(_ table: NodeTable, io: any TransportIO) throws {
+        // What was applied under the old chains goes down them first.
+        flushReplication(io: io)
+        nodeTable = table
+        tableVersion = table.version
+        guard !table.chains.isEmpty, let me = table.node(link.nodeID) else { return }
+        let primaries = Set(me.ranges)
+        let replicaRanges = Set(table.chains.filter { $0.predecessor(of: link.nodeID) != nil }.map(\.range))
+        for served in tables.values {
+            for range in replicaRanges.sorted(by: { $0.lowerBound < $1.lowerBound }) { served.addReplica(range) }
+            for range in primaries where !served.stores.contains(where: { $0.range == range }) {
+                guard served.promote(range) else {
+                    throw NodeFailure("the node table makes \(link.settings.name) the primary of \(range), which it does not hold")
+                }
+                logger.notice("\(link.settings.name) took over \(range) of table '\(served.spec.name)' from its replica")
+            }
+            served.keepOnly(primaries: primaries, replicaRanges: replicaRanges)
+        }
+        let (directives, newSuccessors) = replication.reconfigure(table.chains, version: table.version)
+        perform(directives, io: io)
+        // A new next server gets the whole range, part by part between requests.
+        copying.removeAll { copy in !replication.isCopying(copy.range) || newSuccessors.contains { $0.0 == copy.range } }
+        for (range, successor) in newSuccessors {
+            let copies = tables.keys.sorted().compactMap { RangeCopy(of: range, in: tables[$0]!) }
+            let parts = copies.reduce(0) { $0 + $1.partCount }
+            logger.info("\(link.settings.name) copies \(range) to \(successor) in \(parts) part(s)")
+            perform(replication.beginCopy(range, version: table.version, parts: parts), io: io)
+            copying += copies
+        }
+        sendCopyParts(io: io)
+    }
+
+    /// Sends the next few parts of the ranges being copied to new replicas.
+    func sendCopyParts(io: any TransportIO) {
+        var budget = Self.copyPartsPerTurn
+        let origin = RequestOrigin(server: link.nodeID, sender: link.nodeID, requestID: 0)
+        while budget > 0, !copying.isEmpty {
+            guard let table = tables[copying[0].table], let part = copying[0].nextPart(from: table, origin: origin) else {
+                copying.removeFirst()
+                continue
+            }
+            perform(replication.sendCopyPart(part, of: copying[0].range), io: io)
+            if copying[0].isDone { copying.removeFirst() }
+            budget -= 1
+        }
+    }
+
+    /// Carries out what the chain replication says.
+    func perform(_ directives: [ChainReplication.Directive], io: any TransportIO) {
+        for directive in directives {
+            switch directive {
+            case .send(let message, let server):
+                guard let endpoint = nodeTable?.node(server)?.endpoint else { continue }
+                send(message, to: .endpoint(endpoint), io: io)
+            case .release(let held):
+                send(held.reply, to: held.peer, io: io)
+                if orderedSenders.contains(held.sender) {
+                    deduplicator.recordReply(sender: held.sender, requestID: held.requestID, reply: kept(held.reply))
+                }
+            case .replicaReady(let range, let version):
+                var header = Header(kind: .replicaReady, keyRange: range)
+                header.tableVersion = version
+                perform(io) { try link.send(header, io: io) }
+            }
+        }
+    }
+
+    /// Sends the results of the pushes applied since the last flush down their chains.
+    func flushReplication(io: any TransportIO) {
+        guard !batch.isEmpty || replication.hasHeldReplies else { return }
+        let results = batch.take().flatMap { part in
+            tables[part.table]?.results(range: part.range, keys: part.keys, origins: part.origins) ?? []
+        }
+        perform(replication.flush(results: results), io: io)
+    }
+
+    /// The input ran dry: what the pushes since the last flush made goes down the chains now.
+    public func drained(io: any TransportIO) {
+        flushReplication(io: io)
+        if !copying.isEmpty { sendCopyParts(io: io) }
+    }
+
+    /// Writes a predecessor's replicate into this server's replica of its range, then forwards it
+    /// down the chain or, at the tail, acknowledges it.
+    func writeReplicate(_ message: Message, io: any TransportIO) throws {
+        let header = message.header
+        guard let table = tables[header.table] else {
+            throw WireError(.unknownTable, field: "t", "no table with id \(header.table); tables: \(tables.keys.sorted())")
+        }
+        let store = try table.replicaStore(for: message)
+        let range = store.range
+        guard replication.chain(containing: range)?.predecessor(of: link.nodeID) == header.sender else {
+            throw WireError(.invalidRequest, field: "s", "\(header.sender) is not the predecessor of \(link.nodeID) in the chain of \(range)")
+        }
+        store.write(replicate: message)
+        for origin in header.origins { appliedOrigins.insert(origin) }
+        perform(replication.wrote(message, range: range, from: header.sender), io: io)
+    }
+
+    /// The results this server sent down its replica chains: keys, and payload bytes (keys and
+    /// entries frames, headers not counted), forwarded replicates and resends included.
+    public var replicationTraffic: (keys: Int, bytes: Int) {
+        (replication.replicatedKeys, replication.replicatedBytes)
+    }
+
+    /// The values this server holds for `range` of table `table`, as primary or as replica (`nil`
+    /// when it holds no such store): how the simulator compares a chain's copies.
+    func storedValues(table: UInt32, range: KeyRange, replica: Bool) -> [Float]? {
+        guard let served = tables[table] else { return nil }
+        let store = (replica ? served.replicas : served.stores).first { $0.range == range }
+        return store?.snapshot(of: range).values
+    }
+
+    /// The ranges of `table` this server holds as primary and as replica.
+    func heldRanges(table: UInt32) -> (primaries: [KeyRange], replicas: [KeyRange]) {
+        guard let served = tables[table] else { return ([], []) }
+        return (served.stores.map(\.range), served.replicas.map(\.range))
+    }
+}

@@ -1,0 +1,317 @@
+import Logging
+import ZeroMQ
+
+/// The request path of a server: every push, pull and range function is decoded, admitted,
+/// ordered per sender and served here, and answered (with an error reply when it fails).
+extension ServerCore {
+    // MARK: - Data requests
+
+    /// Every request takes this one path: decoded through the filters; admitted once its node
+    /// table and its sender are known here (held until then); put in its sender's order by the
+    /// deduplicator; served by ``answer(_:from:io:)``; its reply sent and kept for retries. A
+    /// request that is next in its sender's order, the usual case, goes through the deduplicator
+    /// without buffering or directives.
+    func serve(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
+        let decoded = Result { () throws(WireError) in try filters.decode(frames, limits: link.settings.limits) }
+        let header: Header?
+        switch decoded {
+        case .success(let message): header = message.header
+        case .failure: header = frames.first.flatMap { try? HeaderCodec.decode($0, limits: link.settings.limits) }
+        }
+        if let header, Self.isDataRequest(header.kind) || header.kind == .replicate, let version = header.tableVersion,
+            version > tableVersion
+        {
+            if awaitingTable.count < 10_000 {
+                awaitingTable.append((frames, peer, version, io.now))
+            } else {
+                reject(frames, from: peer, io: io, WireError(
+                    .staleTable, field: "tv", "routed by node table version \(version), which this server does not have yet (\(tableVersion))"))
+            }
+            return
+        }
+        if let header, Self.isDataRequest(header.kind), header.sender != .unassigned,
+            !knownSenders.contains(header.sender)
+        {
+            if awaitingMembership.count < 10_000 {
+                awaitingMembership.append((frames, peer, header.sender, io.now))
+            } else {
+                reject(frames, from: peer, io: io, WireError(.notRegistered, field: "s", "\(header.sender) is not in the node table"))
+            }
+            return
+        }
+        guard let header, isOrdered(header) else {
+            switch decoded {
+            case .success(let message):
+                if let reply = answer(message, from: peer, io: io) { send(reply, to: peer, io: io) }
+            case .failure(let error):
+                reject(frames, from: peer, io: io, error)
+            }
+            return
+        }
+        // A request of an ordered sender uses up its id even when it cannot be decoded, or its
+        // later requests would wait for it forever.
+        if deduplicator.acceptInOrder(sender: header.sender, requestID: header.requestID, reply: .pending) {
+            serveInOrder(decoded, header: header, peer: peer, io: io)
+        } else {
+            deliver(Incoming(header: header, request: decoded, peer: peer), io: io)
+        }
+    }
+
+    /// Serves a request its sender's order lets through now, and keeps its reply for retries (a
+    /// held reply is kept when it is sent).
+    func serveInOrder(_ request: Result<Message, WireError>, header: Header, peer: PeerAddress, io: any TransportIO) {
+        let reply: Message?
+        switch request {
+        case .success(let message): reply = answer(message, from: peer, io: io)
+        case .failure(let error): reply = errorMessage(error, to: header, peer: peer)
+        }
+        guard let reply else { return }
+        send(reply, to: peer, io: io)
+        deduplicator.recordReply(sender: header.sender, requestID: header.requestID, reply: kept(reply))
+    }
+
+    func isOrdered(_ header: Header) -> Bool {
+        Self.isDataRequest(header.kind) && orderedSenders.contains(header.sender)
+    }
+
+    /// The requests that are ordered per sender: they read or change the stores.
+    static func isDataRequest(_ kind: MessageKind) -> Bool {
+        kind == .push || kind == .pull || kind == .rangeFunction
+    }
+
+    /// Passes a request of an ordered sender through the deduplicator and performs what it says.
+    func deliver(_ incoming: Incoming, io: any TransportIO) {
+        let header = incoming.header
+        for directive in deduplicator.receive(sender: header.sender, requestID: header.requestID, incoming) {
+            switch directive {
+            case .apply(_, _, let request):
+                serveInOrder(request.request, header: request.header, peer: request.peer, io: io)
+            case .replyAgain(_, _, .message(let reply)):
+                send(reply, to: incoming.peer, io: io)
+            case .replyAgain(_, _, .acknowledged):
+                send(acknowledgement(of: header), to: incoming.peer, io: io)
+            case .replyAgain(_, _, .readAgain):
+                switch incoming.request {
+                case .success(let message):
+                    if let reply = answer(message, from: incoming.peer, io: io) { send(reply, to: incoming.peer, io: io) }
+                case .failure(let error):
+                    // E.g. a retried pull whose cached key list was evicted since: the sender resends its keys.
+                    reply(error, to: header, peer: incoming.peer, io: io)
+                }
+            case .buffer, .dropDuplicate, .replyAgain(_, _, .pending):
+                break
+            case .reject(let error):
+                reply(error.wireError, to: header, peer: incoming.peer, io: io)
+            }
+        }
+    }
+
+    func kept(_ reply: Message) -> KeptReply {
+        switch reply.header.kind {
+        case .pullReply: return .readAgain
+        case .pushAck where reply.header.keyCacheHash == nil && reply.header.compressedSizes == nil: return .acknowledged
+        default: return .message(reply)
+        }
+    }
+
+    func send(_ reply: Message, to peer: PeerAddress, io: any TransportIO) {
+        do {
+            try io.send(reply.header, payload: reply.payloadFrames, to: peer)
+        } catch {
+            logger.warning("\(link.settings.name) could not answer \(peer): \(error)")
+        }
+    }
+
+    /// Serves a decoded request: its reply (an error reply if it fails), or `nil` for a BSP pull held
+    /// until its iteration is complete.
+    func answer(_ message: Message, from peer: PeerAddress, io: any TransportIO) -> Message? {
+        do {
+            return try handle(message, from: peer, io: io).map { filters.encode($0, answering: message.header) }
+        } catch let error as WireError {
+            if error.code == .keyOutOfRange, let routedBy = message.header.tableVersion, let current = link.table?.version,
+                routedBy < current
+            {
+                // Routed by an older table: the sender sends it again by this server's table.
+                var reply = errorMessage(
+                    WireError(.staleTable, field: "tv", "routed by node table version \(routedBy), this server has \(current): \(error.detail)"),
+                    to: message.header, peer: peer)
+                reply.header.tableVersion = current
+                return reply
+            }
+            return errorMessage(error, to: message.header, peer: peer)
+        } catch let error as StorageError {
+            return errorMessage(WireError(error.code, field: "u", error.message), to: message.header, peer: peer)
+        } catch {
+            return errorMessage(WireError(.internalError, field: "k", "\(error)"), to: message.header, peer: peer)
+        }
+    }
+
+    func handle(_ message: Message, from peer: PeerAddress, io: any TransportIO) throws -> Message? {
+        let header = message.header
+        if shuttingDown { throw WireError(.shuttingDown, field: "k", "the server is shutting down") }
+        switch header.kind {
+        case .push, .pull:
+            guard let table = tables[header.table] else {
+                throw WireError(.unknownTable, field: "t", "no table with id \(header.table); tables: \(tables.keys.sorted())")
+            }
+            guard Int(header.valueLength) == table.spec.valueLength else {
+                throw WireError(
+                    .sizeMismatch, field: "vl",
+                    "table '\(table.spec.name)' holds \(table.spec.valueLength) floats per key, the request says \(header.valueLength)")
+            }
+            if header.flags.contains(.rangeRequest) {
+                guard header.kind == .pull, let range = header.keyRange else {
+                    throw WireError(.invalidRequest, field: "f", "only a pull may name a key range instead of keys")
+                }
+                return try pullRange(range, message: message, table: table)
+            }
+            let slices = try table.slices(of: message)
+            if header.kind == .push {
+                if table.isBSP { return try aggregate(message, table: table, slices: slices, io: io) }
+                return try push(message, table: table, slices: slices, from: peer, io: io)
+            }
+            if table.isBSP, let iteration = header.iteration {
+                let held = ServedTable.HeldPull(message: message, peer: peer)
+                return serveHeld(table.aggregator!.pull(from: header.sender, iteration: iteration, held), table: table, io: io)
+            }
+            return pull(message, table: table, slices: slices)
+        case .rangeFunction:
+            guard let table = tables[header.table] else {
+                throw WireError(.unknownTable, field: "t", "no table with id \(header.table); tables: \(tables.keys.sorted())")
+            }
+            if replication.hasSuccessors {
+                throw WireError(.invalidRequest, field: "k", "range functions are not replicated yet: this cluster keeps replicas")
+            }
+            return try applyFunction(message, table: table)
+        case .replicate:
+            try writeReplicate(message, io: io)
+            return nil
+        case .replicateAck:
+            perform(replication.acknowledged(header.requestID, by: header.sender), io: io)
+            return nil
+        case .heartbeat:
+            return Message(header: Header(kind: .heartbeat, sender: link.nodeID, requestID: header.requestID))
+        case .error:
+            // Never answer an error with an error: two confused peers would ping-pong forever.
+            logger.error("\(link.settings.name) got an error from \(peer): \(header.errorMessage ?? "no message")")
+            return nil
+        default:
+            throw WireError(.unknownKind, field: "k", "a server does not accept \(header.kind) messages")
+        }
+    }
+
+    func updater(named name: String?, table: Table) throws -> any Updater {
+        guard let name, name != table.updater.name else { return table.updater }
+        if let cached = updaterCache[name] { return cached }
+        let made = try registry.make(name)
+        updaterCache[name] = made
+        return made
+    }
+
+    /// Applies a push and answers it, or, where its ranges have replicas, forwards its results down
+    /// their chains and holds the answer until every replica has them (`nil`). A push sent again
+    /// after a fail-over whose result this server already holds is acknowledged without applying it.
+    func push(
+        _ message: Message, table: Table, slices: [ServedTable.Slice], from peer: PeerAddress, io: any TransportIO
+    ) throws -> Message? {
+        let header = message.header
+        if let origin = header.origin, appliedOrigins.contains(origin) { return acknowledgement(of: header) }
+        try table.apply(message, slices: slices, updater: updater(named: header.updater, table: table))
+        let reply = acknowledgement(of: header)
+        let replicated = slices.filter { replication.successor(for: table.stores[$0.store].range) != nil }
+        guard !replicated.isEmpty, let keys = message.keys else { return reply }
+        let origin = header.origin ?? RequestOrigin(server: link.nodeID, sender: header.sender, requestID: header.requestID)
+        keys.withUnsafeBytes { raw in
+            for slice in replicated {
+                batch.add(
+                    table: table.spec.id, range: table.stores[slice.store].range,
+                    keys: raw.baseAddress! + 8 * slice.keys.lowerBound, count: slice.keys.count, origin: origin)
+            }
+        }
+        replication.hold(ChainReplication.HeldReply(
+            reply: filters.encode(reply, answering: header), peer: peer, sender: header.sender, requestID: header.requestID))
+        if batch.keyCount >= Self.batchKeyLimit { flushReplication(io: io) }
+        return nil
+    }
+
+    func acknowledgement(of header: Header) -> Message {
+        var reply = Header(
+            kind: .pushAck, sender: link.nodeID, requestID: header.requestID, table: header.table,
+            timestamp: header.timestamp, keyCount: header.keyCount, valueLength: header.valueLength)
+        reply.iteration = header.iteration
+        return Message(header: reply)
+    }
+
+    func pull(_ message: Message, table: Table, slices: [ServedTable.Slice]) -> Message {
+        let values = table.read(message, slices: slices)
+        let header = message.header
+        var reply = Header(
+            kind: .pullReply, sender: link.nodeID, requestID: header.requestID, table: header.table,
+            timestamp: header.timestamp, keyCount: header.keyCount, valueLength: header.valueLength)
+        reply.iteration = header.iteration
+        if header.flags.contains(.wantClock) { reply.clock = table.clock(of: slices.map(\.clockSpan)) }
+        return Message(header: reply, values: values)
+    }
+
+    /// Every stored key of `range` and its values (all keys when the store is dense).
+    func pullRange(_ range: KeyRange, message: Message, table: Table) throws -> Message {
+        guard table.stores.contains(where: { $0.range.contains(range) }) || range.isEmpty else {
+            let owned = table.stores.map(\.range.description).joined(separator: ", ")
+            throw WireError(.keyOutOfRange, field: "r", "range \(range) is not inside one of this server's ranges \(owned)")
+        }
+        let (keys, values, spans) = table.snapshot(of: range)
+        guard keys.count <= link.settings.limits.maxKeysPerMessage else {
+            throw WireError(
+                .tooLarge, field: "r",
+                "range \(range) holds \(keys.count) keys, more than \(link.settings.limits.maxKeysPerMessage) per message; pull smaller ranges")
+        }
+        let header = message.header
+        var reply = Header(
+            kind: .pullReply, sender: link.nodeID, requestID: header.requestID, table: header.table,
+            timestamp: header.timestamp, keyRange: range, flags: .rangeRequest, keyCount: UInt32(keys.count),
+            valueLength: header.valueLength)
+        if header.flags.contains(.wantClock), !spans.isEmpty { reply.clock = table.clock(of: spans) }
+        return Message(header: reply, keys: Frame(array: keys), values: Frame(array: values))
+    }
+
+    /// Runs a range function on the part of `r` this server holds (docs/PROTOCOL.md section 14).
+    func applyFunction(_ message: Message, table: Table) throws -> Message {
+        let header = message.header
+        guard let range = header.keyRange else {
+            throw WireError(.missingField, field: "r", "a rangeFunction request names its key range")
+        }
+        guard let name = header.updater else {
+            throw WireError(.missingField, field: "u", "a rangeFunction request names its function")
+        }
+        guard table.stores.contains(where: { $0.range.contains(range) }) || range.isEmpty else {
+            let owned = table.stores.map(\.range.description).joined(separator: ", ")
+            throw WireError(.keyOutOfRange, field: "r", "range \(range) is not inside one of this server's ranges \(owned)")
+        }
+        let function = try functions.make(name, arguments: header.arguments ?? [])
+        let touched = table.apply(function, on: range, sender: header.sender, timestamp: header.timestamp)
+        return Message(header: Header(
+            kind: .rangeFunctionAck, sender: link.nodeID, requestID: header.requestID, table: header.table,
+            timestamp: header.timestamp, keyCount: UInt32(clamping: touched)))
+    }
+
+    // MARK: - Errors
+
+    func reject(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO, _ error: any Error) {
+        let wireError = error as? WireError ?? WireError(.malformedFrame, field: "message", "\(error)")
+        // Echo the request id when at least the header decodes, so the sender can match the error.
+        let header = frames.first.flatMap { try? HeaderCodec.decode($0, limits: link.settings.limits) }
+            ?? Header(kind: .error)
+        reply(wireError, to: header, peer: peer, io: io)
+    }
+
+    func reply(_ error: WireError, to header: Header, peer: PeerAddress, io: any TransportIO) {
+        send(errorMessage(error, to: header, peer: peer), to: peer, io: io)
+    }
+
+    /// The error reply to `header`'s request; counted and logged.
+    func errorMessage(_ error: WireError, to header: Header, peer: PeerAddress) -> Message {
+        rejectedRequests += 1
+        logger.warning("\(link.settings.name) rejected a request from \(peer): \(error)")
+        return Message(header: header.errorReply(from: link.nodeID, error))
+    }
+}
