@@ -216,14 +216,19 @@ public final class RangeStore {
         let stateFloats = width * updater.stateWidth
         let entry = width + stateFloats
         var cursor = 0
-        for i in 0..<count {
-            let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
-            guard let slot = slot(of: key, cursor: &cursor) else {
-                (output + i * entry).initialize(repeating: 0, count: entry)
-                continue
+        values.withUnsafeBufferPointer { values in
+            state.withUnsafeBufferPointer { state in
+                for i in 0..<count {
+                    let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+                    let target = output + i * entry
+                    guard let slot = slot(of: key, cursor: &cursor) else {
+                        target.initialize(repeating: 0, count: entry)
+                        continue
+                    }
+                    target.update(from: values.baseAddress! + slot * width, count: width)
+                    if stateFloats > 0 { (target + width).update(from: state.baseAddress! + slot * stateFloats, count: stateFloats) }
+                }
             }
-            for j in 0..<width { output[i * entry + j] = values[slot * width + j] }
-            for j in 0..<stateFloats { output[i * entry + width + j] = state[slot * stateFloats + j] }
         }
     }
 
@@ -236,14 +241,21 @@ public final class RangeStore {
         let stateFloats = width * updater.stateWidth
         let entry = width + stateFloats
         var cursor = 0
+        // Slots are found first: the buffers below are open for writing, and `slot` reads the keys.
+        var slots = [Int](repeating: -1, count: count)
         for i in 0..<count {
-            let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
-            guard let slot = slot(of: key, cursor: &cursor) else { continue }
-            for j in 0..<width {
-                values[slot * width + j] = entries.loadUnaligned(fromByteOffset: 4 * (i * entry + j), as: Float.self)
-            }
-            for j in 0..<stateFloats {
-                state[slot * stateFloats + j] = entries.loadUnaligned(fromByteOffset: 4 * (i * entry + width + j), as: Float.self)
+            slots[i] = slot(of: keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self), cursor: &cursor) ?? -1
+        }
+        values.withUnsafeMutableBufferPointer { values in
+            state.withUnsafeMutableBufferPointer { state in
+                for i in 0..<count where slots[i] >= 0 {
+                    let source = entries + 4 * i * entry
+                    UnsafeMutableRawPointer(values.baseAddress! + slots[i] * width).copyMemory(from: source, byteCount: 4 * width)
+                    if stateFloats > 0 {
+                        UnsafeMutableRawPointer(state.baseAddress! + slots[i] * stateFloats)
+                            .copyMemory(from: source + 4 * width, byteCount: 4 * stateFloats)
+                    }
+                }
             }
         }
     }
