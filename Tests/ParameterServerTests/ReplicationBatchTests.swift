@@ -86,4 +86,33 @@ struct ReplicationBatchTests {
         let tail = chains.reconfigure([ReplicaChain(range: Self.range, nodes: [NodeID(1)])], version: 3)
         #expect(Self.released(tail.directives) == [20])
     }
+
+    @Test("while the next server receives its copy, replies do not wait for it, but the copy is complete only once it has every result sent meanwhile")
+    func copyingSuccessorIsNotWaitedFor() {
+        var chains = ChainReplication(me: NodeID(1))
+        _ = chains.reconfigure([ReplicaChain(range: Self.range, nodes: [NodeID(1)])], version: 1)
+        let joined = chains.reconfigure([ReplicaChain(range: Self.range, nodes: [NodeID(1), NodeID(4)])], version: 2)
+        #expect(joined.newSuccessors.map(\.1) == [NodeID(4)])
+        #expect(chains.beginCopy(Self.range, version: 2, parts: 1).isEmpty)
+        let part = Message(header: Header(kind: .replicate, table: 0, keyCount: 0, valueLength: 1))
+        #expect(Self.sent(chains.sendCopyPart(part, of: Self.range)).map(\.1) == [NodeID(4)])
+        chains.hold(Self.reply(30))
+        let flushed = chains.flush(results: [(Self.range, part)])
+        #expect(Self.released(flushed) == [30], "the copying server is not a copy yet")
+        #expect(Self.sent(flushed).map(\.1) == [NodeID(4)], "it gets the result all the same")
+        // The copy part (id 1) alone does not complete the copy: the result (id 2) was sent after it.
+        let afterPart = chains.acknowledged(1, by: NodeID(4))
+        #expect(afterPart.isEmpty)
+        let afterResult = chains.acknowledged(2, by: NodeID(4))
+        #expect(afterResult.count == 1)
+        if case .replicaReady(let range, let version)? = afterResult.first {
+            #expect(range == Self.range && version == 2)
+        } else {
+            Issue.record("expected replicaReady, got \(afterResult)")
+        }
+        // From now on replies wait for it.
+        chains.hold(Self.reply(31))
+        #expect(Self.released(chains.flush(results: [(Self.range, part)])) == [])
+        #expect(Self.released(chains.acknowledged(3, by: NodeID(4))) == [31])
+    }
 }

@@ -116,10 +116,17 @@ struct ChainReplication {
         let token = nextToken
         for (range, message) in results {
             guard let successor = successor(for: range) else { continue }
+            if copies[range] != nil {
+                // The next server is still receiving its copy: it is not a copy yet, so the replies
+                // do not wait for it, but its copy is complete only once it has this too.
+                copies[range]!.outstanding += 1
+                directives.append(send(message, range: range, to: successor, waiter: .copy(range)))
+                continue
+            }
             directives.append(send(message, range: range, to: successor, waiter: .reply(token)))
             outstanding += 1
         }
-        guard outstanding > 0 else { return replies.map { .release($0) } }
+        guard outstanding > 0 else { return directives + replies.map { .release($0) } }
         nextToken += 1
         held[token] = (replies, outstanding)
         return directives
@@ -130,6 +137,11 @@ struct ChainReplication {
     mutating func wrote(_ message: Message, range: KeyRange, from predecessor: NodeID) -> [Directive] {
         let requestID = message.header.requestID
         if let successor = successor(for: range) {
+            if copies[range] != nil {
+                // Being copied to the next server, which does not count as a copy yet (see `flush`).
+                copies[range]!.outstanding += 1
+                return [send(message, range: range, to: successor, waiter: .copy(range)), acknowledge(requestID, to: predecessor)]
+            }
             return [send(message, range: range, to: successor, waiter: .upstream(predecessor, requestID: requestID))]
         }
         return [acknowledge(requestID, to: predecessor)]
