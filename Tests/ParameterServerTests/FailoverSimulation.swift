@@ -17,6 +17,8 @@ struct FailoverSimulation {
         var valueLength = 1
         var consistency: ConsistencyModel = .eventual
         var ftrl = false
+        /// The longest a message waits before it can be delivered, in fake milliseconds (0: at once).
+        var delay = 0
         /// Push rounds per worker before the pull (and again after the first recovery, with a second kill).
         var rounds = 2
         /// The server that dies, and after how many deliveries since the first node started.
@@ -30,6 +32,7 @@ struct FailoverSimulation {
         var description: String {
             var text = "\(servers) servers, \(workers) worker(s), \(consistency), value length \(valueLength)"
             if ftrl { text += ", ftrl" }
+            if delay > 0 { text += ", delays up to \(delay) ms" }
             if let victim { text += ", server-\(victim) killed after \(killAt) deliveries" }
             if let secondVictim { text += ", then server-\(secondVictim) after \(secondKillAt) more" }
             return text
@@ -62,7 +65,7 @@ struct FailoverSimulation {
     static let keySpace = KeyRange(0, 48)
     static let deadlines = Deadlines(
         startup: .seconds(10), request: .seconds(20), barrier: .seconds(10), shutdown: .seconds(2),
-        heartbeatInterval: .milliseconds(400), heartbeatTimeout: .seconds(1), job: .seconds(600))
+        heartbeatInterval: .milliseconds(700), heartbeatTimeout: .seconds(1), job: .seconds(600))
     /// Long enough for the manager to notice a dead server and every node to act on the new table.
     static let recovery: Duration = .milliseconds(1400)
     static let logger: Logger = {
@@ -102,6 +105,7 @@ struct FailoverSimulation {
         // FTRL runs compare weights with a fault-free run, so they all use the same keys.
         keys = (0..<Self.keySpace.upperBound).filter { key in scenario.ftrl ? key % 4 != 1 : random.next() % 3 != 0 }
         network = InMemoryNetwork(seed: scenario.seed)
+        network.maximumDelay = .milliseconds(scenario.delay)
         serverNames = (0..<scenario.servers).map { "mem://server-\($0)" }
         workerNames = (0..<scenario.workers).map { "mem://worker-\($0)" }
         if let victim = scenario.victim { pendingKills.append((victim, scenario.killAt)) }
@@ -139,6 +143,11 @@ struct FailoverSimulation {
             pendingKills.append((second, scenario.secondKillAt))
             pushRounds()
             deliver()
+            // Both die: a second victim still alive dies after the last delivery of these pushes.
+            if !pendingKills.isEmpty {
+                pendingKills[0].after = 0
+                deliver()
+            }
         }
         let pull = PendingPull(timestamp: Timestamp(Int64(pushedRounds + 1)))
         if !reports.withLock({ $0.contains { $0.failure != nil } }) {
@@ -169,22 +178,35 @@ struct FailoverSimulation {
             tables: [table], deadlines: Self.deadlines)
     }
 
-    /// Delivers until nothing is left, killing the pending victim at its delivery; after a kill, lets
-    /// time pass until the manager noticed and every node acted on the new table.
+    /// Delivers until nothing is queued, letting fake time pass in steps while messages wait out
+    /// their delays, and kills the pending victim at its delivery (with delays, at the first delivery
+    /// at or after it that ends a step); after a kill, goes on until the manager noticed and every
+    /// node acted on the new table.
     private mutating func deliver() {
-        var killedNow = false
-        while let next = pendingKills.first {
-            let delivered = network.deliverAll(shuffled: true, limit: next.after)
-            pendingKills[0].after -= delivered
-            guard pendingKills[0].after == 0 else { return }
-            pendingKills.removeFirst()
-            network.kill(serverNames[next.victim])
-            killed += 1
-            killedNow = true
-        }
-        network.deliverAll(shuffled: true)
-        if killedNow {
-            network.advance(by: Self.recovery, step: .milliseconds(200), shuffled: true)
+        let step: Duration = scenario.delay > 0 ? .milliseconds(20) : .milliseconds(200)
+        let giveUp = network.now + .seconds(60)
+        var recoveredBy: ContinuousClock.Instant?
+        while true {
+            if pendingKills.isEmpty {
+                network.deliverAll(shuffled: true)
+            } else {
+                pendingKills[0].after -= network.deliverAll(shuffled: true, limit: max(0, pendingKills[0].after))
+            }
+            if let next = pendingKills.first, next.after <= 0 {
+                pendingKills.removeFirst()
+                network.kill(serverNames[next.victim])
+                killed += 1
+                recoveredBy = network.now + Self.recovery
+                continue
+            }
+            if network.queuedCount == 0, recoveredBy.map({ network.now >= $0 }) ?? true { return }
+            guard network.now < giveUp else {
+                outcome.failures.append("\(network.queuedCount) messages still queued after 60 s of fake time")
+                return
+            }
+            let before = network.deliveredCount
+            network.advance(by: step, step: step, shuffled: true)
+            if !pendingKills.isEmpty { pendingKills[0].after -= network.deliveredCount - before }
         }
     }
 

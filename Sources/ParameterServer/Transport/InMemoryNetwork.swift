@@ -31,6 +31,8 @@ public final class InMemoryNetwork {
         var to: Node
         /// How the receiver sees the sender: through its ROUTER, or on the DEALER it connected.
         var arrivesRouted: Bool
+        /// The fake time from which it may be delivered.
+        var due: ContinuousClock.Instant
     }
 
     /// One (sender, receiver) link's FIFO queue; `head` is the next to deliver, so that taking one
@@ -39,6 +41,8 @@ public final class InMemoryNetwork {
         var queue: [Delivery] = []
         var head = 0
         var isEmpty: Bool { head == queue.count }
+        /// When the last message queued on the link may be delivered: a later one never overtakes it.
+        var lastDue: ContinuousClock.Instant?
     }
 
     /// The fake current time.
@@ -52,13 +56,22 @@ public final class InMemoryNetwork {
     /// The indices of the non-empty links, ascending: the links a step can pick from.
     private var ready: [Int] = []
     private var random: SplitMix64
+    private var delays: SplitMix64
     /// Messages delivered so far.
     public private(set) var deliveredCount = 0
+    /// Messages sent and not yet delivered (or dropped because their receiver is gone).
+    public private(set) var queuedCount = 0
+    /// The longest a message waits, in fake time, before it can be delivered; each waits a time drawn
+    /// from the seed up to this, in whole milliseconds, and never overtakes an earlier message on its
+    /// link. With delays, messages cross clock steps, so that time-outs, heartbeats and node tables
+    /// meet requests in flight. Zero (the default) makes every message deliverable at once.
+    public var maximumDelay: Duration = .zero
 
     /// Creates an empty network; `seed` drives the interleaving of links in ``deliverAll(shuffled:limit:)``.
     public init(seed: UInt64 = 1) {
         now = ContinuousClock.now
         random = SplitMix64(seed: seed)
+        delays = SplitMix64(seed: seed ^ 0xDE1A_7500)
     }
 
     /// Adds a node at `endpoint` and starts it (its handler's `start` runs at once).
@@ -89,13 +102,23 @@ public final class InMemoryNetwork {
     /// Whether the node at `endpoint` is still running (it has not stopped itself or been killed).
     public func isRunning(_ endpoint: String) -> Bool { nodes[endpoint]?.running ?? false }
 
-    /// Delivers queued messages, and those they cause, until none are left or `limit` were
-    /// delivered; returns how many were. With `shuffled`, each step picks a random non-empty link.
+    /// Delivers queued messages, and those they cause, until none are left that are due (see
+    /// ``maximumDelay``) or `limit` were delivered; returns how many were. With `shuffled`, each step
+    /// picks a random link among those whose next message is due.
     @discardableResult
     public func deliverAll(shuffled: Bool = false, limit: Int = 1_000_000) -> Int {
         var delivered = 0
+        var due: [Int] = []
         while delivered < limit, !ready.isEmpty {
-            let position = shuffled ? Int(random.next() % UInt64(ready.count)) : 0
+            let position: Int
+            if maximumDelay > .zero {
+                due.removeAll(keepingCapacity: true)
+                for (index, link) in ready.enumerated() where links[link].queue[links[link].head].due <= now { due.append(index) }
+                guard !due.isEmpty else { break }
+                position = due[shuffled ? Int(random.next() % UInt64(due.count)) : 0]
+            } else {
+                position = shuffled ? Int(random.next() % UInt64(ready.count)) : 0
+            }
             let link = ready[position]
             let delivery = links[link].queue[links[link].head]
             links[link].head += 1
@@ -104,6 +127,7 @@ public final class InMemoryNetwork {
                 links[link].head = 0
                 ready.remove(at: position)
             }
+            queuedCount -= 1
             delivered += 1
             let node = delivery.to
             guard node.running else { continue }
@@ -173,7 +197,15 @@ public final class InMemoryNetwork {
             }
             ready.insert(link, at: low)
         }
-        links[link].queue.append(Delivery(frames: frames, from: order[sender], to: receiver, arrivesRouted: arrivesRouted))
+        var due = now
+        if maximumDelay > .zero {
+            let milliseconds = maximumDelay.components.seconds * 1000 + maximumDelay.components.attoseconds / 1_000_000_000_000_000
+            due = now + .milliseconds(Int64(delays.next() % UInt64(milliseconds + 1)))
+            if let last = links[link].lastDue, last > due { due = last }
+            links[link].lastDue = due
+        }
+        links[link].queue.append(Delivery(frames: frames, from: order[sender], to: receiver, arrivesRouted: arrivesRouted, due: due))
+        queuedCount += 1
     }
 }
 
