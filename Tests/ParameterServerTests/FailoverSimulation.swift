@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import ZeroMQ
 
@@ -24,6 +25,9 @@ struct FailoverSimulation {
         /// The server that dies, and after how many deliveries since the first node started.
         var victim: Int?
         var killAt = 0
+        /// With a value, the victim is not killed but paused (SIGSTOP) for this many fake milliseconds,
+        /// then resumed: beyond the heartbeat timeout the manager has moved its ranges, and it must stop.
+        var pause: Int?
         /// A second server that dies after the first loss was recovered, and after how many deliveries
         /// of the pushes that follow.
         var secondVictim: Int?
@@ -33,7 +37,9 @@ struct FailoverSimulation {
             var text = "\(servers) servers, \(workers) worker(s), \(consistency), value length \(valueLength)"
             if ftrl { text += ", ftrl" }
             if delay > 0 { text += ", delays up to \(delay) ms" }
-            if let victim { text += ", server-\(victim) killed after \(killAt) deliveries" }
+            if let victim {
+                text += ", server-\(victim) " + (pause.map { "paused for \($0) ms" } ?? "killed") + " after \(killAt) deliveries"
+            }
             if let secondVictim { text += ", then server-\(secondVictim) after \(secondKillAt) more" }
             return text
         }
@@ -60,6 +66,10 @@ struct FailoverSimulation {
         var jobFailure: String?
         /// Deliveries the whole run took.
         var deliveries = 0
+        /// Servers killed or paused: a kill drawn after the run's last delivery never happens.
+        var victimsHit = 0
+        /// Whether the (first) victim still runs at the end.
+        var victimRuns = false
     }
 
     static let keySpace = KeyRange(0, 48)
@@ -68,9 +78,10 @@ struct FailoverSimulation {
         heartbeatInterval: .milliseconds(700), heartbeatTimeout: .seconds(1), job: .seconds(600))
     /// Long enough for the manager to notice a dead server and every node to act on the new table.
     static let recovery: Duration = .milliseconds(1400)
+    /// Quiet, unless `ZPS_SIM_LOG` names a level (`ZPS_SIM_LOG=debug` with `ZPS_SIM_SEED` to follow a replay).
     static let logger: Logger = {
         var logger = Logger(label: "zps.test.failover")
-        logger.logLevel = .critical
+        logger.logLevel = ProcessInfo.processInfo.environment["ZPS_SIM_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         return logger
     }()
     static let ftrlOptions: [String: Double] = ["alpha": 0.3, "beta": 1, "l1": 0.2, "l2": 0.5]
@@ -93,6 +104,7 @@ struct FailoverSimulation {
     /// Deliveries left before the next kill, and who dies then.
     private var pendingKills: [(victim: Int, after: Int)] = []
     private var killed = 0
+    private var resumeAt: ContinuousClock.Instant?
     private var outcome = Outcome()
     private var pushedRounds = 0
 
@@ -160,6 +172,8 @@ struct FailoverSimulation {
             deliver()
         }
         outcome.deliveries = network.deliveredCount
+        outcome.victimsHit = killed
+        outcome.victimRuns = scenario.victim.map { network.isRunning(serverNames[$0]) } ?? true
         outcome.jobFailure = reports.withLock { $0.lazy.compactMap(\.failure).first }
         outcome.pushes = pushedRounds * scenario.workers
         switch pull.result {
@@ -194,12 +208,24 @@ struct FailoverSimulation {
             }
             if let next = pendingKills.first, next.after <= 0 {
                 pendingKills.removeFirst()
-                network.kill(serverNames[next.victim])
-                killed += 1
                 recoveredBy = network.now + Self.recovery
+                if killed == 0, let pause = scenario.pause {
+                    network.pause(serverNames[next.victim])
+                    resumeAt = network.now + .milliseconds(pause)
+                    // Back, it hears at its next heartbeat that it was taken out, and stops.
+                    recoveredBy = max(recoveredBy!, resumeAt! + .seconds(1))
+                } else {
+                    network.kill(serverNames[next.victim])
+                }
+                killed += 1
                 continue
             }
-            if network.queuedCount == 0, recoveredBy.map({ network.now >= $0 }) ?? true { return }
+            if let resume = resumeAt, network.now >= resume {
+                network.resume(serverNames[scenario.victim!])
+                resumeAt = nil
+                continue
+            }
+            if network.queuedCount == 0, resumeAt == nil, recoveredBy.map({ network.now >= $0 }) ?? true { return }
             guard network.now < giveUp else {
                 outcome.failures.append("\(network.queuedCount) messages still queued after 60 s of fake time")
                 return

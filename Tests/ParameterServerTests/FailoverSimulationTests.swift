@@ -45,6 +45,15 @@ struct FailoverSimulationTests {
         return scenario
     }
 
+    /// As ``oneKill(seed:)``, but the victim is paused for 0.3–2.5 s and resumed, on either side of
+    /// the heartbeat timeout.
+    static func onePause(seed: UInt64) -> Scenario {
+        var scenario = oneKill(seed: seed)
+        var random = SplitMix64(seed: seed ^ 0x5A)
+        scenario.pause = 300 + Int(random.next() % 2201)
+        return scenario
+    }
+
     /// About the deliveries of a fault-free run like `scenario`; with delays, heartbeats add some.
     static func deliveries(_ scenario: Scenario) -> Int {
         let count = faultFreeDeliveries[shape(scenario)]!
@@ -132,7 +141,20 @@ struct FailoverSimulationTests {
 
     @Test("a server killed at any delivery: every push acknowledged once, every key the exact sum")
     func killOneServer() async {
-        await Self.check("killOneServer", seeds: 1...6000, Self.oneKill, problems: { Self.exactProblems($1) })
+        await Self.check("killOneServer", seeds: 1...5000, Self.oneKill, problems: { Self.exactProblems($1) })
+    }
+
+    @Test("a server paused and resumed at any delivery: exact sums, and taken out for good if it was silent too long")
+    func pauseOneServer() async {
+        await Self.check("pauseOneServer", seeds: 1...1000, Self.onePause) { scenario, outcome in
+            var problems = Self.exactProblems(outcome)
+            // Silent past the heartbeat timeout (1 s, checked every 0.2 s), it was taken out. A shorter
+            // pause may or may not be: the silence began at its last heartbeat, up to 0.8 s earlier.
+            if outcome.victimsHit > 0, scenario.pause! > 1300, outcome.victimRuns {
+                problems.append("still runs after a pause past the heartbeat timeout")
+            }
+            return problems
+        }
     }
 
     @Test("a second server killed after the recovery: exact when every range kept a copy, else the job fails naming the lost ranges")

@@ -16,6 +16,8 @@ public final class InMemoryNetwork {
         let routedAddress: PeerAddress
         let endpointAddress: PeerAddress
         var running = true
+        /// Stopped as with SIGSTOP: no messages or ticks until resumed; what is sent to it waits.
+        var paused = false
         init(handler: any TransportHandler, io: InMemoryIO, index: Int, endpoint: String) {
             self.handler = handler
             self.io = io
@@ -66,6 +68,7 @@ public final class InMemoryNetwork {
     /// link. With delays, messages cross clock steps, so that time-outs, heartbeats and node tables
     /// meet requests in flight. Zero (the default) makes every message deliverable at once.
     public var maximumDelay: Duration = .zero
+    private var pausedCount = 0
 
     /// Creates an empty network; `seed` drives the interleaving of links in ``deliverAll(shuffled:limit:)``.
     public init(seed: UInt64 = 1) {
@@ -99,6 +102,21 @@ public final class InMemoryNetwork {
         nodes[endpoint]?.running = false
     }
 
+    /// Pauses a node as if its process were stopped (SIGSTOP): it gets no messages or ticks until
+    /// ``resume(_:)``, and what is sent to it waits, in order, as in the kernel's socket buffers.
+    public func pause(_ endpoint: String) {
+        guard let node = nodes[endpoint], !node.paused else { return }
+        node.paused = true
+        pausedCount += 1
+    }
+
+    /// Lets a paused node run again: it gets what waited for it, and ticks.
+    public func resume(_ endpoint: String) {
+        guard let node = nodes[endpoint], node.paused else { return }
+        node.paused = false
+        pausedCount -= 1
+    }
+
     /// Whether the node at `endpoint` is still running (it has not stopped itself or been killed).
     public func isRunning(_ endpoint: String) -> Bool { nodes[endpoint]?.running ?? false }
 
@@ -111,9 +129,12 @@ public final class InMemoryNetwork {
         var due: [Int] = []
         while delivered < limit, !ready.isEmpty {
             let position: Int
-            if maximumDelay > .zero {
+            if maximumDelay > .zero || pausedCount > 0 {
                 due.removeAll(keepingCapacity: true)
-                for (index, link) in ready.enumerated() where links[link].queue[links[link].head].due <= now { due.append(index) }
+                for (index, link) in ready.enumerated() {
+                    let next = links[link].queue[links[link].head]
+                    if next.due <= now, !next.to.paused { due.append(index) }
+                }
                 guard !due.isEmpty else { break }
                 position = due[shuffled ? Int(random.next() % UInt64(due.count)) : 0]
             } else {
@@ -146,7 +167,7 @@ public final class InMemoryNetwork {
         let end = now + duration
         while now < end {
             now = min(now + step, end)
-            for node in order where node.running {
+            for node in order where node.running && !node.paused {
                 node.handler.tick(io: node.io)
                 stopIfAsked(node)
             }
