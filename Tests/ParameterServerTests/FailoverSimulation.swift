@@ -4,7 +4,7 @@ import ZeroMQ
 
 @testable import ParameterServer
 
-/// One seeded run of the real manager, server and worker logic with `replication: 1` on the
+/// One seeded run of the real manager, server and worker logic with replication on the
 /// in-memory network (docs/FAULT-TOLERANCE.md, "How it is tested"). The seed decides the shape of the
 /// cluster, the keys, how the links interleave, which server dies and at which delivery — counted over
 /// the whole run, registration and the final pull included — and, for a second kill, which server of
@@ -14,6 +14,8 @@ struct FailoverSimulation {
     struct Scenario: Sendable, CustomStringConvertible {
         var seed: UInt64
         var servers = 3
+        /// Copies besides the primary: chains of 2 or 3 servers.
+        var replication = 1
         var workers = 1
         var valueLength = 1
         var consistency: ConsistencyModel = .eventual
@@ -34,7 +36,7 @@ struct FailoverSimulation {
         var secondKillAt = 0
 
         var description: String {
-            var text = "\(servers) servers, \(workers) worker(s), \(consistency), value length \(valueLength)"
+            var text = "\(servers) servers, replication \(replication), \(workers) worker(s), \(consistency), value length \(valueLength)"
             if ftrl { text += ", ftrl" }
             if delay > 0 { text += ", delays up to \(delay) ms" }
             if let victim {
@@ -44,12 +46,13 @@ struct FailoverSimulation {
             return text
         }
 
-        /// The key ranges whose chain ([r, r+1 mod n], replication 1) lost both servers.
+        /// The key ranges whose whole chain (server r's range on r, r+1, …, r+k mod n) died.
         var predictedLostRanges: [KeyRange] {
             guard let victim, let secondVictim else { return [] }
             let ranges = FailoverSimulation.keySpace.split(into: servers)
-            return (0..<servers).filter { [victim, secondVictim].contains($0) && [victim, secondVictim].contains(($0 + 1) % servers) }
-                .map { ranges[$0] }
+            return (0..<servers).filter { rank in
+                (0...replication).allSatisfy { [victim, secondVictim].contains((rank + $0) % servers) }
+            }.map { ranges[$0] }
         }
     }
 
@@ -134,7 +137,7 @@ struct FailoverSimulation {
         var managerSettings = ManagerSettings(
             bindEndpoint: "mem://manager", servers: scenario.servers, workers: scenario.workers, keySpace: Self.keySpace,
             deadlines: Self.deadlines)
-        managerSettings.replication = 1
+        managerSettings.replication = scenario.replication
         network.add(ManagerCore(settings: managerSettings, logger: Self.logger) { reports.append($0) }, endpoint: "mem://manager")
         for (rank, name) in serverNames.enumerated() {
             network.add(ServerCore(settings: settings(.server, rank), outcome: NodeOutcome(), logger: Self.logger), endpoint: name)
@@ -198,7 +201,7 @@ struct FailoverSimulation {
     /// node acted on the new table.
     private mutating func deliver() {
         let step: Duration = scenario.delay > 0 ? .milliseconds(20) : .milliseconds(200)
-        let giveUp = network.now + .seconds(60)
+        let giveUp = network.now + .seconds(30)
         var recoveredBy: ContinuousClock.Instant?
         while true {
             if pendingKills.isEmpty {
@@ -227,7 +230,7 @@ struct FailoverSimulation {
             }
             if network.queuedCount == 0, resumeAt == nil, recoveredBy.map({ network.now >= $0 }) ?? true { return }
             guard network.now < giveUp else {
-                outcome.failures.append("\(network.queuedCount) messages still queued after 60 s of fake time")
+                outcome.failures.append("\(network.queuedCount) messages still queued after 30 s of fake time")
                 return
             }
             let before = network.deliveredCount

@@ -20,15 +20,15 @@ struct FailoverSimulationTests {
     /// The deliveries a fault-free run of this shape takes, so that kills land anywhere in it.
     static let faultFreeDeliveries: [String: Int] = {
         var counts: [String: Int] = [:]
-        for servers in [3, 4] { for workers in [1, 2] { for valueLength in [1, 3] { for consistency in [ConsistencyModel.eventual, .sequential] {
-            let scenario = Scenario(seed: 1, servers: servers, workers: workers, valueLength: valueLength, consistency: consistency)
+        for servers in [3, 4] { for replication in [1, 2] { for workers in [1, 2] { for consistency in [ConsistencyModel.eventual, .sequential] {
+            let scenario = Scenario(seed: 1, servers: servers, replication: replication, workers: workers, consistency: consistency)
             counts[shape(scenario)] = FailoverSimulation.run(scenario).deliveries
         } } } }
         return counts
     }()
 
     static func shape(_ scenario: Scenario) -> String {
-        "\(scenario.servers)/\(scenario.workers)/\(scenario.valueLength)/\(scenario.consistency)"
+        "\(scenario.servers)/\(scenario.replication)/\(scenario.workers)/\(scenario.consistency)"
     }
 
     /// 3 or 4 servers, 1 or 2 workers, value length 1 or 3, eventual or sequential, half of the seeds
@@ -37,8 +37,8 @@ struct FailoverSimulationTests {
     static func oneKill(seed: UInt64) -> Scenario {
         var random = SplitMix64(seed: seed)
         var scenario = Scenario(
-            seed: seed, servers: 3 + Int(random.next() % 2), workers: 1 + Int(random.next() % 2),
-            valueLength: random.next() % 2 == 0 ? 1 : 3, consistency: random.next() % 2 == 0 ? .eventual : .sequential)
+            seed: seed, servers: 3 + Int(random.next() % 2), workers: 1 + Int(random.next() % 2), valueLength: random.next() % 2 == 0 ? 1 : 3,
+            consistency: random.next() % 2 == 0 ? .eventual : .sequential)
         scenario.delay = random.next() % 2 == 0 ? 0 : 10 + Int(random.next() % 91)
         scenario.victim = Int(random.next() % UInt64(scenario.servers))
         scenario.killAt = Int(random.next() % UInt64(deliveries(scenario) + 2))
@@ -79,6 +79,15 @@ struct FailoverSimulationTests {
         scenario.delay = random.next() % 2 == 0 ? 0 : 10 + Int(random.next() % 91)
         scenario.victim = Int(random.next() % UInt64(scenario.servers))
         scenario.killAt = Int(random.next() % UInt64(deliveries(scenario) * 2))
+        return scenario
+    }
+
+    /// A kill, a pause or two kills (a third of the seeds each) with `replication: 2`: chains of three
+    /// servers, where a middle server's death gives the head a new successor.
+    static func replicationTwo(seed: UInt64) -> Scenario {
+        var scenario = [oneKill, onePause, twoKills][Int(seed % 3)](seed)
+        scenario.replication = 2
+        scenario.killAt = min(scenario.killAt, deliveries(scenario) + 1)
         return scenario
     }
 
@@ -141,7 +150,7 @@ struct FailoverSimulationTests {
 
     @Test("a server killed at any delivery: every push acknowledged once, every key the exact sum")
     func killOneServer() async {
-        await Self.check("killOneServer", seeds: 1...5000, Self.oneKill, problems: { Self.exactProblems($1) })
+        await Self.check("killOneServer", seeds: 1...4500, Self.oneKill, problems: { Self.exactProblems($1) })
     }
 
     @Test("a server paused and resumed at any delivery: exact sums, and taken out for good if it was silent too long")
@@ -154,6 +163,21 @@ struct FailoverSimulationTests {
                 problems.append("still runs after a pause past the heartbeat timeout")
             }
             return problems
+        }
+    }
+
+    @Test("replication 2: a kill, a pause or two kills at any delivery leave exact sums and equal copies")
+    func replicationTwo() async {
+        // A replicate carries no node table version: when a chain's middle server dies, the head resends
+        // its unacknowledged results to its new successor, which refuses them (invalidRequest, "not the
+        // predecessor") if the new table has not reached it yet; the pushes are never acknowledged.
+        await withKnownIssue(
+            "a new successor refuses a resend that overtook the node table (replicates carry no tv)",
+            isIntermittent: ProcessInfo.processInfo.environment["ZPS_SIM_SEED"] != nil
+        ) {
+            await Self.check("replicationTwo", seeds: 1...1000, Self.replicationTwo) { scenario, outcome in
+                scenario.predictedLostRanges.isEmpty ? Self.exactProblems(outcome) : ["two kills cannot lose a range of a 3-server chain"]
+            }
         }
     }
 
