@@ -73,6 +73,8 @@ struct FailoverSimulation {
         var victimsHit = 0
         /// Whether the (first) victim still runs at the end.
         var victimRuns = false
+        /// Why servers that stopped by themselves stopped, for the report of a failing seed.
+        var serverFailures: [String] = []
     }
 
     static let keySpace = KeyRange(0, 48)
@@ -104,6 +106,7 @@ struct FailoverSimulation {
     let serverNames: [String]
     let workerNames: [String]
     let reports = InMemoryClusterTests.Reports()
+    let serverOutcomes: [NodeOutcome]
     /// Deliveries left before the next kill, and who dies then.
     private var pendingKills: [(victim: Int, after: Int)] = []
     private var killed = 0
@@ -123,6 +126,7 @@ struct FailoverSimulation {
         network.maximumDelay = .milliseconds(scenario.delay)
         serverNames = (0..<scenario.servers).map { "mem://server-\($0)" }
         workerNames = (0..<scenario.workers).map { "mem://worker-\($0)" }
+        serverOutcomes = serverNames.map { _ in NodeOutcome() }
         if let victim = scenario.victim { pendingKills.append((victim, scenario.killAt)) }
     }
 
@@ -140,7 +144,7 @@ struct FailoverSimulation {
         managerSettings.replication = scenario.replication
         network.add(ManagerCore(settings: managerSettings, logger: Self.logger) { reports.append($0) }, endpoint: "mem://manager")
         for (rank, name) in serverNames.enumerated() {
-            network.add(ServerCore(settings: settings(.server, rank), outcome: NodeOutcome(), logger: Self.logger), endpoint: name)
+            network.add(ServerCore(settings: settings(.server, rank), outcome: serverOutcomes[rank], logger: Self.logger), endpoint: name)
         }
         for (rank, name) in workerNames.enumerated() {
             network.add(WorkerCore(settings: settings(.worker, rank), outcome: NodeOutcome(), logger: Self.logger), endpoint: name)
@@ -176,6 +180,7 @@ struct FailoverSimulation {
         }
         outcome.deliveries = network.deliveredCount
         outcome.victimsHit = killed
+        outcome.serverFailures = serverOutcomes.enumerated().compactMap { rank, result in result.failure.map { "server-\(rank): \($0)" } }
         outcome.victimRuns = scenario.victim.map { network.isRunning(serverNames[$0]) } ?? true
         outcome.jobFailure = reports.withLock { $0.lazy.compactMap(\.failure).first }
         outcome.pushes = pushedRounds * scenario.workers
@@ -215,8 +220,9 @@ struct FailoverSimulation {
                 if killed == 0, let pause = scenario.pause {
                     network.pause(serverNames[next.victim])
                     resumeAt = network.now + .milliseconds(pause)
-                    // Back, it hears at its next heartbeat that it was taken out, and stops.
-                    recoveredBy = max(recoveredBy!, resumeAt! + .seconds(1))
+                    // Back, it hears at its next heartbeat that it was taken out, or finds the manager
+                    // silent for too long, and stops; then the manager needs a heartbeat timeout too.
+                    recoveredBy = resumeAt! + Self.recovery
                 } else {
                     network.kill(serverNames[next.victim])
                 }

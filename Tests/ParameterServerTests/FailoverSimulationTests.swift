@@ -106,6 +106,7 @@ struct FailoverSimulationTests {
         }
         if !outcome.copiesDiffer.isEmpty { problems.append("copies differ from their primary: \(outcome.copiesDiffer)") }
         if !outcome.rangesWithoutPrimary.isEmpty { problems.append("ranges without a primary: \(outcome.rangesWithoutPrimary)") }
+        if !problems.isEmpty, !outcome.serverFailures.isEmpty { problems.append("servers stopped: \(outcome.serverFailures)") }
         return problems
     }
 
