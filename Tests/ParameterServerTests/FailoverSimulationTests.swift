@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import ParameterServer
@@ -112,26 +113,35 @@ struct FailoverSimulationTests {
 
     /// Runs `scenario(seed)` for every seed (or only `ZPS_SIM_SEED`) on every core, and records each
     /// failing seed with its replay command.
+    /// One permit per simulation thread that may run, whatever the number of tests running.
+    static let cores = DispatchSemaphore(value: max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)))
+
     static func check(
         _ test: String, seeds: ClosedRange<UInt64>, _ scenario: @escaping @Sendable (UInt64) -> Scenario,
         problems: @escaping @Sendable (Scenario, Outcome) -> [String]
     ) async {
         let chosen: [UInt64] = ProcessInfo.processInfo.environment["ZPS_SIM_SEED"].flatMap(UInt64.init).map { [$0] } ?? Array(seeds)
         let lanes = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
-        let failed = await withTaskGroup(of: [(UInt64, String)].self) { group in
+        // The runs are long and never suspend: they get threads of their own, so that they neither
+        // hold the cooperative pool's few threads nor wait for them while other tests run; and no more
+        // of them run at once, across tests, than there are cores (more only thrash the caches).
+        let found = Mutex<[(UInt64, String)]>([])
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let remaining = Mutex(lanes)
             for lane in 0..<lanes {
-                group.addTask {
-                    var failed: [(UInt64, String)] = []
+                Thread {
+                    Self.cores.wait()
+                    defer { Self.cores.signal() }
                     for index in stride(from: lane, to: chosen.count, by: lanes) {
                         let run = scenario(chosen[index])
-                        let found = problems(run, FailoverSimulation.run(run))
-                        if !found.isEmpty { failed.append((run.seed, "\(run): \(found.joined(separator: "; "))")) }
+                        let problems = problems(run, FailoverSimulation.run(run))
+                        if !problems.isEmpty { found.withLock { $0.append((run.seed, "\(run): \(problems.joined(separator: "; "))")) } }
                     }
-                    return failed
-                }
+                    if remaining.withLock({ $0 -= 1; return $0 == 0 }) { done.resume() }
+                }.start()
             }
-            return await group.reduce(into: []) { $0 += $1 }.sorted { $0.0 < $1.0 }
         }
+        let failed = found.withLock { $0 }.sorted { $0.0 < $1.0 }
         for (seed, text) in failed.prefix(5) {
             Issue.record("seed \(seed) (\(text))\n  replay: ZPS_SIM_SEED=\(seed) swift test --filter 'FailoverSimulationTests/\(test)'")
         }
