@@ -11,46 +11,82 @@ public final class InMemoryNetwork {
     private final class Node {
         let handler: any TransportHandler
         let io: InMemoryIO
+        let index: Int
+        /// How receivers see this node: through their ROUTER, or as the endpoint their DEALER connected to.
+        let routedAddress: PeerAddress
+        let endpointAddress: PeerAddress
         var running = true
-        init(handler: any TransportHandler, io: InMemoryIO) {
+        /// Stopped as with SIGSTOP: no messages or ticks until resumed; what is sent to it waits.
+        var paused = false
+        /// Messages queued for it.
+        var queued = 0
+        init(handler: any TransportHandler, io: InMemoryIO, index: Int, endpoint: String) {
             self.handler = handler
             self.io = io
+            self.index = index
+            routedAddress = .routed(Array(endpoint.utf8))
+            endpointAddress = .endpoint(endpoint)
         }
     }
 
     private struct Delivery {
         var frames: [Frame]
-        var from: String
-        var to: String
+        var from: Node
+        var to: Node
         /// How the receiver sees the sender: through its ROUTER, or on the DEALER it connected.
         var arrivesRouted: Bool
+        /// The fake time from which it may be delivered.
+        var due: ContinuousClock.Instant
+    }
+
+    /// One (sender, receiver) link's FIFO queue; `head` is the next to deliver, so that taking one
+    /// does not move the rest.
+    private struct Link {
+        var queue: [Delivery] = []
+        var head = 0
+        var isEmpty: Bool { head == queue.count }
+        /// When the last message queued on the link may be delivered: a later one never overtakes it.
+        var lastDue: ContinuousClock.Instant?
     }
 
     /// The fake current time.
     public private(set) var now: ContinuousClock.Instant
     private var nodes: [String: Node] = [:]
-    private var order: [String] = []
-    /// One FIFO queue per (sender, receiver) link, which is all the ordering ZeroMQ promises.
-    private var links: [String: [Delivery]] = [:]
-    private var linkOrder: [String] = []
-    /// Per node, the messages queued for it.
-    private var queued: [String: Int] = [:]
+    private var order: [Node] = []
+    /// One FIFO queue per (sender, receiver) link, which is all the ordering ZeroMQ promises; in the
+    /// order the links were first used.
+    private var links: [Link] = []
+    private var linkIndex: [Int: Int] = [:]
+    /// The indices of the non-empty links, ascending: the links a step can pick from.
+    private var ready: [Int] = []
     private var random: SplitMix64
+    private var delays: SplitMix64
     /// Messages delivered so far.
     public private(set) var deliveredCount = 0
+    /// Messages sent and not yet delivered (or dropped because their receiver is gone).
+    public private(set) var queuedCount = 0
+    /// The longest a message waits, in fake time, before it can be delivered; each waits a time drawn
+    /// from the seed up to this, in whole milliseconds, and never overtakes an earlier message on its
+    /// link. With delays, messages cross clock steps, so that time-outs, heartbeats and node tables
+    /// meet requests in flight. Zero (the default) makes every message deliverable at once.
+    public var maximumDelay: Duration = .zero
+    private var pausedCount = 0
 
     /// Creates an empty network; `seed` drives the interleaving of links in ``deliverAll(shuffled:limit:)``.
     public init(seed: UInt64 = 1) {
         now = ContinuousClock.now
         random = SplitMix64(seed: seed)
+        delays = SplitMix64(seed: seed ^ 0xDE1A_7500)
     }
 
     /// Adds a node at `endpoint` and starts it (its handler's `start` runs at once).
     public func add(_ handler: any TransportHandler, endpoint: String) {
         precondition(nodes[endpoint] == nil, "endpoint \(endpoint) is taken")
         let io = InMemoryIO(endpoint: endpoint, network: self)
-        nodes[endpoint] = Node(handler: handler, io: io)
-        order.append(endpoint)
+        let node = Node(handler: handler, io: io, index: order.count, endpoint: endpoint)
+        io.node = node.index
+        nodes[endpoint] = node
+        order.append(node)
         handler.start(io: io)
     }
 
@@ -68,26 +104,61 @@ public final class InMemoryNetwork {
         nodes[endpoint]?.running = false
     }
 
+    /// Pauses a node as if its process were stopped (SIGSTOP): it gets no messages or ticks until
+    /// ``resume(_:)``, and what is sent to it waits, in order, as in the kernel's socket buffers.
+    public func pause(_ endpoint: String) {
+        guard let node = nodes[endpoint], !node.paused else { return }
+        node.paused = true
+        pausedCount += 1
+    }
+
+    /// Lets a paused node run again: it gets what waited for it, and ticks.
+    public func resume(_ endpoint: String) {
+        guard let node = nodes[endpoint], node.paused else { return }
+        node.paused = false
+        pausedCount -= 1
+    }
+
     /// Whether the node at `endpoint` is still running (it has not stopped itself or been killed).
     public func isRunning(_ endpoint: String) -> Bool { nodes[endpoint]?.running ?? false }
 
-    /// Delivers queued messages, and those they cause, until none are left or `limit` were
-    /// delivered; returns how many were. With `shuffled`, each step picks a random non-empty link.
+    /// Delivers queued messages, and those they cause, until none are left that are due (see
+    /// ``maximumDelay``) or `limit` were delivered; returns how many were. With `shuffled`, each step
+    /// picks a random link among those whose next message is due.
     @discardableResult
     public func deliverAll(shuffled: Bool = false, limit: Int = 1_000_000) -> Int {
         var delivered = 0
-        while delivered < limit {
-            let ready = linkOrder.filter { !(links[$0]?.isEmpty ?? true) }
-            guard !ready.isEmpty else { break }
-            let link = shuffled ? ready[Int(random.next() % UInt64(ready.count))] : ready[0]
-            let delivery = links[link]!.removeFirst()
-            queued[delivery.to, default: 1] -= 1
+        var due: [Int] = []
+        while delivered < limit, !ready.isEmpty {
+            let position: Int
+            if maximumDelay > .zero || pausedCount > 0 {
+                due.removeAll(keepingCapacity: true)
+                for (index, link) in ready.enumerated() {
+                    let next = links[link].queue[links[link].head]
+                    if next.due <= now, !next.to.paused { due.append(index) }
+                }
+                guard !due.isEmpty else { break }
+                position = due[shuffled ? Int(random.next() % UInt64(due.count)) : 0]
+            } else {
+                position = shuffled ? Int(random.next() % UInt64(ready.count)) : 0
+            }
+            let link = ready[position]
+            let delivery = links[link].queue[links[link].head]
+            links[link].head += 1
+            if links[link].isEmpty {
+                links[link].queue.removeAll(keepingCapacity: true)
+                links[link].head = 0
+                ready.remove(at: position)
+            }
+            queuedCount -= 1
+            delivery.to.queued -= 1
             delivered += 1
-            guard let node = nodes[delivery.to], node.running else { continue }
-            let peer: PeerAddress = delivery.arrivesRouted ? .routed(Array(delivery.from.utf8)) : .endpoint(delivery.from)
+            let node = delivery.to
+            guard node.running else { continue }
+            let peer = delivery.arrivesRouted ? delivery.from.routedAddress : delivery.from.endpointAddress
             node.handler.received(delivery.frames, from: peer, io: node.io)
             // As a transport about to wait: nothing more is queued for the node.
-            if node.running, queued[delivery.to] == 0 { node.handler.drained(io: node.io) }
+            if node.running, node.queued == 0 { node.handler.drained(io: node.io) }
             stopIfAsked(node)
         }
         deliveredCount += delivered
@@ -101,8 +172,7 @@ public final class InMemoryNetwork {
         let end = now + duration
         while now < end {
             now = min(now + step, end)
-            for endpoint in order {
-                guard let node = nodes[endpoint], node.running else { continue }
+            for node in order where node.running && !node.paused {
                 node.handler.tick(io: node.io)
                 stopIfAsked(node)
             }
@@ -116,27 +186,53 @@ public final class InMemoryNetwork {
         node.handler.stopped(error: nil)
     }
 
-    fileprivate func enqueue(_ frames: [Frame], from: String, to peer: PeerAddress) throws {
-        let delivery: Delivery
+    fileprivate func enqueue(_ frames: [Frame], from sender: Int, to peer: PeerAddress) throws {
+        let receiver: Node?
+        let arrivesRouted: Bool
         switch peer {
         case .endpoint(let endpoint):
-            delivery = Delivery(frames: frames, from: from, to: endpoint, arrivesRouted: true)
+            receiver = nodes[endpoint]
+            arrivesRouted = true
         case .routed(let identity):
-            delivery = Delivery(frames: frames, from: from, to: String(decoding: identity, as: UTF8.self), arrivesRouted: false)
+            receiver = nodes[String(decoding: identity, as: UTF8.self)]
+            arrivesRouted = false
         }
-        guard nodes[delivery.to] != nil else {
+        guard let receiver else {
             // As with ROUTER_MANDATORY: a routed reply to a peer that never connected fails; a
             // DEALER message to an unknown endpoint would wait for a peer that never comes.
-            if case .routed = peer { throw InMemoryNetworkError(message: "no node at \(delivery.to)") }
+            if case .routed(let identity) = peer {
+                throw InMemoryNetworkError(message: "no node at \(String(decoding: identity, as: UTF8.self))")
+            }
             return
         }
-        let link = from + " -> " + delivery.to
-        if links[link] == nil {
-            links[link] = []
-            linkOrder.append(link)
+        let key = sender << 32 | receiver.index
+        let link: Int
+        if let known = linkIndex[key] {
+            link = known
+        } else {
+            link = links.count
+            links.append(Link())
+            linkIndex[key] = link
         }
-        links[link]!.append(delivery)
-        queued[delivery.to, default: 0] += 1
+        if links[link].isEmpty {
+            // Links are numbered in the order of first use, so the ready list stays in that order.
+            var low = 0, high = ready.count
+            while low < high {
+                let middle = (low + high) / 2
+                if ready[middle] < link { low = middle + 1 } else { high = middle }
+            }
+            ready.insert(link, at: low)
+        }
+        var due = now
+        if maximumDelay > .zero {
+            let milliseconds = maximumDelay.components.seconds * 1000 + maximumDelay.components.attoseconds / 1_000_000_000_000_000
+            due = now + .milliseconds(Int64(delays.next() % UInt64(milliseconds + 1)))
+            if let last = links[link].lastDue, last > due { due = last }
+            links[link].lastDue = due
+        }
+        links[link].queue.append(Delivery(frames: frames, from: order[sender], to: receiver, arrivesRouted: arrivesRouted, due: due))
+        queuedCount += 1
+        receiver.queued += 1
     }
 }
 
@@ -151,6 +247,8 @@ public struct InMemoryNetworkError: Error, CustomStringConvertible {
 private final class InMemoryIO: TransportIO {
     let localEndpoint: String
     unowned let network: InMemoryNetwork
+    /// This node's index in the network.
+    var node = 0
     var stopRequested = false
 
     init(endpoint: String, network: InMemoryNetwork) {
@@ -161,7 +259,7 @@ private final class InMemoryIO: TransportIO {
     var now: ContinuousClock.Instant { network.now }
 
     func send(_ frames: [Frame], to peer: PeerAddress) throws {
-        try network.enqueue(frames, from: localEndpoint, to: peer)
+        try network.enqueue(frames, from: node, to: peer)
     }
 
     func stop() { stopRequested = true }

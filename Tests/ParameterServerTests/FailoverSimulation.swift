@@ -1,0 +1,322 @@
+import Foundation
+import Logging
+import ZeroMQ
+
+@testable import ParameterServer
+
+/// One seeded run of the real manager, server and worker logic with replication on the
+/// in-memory network (docs/FAULT-TOLERANCE.md, "How it is tested"). The seed decides the shape of the
+/// cluster, the keys, how the links interleave, which server dies and at which delivery — counted over
+/// the whole run, registration and the final pull included — and, for a second kill, which server of
+/// another chain dies once the first loss was recovered.
+struct FailoverSimulation {
+    /// What the seed decides besides the interleaving.
+    struct Scenario: Sendable, CustomStringConvertible {
+        var seed: UInt64
+        var servers = 3
+        /// Copies besides the primary: chains of 2 or 3 servers.
+        var replication = 1
+        var workers = 1
+        var valueLength = 1
+        var consistency: ConsistencyModel = .eventual
+        var ftrl = false
+        /// The longest a message waits before it can be delivered, in fake milliseconds (0: at once).
+        var delay = 0
+        /// Push rounds per worker before the pull (and again after the first recovery, with a second kill).
+        var rounds = 2
+        /// The server that dies, and after how many deliveries since the first node started.
+        var victim: Int?
+        var killAt = 0
+        /// With a value, the victim is not killed but paused (SIGSTOP) for this many fake milliseconds,
+        /// then resumed: beyond the heartbeat timeout the manager has moved its ranges, and it must stop.
+        var pause: Int?
+        /// A second server that dies after the first loss was recovered, and after how many deliveries
+        /// of the pushes that follow.
+        var secondVictim: Int?
+        var secondKillAt = 0
+
+        var description: String {
+            var text = "\(servers) servers, replication \(replication), \(workers) worker(s), \(consistency), value length \(valueLength)"
+            if ftrl { text += ", ftrl" }
+            if delay > 0 { text += ", delays up to \(delay) ms" }
+            if let victim {
+                text += ", server-\(victim) " + (pause.map { "paused for \($0) ms" } ?? "killed") + " after \(killAt) deliveries"
+            }
+            if let secondVictim { text += ", then server-\(secondVictim) after \(secondKillAt) more" }
+            return text
+        }
+
+        /// The key ranges whose whole chain (server r's range on r, r+1, …, r+k mod n) died.
+        var predictedLostRanges: [KeyRange] {
+            guard let victim, let secondVictim else { return [] }
+            let ranges = FailoverSimulation.keySpace.split(into: servers)
+            return (0..<servers).filter { rank in
+                (0...replication).allSatisfy { [victim, secondVictim].contains((rank + $0) % servers) }
+            }.map { ranges[$0] }
+        }
+    }
+
+    /// What a run ended with.
+    struct Outcome: Sendable {
+        var failures: [String] = []
+        var acknowledged = 0
+        var pushes = 0
+        var pulled: [Float]?
+        var expected: [Float] = []
+        var copiesDiffer: [String] = []
+        var rangesWithoutPrimary: [KeyRange] = []
+        /// The manager's failure, if the job failed.
+        var jobFailure: String?
+        /// Deliveries the whole run took.
+        var deliveries = 0
+        /// Servers killed or paused: a kill drawn after the run's last delivery never happens.
+        var victimsHit = 0
+        /// Whether the (first) victim still runs at the end.
+        var victimRuns = false
+        /// Why servers that stopped by themselves stopped, for the report of a failing seed.
+        var serverFailures: [String] = []
+    }
+
+    static let keySpace = KeyRange(0, 48)
+    static let deadlines = Deadlines(
+        startup: .seconds(10), request: .seconds(20), barrier: .seconds(10), shutdown: .seconds(2),
+        heartbeatInterval: .milliseconds(700), heartbeatTimeout: .seconds(1), job: .seconds(600))
+    /// Long enough for the manager to notice a dead server and every node to act on the new table.
+    static let recovery: Duration = .milliseconds(1400)
+    /// Quiet, unless `ZPS_SIM_LOG` names a level (`ZPS_SIM_LOG=debug` with `ZPS_SIM_SEED` to follow a replay).
+    static let logger: Logger = {
+        var logger = Logger(label: "zps.test.failover")
+        logger.logLevel = ProcessInfo.processInfo.environment["ZPS_SIM_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        return logger
+    }()
+    static let ftrlOptions: [String: Double] = ["alpha": 0.3, "beta": 1, "l1": 0.2, "l2": 0.5]
+
+    /// The value worker `worker` pushes to component `component` of `key` in round `round`: small
+    /// integers, so that every sum is exact in floats whatever the order; with FTRL, gradients of both
+    /// signs and several sizes, so that l1 keeps some weights at 0.
+    static func value(ftrl: Bool, _ worker: Int, _ key: UInt64, _ round: Int, _ component: Int) -> Float {
+        if ftrl { return Float(Int((key &* 2_654_435_761 &+ UInt64(round) &* 97 &+ UInt64(component)) % 41) - 20) / 16 }
+        return Float((worker + 1) * 7 + Int(key % 13) + round * 3 + component)
+    }
+
+    let scenario: Scenario
+    let table: TableSpec
+    let keys: [UInt64]
+    let network: InMemoryNetwork
+    let serverNames: [String]
+    let workerNames: [String]
+    let reports = InMemoryClusterTests.Reports()
+    let serverOutcomes: [NodeOutcome]
+    /// Deliveries left before the next kill, and who dies then.
+    private var pendingKills: [(victim: Int, after: Int)] = []
+    private var killed = 0
+    private var resumeAt: ContinuousClock.Instant?
+    private var outcome = Outcome()
+    private var pushedRounds = 0
+
+    init(_ scenario: Scenario) {
+        self.scenario = scenario
+        table = TableSpec(
+            name: "weights", id: 0, valueLength: scenario.valueLength, updater: scenario.ftrl ? "ftrl" : "add",
+            updaterOptions: scenario.ftrl ? Self.ftrlOptions : [:], consistency: scenario.consistency)
+        var random = SplitMix64(seed: scenario.seed &* 0x9E37_79B9)
+        // FTRL runs compare weights with a fault-free run, so they all use the same keys.
+        keys = (0..<Self.keySpace.upperBound).filter { key in scenario.ftrl ? key % 4 != 1 : random.next() % 3 != 0 }
+        network = InMemoryNetwork(seed: scenario.seed)
+        network.maximumDelay = .milliseconds(scenario.delay)
+        serverNames = (0..<scenario.servers).map { "mem://server-\($0)" }
+        workerNames = (0..<scenario.workers).map { "mem://worker-\($0)" }
+        serverOutcomes = serverNames.map { _ in NodeOutcome() }
+        if let victim = scenario.victim { pendingKills.append((victim, scenario.killAt)) }
+    }
+
+    /// Runs the scenario to its end and checks nothing itself: the caller compares the outcome.
+    static func run(_ scenario: Scenario) -> Outcome {
+        var simulation = FailoverSimulation(scenario)
+        return simulation.run()
+    }
+
+    private mutating func run() -> Outcome {
+        let reports = reports
+        var managerSettings = ManagerSettings(
+            bindEndpoint: "mem://manager", servers: scenario.servers, workers: scenario.workers, keySpace: Self.keySpace,
+            deadlines: Self.deadlines)
+        managerSettings.replication = scenario.replication
+        network.add(ManagerCore(settings: managerSettings, logger: Self.logger) { reports.append($0) }, endpoint: "mem://manager")
+        for (rank, name) in serverNames.enumerated() {
+            network.add(ServerCore(settings: settings(.server, rank), outcome: serverOutcomes[rank], logger: Self.logger), endpoint: name)
+        }
+        for (rank, name) in workerNames.enumerated() {
+            network.add(WorkerCore(settings: settings(.worker, rank), outcome: NodeOutcome(), logger: Self.logger), endpoint: name)
+        }
+        deliver()
+        pushRounds()
+        deliver()
+        if let second = scenario.secondVictim {
+            // The first loss is recovered before the second server dies, under new pushes; a first
+            // victim still alive dies now, after the last delivery.
+            if killed == 0, !pendingKills.isEmpty {
+                pendingKills[0].after = 0
+                deliver()
+            }
+            pendingKills.append((second, scenario.secondKillAt))
+            pushRounds()
+            deliver()
+            // Both die: a second victim still alive dies after the last delivery of these pushes.
+            if !pendingKills.isEmpty {
+                pendingKills[0].after = 0
+                deliver()
+            }
+        }
+        let pull = PendingPull(timestamp: Timestamp(Int64(pushedRounds + 1)))
+        if !reports.withLock({ $0.contains { $0.failure != nil } }) {
+            network.execute(on: workerNames[0]) { handler, io in
+                (handler as! WorkerCore).submit(
+                    WorkerCore.Request(kind: .pull, table: table, keys: keys, values: nil, updater: nil,
+                                       iteration: nil, wantClock: false, pull: pull),
+                    timestamp: Timestamp(Int64(pushedRounds + 1)), after: [], consistency: .sequential, io: io)
+            }
+            deliver()
+        }
+        outcome.deliveries = network.deliveredCount
+        outcome.victimsHit = killed
+        outcome.serverFailures = serverOutcomes.enumerated().compactMap { rank, result in result.failure.map { "server-\(rank): \($0)" } }
+        outcome.victimRuns = scenario.victim.map { network.isRunning(serverNames[$0]) } ?? true
+        outcome.jobFailure = reports.withLock { $0.lazy.compactMap(\.failure).first }
+        outcome.pushes = pushedRounds * scenario.workers
+        switch pull.result {
+        case .success(let values)?: outcome.pulled = values.values
+        case .failure(let error)?: outcome.failures.append("pull: \(error)")
+        case nil: if outcome.jobFailure == nil { outcome.failures.append("pull: no answer") }
+        }
+        outcome.expected = expectedSums()
+        compareCopies()
+        return outcome
+    }
+
+    private func settings(_ role: NodeRole, _ rank: Int) -> NodeSettings {
+        NodeSettings(
+            role: role, rank: rank, managerEndpoint: "mem://manager", bindEndpoint: "mem://\(role)-\(rank)",
+            tables: [table], deadlines: Self.deadlines)
+    }
+
+    /// Delivers until nothing is queued, letting fake time pass in steps while messages wait out
+    /// their delays, and kills the pending victim at its delivery (with delays, at the first delivery
+    /// at or after it that ends a step); after a kill, goes on until the manager noticed and every
+    /// node acted on the new table.
+    private mutating func deliver() {
+        let step: Duration = scenario.delay > 0 ? .milliseconds(20) : .milliseconds(200)
+        let giveUp = network.now + .seconds(30)
+        var recoveredBy: ContinuousClock.Instant?
+        while true {
+            if pendingKills.isEmpty {
+                network.deliverAll(shuffled: true)
+            } else {
+                pendingKills[0].after -= network.deliverAll(shuffled: true, limit: max(0, pendingKills[0].after))
+            }
+            if let next = pendingKills.first, next.after <= 0 {
+                pendingKills.removeFirst()
+                recoveredBy = network.now + Self.recovery
+                if killed == 0, let pause = scenario.pause {
+                    network.pause(serverNames[next.victim])
+                    resumeAt = network.now + .milliseconds(pause)
+                    // Back, it hears at its next heartbeat that it was taken out, or finds the manager
+                    // silent for too long, and stops; then the manager needs a heartbeat timeout too.
+                    recoveredBy = resumeAt! + Self.recovery
+                } else {
+                    network.kill(serverNames[next.victim])
+                }
+                killed += 1
+                continue
+            }
+            if let resume = resumeAt, network.now >= resume {
+                network.resume(serverNames[scenario.victim!])
+                resumeAt = nil
+                continue
+            }
+            if network.queuedCount == 0, resumeAt == nil, recoveredBy.map({ network.now >= $0 }) ?? true { return }
+            guard network.now < giveUp else {
+                outcome.failures.append("\(network.queuedCount) messages still queued after 30 s of fake time")
+                return
+            }
+            let before = network.deliveredCount
+            network.advance(by: step, step: step, shuffled: true)
+            if !pendingKills.isEmpty { pendingKills[0].after -= network.deliveredCount - before }
+        }
+    }
+
+    /// Every worker submits `scenario.rounds` pushes of every key at once; the consistency model
+    /// decides how they overlap.
+    private mutating func pushRounds() {
+        let first = pushedRounds + 1
+        pushedRounds += scenario.rounds
+        let last = pushedRounds
+        let acknowledged = Counter()
+        for (rank, name) in workerNames.enumerated() {
+            network.execute(on: name) { [table, keys, scenario] handler, io in
+                let core = handler as! WorkerCore
+                for round in first...last {
+                    let values = keys.flatMap { key in
+                        (0..<scenario.valueLength).map { Self.value(ftrl: scenario.ftrl, rank, key, round, $0) }
+                    }
+                    let timestamp = Timestamp(Int64(round))
+                    core.submit(
+                        WorkerCore.Request(kind: .push, table: table, keys: keys, values: values, updater: nil,
+                                           iteration: nil, wantClock: false, pull: nil),
+                        timestamp: timestamp, after: [], consistency: nil, io: io)
+                    core.whenFinished(timestamp) { error in
+                        if let error { acknowledged.failures.append("worker-\(rank) push \(round): \(error)") }
+                        else { acknowledged.count += 1 }
+                    }
+                }
+            }
+        }
+        acknowledgements.append(acknowledged)
+    }
+
+    /// Counts the acknowledgements of pushes, and their failures.
+    final class Counter {
+        var count = 0
+        var failures: [String] = []
+    }
+    private var acknowledgements: [Counter] = []
+
+    private func expectedSums() -> [Float] {
+        guard !scenario.ftrl else { return [] }
+        return keys.flatMap { key in
+            (0..<scenario.valueLength).map { component in
+                (0..<scenario.workers).reduce(Float(0)) { sum, worker in
+                    sum + (1...pushedRounds).reduce(Float(0)) { $0 + Self.value(ftrl: false, worker, key, $1, component) }
+                }
+            }
+        }
+    }
+
+    /// Every range has one primary among the running servers, and every surviving copy of a range
+    /// equals its primary.
+    private mutating func compareCopies() {
+        for counter in acknowledgements {
+            outcome.acknowledged += counter.count
+            outcome.failures += counter.failures
+        }
+        var primaries: [KeyRange: [Float]] = [:]
+        var copies: [(KeyRange, String, [Float])] = []
+        for (rank, endpoint) in serverNames.enumerated() where network.isRunning(endpoint) {
+            network.execute(on: endpoint) { [table] handler, _ in
+                let core = handler as! ServerCore
+                let held = core.heldRanges(table: table.id)
+                for range in held.primaries {
+                    if primaries[range] != nil { outcome.failures.append("two primaries of \(range)") }
+                    primaries[range] = core.storedValues(table: table.id, range: range, replica: false)
+                }
+                for range in held.replicas {
+                    copies.append((range, "server-\(rank)", core.storedValues(table: table.id, range: range, replica: true) ?? []))
+                }
+            }
+        }
+        for (range, holder, values) in copies where primaries[range] != values {
+            outcome.copiesDiffer.append("\(holder)'s replica of \(range)")
+        }
+        outcome.rangesWithoutPrimary = Self.keySpace.split(into: scenario.servers).filter { primaries[$0] == nil }
+    }
+}
