@@ -225,8 +225,13 @@ public final class RangeStore {
                         target.initialize(repeating: 0, count: entry)
                         continue
                     }
-                    target.update(from: values.baseAddress! + slot * width, count: width)
-                    if stateFloats > 0 { (target + width).update(from: state.baseAddress! + slot * stateFloats, count: stateFloats) }
+                    // Element by element: a few floats per key, where a call to memmove would cost more.
+                    let value = values.baseAddress! + slot * width
+                    for j in 0..<width { target[j] = value[j] }
+                    if stateFloats > 0 {
+                        let from = state.baseAddress! + slot * stateFloats
+                        for j in 0..<stateFloats { target[width + j] = from[j] }
+                    }
                 }
             }
         }
@@ -242,18 +247,26 @@ public final class RangeStore {
         let entry = width + stateFloats
         var cursor = 0
         // Slots are found first: the buffers below are open for writing, and `slot` reads the keys.
-        var slots = [Int](repeating: -1, count: count)
-        for i in 0..<count {
-            slots[i] = slot(of: keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self), cursor: &cursor) ?? -1
+        let slots = [Int](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for i in 0..<count {
+                buffer[i] = slot(of: keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self), cursor: &cursor) ?? -1
+            }
+            initialized = count
         }
         values.withUnsafeMutableBufferPointer { values in
             state.withUnsafeMutableBufferPointer { state in
-                for i in 0..<count where slots[i] >= 0 {
-                    let source = entries + 4 * i * entry
-                    UnsafeMutableRawPointer(values.baseAddress! + slots[i] * width).copyMemory(from: source, byteCount: 4 * width)
-                    if stateFloats > 0 {
-                        UnsafeMutableRawPointer(state.baseAddress! + slots[i] * stateFloats)
-                            .copyMemory(from: source + 4 * width, byteCount: 4 * stateFloats)
+                slots.withUnsafeBufferPointer { slots in
+                    for i in 0..<count where slots[i] >= 0 {
+                        // Element by element: a few floats per key, where a call to memcpy would cost more.
+                        let offset = 4 * i * entry
+                        let value = values.baseAddress! + slots[i] * width
+                        for j in 0..<width { value[j] = entries.loadUnaligned(fromByteOffset: offset + 4 * j, as: Float.self) }
+                        if stateFloats > 0 {
+                            let to = state.baseAddress! + slots[i] * stateFloats
+                            for j in 0..<stateFloats {
+                                to[j] = entries.loadUnaligned(fromByteOffset: offset + 4 * (width + j), as: Float.self)
+                            }
+                        }
                     }
                 }
             }
