@@ -2,17 +2,20 @@
 /// aggregation (Li et al., OSDI 2014, section 4.4): events in, directives out, no I/O.
 ///
 /// Each key range lives on a chain of servers, primary first (``ReplicaChain``). Workers send
-/// pushes to the primary only. The primary applies a push and forwards its *result* — the stored
-/// values and updater state of every key the push touched — to the next server of the chain, which
-/// writes them and forwards them again; the last server (the tail) acknowledges back up the chain.
-/// A push is acknowledged to its worker only when every server of the chain holds its result, so
-/// an acknowledged push survives the loss of any k of the k+1 servers.
+/// pushes to the primary only. The primary applies pushes as they come and, at each flush, forwards
+/// their *result* — the stored values and updater state of every key they changed, each key once
+/// (``ReplicationBatch``) — to the next server of the chain, which writes it and forwards it again;
+/// the last server (the tail) acknowledges back up the chain. A push is acknowledged to its worker
+/// only when every full copy of the chain holds its result, so an acknowledged push survives the
+/// loss of any k of the k+1 servers.
 ///
 /// Chain rather than primary-backup (the paper's Fig. 8 copies from the master to every slave):
-/// the primary sends one copy whatever k is, and the two invariants of chain replication are what
-/// the simulator checks after every run: a server's history of applied results is a prefix of its
-/// predecessor's (*update propagation*), and the difference is exactly what the predecessor has
-/// sent and not had acknowledged (*in-process requests*, the ``unacknowledged`` list).
+/// the primary sends one copy whatever k is, and chain replication's invariants give an exact
+/// oracle: a server's history of applied results is a prefix of its predecessor's (*update
+/// propagation*), and the difference is exactly what the predecessor has sent and not had
+/// acknowledged (*in-process requests*, the ``unacknowledged`` list). `ReplicationChain` in
+/// Membership/ checks them on a model of a whole chain; the fail-over simulation checks their
+/// consequence on the real servers: once nothing is in flight, every replica equals its primary.
 ///
 /// Results are absolute (values, not deltas), so sending one again after a reconfiguration is
 /// harmless: a server that gets a result twice writes the same values twice.
