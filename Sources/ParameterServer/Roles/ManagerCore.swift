@@ -5,7 +5,10 @@ import ZeroMQ
 /// versioned node table, runs barriers, watches heartbeats and deadlines, and shuts the job down.
 ///
 /// Every wait has a deadline; when one passes, the job fails with an error naming the nodes that did
-/// not do what was expected of them, and every node still reachable is told to shut down.
+/// not do what was expected of them, and every node still reachable is told to shut down. With
+/// replication, a server that stops sending heartbeats is taken out instead: the next copy of each
+/// of its ranges takes over and the ranges left short get new replicas (``ManagerChains``); the job
+/// fails only when a range loses every copy (docs/FAULT-TOLERANCE.md).
 public final class ManagerCore: TransportHandler {
     private struct Member {
         var info: NodeInfo

@@ -10,7 +10,10 @@ import ZeroMQ
 /// slices go out at once and the replies are merged. Request ids count from 1 per server, so each
 /// server applies this worker's requests in issue order and exactly once; a slice without an answer
 /// after a quarter of the request deadline is sent again with the same id and the `retry` flag. A
-/// request still unanswered at its deadline fails with an error naming the server.
+/// request still unanswered at its deadline fails with an error naming the server. When a node
+/// table drops a server (it died and replicas took over its ranges), the slices in flight to it go
+/// to the new holders as new requests that name their first identity (`org`), so none is applied
+/// twice (docs/FAULT-TOLERANCE.md).
 public final class WorkerCore: TransportHandler {
     typealias VoidContinuation = CheckedContinuation<Void, any Error>
 
