@@ -43,15 +43,6 @@ struct RangeCopy {
             keys = Array(first..<(first + UInt64(count)))
         }
         next += count
-        let width = store.entryWidth
-        let entries = keys.withUnsafeBytes { raw in
-            Frame.allocate(count: 4 * width * count) { output in
-                store.readEntries(
-                    keys: raw.baseAddress!, count: count, into: output.baseAddress!.assumingMemoryBound(to: Float.self))
-            }
-        }
-        var header = Header(kind: .replicate, sender: origin.server, table: self.table, keyCount: UInt32(count), valueLength: UInt32(width))
-        header.origin = origin
-        return Message(header: header, keys: Frame(array: keys), values: entries)
+        return store.replicate(table: self.table, keys: keys, part: 0..<count, origins: [origin])
     }
 }

@@ -10,20 +10,10 @@ extension ServedTable {
         range: KeyRange, keys: [UInt64], origins: [RequestOrigin], partKeys: Int = 1 << 16
     ) -> [(range: KeyRange, message: Message)] {
         guard let store = stores.first(where: { $0.range == range }), !keys.isEmpty else { return [] }
-        let width = store.entryWidth
         let starts = Array(stride(from: 0, to: keys.count, by: partKeys))
         return starts.map { start in
-            let count = min(partKeys, keys.count - start)
-            let entries = keys.withUnsafeBytes { raw in
-                Frame.allocate(count: 4 * width * count) { output in
-                    store.readEntries(
-                        keys: raw.baseAddress! + 8 * start, count: count,
-                        into: output.baseAddress!.assumingMemoryBound(to: Float.self))
-                }
-            }
-            var header = Header(kind: .replicate, table: spec.id, keyCount: UInt32(count), valueLength: UInt32(width))
-            if start == starts.last { header.origins = origins }
-            return (range, Message(header: header, keys: Frame(array: keys, range: start..<(start + count)), values: entries))
+            let part = start..<min(start + partKeys, keys.count)
+            return (range, store.replicate(table: spec.id, keys: keys, part: part, origins: start == starts.last ? origins : []))
         }
     }
 
@@ -59,6 +49,22 @@ extension ServedTable {
 }
 
 extension RangeStore {
+    /// A ``MessageKind/replicate`` of the keys `keys[part]` of table `table`: per key, the values
+    /// and updater state this store holds now, and the pushes (`origins`) whose results they hold.
+    func replicate(table: UInt32, keys: [UInt64], part: Range<Int>, origins: [RequestOrigin]) -> Message {
+        let width = entryWidth
+        let entries = keys.withUnsafeBytes { raw in
+            Frame.allocate(count: 4 * width * part.count) { output in
+                readEntries(
+                    keys: raw.baseAddress! + 8 * part.lowerBound, count: part.count,
+                    into: output.baseAddress!.assumingMemoryBound(to: Float.self))
+            }
+        }
+        var header = Header(kind: .replicate, table: table, keyCount: UInt32(part.count), valueLength: UInt32(width))
+        header.origins = origins
+        return Message(header: header, keys: Frame(array: keys, range: part), values: entries)
+    }
+
     /// Writes a replicate's entries (checked by ``ServedTable/replicaStore(for:)``).
     func write(replicate message: Message) {
         guard let keys = message.keys, let entries = message.values else { return }

@@ -218,6 +218,8 @@ extension ServerCore {
         if let origin = header.origin, appliedOrigins.contains(origin) { return acknowledgement(of: header) }
         try table.apply(message, slices: slices, updater: updater(named: header.updater, table: table))
         let reply = acknowledgement(of: header)
+        // Without replicas (the usual case) nothing more to do, and no array to build.
+        guard replication.hasSuccessors else { return reply }
         let replicated = slices.filter { replication.successor(for: table.stores[$0.store].range) != nil }
         guard !replicated.isEmpty, let keys = message.keys else { return reply }
         let origin = header.origin ?? RequestOrigin(server: link.nodeID, sender: header.sender, requestID: header.requestID)
