@@ -9,8 +9,12 @@ import ZeroMQ
 /// table's consistency model (or the call's `consistency`) and its `after` dependencies allow, then
 /// slices it by server range. `push` and ``submitPull(table:keys:consistency:after:iteration:wantClock:inPlace:)``
 /// return as soon as the task is queued; ``wait(_:)`` tells when it finished. See docs/CONSISTENCY.md.
+///
+/// A ``WorkerNode`` hands its application a worker whose I/O thread speaks ZeroMQ; an
+/// ``InMemoryNetworkThread`` hands out workers on the in-memory network, for tests of an
+/// application or of the roles under fake time.
 public final class Worker: Sendable {
-    private let transport: ZMQTransport<WorkerCore>
+    private let transport: any WorkerLoop
     /// What the engine would check, mirrored here so that a refused call throws to its caller
     /// without using up a timestamp.
     private struct IssueState {
@@ -29,7 +33,7 @@ public final class Worker: Sendable {
     /// Every task up to it finished successfully (kept by the I/O thread).
     private let watermark: FinishedWatermark
 
-    init(transport: ZMQTransport<WorkerCore>, settings: NodeSettings, watermark: FinishedWatermark) {
+    init(transport: any WorkerLoop, settings: NodeSettings, watermark: FinishedWatermark) {
         self.transport = transport
         self.watermark = watermark
         self.settings = settings
@@ -285,7 +289,7 @@ public final class Worker: Sendable {
     }
 
     /// Queues `work`, or fails `continuation` at once when the I/O loop has already ended.
-    private func enqueue<T>(_ continuation: CheckedContinuation<T, any Error>, _ work: @escaping ZMQTransport<WorkerCore>.Work) {
+    private func enqueue<T>(_ continuation: CheckedContinuation<T, any Error>, _ work: @escaping WorkerLoop.Work) {
         if !transport.execute(work) { continuation.resume(throwing: stoppedError) }
     }
 
