@@ -5,7 +5,7 @@ TOPOLOGY  ?= Topologies/local.yaml
 DATA      := .build/data
 SYNTHETIC := $(DATA)/synthetic-train.tsv
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-PACKAGES  := libzmq3-dev libsnappy-dev libmsgpack-dev pkg-config
+PACKAGES  := libzmq3-dev libsnappy-dev libmsgpack-dev pkg-config iproute2
 
 .PHONY: run test bench build deps python-deps clean
 

@@ -95,13 +95,15 @@ final class NodeProcess: @unchecked Sendable {
     let stdoutPath: String
     let stderrPath: String
 
-    init(_ name: String, arguments: [String], directory: URL) throws {
+    /// Starts `zps` with `arguments`, or, with `executable`, that program (e.g. `nsenter`, which
+    /// then runs `zps` in a network namespace: `arguments` include the `zps` path).
+    init(_ name: String, arguments: [String], directory: URL, executable: String? = nil) throws {
         self.name = name
         stdoutPath = directory.appendingPathComponent("\(name).out").path
         stderrPath = directory.appendingPathComponent("\(name).err").path
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: ClusterSupport.zpsBinary)
+        process.executableURL = URL(fileURLWithPath: executable ?? ClusterSupport.zpsBinary)
         process.arguments = arguments
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))

@@ -189,7 +189,7 @@ private let badTopologies: [BadTopology] = [
             workers: { count: 2 }
             \(validRest)
             """,
-        code: .wrongType, line: 1, column: 19, path: "servers.count", message: "expected an integer >= 1, found \"2\""),
+        code: .wrongType, line: 1, column: 19, path: "servers.count", message: "expected an integer in 1...100000, found \"2\""),
     BadTopology(
         label: "no servers",
         yaml: """
@@ -197,7 +197,7 @@ private let badTopologies: [BadTopology] = [
             workers: { count: 2 }
             \(validRest)
             """,
-        code: .invalidValue, line: 1, column: 19, path: "servers.count", message: "expected an integer >= 1, found 0"),
+        code: .invalidValue, line: 1, column: 19, path: "servers.count", message: "expected an integer in 1...100000, found 0"),
     BadTopology(
         label: "negative worker count",
         yaml: """
@@ -205,7 +205,7 @@ private let badTopologies: [BadTopology] = [
             workers: { count: -1 }
             \(validRest)
             """,
-        code: .invalidValue, line: 2, column: 19, path: "workers.count", message: "expected an integer >= 1, found -1"),
+        code: .invalidValue, line: 2, column: 19, path: "workers.count", message: "expected an integer in 1...100000, found -1"),
     BadTopology(
         label: "port out of range",
         yaml: """
@@ -241,7 +241,53 @@ private let badTopologies: [BadTopology] = [
             \(validRest)
             """,
         code: .duplicate, line: 2, column: 44, path: "servers.port",
-        message: "ports 6999...7000 overlap the manager ports 7000...7000 on host 10.0.0.1"),
+        message: "servers rank 1 would bind port 7000 on host 10.0.0.1, which manager binds"),
+    BadTopology(
+        label: "host and hosts both given",
+        yaml: """
+            servers: { count: 2, host: a, hosts: [b, c] }
+            workers: { count: 1 }
+            \(validRest)
+            """,
+        code: .invalidValue, line: 1, column: 38, path: "servers.hosts", message: "give host or hosts, not both"),
+    BadTopology(
+        label: "an empty hosts list",
+        yaml: """
+            servers: { count: 2, hosts: [] }
+            workers: { count: 1 }
+            \(validRest)
+            """,
+        code: .invalidValue, line: 1, column: 29, path: "servers.hosts",
+        message: "expected a list of host names or addresses, found an empty list"),
+    BadTopology(
+        label: "a placeholder other than {rank} in a host",
+        yaml: """
+            servers: { count: 2 }
+            workers: { count: 1, hosts: ["w-{rank}", "w-{index}"] }
+            \(validRest)
+            """,
+        code: .invalidValue, line: 2, column: 42, path: "workers.hosts[1]",
+        message: "expected a host name with no placeholder but {rank}, found \"w-{index}\""),
+    BadTopology(
+        label: "the manager's host with a rank placeholder",
+        yaml: """
+            manager: { host: "m-{rank}", port: 7000 }
+            servers: { count: 2 }
+            workers: { count: 1 }
+            \(validRest)
+            """,
+        code: .invalidValue, line: 1, column: 18, path: "manager.host",
+        message: "expected a host name or address (the manager has no rank to place), found \"m-{rank}\""),
+    BadTopology(
+        label: "two roles whose hosts lists put ranks on one port",
+        yaml: """
+            manager: { host: 10.0.0.1, port: 7000 }
+            servers: { count: 2, hosts: [10.0.0.2, 10.0.0.3], port: 7100 }
+            workers: { count: 3, hosts: [10.0.0.3, 10.0.0.2], port: 7099 }
+            \(validRest)
+            """,
+        code: .duplicate, line: 3, column: 57, path: "workers.port",
+        message: "workers rank 2 would bind port 7100 on host 10.0.0.3, which servers rank 1 binds"),
     BadTopology(
         label: "too small key space",
         yaml: """

@@ -57,9 +57,11 @@ struct TopologyLoaderTests {
         #expect(topology.workers.count == 8)
         #expect(topology.managerEndpoint == "tcp://ps-manager.example.internal:7000")
         #expect(topology.bindEndpoint(role: .manager, rank: 0) == "tcp://0.0.0.0:7000")
-        #expect(topology.bindEndpoint(role: .server, rank: 3) == "tcp://0.0.0.0:7103")
-        #expect(topology.connectEndpoint(role: .server, rank: 3) == "tcp://ps-servers.example.internal:7103")
-        #expect(topology.connectEndpoint(role: .worker, rank: 7) == "tcp://ps-workers.example.internal:7207")
+        #expect(topology.bindEndpoint(role: .server, rank: 3) == "tcp://0.0.0.0:7100")
+        #expect(topology.connectEndpoint(role: .server, rank: 3) == "tcp://ps-server-3.example.internal:7100")
+        #expect(topology.connectEndpoint(role: .worker, rank: 6) == "tcp://ps-worker-a.example.internal:7203")
+        #expect(topology.connectEndpoint(role: .worker, rank: 7) == "tcp://ps-worker-b.example.internal:7203")
+        #expect(topology.bindEndpoint(role: .worker, rank: 7) == "tcp://0.0.0.0:7203")
         #expect(topology.serverKeyRanges == [
             KeyRange(0, 4_194_304), KeyRange(4_194_304, 8_388_608),
             KeyRange(8_388_608, 12_582_912), KeyRange(12_582_912, 16_777_216),

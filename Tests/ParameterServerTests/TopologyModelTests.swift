@@ -6,14 +6,14 @@ import Testing
 struct TopologyModelTests {
     @Test func roleEndpointsFollowRanks() {
         let fixed = RoleSpec(host: "ps-1.example", bindAddress: "0.0.0.0", port: 7100, count: 3)
-        #expect(fixed.ports == 7100...7102)
+        #expect(fixed.addresses.map(\.port) == [7100, 7101, 7102])
         #expect(fixed.port(ofRank: 2) == 7102)
         #expect(fixed.bindEndpoint(rank: 2) == "tcp://0.0.0.0:7102")
         #expect(fixed.connectEndpoint(rank: 0) == "tcp://ps-1.example:7100")
 
         let ephemeral = RoleSpec(host: "127.0.0.1", port: 0, count: 2)
         #expect(ephemeral.isEphemeral)
-        #expect(ephemeral.ports == nil)
+        #expect(ephemeral.addresses.isEmpty)
         #expect(ephemeral.port(ofRank: 1) == nil)
         #expect(ephemeral.bindEndpoint(rank: 1) == "tcp://127.0.0.1:*")
         #expect(ephemeral.connectEndpoint(rank: 1) == nil)
@@ -21,6 +21,27 @@ struct TopologyModelTests {
         let ipv6 = RoleSpec(host: "::1", port: 9000)
         #expect(ipv6.bindEndpoint(rank: 0) == "tcp://[::1]:9000")
         #expect(ipv6.connectEndpoint(rank: 0) == "tcp://[::1]:9000")
+    }
+
+    @Test("ranks are dealt out over a hosts list, and each host's ranks count ports from the base")
+    func hostsLists() {
+        var spec = RoleSpec(bindAddress: "0.0.0.0", port: 7100, count: 5)
+        spec.hosts = ["10.0.0.1", "10.0.0.2"]
+        #expect((0..<5).map { spec.host(ofRank: $0) } == ["10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.2", "10.0.0.1"])
+        #expect((0..<5).map { spec.connectEndpoint(rank: $0) } == [
+            "tcp://10.0.0.1:7100", "tcp://10.0.0.2:7100", "tcp://10.0.0.1:7101", "tcp://10.0.0.2:7101", "tcp://10.0.0.1:7102",
+        ])
+        #expect(spec.bindEndpoint(rank: 3) == "tcp://0.0.0.0:7101")
+
+        var pods = RoleSpec(host: "zps-server-{rank}.zps-servers", bindAddress: "0.0.0.0", port: 7100, count: 3)
+        #expect((0..<3).map { pods.connectEndpoint(rank: $0) } == [
+            "tcp://zps-server-0.zps-servers:7100", "tcp://zps-server-1.zps-servers:7100", "tcp://zps-server-2.zps-servers:7100",
+        ])
+        pods.hosts = ["a-{rank}", "b"]
+        pods.count = 4
+        #expect((0..<4).map { pods.connectEndpoint(rank: $0) } == [
+            "tcp://a-0:7100", "tcp://b:7100", "tcp://a-2:7100", "tcp://b:7101",
+        ])
     }
 
     @Test func topologyNamesEachRole() {

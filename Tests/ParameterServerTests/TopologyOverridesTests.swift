@@ -66,7 +66,7 @@ struct TopologyOverridesTests {
             _ = try base.withOverrides(TopologyOverrides(workerCount: 0))
             Issue.record("accepted zero workers")
         } catch {
-            #expect(error.description == "command line: workers.count: expected an integer >= 1, found 0")
+            #expect(error.description == "command line: workers.count: expected an integer in 1...100000, found 0")
         }
         do {
             _ = try base.withOverrides(TopologyOverrides(serverCount: 1001))

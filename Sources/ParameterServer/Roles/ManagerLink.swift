@@ -42,9 +42,9 @@ struct ManagerLink {
         lastHeardFromManager = io.now
         let header = Header(
             kind: .register, sender: nodeID, requestID: makeRequestID(), role: settings.role,
-            rank: UInt32(settings.rank), endpoint: io.localEndpoint)
+            rank: UInt32(settings.rank), endpoint: settings.advertisedEndpoint(bound: io.localEndpoint))
         try io.send(MessageCodec.encode(Message(header: header)), to: manager)
-        logger.debug("registering with the manager at \(settings.managerEndpoint) as \(settings.name)")
+        logger.debug("registering with the manager at \(settings.managerEndpoint) as \(settings.name) at \(header.endpoint ?? "")")
     }
 
     /// Sends `header` (with this node's id) to the manager.
@@ -63,12 +63,13 @@ struct ManagerLink {
                 throw NodeFailure("the manager sent a node table message without a table")
             }
             if let old = table, old.version >= newTable.version { return nil }
+            let endpoint = settings.advertisedEndpoint(bound: io.localEndpoint)
             guard
                 let me = newTable.nodes.first(where: {
-                    $0.role == settings.role && $0.rank == UInt32(settings.rank) && $0.endpoint == io.localEndpoint
+                    $0.role == settings.role && $0.rank == UInt32(settings.rank) && $0.endpoint == endpoint
                 })
             else {
-                throw NodeFailure("the manager's node table version \(newTable.version) does not list \(settings.name) at \(io.localEndpoint)")
+                throw NodeFailure("the manager's node table version \(newTable.version) does not list \(settings.name) at \(endpoint)")
             }
             nodeID = me.id
             table = newTable

@@ -8,6 +8,10 @@ public struct NodeSettings: Sendable {
     public var managerEndpoint: String
     /// The endpoint this node binds its ROUTER to (`tcp://127.0.0.1:*` for a free port).
     public var bindEndpoint: String
+    /// The host others reach this node at: it registers `tcp://HOST:PORT` with the port it bound.
+    /// `nil` registers the bound endpoint itself, which suits only an address others can connect to
+    /// (not `0.0.0.0`, `*` or an interface name).
+    public var advertisedHost: String?
     /// The tables the cluster serves.
     public var tables: [TableSpec]
     /// Deadlines for registration, requests, barriers, heartbeats and shutdown.
@@ -40,6 +44,14 @@ public struct NodeSettings: Sendable {
 
     /// The node's name in logs and errors, e.g. `worker-1`.
     public var name: String { "\(role)-\(rank)" }
+
+    /// The endpoint the node registers with the manager, for others to connect to, given the one
+    /// its ROUTER bound: ``advertisedHost`` with the bound port, or `bound` itself.
+    public func advertisedEndpoint(bound: String) -> String {
+        guard let advertisedHost, let colon = bound.lastIndex(of: ":"), let port = Int(bound[bound.index(after: colon)...])
+        else { return bound }
+        return RoleSpec.endpoint(host: advertisedHost, port: port)
+    }
 
     /// The settings of the node's transport: its CPU, thread names, scheduling and busy polling.
     var transportSettings: TransportSettings {

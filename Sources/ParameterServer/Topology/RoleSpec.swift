@@ -1,10 +1,19 @@
-/// Where the nodes of one role run: a host, a base port and how many of them there are.
+import Foundation
+
+/// Where the nodes of one role run: their hosts, a base port and how many of them there are.
 ///
-/// Rank `i` of the role binds `port + i`; port 0 means every rank binds an ephemeral port and tells
-/// the manager the real one when it registers.
+/// Rank `i` runs on ``host(ofRank:)``: `hosts[i % hosts.count]`, or `host` when there is no list,
+/// with `{rank}` replaced by `i` (`zps-server-{rank}.zps-servers` names each rank's own host). It
+/// binds `port` plus the number of lower ranks on the same host: ranks on hosts of their own all
+/// use `port`, ranks sharing one host use `port`, `port + 1`, … Port 0 means every rank binds an
+/// ephemeral port and tells the manager the real one when it registers.
 public struct RoleSpec: Hashable, Sendable {
-    /// The address other nodes connect to, e.g. `127.0.0.1` or `ps-server-1.example`.
+    /// The address other nodes connect to, e.g. `127.0.0.1` or `ps-server-1.example`; may hold
+    /// `{rank}`. Used when ``hosts`` is empty.
     public var host: String
+    /// The hosts the ranks are dealt out over, rank `i` on `hosts[i % hosts.count]`; each may hold
+    /// `{rank}`. Empty: every rank on ``host``.
+    public var hosts: [String] = []
     /// The address the nodes bind, e.g. `0.0.0.0` or `*`; `nil` binds ``host``.
     ///
     /// libzmq binds only IP addresses and interface names, so a role whose `host` is a DNS name
@@ -51,18 +60,38 @@ public struct RoleSpec: Hashable, Sendable {
     /// Whether the nodes bind ephemeral ports.
     public var isEphemeral: Bool { port == 0 }
 
-    /// The fixed ports the role uses, `nil` when ephemeral.
-    public var ports: ClosedRange<Int>? { isEphemeral ? nil : port...(port + count - 1) }
+    /// The placeholder a host name may hold for the rank.
+    public static let rankPlaceholder = "{rank}"
 
-    /// The port rank `rank` binds, or `nil` when ephemeral.
+    /// The host rank `rank` runs on and others reach it at.
+    public func host(ofRank rank: Int) -> String {
+        let template = hosts.isEmpty ? host : hosts[rank % hosts.count]
+        return template.replacingOccurrences(of: Self.rankPlaceholder, with: String(rank))
+    }
+
+    /// The fixed (host, port) pairs the role's ranks use, in rank order; empty when ephemeral.
+    public var addresses: [(host: String, port: Int)] {
+        guard !isEphemeral else { return [] }
+        var used: [String: Int] = [:]
+        return (0..<count).map { rank in
+            let host = host(ofRank: rank)
+            defer { used[host, default: 0] += 1 }
+            return (host, port + used[host, default: 0])
+        }
+    }
+
+    /// The port rank `rank` binds, or `nil` when ephemeral: ``port`` plus the number of lower ranks
+    /// on the same host.
     public func port(ofRank rank: Int) -> Int? {
         precondition(rank >= 0 && rank < count, "rank \(rank) outside 0..<\(count)")
-        return isEphemeral ? nil : port + rank
+        guard !isEphemeral else { return nil }
+        let host = host(ofRank: rank)
+        return port + (0..<rank).count { self.host(ofRank: $0) == host }
     }
 
     /// The endpoint rank `rank` binds its ROUTER socket to: `tcp://BIND:PORT` or `tcp://BIND:*`.
     public func bindEndpoint(rank: Int) -> String {
-        let address = bindAddress ?? host
+        let address = bindAddress ?? host(ofRank: rank)
         if let port = port(ofRank: rank) { return "tcp://\(Self.bracketed(address)):\(port)" }
         return "tcp://\(Self.bracketed(address)):*"
     }
@@ -71,7 +100,12 @@ public struct RoleSpec: Hashable, Sendable {
     /// because then only the node itself learns it (and reports it when it registers).
     public func connectEndpoint(rank: Int) -> String? {
         guard let port = port(ofRank: rank) else { return nil }
-        return "tcp://\(Self.bracketed(host)):\(port)"
+        return Self.endpoint(host: host(ofRank: rank), port: port)
+    }
+
+    /// `tcp://HOST:PORT`, with an IPv6 address in brackets.
+    public static func endpoint(host: String, port: Int) -> String {
+        "tcp://\(bracketed(host)):\(port)"
     }
 
     // ZeroMQ endpoints write IPv6 addresses in brackets, like URLs.

@@ -110,15 +110,27 @@ private struct TopologyDecoder {
         _ node: Node, section: String, counted: Bool
     ) throws(TopologyError) -> RoleSpec {
         // The manager waits on all its sockets, never on one alone, so it has nothing to busy-poll.
-        let allowed = (counted ? ["count", "busy_poll"] : []) + ["host", "bind", "port", "cpus", "scheduling"]
+        let allowed = (counted ? ["count", "busy_poll", "hosts"] : []) + ["host", "bind", "port", "cpus", "scheduling"]
         let fields = try reader.fields(node, section, allowed: allowed)
         var spec = RoleSpec()
         if counted {
             guard let countNode = fields.value("count") else { throw reader.missing(fields, "count", what: "field") }
-            spec.count = try reader.int(countNode, "\(section).count", expected: "an integer >= 1")
+            spec.count = try reader.int(countNode, "\(section).count", expected: "an integer in 1...100000")
         }
         if let host = fields.value("host") {
             spec.host = try reader.text(host, "\(section).host", expected: "a host name or address")
+        }
+        if let hosts = fields.value("hosts") {
+            let path = "\(section).hosts"
+            if fields.value("host") != nil {
+                throw reader.error(.invalidValue, hosts, path, "give host or hosts, not both")
+            }
+            let expected = "a list of host names or addresses"
+            let entries = try reader.list(hosts, path, expected: expected)
+            guard !entries.isEmpty else { throw reader.error(.invalidValue, hosts, path, "expected \(expected), found an empty list") }
+            for (index, entry) in entries.enumerated() {
+                spec.hosts.append(try reader.text(entry, "\(path)[\(index)]", expected: "a host name or address"))
+            }
         }
         if let bind = fields.value("bind") {
             spec.bindAddress = try reader.text(bind, "\(section).bind", expected: "an address or interface to bind")

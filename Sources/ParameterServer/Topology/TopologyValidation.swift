@@ -61,16 +61,35 @@ extension Topology {
         }
     }
 
+    /// How many nodes a role may have.
+    static let countLimits = 1...100_000
+
     private func validateRole(_ role: RoleSpec, section: String, counted: Bool) throws(TopologyError) {
-        if role.host.isEmpty {
-            throw problem(.invalidValue, "\(section).host", "expected a host name or address, found \"\"")
+        let hosts = role.hosts.isEmpty ? [("\(section).host", role.host)] : role.hosts.enumerated().map { ("\(section).hosts[\($0)]", $1) }
+        for (path, host) in hosts {
+            if host.isEmpty {
+                throw problem(.invalidValue, path, "expected a host name or address, found \"\"")
+            }
+            let unplaced = host.replacingOccurrences(of: RoleSpec.rankPlaceholder, with: "")
+            if unplaced.contains("{") || unplaced.contains("}") {
+                throw problem(
+                    .invalidValue, path,
+                    counted
+                        ? "expected a host name with no placeholder but \(RoleSpec.rankPlaceholder), found \"\(host)\""
+                        : "expected a host name or address (the manager has no rank to place), found \"\(host)\"")
+            }
+            if !counted, host != unplaced {
+                throw problem(.invalidValue, path, "expected a host name or address (the manager has no rank to place), found \"\(host)\"")
+            }
         }
         if let bind = role.bindAddress, bind.isEmpty {
             throw problem(.invalidValue, "\(section).bind", "expected an address or interface to bind, found \"\"")
         }
         if counted {
-            if role.count < 1 {
-                throw problem(.invalidValue, "\(section).count", "expected an integer >= 1, found \(role.count)")
+            if !Self.countLimits.contains(role.count) {
+                throw problem(
+                    .invalidValue, "\(section).count",
+                    "expected an integer in \(Self.countLimits.lowerBound)...\(Self.countLimits.upperBound), found \(role.count)")
             }
         } else if role.count != 1 {
             throw problem(.invalidValue, "\(section).count", "expected exactly one \(section), found \(role.count)")
@@ -78,27 +97,27 @@ extension Topology {
         if !Self.portLimits.contains(role.port) {
             throw problem(.invalidValue, "\(section).port", "expected a port in 0...65535, found \(role.port)")
         }
-        if role.port != 0, role.port + role.count - 1 > Self.portLimits.upperBound {
+        if let highest = role.addresses.map(\.port).max(), highest > Self.portLimits.upperBound {
             throw problem(
                 .invalidValue, "\(section).port",
-                "expected the ports of all \(role.count) ranks to stay within 65535, "
-                    + "found \(role.port)...\(role.port + role.count - 1)")
+                "expected the ports of all \(role.count) ranks to stay within 65535, found \(role.port)...\(highest)")
         }
     }
 
     // Two roles with fixed ports on one host would fail to bind at startup; say so while the file is open.
     private func validatePortsDisjoint() throws(TopologyError) {
         let roles: [(section: String, spec: RoleSpec)] = [("manager", manager), ("servers", servers), ("workers", workers)]
-        for later in 1..<roles.count {
-            for earlier in 0..<later {
-                let (a, b) = (roles[earlier], roles[later])
-                guard a.spec.host == b.spec.host, let portsA = a.spec.ports, let portsB = b.spec.ports,
-                      portsA.overlaps(portsB)
-                else { continue }
-                throw problem(
-                    .duplicate, "\(b.section).port",
-                    "ports \(portsB.lowerBound)...\(portsB.upperBound) overlap the \(a.section) ports "
-                        + "\(portsA.lowerBound)...\(portsA.upperBound) on host \(a.spec.host)")
+        var owners: [String: String] = [:]
+        for (section, spec) in roles {
+            for (rank, address) in spec.addresses.enumerated() {
+                let endpoint = RoleSpec.endpoint(host: address.host, port: address.port)
+                let name = spec.count > 1 || section != "manager" ? "\(section) rank \(rank)" : section
+                if let owner = owners[endpoint] {
+                    throw problem(
+                        .duplicate, "\(section).port",
+                        "\(name) would bind port \(address.port) on host \(address.host), which \(owner) binds")
+                }
+                owners[endpoint] = name
             }
         }
     }

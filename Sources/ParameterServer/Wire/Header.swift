@@ -52,7 +52,7 @@ public struct Header: Hashable, Sendable {
     public var role: NodeRole?
     /// `rank`: the rank of a registering node among its role.
     public var rank: UInt32?
-    /// `ep`: the endpoint a registering node's ROUTER is bound to.
+    /// `ep`: the endpoint others reach a registering node's ROUTER at (`tcp://HOST:PORT`).
     public var endpoint: String?
     /// `nt`: the node table (kind ``MessageKind/nodeTable``).
     public var nodeTable: NodeTable?

@@ -16,6 +16,9 @@ struct RoleOptions: ParsableArguments {
     @Option(help: "The endpoint to bind, e.g. tcp://0.0.0.0:7001 (default: the topology's).")
     var bind: String?
 
+    @Option(help: "The host others reach this node at (default: the topology's host for this rank; with --bind, the bound address).")
+    var advertise: String?
+
     @Option(help: "The CPU this node's I/O threads are kept on (default: the topology's cpus, else any).")
     var cpu: Int?
 
@@ -49,6 +52,7 @@ struct RoleOptions: ParsableArguments {
             role: role, rank: rank, managerEndpoint: managerEndpoint,
             bindEndpoint: bind ?? topology.bindEndpoint(role: role, rank: rank), tables: topology.tables,
             deadlines: topology.deadlines, cpu: try cpu(role: role, topology: topology))
+        settings.advertisedHost = advertise ?? (bind == nil ? spec.host(ofRank: rank) : nil)
         settings.batchScheduling = spec.scheduling.usesBatchScheduling
         settings.busyPoll = spec.busyPoll
         return settings
