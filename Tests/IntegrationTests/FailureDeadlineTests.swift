@@ -104,8 +104,10 @@ struct FailureDeadlineTests {
         #expect(manager.process.terminationStatus == Self.failureStatus)
         #expect(manager.output.contains("@zps failure \(message)\n"), "manager printed: \(manager.output.suffix(1500))")
         #expect(!manager.errors.contains("no shutdown acknowledgement"), "manager said: \(manager.errors.suffix(1500))")
+        // They exit with the status that says the job failed elsewhere, and why.
         for process in [server, worker] {
-            #expect(try await process.waitForExit(within: Self.slack) != nil, "\(process.name) is still running")
+            #expect(try await process.waitForExit(within: Self.slack) == NodeFailure.jobFailedElsewhereExitStatus, "\(process.name): \(process.errors.suffix(1500))")
+            #expect(process.errors.contains("\(process.name): stopped because the job failed: \(message)\n"), "\(process.name): \(process.errors.suffix(1500))")
         }
         #expect(all.allSatisfy { !processExists($0.pid) })
     }
@@ -187,7 +189,8 @@ struct FailureDeadlineTests {
         #expect(manager.process.terminationStatus == Self.failureStatus)
         #expect(manager.errors.contains("no shutdown acknowledgement from worker-1 within 5 s"), "manager said: \(manager.errors.suffix(1500))")
         for process in [server, workers[0]] {
-            #expect(try await process.waitForExit(within: Self.slack) != nil, "\(process.name) is still running")
+            #expect(try await process.waitForExit(within: Self.slack) == NodeFailure.jobFailedElsewhereExitStatus, "\(process.name): \(process.errors.suffix(1500))")
+            #expect(process.errors.contains("\(process.name): stopped because the job failed: worker-1 (node 3, "), "\(process.name): \(process.errors.suffix(1500))")
         }
     }
 }

@@ -328,7 +328,7 @@ public final class ManagerCore: TransportHandler {
         awaitingAck = Set(members.values.filter { $0.info.role != .client }.map(\.info.id))
         for id in members.keys.sorted() {
             guard let member = members[id] else { continue }
-            send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: 0)), to: member.peer, io: io)
+            send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: 0, errorMessage: failure)), to: member.peer, io: io)
         }
         if awaitingAck.isEmpty { finish(io: io) }
     }

@@ -7,8 +7,9 @@ struct ManagerLink {
     enum Event {
         /// The manager sent a node table (the first one completes registration).
         case nodeTable(NodeTable)
-        /// The manager asks the node to stop; the link has already answered.
-        case shutdown
+        /// The manager asks the node to stop, with the job's failure if it failed; the link has
+        /// already answered.
+        case shutdown(jobFailure: String?)
         /// Any other message from the manager, for the role to handle.
         case message(Message)
     }
@@ -78,7 +79,7 @@ struct ManagerLink {
             return nil
         case .shutdown:
             try send(Header(kind: .shutdownAck, requestID: message.header.requestID), io: io)
-            return .shutdown
+            return .shutdown(jobFailure: message.header.errorMessage)
         case .error:
             throw NodeFailure(
                 "the manager at \(settings.managerEndpoint) refused \(settings.name): \(message.header.errorMessage ?? "no reason given")")

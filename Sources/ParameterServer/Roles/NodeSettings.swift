@@ -69,8 +69,18 @@ public struct NodeSettings: Sendable {
 public struct NodeFailure: Error, Hashable, Sendable, CustomStringConvertible {
     /// What happened, naming the peer at fault.
     public var message: String
+    /// Whether the node itself was fine and the manager stopped it because the job failed elsewhere
+    /// (its process exits with ``jobFailedElsewhereExitStatus``).
+    public var elsewhere: Bool
     /// Creates a failure.
-    public init(_ message: String) { self.message = message }
+    public init(_ message: String, elsewhere: Bool = false) {
+        self.message = message
+        self.elsewhere = elsewhere
+    }
+
+    /// The exit status of a node the manager stopped because the job failed elsewhere; a node
+    /// that failed itself exits with 1.
+    public static let jobFailedElsewhereExitStatus: Int32 = 3
     public var description: String { message }
 }
 

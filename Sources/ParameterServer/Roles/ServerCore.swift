@@ -174,7 +174,8 @@ public final class ServerCore: TransportHandler {
                     awaitingMembership.append(request)
                 }
             }
-        case .shutdown:
+        case .shutdown(let jobFailure):
+            if let jobFailure { outcome.jobFailed(jobFailure) }
             shuttingDown = true
             logger.info("\(link.settings.name) shutting down at the manager's request")
             io.stop()

@@ -74,5 +74,8 @@ enum NodeRuntime {
         }
         try? context.terminate()
         if let failure = outcome.failure { throw NodeFailure(failure) }
+        if let jobFailure = outcome.jobFailure {
+            throw NodeFailure("stopped because the job failed: \(jobFailure)", elsewhere: true)
+        }
     }
 }

@@ -166,7 +166,8 @@ public final class WorkerCore: TransportHandler {
             for waiter in registrationWaiters { waiter.resume(returning: table) }
             registrationWaiters.removeAll()
             reroute(by: table, io: io)
-        case .shutdown:
+        case .shutdown(let jobFailure):
+            if let jobFailure { outcome.jobFailed(jobFailure) }
             stopping = true
             io.stop()
         case .message(let message) where message.header.kind == .barrierRelease:

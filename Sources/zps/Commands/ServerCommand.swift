@@ -29,15 +29,12 @@ enum RoleProcess {
                 services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
+        } catch let failure as NodeFailure {
+            printError("\(name): \(failure.message)")
+            throw failure.elsewhere ? ExitCode(NodeFailure.jobFailedElsewhereExitStatus) : ExitCode.failure
         } catch {
-            let reason = (error as? ServiceGroupError).map { "\($0)" } ?? "\(error)"
-            printError("\(name): \(unwrap(error, fallback: reason))")
+            printError("\(name): \((error as? ServiceGroupError).map { "\($0)" } ?? "\(error)")")
             throw ExitCode.failure
         }
-    }
-
-    private static func unwrap(_ error: any Error, fallback: String) -> String {
-        if let failure = error as? NodeFailure { return failure.message }
-        return fallback
     }
 }

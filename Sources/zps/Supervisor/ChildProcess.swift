@@ -1,4 +1,5 @@
 import Foundation
+import ParameterServer
 
 #if canImport(Glibc)
 import Glibc
@@ -21,6 +22,8 @@ final class ChildProcess {
         case signaled(Int32)
 
         var succeeded: Bool { self == .exited(0) }
+        /// The node was fine: the manager stopped it because the job failed elsewhere, and reports why.
+        var stoppedForJobFailure: Bool { self == .exited(NodeFailure.jobFailedElsewhereExitStatus) }
 
         var description: String {
             switch self {

@@ -112,7 +112,10 @@ private struct SupervisorRun {
         let exits = children.map { "\($0.name) (pid \($0.pid)) \($0.poll()!)" }
         let failedChildren = children.filter { !$0.poll()!.succeeded && !toleratedExits.contains($0.name) }
         if failure == nil, let managerFailure { failure = managerFailure }
-        if failure == nil, let first = failedChildren.first { failure = "\(first.name) \(first.poll()!)" }
+        // A node stopped for the job's failure is not its cause, unless nothing else failed.
+        if failure == nil, let first = failedChildren.first(where: { !$0.poll()!.stoppedForJobFailure }) ?? failedChildren.first {
+            failure = "\(first.name) \(first.poll()!)"
+        }
         let elapsed = start.duration(to: .now)
         let (seconds, attoseconds) = elapsed.components
         return Supervisor.Outcome(
@@ -148,7 +151,7 @@ private struct SupervisorRun {
     private mutating func reap() {
         for child in children where child.status == nil {
             guard let status = child.poll() else { continue }
-            if !status.succeeded && stopping == nil {
+            if !status.succeeded && !status.stoppedForJobFailure && stopping == nil {
                 if child.name.hasPrefix("server-"), topology.replication > 0 {
                     toleratedExits.insert(child.name)
                     clearProgressLine()
