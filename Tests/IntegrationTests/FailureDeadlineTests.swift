@@ -193,4 +193,24 @@ struct FailureDeadlineTests {
             #expect(process.errors.contains("\(process.name): stopped because the job failed: worker-1 (node 3, "), "\(process.name): \(process.errors.suffix(1500))")
         }
     }
+
+    @Test("a manager host name that does not resolve is named as such, at once and at the registration deadline")
+    func unresolvableManager() async throws {
+        let directory = try ClusterSupport.temporaryDirectory("unresolvable")
+        let topology = try ClusterSupport.writeTopology(
+            in: directory, servers: 1, workers: 1, keySpace: 1000, tables: [("weights", 1)],
+            deadlines: "  startup: 2s\n  shutdown: 1s\n", application: "kind: pushpull\nkeys: 500")
+        let manager = "tcp://zps-no-such-manager.invalid:7000"
+        let started = ContinuousClock.now
+        let worker = try NodeProcess.start("worker", rank: 0, topology: topology, manager: manager, directory: directory)
+        defer { worker.kill() }
+        let named = "the manager's host name 'zps-no-such-manager.invalid' (\(manager)) does not resolve: "
+        let warnedAt = try #require(await Self.whenErrorsContain(named, worker, within: Self.slack), "worker said: \(worker.errors)")
+        #expect(warnedAt - started < Self.slack)
+        let exitedAt = try #require(await Self.whenExited(worker, within: .seconds(3) + Self.slack), "worker said: \(worker.errors)")
+        #expect(exitedAt - started >= .seconds(3), "gave up after \(exitedAt - started), before the registration deadline")
+        #expect(worker.process.terminationStatus == Self.failureStatus)
+        #expect(worker.errors.contains("worker-0: \(named)"), "worker said: \(worker.errors)")
+        #expect(worker.errors.contains("; tried for 3s\n"), "worker said: \(worker.errors)")
+    }
 }

@@ -15,6 +15,7 @@ struct ServerCommand: AsyncParsableCommand {
         let topology = try options.loadTopology()
         let settings = try options.nodeSettings(role: .server, topology: topology)
         let logger = try LogSetup.bootstrap(level: options.logLevel, label: "zps.\(settings.name)")
+        try await ManagerHostCheck.waitUntilResolvable(settings, logger: logger)
         let server = ServerNode(settings: settings, logger: logger)
         try await RoleProcess.run(server, name: settings.name, logger: logger)
     }

@@ -15,6 +15,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let settings = try options.nodeSettings(role: .worker, topology: topology)
         let logger = try LogSetup.bootstrap(level: options.logLevel, label: "zps.\(settings.name)")
         let application = try JobCatalog.application(for: topology, rank: options.rank, logger: logger)
+        try await ManagerHostCheck.waitUntilResolvable(settings, logger: logger)
         let worker = WorkerNode(settings: settings, logger: logger, application: application)
         try await RoleProcess.run(worker, name: settings.name, logger: logger)
     }
