@@ -9,7 +9,7 @@ struct ZPS: AsyncParsableCommand {
         abstract: "An asynchronous parameter server: push gradients, pull weights, train sparse models.",
         subcommands: [
             RunCommand.self, GenerateCommand.self, PredictCommand.self, ManagerCommand.self, ServerCommand.self,
-            WorkerCommand.self,
+            WorkerCommand.self, LaunchCommand.self,
         ])
 
     static func main() async {

@@ -96,8 +96,9 @@ final class NodeProcess: @unchecked Sendable {
     let stderrPath: String
 
     /// Starts `zps` with `arguments`, or, with `executable`, that program (e.g. `nsenter`, which
-    /// then runs `zps` in a network namespace: `arguments` include the `zps` path).
-    init(_ name: String, arguments: [String], directory: URL, executable: String? = nil) throws {
+    /// then runs `zps` in a network namespace: `arguments` include the `zps` path); `environment`
+    /// adds to this process's environment.
+    init(_ name: String, arguments: [String], directory: URL, executable: String? = nil, environment: [String: String] = [:]) throws {
         self.name = name
         stdoutPath = directory.appendingPathComponent("\(name).out").path
         stderrPath = directory.appendingPathComponent("\(name).err").path
@@ -105,6 +106,9 @@ final class NodeProcess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable ?? ClusterSupport.zpsBinary)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         try process.run()

@@ -57,6 +57,11 @@ public struct RoleSpec: Hashable, Sendable {
     /// The host used when a topology gives none.
     public static let defaultHost = "127.0.0.1"
 
+    /// Whether every rank runs on this machine's loopback address (the default host).
+    public var isLoopback: Bool {
+        hosts.isEmpty && ["127.0.0.1", "localhost", "::1"].contains(host)
+    }
+
     /// Whether the nodes bind ephemeral ports.
     public var isEphemeral: Bool { port == 0 }
 
