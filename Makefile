@@ -18,9 +18,14 @@ deps:
 	fi
 
 ## python-deps: pyzmq, msgpack and numpy for the foreign-client test, with pip or else as Debian
-## packages. Where they cannot be had the test is skipped; under CI (CI=true) that is an error
+## packages, and kubernetes-validate for the manifests in deploy/kubernetes. Where they cannot be had
+## the tests are skipped; under CI (CI=true) that is an error
 PYTHON_CHECK := python3 -c "import zmq, msgpack, numpy" 2>/dev/null
 python-deps:
+	@python3 -c "import kubernetes_validate" 2>/dev/null || python3 -m pip install --quiet kubernetes-validate >/dev/null 2>&1 || true; \
+	python3 -c "import kubernetes_validate" 2>/dev/null || { \
+	  if [ "$$CI" = true ]; then echo "error: CI=true and kubernetes-validate could not be installed" >&2; exit 1; fi; \
+	  echo "note: kubernetes-validate unavailable; the manifest validation test will be skipped"; }
 	@$(PYTHON_CHECK) || python3 -m pip install --quiet pyzmq msgpack numpy >/dev/null 2>&1 || true; \
 	$(PYTHON_CHECK) || { $(if $(SUDO),$(SUDO) -n) apt-get install -y -q python3-zmq python3-msgpack python3-numpy >/dev/null 2>&1 || true; }; \
 	$(PYTHON_CHECK) || { \

@@ -85,6 +85,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(name: "SparseLRTests", dependencies: ["SparseLR", "ParameterServer"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["ParameterServer", "ZeroMQ", "SparseLR"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["ParameterServer", "ZeroMQ", "SparseLR", .product(name: "Yams", package: "Yams")]),
     ]
 )

@@ -64,13 +64,16 @@ struct LaunchClusterTests {
     func kubernetesRoles() async throws {
         let directory = try ClusterSupport.temporaryDirectory("launch-kubernetes")
         let topology = try Self.topology(in: directory, servers: 2, workers: 2)
-        var nodes = [try NodeProcess("manager", arguments: ["launch", "--topology", topology, "--role", "manager"], directory: directory)]
+        func arguments(_ role: String, _ name: String) -> [String] {
+            ["launch", "--topology", topology, "--role", role, "--ready-file", directory.appendingPathComponent("\(name).ready").path]
+        }
+        var nodes = [try NodeProcess("manager", arguments: arguments("manager", "manager"), directory: directory)]
         for rank in 0..<2 {
             nodes.append(try NodeProcess(
-                "server-\(rank)", arguments: ["launch", "--topology", topology, "--role", "server"], directory: directory,
+                "server-\(rank)", arguments: arguments("server", "server-\(rank)"), directory: directory,
                 environment: ["HOSTNAME": "zps-server-\(rank)"]))
             nodes.append(try NodeProcess(
-                "worker-\(rank)", arguments: ["launch", "--topology", topology, "--role", "worker"], directory: directory,
+                "worker-\(rank)", arguments: arguments("worker", "worker-\(rank)"), directory: directory,
                 environment: ["HOSTNAME": "zps-worker-\(rank)-abcde", "JOB_COMPLETION_INDEX": "\(rank)"]))
         }
         defer { for node in nodes { node.kill() } }
@@ -79,5 +82,9 @@ struct LaunchClusterTests {
             #expect(status == 0, "\(node.name) exited \(status.map(String.init) ?? "not at all"): \(node.errors.suffix(1500))")
         }
         #expect(nodes[0].output.components(separatedBy: "all exact").count - 1 == 2, "\(nodes[0].output)")
+        // Each node made its ready file once admitted (the manager: once listening).
+        for node in nodes {
+            #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("\(node.name).ready").path), "\(node.name)")
+        }
     }
 }

@@ -73,6 +73,7 @@ struct ManagerLink {
                 throw NodeFailure("the manager's node table version \(newTable.version) does not list \(settings.name) at \(endpoint)")
             }
             nodeID = me.id
+            if table == nil, let readyFile = settings.readyFile { ReadyFile.create(readyFile, logger: logger) }
             table = newTable
             return .nodeTable(newTable)
         case .heartbeat:

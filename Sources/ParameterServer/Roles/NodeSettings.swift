@@ -12,6 +12,9 @@ public struct NodeSettings: Sendable {
     /// `nil` registers the bound endpoint itself, which suits only an address others can connect to
     /// (not `0.0.0.0`, `*` or an interface name).
     public var advertisedHost: String?
+    /// A file the node creates once the manager admitted it (its first node table), for readiness
+    /// probes; `nil`: none.
+    public var readyFile: String?
     /// The tables the cluster serves.
     public var tables: [TableSpec]
     /// Deadlines for registration, requests, barriers, heartbeats and shutdown.

@@ -28,6 +28,9 @@ struct LaunchCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "notice"
 
+    @Option(help: "A file to create once the node is ready (for readiness probes).")
+    var readyFile: String?
+
     @Option(help: ArgumentHelp("Application parameter overrides as NAME=VALUE (repeatable).", valueName: "NAME=VALUE"))
     var set: [String] = []
 
@@ -70,6 +73,7 @@ struct LaunchCommand: AsyncParsableCommand {
     /// The arguments of `zps manager|server|worker` for the node this process is.
     private func roleArguments(_ placement: LaunchPlacement, _ loaded: Topology) throws -> [String] {
         var arguments = ["--topology", topology, "--log-level", logLevel] + set.flatMap { ["--set", $0] }
+        if let readyFile { arguments += ["--ready-file", readyFile] }
         guard loaded.manager.port != 0 else {
             throw ValidationError("zps launch needs a fixed manager port: set manager.port in \(topology)")
         }

@@ -22,6 +22,7 @@ struct ManagerCommand: AsyncParsableCommand {
         settings.replication = topology.replication
         let manager = ManagerNode(settings: settings, logger: logger) { endpoint in
             SupervisorChannel.emit("ready \(endpoint)")
+            if let readyFile = options.readyFile { ReadyFile.create(readyFile, logger: logger) }
             logger.notice("manager listening on \(endpoint)")
         } onFinish: { report in
             for line in report.workerSummaries { SupervisorChannel.emit("summary \(line)") }

@@ -19,6 +19,9 @@ struct RoleOptions: ParsableArguments {
     @Option(help: "The host others reach this node at (default: the topology's host for this rank; with --bind, the bound address).")
     var advertise: String?
 
+    @Option(help: "A file to create once the node is ready: the manager listens, a server or worker was admitted.")
+    var readyFile: String?
+
     @Option(help: "The CPU this node's I/O threads are kept on (default: the topology's cpus, else any).")
     var cpu: Int?
 
@@ -53,6 +56,7 @@ struct RoleOptions: ParsableArguments {
             bindEndpoint: bind ?? topology.bindEndpoint(role: role, rank: rank), tables: topology.tables,
             deadlines: topology.deadlines, cpu: try cpu(role: role, topology: topology))
         settings.advertisedHost = advertise ?? (bind == nil ? spec.host(ofRank: rank) : nil)
+        settings.readyFile = readyFile
         settings.batchScheduling = spec.scheduling.usesBatchScheduling
         settings.busyPoll = spec.busyPoll
         return settings
