@@ -5,16 +5,26 @@ TOPOLOGY  ?= Topologies/local.yaml
 DATA      := .build/data
 SYNTHETIC := $(DATA)/synthetic-train.tsv
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-PACKAGES  := libzmq3-dev libsnappy-dev libmsgpack-dev pkg-config iproute2
+PACKAGES  := libzmq3-dev libsnappy-dev libmsgpack-dev pkg-config
+# What the tests use beyond the build: network namespaces (iproute2) and a Slurm cluster made by
+# the tests themselves (slurm-wlm, munge).
+TEST_PACKAGES := iproute2 slurm-wlm munge
 
-.PHONY: run test bench build deps python-deps clean
+.PHONY: run test bench build deps test-deps install-packages python-deps clean
 
 ## deps: install the system libraries (Debian packages) that are missing
 deps:
-	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory install-packages LIST="$(PACKAGES)"
+
+## test-deps: the Debian packages the multi-host tests use
+test-deps:
+	@$(MAKE) --no-print-directory install-packages LIST="$(TEST_PACKAGES)"
+
+install-packages:
+	@missing=""; for p in $(LIST); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; \
+	  $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
 ## python-deps: pyzmq, msgpack and numpy for the foreign-client test, with pip or else as Debian
@@ -48,7 +58,7 @@ $(SYNTHETIC):
 
 ## test: unit tests, codec and corrupt-input tests, multi-process integration tests (one at a time:
 ## the integration tests start clusters whose deadlines must not race CPU-heavy unit tests)
-test: deps python-deps
+test: deps test-deps python-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 

@@ -64,10 +64,17 @@ final class NetworkNamespaces: @unchecked Sendable {
         try Self.run(Self.ip, ["-n", hub, "link", "set", link(index), "down"])
     }
 
-    /// The command line that runs `arguments` inside host `index`'s namespace.
-    func command(in index: Int, _ arguments: [String]) -> (executable: String, arguments: [String]) {
-        (Self.nsenter, ["--net=/run/netns/\(names[index])", "--"] + arguments)
+    /// The command line that runs `arguments` inside host `index`'s namespace; with `hostsFile`, in
+    /// a mount namespace of its own where that file is `/etc/hosts`, so that the hosts' names resolve
+    /// for it and for every process it starts.
+    func command(in index: Int, _ arguments: [String], hostsFile: String? = nil) -> (executable: String, arguments: [String]) {
+        let enter = ["--net=/run/netns/\(names[index])", "--"]
+        guard let hostsFile else { return (Self.nsenter, enter + arguments) }
+        let script = "mount --bind \"$0\" /etc/hosts && exec \"$@\""
+        return (Self.nsenter, enter + [Self.unshare, "--mount", "--propagation", "private", "/bin/sh", "-c", script, hostsFile] + arguments)
     }
+
+    static let unshare = ["/usr/bin/unshare", "/bin/unshare"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "unshare"
 
     /// Deletes every namespace this made.
     func remove() {
