@@ -5,13 +5,14 @@ import Testing
 /// variables in its environment, and nothing else on the command line that says which node it is.
 @Suite("zps launch", .serialized)
 struct LaunchClusterTests {
-    /// A topology with a fixed manager port (a launcher's tasks cannot learn an ephemeral one) and
-    /// servers and workers on ephemeral ports.
-    static func topology(in directory: URL, servers: Int, workers: Int) throws -> String {
-        let port = 20_000 + Int(getpid() % 20_000)
+    /// A topology with a fixed manager port (a launcher's tasks cannot learn an ephemeral one),
+    /// servers and workers on ephemeral ports, and hosts left at their default.
+    static func topology(
+        in directory: URL, servers: Int, workers: Int, managerPort: Int = 20_000 + Int(getpid() % 20_000)
+    ) throws -> String {
         let yaml = """
             name: launched
-            manager: { port: \(port) }
+            manager: { port: \(managerPort) }
             servers: { count: \(servers) }
             workers: { count: \(workers) }
             key_space: 100000

@@ -5,28 +5,12 @@ import Testing
 /// slurmd each), and the topology says nothing about hosts.
 @Suite("Slurm", .serialized, .enabled(if: SlurmCluster.available, SlurmCluster.unavailableReason))
 struct SlurmClusterTests {
-    static func topology(in directory: URL) throws -> String {
-        let yaml = """
-            name: slurm
-            manager: { port: 7000 }
-            servers: { count: 2 }
-            workers: { count: 2 }
-            key_space: 100000
-            tables: [{ name: weights, value_length: 3, updater: add, consistency: eventual }]
-            deadlines: { startup: 30s }
-            application: { kind: pushpull, keys: 30000, rounds: 2 }
-            """
-        let path = directory.appendingPathComponent("topology.yaml").path
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
     @Test("srun -N 3 -n 5 zps launch runs the push/pull check: the manager on the first node, the others register their node names")
     func pushPullUnderSrun() async throws {
         let slurm = try await SlurmCluster(nodes: 3)
         defer { slurm.stop() }
         let directory = try ClusterSupport.temporaryDirectory("srun")
-        let topology = try Self.topology(in: directory)
+        let topology = try LaunchClusterTests.topology(in: directory, servers: 2, workers: 2, managerPort: 7000)
         let srun = try slurm.srun(
             "srun", ["-N", "3", "-n", "5", "--overcommit", ClusterSupport.zpsBinary, "launch", "--topology", topology, "--log-level", "info"],
             directory: directory)
@@ -47,7 +31,7 @@ struct SlurmClusterTests {
         let slurm = try await SlurmCluster(nodes: 3)
         defer { slurm.stop() }
         let directory = try ClusterSupport.temporaryDirectory("srun-count")
-        let topology = try Self.topology(in: directory)
+        let topology = try LaunchClusterTests.topology(in: directory, servers: 2, workers: 2, managerPort: 7000)
         let srun = try slurm.srun(
             "srun", ["-N", "2", "-n", "4", "--overcommit", ClusterSupport.zpsBinary, "launch", "--topology", topology], directory: directory)
         defer { srun.kill() }
