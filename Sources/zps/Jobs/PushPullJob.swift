@@ -18,6 +18,9 @@ struct PushPullJob: Sendable {
     let stride: UInt64
     let tables: [TableSpec]
 
+    /// The `application:` parameters the check reads.
+    static let parameterNames = ["keys", "rounds", "batch", "inflight"]
+
     init(topology: Topology, rank: Int) throws(TopologyError) {
         let application = topology.application
         keys = try application.int("keys", in: 1...(1 << 30)) ?? 1_000_000

@@ -23,7 +23,10 @@ final class Supervisor: Sendable {
     struct Outcome: Sendable {
         var succeeded: Bool
         var seconds: Double
+        /// The root cause of a failure.
         var failure: String?
+        /// Every failure noticed, the root cause first, then the others in the order they came.
+        var errors: [String]
         var summaries: [String]
         /// The `result` lines of the workers: one JSON object each, as the job wrote it.
         var results: [String]
@@ -117,7 +120,7 @@ private struct SupervisorRun {
         let (seconds, attoseconds) = elapsed.components
         return Supervisor.Outcome(
             succeeded: failure == nil, seconds: Double(seconds) + Double(attoseconds) / 1e18, failure: failure,
-            summaries: summaries, results: results, exits: exits)
+            errors: failure.map { [$0] } ?? [], summaries: summaries, results: results, exits: exits)
     }
 
     // MARK: Children
