@@ -97,7 +97,6 @@ struct RunCommand: AsyncParsableCommand {
     private func report(_ outcome: Supervisor.Outcome) {
         var lines = ["", "== \(topology): \(outcome.succeeded ? "finished" : "FAILED") in \(String(format: "%.1f", outcome.seconds)) s"]
         if let failure = outcome.failure { lines.append("   error: \(failure)") }
-        lines += outcome.errors.dropFirst().map { "   then: \($0)" }
         lines += outcome.summaries.map { "   \($0)" }
         lines += JobResults(lines: outcome.results).reportLines.map { "   \($0)" }
         if !outcome.succeeded { lines += outcome.exits.map { "   \($0)" } }

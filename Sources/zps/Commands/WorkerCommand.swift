@@ -16,6 +16,6 @@ struct WorkerCommand: AsyncParsableCommand {
         let logger = try LogSetup.bootstrap(level: options.logLevel, label: "zps.\(settings.name)")
         let application = try JobCatalog.application(for: topology, rank: options.rank, logger: logger)
         let worker = WorkerNode(settings: settings, logger: logger, application: application)
-        try await RoleProcess.run(worker, name: settings.name, logger: logger)
+        try await RoleProcess.run(worker, name: settings.name, logger: logger, supervised: options.supervised)
     }
 }
