@@ -23,9 +23,10 @@ struct SparseLRPreflight {
     }
 
     func check() throws(CommandFailure) {
-        try checkData(settings.train, parameter: "train", purpose: "training", minimum: workers)
+        try checkData(settings.train, parameter: "train", rows: "train_rows", purpose: "training", minimum: workers)
         if let test = settings.test {
-            try checkData(test, parameter: application.parameters["test"] == nil ? "train" : "test", purpose: "test", minimum: 1)
+            let file = application.parameters["test"] == nil ? "train" : "test"
+            try checkData(test, parameter: file, rows: "test_rows", purpose: "test", minimum: 1)
         }
         if let path = settings.testProbabilitiesPath, let problem = FileChecks.inputProblem(path) {
             throw failure("test_probabilities", problem)
@@ -36,8 +37,10 @@ struct SparseLRPreflight {
     }
 
     private func checkData(
-        _ source: SparseLRSettings.DataSource, parameter: String, purpose: String, minimum: Int
+        _ source: SparseLRSettings.DataSource, parameter: String, rows rowsParameter: String, purpose: String, minimum: Int
     ) throws(CommandFailure) {
+        // A selection that comes out empty is reported where its rows were chosen.
+        let selectedBy = [rowsParameter, "holdout"].first { application.parameters[$0] != nil } ?? parameter
         let path = source.path
         if let problem = FileChecks.inputProblem(path, hint: Self.missingFileHint(path)) {
             throw failure(parameter, problem)
@@ -75,11 +78,11 @@ struct SparseLRPreflight {
                     "\(path): every selected line of the \(purpose) set is malformed and was skipped (on_bad_line: skip); the first: \(first)")
             }
             throw failure(
-                parameter, "the \(purpose) set\(rows) of \(path) holds no examples: the file has \(lines) data line(s)")
+                selectedBy, "the \(purpose) set\(rows) of \(path) holds no examples: the file has \(lines) data line(s)")
         }
         if examples < minimum {
             throw failure(
-                parameter, "the \(purpose) set\(rows) of \(path) holds \(examples) example(s) for \(minimum) workers: every worker needs at least one")
+                selectedBy, "the \(purpose) set\(rows) of \(path) holds \(examples) example(s) for \(minimum) workers: every worker needs at least one")
         }
     }
 
