@@ -30,11 +30,11 @@ struct SparseLRJob: Sendable {
         selection.shard = Shard(rank, of: workers)
         let shard = SparseLRSettings.DataSource(path: settings.train.path, selection: selection)
         // Shuffling needs the shard in memory; otherwise every epoch streams the file again.
-        var skippedLines = 0
-        let resident = settings.shuffle ? try readAll(shard, skipped: &skippedLines) : nil
-        var skippedTestLines = 0
+        var skipped = SkippedLines()
+        let resident = settings.shuffle ? try readAll(shard, skipped: &skipped) : nil
+        var skippedTest = SkippedLines()
         let evaluation = rank == 0 ? try settings.test.map { test in
-            (test, try readAll(test, skipped: &skippedTestLines))
+            (test, try readAll(test, skipped: &skippedTest))
         } : nil
         if let (test, examples) = evaluation, examples.count == 0 {
             throw SparseLRJobError(description: "\(test.path): the test set holds no examples\(Self.rowsNote(test.selection))")
@@ -70,7 +70,7 @@ struct SparseLRJob: Sendable {
             let epochSeconds = Self.seconds(since: epochStart)
             trainingSeconds += epochSeconds
             if epoch == 0 {
-                skippedLines += batches.skippedLines
+                batches.countSkippedLines(into: &skipped)
                 guard pass.examples > 0 else {
                     throw SparseLRJobError(description: "\(shard.path): worker \(rank)'s shard of the training rows holds no examples\(Self.rowsNote(settings.train.selection)) (data line i goes to worker i % \(workers))")
                 }
@@ -99,9 +99,10 @@ struct SparseLRJob: Sendable {
         let rate = trainingSeconds > 0 ? Double(trainedExamples) / trainingSeconds : 0
         var result: [String: Any] = [
             "rank": rank, "examples": trainedExamples, "training_seconds": trainingSeconds,
-            "examples_per_second": rate, "train_logloss": lastLoss, "epochs": epochs, "skipped_lines": skippedLines,
+            "examples_per_second": rate, "train_logloss": lastLoss, "epochs": epochs, "skipped_lines": skipped.count,
         ]
-        if rank == 0, settings.test != nil { result["skipped_test_lines"] = skippedTestLines }
+        if rank == 0, settings.test != nil { result["skipped_test_lines"] = skippedTest.count }
+        if let first = skipped.first ?? skippedTest.first { result["first_skipped_line"] = first }
         // Every request of this worker, the evaluation pulls included; with filters on, per stage too.
         let traffic = try await worker.traffic()
         result["wire"] = [
@@ -117,8 +118,8 @@ struct SparseLRJob: Sendable {
         progress.report(fraction: 1, "done", force: true)
 
         var summary = "trained \(trainedExamples) examples in \(settings.epochs) epoch(s), \(Self.format(rate: rate)) ex/s, train logloss \(Self.format(lastLoss))"
-        if skippedLines + skippedTestLines > 0 {
-            summary += "; skipped \(skippedLines + skippedTestLines) malformed line(s) (on_bad_line: skip)"
+        if skipped.count + skippedTest.count > 0 {
+            summary += "; skipped \(skipped.count + skippedTest.count) malformed line(s) (on_bad_line: skip)"
         }
         if let lastMetrics {
             summary += "; test AUC \(Self.format(lastMetrics.auc))"
@@ -129,13 +130,13 @@ struct SparseLRJob: Sendable {
     }
 
     /// Every example of `source`, counting the malformed lines skipped into `skipped`.
-    private func readAll(_ source: SparseLRSettings.DataSource, skipped: inout Int) throws -> ExampleBatch {
+    private func readAll(_ source: SparseLRSettings.DataSource, skipped: inout SkippedLines) throws -> ExampleBatch {
         let stream = try settings.encoding.openReader(
             path: source.path, selection: source.selection, batchSize: 4096, malformedLines: settings.malformedLines)
         var all = ExampleBatch()
         var batch = ExampleBatch()
         while try stream.next(into: &batch) { all.append(contentsOf: batch) }
-        skipped += stream.skippedLines
+        skipped.add(stream)
         return all
     }
 
@@ -239,8 +240,10 @@ private final class TrainingBatches {
         }
     }
 
-    /// The malformed lines the stream skipped so far.
-    var skippedLines: Int { stream?.skippedLines ?? 0 }
+    /// Adds the malformed lines the stream skipped so far to `skipped`.
+    func countSkippedLines(into skipped: inout SkippedLines) {
+        if let stream { skipped.add(stream) }
+    }
 
     func next() throws -> ExampleBatch? {
         if let stream { return try stream.next(into: &batch) ? batch : nil }
@@ -248,6 +251,17 @@ private final class TrainingBatches {
         let end = min(position + minibatch, order.count)
         defer { position = end }
         return resident.examples(at: order[position..<end])
+    }
+}
+
+/// The malformed lines a worker skipped under `on_bad_line: skip`, and the first one's error.
+struct SkippedLines {
+    var count = 0
+    var first: String?
+
+    mutating func add(_ stream: BatchStream) {
+        count += stream.skippedLines
+        if first == nil { first = stream.firstSkippedError?.description }
     }
 }
 
