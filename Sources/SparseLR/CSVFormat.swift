@@ -1,18 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Comma-separated lines under a header (Avazu style): one label column, some ignored columns, and
 /// every other column a categorical feature hashed as the token `column=value` with value 1.
 ///
 /// Fields follow RFC 4180: a field that starts with `"` is quoted, may hold separators, and writes
 /// a `"` of its value as `""`; the value without its quotes is what is hashed, so `"abc"` and `abc`
-/// are the same token. A `"` inside an unquoted field is an ordinary byte. A line without any `"`
-/// takes a path that never looks for quotes. A quoted field cannot span lines (the reader splits the
-/// file into lines first): an unclosed quote is an error. Every line must have as many fields as
-/// the header, and the label must be `0` or `1`.
+/// are the same token. A `"` inside an unquoted field is an ordinary byte. Lines without a quoted
+/// field are split as fast as before quoting was read: only the first byte of each field is looked
+/// at for a quote, and a quoted field sends its line to a separate path. A quoted field cannot span
+/// lines (the reader splits the file into lines first): an unclosed quote is an error. Every line
+/// must have as many fields as the header, and the label must be `0` or `1`.
 public struct CSVFormat: ExampleLineFormat, Sendable {
     /// The header names the columns.
     public var hasHeader: Bool { true }
@@ -68,15 +63,17 @@ public struct CSVFormat: ExampleLineFormat, Sendable {
     public func appendFeatures(
         from line: UnsafeRawBufferPointer, to batch: inout ExampleBatch
     ) throws(LineFormatError) -> Float {
-        if let base = line.baseAddress, memchr(base, Int32(UInt8(ascii: "\"")), line.count) != nil {
-            return try appendQuotedFeatures(from: line, to: &batch)
-        }
         var label: Float = 0
         var column = 0
         var fieldStart = 0
         let count = line.count
         for position in 0...count where position == count || line[position] == separator {
             let bytes = UnsafeRawBufferPointer(rebasing: line[fieldStart..<position])
+            if fieldStart < count, line[fieldStart] == UInt8(ascii: "\"") {
+                // A quoted field (it may hold separators): the line is read again on the quoting path.
+                batch.discardUnfinishedExample()
+                return try appendQuotedFeatures(from: line, to: &batch)
+            }
             fieldStart = position + 1
             guard column < columnStates.count else {
                 column += 1
