@@ -23,12 +23,16 @@ for index in "${!list[@]}"; do
     name=${list[$index]%%=*}
     filters=${list[$index]#*=}
     variant="$work/variant-$index.yaml"
-    # Paths in the topology are relative to where zps runs, so the variant keeps the working directory.
+    # Paths in a topology are relative to its file, so the variant's are made absolute.
     python3 - "$topology" "$variant" "$filters" <<'PY'
-import sys
+import os, re, sys
 source, target, filters = sys.argv[1:4]
+base = os.path.dirname(os.path.abspath(source))
 out = []
 for line in open(source):
+    path = re.match(r"^(\s+(?:train|test|test_probabilities|save_model):\s*)([^\s#/][^\s#]*)(.*)$", line, re.S)
+    if path:
+        line = path.group(1) + os.path.normpath(os.path.join(base, path.group(2))) + path.group(3)
     out.append(line)
     if filters and line.strip().startswith("updater:") and line.startswith("    "):
         out.append("    filters: { %s }\n" % filters)

@@ -61,8 +61,11 @@ public struct FeatureEncoding: Sendable, Hashable {
     }
 
     /// Opens `path` for reading `batchSize` examples at a time from the rows `selection` picks.
-    public func openReader(path: String, selection: RowSelection, batchSize: Int) throws(DataFormatError) -> BatchStream {
-        let options = ReaderOptions(batchSize: batchSize, selection: selection, biasKey: biasKey)
+    public func openReader(
+        path: String, selection: RowSelection, batchSize: Int, malformedLines: MalformedLinePolicy = .fail
+    ) throws(DataFormatError) -> BatchStream {
+        let options = ReaderOptions(
+            batchSize: batchSize, selection: selection, malformedLines: malformedLines, biasKey: biasKey)
         switch format {
         case .libsvm:
             return BatchStream(try ExampleReader(path: path, format: LIBSVMFormat(), options: options))
@@ -78,8 +81,10 @@ public struct FeatureEncoding: Sendable, Hashable {
     }
 
     /// Every example `selection` picks from `path`, in one batch.
-    public func readAll(path: String, selection: RowSelection) throws(DataFormatError) -> ExampleBatch {
-        let stream = try openReader(path: path, selection: selection, batchSize: 4096)
+    public func readAll(
+        path: String, selection: RowSelection, malformedLines: MalformedLinePolicy = .fail
+    ) throws(DataFormatError) -> ExampleBatch {
+        let stream = try openReader(path: path, selection: selection, batchSize: 4096, malformedLines: malformedLines)
         var all = ExampleBatch()
         var batch = ExampleBatch()
         while try stream.next(into: &batch) { all.append(contentsOf: batch) }
@@ -91,11 +96,15 @@ public struct FeatureEncoding: Sendable, Hashable {
 public final class BatchStream {
     private let nextBatch: (inout ExampleBatch) throws(DataFormatError) -> Bool
     private let examplesSoFar: () -> Int
+    private let skipped: () -> (count: Int, first: DataFormatError?)
+    private let linesSoFar: () -> Int
 
     /// Wraps `reader`.
     public init<Format: ExampleLineFormat>(_ reader: ExampleReader<Format>) {
         nextBatch = { (batch: inout ExampleBatch) throws(DataFormatError) -> Bool in try reader.next(into: &batch) }
         examplesSoFar = { reader.examplesRead }
+        skipped = { (reader.skippedLines, reader.firstSkippedError) }
+        linesSoFar = { reader.dataLinesSeen }
     }
 
     /// Refills `batch` with the next examples; false at the end.
@@ -105,4 +114,13 @@ public final class BatchStream {
 
     /// The examples returned so far.
     public var examplesRead: Int { examplesSoFar() }
+
+    /// The data lines seen so far, selected or not.
+    public var dataLinesSeen: Int { linesSoFar() }
+
+    /// The malformed lines skipped so far (under ``MalformedLinePolicy/skip``).
+    public var skippedLines: Int { skipped().count }
+
+    /// The error of the first skipped line.
+    public var firstSkippedError: DataFormatError? { skipped().first }
 }

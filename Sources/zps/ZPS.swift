@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ParameterServer
 
 /// The zps command line: run a whole topology locally, or one role of it per host.
@@ -7,6 +8,7 @@ struct ZPS: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zps",
         abstract: "An asynchronous parameter server: push gradients, pull weights, train sparse models.",
+        version: ZPSVersion.current,
         subcommands: [
             RunCommand.self, GenerateCommand.self, PredictCommand.self, ManagerCommand.self, ServerCommand.self,
             WorkerCommand.self, LaunchCommand.self,
@@ -21,7 +23,17 @@ struct ZPS: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+        } catch let failure as CommandFailure {
+            // Bad input or a failed job: the message says what and where; a usage line would not help.
+            printError("zps: \(failure)")
+            Foundation.exit(EXIT_FAILURE)
         } catch {
+            // Mistakes in the command line itself print ArgumentParser's message and usage, and
+            // exit with status 1 like every other failure (ArgumentParser would use 64).
+            if exitCode(for: error) == .validationFailure {
+                printError(fullMessage(for: error))
+                Foundation.exit(EXIT_FAILURE)
+            }
             exit(withError: error)
         }
     }

@@ -60,7 +60,8 @@ public struct UpdaterOptions: Sendable, Hashable {
         for key in values.keys.sorted() where !known.contains(key) {
             throw StorageError(
                 .unknownFunction,
-                "updater '\(updater)' has no option '\(key)'; it takes \(known.sorted().joined(separator: ", "))")
+                "updater '\(updater)' has no option '\(key)'; it takes \(known.sorted().joined(separator: ", "))"
+                    + NameSuggestion.hint(for: key, among: known.sorted()))
         }
     }
 }

@@ -107,6 +107,44 @@ public struct ApplicationSpec: Hashable, Sendable {
             message: "required parameter is missing (expected \(expected))")
     }
 
+    /// Throws for the first parameter, in the order written, that is not in `known`: a misspelt
+    /// parameter must not silently leave its default in place. The error suggests the closest known
+    /// name, e.g. `local.yaml:38:10: application.epoch: unknown parameter of sparse_lr; did you mean "epochs"?`;
+    /// a topology field given as a parameter (`--set workers=3`) names the flag that overrides it.
+    public func checkParameterNames(known: [String]) throws(TopologyError) {
+        let unknown = parameters.keys.filter { !known.contains($0) }.sorted { a, b in
+            let (left, right) = (location(of: a), location(of: b))
+            return (left.line, left.column, a) < (right.line, right.column, b)
+        }
+        guard let name = unknown.first else { return }
+        var message = "unknown parameter of \(kind.rawValue)"
+        if let flag = Self.topologyFieldFlags[name] {
+            message += "; \(name) is a topology field, set with \(flag)"
+        } else if let suggestion = NameSuggestion.closest(to: name, among: known) {
+            message += "; did you mean \"\(suggestion)\"?"
+        } else {
+            message += " (expected one of \(known.joined(separator: ", ")))"
+        }
+        throw TopologyError(.unknownKey, at: location(of: name), path: "application.\(name)", message: message)
+    }
+
+    /// Topology fields that the command line overrides with flags of their own, by the names a
+    /// user may try as parameters.
+    static let topologyFieldFlags = [
+        "servers": "--servers N", "workers": "--workers N", "key_space": "--key-space N",
+        "manager_host": "--manager-host HOST", "manager_port": "--manager-port PORT",
+    ]
+
+    /// `path` as parameter `name` means it: a path written in a topology file is relative to that
+    /// file's directory, one given on the command line to the working directory.
+    public func resolvedPath(_ path: String, of name: String) -> String {
+        let file = locations[name]?.file ?? TopologyLocation.commandLineFile
+        guard !path.hasPrefix("/"), file != TopologyLocation.commandLineFile,
+              let slash = file.lastIndex(of: "/")
+        else { return path }
+        return String(file[...slash]) + path
+    }
+
     private func wrongType(_ name: String, expected: String, found value: ParameterValue) -> TopologyError {
         TopologyError(
             .wrongType, at: location(of: name), path: "application.\(name)",

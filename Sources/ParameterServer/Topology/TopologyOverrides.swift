@@ -13,6 +13,8 @@ public struct TopologyOverrides: Hashable, Sendable {
     public var keySpace: UInt64?
     /// Application parameters to add or replace.
     public var applicationParameters: [String: ParameterValue]
+    /// Application parameters to remove, written `NAME=` with no value.
+    public var removedApplicationParameters: Set<String> = []
 
     /// Creates overrides; by default none.
     public init(
@@ -32,7 +34,8 @@ public struct TopologyOverrides: Hashable, Sendable {
     }
 
     /// Adds the application parameter written as `NAME=VALUE`; the value reads as it would in the
-    /// file (see ``ParameterValue/init(inferringTypeOf:)``).
+    /// file (see ``ParameterValue/init(inferringTypeOf:)``). `NAME=` with no value removes the
+    /// parameter, so that it takes its default.
     public mutating func setApplicationParameter(_ assignment: String) throws(TopologyError) {
         guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
             throw TopologyError(
@@ -41,7 +44,13 @@ public struct TopologyOverrides: Hashable, Sendable {
         }
         let name = String(assignment[..<equals])
         let value = String(assignment[assignment.index(after: equals)...])
-        applicationParameters[name] = ParameterValue(inferringTypeOf: value)
+        if value.isEmpty {
+            applicationParameters[name] = nil
+            removedApplicationParameters.insert(name)
+        } else {
+            applicationParameters[name] = ParameterValue(inferringTypeOf: value)
+            removedApplicationParameters.remove(name)
+        }
     }
 }
 
@@ -71,6 +80,10 @@ extension Topology {
                     message: "the application kind is set in the topology file, not by a parameter")
             }
             result.application.parameters[name] = value
+            result.application.locations[name] = nil
+        }
+        for name in overrides.removedApplicationParameters {
+            result.application.parameters[name] = nil
             result.application.locations[name] = nil
         }
         try result.validate(updaters: updaters)

@@ -43,7 +43,7 @@ struct GenerateCommand: ParsableCommand {
                 print("wrote \(testRows) rows to \(test) (true probabilities in \(test).probabilities)")
             }
         } catch {
-            throw ValidationError(error.description)
+            throw CommandFailure("generate: \(error)")
         }
     }
 }

@@ -31,15 +31,14 @@ struct LaunchCommand: AsyncParsableCommand {
     @Option(help: "A file to create once the node is ready (for readiness probes).")
     var readyFile: String?
 
-    @Option(help: ArgumentHelp("Application parameter overrides as NAME=VALUE (repeatable).", valueName: "NAME=VALUE"))
-    var set: [String] = []
+    @OptionGroup var overrides: TopologyOverrideOptions
 
     func run() async throws {
         let loaded: Topology
-        do {
-            loaded = try Topology.load(path: topology).withOverrides(try TopologyOverrideParsing.parse(set))
+        do throws(TopologyError) {
+            loaded = try Topology.load(path: topology).withOverrides(try overrides.overrides())
         } catch {
-            throw ValidationError(error.description)
+            throw CommandFailure(error.description)
         }
         let givenRole = try role.map { name -> NodeRole in
             guard let role = [NodeRole.manager, .server, .worker].first(where: { $0.description == name }) else {
@@ -72,7 +71,8 @@ struct LaunchCommand: AsyncParsableCommand {
 
     /// The arguments of `zps manager|server|worker` for the node this process is.
     private func roleArguments(_ placement: LaunchPlacement, _ loaded: Topology) throws -> [String] {
-        var arguments = ["--topology", topology, "--log-level", logLevel] + set.flatMap { ["--set", $0] }
+        var arguments = ["--topology", topology, "--log-level", logLevel] + overrides.fieldArguments
+            + overrides.set.flatMap { ["--set", $0] }
         if let readyFile { arguments += ["--ready-file", readyFile] }
         guard loaded.manager.port != 0 else {
             throw ValidationError("zps launch needs a fixed manager port: set manager.port in \(topology)")

@@ -32,6 +32,6 @@ struct ManagerCommand: AsyncParsableCommand {
             }
             if let failure = report.failure { SupervisorChannel.emit("failure \(failure)") }
         }
-        try await RoleProcess.run(manager, name: "manager", logger: logger)
+        try await RoleProcess.run(manager, name: "manager", logger: logger, supervised: options.supervised)
     }
 }

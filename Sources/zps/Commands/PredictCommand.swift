@@ -30,22 +30,27 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Override the model's data format: libsvm, criteo, csv or avazu.")
     var format: String?
 
+    func validate() throws {
+        if let format, FeatureEncoding.Format(rawValue: format) == nil {
+            throw ValidationError("--format: expected one of \(SparseLRSettings.formatList), found \"\(format)\"")
+        }
+        if let rows, SparseLRSettings.parseRows(rows) == nil {
+            throw ValidationError("--rows: expected FIRST-LAST or FIRST- (1-based), found \"\(rows)\"")
+        }
+    }
+
     func run() throws {
+        if let output, let problem = FileChecks.outputProblem(output) {
+            throw CommandFailure("predict: --output: \(problem)")
+        }
         do {
             var loaded = try TrainedModel.read(from: model)
-            if let format {
-                guard let chosen = FeatureEncoding.Format(rawValue: format) else {
-                    throw ValidationError("--format: expected one of \(SparseLRSettings.formatList), found \"\(format)\"")
-                }
-                loaded.encoding.format = chosen
-            }
-            guard let selected = rows.map(SparseLRSettings.parseRows) ?? .some(0..<Int.max) else {
-                throw ValidationError("--rows: expected FIRST-LAST or FIRST- (1-based), found \"\(rows ?? "")\"")
-            }
+            if let format { loaded.encoding.format = FeatureEncoding.Format(rawValue: format)! }
+            let selected = rows.flatMap(SparseLRSettings.parseRows) ?? 0..<Int.max
             let stream = try loaded.encoding.openReader(path: data, selection: RowSelection(rows: selected), batchSize: 4096)
             let sink = try output.map { path in
                 guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-                    throw ValidationError("--output: cannot create \(path)")
+                    throw CommandFailure("predict: --output: cannot create \(path)")
                 }
                 return handle
             } ?? FileHandle.standardOutput
@@ -60,11 +65,14 @@ struct PredictCommand: ParsableCommand {
                 sink.write(Data(text.utf8))
             }
             if output != nil { try sink.close() }
+            guard metrics.count > 0 else {
+                throw CommandFailure("predict: \(data) holds no examples\(SparseLRJob.rowsNote(RowSelection(rows: selected)))")
+            }
             let auc = metrics.auc.map { String(format: "%.4f", $0) } ?? "n/a"
             printError(String(
                 format: "zps predict: %d rows; AUC %@, logloss %.4f, accuracy %.4f", metrics.count, auc, metrics.logLoss, metrics.accuracy))
         } catch let error as DataFormatError {
-            throw ValidationError(error.description)
+            throw CommandFailure("predict: \(error)")
         }
     }
 }

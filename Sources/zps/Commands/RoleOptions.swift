@@ -28,18 +28,19 @@ struct RoleOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "notice"
 
-    @Option(help: ArgumentHelp("Application parameter overrides as NAME=VALUE (repeatable).", valueName: "NAME=VALUE"))
-    var set: [String] = []
+    @OptionGroup var overrides: TopologyOverrideOptions
 
     @Flag(help: .hidden)
     var supervised = false
 
     /// The topology with the command line's overrides.
     func loadTopology() throws -> Topology {
-        do {
-            return try Topology.load(path: topology).withOverrides(try TopologyOverrideParsing.parse(set))
+        do throws(TopologyError) {
+            let loaded = try Topology.load(path: topology).withOverrides(try overrides.overrides())
+            try loaded.validateUpdaterOptions()
+            return loaded
         } catch {
-            throw ValidationError(error.description)
+            throw CommandFailure(error.description)
         }
     }
 
@@ -84,14 +85,5 @@ struct RoleOptions: ParsableArguments {
         }
         watcher.name = "zps-parent-watch"
         watcher.start()
-    }
-}
-
-/// `NAME=VALUE` application overrides.
-enum TopologyOverrideParsing {
-    static func parse(_ assignments: [String]) throws(TopologyError) -> TopologyOverrides {
-        var overrides = TopologyOverrides()
-        for assignment in assignments { try overrides.setApplicationParameter(assignment) }
-        return overrides
     }
 }

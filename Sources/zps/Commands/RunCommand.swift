@@ -14,19 +14,18 @@ struct RunCommand: AsyncParsableCommand {
     @Argument(help: "The topology file (YAML), e.g. Topologies/local.yaml.")
     var topology: String
 
-    @Option(help: ArgumentHelp("Application parameter overrides as NAME=VALUE (repeatable).", valueName: "NAME=VALUE"))
-    var set: [String] = []
+    @OptionGroup var overrides: TopologyOverrideOptions
 
-    @Option(help: "The training file (overrides the topology's application.train).")
+    @Option(help: "The training file, every row of it (sets application.train and removes train_rows).")
     var train: String?
 
-    @Option(help: "The test file (overrides the topology's application.test).")
+    @Option(help: "The test file, every row of it (sets application.test and removes test_rows and test_probabilities).")
     var test: String?
 
     @Option(help: "The data format: libsvm, criteo, csv or avazu (overrides application.format).")
     var format: String?
 
-    @Option(help: "Write a JSON summary of the run to this file (with test.auc, test.logloss, test.accuracy, examples_per_second for sparse_lr).")
+    @Option(help: "Write a JSON summary of the run to this file, whatever the outcome (schema zps.run, see Topologies/README.md).")
     var json: String?
 
     @Option(help: "Log level of every process: trace, debug, info, notice, warning, error, critical.")
@@ -34,21 +33,24 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = try LogSetup.bootstrap(level: logLevel, label: "zps.run")
-        let assignments = set + [("train", train), ("test", test), ("format", format)].compactMap { name, value in
-            value.map { "\(name)=\($0)" }
+        let start = ContinuousClock.now
+        if let json, let problem = FileChecks.outputProblem(json) {
+            throw CommandFailure("--json: \(problem)")
         }
         let loaded: Topology
+        let assignments: [String]
         do {
-            loaded = try Topology.load(path: topology).withOverrides(TopologyOverrideParsing.parse(assignments))
-            // The application's parameters are checked here, before any process starts, so a bad
-            // one is reported at once rather than by a worker after the cluster came up.
-            _ = try JobCatalog.application(for: loaded, rank: 0, logger: logger)
+            (loaded, assignments) = try check()
         } catch {
             printError("zps: \(error)")
+            if let json {
+                let seconds = SparseLRJob.seconds(since: start)
+                try RunSummary.write(RunSummary.object(topology: topology, invalid: "\(error)", seconds: seconds), to: json)
+            }
             throw ExitCode.failure
         }
-        var passThrough = ["--log-level", logLevel]
-        for assignment in assignments { passThrough += ["--set", assignment] }
+        var passThrough = ["--log-level", logLevel] + overrides.fieldArguments
+        for assignment in assignments + overrides.set { passThrough += ["--set", assignment] }
         let supervisor = Supervisor(configuration: .init(
             topologyPath: topology, topology: loaded, executable: try Self.ownExecutable(), passThrough: passThrough,
             showLiveProgress: isatty(STDERR_FILENO) != 0))
@@ -58,28 +60,47 @@ struct RunCommand: AsyncParsableCommand {
         try await group.run()
         guard let outcome = service.outcome.withLock({ $0 }) else { throw ExitCode.failure }
         report(outcome)
-        if let json { try writeJSON(outcome, to: json) }
+        if let json { try RunSummary.write(RunSummary.object(topology: topology, outcome: outcome), to: json) }
         if !outcome.succeeded { throw ExitCode.failure }
+    }
+
+    /// `--train`, `--test` and `--format` as parameter assignments for the topology `file`. A data
+    /// file given on the command line is read whole: the topology's row windows (and the true
+    /// probabilities of its own test file) belonged to its files, so they are removed; `--set`
+    /// after them can set them again. `holdout` stays: it holds out rows of whatever file trains.
+    func dataAssignments(file: Topology) -> [String] {
+        var assignments: [String] = []
+        if let train {
+            assignments += ["train=\(train)", "train_rows="]
+            // Test rows of the topology's training file do not carry over to another file.
+            if test == nil, file.application.parameters["test"] == nil { assignments.append("test_rows=") }
+        }
+        if let test { assignments += ["test=\(test)", "test_rows=", "test_probabilities="] }
+        if let format { assignments.append("format=\(format)") }
+        return assignments
+    }
+
+    /// Everything that can be known before a process starts: the topology with its overrides, the
+    /// updaters' options, the application's parameters and (for sparse_lr) its files.
+    private func check() throws -> (Topology, assignments: [String]) {
+        let file = try Topology.load(path: topology)
+        let assignments = dataAssignments(file: file)
+        let loaded = try file.withOverrides(try overrides.overrides(preceding: assignments))
+        try loaded.validateUpdaterOptions()
+        try JobCatalog.validate(loaded)
+        if loaded.application.kind == .sparseLR {
+            try SparseLRPreflight(topology: loaded).check()
+        }
+        return (loaded, assignments)
     }
 
     private func report(_ outcome: Supervisor.Outcome) {
         var lines = ["", "== \(topology): \(outcome.succeeded ? "finished" : "FAILED") in \(String(format: "%.1f", outcome.seconds)) s"]
+        if let failure = outcome.failure { lines.append("   error: \(failure)") }
         lines += outcome.summaries.map { "   \($0)" }
         lines += JobResults(lines: outcome.results).reportLines.map { "   \($0)" }
-        if let failure = outcome.failure { lines.append("   error: \(failure)") }
         if !outcome.succeeded { lines += outcome.exits.map { "   \($0)" } }
         print(lines.joined(separator: "\n"))
-    }
-
-    private func writeJSON(_ outcome: Supervisor.Outcome, to path: String) throws {
-        var object: [String: Any] = [
-            "topology": topology, "succeeded": outcome.succeeded, "seconds": outcome.seconds,
-            "workers": outcome.summaries, "processes": outcome.exits,
-        ]
-        if let failure = outcome.failure { object["failure"] = failure }
-        object.merge(JobResults(lines: outcome.results).jsonFields) { current, _ in current }
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: URL(fileURLWithPath: path))
     }
 
     /// The path of this executable, so children run the same build.

@@ -17,6 +17,6 @@ struct WorkerCommand: AsyncParsableCommand {
         let application = try JobCatalog.application(for: topology, rank: options.rank, logger: logger)
         try await ManagerHostCheck.waitUntilResolvable(settings, logger: logger)
         let worker = WorkerNode(settings: settings, logger: logger, application: application)
-        try await RoleProcess.run(worker, name: settings.name, logger: logger)
+        try await RoleProcess.run(worker, name: settings.name, logger: logger, supervised: options.supervised)
     }
 }

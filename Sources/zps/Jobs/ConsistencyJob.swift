@@ -21,6 +21,9 @@ struct ConsistencyJob: Sendable {
     let rank: Int
     let workers: Int
 
+    /// The `application:` parameters the workload reads.
+    static let parameterNames = ["iterations", "keys", "compute_ms", "slowdown", "slow_rank", "learning_rate", "tables"]
+
     init(topology: Topology, rank: Int) throws(TopologyError) {
         let application = topology.application
         workers = topology.workers.count

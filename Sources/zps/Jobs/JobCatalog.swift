@@ -1,12 +1,32 @@
-import ArgumentParser
 import Foundation
 import Logging
 import ParameterServer
 
 /// The applications a worker can run, by the topology's `application.kind`.
 enum JobCatalog {
+    /// The parameters each application reads; any other is refused, so a misspelt one cannot
+    /// silently leave its default in place (Topologies/README.md documents them).
+    static func parameterNames(of kind: ApplicationKind) -> [String] {
+        switch kind {
+        case .pushPull: return PushPullJob.parameterNames
+        case .sparseLR: return SparseLRSettings.parameterNames
+        case .consistency: return ConsistencyJob.parameterNames
+        }
+    }
+
+    /// Checks the application's parameter names and values as worker `rank` will read them.
+    static func validate(_ topology: Topology, rank: Int = 0) throws(TopologyError) {
+        try topology.application.checkParameterNames(known: parameterNames(of: topology.application.kind))
+        switch topology.application.kind {
+        case .pushPull: _ = try PushPullJob(topology: topology, rank: rank)
+        case .sparseLR: _ = try SparseLRJob(topology: topology, rank: rank)
+        case .consistency: _ = try ConsistencyJob(topology: topology, rank: rank)
+        }
+    }
+
     static func application(for topology: Topology, rank: Int, logger: Logger) throws -> WorkerNode.Application {
         do throws(TopologyError) {
+            try topology.application.checkParameterNames(known: parameterNames(of: topology.application.kind))
             switch topology.application.kind {
             case .pushPull:
                 let job = try PushPullJob(topology: topology, rank: rank)
@@ -19,7 +39,7 @@ enum JobCatalog {
                 return { worker in try await job.run(worker) }
             }
         } catch {
-            throw ValidationError(error.description)
+            throw CommandFailure(error.description)
         }
     }
 }

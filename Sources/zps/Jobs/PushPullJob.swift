@@ -18,6 +18,9 @@ struct PushPullJob: Sendable {
     let stride: UInt64
     let tables: [TableSpec]
 
+    /// The `application:` parameters the check reads.
+    static let parameterNames = ["keys", "rounds", "batch", "inflight"]
+
     init(topology: Topology, rank: Int) throws(TopologyError) {
         let application = topology.application
         keys = try application.int("keys", in: 1...(1 << 30)) ?? 1_000_000
@@ -120,6 +123,14 @@ struct PushPullJob: Sendable {
         guard mismatchCount == 0 else {
             throw PushPullMismatch(description: "\(mismatchCount) pulled values differ from the pushed sums, e.g. \(mismatches.joined(separator: "; "))")
         }
+        let result: [String: Any] = [
+            "rank": rank, "keys": keys, "tables": tables.count, "rounds": rounds, "pushed_keys": pushedKeys,
+            "pulled_keys": pulledKeys, "push_seconds": pushSeconds, "pull_seconds": pullSeconds,
+            "push_keys_per_second": pushSeconds > 0 ? Double(pushedKeys) / pushSeconds : 0,
+            "pull_keys_per_second": pullSeconds > 0 ? Double(pulledKeys) / pullSeconds : 0,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+        SupervisorChannel.emit("result " + String(decoding: data, as: UTF8.self))
         let tableNames = tables.map { "\($0.name)×\($0.valueLength)" }.joined(separator: ", ")
         return "checked \(keys) keys of \(tables.count) table(s) (\(tableNames)) after \(rounds) round(s): all exact; "
             + "push \(rate(pushedKeys, pushSeconds)) keys/s, pull \(rate(pulledKeys, pullSeconds)) keys/s"

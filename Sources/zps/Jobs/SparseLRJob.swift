@@ -30,17 +30,24 @@ struct SparseLRJob: Sendable {
         selection.shard = Shard(rank, of: workers)
         let shard = SparseLRSettings.DataSource(path: settings.train.path, selection: selection)
         // Shuffling needs the shard in memory; otherwise every epoch streams the file again.
-        let resident = settings.shuffle ? try settings.encoding.readAll(path: shard.path, selection: shard.selection) : nil
+        var skipped = SkippedLines()
+        let resident = settings.shuffle ? try readAll(shard, skipped: &skipped) : nil
+        var skippedTest = SkippedLines()
         let evaluation = rank == 0 ? try settings.test.map { test in
-            (test, try settings.encoding.readAll(path: test.path, selection: test.selection))
+            (test, try readAll(test, skipped: &skippedTest))
         } : nil
+        if let (test, examples) = evaluation, examples.count == 0 {
+            throw SparseLRJobError(description: "\(test.path): the test set holds no examples\(Self.rowsNote(test.selection))")
+        }
         var trueModel: BinaryClassificationMetrics?
         if let (test, examples) = evaluation, let path = settings.testProbabilitiesPath {
             trueModel = try Self.trueModelMetrics(probabilitiesPath: path, selection: test.selection, labels: examples.labels)
         }
 
         var random = SplitMix64(seed: settings.seed ^ (UInt64(rank) &* 0x9E37_79B9_7F4A_7C15))
+        // Until the first pass has counted the shard, progress goes by an estimate from the file's size.
         var examplesPerEpoch = resident?.count
+        let estimatedExamples = examplesPerEpoch ?? Self.estimatedExamples(in: shard)
         var trainedExamples = 0
         var trainingSeconds = 0.0
         var lastLoss = 0.0
@@ -53,17 +60,27 @@ struct SparseLRJob: Sendable {
             let label = "epoch \(epoch + 1)/\(settings.epochs)"
             let pass = try await trainer.train(client: worker, nextBatch: batches.next) { pass in
                 let seconds = trainingSeconds + Self.seconds(since: epochStart)
-                let within = examplesPerEpoch.map { $0 > 0 ? min(Double(pass.examples) / Double($0), 1) : 1 } ?? 0
+                let within = examplesPerEpoch.map { $0 > 0 ? min(Double(pass.examples) / Double($0), 1) : 1 }
+                    ?? estimatedExamples.map { min(Double(pass.examples) / Double(max($0, 1)), 0.99) } ?? 0
                 let rate = seconds > 0 ? Double(trainedExamples + pass.examples) / seconds : 0
                 progress.report(
                     fraction: (Double(epoch) + within) / Double(settings.epochs),
                     "\(label) loss \(Self.format(pass.meanLoss)) \(Self.format(rate: rate)) ex/s")
             }
-            trainingSeconds += Self.seconds(since: epochStart)
+            let epochSeconds = Self.seconds(since: epochStart)
+            trainingSeconds += epochSeconds
+            if epoch == 0 {
+                batches.countSkippedLines(into: &skipped)
+                guard pass.examples > 0 else {
+                    throw SparseLRJobError(description: "\(shard.path): worker \(rank)'s shard of the training rows holds no examples\(Self.rowsNote(settings.train.selection)) (data line i goes to worker i % \(workers))")
+                }
+            }
             trainedExamples += pass.examples
             examplesPerEpoch = pass.examples
             lastLoss = pass.meanLoss
-            var record: [String: Any] = ["epoch": epoch + 1, "examples": pass.examples, "train_logloss": pass.meanLoss]
+            var record: [String: Any] = [
+                "epoch": epoch + 1, "examples": pass.examples, "train_logloss": pass.meanLoss, "seconds": epochSeconds,
+            ]
             try await worker.barrier("epoch-\(epoch + 1)")
             if let (_, examples) = evaluation {
                 let metrics = try await trainer.evaluate(client: worker, examples: examples)
@@ -82,8 +99,10 @@ struct SparseLRJob: Sendable {
         let rate = trainingSeconds > 0 ? Double(trainedExamples) / trainingSeconds : 0
         var result: [String: Any] = [
             "rank": rank, "examples": trainedExamples, "training_seconds": trainingSeconds,
-            "examples_per_second": rate, "train_logloss": lastLoss, "epochs": epochs,
+            "examples_per_second": rate, "train_logloss": lastLoss, "epochs": epochs, "skipped_lines": skipped.count,
         ]
+        if rank == 0, settings.test != nil { result["skipped_test_lines"] = skippedTest.count }
+        if let first = skipped.first ?? skippedTest.first { result["first_skipped_line"] = first }
         // Every request of this worker, the evaluation pulls included; with filters on, per stage too.
         let traffic = try await worker.traffic()
         result["wire"] = [
@@ -99,12 +118,50 @@ struct SparseLRJob: Sendable {
         progress.report(fraction: 1, "done", force: true)
 
         var summary = "trained \(trainedExamples) examples in \(settings.epochs) epoch(s), \(Self.format(rate: rate)) ex/s, train logloss \(Self.format(lastLoss))"
+        if skipped.count + skippedTest.count > 0 {
+            summary += "; skipped \(skipped.count + skippedTest.count) malformed line(s) (on_bad_line: skip)"
+        }
         if let lastMetrics {
             summary += "; test AUC \(Self.format(lastMetrics.auc))"
             if let trueModel { summary += " (true model \(Self.format(trueModel.auc)))" }
             summary += ", logloss \(Self.format(lastMetrics.logLoss)), accuracy \(Self.format(lastMetrics.accuracy)) on \(lastMetrics.count) rows"
         }
         return summary
+    }
+
+    /// Every example of `source`, counting the malformed lines skipped into `skipped`.
+    private func readAll(_ source: SparseLRSettings.DataSource, skipped: inout SkippedLines) throws -> ExampleBatch {
+        let stream = try settings.encoding.openReader(
+            path: source.path, selection: source.selection, batchSize: 4096, malformedLines: settings.malformedLines)
+        var all = ExampleBatch()
+        var batch = ExampleBatch()
+        while try stream.next(into: &batch) { all.append(contentsOf: batch) }
+        skipped.add(stream)
+        return all
+    }
+
+    /// `" in rows 9001-"`-style words for the selection's row window, or nothing for every row.
+    static func rowsNote(_ selection: RowSelection) -> String {
+        guard selection.rows != 0..<Int.max else { return "" }
+        let last = selection.rows.upperBound == Int.max ? "" : String(selection.rows.upperBound)
+        return " in rows \(selection.rows.lowerBound + 1)-\(last)"
+    }
+
+    /// About how many examples `source` selects, from the file's size and the length of its first
+    /// lines; nil when the file cannot be read.
+    static func estimatedExamples(in source: SparseLRSettings.DataSource) -> Int? {
+        guard let handle = FileHandle(forReadingAtPath: source.path) else { return nil }
+        defer { try? handle.close() }
+        guard let size = try? handle.seekToEnd(), (try? handle.seek(toOffset: 0)) != nil,
+              let head = try? handle.read(upToCount: 1 << 18), !head.isEmpty
+        else { return nil }
+        let newlines = head.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+        let lines = Double(size) / (Double(head.count) / Double(max(newlines, 1)))
+        let selection = source.selection
+        let window = max(0, min(lines, Double(selection.rows.upperBound)) - Double(selection.rows.lowerBound))
+        var fraction = 1 / Double(selection.shard.count)
+        if let excluded = selection.excluded { fraction *= 1 - 1 / Double(excluded.count) }
+        return Int(window * fraction)
     }
 
     private func saveModel(trainer: ClusterTrainer, worker: Worker, to path: String) async throws {
@@ -178,8 +235,14 @@ private final class TrainingBatches {
             stream = nil
         } else {
             order = []
-            stream = try settings.encoding.openReader(path: shard.path, selection: shard.selection, batchSize: minibatch)
+            stream = try settings.encoding.openReader(
+                path: shard.path, selection: shard.selection, batchSize: minibatch, malformedLines: settings.malformedLines)
         }
+    }
+
+    /// Adds the malformed lines the stream skipped so far to `skipped`.
+    func countSkippedLines(into skipped: inout SkippedLines) {
+        if let stream { skipped.add(stream) }
     }
 
     func next() throws -> ExampleBatch? {
@@ -188,6 +251,17 @@ private final class TrainingBatches {
         let end = min(position + minibatch, order.count)
         defer { position = end }
         return resident.examples(at: order[position..<end])
+    }
+}
+
+/// The malformed lines a worker skipped under `on_bad_line: skip`, and the first one's error.
+struct SkippedLines {
+    var count = 0
+    var first: String?
+
+    mutating func add(_ stream: BatchStream) {
+        count += stream.skippedLines
+        if first == nil { first = stream.firstSkippedError?.description }
     }
 }
 

@@ -24,6 +24,15 @@ struct SparseLRSettings: Sendable {
     var table: TableSpec
     var saveModelPath: String?
     var keySpace: UInt64
+    /// What a reader does with a line it cannot parse (`on_bad_line`).
+    var malformedLines: MalformedLinePolicy
+
+    /// The `application:` parameters the job reads.
+    static let parameterNames = [
+        "format", "train", "train_rows", "test", "test_rows", "holdout", "test_probabilities", "hash_bits", "bias",
+        "label_column", "ignored_columns", "separator", "epochs", "minibatch", "gradient", "shuffle", "seed",
+        "inflight", "table", "save_model", "on_bad_line",
+    ]
 
     init(topology: Topology) throws(TopologyError) {
         let application = topology.application
@@ -45,11 +54,11 @@ struct SparseLRSettings: Sendable {
             ignoredColumns: (try Self.text(application, "ignored_columns") ?? "").split(separator: ",").map(String.init),
             separator: separator.utf8.first!)
 
-        guard let trainPath = try Self.text(application, "train") else {
+        guard let trainPath = try Self.path(application, "train") else {
             throw application.missing("train", expected: "the path of the training file")
         }
         let trainRows = try Self.rows(application, "train_rows")
-        let testPath = try Self.text(application, "test")
+        let testPath = try Self.path(application, "test")
         let hasTestRows = application.parameters["test_rows"] != nil
         if let holdout = try application.int("holdout", in: 2...1000) {
             // Every holdout-th row of the training rows is tested on and never trained on.
@@ -67,7 +76,7 @@ struct SparseLRSettings: Sendable {
                 test = nil
             }
         }
-        testProbabilitiesPath = try Self.text(application, "test_probabilities")
+        testProbabilitiesPath = try Self.path(application, "test_probabilities")
         if testProbabilitiesPath != nil, test == nil {
             throw application.invalid("test_probabilities", "needs a test set (test, test_rows or holdout)")
         }
@@ -81,7 +90,12 @@ struct SparseLRSettings: Sendable {
             throw application.invalid("gradient", "expected sum or mean, found \"\(scaleName)\"")
         }
         gradientScale = scale
-        saveModelPath = try Self.text(application, "save_model")
+        saveModelPath = try Self.path(application, "save_model")
+        switch try Self.text(application, "on_bad_line") ?? "fail" {
+        case "fail": malformedLines = .fail
+        case "skip": malformedLines = .skip
+        case let other: throw application.invalid("on_bad_line", "expected fail or skip, found \"\(other)\"")
+        }
         keySpace = topology.keySpace
 
         let tableName = try Self.text(application, "table")
@@ -118,6 +132,13 @@ struct SparseLRSettings: Sendable {
         case .int(let number): return String(number)
         case .double, .bool: return try application.string(name)
         }
+    }
+
+    /// A path parameter, relative to the topology file's directory when written there.
+    static func path(_ application: ApplicationSpec, _ name: String) throws(TopologyError) -> String? {
+        guard let written = try text(application, name) else { return nil }
+        guard !written.isEmpty else { throw application.invalid(name, "expected a path, found \"\"") }
+        return application.resolvedPath(written, of: name)
     }
 
     /// A 1-based inclusive row range written `FIRST-LAST` or `FIRST-` (to the end), as 0-based indices.

@@ -97,6 +97,16 @@ final class ChildProcess {
         return status
     }
 
+    /// Whether the child is stopped (SIGSTOP, SIGTSTP, a debugger): alive, but it answers nothing
+    /// and sends no heartbeats, so its peers time out on it.
+    var isStopped: Bool {
+        guard status == nil, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[close...].dropFirst(2).first
+        return state == "T" || state == "t"
+    }
+
     /// Sends `signal` to the child unless it has been reaped.
     func send(_ signal: Int32) {
         guard status == nil else { return }

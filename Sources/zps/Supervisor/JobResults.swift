@@ -27,9 +27,22 @@ struct JobResults {
         return slowest > 0 ? Double(examples) / slowest : nil
     }
 
+    /// Malformed data lines the workers skipped (`on_bad_line: skip`), test lines included.
+    private var skippedLines: Int {
+        workers.reduce(0) { $0 + ($1["skipped_lines"] as? Int ?? 0) + ($1["skipped_test_lines"] as? Int ?? 0) }
+    }
+
+    /// The error of the first skipped line, by worker rank.
+    private var firstSkippedLine: String? { workers.lazy.compactMap { $0["first_skipped_line"] as? String }.first }
+
     /// The fields `zps run --json` adds to its summary.
     var jsonFields: [String: Any] {
         var fields: [String: Any] = ["worker_results": workers, "examples": examples]
+        if workers.contains(where: { $0["skipped_lines"] != nil }) { fields["skipped_lines"] = skippedLines }
+        // The push/pull check: the cluster's rates are the sums of the workers', which run at once.
+        for key in ["push_keys_per_second", "pull_keys_per_second"] where workers.contains(where: { $0[key] != nil }) {
+            fields[key] = workers.reduce(0.0) { $0 + ($1[key] as? Double ?? 0) }
+        }
         if let examplesPerSecond { fields["examples_per_second"] = examplesPerSecond }
         if let evaluator {
             for key in ["test", "true_model", "epochs", "model"] where evaluator[key] != nil { fields[key] = evaluator[key] }
@@ -52,6 +65,9 @@ struct JobResults {
             if let trueModel = evaluator?["true_model"] as? [String: Any] { line += " (true model \(Self.figure(trueModel["logloss"])))" }
             line += ", accuracy \(Self.figure(test["accuracy"])) on \(test["examples"] as? Int ?? 0) rows"
             lines.append(line)
+        }
+        if skippedLines > 0 {
+            lines.append("skipped \(skippedLines) malformed data line(s) (on_bad_line: skip)" + (firstSkippedLine.map { ", the first: \($0)" } ?? ""))
         }
         if let model = evaluator?["model"] as? String { lines.append("model saved to \(model)") }
         return lines

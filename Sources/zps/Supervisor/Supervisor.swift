@@ -23,7 +23,10 @@ final class Supervisor: Sendable {
     struct Outcome: Sendable {
         var succeeded: Bool
         var seconds: Double
+        /// The root cause of a failure.
         var failure: String?
+        /// Every failure noticed, the root cause first, then the others in the order they came.
+        var errors: [String]
         var summaries: [String]
         /// The `result` lines of the workers: one JSON object each, as the job wrote it.
         var results: [String]
@@ -56,15 +59,18 @@ private struct SupervisorRun {
     private var children: [ChildProcess] = []
     private var partialLines: [Int32: [UInt8]] = [:]
     private var openFDs: Set<Int32> = []
-    private var failure: String?
+    private var causes = FailureCauses()
     private var summaries: [String] = []
     private var results: [String] = []
-    private var managerFailure: String?
     /// Servers that exited while replication covered them: the manager moves their ranges to their
     /// replicas and the job goes on (docs/FAULT-TOLERANCE.md).
     private var toleratedExits: Set<String> = []
     private var progress: [Int: (fraction: Double, text: String)] = [:]
     private var stopping: (since: ContinuousClock.Instant, killed: Bool)?
+    /// When a child last exited, to tell when the nodes still running only wait for ones that are gone.
+    private var lastExit: ContinuousClock.Instant?
+    private var exitedCount = 0
+    private var killedStragglers: Set<String> = []
     private var managerEndpoint: String?
     private var lastProgressPrint = ContinuousClock.now
     private var progressLineShown = false
@@ -88,9 +94,9 @@ private struct SupervisorRun {
             let now = ContinuousClock.now
             if stopping == nil {
                 if stopRequested() {
-                    fail("interrupted: stopping every process")
+                    fail("interrupted: stopping every process", .interruption)
                 } else if managerEndpoint == nil, now > managerReadyDeadline {
-                    fail("the manager did not report its endpoint within \(deadlines.startup)")
+                    fail("the manager did not report its endpoint within \(deadlines.startup)", .cause)
                 }
             }
             if children.allSatisfy({ $0.poll() != nil }) { break }
@@ -98,6 +104,12 @@ private struct SupervisorRun {
                 // The job is over; give the others the shutdown deadline to exit on their own.
                 stopping = (now, false)
             }
+            let exited = children.filter { $0.poll() != nil }.count
+            if exited > exitedCount {
+                exitedCount = exited
+                lastExit = now
+            }
+            killStragglers(now: now)
             if let since = stopping?.since, stopping?.killed == false, now - since > deadlines.shutdown + .seconds(2) {
                 for child in children where child.poll() == nil {
                     say("\(child.name) (pid \(child.pid)) did not exit within \(deadlines.shutdown); killing it")
@@ -110,17 +122,17 @@ private struct SupervisorRun {
         pumpOutput(timeoutMilliseconds: 0)
         clearProgressLine()
         let exits = children.map { "\($0.name) (pid \($0.pid)) \($0.poll()!)" }
+        // A node stopped for the job's failure (exit status 3) is not its cause, unless nothing else failed.
         let failedChildren = children.filter { !$0.poll()!.succeeded && !toleratedExits.contains($0.name) }
-        if failure == nil, let managerFailure { failure = managerFailure }
-        // A node stopped for the job's failure is not its cause, unless nothing else failed.
-        if failure == nil, let first = failedChildren.first(where: { !$0.poll()!.stoppedForJobFailure }) ?? failedChildren.first {
-            failure = "\(first.name) \(first.poll()!)"
+        if causes.isEmpty, let first = failedChildren.first(where: { !$0.poll()!.stoppedForJobFailure }) ?? failedChildren.first {
+            causes.note("\(first.name) (pid \(first.pid)) \(first.poll()!)", .consequence)
         }
+        let failure = causes.rootCause
         let elapsed = start.duration(to: .now)
         let (seconds, attoseconds) = elapsed.components
         return Supervisor.Outcome(
             succeeded: failure == nil, seconds: Double(seconds) + Double(attoseconds) / 1e18, failure: failure,
-            summaries: summaries, results: results, exits: exits)
+            errors: causes.ordered, summaries: summaries, results: results, exits: exits)
     }
 
     // MARK: Children
@@ -134,7 +146,7 @@ private struct SupervisorRun {
             children.append(child)
             openFDs.formUnion([child.stdoutFD, child.stderrFD])
         } catch {
-            fail("\(error)")
+            fail("\(error)", .cause)
         }
     }
 
@@ -158,15 +170,49 @@ private struct SupervisorRun {
                     say("\(child.name) (pid \(child.pid)) \(status); replication \(topology.replication) covers it: the manager moves its ranges to their replicas once its heartbeats stop")
                     continue
                 }
-                fail("\(child.name) (pid \(child.pid)) \(status)")
+                // A signal the supervisor did not send is a cause; an exit status follows some other failure.
+                if case .signaled = status {
+                    fail("\(child.name) (pid \(child.pid)) \(status)", .cause)
+                } else {
+                    fail("\(child.name) (pid \(child.pid)) \(status)", .consequence)
+                }
             }
         }
     }
 
-    /// Records the first failure and starts stopping every child that is still running.
-    private mutating func fail(_ reason: String) {
-        if failure == nil {
-            failure = reason
+    /// Children found stopped when a failure shows are its likely root cause: a stopped server
+    /// blocks the workers that send to it, and the manager may miss their heartbeats first.
+    private mutating func noteStoppedChildren() {
+        for child in children where child.isStopped {
+            causes.note(
+                "\(child.name) (pid \(child.pid)) is stopped (e.g. by SIGSTOP): it answers no requests and sends no heartbeats",
+                .stoppedProcess)
+        }
+    }
+
+    /// Once a failed job is stopping and the manager or every other node has exited, the nodes
+    /// still running can only be waiting for acknowledgements that will never come: they get a
+    /// second, then are killed, so that a failure ends the job at once rather than at the shutdown deadline.
+    private mutating func killStragglers(now: ContinuousClock.Instant) {
+        guard !causes.isEmpty, let stopping, !stopping.killed, let lastExit, now - lastExit > .seconds(1),
+              let manager = children.first
+        else { return }
+        let running = children.filter { $0.poll() == nil }
+        let stragglers = manager.poll() != nil ? running : (running.count == 1 ? running : [])
+        for child in stragglers where !killedStragglers.contains(child.name) {
+            killedStragglers.insert(child.name)
+            let gone = manager.poll() != nil ? "the manager" : "every other process"
+            say("\(child.name) (pid \(child.pid)) was still running 1 s after \(gone) exited; killing it")
+            child.send(SIGKILL)
+        }
+    }
+
+    /// Records a failure; the first one starts stopping every child that is still running.
+    private mutating func fail(_ reason: String, _ weight: FailureCauses.Weight) {
+        let first = causes.isEmpty
+        noteStoppedChildren()
+        causes.note(reason, weight)
+        if first {
             clearProgressLine()
             say("error: \(reason)")
         }
@@ -241,8 +287,17 @@ private struct SupervisorRun {
             summaries.append(rest)
         case "result":
             results.append(rest)
+        case "failed":
+            // A node's own failure, e.g. the data error of a worker: more precise than its exit status.
+            let fields = rest.split(separator: " ", maxSplits: 1).map(String.init)
+            if fields.count == 2 {
+                let text = fields[1].hasPrefix("\(child.name):") ? fields[1] : "\(child.name): \(fields[1])"
+                causes.note(text, fields[0] == "cause" ? .cause : .consequence)
+            }
         case "failure":
-            managerFailure = rest
+            // The manager's own finding is a cause; its report that it was told to stop follows one.
+            noteStoppedChildren()
+            causes.note(rest, rest.hasSuffix("asked to stop (signal)") ? .consequence : .cause)
         default:
             clearProgressLine()
             say("[\(child.name)] \(line)")

@@ -1,11 +1,11 @@
 import Foundation
 import SparseLR
 
-/// The sparse-LR readers alone: parse and hash the real CTR samples in `../shared/data` (or
-/// `$ZPS_DATA`), in MB/s and examples/s. Skipped, with no trial, when the files are absent.
+/// The sparse-LR readers alone: parse and hash the real CTR samples (Criteo TSV, w8a LIBSVM,
+/// Avazu CSV) in `../shared/data` (or `$ZPS_DATA`), in MB/s and examples/s. Skipped, with no trial, when the files are absent.
 struct ReaderScenario: Scenario {
     var name: String { "reader" }
-    var summary: String { "sparse-LR readers: parse + hash MB/s on the Criteo and w8a samples in ../shared/data" }
+    var summary: String { "sparse-LR readers: parse + hash MB/s on the Criteo, w8a and Avazu (CSV) samples in ../shared/data" }
 
     static var dataDirectory: String { ProcessInfo.processInfo.environment["ZPS_DATA"] ?? "../shared/data" }
 
@@ -15,6 +15,9 @@ struct ReaderScenario: Scenario {
                 try Self.drain(ExampleReader(path: path, format: CriteoFormat(hasher: FeatureHasher(bits: 20))))
             }),
             ("w8a", "w8a.libsvm", { path in try Self.drain(ExampleReader(path: path, format: LIBSVMFormat())) }),
+            ("avazu", "avazu_train_head10k.csv", { path in
+                try Self.drain(ExampleReader(path: path, format: CSVFormat.avazu(hasher: FeatureHasher(bits: 20))))
+            }),
         ]
         return files.compactMap { entry in
             let path = Self.dataDirectory + "/" + entry.file
