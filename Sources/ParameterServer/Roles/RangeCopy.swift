@@ -22,7 +22,7 @@ struct RangeCopy {
         guard let store = table.store(holding: range) else { return nil }
         self.table = table.spec.id
         self.range = range
-        storedKeys = store.isDense ? nil : store.snapshot(of: range).keys
+        storedKeys = store.isDense ? nil : store.storedKeys(in: range)
         total = storedKeys?.count ?? Int(range.count)
     }
 
