@@ -57,6 +57,10 @@ public final class RangeStore {
     /// The number of keys the store holds a value for (every key of the range when dense).
     public var storedKeyCount: Int { layout == .dense ? Int(range.count) : sortedKeys.count }
 
+    /// Whether nothing was ever written to the store (no push, replicated entry or range function):
+    /// every value and every updater state is still 0.
+    public private(set) var isUntouched = true
+
     /// Checks that `updater` may be applied to this store: its state must be the table updater's.
     public func check(updater other: any Updater) throws {
         if other.stateWidth != 0 && other.name != updater.name {
@@ -69,6 +73,7 @@ public final class RangeStore {
     /// Folds `count` values per key (`valueLength` floats each) into the store with `updater`.
     public func push(keys: UnsafeRawPointer, count: Int, values incoming: UnsafeRawPointer, updater: any Updater) {
         guard count > 0 else { return }
+        isUntouched = false
         if updater is AddUpdater, layout == .dense, valueLength == 1 {
             DenseAdd.add(keys: keys, count: count, lowerBound: range.lowerBound, incoming: incoming, into: values.baseAddress!)
             return
@@ -205,6 +210,7 @@ public final class RangeStore {
             end = RangeStore.advance(sortedKeys, from: start, to: part.upperBound)
         }
         guard start < end else { return 0 }
+        isUntouched = false
         let width = valueLength
         function.apply(to: UnsafeMutableBufferPointer(rebasing: values.buffer[(start * width)..<(end * width)]))
         return end - start
@@ -243,6 +249,7 @@ public final class RangeStore {
     /// ``readEntries(keys:count:into:)`` wrote them): how a replica takes what its primary made.
     public func writeEntries(keys: UnsafeRawPointer, count: Int, entries: UnsafeRawPointer) {
         guard count > 0 else { return }
+        isUntouched = false
         if layout == .sorted { insertMissing(keys: keys, count: count) }
         let width = valueLength
         let stateFloats = width * updater.stateWidth
