@@ -16,6 +16,7 @@ extension ServerCore {
         tableVersion = table.version
         guard !table.chains.isEmpty, let me = table.node(link.nodeID) else { return }
         let primaries = Set(me.ranges)
+        batch.keep(only: primaries)
         let replicaRanges = Set(table.chains.filter { $0.predecessor(of: link.nodeID) != nil }.map(\.range))
         for served in tables.values {
             for range in replicaRanges.sorted(by: { $0.lowerBound < $1.lowerBound }) { served.addReplica(range) }

@@ -227,6 +227,11 @@ public final class RangeStore {
         let width = valueLength
         let stateFloats = width * updater.stateWidth
         let entry = width + stateFloats
+        if layout == .dense && entry == 1 {
+            DenseGather.gather(
+                keys: keys, count: count, lowerBound: range.lowerBound, values: UnsafePointer(values.baseAddress!), into: output)
+            return
+        }
         var cursor = 0
         for i in 0..<count {
             let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
@@ -247,6 +252,7 @@ public final class RangeStore {
 
     /// Sets each key's values and updater state from `entries` (``entryWidth`` floats per key, as
     /// ``readEntries(keys:count:into:)`` wrote them): how a replica takes what its primary made.
+    /// Keys must be sorted and inside the range.
     public func writeEntries(keys: UnsafeRawPointer, count: Int, entries: UnsafeRawPointer) {
         guard count > 0 else { return }
         isUntouched = false
@@ -254,6 +260,10 @@ public final class RangeStore {
         let width = valueLength
         let stateFloats = width * updater.stateWidth
         let entry = width + stateFloats
+        if layout == .dense && entry == 1 {
+            DenseScatter.scatter(keys: keys, count: count, lowerBound: range.lowerBound, incoming: entries, into: values.baseAddress!)
+            return
+        }
         var cursor = 0
         for i in 0..<count {
             guard let slot = slot(of: keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self), cursor: &cursor) else { continue }
