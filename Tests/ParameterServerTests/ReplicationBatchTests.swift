@@ -58,17 +58,22 @@ struct ReplicationBatchTests {
         chains.hold(Self.reply(10))
         chains.hold(Self.reply(11))
         let message = Message(header: Header(kind: .replicate, table: 0, keyCount: 0, valueLength: 1))
+        #expect(!chains.awaitsFlushAcknowledgement)
         let flushed = chains.flush(results: [(Self.range, message), (other, message)])
         #expect(Self.released(flushed) == [])
+        #expect(chains.awaitsFlushAcknowledgement, "pushes applied from now on gather into the next flush")
         #expect(Self.sent(flushed).map(\.1) == [NodeID(2), NodeID(3)])
         // Every forwarded replicate carries the table version of the chains.
         #expect(flushed.allSatisfy { if case .send(let m, _) = $0 { m.header.tableVersion == 4 } else { false } })
         #expect(Self.released(chains.acknowledged(1, by: NodeID(2))) == [])
         #expect(Self.released(chains.acknowledged(1, by: NodeID(2))) == [], "an acknowledgement counts once")
+        #expect(chains.awaitsFlushAcknowledgement)
         #expect(Self.released(chains.acknowledged(1, by: NodeID(3))) == [10, 11])
+        #expect(!chains.awaitsFlushAcknowledgement)
         // Nothing down a chain: released at the flush.
         chains.hold(Self.reply(12))
         #expect(Self.released(chains.flush(results: [(KeyRange(500, 600), message)])) == [12])
+        #expect(!chains.awaitsFlushAcknowledgement)
     }
 
     @Test("a successor that dies: what it did not acknowledge goes to the next one, or counts as held at the new tail")

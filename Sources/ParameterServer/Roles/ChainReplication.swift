@@ -102,6 +102,9 @@ struct ChainReplication {
     /// Whether replies wait for the next ``flush(results:)``.
     var hasHeldReplies: Bool { !waiting.isEmpty }
 
+    /// Whether a flush still waits for its acknowledgements.
+    var awaitsFlushAcknowledgement: Bool { !held.isEmpty }
+
     /// The primary applied a request whose result goes down a chain: its reply waits for the next
     /// flush and for every replica to acknowledge what that flush sends.
     mutating func hold(_ reply: HeldReply) {

@@ -86,10 +86,22 @@ extension ServerCore {
         perform(replication.flush(results: results), io: io)
     }
 
-    /// The input ran dry: what the pushes since the last flush made goes down the chains now.
+    /// The input ran dry: what the pushes since the last flush made goes down the chains now,
+    /// unless the previous flush is still unacknowledged (group commit). Pushes that come while a
+    /// flush travels down the chain gather into the next one, which goes when the acknowledgement
+    /// comes: the busier the server, the more pushes a flush covers and the more often a key
+    /// changed by several of them goes once, while a lone push goes at once. A batch of
+    /// ``batchKeyLimit`` keys goes without waiting, and every tick flushes what is there.
     public func drained(io: any TransportIO) {
-        flushReplication(io: io)
+        if !replication.awaitsFlushAcknowledgement { flushReplication(io: io) }
         if !copying.isEmpty { sendCopyParts(io: io) }
+    }
+
+    /// A successor acknowledged a replicate: replies it held are released, and, once no flush
+    /// waits any more, the pushes gathered meanwhile go down the chains.
+    func acknowledgedReplicate(_ header: Header, io: any TransportIO) {
+        perform(replication.acknowledged(header.requestID, by: header.sender), io: io)
+        if !replication.awaitsFlushAcknowledgement { flushReplication(io: io) }
     }
 
     /// Writes a predecessor's replicate into this server's replica of its range, then forwards it
