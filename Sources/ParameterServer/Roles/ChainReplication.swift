@@ -221,6 +221,15 @@ struct ChainReplication {
     /// Whether a copy of `range` is in progress.
     func isCopying(_ range: KeyRange) -> Bool { copies[range] != nil }
 
+    /// How many messages sent for the copy of `range` (its parts, and the results forwarded while
+    /// it runs) the successor has not acknowledged yet.
+    func unacknowledgedCopyMessages(of range: KeyRange) -> Int {
+        guard copies[range] != nil, let successor = successor(for: range) else { return 0 }
+        return unacknowledged[successor]?.reduce(0) { count, entry in
+            if case .copy(let copied) = entry.waiter, copied == range { count + 1 } else { count }
+        } ?? 0
+    }
+
     // MARK: Parts
 
     private mutating func send(_ message: Message, range: KeyRange, to successor: NodeID, waiter: Waiter) -> Directive {

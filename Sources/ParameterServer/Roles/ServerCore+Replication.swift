@@ -42,11 +42,14 @@ extension ServerCore {
         sendCopyParts(io: io)
     }
 
-    /// Sends the next few parts of the ranges being copied to new replicas.
+    /// Sends the next few parts of the ranges being copied to new replicas, as long as few of the
+    /// copy's messages are unacknowledged (``copyMessagesInFlight``).
     func sendCopyParts(io: any TransportIO) {
         var budget = Self.copyPartsPerTurn
         let origin = RequestOrigin(server: link.nodeID, sender: link.nodeID, requestID: 0)
-        while budget > 0, !copying.isEmpty {
+        while budget > 0, !copying.isEmpty,
+            replication.unacknowledgedCopyMessages(of: copying[0].range) < Self.copyMessagesInFlight
+        {
             guard let table = tables[copying[0].table], let part = copying[0].nextPart(from: table, origin: origin) else {
                 copying.removeFirst()
                 continue
@@ -97,11 +100,13 @@ extension ServerCore {
         if !copying.isEmpty { sendCopyParts(io: io) }
     }
 
-    /// A successor acknowledged a replicate: replies it held are released, and, once no flush
-    /// waits any more, the pushes gathered meanwhile go down the chains.
+    /// A successor acknowledged a replicate: replies it held are released, once no flush waits any
+    /// more the pushes gathered meanwhile go down the chains, and a copy in progress sends its next
+    /// parts.
     func acknowledgedReplicate(_ header: Header, io: any TransportIO) {
         perform(replication.acknowledged(header.requestID, by: header.sender), io: io)
         if !replication.awaitsFlushAcknowledgement { flushReplication(io: io) }
+        if !copying.isEmpty { sendCopyParts(io: io) }
     }
 
     /// Writes a predecessor's replicate into this server's replica of its range, then forwards it

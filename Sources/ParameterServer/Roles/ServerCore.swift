@@ -70,6 +70,10 @@ public final class ServerCore: TransportHandler {
     var copying: [RangeCopy] = []
     /// Copy parts sent each time the input runs dry (or each tick).
     static let copyPartsPerTurn = 4
+    /// At most this many messages of a range's copy travel unacknowledged: the copy goes at the
+    /// pace the new replica takes it, and a range of 10^7 keys does not flood the link and the
+    /// servers' CPUs while the promoted primary serves its first requests.
+    static let copyMessagesInFlight = 2
     /// The pushes whose results this server holds, by first identity: a push sent again after a
     /// fail-over that is already here is acknowledged, not applied twice.
     var appliedOrigins = AppliedOrigins()
