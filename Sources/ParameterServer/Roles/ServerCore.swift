@@ -64,7 +64,8 @@ public final class ServerCore: TransportHandler {
     var replication = ChainReplication(me: .unassigned)
     /// The keys pushes changed since results last went down the chains.
     var batch = ReplicationBatch()
-    /// A batch this large goes down the chains without waiting for the input to run dry.
+    /// A batch this large goes down the chains without waiting for the input to run dry or for the
+    /// previous flush's acknowledgement.
     static let batchKeyLimit = 1 << 20
     /// Ranges being copied to new replicas, part by part between requests.
     var copying: [RangeCopy] = []
