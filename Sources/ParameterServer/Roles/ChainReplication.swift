@@ -102,6 +102,9 @@ struct ChainReplication {
     /// Whether replies wait for the next ``flush(results:)``.
     var hasHeldReplies: Bool { !waiting.isEmpty }
 
+    /// Whether a flush still waits for its acknowledgements.
+    var awaitsFlushAcknowledgement: Bool { !held.isEmpty }
+
     /// The primary applied a request whose result goes down a chain: its reply waits for the next
     /// flush and for every replica to acknowledge what that flush sends.
     mutating func hold(_ reply: HeldReply) {
@@ -217,6 +220,15 @@ struct ChainReplication {
 
     /// Whether a copy of `range` is in progress.
     func isCopying(_ range: KeyRange) -> Bool { copies[range] != nil }
+
+    /// How many messages sent for the copy of `range` (its parts, and the results forwarded while
+    /// it runs) the successor has not acknowledged yet.
+    func unacknowledgedCopyMessages(of range: KeyRange) -> Int {
+        guard copies[range] != nil, let successor = successor(for: range) else { return 0 }
+        return unacknowledged[successor]?.reduce(0) { count, entry in
+            if case .copy(let copied) = entry.waiter, copied == range { count + 1 } else { count }
+        } ?? 0
+    }
 
     // MARK: Parts
 

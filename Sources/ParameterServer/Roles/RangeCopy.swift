@@ -12,7 +12,10 @@ struct RangeCopy {
     let table: UInt32
     let range: KeyRange
     /// The keys to send: every key of the range for a dense store (`nil`), or the keys a sorted
-    /// store held when the copy began (keys it gains later go down the chain as results).
+    /// store held when the copy began (keys it gains later go down the chain as results). None for
+    /// a store nothing was written to yet, such as every store when the first node table forms the
+    /// chains: its zeros are what the new replica's store holds already, so a job over 10^7 keys
+    /// per server does not start by sending them down every chain.
     private let storedKeys: [UInt64]?
     private let total: Int
     private var next = 0
@@ -22,7 +25,7 @@ struct RangeCopy {
         guard let store = table.store(holding: range) else { return nil }
         self.table = table.spec.id
         self.range = range
-        storedKeys = store.isDense ? nil : store.snapshot(of: range).keys
+        storedKeys = store.isUntouched ? [] : store.isDense ? nil : store.storedKeys(in: range)
         total = storedKeys?.count ?? Int(range.count)
     }
 

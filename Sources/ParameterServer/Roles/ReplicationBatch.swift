@@ -20,72 +20,39 @@ struct ReplicationBatch {
         var range: KeyRange
     }
 
-    /// Per slot, the sorted key runs of its pushes, merged at ``take()``.
-    private var runs: [Slot: [[UInt64]]] = [:]
+    /// Per slot, the keys changed since the last ``take()`` (kept between batches: a range's
+    /// bitmap is reused), and the pushes that changed them.
+    private var changed: [Slot: ChangedKeys] = [:]
     private var origins: [Slot: [RequestOrigin]] = [:]
     /// Keys recorded since the last ``take()``, counting a key once per push.
     private(set) var keyCount = 0
 
-    var isEmpty: Bool { runs.isEmpty }
+    var isEmpty: Bool { origins.isEmpty }
 
     /// Records that the push `origin` changed `count` sorted keys (raw little-endian `UInt64`s) of
     /// `range` in `table`.
     mutating func add(table: UInt32, range: KeyRange, keys raw: UnsafeRawPointer, count: Int, origin: RequestOrigin) {
         let slot = Slot(table: table, range: range)
-        let run = [UInt64](unsafeUninitializedCapacity: count) { buffer, initialized in
-            UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: raw, byteCount: 8 * count)
-            initialized = count
-        }
-        runs[slot, default: []].append(run)
+        changed[slot, default: ChangedKeys(range: range)].add(keys: raw, count: count)
         origins[slot, default: []].append(origin)
         keyCount += count
     }
 
     /// Everything recorded, each range's keys sorted and unique, in table and key order; empties the batch.
     mutating func take() -> [Part] {
-        let parts = runs.keys.sorted { ($0.table, $0.range.lowerBound) < ($1.table, $1.range.lowerBound) }.map { slot in
-            Part(table: slot.table, range: slot.range, keys: Self.merged(runs[slot]!), origins: origins[slot] ?? [])
+        let parts = origins.keys.sorted { ($0.table, $0.range.lowerBound) < ($1.table, $1.range.lowerBound) }.map { slot in
+            Part(table: slot.table, range: slot.range, keys: changed[slot]?.take() ?? [], origins: origins[slot]!)
         }
-        runs.removeAll()
-        origins.removeAll()
+        origins.removeAll(keepingCapacity: true)
         keyCount = 0
         return parts
     }
 
-    /// The union of sorted runs, sorted and unique, by merging them in pairs.
-    static func merged(_ runs: [[UInt64]]) -> [UInt64] {
-        var level = runs
-        while level.count > 1 {
-            var next: [[UInt64]] = []
-            next.reserveCapacity((level.count + 1) / 2)
-            for index in stride(from: 0, to: level.count, by: 2) {
-                next.append(index + 1 < level.count ? union(level[index], level[index + 1]) : level[index])
-            }
-            level = next
-        }
-        return level.first ?? []
-    }
-
-    private static func union(_ a: [UInt64], _ b: [UInt64]) -> [UInt64] {
-        var result: [UInt64] = []
-        result.reserveCapacity(a.count + b.count)
-        var i = 0
-        var j = 0
-        while i < a.count && j < b.count {
-            if a[i] < b[j] {
-                result.append(a[i])
-                i += 1
-            } else if b[j] < a[i] {
-                result.append(b[j])
-                j += 1
-            } else {
-                result.append(a[i])
-                i += 1
-                j += 1
-            }
-        }
-        result.append(contentsOf: a[i...])
-        result.append(contentsOf: b[j...])
-        return result
+    /// Forgets the ranges other than `ranges`, with what is recorded for them: the ranges this
+    /// server no longer heads.
+    mutating func keep(only ranges: Set<KeyRange>) {
+        changed = changed.filter { ranges.contains($0.key.range) }
+        origins = origins.filter { ranges.contains($0.key.range) }
+        keyCount = origins.keys.reduce(0) { $0 + (changed[$1]?.recorded ?? 0) }
     }
 }

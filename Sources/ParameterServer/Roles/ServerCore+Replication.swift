@@ -16,6 +16,7 @@ extension ServerCore {
         tableVersion = table.version
         guard !table.chains.isEmpty, let me = table.node(link.nodeID) else { return }
         let primaries = Set(me.ranges)
+        batch.keep(only: primaries)
         let replicaRanges = Set(table.chains.filter { $0.predecessor(of: link.nodeID) != nil }.map(\.range))
         for served in tables.values {
             for range in replicaRanges.sorted(by: { $0.lowerBound < $1.lowerBound }) { served.addReplica(range) }
@@ -41,11 +42,14 @@ extension ServerCore {
         sendCopyParts(io: io)
     }
 
-    /// Sends the next few parts of the ranges being copied to new replicas.
+    /// Sends the next few parts of the ranges being copied to new replicas, as long as few of the
+    /// copy's messages are unacknowledged (``copyMessagesInFlight``).
     func sendCopyParts(io: any TransportIO) {
         var budget = Self.copyPartsPerTurn
         let origin = RequestOrigin(server: link.nodeID, sender: link.nodeID, requestID: 0)
-        while budget > 0, !copying.isEmpty {
+        while budget > 0, !copying.isEmpty,
+            replication.unacknowledgedCopyMessages(of: copying[0].range) < Self.copyMessagesInFlight
+        {
             guard let table = tables[copying[0].table], let part = copying[0].nextPart(from: table, origin: origin) else {
                 copying.removeFirst()
                 continue
@@ -85,9 +89,23 @@ extension ServerCore {
         perform(replication.flush(results: results), io: io)
     }
 
-    /// The input ran dry: what the pushes since the last flush made goes down the chains now.
+    /// The input ran dry: what the pushes since the last flush made goes down the chains now,
+    /// unless the previous flush is still unacknowledged (group commit). Pushes that come while a
+    /// flush travels down the chain gather into the next one, which goes when the acknowledgement
+    /// comes: the busier the server, the more pushes a flush covers and the more often a key
+    /// changed by several of them goes once, while a lone push goes at once. A batch of
+    /// ``batchKeyLimit`` keys goes without waiting, and every tick flushes what is there.
     public func drained(io: any TransportIO) {
-        flushReplication(io: io)
+        if !replication.awaitsFlushAcknowledgement { flushReplication(io: io) }
+        if !copying.isEmpty { sendCopyParts(io: io) }
+    }
+
+    /// A successor acknowledged a replicate: replies it held are released, once no flush waits any
+    /// more the pushes gathered meanwhile go down the chains, and a copy in progress sends its next
+    /// parts.
+    func acknowledgedReplicate(_ header: Header, io: any TransportIO) {
+        perform(replication.acknowledged(header.requestID, by: header.sender), io: io)
+        if !replication.awaitsFlushAcknowledgement { flushReplication(io: io) }
         if !copying.isEmpty { sendCopyParts(io: io) }
     }
 

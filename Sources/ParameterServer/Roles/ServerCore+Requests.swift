@@ -187,7 +187,7 @@ extension ServerCore {
             try writeReplicate(message, io: io)
             return nil
         case .replicateAck:
-            perform(replication.acknowledged(header.requestID, by: header.sender), io: io)
+            acknowledgedReplicate(header, io: io)
             return nil
         case .heartbeat:
             return Message(header: Header(kind: .heartbeat, sender: link.nodeID, requestID: header.requestID))

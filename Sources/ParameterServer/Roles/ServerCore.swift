@@ -64,12 +64,17 @@ public final class ServerCore: TransportHandler {
     var replication = ChainReplication(me: .unassigned)
     /// The keys pushes changed since results last went down the chains.
     var batch = ReplicationBatch()
-    /// A batch this large goes down the chains without waiting for the input to run dry.
+    /// A batch this large goes down the chains without waiting for the input to run dry or for the
+    /// previous flush's acknowledgement.
     static let batchKeyLimit = 1 << 20
     /// Ranges being copied to new replicas, part by part between requests.
     var copying: [RangeCopy] = []
     /// Copy parts sent each time the input runs dry (or each tick).
     static let copyPartsPerTurn = 4
+    /// At most this many messages of a range's copy travel unacknowledged: the copy goes at the
+    /// pace the new replica takes it, and a range of 10^7 keys does not flood the link and the
+    /// servers' CPUs while the promoted primary serves its first requests.
+    static let copyMessagesInFlight = 2
     /// The pushes whose results this server holds, by first identity: a push sent again after a
     /// fail-over that is already here is acknowledged, not applied twice.
     var appliedOrigins = AppliedOrigins()

@@ -19,8 +19,8 @@ public final class RangeStore {
     public let updater: any Updater
 
     private var layout: Layout
-    private var values: [Float]
-    private var state: [Float]
+    private var values: FloatBuffer
+    private var state: FloatBuffer
     /// Keys present in the sorted layout (empty in the dense one).
     private var sortedKeys: [UInt64]
 
@@ -29,7 +29,9 @@ public final class RangeStore {
     /// The largest dense store, in floats (values plus updater state), before the sorted layout is used.
     public static let defaultDenseLimit = 1 << 27
 
-    /// Creates an empty store; values start at 0.
+    /// Creates an empty store; values start at 0. A dense store's memory is zeroed by the kernel as
+    /// each page is first written (``FloatBuffer``), so creating even a store of 10^7 keys costs
+    /// next to nothing.
     public init(range: KeyRange, valueLength: Int, updater: any Updater, denseLimit: Int = RangeStore.defaultDenseLimit) {
         precondition(valueLength > 0, "valueLength must be positive")
         self.range = range
@@ -39,12 +41,12 @@ public final class RangeStore {
         let (denseFloats, overflow) = range.count.multipliedReportingOverflow(by: floatsPerKey)
         if !overflow && denseFloats <= UInt64(denseLimit) {
             layout = .dense
-            values = HugePageFloats.zeroed(count: Int(range.count) * valueLength)
-            state = HugePageFloats.zeroed(count: Int(range.count) * valueLength * updater.stateWidth)
+            values = FloatBuffer.zeroed(count: Int(range.count) * valueLength)
+            state = FloatBuffer.zeroed(count: Int(range.count) * valueLength * updater.stateWidth)
         } else {
             layout = .sorted
-            values = []
-            state = []
+            values = FloatBuffer()
+            state = FloatBuffer()
         }
         sortedKeys = []
     }
@@ -54,6 +56,10 @@ public final class RangeStore {
 
     /// The number of keys the store holds a value for (every key of the range when dense).
     public var storedKeyCount: Int { layout == .dense ? Int(range.count) : sortedKeys.count }
+
+    /// Whether nothing was ever written to the store (no push, replicated entry or range function):
+    /// every value and every updater state is still 0.
+    public private(set) var isUntouched = true
 
     /// Checks that `updater` may be applied to this store: its state must be the table updater's.
     public func check(updater other: any Updater) throws {
@@ -67,11 +73,9 @@ public final class RangeStore {
     /// Folds `count` values per key (`valueLength` floats each) into the store with `updater`.
     public func push(keys: UnsafeRawPointer, count: Int, values incoming: UnsafeRawPointer, updater: any Updater) {
         guard count > 0 else { return }
+        isUntouched = false
         if updater is AddUpdater, layout == .dense, valueLength == 1 {
-            let lower = range.lowerBound
-            values.withUnsafeMutableBufferPointer { buffer in
-                DenseAdd.add(keys: keys, count: count, lowerBound: lower, incoming: incoming, into: buffer.baseAddress!)
-            }
+            DenseAdd.add(keys: keys, count: count, lowerBound: range.lowerBound, incoming: incoming, into: values.baseAddress!)
             return
         }
         switch updater {
@@ -96,34 +100,32 @@ public final class RangeStore {
         let lower = range.lowerBound
         let dense = layout == .dense
         let sortedKeys = self.sortedKeys
-        values.withUnsafeMutableBufferPointer { valueBuffer in
-            state.withUnsafeMutableBufferPointer { stateBuffer in
-                let base = valueBuffer.baseAddress!
-                let stateBase = stateWidth > 0 ? stateBuffer.baseAddress : nil
-                var cursor = 0
-                if width == 1 && stateWidth == 0 && dense {
-                    var scratch: Float = 0
-                    for i in 0..<count {
-                        let slot = Int(keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) &- lower)
-                        u.update(&base[slot], state: &scratch, incoming: incoming.loadUnaligned(fromByteOffset: 4 * i, as: Float.self))
-                    }
-                    return
-                }
-                for i in 0..<count {
-                    let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
-                    let slot: Int
-                    if dense {
-                        slot = Int(key &- lower)
-                    } else {
-                        cursor = RangeStore.advance(sortedKeys, from: cursor, to: key)
-                        slot = cursor
-                    }
-                    u.apply(
-                        values: base + slot * width,
-                        state: stateBase.map { $0 + slot * width * stateWidth },
-                        incoming: incoming + 4 * i * width, count: width)
-                }
+        // Every key of a push has a slot (a sorted store inserted the missing ones above), so the
+        // store holds at least one value.
+        let base = values.baseAddress!
+        let stateBase = stateWidth > 0 ? state.baseAddress : nil
+        if width == 1 && stateWidth == 0 && dense {
+            var scratch: Float = 0
+            for i in 0..<count {
+                let slot = Int(keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) &- lower)
+                u.update(&base[slot], state: &scratch, incoming: incoming.loadUnaligned(fromByteOffset: 4 * i, as: Float.self))
             }
+            return
+        }
+        var cursor = 0
+        for i in 0..<count {
+            let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+            let slot: Int
+            if dense {
+                slot = Int(key &- lower)
+            } else {
+                cursor = RangeStore.advance(sortedKeys, from: cursor, to: key)
+                slot = cursor
+            }
+            u.apply(
+                values: base + slot * width,
+                state: stateBase.map { $0 + slot * width * stateWidth },
+                incoming: incoming + 4 * i * width, count: width)
         }
     }
 
@@ -131,34 +133,32 @@ public final class RangeStore {
     public func pull(keys: UnsafeRawPointer, count: Int, into output: UnsafeMutableRawPointer) {
         let width = valueLength
         let lower = range.lowerBound
-        values.withUnsafeBufferPointer { valueBuffer in
-            guard let base = valueBuffer.baseAddress else {
-                output.initializeMemory(as: UInt8.self, repeating: 0, count: 4 * count * width)
-                return
-            }
-            switch layout {
-            case .dense:
-                if width == 1 {
-                    DenseGather.gather(
-                        keys: keys, count: count, lowerBound: lower, values: base,
-                        into: output.assumingMemoryBound(to: Float.self))
-                } else {
-                    for i in 0..<count {
-                        let slot = Int(keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) &- lower)
-                        (output + 4 * i * width).copyMemory(from: base + slot * width, byteCount: 4 * width)
-                    }
-                }
-            case .sorted:
-                var cursor = 0
+        guard let base = UnsafePointer(values.baseAddress) else {
+            output.initializeMemory(as: UInt8.self, repeating: 0, count: 4 * count * width)
+            return
+        }
+        switch layout {
+        case .dense:
+            if width == 1 {
+                DenseGather.gather(
+                    keys: keys, count: count, lowerBound: lower, values: base,
+                    into: output.assumingMemoryBound(to: Float.self))
+            } else {
                 for i in 0..<count {
-                    let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
-                    cursor = RangeStore.advance(sortedKeys, from: cursor, to: key)
-                    let target = output + 4 * i * width
-                    if cursor < sortedKeys.count && sortedKeys[cursor] == key {
-                        target.copyMemory(from: base + cursor * width, byteCount: 4 * width)
-                    } else {
-                        target.initializeMemory(as: UInt8.self, repeating: 0, count: 4 * width)
-                    }
+                    let slot = Int(keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) &- lower)
+                    (output + 4 * i * width).copyMemory(from: base + slot * width, byteCount: 4 * width)
+                }
+            }
+        case .sorted:
+            var cursor = 0
+            for i in 0..<count {
+                let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+                cursor = RangeStore.advance(sortedKeys, from: cursor, to: key)
+                let target = output + 4 * i * width
+                if cursor < sortedKeys.count && sortedKeys[cursor] == key {
+                    target.copyMemory(from: base + cursor * width, byteCount: 4 * width)
+                } else {
+                    target.initializeMemory(as: UInt8.self, repeating: 0, count: 4 * width)
                 }
             }
         }
@@ -172,11 +172,24 @@ public final class RangeStore {
         case .dense:
             let first = Int(part.lowerBound - range.lowerBound) * valueLength
             let last = Int(part.upperBound - range.lowerBound) * valueLength
-            return (Array(part.lowerBound..<part.upperBound), Array(values[first..<last]))
+            return (Array(part.lowerBound..<part.upperBound), values.array(first..<last))
         case .sorted:
             let start = RangeStore.advance(sortedKeys, from: 0, to: part.lowerBound)
             let end = RangeStore.advance(sortedKeys, from: start, to: part.upperBound)
-            return (Array(sortedKeys[start..<end]), Array(values[(start * valueLength)..<(end * valueLength)]))
+            return (Array(sortedKeys[start..<end]), values.array((start * valueLength)..<(end * valueLength)))
+        }
+    }
+
+    /// The keys inside `subrange` that hold a value (every key when dense), in key order.
+    public func storedKeys(in subrange: KeyRange) -> [UInt64] {
+        let part = range.intersection(subrange)
+        guard !part.isEmpty else { return [] }
+        switch layout {
+        case .dense:
+            return Array(part.lowerBound..<part.upperBound)
+        case .sorted:
+            let start = RangeStore.advance(sortedKeys, from: 0, to: part.lowerBound)
+            return Array(sortedKeys[start..<RangeStore.advance(sortedKeys, from: start, to: part.upperBound)])
         }
     }
 
@@ -197,10 +210,9 @@ public final class RangeStore {
             end = RangeStore.advance(sortedKeys, from: start, to: part.upperBound)
         }
         guard start < end else { return 0 }
+        isUntouched = false
         let width = valueLength
-        values.withUnsafeMutableBufferPointer { buffer in
-            function.apply(to: UnsafeMutableBufferPointer(rebasing: buffer[(start * width)..<(end * width)]))
-        }
+        function.apply(to: UnsafeMutableBufferPointer(rebasing: values.buffer[(start * width)..<(end * width)]))
         return end - start
     }
 
@@ -215,59 +227,54 @@ public final class RangeStore {
         let width = valueLength
         let stateFloats = width * updater.stateWidth
         let entry = width + stateFloats
+        if layout == .dense && entry == 1 {
+            DenseGather.gather(
+                keys: keys, count: count, lowerBound: range.lowerBound, values: UnsafePointer(values.baseAddress!), into: output)
+            return
+        }
         var cursor = 0
-        values.withUnsafeBufferPointer { values in
-            state.withUnsafeBufferPointer { state in
-                for i in 0..<count {
-                    let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
-                    let target = output + i * entry
-                    guard let slot = slot(of: key, cursor: &cursor) else {
-                        target.initialize(repeating: 0, count: entry)
-                        continue
-                    }
-                    // Element by element: a few floats per key, where a call to memmove would cost more.
-                    let value = values.baseAddress! + slot * width
-                    for j in 0..<width { target[j] = value[j] }
-                    if stateFloats > 0 {
-                        let from = state.baseAddress! + slot * stateFloats
-                        for j in 0..<stateFloats { target[width + j] = from[j] }
-                    }
-                }
+        for i in 0..<count {
+            let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+            let target = output + i * entry
+            guard let slot = slot(of: key, cursor: &cursor) else {
+                target.initialize(repeating: 0, count: entry)
+                continue
+            }
+            // Element by element: a few floats per key, where a call to memmove would cost more.
+            let value = values.baseAddress! + slot * width
+            for j in 0..<width { target[j] = value[j] }
+            if stateFloats > 0 {
+                let from = state.baseAddress! + slot * stateFloats
+                for j in 0..<stateFloats { target[width + j] = from[j] }
             }
         }
     }
 
     /// Sets each key's values and updater state from `entries` (``entryWidth`` floats per key, as
     /// ``readEntries(keys:count:into:)`` wrote them): how a replica takes what its primary made.
+    /// Keys must be sorted and inside the range.
     public func writeEntries(keys: UnsafeRawPointer, count: Int, entries: UnsafeRawPointer) {
         guard count > 0 else { return }
+        isUntouched = false
         if layout == .sorted { insertMissing(keys: keys, count: count) }
         let width = valueLength
         let stateFloats = width * updater.stateWidth
         let entry = width + stateFloats
-        var cursor = 0
-        // Slots are found first: the buffers below are open for writing, and `slot` reads the keys.
-        let slots = [Int](unsafeUninitializedCapacity: count) { buffer, initialized in
-            for i in 0..<count {
-                buffer[i] = slot(of: keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self), cursor: &cursor) ?? -1
-            }
-            initialized = count
+        if layout == .dense && entry == 1 {
+            DenseScatter.scatter(keys: keys, count: count, lowerBound: range.lowerBound, incoming: entries, into: values.baseAddress!)
+            return
         }
-        values.withUnsafeMutableBufferPointer { values in
-            state.withUnsafeMutableBufferPointer { state in
-                slots.withUnsafeBufferPointer { slots in
-                    for i in 0..<count where slots[i] >= 0 {
-                        // Element by element: a few floats per key, where a call to memcpy would cost more.
-                        let offset = 4 * i * entry
-                        let value = values.baseAddress! + slots[i] * width
-                        for j in 0..<width { value[j] = entries.loadUnaligned(fromByteOffset: offset + 4 * j, as: Float.self) }
-                        if stateFloats > 0 {
-                            let to = state.baseAddress! + slots[i] * stateFloats
-                            for j in 0..<stateFloats {
-                                to[j] = entries.loadUnaligned(fromByteOffset: offset + 4 * (width + j), as: Float.self)
-                            }
-                        }
-                    }
+        var cursor = 0
+        for i in 0..<count {
+            guard let slot = slot(of: keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self), cursor: &cursor) else { continue }
+            // Element by element: a few floats per key, where a call to memcpy would cost more.
+            let offset = 4 * i * entry
+            let value = values.baseAddress! + slot * width
+            for j in 0..<width { value[j] = entries.loadUnaligned(fromByteOffset: offset + 4 * j, as: Float.self) }
+            if stateFloats > 0 {
+                let to = state.baseAddress! + slot * stateFloats
+                for j in 0..<stateFloats {
+                    to[j] = entries.loadUnaligned(fromByteOffset: offset + 4 * (width + j), as: Float.self)
                 }
             }
         }
@@ -317,30 +324,34 @@ public final class RangeStore {
         guard !missing.isEmpty else { return }
         let width = valueLength
         let stateWidth = updater.stateWidth * width
-        var mergedKeys: [UInt64] = []
-        var mergedValues: [Float] = []
-        var mergedState: [Float] = []
         let total = sortedKeys.count + missing.count
+        var mergedKeys: [UInt64] = []
         mergedKeys.reserveCapacity(total)
-        mergedValues.reserveCapacity(total * width)
-        mergedState.reserveCapacity(total * stateWidth)
+        let oldValues = values.baseAddress
+        let oldState = state.baseAddress
+        // Every float of both is written below, from the old buffers or as a zero.
+        let newValues = FloatBuffer.uninitialized(count: total * width)
+        let newState = FloatBuffer.uninitialized(count: total * stateWidth)
+        let valueBase = newValues.baseAddress!
+        let stateBase = newState.baseAddress
         var old = 0
         var new = 0
         while old < sortedKeys.count || new < missing.count {
+            let at = mergedKeys.count
             if new == missing.count || (old < sortedKeys.count && sortedKeys[old] < missing[new]) {
                 mergedKeys.append(sortedKeys[old])
-                mergedValues.append(contentsOf: values[(old * width)..<((old + 1) * width)])
-                mergedState.append(contentsOf: state[(old * stateWidth)..<((old + 1) * stateWidth)])
+                (valueBase + at * width).initialize(from: oldValues! + old * width, count: width)
+                if stateWidth > 0 { (stateBase! + at * stateWidth).initialize(from: oldState! + old * stateWidth, count: stateWidth) }
                 old += 1
             } else {
                 mergedKeys.append(missing[new])
-                mergedValues.append(contentsOf: repeatElement(0, count: width))
-                mergedState.append(contentsOf: repeatElement(0, count: stateWidth))
+                (valueBase + at * width).initialize(repeating: 0, count: width)
+                if stateWidth > 0 { (stateBase! + at * stateWidth).initialize(repeating: 0, count: stateWidth) }
                 new += 1
             }
         }
         sortedKeys = mergedKeys
-        values = mergedValues
-        state = mergedState
+        values = newValues
+        state = newState
     }
 }

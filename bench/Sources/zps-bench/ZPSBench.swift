@@ -58,7 +58,7 @@ struct ZPSBench: AsyncParsableCommand {
     @Option(help: "failover: how long the manager waits for a server's heartbeat before it moves the server's ranges, e.g. 200ms.")
     var heartbeatTimeout = "200ms"
 
-    @Option(help: "failover: servers killed per size of store, spread over the repetitions (at least one per repetition).")
+    @Option(help: "failover: servers killed per size of store, spread over the repetitions (at least one per repetition); 0 measures the cost of replication alone.")
     var kills = 11
 
     @Option(help: "failover: only these sizes of store, keys per server, comma-separated (default 100000,1000000,10000000).")
@@ -118,7 +118,7 @@ struct ZPSBench: AsyncParsableCommand {
         guard failover.heartbeatInterval < failover.heartbeatTimeout else {
             throw ValidationError("--heartbeat-interval must be shorter than --heartbeat-timeout")
         }
-        guard kills > 0 else { throw ValidationError("--kills must be at least 1") }
+        guard kills >= 0 else { throw ValidationError("--kills must be 0 (no kills: the cost of replication alone) or more") }
         let reference = limits.isEmpty ? nil : try CReference.locate(limits: limits, buildFolder: limitsBuild)
         if reference == nil { FileHandle.standardError.write(Data("no C reference at '\(limits)': zps figures only\n".utf8)) }
         let options = BenchOptions(

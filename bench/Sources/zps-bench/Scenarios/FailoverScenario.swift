@@ -40,6 +40,8 @@ struct FailoverScenario: Scenario {
                 reference: nil)
         }
         let settings = options.failover
+        // `--kills 0`: the cost of replication alone.
+        guard settings.kills > 0 else { return trials }
         let total = options.quick ? min(settings.kills, 3) : settings.kills
         let killsPerRepetition = (total + options.repetitions - 1) / options.repetitions
         for keysPerServer in Self.sizes(options) {

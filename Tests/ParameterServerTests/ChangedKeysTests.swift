@@ -1,0 +1,47 @@
+import Testing
+
+@testable import ParameterServer
+
+/// The keys a primary changed between two flushes: each once, sorted, whichever form holds them.
+@Suite("Changed keys of a range")
+struct ChangedKeysTests {
+    static func add(_ changed: inout ChangedKeys, _ keys: [UInt64]) {
+        keys.withUnsafeBytes { changed.add(keys: $0.baseAddress!, count: keys.count) }
+    }
+
+    /// Sorted, unique random keys of `range`, about `count` of them.
+    static func randomKeys(_ random: inout SplitMix64, count: Int, in range: KeyRange) -> [UInt64] {
+        Array(Set((0..<count).map { _ in range.lowerBound + random.next() % range.count })).sorted()
+    }
+
+    @Test("every form gives the union of the pushes' keys, sorted and unique, and starts empty again", arguments: [
+        // A bitmap read by scanning (dense keys), a bitmap read by sorting its touched words (few
+        // keys spread wide), a range too large for a bitmap (runs).
+        (KeyRange(1_000, 1_000 + 5_000), 2_000),
+        (KeyRange(7, 7 + (1 << 24)), 300),
+        (KeyRange(5, UInt64.max), 3_000),
+    ])
+    func unionOfPushes(range: KeyRange, keysPerPush: Int) {
+        var random = SplitMix64(seed: range.lowerBound &+ UInt64(keysPerPush))
+        var changed = ChangedKeys(range: range)
+        #expect(changed.usesBitmap == (range.count <= ChangedKeys.bitmapKeyLimit))
+        for batch in 0..<3 {
+            var expected = Set<UInt64>()
+            var recorded = 0
+            for _ in 0..<(4 + batch) {
+                let keys = Self.randomKeys(&random, count: keysPerPush, in: range)
+                Self.add(&changed, keys)
+                expected.formUnion(keys)
+                recorded += keys.count
+            }
+            // The first and last key of the range, twice.
+            Self.add(&changed, [range.lowerBound, range.upperBound - 1])
+            Self.add(&changed, [range.lowerBound, range.upperBound - 1])
+            expected.formUnion([range.lowerBound, range.upperBound - 1])
+            #expect(changed.recorded == recorded + 4)
+            #expect(changed.take() == expected.sorted(), "batch \(batch)")
+            #expect(changed.isEmpty && changed.recorded == 0)
+            #expect(changed.take() == [])
+        }
+    }
+}

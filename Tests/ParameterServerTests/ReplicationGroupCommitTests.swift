@@ -1,0 +1,107 @@
+import Logging
+import Synchronization
+import Testing
+import ZeroMQ
+
+@testable import ParameterServer
+
+/// Group commit on a primary (docs/FAULT-TOLERANCE.md): while a flush waits for its
+/// acknowledgement, the pushes the primary applies gather into the next flush, which carries each
+/// key they changed once; their replies wait for that flush.
+@Suite("Replication group commit")
+struct ReplicationGroupCommitTests {
+    static let table = TableSpec(name: "weights", id: 0, valueLength: 2, consistency: .eventual)
+    static let keySpace = KeyRange(0, 200)
+    static let deadlines = Deadlines(
+        startup: .seconds(10), request: .seconds(20), barrier: .seconds(10), shutdown: .seconds(5),
+        heartbeatInterval: .milliseconds(200), heartbeatTimeout: .seconds(1), job: .seconds(600))
+
+    static var logger: Logger {
+        var logger = Logger(label: "zps.test.group-commit")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    @Test("pushes applied while the replica is silent go down the chain in one flush, each key once, and are acknowledged when it answers")
+    func pushesGatherWhileAFlushIsUnacknowledged() throws {
+        let network = InMemoryNetwork(seed: 7)
+        var managerSettings = ManagerSettings(
+            bindEndpoint: "mem://manager", servers: 2, workers: 1, keySpace: Self.keySpace, deadlines: Self.deadlines)
+        managerSettings.replication = 1
+        network.add(ManagerCore(settings: managerSettings, logger: Self.logger) { _ in }, endpoint: "mem://manager")
+        func settings(_ role: NodeRole, _ rank: Int) -> NodeSettings {
+            NodeSettings(
+                role: role, rank: rank, managerEndpoint: "mem://manager", bindEndpoint: "mem://\(role)-\(rank)",
+                tables: [Self.table], deadlines: Self.deadlines)
+        }
+        for rank in 0..<2 {
+            network.add(ServerCore(settings: settings(.server, rank), outcome: NodeOutcome(), logger: Self.logger), endpoint: "mem://server-\(rank)")
+        }
+        network.add(WorkerCore(settings: settings(.worker, 0), outcome: NodeOutcome(), logger: Self.logger), endpoint: "mem://worker-0")
+        network.deliverAll()
+
+        // Server 0 is the primary of the lower half, server 1 its replica.
+        let primaryRange = Self.keySpace.split(into: 2)[0]
+        var random = SplitMix64(seed: 11)
+        let pushes: [[UInt64]] = (0..<4).map { _ in
+            Array(Set((0..<60).map { _ in primaryRange.lowerBound + random.next() % primaryRange.count })).sorted()
+        }
+        let acknowledged = Mutex<[Int]>([])
+        func push(_ index: Int) {
+            network.execute(on: "mem://worker-0") { handler, io in
+                let core = handler as! WorkerCore
+                let keys = pushes[index]
+                let values = keys.flatMap { key in [Float(key % 7) + Float(index), 1] }
+                let timestamp = Timestamp(Int64(index + 1))
+                core.submit(
+                    WorkerCore.Request(kind: .push, table: Self.table, keys: keys, values: values, updater: nil,
+                                       iteration: nil, wantClock: false, pull: nil),
+                    timestamp: timestamp, after: [], consistency: nil, io: io)
+                core.whenFinished(timestamp) { error in if error == nil { acknowledged.withLock { $0.append(index) } } }
+            }
+        }
+        func forwardedKeys() -> Int {
+            var keys = 0
+            network.execute(on: "mem://server-0") { handler, _ in keys = (handler as! ServerCore).replicationTraffic.keys }
+            return keys
+        }
+
+        // What went down the chain before any push: the first node table's copy of the range.
+        let copied = forwardedKeys()
+        // The first push goes down the chain at once; the replica then stops answering.
+        push(0)
+        network.pause("mem://server-1")
+        network.deliverAll()
+        #expect(forwardedKeys() == copied + pushes[0].count)
+        // Each of the next pushes is applied, and the primary's input runs dry after each.
+        for index in 1..<pushes.count {
+            push(index)
+            network.deliverAll()
+        }
+        #expect(forwardedKeys() == copied + pushes[0].count, "nothing more goes down the chain before the first flush is acknowledged")
+        #expect(acknowledged.withLock { $0 }.isEmpty)
+        network.resume("mem://server-1")
+        network.deliverAll()
+        let gathered = Set(pushes[1...].joined())
+        #expect(forwardedKeys() == copied + pushes[0].count + gathered.count)
+        #expect(acknowledged.withLock { $0 }.sorted() == Array(0..<pushes.count))
+
+        var primary: [Float]?
+        var replica: [Float]?
+        network.execute(on: "mem://server-0") { handler, _ in
+            primary = (handler as! ServerCore).storedValues(table: Self.table.id, range: primaryRange, replica: false)
+        }
+        network.execute(on: "mem://server-1") { handler, _ in
+            replica = (handler as! ServerCore).storedValues(table: Self.table.id, range: primaryRange, replica: true)
+        }
+        var expected = [Float](repeating: 0, count: Int(primaryRange.count) * 2)
+        for (index, keys) in pushes.enumerated() {
+            for key in keys {
+                expected[Int(key - primaryRange.lowerBound) * 2] += Float(key % 7) + Float(index)
+                expected[Int(key - primaryRange.lowerBound) * 2 + 1] += 1
+            }
+        }
+        #expect(primary == expected)
+        #expect(replica == expected)
+    }
+}
