@@ -11,7 +11,7 @@ struct SparseLRProgressTests {
         let directory = try ClusterSupport.temporaryDirectory("progress")
         let train = directory.appendingPathComponent("train.tsv").path
         var generator = SyntheticCTRGenerator(seed: 7)
-        try generator.write(rows: 20_000, to: train, probabilitiesPath: train + ".probabilities")
+        try generator.write(rows: 8_000, to: train, probabilitiesPath: train + ".probabilities")
         let yaml = """
             manager: { host: 127.0.0.1, port: 0 }
             servers: { count: 1, host: 127.0.0.1, port: 0 }

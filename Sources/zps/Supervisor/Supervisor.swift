@@ -296,8 +296,11 @@ private struct SupervisorRun {
             }
         case "failure":
             // The manager's own finding is a cause; its report that it was told to stop follows one.
+            // Its relay of a node's failure (`worker-0 failed: TEXT`) is worded as the node's own
+            // report (`worker-0: TEXT`), so that the two are one cause whichever comes first.
             noteStoppedChildren()
-            causes.note(rest, rest.hasSuffix("asked to stop (signal)") ? .consequence : .cause)
+            let relayed = rest.firstMatch(of: #/^((?:worker|server)-[0-9]+) failed: (.*)$/#).map { "\($0.1): \($0.2)" }
+            causes.note(relayed ?? rest, rest.hasSuffix("asked to stop (signal)") ? .consequence : .cause)
         default:
             clearProgressLine()
             say("[\(child.name)] \(line)")
