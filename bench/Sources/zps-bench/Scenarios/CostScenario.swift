@@ -1,0 +1,114 @@
+import Foundation
+import SparseLR
+
+/// The COST question (McSherry et al., HotOS'15) for sparse logistic regression: is the cluster
+/// faster than the single-machine learner a user already has? zps on the shipped topology
+/// (`Topologies/local.yaml`: 2 servers + 2 workers) and on 1 server + 1 worker against Vowpal
+/// Wabbit on one core, on the same 1M-row synthetic Criteo-format set, the same hashing, FTRL
+/// settings and epochs: examples/s, CPU per example of every process, and test AUC and log-loss on
+/// the same 100K held-out rows. Run only when named: it trains for minutes.
+struct CostScenario: Scenario {
+    var name: String { "cost" }
+    var summary: String { "sparse LR on 1M synthetic Criteo rows: zps (2s+2w, 1s+1w) against Vowpal Wabbit on one core, examples/s, CPU/example, AUC" }
+
+    static let vowpalWabbitShape = "Vowpal Wabbit, 1 process"
+    static let zpsShapes = [(servers: 2, workers: 2), (servers: 1, workers: 1)]
+
+    static func zpsShape(servers: Int, workers: Int) -> String {
+        "zps s=\(servers) w=\(workers)" + (servers == 2 && workers == 2 ? " (Topologies/local.yaml)" : "")
+    }
+
+    func trials(_ options: BenchOptions) throws -> [Trial] {
+        let settings = try CostSettings(zps: options.failover.zpsExecutable)
+        try settings.prepareData()
+        var parameters = [
+            "train_rows": "\(CostSettings.trainRows)", "test_rows": "\(CostSettings.testRows)", "seed": "\(CostSettings.seed)",
+            "hash_bits": "\(settings.hashBits)", "epochs": "\(settings.epochs)",
+            "ftrl": "alpha=\(settings.alpha) beta=\(settings.beta) l1=\(settings.l1) l2=\(settings.l2)",
+        ]
+        var trials: [Trial] = []
+        // Vowpal Wabbit first: the runner's warm-up run is then the shortest one.
+        if let vowpalWabbit = VowpalWabbit.locate(directory: CostSettings.directory) {
+            let (train, test) = (settings.trainPath + ".vw", settings.testPath + ".vw")
+            for (source, converted) in [(settings.trainPath, train), (settings.testPath, test)]
+            where !FileManager.default.fileExists(atPath: converted) {
+                try vowpalWabbit.convert(source, to: converted)
+            }
+            let labels = try settings.testLabels()
+            let examples = CostSettings.trainRows * settings.epochs
+            var vwParameters = parameters
+            vwParameters["learner"] = "vowpalwabbit"
+            trials.append(Trial(
+                scenario: name, shape: Self.vowpalWabbitShape, parameters: vwParameters, requestSize: nil,
+                measure: {
+                    let run = try vowpalWabbit.run(train: train, test: test, labels: labels, settings: settings)
+                    return Self.samples(
+                        examples: examples, examplesPerSecond: Double(examples) / run.wallSeconds, wallSeconds: run.wallSeconds,
+                        cpuSeconds: run.cpuSeconds, auc: run.metrics.auc ?? 0, logLoss: run.metrics.logLoss)
+                },
+                reference: nil))
+        }
+        parameters["learner"] = "zps"
+        for shape in Self.zpsShapes {
+            let run = SparseLRClusterRun(settings: settings, servers: shape.servers, workers: shape.workers)
+            var shapeParameters = parameters
+            shapeParameters["servers"] = "\(shape.servers)"
+            shapeParameters["workers"] = "\(shape.workers)"
+            trials.append(Trial(
+                scenario: name, shape: Self.zpsShape(servers: shape.servers, workers: shape.workers),
+                parameters: shapeParameters, requestSize: nil,
+                measure: {
+                    let outcome = try run.run()
+                    return Self.samples(
+                        examples: outcome.examples, examplesPerSecond: outcome.examplesPerSecond, wallSeconds: outcome.wallSeconds,
+                        cpuSeconds: outcome.cpuSeconds, auc: outcome.auc, logLoss: outcome.logLoss)
+                },
+                reference: nil))
+        }
+        return trials
+    }
+
+    static func samples(
+        examples: Int, examplesPerSecond: Double, wallSeconds: Double, cpuSeconds: Double, auc: Double, logLoss: Double
+    ) -> [Sample] {
+        [
+            Sample(metric: "examples/s", value: examplesPerSecond, unit: "ex/s"),
+            Sample(metric: "end-to-end examples/s", value: Double(examples) / wallSeconds, unit: "ex/s"),
+            Sample(metric: "CPU per example", value: cpuSeconds / Double(examples) * 1e6, unit: "us/ex"),
+            Sample(metric: "test AUC", value: auc, unit: "AUC"),
+            Sample(metric: "test logloss", value: logLoss, unit: "logloss"),
+        ]
+    }
+
+    /// Adds, for every zps shape, its figures against Vowpal Wabbit's: medians' ratios (and the
+    /// ratio of each repetition, which ran one after the other) and the AUC and log-loss differences.
+    func summarize(_ rows: [ResultRow]) -> [ResultRow] {
+        var summary = rows
+        let comparisons: [(metric: String, label: String, unit: String, combine: (Double, Double) -> Double)] = [
+            ("examples/s", "examples/s zps/VW", "x", { $0 / $1 }),
+            ("end-to-end examples/s", "end-to-end zps/VW", "x", { $0 / $1 }),
+            ("CPU per example", "CPU per example zps/VW", "x", { $0 / $1 }),
+            ("test AUC", "AUC zps-VW", "AUC", { $0 - $1 }),
+            ("test logloss", "logloss zps-VW", "logloss", { $0 - $1 }),
+        ]
+        for shape in Self.zpsShapes.map({ Self.zpsShape(servers: $0.servers, workers: $0.workers) }) {
+            for comparison in comparisons {
+                guard let zps = rows.first(where: { $0.shape == shape && $0.metric == comparison.metric }),
+                    let vw = rows.first(where: { $0.shape == Self.vowpalWabbitShape && $0.metric == comparison.metric })
+                else { continue }
+                var derived = zps
+                derived.shape = shape + " / VW"
+                derived.metric = comparison.label
+                derived.unit = comparison.unit
+                derived.median = comparison.combine(zps.median, vw.median)
+                derived.runs = zip(zps.runs, vw.runs).map(comparison.combine)
+                summary.append(derived)
+            }
+        }
+        return summary
+    }
+
+    func plot(_ rows: [ResultRow]) -> String? {
+        CostPlot.svg(rows, shapes: [Self.vowpalWabbitShape] + Self.zpsShapes.map { Self.zpsShape(servers: $0.servers, workers: $0.workers) })
+    }
+}

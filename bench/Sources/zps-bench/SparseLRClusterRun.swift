@@ -1,0 +1,66 @@
+import Foundation
+
+/// One `zps run` of the sparse-LR topology on the `cost` data, as a user runs it: every process
+/// started by `zps run`, the CPU time of all of them together (the supervisor, the manager, the
+/// servers and the workers, from start-up to exit, test evaluations included).
+struct SparseLRClusterRun {
+    /// What one run reported and cost.
+    struct Outcome {
+        var examples: Int
+        /// Training examples over the slowest worker's training time, as `zps run` reports it.
+        var examplesPerSecond: Double
+        var wallSeconds: Double
+        var cpuSeconds: Double
+        var auc: Double
+        var logLoss: Double
+    }
+
+    var settings: CostSettings
+    var servers: Int
+    var workers: Int
+
+    /// The topology file of this shape: the shipped one for its own counts, else a copy with the
+    /// counts changed, under `.build/cost/`.
+    func topologyPath() throws -> String {
+        let text = try String(contentsOfFile: CostSettings.topologyPath, encoding: .utf8)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var found = 0
+        for index in lines.indices {
+            for (role, count) in [("servers", servers), ("workers", workers)] where lines[index].hasPrefix("\(role): {") {
+                guard let range = lines[index].range(of: #"count: \d+"#, options: .regularExpression) else { continue }
+                lines[index].replaceSubrange(range, with: "count: \(count)")
+                found += 1
+            }
+        }
+        guard found == 2 else {
+            throw BenchError("\(CostSettings.topologyPath): expected one-line 'servers: { count: N, … }' and 'workers: { count: N, … }'")
+        }
+        let path = CostSettings.directory + "/local-s\(servers)-w\(workers).yaml"
+        try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func run() throws -> Outcome {
+        let summary = CostSettings.directory + "/zps-s\(servers)-w\(workers).json"
+        try? FileManager.default.removeItem(atPath: summary)
+        let outcome = try MeasuredProcess(
+            executable: settings.zps,
+            arguments: [
+                "run", try topologyPath(), "--train", settings.trainPath, "--test", settings.testPath,
+                "--set", "test_probabilities=\(settings.testPath).probabilities",
+                "--set", "save_model=\(CostSettings.directory)/zps-model.txt", "--json", summary,
+            ],
+            logPath: CostSettings.directory + "/zps-s\(servers)-w\(workers).log"
+        ).run()
+        guard outcome.status == 0 else {
+            throw BenchError("zps run with \(servers) server(s) and \(workers) worker(s) failed (exit \(outcome.status)):\n\(outcome.output)")
+        }
+        guard let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: summary))) as? [String: Any],
+            let examples = object["examples"] as? Int, let rate = object["examples_per_second"] as? Double,
+            let test = object["test"] as? [String: Any], let auc = test["auc"] as? Double, let logLoss = test["logloss"] as? Double
+        else { throw BenchError("\(summary): no examples, examples_per_second, test.auc or test.logloss") }
+        return Outcome(
+            examples: examples, examplesPerSecond: rate, wallSeconds: outcome.wallSeconds, cpuSeconds: outcome.cpuSeconds,
+            auc: auc, logLoss: logLoss)
+    }
+}
