@@ -43,7 +43,7 @@ struct CostScenario: Scenario {
                 measure: {
                     let run = try vowpalWabbit.run(train: train, test: test, labels: labels, settings: settings)
                     return Self.samples(
-                        examples: examples, examplesPerSecond: Double(examples) / run.wallSeconds, wallSeconds: run.wallSeconds,
+                        examples: examples, examplesPerSecond: Double(examples) / run.wallSeconds, wallSeconds: run.processWallSeconds,
                         cpuSeconds: run.cpuSeconds, auc: run.metrics.auc ?? 0, logLoss: run.metrics.logLoss)
                 },
                 reference: nil))
