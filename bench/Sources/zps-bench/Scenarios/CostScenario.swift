@@ -6,16 +6,38 @@ import SparseLR
 /// (`Topologies/local.yaml`: 2 servers + 2 workers) and on 1 server + 1 worker against Vowpal
 /// Wabbit on one core, on the same 1M-row synthetic Criteo-format set, the same hashing, FTRL
 /// settings and epochs: examples/s, CPU per example of every process, and test AUC and log-loss on
-/// the same 100K held-out rows. Run only when named: it trains for minutes.
+/// the same 100K held-out rows. Then the shipped topology with `scheduling: normal` instead of its
+/// default, each with and without two busy loops competing for the CPUs.
 struct CostScenario: Scenario {
     var name: String { "cost" }
     var summary: String { "sparse LR on 1M synthetic Criteo rows: zps (2s+2w, 1s+1w) against Vowpal Wabbit on one core, examples/s, CPU/example, AUC" }
 
     static let vowpalWabbitShape = "Vowpal Wabbit, 1 process"
-    static let zpsShapes = [(servers: 2, workers: 2), (servers: 1, workers: 1)]
 
-    static func zpsShape(servers: Int, workers: Int) -> String {
-        "zps s=\(servers) w=\(workers)" + (servers == 2 && workers == 2 ? " (Topologies/local.yaml)" : "")
+    /// A zps run: its servers and workers, their scheduling (nil: the topology's) and busy loops beside it.
+    struct ZPSShape {
+        var servers: Int
+        var workers: Int
+        var scheduling: String? = nil
+        var competingLoops = 0
+
+        var name: String {
+            var name = "zps s=\(servers) w=\(workers)"
+            if servers == 2, workers == 2, scheduling == nil { name += " (Topologies/local.yaml)" }
+            if let scheduling { name += " scheduling: \(scheduling)" }
+            if competingLoops > 0 { name += " + \(competingLoops) busy loops" }
+            return name
+        }
+    }
+
+    /// The shapes compared with Vowpal Wabbit.
+    static let comparedShapes = [ZPSShape(servers: 2, workers: 2), ZPSShape(servers: 1, workers: 1)]
+    /// The scheduling policies, on an otherwise quiet host and beside two busy loops: (default, normal) pairs.
+    static let schedulingPairs = [0, 2].map { loops in
+        (ZPSShape(servers: 2, workers: 2, competingLoops: loops), ZPSShape(servers: 2, workers: 2, scheduling: "normal", competingLoops: loops))
+    }
+    static var zpsShapes: [ZPSShape] {
+        comparedShapes + [schedulingPairs[0].1] + schedulingPairs.dropFirst().flatMap { [$0.0, $0.1] }
     }
 
     func trials(_ options: BenchOptions) throws -> [Trial] {
@@ -50,12 +72,16 @@ struct CostScenario: Scenario {
         }
         parameters["learner"] = "zps"
         for shape in Self.zpsShapes {
-            let run = SparseLRClusterRun(settings: settings, servers: shape.servers, workers: shape.workers)
+            let run = SparseLRClusterRun(
+                settings: settings, servers: shape.servers, workers: shape.workers, scheduling: shape.scheduling,
+                competingLoops: shape.competingLoops)
             var shapeParameters = parameters
             shapeParameters["servers"] = "\(shape.servers)"
             shapeParameters["workers"] = "\(shape.workers)"
+            shapeParameters["scheduling"] = shape.scheduling ?? "topology default"
+            shapeParameters["busy_loops"] = "\(shape.competingLoops)"
             trials.append(Trial(
-                scenario: name, shape: Self.zpsShape(servers: shape.servers, workers: shape.workers),
+                scenario: name, shape: shape.name,
                 parameters: shapeParameters, requestSize: nil,
                 measure: {
                     let outcome = try run.run()
@@ -80,8 +106,9 @@ struct CostScenario: Scenario {
         ]
     }
 
-    /// Adds, for every zps shape, its figures against Vowpal Wabbit's: medians' ratios (and the
-    /// ratio of each repetition, which ran one after the other) and the AUC and log-loss differences.
+    /// Adds, for the shapes compared with Vowpal Wabbit, their figures against VW's: medians' ratios
+    /// (and the ratio of each repetition, which ran one after the other) and the AUC and log-loss
+    /// differences; and `scheduling: normal` against the default, idle and beside busy loops.
     func summarize(_ rows: [ResultRow]) -> [ResultRow] {
         var summary = rows
         let comparisons: [(metric: String, label: String, unit: String, combine: (Double, Double) -> Double)] = [
@@ -91,24 +118,32 @@ struct CostScenario: Scenario {
             ("test AUC", "AUC zps-VW", "AUC", { $0 - $1 }),
             ("test logloss", "logloss zps-VW", "logloss", { $0 - $1 }),
         ]
-        for shape in Self.zpsShapes.map({ Self.zpsShape(servers: $0.servers, workers: $0.workers) }) {
+        func compare(_ shape: String, with base: String, suffix: String, labels: (String) -> String) {
             for comparison in comparisons {
                 guard let zps = rows.first(where: { $0.shape == shape && $0.metric == comparison.metric }),
-                    let vw = rows.first(where: { $0.shape == Self.vowpalWabbitShape && $0.metric == comparison.metric })
+                    let reference = rows.first(where: { $0.shape == base && $0.metric == comparison.metric })
                 else { continue }
                 var derived = zps
-                derived.shape = shape + " / VW"
-                derived.metric = comparison.label
+                derived.shape = shape + suffix
+                derived.metric = labels(comparison.label)
                 derived.unit = comparison.unit
-                derived.median = comparison.combine(zps.median, vw.median)
-                derived.runs = zip(zps.runs, vw.runs).map(comparison.combine)
+                derived.median = comparison.combine(zps.median, reference.median)
+                derived.runs = zip(zps.runs, reference.runs).map(comparison.combine)
                 summary.append(derived)
+            }
+        }
+        for shape in Self.comparedShapes {
+            compare(shape.name, with: Self.vowpalWabbitShape, suffix: " / VW") { $0 }
+        }
+        for (standard, normal) in Self.schedulingPairs {
+            compare(normal.name, with: standard.name, suffix: " / default") { label in
+                label.replacingOccurrences(of: "zps/VW", with: "normal/default").replacingOccurrences(of: "zps-VW", with: "normal-default")
             }
         }
         return summary
     }
 
     func plot(_ rows: [ResultRow]) -> String? {
-        CostPlot.svg(rows, shapes: [Self.vowpalWabbitShape] + Self.zpsShapes.map { Self.zpsShape(servers: $0.servers, workers: $0.workers) })
+        CostPlot.svg(rows, shapes: [Self.vowpalWabbitShape] + Self.zpsShapes.map(\.name))
     }
 }
