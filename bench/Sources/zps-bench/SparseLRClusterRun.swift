@@ -38,7 +38,13 @@ struct SparseLRClusterRun {
                 guard let range = lines[index].range(of: #"count: \d+"#, options: .regularExpression),
                     let end = lines[index].lastIndex(of: "}")
                 else { continue }
-                if let scheduling { lines[index].insert(contentsOf: ", scheduling: \(scheduling)", at: end) }
+                if let scheduling {
+                    if let existing = lines[index].range(of: #"scheduling: \w+"#, options: .regularExpression) {
+                        lines[index].replaceSubrange(existing, with: "scheduling: \(scheduling)")
+                    } else {
+                        lines[index].insert(contentsOf: ", scheduling: \(scheduling)", at: end)
+                    }
+                }
                 lines[index].replaceSubrange(range, with: "count: \(count)")
                 found += 1
             }

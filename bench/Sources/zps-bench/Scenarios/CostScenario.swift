@@ -6,8 +6,8 @@ import SparseLR
 /// (`Topologies/local.yaml`: 2 servers + 2 workers) and on 1 server + 1 worker against Vowpal
 /// Wabbit on one core, on the same 1M-row synthetic Criteo-format set, the same hashing, FTRL
 /// settings and epochs: examples/s, CPU per example of every process, and test AUC and log-loss on
-/// the same 100K held-out rows. Then the shipped topology with `scheduling: normal` instead of its
-/// default, each with and without two busy loops competing for the CPUs.
+/// the same 100K held-out rows. Then the shipped topology (`scheduling: normal`) against the same
+/// with `scheduling: batch`, on an otherwise quiet host and beside two busy loops competing for the CPUs.
 struct CostScenario: Scenario {
     var name: String { "cost" }
     var summary: String { "sparse LR on 1M synthetic Criteo rows: zps (2s+2w, 1s+1w) against Vowpal Wabbit on one core, examples/s, CPU/example, AUC" }
@@ -32,9 +32,9 @@ struct CostScenario: Scenario {
 
     /// The shapes compared with Vowpal Wabbit.
     static let comparedShapes = [ZPSShape(servers: 2, workers: 2), ZPSShape(servers: 1, workers: 1)]
-    /// The scheduling policies, on an otherwise quiet host and beside two busy loops: (default, normal) pairs.
+    /// The scheduling policies, on an otherwise quiet host and beside two busy loops: (shipped, batch) pairs.
     static let schedulingPairs = [0, 2].map { loops in
-        (ZPSShape(servers: 2, workers: 2, competingLoops: loops), ZPSShape(servers: 2, workers: 2, scheduling: "normal", competingLoops: loops))
+        (ZPSShape(servers: 2, workers: 2, competingLoops: loops), ZPSShape(servers: 2, workers: 2, scheduling: "batch", competingLoops: loops))
     }
     static var zpsShapes: [ZPSShape] {
         comparedShapes + [schedulingPairs[0].1] + schedulingPairs.dropFirst().flatMap { [$0.0, $0.1] }
@@ -108,7 +108,7 @@ struct CostScenario: Scenario {
 
     /// Adds, for the shapes compared with Vowpal Wabbit, their figures against VW's: medians' ratios
     /// (and the ratio of each repetition, which ran one after the other) and the AUC and log-loss
-    /// differences; and `scheduling: normal` against the default, idle and beside busy loops.
+    /// differences; and `scheduling: batch` against the shipped topology's, idle and beside busy loops.
     func summarize(_ rows: [ResultRow]) -> [ResultRow] {
         var summary = rows
         let comparisons: [(metric: String, label: String, unit: String, combine: (Double, Double) -> Double)] = [
@@ -135,9 +135,9 @@ struct CostScenario: Scenario {
         for shape in Self.comparedShapes {
             compare(shape.name, with: Self.vowpalWabbitShape, suffix: " / VW") { $0 }
         }
-        for (standard, normal) in Self.schedulingPairs {
-            compare(normal.name, with: standard.name, suffix: " / default") { label in
-                label.replacingOccurrences(of: "zps/VW", with: "normal/default").replacingOccurrences(of: "zps-VW", with: "normal-default")
+        for (shipped, batch) in Self.schedulingPairs {
+            compare(batch.name, with: shipped.name, suffix: " / shipped") { label in
+                label.replacingOccurrences(of: "zps/VW", with: "batch/shipped").replacingOccurrences(of: "zps-VW", with: "batch-shipped")
             }
         }
         return summary
