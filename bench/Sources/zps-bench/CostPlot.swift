@@ -16,8 +16,8 @@ enum CostPlot {
         let slot = width / Double(bars.count)
         func y(_ value: Double) -> Double { top + height - value / yHigh * height }
         var svg = """
-            <svg xmlns="http://www.w3.org/2000/svg" width="960" height="520" font-family="sans-serif" font-size="12">
-            <rect width="960" height="520" fill="white"/>
+            <svg xmlns="http://www.w3.org/2000/svg" width="960" height="540" font-family="sans-serif" font-size="12">
+            <rect width="960" height="540" fill="white"/>
             <text x="\(left)" y="24" font-size="15">Sparse LR, 1M synthetic Criteo rows, 2 epochs: zps against Vowpal Wabbit (one process)</text>
             <rect x="\(left)" y="\(top)" width="\(width)" height="\(height)" fill="none" stroke="#444"/>
 
@@ -37,17 +37,31 @@ enum CostPlot {
                 svg += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#d62728\"/>", centre, y(run))
             }
             svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.0fk/s</text>\n", centre, y(bar.rate.median) - 6, bar.rate.median / 1000)
-            var lines = [bar.shape]
-            if let cpu = row(bar.shape, "CPU per example") { lines.append(String(format: "CPU %.2f us/example", cpu.median)) }
+            var lines = wrap(bar.shape, width: 20)
+            if let cpu = row(bar.shape, "CPU per example") { lines.append(String(format: "CPU %.2f us/ex", cpu.median)) }
             if let auc = row(bar.shape, "test AUC"), let loss = row(bar.shape, "test logloss") {
-                lines.append(String(format: "AUC %.4f, logloss %.4f", auc.median, loss.median))
+                lines.append(String(format: "AUC %.4f", auc.median))
+                lines.append(String(format: "logloss %.4f", loss.median))
             }
-            if let ratio = row(bar.shape + " / VW", "examples/s zps/VW") { lines.append(String(format: "%.2fx Vowpal Wabbit", ratio.median)) }
+            if let ratio = row(bar.shape + " / VW", "examples/s zps/VW") { lines.append(String(format: "%.2fx VW", ratio.median)) }
             for (line, text) in lines.enumerated() {
-                svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>\n", centre, top + height + 20 + Double(line) * 16, text)
+                svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\">%@</text>\n", centre, top + height + 18 + Double(line) * 13, text)
             }
         }
         svg += "</svg>\n"
         return svg
+    }
+
+    /// `text` in lines of at most about `width` characters, broken between words.
+    static func wrap(_ text: String, width: Int) -> [String] {
+        var lines: [String] = []
+        for word in text.split(separator: " ") {
+            if let last = lines.last, last.count + 1 + word.count <= width {
+                lines[lines.count - 1] = last + " " + word
+            } else {
+                lines.append(String(word))
+            }
+        }
+        return lines
     }
 }
