@@ -146,8 +146,9 @@ public struct ClusterTrainer: Sendable {
         return result
     }
 
-    /// Key spaces up to this many keys are indexed densely (1.5 bits a key: 2^24 keys take 3 MiB).
-    static let denseIndexLimit: UInt64 = 1 << 24
+    /// Key spaces up to this many keys are indexed densely: `hash_bits` up to 24 and the bias key
+    /// (1.5 bits a key: 3 MiB at 2^24 keys).
+    static let denseIndexLimit: UInt64 = (1 << 24) + 1
 
     private func makeIndexer() -> DenseKeyIndexer? {
         keyBound.flatMap { $0 <= Self.denseIndexLimit ? DenseKeyIndexer(keyBound: $0) : nil }
