@@ -65,12 +65,14 @@ test: deps test-deps python-deps
 ## bench: throughput benchmarks against the C reference in ../shared/limits: the whole grid (table,
 ## bench/results/latest.{json,svg}); the shapes the targets name, with more repetitions and a verdict on
 ## each target (bench/results/targets.*); then the one-server, one-worker shapes of 1K and 100K keys
-## with each node on a CPU of its own (bench/results/pinned.*)
+## with each node on a CPU of its own (bench/results/pinned.*); last, sparse LR on the shipped topology
+## against Vowpal Wabbit on one core (bench/results/cost.*; VW is pip-installed into .build/vw-venv)
 bench: build
 	.build/release/zps-bench all --repetitions 3 --json bench/results/latest.json
 	.build/release/zps-bench --targets --repetitions 11 --json bench/results/targets.json
 	.build/release/zps-bench push-pull --keys 1000,100000 --inflight 1,8 --reference-shapes --pin --repetitions 5 \
 		--json bench/results/pinned.json
+	.build/release/zps-bench cost --repetitions 3 --json bench/results/cost.json
 
 clean:
 	rm -rf .build

@@ -11,6 +11,9 @@ import ParameterServer
 /// misses at most ``pipelineDepth`` of this worker's own earlier pushes (the delay bound τ of the
 /// bounded-delay model), and depth 0 is sequential: every pull sees every earlier push of this
 /// worker, and one worker reproduces ``LocalTrainer`` exactly.
+///
+/// With a ``keyBound`` (hashed features), each batch's key list is built by a ``DenseKeyIndexer``
+/// instead of a sort; the lists are the same.
 public struct ClusterTrainer: Sendable {
     /// How a batch's per-example gradients are combined before they are pushed.
     public enum GradientScale: String, Sendable, Hashable, CaseIterable {
@@ -43,13 +46,17 @@ public struct ClusterTrainer: Sendable {
     public var pipelineDepth: Int
     /// How gradients are combined within a batch.
     public var gradientScale: GradientScale
+    /// When every feature key is below this bound, the bound (`FeatureEncoding.keyBound`); nil when
+    /// keys are unbounded.
+    public var keyBound: UInt64?
 
     /// Creates a trainer for the weights in `table`.
-    public init(table: UInt32, pipelineDepth: Int = 2, gradientScale: GradientScale = .sum) {
+    public init(table: UInt32, pipelineDepth: Int = 2, gradientScale: GradientScale = .sum, keyBound: UInt64? = nil) {
         precondition(pipelineDepth >= 0, "pipelineDepth must not be negative")
         self.table = table
         self.pipelineDepth = pipelineDepth
         self.gradientScale = gradientScale
+        self.keyBound = keyBound
     }
 
     /// Trains on every batch `nextBatch` returns until it returns nil, calling `progress` after each
@@ -62,6 +69,7 @@ public struct ClusterTrainer: Sendable {
         var unfinished: [Timestamp] = []
         var gradient: [Float] = []
         var exhausted = false
+        let indexer = makeIndexer()
         defer { for entry in prefetched { entry.weights.cancel() } }
         while true {
             while !exhausted, prefetched.count < max(pipelineDepth, 1) {
@@ -74,7 +82,7 @@ public struct ClusterTrainer: Sendable {
                 while !unfinished.isEmpty, unfinished.count + prefetched.count > pipelineDepth {
                     try await client.wait(unfinished.removeFirst())
                 }
-                let keys = batch.uniqueKeys()
+                let keys = Self.keys(of: batch, indexer: indexer)
                 let (table, keyList) = (self.table, keys.keys)
                 prefetched.append((batch, keys, Task { try await client.pull(table: table, keys: keyList) }))
             }
@@ -95,8 +103,12 @@ public struct ClusterTrainer: Sendable {
 
     /// The click probability of every example of `batch`, with the weights the servers hold now.
     public func predict(client: some ParameterClient, batch: ExampleBatch) async throws -> [Float] {
+        try await predict(client: client, batch: batch, indexer: nil)
+    }
+
+    private func predict(client: some ParameterClient, batch: ExampleBatch, indexer: DenseKeyIndexer?) async throws -> [Float] {
         guard !batch.isEmpty else { return [] }
-        let keys = batch.uniqueKeys()
+        let keys = Self.keys(of: batch, indexer: indexer)
         let weights = try await client.pull(table: table, keys: keys.keys)
         return LogisticModel.predictions(batch: batch, keys: keys, weights: weights)
     }
@@ -108,9 +120,10 @@ public struct ClusterTrainer: Sendable {
         precondition(chunk > 0, "chunk must be positive")
         var metrics = BinaryClassificationMetrics()
         var start = 0
+        let indexer = makeIndexer()
         while start < examples.count {
             let part = examples.examples(in: start..<min(start + chunk, examples.count))
-            metrics.add(predictions: try await predict(client: client, batch: part), labels: part.labels)
+            metrics.add(predictions: try await predict(client: client, batch: part, indexer: indexer), labels: part.labels)
             start += chunk
         }
         return metrics
@@ -131,6 +144,18 @@ public struct ClusterTrainer: Sendable {
             start = end
         }
         return result
+    }
+
+    /// Key spaces up to this many keys are indexed densely: `hash_bits` up to 24 and the bias key
+    /// (1.5 bits a key: 3 MiB at 2^24 keys).
+    static let denseIndexLimit: UInt64 = (1 << 24) + 1
+
+    private func makeIndexer() -> DenseKeyIndexer? {
+        keyBound.flatMap { $0 <= Self.denseIndexLimit ? DenseKeyIndexer(keyBound: $0) : nil }
+    }
+
+    private static func keys(of batch: ExampleBatch, indexer: DenseKeyIndexer?) -> BatchKeys {
+        indexer?.index(batch.featureKeys) ?? batch.uniqueKeys()
     }
 
     private static func scale(_ values: inout [Float], by factor: Float) {

@@ -13,7 +13,7 @@ struct RunOverrideTests {
             application: "kind: pushpull\nkeys: 100000\nrounds: 1")
         let refused = try NodeProcess("refused", arguments: ["run", topology, "--workers", "0"], directory: directory)
         #expect(try await refused.waitForExit(within: .seconds(60)) == 1)
-        #expect(refused.errors == "zps: command line: workers.count: expected an integer >= 1, found 0\n")
+        #expect(refused.errors == "zps: command line: workers.count: expected an integer in 1...100000, found 0\n")
 
         let json = directory.appendingPathComponent("summary.json").path
         let run = try NodeProcess(

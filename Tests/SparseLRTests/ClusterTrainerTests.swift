@@ -114,9 +114,21 @@ final class LaggingParameterServer: ParameterClient {
         .sgd(learningRate: 0.5, l2: 0.25),
     ])
     func sequentialMatchesLocalTrainer(optimizer: Optimizer) async throws {
+        try await sequentialMatchesLocalTrainer(optimizer: optimizer, keyBound: nil)
+    }
+
+    @Test("with the hashed key space's bound, batches indexed by a bitmap train the same model bit for bit")
+    func denseKeyIndexMatchesLocalTrainer() async throws {
+        // 8 examples of 40 features against 1,025 bitmap words: the indexer's bitmap, not its sort.
+        #expect(8 * 40 * DenseKeyIndexer.sortBelowWordsPerKey >= (Self.hasher.dimension + 63) / 64)
+        try await sequentialMatchesLocalTrainer(
+            optimizer: .ftrl(alpha: 0.05, beta: 1, l1: 1, l2: 1), keyBound: UInt64(Self.hasher.dimension))
+    }
+
+    func sequentialMatchesLocalTrainer(optimizer: Optimizer, keyBound: UInt64?) async throws {
         let examples = try Self.examples(rows: 600, seed: 7)
         let server = try LaggingParameterServer(optimizer: optimizer)
-        let trainer = ClusterTrainer(table: 0, pipelineDepth: 0, gradientScale: .mean)
+        let trainer = ClusterTrainer(table: 0, pipelineDepth: 0, gradientScale: .mean, keyBound: keyBound)
         let batches = Batches(examples, size: 8)
         let pass = try await trainer.train(client: server, nextBatch: batches.next)
         var local = LocalTrainer(optimizer: optimizer, dimension: Self.hasher.dimension)
@@ -172,6 +184,11 @@ final class LaggingParameterServer: ParameterClient {
         let trainer = ClusterTrainer(table: 0, pipelineDepth: 2)
         _ = try await trainer.train(client: server, nextBatch: Batches(examples, size: 20).next)
         let metrics = try await trainer.evaluate(client: server, examples: examples, chunk: 64)
+        // Scored with the key space's bound, chunks are indexed by the bitmap: the same figures.
+        let dense = ClusterTrainer(table: 0, pipelineDepth: 2, keyBound: UInt64(Self.hasher.dimension))
+        let denseMetrics = try await dense.evaluate(client: server, examples: examples, chunk: 64)
+        #expect(denseMetrics.auc == metrics.auc)
+        #expect(denseMetrics.logLoss == metrics.logLoss)
         let exported = try await trainer.pullWeights(client: server, keyBound: UInt64(Self.hasher.dimension), chunk: 5000)
         let model = TrainedModel(encoding: FeatureEncoding(format: .criteo, hashBits: 16), weights: exported)
         var offline = BinaryClassificationMetrics()

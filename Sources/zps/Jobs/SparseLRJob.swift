@@ -25,7 +25,8 @@ struct SparseLRJob: Sendable {
     func run(_ worker: Worker) async throws -> String {
         var progress = ProgressReporter(rank: rank)
         let trainer = ClusterTrainer(
-            table: settings.table.id, pipelineDepth: settings.pipelineDepth, gradientScale: settings.gradientScale)
+            table: settings.table.id, pipelineDepth: settings.pipelineDepth, gradientScale: settings.gradientScale,
+            keyBound: settings.encoding.keyBound)
         var selection = settings.train.selection
         selection.shard = Shard(rank, of: workers)
         let shard = SparseLRSettings.DataSource(path: settings.train.path, selection: selection)

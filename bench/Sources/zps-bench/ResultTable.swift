@@ -35,6 +35,9 @@ enum ResultTable {
             if value >= 1e6 { return String(format: "%.1f M/s", value / 1e6) }
             return String(format: "%.0f k/s", value / 1e3)
         case "us": return String(format: "%.0f us", value)
+        case "ex/s": return String(format: "%.1f k/s", value / 1e3)
+        case "us/ex": return String(format: "%.2f us", value)
+        case "AUC", "logloss": return String(format: "%.4f", value)
         case "GB/s": return String(format: "%.2f GB/s", value)
         default: return String(format: "%.3g %@", value, unit)
         }

@@ -12,6 +12,7 @@ enum ScenarioCatalog {
     /// Scenarios run only when named: they start processes of their own and take minutes.
     static let byNameOnly: [any Scenario] = [
         FailoverScenario(),
+        CostScenario(),
     ]
 
     /// Every scenario, for `list` and the help.
