@@ -73,6 +73,10 @@ struct RequestSlicer {
         if let uncovered = parts.uncovered {
             throw RequestError(code: .keyOutOfRange, peer: node, message: "key \(uncovered) lies outside every server's range")
         }
+        // The usual request, all in one server's range: no grouping.
+        if !toEveryServer, parts.slices.count == 1, let only = parts.slices.first {
+            return [Self.slice(keys: keys, values: values, width: width, runs: [only.keys], server: only.server)]
+        }
         // The runs of each server, in the order of their first keys.
         var servers: [(server: Destination, runs: [Range<Int>])] = []
         for part in parts.slices {
