@@ -55,6 +55,8 @@ struct RequestSlicerTests {
             let positions = keys.indices.filter { servers[$0] == slice.server.id }
             #expect(slice.runs.flatMap { Array($0) } == positions)
             #expect(slice.runs.allSatisfy { !$0.isEmpty })
+            // Runs are as long as they can be: keys of adjacent ranges of one server make one run.
+            #expect(zip(slice.runs, slice.runs.dropFirst()).allSatisfy { $0.upperBound < $1.lowerBound })
             #expect(slice.keyCount == positions.count)
             #expect(Self.keys(slice.keys) == positions.map { keys[$0] })
             #expect(Self.floats(try #require(slice.values)) == Self.values(of: positions.map { keys[$0] }))

@@ -81,7 +81,12 @@ struct RequestSlicer {
         var servers: [(server: Destination, runs: [Range<Int>])] = []
         for part in parts.slices {
             if let index = servers.firstIndex(where: { $0.server === part.server }) {
-                servers[index].runs.append(part.keys)
+                // Adjacent ranges of one server (with replication, one per chain) make one run.
+                if let last = servers[index].runs.last, last.upperBound == part.keys.lowerBound {
+                    servers[index].runs[servers[index].runs.count - 1] = last.lowerBound..<part.keys.upperBound
+                } else {
+                    servers[index].runs.append(part.keys)
+                }
             } else {
                 servers.append((part.server, [part.keys]))
             }
