@@ -43,11 +43,13 @@ extension ConsistencyIntegrationTests {
                 staleness: run.staleness)
         }
 
+        /// One range per server (`virtual_nodes: 1`), so that the counters, at both ends of each
+        /// server's range, are the four keys the test names.
         static func writeTopology(in directory: URL) throws -> String {
             var yaml = """
                 name: consistency
                 manager: { host: 127.0.0.1, port: 0 }
-                servers: { count: 2, host: 127.0.0.1, port: 0 }
+                servers: { count: 2, host: 127.0.0.1, port: 0, virtual_nodes: 1 }
                 workers: { count: \(workerCount), host: 127.0.0.1, port: 0 }
                 key_space: \(keyCount)
                 tables:

@@ -23,6 +23,8 @@ extension ConsistencyIntegrationTests {
             ("eventual", "consistency: eventual", nil),
         ]
 
+        /// One range per server (`virtual_nodes: 1`), so that the counters, at both ends of each
+        /// server's range, are the four keys the test names.
         static func writeTopology(
             in directory: URL, tables: [(name: String, yaml: String, bound: Int?)], extraTable: String = "",
             deadlines: String = "{ startup: 60s }"
@@ -30,7 +32,7 @@ extension ConsistencyIntegrationTests {
             var yaml = """
                 name: consistency-processes
                 manager: { host: 127.0.0.1, port: 0 }
-                servers: { count: 2, host: 127.0.0.1, port: 0 }
+                servers: { count: 2, host: 127.0.0.1, port: 0, virtual_nodes: 1 }
                 workers: { count: \(workerCount), host: 127.0.0.1, port: 0 }
                 key_space: \(keyCount)
                 tables:

@@ -58,8 +58,8 @@ struct FailoverClusterTests {
     func twoServersKilled() async throws {
         let (run, roles) = try await Self.startReplicatedRun("lost", rounds: 1000)
         defer { run.kill() }
-        // Server-0's range lives on servers 0 and 1 only: killed together, before any copy of it
-        // to server-2 can finish, they take it with them.
+        // The segments whose chain is servers 0 and 1 live on them only: killed together, before any
+        // copy of those to server-2 can finish, they take them with them.
         let first = try #require(roles["server-0"])
         let second = try #require(roles["server-1"])
         kill(first, SIGKILL)
@@ -68,11 +68,24 @@ struct FailoverClusterTests {
         let status = try await run.waitForExit(within: Self.deadlines.heartbeatTimeout + Self.deadlines.shutdown + .seconds(2) + Self.slack)
         let failedAfter = ContinuousClock.now - killedAt
         #expect(status == FailureDeadlineTests.failureStatus, "\(run.errors.suffix(2000))")
-        let range = KeyRange(0, 1 << 20).split(into: 3)[0]
+        // The segments of the manager's ring whose chain is servers 0 and 1 (ids 1 and 2), adjacent
+        // ones merged as the manager names them.
+        var membership = Membership(keySpace: KeyRange(0, 1 << 20), replication: 1)
+        for rank in 0..<3 { _ = try membership.join(role: .server, rank: UInt32(rank), endpoint: "server-\(rank)") }
+        var lost: [KeyRange] = []
+        for chain in membership.chains where Set(chain.nodes) == [NodeID(1), NodeID(2)] {
+            if let last = lost.last, last.upperBound == chain.range.lowerBound {
+                lost[lost.count - 1].upperBound = chain.range.upperBound
+            } else {
+                lost.append(chain.range)
+            }
+        }
+        #expect(!lost.isEmpty)
+        let ranges = lost.map(\.description).joined(separator: ", ")
         // The manager names the dead in the order their heartbeats stopped.
         #expect(
-            run.errors.contains("key ranges \(range) lost every copy: server-0, server-1 died and replication is 1")
-                || run.errors.contains("key ranges \(range) lost every copy: server-1, server-0 died and replication is 1"),
+            run.errors.contains("key ranges \(ranges) lost every copy: server-0, server-1 died and replication is 1")
+                || run.errors.contains("key ranges \(ranges) lost every copy: server-1, server-0 died and replication is 1"),
             "\(run.errors.suffix(2000))")
         #expect(failedAfter <= Self.deadlines.heartbeatTimeout + Self.deadlines.shutdown + .seconds(2) + Self.slack)
         for child in roles.values { #expect(!processExists(child), "process \(child) was left behind") }

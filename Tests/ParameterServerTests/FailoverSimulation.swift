@@ -16,6 +16,9 @@ struct FailoverSimulation {
         var servers = 3
         /// Copies besides the primary: chains of 2 or 3 servers.
         var replication = 1
+        /// Tokens per server on the manager's hash ring: each server holds several segments of the
+        /// key space, each with its own chain.
+        var virtualNodes = 3
         var workers = 1
         var valueLength = 1
         var consistency: ConsistencyModel = .eventual
@@ -36,7 +39,7 @@ struct FailoverSimulation {
         var secondKillAt = 0
 
         var description: String {
-            var text = "\(servers) servers, replication \(replication), \(workers) worker(s), \(consistency), value length \(valueLength)"
+            var text = "\(servers) servers (\(virtualNodes) virtual nodes each), replication \(replication), \(workers) worker(s), \(consistency), value length \(valueLength)"
             if ftrl { text += ", ftrl" }
             if delay > 0 { text += ", delays up to \(delay) ms" }
             if let victim {
@@ -46,13 +49,26 @@ struct FailoverSimulation {
             return text
         }
 
-        /// The key ranges whose whole chain (server r's range on r, r+1, …, r+k mod n) died.
+        /// The segments of the ring the manager builds whose whole chain died, adjacent ones merged.
         var predictedLostRanges: [KeyRange] {
             guard let victim, let secondVictim else { return [] }
-            let ranges = FailoverSimulation.keySpace.split(into: servers)
-            return (0..<servers).filter { rank in
-                (0...replication).allSatisfy { [victim, secondVictim].contains((rank + $0) % servers) }
-            }.map { ranges[$0] }
+            let dead: Set<NodeID> = [NodeID(UInt32(1 + victim)), NodeID(UInt32(1 + secondVictim))]
+            var lost: [KeyRange] = []
+            for chain in initialChains where chain.nodes.allSatisfy(dead.contains) {
+                if let last = lost.last, last.upperBound == chain.range.lowerBound {
+                    lost[lost.count - 1].upperBound = chain.range.upperBound
+                } else {
+                    lost.append(chain.range)
+                }
+            }
+            return lost
+        }
+
+        /// The chains of the manager's first node table: servers 1…S joined the ring in rank order.
+        var initialChains: [RangeChain] {
+            var membership = Membership(keySpace: FailoverSimulation.keySpace, virtualNodes: virtualNodes, replication: replication)
+            for rank in 0..<servers { _ = try? membership.join(role: .server, rank: UInt32(rank), endpoint: "mem://server-\(rank)") }
+            return membership.chains
         }
     }
 
@@ -142,6 +158,7 @@ struct FailoverSimulation {
             bindEndpoint: "mem://manager", servers: scenario.servers, workers: scenario.workers, keySpace: Self.keySpace,
             deadlines: Self.deadlines)
         managerSettings.replication = scenario.replication
+        managerSettings.virtualNodes = scenario.virtualNodes
         network.add(ManagerCore(settings: managerSettings, logger: Self.logger) { reports.append($0) }, endpoint: "mem://manager")
         for (rank, name) in serverNames.enumerated() {
             network.add(ServerCore(settings: settings(.server, rank), outcome: serverOutcomes[rank], logger: Self.logger), endpoint: name)
@@ -317,6 +334,12 @@ struct FailoverSimulation {
         for (range, holder, values) in copies where primaries[range] != values {
             outcome.copiesDiffer.append("\(holder)'s replica of \(range)")
         }
-        outcome.rangesWithoutPrimary = Self.keySpace.split(into: scenario.servers).filter { primaries[$0] == nil }
+        // The primaries' ranges must tile the key space: what they leave out has no primary.
+        var next = Self.keySpace.lowerBound
+        for range in primaries.keys.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if range.lowerBound > next { outcome.rangesWithoutPrimary.append(KeyRange(next, range.lowerBound)) }
+            next = max(next, range.upperBound)
+        }
+        if next < Self.keySpace.upperBound { outcome.rangesWithoutPrimary.append(KeyRange(next, Self.keySpace.upperBound)) }
     }
 }

@@ -23,6 +23,24 @@ private let validRest = """
 
 private let badTopologies: [BadTopology] = [
     BadTopology(
+        label: "no virtual nodes",
+        yaml: """
+            servers: { count: 2, virtual_nodes: 0 }
+            workers: { count: 2 }
+            \(validRest)
+            """,
+        code: .invalidValue, line: 1, column: 37, path: "servers.virtual_nodes",
+        message: "expected an integer in 1...1024, found 0"),
+    BadTopology(
+        label: "virtual nodes that are not a number",
+        yaml: """
+            servers: { count: 2, virtual_nodes: many }
+            workers: { count: 2 }
+            \(validRest)
+            """,
+        code: .wrongType, line: 1, column: 37, path: "servers.virtual_nodes",
+        message: "expected an integer in 1...1024, found \"many\""),
+    BadTopology(
         label: "value length that is not a number",
         yaml: """
             name: bad

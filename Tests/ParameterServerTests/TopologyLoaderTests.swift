@@ -39,8 +39,8 @@ struct TopologyLoaderTests {
         #expect(topology.bindEndpoint(role: .manager, rank: 0) == "tcp://127.0.0.1:*")
         #expect(topology.bindEndpoint(role: .server, rank: 1) == "tcp://127.0.0.1:*")
         #expect(topology.connectEndpoint(role: .worker, rank: 1) == nil)
-        #expect(topology.serverKeyRanges == [KeyRange(0, 524_288), KeyRange(524_288, 1_048_576)])
-        #expect(topology.keyRange(ofServer: 1) == KeyRange(524_288, 1_048_576))
+        #expect(topology.keySpaceRange == KeyRange(0, 1_048_576))
+        #expect(topology.servers.virtualNodes == HashRing.defaultVirtualNodes)
         #expect(topology.table(named: "embeddings")?.id == 1)
         #expect(topology.table(id: 0)?.name == "weights")
         #expect(topology.table(named: "bias") == nil)
@@ -62,10 +62,7 @@ struct TopologyLoaderTests {
         #expect(topology.connectEndpoint(role: .worker, rank: 6) == "tcp://ps-worker-a.example.internal:7203")
         #expect(topology.connectEndpoint(role: .worker, rank: 7) == "tcp://ps-worker-b.example.internal:7203")
         #expect(topology.bindEndpoint(role: .worker, rank: 7) == "tcp://0.0.0.0:7203")
-        #expect(topology.serverKeyRanges == [
-            KeyRange(0, 4_194_304), KeyRange(4_194_304, 8_388_608),
-            KeyRange(8_388_608, 12_582_912), KeyRange(12_582_912, 16_777_216),
-        ])
+        #expect(topology.keySpaceRange == KeyRange(0, 16_777_216))
         #expect(topology.tables == [
             TableSpec(
                 name: "weights", id: 0, valueLength: 1, updater: "ftrl",
@@ -98,7 +95,7 @@ struct TopologyLoaderTests {
         #expect(topology.keySpace == UInt64.max)
         #expect(topology.keySpaceRange == KeyRange.all)
         #expect(topology.replication == 0)
-        #expect(topology.serverKeyRanges == KeyRange.all.split(into: 3))
+        #expect(topology.servers.virtualNodes == HashRing.defaultVirtualNodes)
         #expect(topology.tables == [
             TableSpec(name: "w", id: 0, valueLength: 1, updater: "add", updaterOptions: [:], consistency: .eventual),
             TableSpec(name: "v", id: 1, valueLength: 1, updater: "add", updaterOptions: [:], consistency: .bsp),
@@ -272,10 +269,25 @@ struct TopologyReplicationTests {
             file: "replicated.yaml")
         #expect(topology.replication == 2)
         #expect(topology.location(of: "replication") == TopologyLocation(file: "replicated.yaml", line: 3, column: 14))
+        #expect(Membership(topology: topology).ring.virtualNodes == HashRing.defaultVirtualNodes)
         // The membership the manager builds from it.
         let membership = Membership(topology: topology, virtualNodes: 64)
         #expect(membership.replication == 2)
         #expect(membership.ring.virtualNodes == 64)
         #expect(membership.ring.keySpace == KeyRange.all)
+    }
+
+    @Test func virtualNodesAreReadForServers() throws {
+        let topology = try Topology.parse(
+            yaml: """
+                servers: { count: 3, virtual_nodes: 8 }
+                workers: { count: 1 }
+                tables: [{ name: w }]
+                application: { kind: pushpull }
+                """,
+            file: "ring.yaml")
+        #expect(topology.servers.virtualNodes == 8)
+        #expect(topology.location(of: "servers.virtual_nodes") == TopologyLocation(file: "ring.yaml", line: 1, column: 37))
+        #expect(Membership(topology: topology).ring.virtualNodes == 8)
     }
 }

@@ -62,12 +62,14 @@ struct TopologyModelTests {
         let topology = Topology(
             name: "t", servers: RoleSpec(count: 3), workers: RoleSpec(count: 1), tables: [TableSpec(name: "w", id: 0)],
             application: ApplicationSpec(kind: .pushPull))
-        let ranges = topology.serverKeyRanges
-        #expect(ranges.count == 3)
-        #expect(ranges[0].lowerBound == 0)
-        #expect(ranges[2].upperBound == UInt64.max)
-        #expect(ranges[0].upperBound == ranges[1].lowerBound)
-        #expect(ranges[1].upperBound == ranges[2].lowerBound)
+        // The ring the manager builds from it: the servers' ranges tile the whole key space.
+        var membership = Membership(topology: topology)
+        for rank in 0..<3 { _ = try? membership.join(role: .server, rank: UInt32(rank), endpoint: "s\(rank)") }
+        let ranges = membership.members.flatMap { membership.ring.ranges(of: $0.id) }.sorted { $0.lowerBound < $1.lowerBound }
+        #expect(ranges.count >= 3)
+        #expect(ranges.first?.lowerBound == 0)
+        #expect(ranges.last?.upperBound == UInt64.max)
+        #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
         #expect(ranges.map(\.count).reduce(0, +) == UInt64.max)
     }
 

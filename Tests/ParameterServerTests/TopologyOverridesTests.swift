@@ -35,7 +35,7 @@ struct TopologyOverridesTests {
         #expect(topology.servers.count == 3)
         #expect(topology.workers.count == 5)
         #expect(topology.keySpace == 999)
-        #expect(topology.serverKeyRanges == [KeyRange(0, 333), KeyRange(333, 666), KeyRange(666, 999)])
+        #expect(topology.keySpaceRange == KeyRange(0, 999))
         #expect(topology.nodeCount == 9)
         #expect(topology.location(of: "workers.count") == .commandLine)
         #expect(topology.location(of: "servers.port") == TopologyLocation(file: "base.yaml", line: 2, column: 28))

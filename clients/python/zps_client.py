@@ -48,9 +48,12 @@ class Client:
             raise ClusterError(f"registration refused: {header.get('em')}")
         nodes = header["nt"]["nodes"]
         self.me = next(n["id"] for n in nodes if n["role"] == CLIENT and n["ep"] == self.name)
-        self.servers = sorted(
-            (lo, hi, self._dealer(n["ep"]), n["ep"])
-            for n in nodes if n["role"] == SERVER for lo, hi in n.get("ranges", []))
+        servers = [n for n in nodes if n["role"] == SERVER]
+        self.servers = [(self._dealer(n["ep"]), n["ep"]) for n in servers]
+        # Every server's ranges (many: the manager's hash ring), sorted, with the index of their server.
+        ranges = sorted((lo, index) for index, n in enumerate(servers) for lo, _ in n.get("ranges", []))
+        self.starts = np.array([lo for lo, _ in ranges], dtype="<u8")
+        self.owners = np.array([index for _, index in ranges])
 
     def close(self):
         self.ctx.destroy(linger=0)
@@ -76,18 +79,20 @@ class Client:
         return next(counter)
 
     def _split(self, keys):
-        for lo, hi, socket, endpoint in self.servers:
-            a, b = np.searchsorted(keys, np.array([lo, hi], dtype="<u8"))
-            if a < b:
-                yield socket, endpoint, (lo, hi), slice(int(a), int(b))
+        """Yields (server socket, endpoint, positions of its keys) for sorted unique keys: one part
+        per server, however many of its ranges the keys fall in."""
+        owner = self.owners[np.searchsorted(self.starts, keys, side="right") - 1]
+        for index in np.unique(owner):
+            socket, endpoint = self.servers[index]
+            yield socket, endpoint, np.flatnonzero(owner == index)
 
     def push(self, table, keys, values, vl=1):
         keys = np.asarray(keys, dtype="<u8")
         values = np.ascontiguousarray(np.asarray(values, dtype="<f4").reshape(len(keys), vl))
         pending = []
-        for socket, endpoint, (lo, hi), part in self._split(keys):
+        for socket, endpoint, part in self._split(keys):
             request_id = self._next_request_id(endpoint)
-            header = {"k": PUSH, "id": request_id, "t": table, "r": [lo, hi], "n": part.stop - part.start, "vl": vl}
+            header = {"k": PUSH, "id": request_id, "t": table, "n": len(part), "vl": vl}
             self._send(socket, header, keys[part].tobytes(), values[part].tobytes())
             pending.append((socket, endpoint, request_id))
         for socket, endpoint, request_id in pending:
@@ -99,9 +104,9 @@ class Client:
     def pull(self, table, keys, vl=1):
         keys = np.asarray(keys, dtype="<u8")
         out = np.empty((len(keys), vl), dtype="<f4")
-        for socket, endpoint, (lo, hi), part in self._split(keys):
+        for socket, endpoint, part in self._split(keys):
             request_id = self._next_request_id(endpoint)
-            header = {"k": PULL, "id": request_id, "t": table, "r": [lo, hi], "n": part.stop - part.start, "vl": vl}
+            header = {"k": PULL, "id": request_id, "t": table, "n": len(part), "vl": vl}
             self._send(socket, header, keys[part].tobytes())
             reply, payload = self._receive(socket, endpoint)
             if reply["k"] == ERROR:

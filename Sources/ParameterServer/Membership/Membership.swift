@@ -42,6 +42,16 @@ public struct Membership: Hashable, Sendable {
     public private(set) var ring: HashRing
     /// One chain per segment of the ring, in key order.
     public private(set) var chains: [RangeChain] = []
+    /// Whether the ranges hold data (the job is running): a server that then joins a chain is
+    /// *catching up*, receiving its copy, until its predecessor reports that it holds the whole range
+    /// (``copied(_:by:version:)``). Before, chains are formed with nothing to copy.
+    public var holdsData = false
+    /// Per segment, the servers of its chain still catching up. They always form a suffix of the
+    /// chain, are never promoted and do not count as copies.
+    public private(set) var catchingUp: [KeyRange: Set<NodeID>] = [:]
+    /// Per segment, the version that last gave its chain a server to copy to: a copy report made
+    /// under an older version is out of date.
+    private var copyRequestedAt: [KeyRange: UInt64] = [:]
     private var nextID: UInt32 = 1
 
     /// An empty membership over `keySpace`.
@@ -52,9 +62,11 @@ public struct Membership: Hashable, Sendable {
     }
 
     /// An empty membership for `topology`: its key space and `replication`, with `virtualNodes`
-    /// tokens per server.
-    public init(topology: Topology, virtualNodes: Int = HashRing.defaultVirtualNodes) {
-        self.init(keySpace: topology.keySpaceRange, virtualNodes: virtualNodes, replication: topology.replication)
+    /// tokens per server (by default the topology's `servers.virtual_nodes`).
+    public init(topology: Topology, virtualNodes: Int? = nil) {
+        self.init(
+            keySpace: topology.keySpaceRange, virtualNodes: virtualNodes ?? topology.servers.virtualNodes,
+            replication: topology.replication)
     }
 
     /// The member with id `id`.
@@ -103,8 +115,30 @@ public struct Membership: Hashable, Sendable {
         return Change(node: id, table: table, moves: moves)
     }
 
-    /// Removes a member that left or died. A server's ranges pass to their first replica, which
-    /// becomes primary; the chains it was in take the next server on the ring as a new tail.
+    /// Whether `server` is still receiving its copy of segment `range`.
+    public func isCatchingUp(_ server: NodeID, in range: KeyRange) -> Bool {
+        catchingUp[range]?.contains(server) ?? false
+    }
+
+    /// `reporter` says every server after it in the chain of segment `range` holds a full copy made
+    /// under `version`; returns the servers that thereby became full copies.
+    public mutating func copied(_ range: KeyRange, by reporter: NodeID, version: UInt64) -> [NodeID] {
+        guard version >= copyRequestedAt[range] ?? 0,
+            let index = ring.tokenIndex(containing: range.lowerBound), chains[index].range == range,
+            let position = chains[index].nodes.firstIndex(of: reporter)
+        else { return [] }
+        let done = chains[index].nodes[(position + 1)...].filter { isCatchingUp($0, in: range) }
+        for node in done { catchingUp[range]?.remove(node) }
+        if catchingUp[range]?.isEmpty ?? false {
+            catchingUp[range] = nil
+            copyRequestedAt[range] = nil
+        }
+        return Array(done)
+    }
+
+    /// Removes a member that left or died. A server's ranges pass to the first replica of their
+    /// chain that holds a full copy, which becomes primary; the chains it was in take the next
+    /// server on the ring as a new tail.
     public mutating func remove(_ id: NodeID) throws(MembershipError) -> Change {
         guard let index = members.firstIndex(where: { $0.id == id }) else {
             throw MembershipError(.unknownNode, node: id, "\(id) is not a member")
@@ -114,7 +148,10 @@ public struct Membership: Hashable, Sendable {
         if member.role == .server {
             let before = chains
             // Each segment passes to the first surviving replica of its chain, which holds its data.
-            ring.remove(id) { index in before[index].nodes.first { $0 != id } }
+            let copying = catchingUp
+            ring.remove(id) { index in
+                before[index].nodes.first { $0 != id && !(copying[before[index].range]?.contains($0) ?? false) }
+            }
             moves = rebuildChains(after: before)
         }
         version += 1
@@ -141,6 +178,8 @@ public struct Membership: Hashable, Sendable {
         var result: [RangeChain] = []
         result.reserveCapacity(ring.tokens.count)
         var moves: [ChainMove] = []
+        var newCatchingUp: [KeyRange: Set<NodeID>] = [:]
+        var newCopyRequestedAt: [KeyRange: UInt64] = [:]
         var oldIndex = 0
         for index in ring.tokens.indices {
             let range = ring.segmentRange(at: index)
@@ -152,6 +191,24 @@ public struct Membership: Hashable, Sendable {
             let kept = previous.filter { $0 != owner && successors.contains($0) }
             let chain = RangeChain(range: range, nodes: [owner] + kept + successors.filter { !kept.contains($0) })
             result.append(chain)
+            // A segment inherits the copies in progress of the segment it was part of, and a server
+            // new to a chain that holds data catches up.
+            if oldIndex < old.count {
+                let oldRange = old[oldIndex].range
+                var copying = (catchingUp[oldRange] ?? []).intersection(chain.nodes)
+                var requestedAt = copyRequestedAt[oldRange]
+                if holdsData, !previous.isEmpty {
+                    let newcomers = chain.nodes.filter { !previous.contains($0) }
+                    if !newcomers.isEmpty {
+                        copying.formUnion(newcomers)
+                        requestedAt = version + 1
+                    }
+                }
+                if !copying.isEmpty {
+                    newCatchingUp[range] = copying
+                    newCopyRequestedAt[range] = requestedAt
+                }
+            }
             if chain.nodes != previous {
                 if let last = moves.last, last.range.upperBound == range.lowerBound, last.from == previous,
                     last.to == chain.nodes
@@ -167,6 +224,8 @@ public struct Membership: Hashable, Sendable {
             moves = old.map { ChainMove(range: $0.range, from: $0.nodes, to: []) }
         }
         chains = result
+        catchingUp = newCatchingUp
+        copyRequestedAt = newCopyRequestedAt
         return moves
     }
 }

@@ -5,7 +5,8 @@
 ///
 /// Pure: ``make(dead:in:)`` takes the membership and the dead servers and returns the plan with the
 /// membership after it, whose table the manager broadcasts. When every copy of some range died the
-/// plan cannot exist and a ``RecoveryError`` names the lost ranges: the job must fail with it.
+/// plan cannot exist and a ``RecoveryError`` names the lost ranges: the job must fail with it. A
+/// server still catching up on a range (``Membership/catchingUp``) does not count as a copy of it.
 public struct RecoveryPlan: Hashable, Sendable {
     /// A range whose primary died: the first surviving replica becomes its primary.
     public struct Promotion: Hashable, Sendable, CustomStringConvertible {
@@ -56,7 +57,9 @@ public struct RecoveryPlan: Hashable, Sendable {
         }
         let before = membership.chains
         var lost: [KeyRange] = []
-        for chain in before where chain.nodes.allSatisfy(deadServers.contains) {
+        // A server still catching up holds no full copy.
+        for chain in before
+        where chain.nodes.allSatisfy({ deadServers.contains($0) || membership.isCatchingUp($0, in: chain.range) }) {
             if let last = lost.last, last.upperBound == chain.range.lowerBound {
                 lost[lost.count - 1].upperBound = chain.range.upperBound
             } else {

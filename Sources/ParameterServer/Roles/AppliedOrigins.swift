@@ -1,12 +1,18 @@
-/// The pushes whose results a server holds, by the identity they were first sent under
+/// The pushes whose results a server holds, per range, by the identity they were first sent under
 /// (``RequestOrigin``): what lets a replica promoted to primary acknowledge, without applying it
 /// again, a push its dead primary had applied and replicated but not acknowledged, when the worker
 /// sends it again (docs/FAULT-TOLERANCE.md).
 ///
+/// Kept per range because one push may cover several ranges of its primary, each with its own
+/// chain: a server may hold one range's result of a push and not another's, and must apply the
+/// push to the second only.
+///
 /// Only recent ids matter: a worker sends again only requests that are still in flight. Per
-/// (server, sender) the ids within ``window`` of the highest one seen are kept.
+/// (range, server, sender) the ids within ``window`` of the highest one seen are kept.
 struct AppliedOrigins {
     private struct Pair: Hashable {
+        var table: UInt32
+        var range: KeyRange
         var server: NodeID
         var sender: NodeID
     }
@@ -16,9 +22,9 @@ struct AppliedOrigins {
 
     private var seen: [Pair: (ids: Set<UInt64>, highest: UInt64)] = [:]
 
-    /// Records that the result of `origin` is held here.
-    mutating func insert(_ origin: RequestOrigin) {
-        let pair = Pair(server: origin.server, sender: origin.sender)
+    /// Records that the result of `origin` on `range` of table `table` is held here.
+    mutating func insert(_ origin: RequestOrigin, table: UInt32, range: KeyRange) {
+        let pair = Pair(table: table, range: range, server: origin.server, sender: origin.sender)
         var entry = seen.removeValue(forKey: pair) ?? ([], 0)
         entry.ids.insert(origin.requestID)
         entry.highest = max(entry.highest, origin.requestID)
@@ -29,9 +35,9 @@ struct AppliedOrigins {
         seen[pair] = entry
     }
 
-    /// Whether the result of `origin` is held here.
-    func contains(_ origin: RequestOrigin) -> Bool {
-        seen[Pair(server: origin.server, sender: origin.sender)]?.ids.contains(origin.requestID) ?? false
+    /// Whether the result of `origin` on `range` of table `table` is held here.
+    func contains(_ origin: RequestOrigin, table: UInt32, range: KeyRange) -> Bool {
+        seen[Pair(table: table, range: range, server: origin.server, sender: origin.sender)]?.ids.contains(origin.requestID) ?? false
     }
 
     /// Forgets a sender that left the cluster.

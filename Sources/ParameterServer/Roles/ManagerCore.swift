@@ -4,11 +4,16 @@ import ZeroMQ
 /// The manager's logic on its I/O thread: admits nodes, assigns key ranges, keeps and broadcasts the
 /// versioned node table, runs barriers, watches heartbeats and deadlines, and shuts the job down.
 ///
+/// The ``Membership`` is the one record of who is a member (ids from its counter), of the servers'
+/// key ranges (the segments of its ``HashRing``, each server's virtual nodes) and, with replication,
+/// of each segment's chain: its owner, then the next `k` distinct servers clockwise.
+///
 /// Every wait has a deadline; when one passes, the job fails with an error naming the nodes that did
 /// not do what was expected of them, and every node still reachable is told to shut down. With
-/// replication, a server that stops sending heartbeats is taken out instead: the next copy of each
-/// of its ranges takes over and the ranges left short get new replicas (``ManagerChains``); the job
-/// fails only when a range loses every copy (docs/FAULT-TOLERANCE.md).
+/// replication, a server that stops sending heartbeats is taken out instead (``RecoveryPlan``): the
+/// first full copy of each of its segments takes it over and each chain left short gets the next
+/// server on the ring as a new tail, which copies the segment; the job fails only when a segment
+/// loses every copy (docs/FAULT-TOLERANCE.md).
 public final class ManagerCore: TransportHandler {
     private struct Member {
         var info: NodeInfo
@@ -35,15 +40,14 @@ public final class ManagerCore: TransportHandler {
     private var awaitingAck: Set<NodeID> = []
     private var failure: String?
     private var jobDeadline: ContinuousClock.Instant?
-    private var nextClientID: UInt32
-    /// With replication: every range's chain of servers, primary first.
-    private var chains: ManagerChains
+    /// The members' ids, the ring of the servers' ranges and every segment's chain.
+    private var membership: Membership
     /// What happened to each server lost while the job ran.
     private var recoveries: [String] = []
     /// The servers lost while the job ran, by name.
     private var lostServers: [String] = []
-    /// When the copy of each range to a new replica began.
-    private var copyStarted: [KeyRange: ContinuousClock.Instant] = [:]
+    /// While segments are short of copies: when their copies began, and how many each server received.
+    private var copying: (started: ContinuousClock.Instant, received: [NodeID: Int])?
 
     /// Creates the manager logic; `onFinish` receives the job's report once every node acknowledged
     /// the shutdown (or the shutdown deadline passed).
@@ -51,11 +55,12 @@ public final class ManagerCore: TransportHandler {
         self.settings = settings
         self.logger = logger
         self.onFinish = onFinish
-        nextClientID = UInt32(1 + settings.servers + settings.workers)
-        chains = ManagerChains(replication: settings.replication)
+        membership = Membership(
+            keySpace: settings.keySpace, virtualNodes: settings.virtualNodes, replication: settings.replication)
     }
 
-    /// The id a server or worker of `rank` gets: servers first, then workers, in rank order.
+    /// The id a server or worker of the topology of `rank` has: the membership's counter gives them
+    /// when the job starts, servers first, then workers, in rank order (``assignRanges()``).
     private func id(role: NodeRole, rank: Int) -> NodeID {
         role == .server ? NodeID(UInt32(1 + rank)) : NodeID(UInt32(1 + settings.servers + rank))
     }
@@ -186,8 +191,7 @@ public final class ManagerCore: TransportHandler {
             guard case .running = phase else {
                 return refuse(header, peer: peer, io: io, .invalidRequest, "clients may join once the job is running")
             }
-            nodeID = NodeID(nextClientID)
-            nextClientID += 1
+            nodeID = admit(role: role, rank: rank, endpoint: endpoint)
         case .manager:
             return refuse(header, peer: peer, io: io, .invalidRequest, "a manager cannot register with a manager")
         }
@@ -208,14 +212,39 @@ public final class ManagerCore: TransportHandler {
         }
     }
 
+    /// Admits the topology's servers, then its workers, in rank order, under the ids they registered
+    /// with, and places the servers on the ring: each takes its share of the key space, in about
+    /// `virtualNodes` segments.
     private func assignRanges() {
-        let ranges = settings.keySpace.split(into: settings.servers)
-        for rank in 0..<settings.servers {
-            members[id(role: .server, rank: rank)]?.info.ranges = [ranges[rank]]
+        for role in [NodeRole.server, .worker] {
+            for rank in 0..<expected(role) {
+                guard let member = members[id(role: role, rank: rank)] else { continue }
+                let admitted = admit(role: role, rank: UInt32(rank), endpoint: member.info.endpoint)
+                precondition(admitted == member.info.id, "the membership gave \(member.info.name) \(admitted), not \(member.info.id)")
+            }
         }
-        guard settings.replication > 0 else { return }
-        // Server r's range is replicated on the k servers after it, wrapping around.
-        chains.assign(ranges, servers: (0..<settings.servers).map { id(role: .server, rank: $0) })
+        membership.holdsData = true
+        updateRanges()
+    }
+
+    /// A member's id from the membership's counter.
+    private func admit(role: NodeRole, rank: UInt32, endpoint: String) -> NodeID {
+        do {
+            return try membership.join(role: role, rank: rank, endpoint: endpoint).node
+        } catch {
+            preconditionFailure("only the manager cannot join, and it does not register: \(error)")
+        }
+    }
+
+    /// Gives every server the ranges it serves as primary: without replication its segments of the
+    /// ring, adjacent ones merged; with replication the segments whose chain it heads, one range each
+    /// (a segment's chain is its own).
+    private func updateRanges() {
+        for member in membership.members where member.role == .server {
+            members[member.id]?.info.ranges = settings.replication > 0
+                ? membership.chains.filter { $0.primary == member.id }.map(\.range)
+                : membership.ring.ranges(of: member.id)
+        }
     }
 
     /// A server stopped sending heartbeats under replication: for each range it held, the next
@@ -228,47 +257,57 @@ public final class ManagerCore: TransportHandler {
         members[dead] = nil
         lostServers.append(member.info.name)
         logger.error("\(member.info.name) (\(dead), \(member.info.endpoint)) stopped sending heartbeats: last heard \(silence.secondsText) ago")
-        let live = members.values.filter { $0.info.role == .server }.map(\.info.id).sorted()
-        let loss = chains.remove(dead, live: live, version: table.version + 1)
-        guard loss.lost.isEmpty else {
+        let plan: RecoveryPlan
+        do {
+            plan = try RecoveryPlan.make(dead: [dead], in: membership)
+        } catch {
             fail(
-                "key ranges \(loss.lost.map(\.description).joined(separator: ", ")) lost every copy: \(lostServers.joined(separator: ", ")) died and replication is \(settings.replication)",
+                "key ranges \(error.lostRanges.map(\.description).joined(separator: ", ")) lost every copy: \(lostServers.joined(separator: ", ")) died and replication is \(settings.replication)",
                 io: io)
             return false
         }
-        for id in live { members[id]?.info.ranges = chains.primaryRanges(of: id) }
+        membership = plan.membership
+        updateRanges()
         publishTable(io: io)
-        let promoted = loss.promoted.map { "\($0.range) to \(name(of: $0.to))" }
-        let copying = loss.copying.map { "\($0.range) to \(name(of: $0.to))" }
+        let promoted = plan.promotions.map { "\($0.range) to \(name(of: $0.to))" }
+        let copies = plan.copies.map { "\($0.range) to \(name(of: $0.target))" }
         let line = "\(member.info.name) lost after \(silence.secondsText) of silence; "
             + (promoted.isEmpty ? "it held replicas only" : "promoted \(promoted.joined(separator: ", "))")
-            + (copying.isEmpty ? "" : "; copying \(copying.joined(separator: ", "))") + "; node table version \(table.version)"
+            + (copies.isEmpty ? "" : "; copying \(copies.joined(separator: ", "))") + "; node table version \(table.version)"
         recoveries.append(line)
         logger.notice("manager: \(line)")
-        for (range, _) in loss.copying { copyStarted[range] = io.now }
+        if copying == nil, !membership.catchingUp.isEmpty { copying = (io.now, [:]) }
         return true
     }
 
-    /// A server reports that the servers after it in a chain hold their whole copy of the range.
+    /// A server reports that the servers after it in a chain hold their whole copy of the range; once
+    /// no segment is short of copies any more, one line says what was copied where, and how long it took.
     private func replicaReady(_ header: Header, from peer: PeerAddress, io: any TransportIO) {
         guard let member = members[header.sender], member.peer == peer, member.info.role == .server else {
             return refuse(header, peer: peer, io: io, .notRegistered, "only registered servers report copies")
         }
         guard let range = header.keyRange, let version = header.tableVersion else { return }
-        let done = chains.copied(range, by: header.sender, version: version)
+        let done = membership.copied(range, by: header.sender, version: version)
         guard !done.isEmpty else { return }
-        let took = copyStarted.removeValue(forKey: range).map { " in \((io.now - $0).secondsText)" } ?? ""
-        let line = "\(range) copied to \(done.map(name(of:)).joined(separator: ", "))\(took): \(settings.replication + 1) copies again"
+        for node in done { copying?.received[node, default: 0] += 1 }
+        guard membership.catchingUp.isEmpty, let finished = copying else { return }
+        copying = nil
+        let segments = finished.received.values.reduce(0, +)
+        let receivers = finished.received.sorted { $0.key < $1.key }.map { "\(name(of: $0.key)) (\($0.value))" }
+        let line = "\(segments) segment(s) copied to \(receivers.joined(separator: ", ")) in \((io.now - finished.started).secondsText): "
+            + "\(settings.replication + 1) copies of every segment again"
         recoveries.append(line)
         logger.notice("manager: \(line)")
     }
 
     private func name(of id: NodeID) -> String { members[id]?.info.name ?? "\(id)" }
 
-    /// Bumps the table version and sends the table to every member.
+    /// Sends every member the table of the membership's version, which every change bumps.
     private func publishTable(io: any TransportIO) {
+        precondition(membership.version > table.version, "the node table changes only with the membership")
         table = NodeTable(
-            version: table.version + 1, nodes: members.values.map(\.info).sorted { $0.id < $1.id }, chains: chains.chains)
+            version: membership.version, nodes: members.values.map(\.info).sorted { $0.id < $1.id },
+            chains: settings.replication > 0 ? membership.chains.map { ReplicaChain(range: $0.range, nodes: $0.nodes) } : [])
         for id in members.keys.sorted() { sendTable(to: id, io: io) }
     }
 

@@ -20,6 +20,10 @@ public struct ManagerSettings: Sendable {
     /// goes on when a server dies: each of its ranges is taken over by the next server of the
     /// range's chain (docs/FAULT-TOLERANCE.md).
     public var replication = 0
+    /// Tokens each server places on the hash ring that splits the key space (topology
+    /// `servers: { virtual_nodes: V }`): each server holds about V ranges, and with replication a
+    /// dead server's ranges and load spread over up to V others.
+    public var virtualNodes = HashRing.defaultVirtualNodes
 
     /// Creates manager settings.
     public init(

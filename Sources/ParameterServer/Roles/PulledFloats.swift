@@ -8,16 +8,17 @@ import ZeroMQ
 /// the wire has them, 4 bytes each in the host's byte order, and are read without assuming an
 /// alignment (libzmq may place a frame at any offset of its receive buffer).
 public struct PulledFloats: RandomAccessCollection, Sendable {
-    /// One reply's share: the first `count` floats of `frame`, at `start` in the whole.
+    /// One reply's share: `count` floats of `frame` after its first `skip`, at `start` in the whole.
     struct Part: Sendable {
         var frame: Frame
+        var skip: Int
         var start: Int
         var count: Int
     }
 
     /// One part needs no array: the usual case, a pull one server answered.
     private enum Parts: Sendable {
-        case one(Frame, count: Int)
+        case one(Frame, skip: Int, count: Int)
         case many([Part])
     }
 
@@ -27,15 +28,21 @@ public struct PulledFloats: RandomAccessCollection, Sendable {
     /// The floats of `parts`, each given as its frame and number of floats, in key order; each
     /// frame holds at least its floats.
     init(_ parts: [(frame: Frame, count: Int)]) {
-        precondition(parts.allSatisfy { $0.frame.count >= 4 * $0.count }, "a frame shorter than its floats")
+        self.init(parts.map { ($0.frame, 0, $0.count) })
+    }
+
+    /// The floats of `parts`, each given as its frame, the floats to skip at the frame's start and
+    /// the number of floats after them, in key order; each frame holds at least those floats.
+    init(_ parts: [(frame: Frame, skip: Int, count: Int)]) {
+        precondition(parts.allSatisfy { $0.frame.count >= 4 * ($0.skip + $0.count) }, "a frame shorter than its floats")
         count = parts.reduce(0) { $0 + $1.count }
         if parts.count == 1, let only = parts.first {
-            self.parts = .one(only.frame, count: only.count)
+            self.parts = .one(only.frame, skip: only.skip, count: only.count)
         } else {
             var start = 0
             self.parts = .many(parts.map { part in
                 defer { start += part.count }
-                return Part(frame: part.frame, start: start, count: part.count)
+                return Part(frame: part.frame, skip: part.skip, start: start, count: part.count)
             })
         }
     }
@@ -51,8 +58,8 @@ public struct PulledFloats: RandomAccessCollection, Sendable {
     public subscript(position: Int) -> Float {
         precondition(position >= 0 && position < count, "index \(position) outside 0..<\(count)")
         switch parts {
-        case .one(let frame, _):
-            return Self.float(at: position, of: frame)
+        case .one(let frame, let skip, _):
+            return Self.float(at: skip + position, of: frame)
         case .many(let parts):
             // The last part that starts at or before `position` (parts may hold no float).
             var low = 0
@@ -61,7 +68,7 @@ public struct PulledFloats: RandomAccessCollection, Sendable {
                 let middle = (low + high + 1) / 2
                 if parts[middle].start <= position { low = middle } else { high = middle - 1 }
             }
-            return Self.float(at: position - parts[low].start, of: parts[low].frame)
+            return Self.float(at: parts[low].skip + position - parts[low].start, of: parts[low].frame)
         }
     }
 
@@ -71,14 +78,14 @@ public struct PulledFloats: RandomAccessCollection, Sendable {
 
     /// Calls `body` with the bytes of each part in key order, 4 per float.
     public func forEachPart(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
-        func visit(_ frame: Frame, _ count: Int) throws {
+        func visit(_ frame: Frame, _ skip: Int, _ count: Int) throws {
             try frame.withUnsafeBytes { bytes in
-                try body(UnsafeRawBufferPointer(rebasing: bytes.prefix(4 * count)))
+                try body(UnsafeRawBufferPointer(rebasing: bytes[(4 * skip)..<(4 * (skip + count))]))
             }
         }
         switch parts {
-        case .one(let frame, let count): try visit(frame, count)
-        case .many(let parts): for part in parts { try visit(part.frame, part.count) }
+        case .one(let frame, let skip, let count): try visit(frame, skip, count)
+        case .many(let parts): for part in parts { try visit(part.frame, part.skip, part.count) }
         }
     }
 

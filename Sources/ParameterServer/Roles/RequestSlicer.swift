@@ -1,7 +1,8 @@
 import ZeroMQ
 
 /// Splits a worker's request by the servers' key ranges of the node table: one message per server
-/// range that holds some of its keys, with frames that view the caller's arrays.
+/// that holds some of its keys, however many of that server's ranges they fall in, with frames
+/// that view the caller's arrays where the server's keys are one run of them.
 struct RequestSlicer {
     /// A server that slices go to, one object per server shared by its routes and by every slice
     /// and request in flight to it: each of those holds one reference instead of a copy of the node's
@@ -34,6 +35,9 @@ struct RequestSlicer {
         var keys: Frame
         var values: Frame?
         var keyCount: Int
+        /// The positions in the request of the keys the slice carries, ascending: one run when the
+        /// server holds them in one range, several when its ranges alternate with other servers'.
+        var runs: [Range<Int>] = []
         /// The part of the key range a range function names (no keys then).
         var range: KeyRange? = nil
     }
@@ -57,9 +61,11 @@ struct RequestSlicer {
         })
     }
 
-    /// The slices of sorted, unique `keys` (and their `values`, `valueLength` floats per key), in key
-    /// order. With `toEveryServer` (a push of a `bsp` iteration), every server gets exactly one
-    /// message, with no keys where it has none, so that it can tell when the iteration is complete.
+    /// The slices of sorted, unique `keys` (and their `values`, `valueLength` floats per key): one
+    /// per server that holds some of them, in the order of their first keys, whatever the number of
+    /// that server's ranges the keys touch. With `toEveryServer` (a push of a `bsp` iteration),
+    /// every server gets exactly one message, with no keys where it has none, so that it can tell
+    /// when the iteration is complete.
     func slices(
         keys: [UInt64], values: [Float]?, valueLength width: Int, toEveryServer: Bool, node: String
     ) throws(RequestError) -> [Slice] {
@@ -67,32 +73,66 @@ struct RequestSlicer {
         if let uncovered = parts.uncovered {
             throw RequestError(code: .keyOutOfRange, peer: node, message: "key \(uncovered) lies outside every server's range")
         }
-        // Each slice's frames view the caller's arrays: nothing is copied, whatever the number of servers.
-        func slice(_ range: Range<Int>, _ server: Destination) -> Slice {
-            Slice(
-                server: server,
-                keys: Frame(array: keys, range: range),
-                values: values.map { Frame(array: $0, range: (range.lowerBound * width)..<(range.upperBound * width)) },
-                keyCount: range.count)
+        // The usual request, all in one server's range: no grouping.
+        if !toEveryServer, parts.slices.count == 1, let only = parts.slices.first {
+            return [Self.slice(keys: keys, values: values, width: width, runs: [only.keys], server: only.server)]
         }
-        guard toEveryServer else {
-            var result: [Slice] = []
-            result.reserveCapacity(parts.slices.count)
-            for part in parts.slices { result.append(slice(part.keys, part.server)) }
-            return result
+        // The runs of each server, in the order of their first keys.
+        var servers: [(server: Destination, runs: [Range<Int>])] = []
+        for part in parts.slices {
+            if let index = servers.firstIndex(where: { $0.server === part.server }) {
+                // Adjacent ranges of one server (with replication, one per chain) make one run.
+                if let last = servers[index].runs.last, last.upperBound == part.keys.lowerBound {
+                    servers[index].runs[servers[index].runs.count - 1] = last.lowerBound..<part.keys.upperBound
+                } else {
+                    servers[index].runs.append(part.keys)
+                }
+            } else {
+                servers.append((part.server, [part.keys]))
+            }
         }
-        var servers: [Destination] = []
-        for route in routes where !servers.contains(where: { $0.id == route.server.id }) { servers.append(route.server) }
-        return servers.map { server in
-            let mine = parts.slices.filter { $0.server.id == server.id }.map(\.keys)
-            if mine.count == 1 { return slice(mine[0], server) }
-            // No keys, or keys from several ranges of one server: one message all the same.
-            let serverKeys = mine.flatMap { keys[$0] }
-            let serverValues = values.map { values in mine.flatMap { values[($0.lowerBound * width)..<($0.upperBound * width)] } }
+        if toEveryServer {
+            for route in routes where !servers.contains(where: { $0.server.id == route.server.id }) {
+                servers.append((route.server, []))
+            }
+        }
+        return servers.map { Self.slice(keys: keys, values: values, width: width, runs: $0.runs, server: $0.server) }
+    }
+
+    /// The message of `runs` of `keys` to `server`. One run views the caller's arrays, nothing
+    /// copied (the usual case, and the only one with one range per server); several runs, a
+    /// server's ranges with other servers' keys between them, are gathered into one message.
+    private static func slice(keys: [UInt64], values: [Float]?, width: Int, runs: [Range<Int>], server: Destination) -> Slice {
+        if runs.count == 1, let run = runs.first {
             return Slice(
-                server: server, keys: Frame(array: serverKeys), values: serverValues.map { Frame(array: $0) },
-                keyCount: serverKeys.count)
+                server: server,
+                keys: Frame(array: keys, range: run),
+                values: values.map { Frame(array: $0, range: (run.lowerBound * width)..<(run.upperBound * width)) },
+                keyCount: run.count, runs: runs)
         }
+        let count = runs.reduce(0) { $0 + $1.count }
+        let keyFrame = Frame.allocate(count: 8 * count) { output in
+            keys.withUnsafeBytes { input in
+                var offset = 0
+                for run in runs {
+                    (output.baseAddress! + offset).copyMemory(from: input.baseAddress! + 8 * run.lowerBound, byteCount: 8 * run.count)
+                    offset += 8 * run.count
+                }
+            }
+        }
+        let valueFrame = values.map { values in
+            Frame.allocate(count: 4 * width * count) { output in
+                values.withUnsafeBytes { input in
+                    var offset = 0
+                    for run in runs {
+                        let bytes = 4 * width * run.count
+                        (output.baseAddress! + offset).copyMemory(from: input.baseAddress! + 4 * width * run.lowerBound, byteCount: bytes)
+                        offset += bytes
+                    }
+                }
+            }
+        }
+        return Slice(server: server, keys: keyFrame, values: valueFrame, keyCount: count, runs: runs)
     }
 
     /// The runs of `keys` each route holds, and the first key no route holds.

@@ -122,7 +122,7 @@ extension ServerCore {
             throw WireError(.invalidRequest, field: "s", "\(header.sender) is not the predecessor of \(link.nodeID) in the chain of \(range)")
         }
         store.write(replicate: message)
-        for origin in header.origins { appliedOrigins.insert(origin) }
+        for origin in header.origins { appliedOrigins.insert(origin, table: header.table, range: range) }
         perform(replication.wrote(message, range: range, from: header.sender), io: io)
     }
 

@@ -210,12 +210,17 @@ extension ServerCore {
 
     /// Applies a push and answers it, or, where its ranges have replicas, forwards its results down
     /// their chains and holds the answer until every replica has them (`nil`). A push sent again
-    /// after a fail-over whose result this server already holds is acknowledged without applying it.
+    /// after a fail-over is applied only to the ranges whose result of it this server does not hold
+    /// yet, and acknowledged without applying anything when it holds them all.
     func push(
-        _ message: Message, table: Table, slices: [ServedTable.Slice], from peer: PeerAddress, io: any TransportIO
+        _ message: Message, table: Table, slices all: [ServedTable.Slice], from peer: PeerAddress, io: any TransportIO
     ) throws -> Message? {
         let header = message.header
-        if let origin = header.origin, appliedOrigins.contains(origin) { return acknowledgement(of: header) }
+        var slices = all
+        if let origin = header.origin {
+            slices.removeAll { appliedOrigins.contains(origin, table: table.spec.id, range: table.stores[$0.store].range) }
+            if slices.isEmpty { return acknowledgement(of: header) }
+        }
         try table.apply(message, slices: slices, updater: updater(named: header.updater, table: table))
         let reply = acknowledgement(of: header)
         // Without replicas (the usual case) nothing more to do, and no array to build.

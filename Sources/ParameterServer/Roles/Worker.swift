@@ -7,7 +7,7 @@ import ZeroMQ
 /// Calls may come from any task; each is validated on the caller's thread, given its task timestamp
 /// and queued onto the node's I/O thread, where ``WorkerCore``'s ``TaskEngine`` starts it when the
 /// table's consistency model (or the call's `consistency`) and its `after` dependencies allow, then
-/// slices it by server range. `push` and ``submitPull(table:keys:consistency:after:iteration:wantClock:inPlace:)``
+/// splits it by server, one message to each. `push` and ``submitPull(table:keys:consistency:after:iteration:wantClock:inPlace:)``
 /// return as soon as the task is queued; ``wait(_:)`` tells when it finished. See docs/CONSISTENCY.md.
 ///
 /// A ``WorkerNode`` hands its application a worker whose I/O thread speaks ZeroMQ; an

@@ -37,8 +37,9 @@ public final class WorkerCore: TransportHandler {
         /// The slice before the filters encoded it, kept (when filters are on) to resend it with its
         /// keys after a key-cache miss.
         var plain: Message? = nil
-        /// A pull slice sent again in parts after a fail-over: which part of how many.
-        var part: (index: Int, of: Int)? = nil
+        /// A pull slice sent again in parts after a fail-over: which part of how many, and the
+        /// positions in the slice of the part's keys.
+        var part: (index: Int, of: Int, runs: [Range<Int>])? = nil
         /// The server answered that the slice was routed by an older node table: it waits for the
         /// new one, then goes to the servers that table names.
         var awaitingTable = false
@@ -251,7 +252,7 @@ public final class WorkerCore: TransportHandler {
         }
         if let range = request.range { outgoing = slicer.slices(of: range) }
         task.remaining = outgoing.count
-        task.sliceParts = outgoing.map { ($0.keyCount, nil) }
+        task.sliceParts = outgoing.map { ($0.keyCount, $0.runs, nil) }
         if outgoing.isEmpty {
             complete(task, io: io)
             return
@@ -367,7 +368,7 @@ public final class WorkerCore: TransportHandler {
                 return
             }
             if let part = sent.part {
-                task.received(values: message.values, clock: header.clock, slice: index, part: part.index, of: part.of)
+                task.received(values: message.values, clock: header.clock, slice: index, part: part.index, of: part.of, runs: part.runs)
             } else {
                 task.received(values: message.values, clock: header.clock, slice: index)
             }
@@ -442,7 +443,7 @@ public final class WorkerCore: TransportHandler {
             resent.server = part.server
             resent.sentAt = io.now
             resent.awaitingTable = false
-            resent.part = parts.count > 1 && task.kind == .pull ? (index, parts.count) : sent.part
+            resent.part = parts.count > 1 && task.kind == .pull ? (index, parts.count, part.runs) : sent.part
             if filters.isActive {
                 let message = filters.encode(request, to: part.server.id, forceKeys: true)
                 resent.header = message.header

@@ -44,9 +44,9 @@ final class WorkerTask: @unchecked Sendable {
     var deadline: ContinuousClock.Instant?
     /// Slices not answered yet.
     var remaining = 0
-    /// Per slice, in key order: its number of keys and, once its pull reply arrived, the values,
-    /// merged when the last arrives.
-    var sliceParts: [(keyCount: Int, values: Frame?)] = []
+    /// Per slice: its number of keys, the positions of its keys in the request (ascending runs), and,
+    /// once its pull reply arrived, the values, merged in key order when the last arrives.
+    var sliceParts: [(keyCount: Int, runs: [Range<Int>], values: Frame?)] = []
     /// The minimum of the clocks received so far; `clockMissing` once a server sent none.
     private var clock: [Int64]?
     private var clockMissing = false
@@ -88,22 +88,38 @@ final class WorkerTask: @unchecked Sendable {
     }
 
     /// Per slice sent again in parts after a fail-over (its keys now on several servers): the
-    /// values of the parts answered so far.
-    private var partValues: [Int: [Frame?]] = [:]
+    /// values of the parts answered so far, with the positions of their keys in the slice.
+    private var partValues: [Int: [(runs: [Range<Int>], values: Frame)?]] = [:]
 
-    /// Keeps part `part` of `parts` of slice `slice`'s pull reply; once every part is in, the
-    /// slice's values are the parts' in key order.
-    func received(values: Frame?, clock sliceClock: [Int64]?, slice: Int, part: Int, of parts: Int) {
+    /// Keeps part `part` of `parts` of slice `slice`'s pull reply, whose keys are those at `runs` of
+    /// the slice; once every part is in, the slice's values are the parts' put back in key order.
+    func received(values: Frame?, clock sliceClock: [Int64]?, slice: Int, part: Int, of parts: Int, runs: [Range<Int>]) {
         var list = partValues.removeValue(forKey: slice) ?? Array(repeating: nil, count: parts)
-        list[part] = values ?? Frame()
+        list[part] = (runs, values ?? Frame())
         merge(clock: sliceClock)
         guard list.allSatisfy({ $0 != nil }) else {
             partValues[slice] = list
             return
         }
-        var bytes: [UInt8] = []
-        for frame in list { frame!.withUnsafeBytes { bytes.append(contentsOf: $0) } }
-        sliceParts[slice].values = Frame(bytes: bytes)
+        let width = valueLength
+        sliceParts[slice].values = Frame.allocate(count: 4 * width * sliceParts[slice].keyCount) { output in
+            for case let (runs, frame)? in list {
+                Self.scatter(frame, runs: runs, width: width, into: output)
+            }
+        }
+    }
+
+    /// Copies the values of `frame`, those of the keys at `runs` one after another, to those
+    /// positions of `output` (`width` floats per key).
+    private static func scatter(_ frame: Frame, runs: [Range<Int>], width: Int, into output: UnsafeMutableRawBufferPointer) {
+        frame.withUnsafeBytes { input in
+            var offset = 0
+            for run in runs where !run.isEmpty {
+                let bytes = 4 * width * run.count
+                (output.baseAddress! + 4 * width * run.lowerBound).copyMemory(from: input.baseAddress! + offset, byteCount: bytes)
+                offset += bytes
+            }
+        }
     }
 
     private func merge(clock sliceClock: [Int64]?) {
@@ -119,24 +135,38 @@ final class WorkerTask: @unchecked Sendable {
         let clock = clockMissing ? nil : clock
         if readsInPlace {
             // Every slice's reply was checked to hold its values (an empty frame for no keys).
-            let parts = sliceParts.map { (frame: $0.values ?? Frame(), count: $0.keyCount * valueLength) }
-            return PulledValues(floats: PulledFloats(parts), clock: clock, timestamp: timestamp)
+            return PulledValues(floats: PulledFloats(inPlaceParts()), clock: clock, timestamp: timestamp)
         }
-        let total = keyCount * valueLength
+        let width = valueLength
+        let total = keyCount * width
         let values = [Float](unsafeUninitializedCapacity: total) { buffer, initialized in
-            var offset = 0
-            for (keys, frame) in sliceParts {
-                let bytes = 4 * keys * valueLength
-                if bytes > 0, let frame {
-                    frame.withUnsafeBytes { raw in
-                        UnsafeMutableRawPointer(buffer.baseAddress! + offset).copyMemory(from: raw.baseAddress!, byteCount: bytes)
-                    }
-                }
-                offset += keys * valueLength
+            let output = UnsafeMutableRawBufferPointer(buffer)
+            for (keys, runs, frame) in sliceParts where keys > 0 {
+                if let frame { Self.scatter(frame, runs: runs, width: width, into: output) }
             }
             initialized = total
         }
         return PulledValues(values: values, clock: clock, timestamp: timestamp)
+    }
+
+    /// The parts of the reply frames in key order, one per run of a slice: each a frame, the floats
+    /// to skip at its start and the floats to read.
+    private func inPlaceParts() -> [(frame: Frame, skip: Int, count: Int)] {
+        let width = valueLength
+        var parts: [(position: Int, part: (frame: Frame, skip: Int, count: Int))] = []
+        parts.reserveCapacity(sliceParts.count)
+        for (_, runs, frame) in sliceParts {
+            var skip = 0
+            for run in runs where !run.isEmpty {
+                parts.append((run.lowerBound, (frame ?? Frame(), skip, run.count * width)))
+                skip += run.count * width
+            }
+        }
+        // Slices each of one run come in key order already: the usual case sorts nothing.
+        if !parts.indices.dropFirst().allSatisfy({ parts[$0 - 1].position < parts[$0].position }) {
+            parts.sort { $0.position < $1.position }
+        }
+        return parts.map(\.part)
     }
 
     /// The elementwise minimum of two servers' clocks; a server whose clock is shorter has not heard

@@ -35,6 +35,9 @@ public struct RoleSpec: Hashable, Sendable {
     /// ``TransportSettings/busyPoll``); `.zero` blocks at once, `nil` (not given) picks by
     /// ``scheduling``: 50 µs under `batch`, none under `normal`.
     public var busyPoll: Duration?
+    /// Servers only: the tokens each server places on the hash ring that splits the key space
+    /// (`virtual_nodes`), so each holds about this many ranges (``ManagerSettings/virtualNodes``).
+    public var virtualNodes = HashRing.defaultVirtualNodes
 
     /// Creates a role specification.
     public init(

@@ -13,7 +13,8 @@ public struct Topology: Hashable, Sendable {
     public var servers: RoleSpec
     /// Where the workers run and how many there are.
     public var workers: RoleSpec
-    /// Keys live in `[0, keySpace)`; the servers split that range evenly.
+    /// Keys live in `[0, keySpace)`; the manager's hash ring splits that range evenly between the
+    /// servers, each in about ``RoleSpec/virtualNodes`` ranges.
     public var keySpace: UInt64
     /// How many servers keep a copy of each range besides its primary (`replication`, default 0);
     /// `k ≥ 1` needs at least `k + 1` servers.
@@ -79,15 +80,6 @@ public struct Topology: Hashable, Sendable {
 
     /// The keys of the job, `[0, keySpace)`.
     public var keySpaceRange: KeyRange { KeyRange(0, keySpace) }
-
-    /// The range each server rank owns at startup, indexed by rank: the key space split evenly, in order.
-    public var serverKeyRanges: [KeyRange] { keySpaceRange.split(into: servers.count) }
-
-    /// The range server `rank` owns at startup.
-    public func keyRange(ofServer rank: Int) -> KeyRange {
-        precondition(rank >= 0 && rank < servers.count, "server rank \(rank) outside 0..<\(servers.count)")
-        return serverKeyRanges[rank]
-    }
 
     // MARK: Roles and endpoints
 

@@ -111,6 +111,7 @@ private struct TopologyDecoder {
     ) throws(TopologyError) -> RoleSpec {
         // The manager waits on all its sockets, never on one alone, so it has nothing to busy-poll.
         let allowed = (counted ? ["count", "busy_poll", "hosts"] : []) + ["host", "bind", "port", "cpus", "scheduling"]
+            + (section == "servers" ? ["virtual_nodes"] : [])
         let fields = try reader.fields(node, section, allowed: allowed)
         var spec = RoleSpec()
         if counted {
@@ -156,6 +157,9 @@ private struct TopologyDecoder {
         }
         if let busyPoll = fields.value("busy_poll") {
             spec.busyPoll = try reader.duration(busyPoll, "\(section).busy_poll")
+        }
+        if let virtualNodes = fields.value("virtual_nodes") {
+            spec.virtualNodes = try reader.int(virtualNodes, "\(section).virtual_nodes", expected: Topology.virtualNodesExpectation)
         }
         return spec
     }

@@ -1,6 +1,9 @@
 extension Topology {
     /// The ports a node may bind; 0 asks the system for an ephemeral one.
     public static let portLimits = 0...65535
+    /// The tokens a server may place on the hash ring (`servers.virtual_nodes`).
+    public static let virtualNodesLimits = 1...1024
+    static let virtualNodesExpectation = "an integer in \(virtualNodesLimits)"
 
     /// Checks every rule a topology must follow and throws the first violation, located where the
     /// offending field was written (see ``locations``). The loader and ``withOverrides(_:updaters:)``
@@ -17,6 +20,11 @@ extension Topology {
             throw problem(
                 .invalidValue, "key_space",
                 "expected at least one key per server (\(servers.count) servers), found \(keySpace)")
+        }
+
+        if !Self.virtualNodesLimits.contains(servers.virtualNodes) {
+            throw problem(
+                .invalidValue, "servers.virtual_nodes", "expected \(Self.virtualNodesExpectation), found \(servers.virtualNodes)")
         }
 
         if replication < 0 {

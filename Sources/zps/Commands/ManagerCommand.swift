@@ -20,6 +20,7 @@ struct ManagerCommand: AsyncParsableCommand {
             deadlines: topology.deadlines, cpu: try options.cpu(role: .manager, topology: topology))
         settings.batchScheduling = topology.manager.scheduling.usesBatchScheduling
         settings.replication = topology.replication
+        settings.virtualNodes = topology.servers.virtualNodes
         let manager = ManagerNode(settings: settings, logger: logger) { endpoint in
             SupervisorChannel.emit("ready \(endpoint)")
             if let readyFile = options.readyFile { ReadyFile.create(readyFile, logger: logger) }
