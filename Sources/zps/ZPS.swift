@@ -31,7 +31,9 @@ struct ZPS: AsyncParsableCommand {
             // Mistakes in the command line itself print ArgumentParser's message and usage, and
             // exit with status 1 like every other failure (ArgumentParser would use 64).
             if exitCode(for: error) == .validationFailure {
-                printError(fullMessage(for: error))
+                let message = fullMessage(for: error)
+                printError(message)
+                RunSummary.writeUnparsedCommandLine(CommandLine.arguments, reason: Self.message(for: error))
                 Foundation.exit(EXIT_FAILURE)
             }
             exit(withError: error)

@@ -151,6 +151,19 @@ struct RunValidationTests {
         #expect(summary["errors"] as? [String] == [message])
     }
 
+    @Test("--json is written when the command line itself does not parse")
+    func jsonForUnparsedCommandLine() async throws {
+        let path = try topology("train: \(train)")
+        let json = directory.appendingPathComponent("unparsed.json").path
+        let run = try await zps(["run", path, "--json", json, "--frobnicate", "3"])
+        #expect(run.status == 1)
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        #expect(summary["schema"] as? String == "zps.run")
+        #expect(summary["topology"] as? String == path)
+        #expect(summary["status"] as? String == "invalid")
+        #expect(summary["failure"] as? String == "Unknown option '--frobnicate'")
+    }
+
     @Test("data errors exit with 1 and no usage line; command-line mistakes exit with 1 and show the usage")
     func exitStatuses() async throws {
         let model = directory.appendingPathComponent("model.txt").path

@@ -28,6 +28,8 @@ struct ReplicationGroupCommitTests {
         var managerSettings = ManagerSettings(
             bindEndpoint: "mem://manager", servers: 2, workers: 1, keySpace: Self.keySpace, deadlines: Self.deadlines)
         managerSettings.replication = 1
+        // One segment per server: server 0 holds the lower half, server 1 the upper half.
+        managerSettings.virtualNodes = 1
         network.add(ManagerCore(settings: managerSettings, logger: Self.logger) { _ in }, endpoint: "mem://manager")
         func settings(_ role: NodeRole, _ rank: Int) -> NodeSettings {
             NodeSettings(

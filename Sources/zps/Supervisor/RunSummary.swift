@@ -32,6 +32,22 @@ enum RunSummary {
         return object
     }
 
+    /// For a `zps run … --json PATH` whose command line did not parse: the `invalid` summary, at
+    /// the path the arguments name, so that a script finds one whatever went wrong. Writes nothing
+    /// for other commands or without `--json`.
+    static func writeUnparsedCommandLine(_ arguments: [String], reason: String) {
+        guard arguments.count > 1, arguments[1] == "run" else { return }
+        let rest = Array(arguments.dropFirst(2))
+        var path: String?
+        for (index, argument) in rest.enumerated() {
+            if argument == "--json", index + 1 < rest.count { path = rest[index + 1] }
+            if argument.hasPrefix("--json=") { path = String(argument.dropFirst("--json=".count)) }
+        }
+        guard let path else { return }
+        let topology = rest.first { !$0.hasPrefix("-") } ?? ""
+        try? write(object(topology: topology, invalid: reason, seconds: 0), to: path)
+    }
+
     static func write(_ object: [String: Any], to path: String) throws {
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: path))
