@@ -79,20 +79,29 @@ public struct CSVFormat: ExampleLineFormat, Sendable {
                 column += 1
                 continue
             }
-            if let state = columnStates[column] {
-                batch.appendFeature(key: hasher.key(continuing: state, value: bytes), value: 1)
-            } else if column == labelIndex {
-                guard bytes.count == 1, bytes[0] == UInt8(ascii: "0") || bytes[0] == UInt8(ascii: "1") else {
-                    throw LineFormatError(field: column + 1, fieldName: labelColumn, expected: "a label 0 or 1", found: bytes)
-                }
-                label = bytes[0] == UInt8(ascii: "1") ? 1 : 0
-            }
+            try take(bytes, column: column, label: &label, to: &batch)
             column += 1
         }
         guard column == columnStates.count else {
             throw LineFormatError(detail: "expected \(columnStates.count) fields as in the header, found \(column)")
         }
         return label
+    }
+
+    /// Field `column` of a line: a feature of a hashed column, or the label (a column below
+    /// `columnStates.count`).
+    @inline(__always)
+    private func take(
+        _ bytes: UnsafeRawBufferPointer, column: Int, label: inout Float, to batch: inout ExampleBatch
+    ) throws(LineFormatError) {
+        if let state = columnStates[column] {
+            batch.appendFeature(key: hasher.key(continuing: state, value: bytes), value: 1)
+        } else if column == labelIndex {
+            guard bytes.count == 1, bytes[0] == UInt8(ascii: "0") || bytes[0] == UInt8(ascii: "1") else {
+                throw LineFormatError(field: column + 1, fieldName: labelColumn, expected: "a label 0 or 1", found: bytes)
+            }
+            label = bytes[0] == UInt8(ascii: "1") ? 1 : 0
+        }
     }
 
     /// The features of a line that holds a `"`: the same as ``appendFeatures(from:to:)``, reading
@@ -102,18 +111,10 @@ public struct CSVFormat: ExampleLineFormat, Sendable {
     ) throws(LineFormatError) -> Float {
         var label: Float = 0
         var count = 0
-        let (states, labelIndex, labelColumn, hasher) = (columnStates, labelIndex, labelColumn, hasher)
         try Self.forEachQuotedField(in: line, separator: separator) { (bytes: UnsafeRawBufferPointer, column: Int) throws(LineFormatError) in
             count = column + 1
-            guard column < states.count else { return }
-            if let state = states[column] {
-                batch.appendFeature(key: hasher.key(continuing: state, value: bytes), value: 1)
-            } else if column == labelIndex {
-                guard bytes.count == 1, bytes[0] == UInt8(ascii: "0") || bytes[0] == UInt8(ascii: "1") else {
-                    throw LineFormatError(field: column + 1, fieldName: labelColumn, expected: "a label 0 or 1", found: bytes)
-                }
-                label = bytes[0] == UInt8(ascii: "1") ? 1 : 0
-            }
+            guard column < columnStates.count else { return }
+            try take(bytes, column: column, label: &label, to: &batch)
         }
         guard count == columnStates.count else {
             throw LineFormatError(detail: "expected \(columnStates.count) fields as in the header, found \(count)")
