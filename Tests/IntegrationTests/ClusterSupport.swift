@@ -46,6 +46,29 @@ enum ClusterSupport {
         return path
     }
 
+    /// Writes `topology.yaml` in `directory`: a sparse_lr job on loopback ports with one server,
+    /// `workers` workers, one FTRL table over 2^20 + 1 keys, the `deadlines` flow mapping if any, and
+    /// the `application` lines after `kind` and `format`.
+    static func writeSparseLRTopology(
+        in directory: URL, workers: Int, updaterOptions: String = "alpha: 0.05", deadlines: String? = nil,
+        application: [String]
+    ) throws -> String {
+        var yaml = """
+            manager: { host: 127.0.0.1, port: 0 }
+            servers: { count: 1, host: 127.0.0.1, port: 0 }
+            workers: { count: \(workers), host: 127.0.0.1, port: 0 }
+            key_space: 1048577
+            tables:
+              - { name: weights, updater: ftrl, updater_options: { \(updaterOptions) } }
+
+            """
+        if let deadlines { yaml += "deadlines: \(deadlines)\n" }
+        yaml += "application:\n  kind: sparse_lr\n  format: criteo\n" + application.map { "  \($0)\n" }.joined()
+        let path = directory.appendingPathComponent("topology.yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// A manager and one server process for a one-worker topology with table `weights` (one float
     /// per key), and the settings of that in-process worker. The caller kills the processes.
     static func startOneServer(

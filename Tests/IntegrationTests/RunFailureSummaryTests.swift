@@ -8,25 +8,10 @@ import Testing
 @Suite("zps run failure summaries", .serialized)
 struct RunFailureSummaryTests {
     /// A 1-server, 2-worker sparse_lr topology in `directory` training on `train`.
-    static func topology(in directory: URL, train: String, extra: String = "") throws -> String {
-        let yaml = """
-            manager: { host: 127.0.0.1, port: 0 }
-            servers: { count: 1, host: 127.0.0.1, port: 0 }
-            workers: { count: 2, host: 127.0.0.1, port: 0 }
-            key_space: 1048577
-            tables:
-              - { name: weights, updater: ftrl, updater_options: { alpha: 0.05 } }
-            deadlines: { startup: 60s, shutdown: 5s }
-            application:
-              kind: sparse_lr
-              format: criteo
-              train: \(train)
-              minibatch: 50
-
-            """ + extra
-        let path = directory.appendingPathComponent("topology.yaml").path
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
+    static func topology(in directory: URL, train: String, extra: [String] = []) throws -> String {
+        try ClusterSupport.writeSparseLRTopology(
+            in: directory, workers: 2, deadlines: "{ startup: 60s, shutdown: 5s }",
+            application: ["train: \(train)", "minibatch: 50"] + extra)
     }
 
     /// Generated Criteo rows with `bad` (1-based line numbers) made malformed: field 2 becomes `garbage`.
@@ -83,7 +68,7 @@ struct RunFailureSummaryTests {
         // Lines 5, 6 and 8 are data lines 4, 5 and 7: worker 0 skips one, worker 1 two.
         let train = try Self.data(in: directory, rows: 400, bad: [5, 6, 8])
         let (run, status, summary) = try await Self.run(
-            try Self.topology(in: directory, train: train, extra: "  on_bad_line: skip\n"), in: directory)
+            try Self.topology(in: directory, train: train, extra: ["on_bad_line: skip"]), in: directory)
         #expect(status == 0, "zps run said: \(run.errors.suffix(2000))")
         #expect(summary["skipped_lines"] as? Int == 3)
         #expect(summary["examples"] as? Int == 397)

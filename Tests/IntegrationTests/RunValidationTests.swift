@@ -23,21 +23,9 @@ struct RunValidationTests {
 
     /// A sparse_lr topology `topology.yaml` in the test's directory with `application` lines.
     func topology(_ application: String, updaterOptions: String = "alpha: 0.05") throws -> String {
-        let yaml = """
-            manager: { host: 127.0.0.1, port: 0 }
-            servers: { count: 1, host: 127.0.0.1, port: 0 }
-            workers: { count: 2, host: 127.0.0.1, port: 0 }
-            key_space: 1048577
-            tables:
-              - { name: weights, updater: ftrl, updater_options: { \(updaterOptions) } }
-            application:
-              kind: sparse_lr
-              format: criteo
-
-            """ + application.split(separator: "\n").map { "  \($0)\n" }.joined()
-        let path = directory.appendingPathComponent("topology.yaml").path
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
+        try ClusterSupport.writeSparseLRTopology(
+            in: directory, workers: 2, updaterOptions: updaterOptions,
+            application: application.split(separator: "\n").map(String.init))
     }
 
     /// Runs `zps ARGUMENTS` to its end: exit status, standard output, standard error.

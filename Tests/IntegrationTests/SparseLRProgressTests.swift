@@ -12,24 +12,9 @@ struct SparseLRProgressTests {
         let train = directory.appendingPathComponent("train.tsv").path
         var generator = SyntheticCTRGenerator(seed: 7)
         try generator.write(rows: 8_000, to: train, probabilitiesPath: train + ".probabilities")
-        let yaml = """
-            manager: { host: 127.0.0.1, port: 0 }
-            servers: { count: 1, host: 127.0.0.1, port: 0 }
-            workers: { count: 1, host: 127.0.0.1, port: 0 }
-            key_space: 1048577
-            tables:
-              - { name: weights, updater: ftrl, updater_options: { alpha: 0.05 } }
-            deadlines: { startup: 60s }
-            application:
-              kind: sparse_lr
-              format: criteo
-              train: \(train)
-              epochs: 1
-              minibatch: 10
-
-            """
-        let topology = directory.appendingPathComponent("topology.yaml").path
-        try yaml.write(toFile: topology, atomically: true, encoding: .utf8)
+        let topology = try ClusterSupport.writeSparseLRTopology(
+            in: directory, workers: 1, deadlines: "{ startup: 60s }",
+            application: ["train: \(train)", "epochs: 1", "minibatch: 10"])
         let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
         let server = try NodeProcess.start("server", rank: 0, topology: topology, manager: endpoint, directory: directory)
         let worker = try NodeProcess.start("worker", rank: 0, topology: topology, manager: endpoint, directory: directory)
