@@ -4,10 +4,19 @@ import Testing
 
 @Suite("Nodes kept on a CPU")
 struct CPUPinningTests {
-    @Test("a server started with --cpu keeps its I/O thread (named after the node, batch-scheduled) and libzmq's on that CPU")
-    func serverThreadsStayOnTheirCPU() async throws {
+    /// The topology's `scheduling` reaches the threads: `batch` when it says so, the kernel's
+    /// default policy when it says nothing.
+    @Test("a server started with --cpu keeps its I/O thread (named after the node, under the topology's scheduling) and libzmq's on that CPU",
+        arguments: [true, false])
+    func serverThreadsStayOnTheirCPU(batchScheduled: Bool) async throws {
         let directory = try ClusterSupport.temporaryDirectory("cpu")
         let topology = try ClusterSupport.writeTopology(in: directory, servers: 1, workers: 1, keySpace: 10, tables: [("w", 1)])
+        if batchScheduled {
+            let text = try String(contentsOfFile: topology, encoding: .utf8)
+            let scheduled = text.replacingOccurrences(of: "servers: { count: 1,", with: "servers: { count: 1, scheduling: batch,")
+            #expect(scheduled != text)
+            try scheduled.write(toFile: topology, atomically: true, encoding: .utf8)
+        }
         let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
         defer { manager.kill() }
         let cpu = ThreadAffinity.onlineCPUs - 1
@@ -27,11 +36,12 @@ struct CPUPinningTests {
         #expect(pinned.values.contains(zmqIO), "threads on CPU \(cpu): \(pinned)")
         #expect(pinned.values.contains("server-0"), "threads on CPU \(cpu): \(pinned)")
         #expect(Set(pinned.keys.map { Self.allowedCPUs(pid: server.pid, thread: $0) }) == ["\(cpu)"])
-        // The node's I/O thread runs under SCHED_BATCH (policy 3), and so do libzmq's I/O threads,
-        // which it starts when it makes its first socket.
+        // Under `scheduling: batch` the node's I/O thread runs under SCHED_BATCH (policy 3), and so
+        // do libzmq's I/O threads, which it starts when it makes its first socket; else SCHED_OTHER (0).
         let policies = Dictionary(pinned.map { ($0.value, Self.schedulingPolicy(pid: server.pid, thread: $0.key)) }) { first, _ in first }
-        #expect(policies["server-0"] == 3, "policies: \(policies)")
-        #expect(policies[zmqIO] == 3, "policies: \(policies)")
+        let expected = batchScheduled ? 3 : 0
+        #expect(policies["server-0"] == expected, "policies: \(policies)")
+        #expect(policies[zmqIO] == expected, "policies: \(policies)")
     }
 
     /// The scheduling policy of a thread, field 41 of its `stat` (counted after the name).

@@ -123,7 +123,7 @@ struct TopologyLoaderTests {
         #expect(topology.cpu(role: .worker, rank: 0) == nil)
     }
 
-    @Test func rolesRunBatchScheduledUnlessTheySayNormal() throws {
+    @Test func rolesRunUnderTheDefaultPolicyUnlessTheySayBatch() throws {
         let topology = try Topology.parse(
             yaml: """
                 manager: { scheduling: normal }
@@ -135,7 +135,7 @@ struct TopologyLoaderTests {
             file: "scheduling.yaml")
         #expect(topology.manager.scheduling == .normal && !topology.manager.scheduling.usesBatchScheduling)
         #expect(topology.servers.scheduling == .batch && topology.servers.scheduling.usesBatchScheduling)
-        #expect(topology.workers.scheduling == .batch)
+        #expect(topology.workers.scheduling == .normal && !topology.workers.scheduling.usesBatchScheduling)
     }
 
     @Test func serversAndWorkersBusyPollForTheirDurationOrTheDefault() throws {

@@ -101,12 +101,14 @@ struct NodeSchedulingTests {
         let transport = settings.transportSettings
         #expect(transport.cpu == 1 && transport.threadName == "worker-3" && transport.libzmqThreadPrefix == 2003)
         #expect(!transport.batchScheduling && transport.busyPoll == .microseconds(7))
-        // Without a busy poll of its own a node polls under batch scheduling only.
+        // Without a busy poll of its own a node polls under batch scheduling only, which it is not
+        // under unless its settings ask.
         var unset = NodeSettings(role: .server, rank: 0, managerEndpoint: "", bindEndpoint: "", tables: [])
+        #expect(!unset.batchScheduling && !unset.transportSettings.batchScheduling)
         #expect(unset.transportSettings.busyPoll == nil)
-        #expect(unset.transportSettings.effectiveBusyPoll == TransportSettings.defaultBusyPoll)
-        unset.batchScheduling = false
         #expect(unset.transportSettings.effectiveBusyPoll == .zero)
+        unset.batchScheduling = true
+        #expect(unset.transportSettings.effectiveBusyPoll == TransportSettings.defaultBusyPoll)
         #expect(transport.effectiveBusyPoll == .microseconds(7))
 
         var manager = ManagerSettings(bindEndpoint: "tcp://127.0.0.1:*", servers: 1, workers: 1, keySpace: KeyRange(0, 8), cpu: 0)

@@ -15,7 +15,7 @@ public struct ManagerSettings: Sendable {
     /// The CPU the manager's I/O thread and libzmq's I/O thread are kept on; `nil`: any.
     public var cpu: Int?
     /// Whether the manager's I/O thread and libzmq's run under `SCHED_BATCH` (see ``ThreadScheduling``).
-    public var batchScheduling = true
+    public var batchScheduling = false
     /// Replicas per key range beyond its primary (topology `replication: k`). With k ≥ 1 the job
     /// goes on when a server dies: each of its ranges is taken over by the next server of the
     /// range's chain (docs/FAULT-TOLERANCE.md).

@@ -25,7 +25,7 @@ public struct NodeSettings: Sendable {
     /// `nil` lets them run on any.
     public var cpu: Int?
     /// Whether the node's I/O thread and libzmq's run under `SCHED_BATCH` (see ``ThreadScheduling``).
-    public var batchScheduling = true
+    public var batchScheduling = false
     /// How long the node's I/O thread polls for the next message before it blocks (see
     /// ``TransportSettings/busyPoll``); `.zero` blocks at once, `nil` picks by ``batchScheduling``.
     public var busyPoll: Duration?

@@ -29,8 +29,9 @@ public struct RoleSpec: Hashable, Sendable {
     /// `cpus: auto`: the servers, then the workers, are dealt out over the CPUs of the host each
     /// one runs on (see ``Topology/cpu(role:rank:)``); the manager is not kept on one.
     public var spreadsOverCPUs: Bool
-    /// The scheduling policy of the nodes' I/O threads and libzmq's.
-    public var scheduling: SchedulingPolicy = .batch
+    /// The scheduling policy of the nodes' I/O threads and libzmq's: the kernel's default unless the
+    /// topology asks for `batch`.
+    public var scheduling: SchedulingPolicy = .normal
     /// How long the nodes' I/O threads poll for the next message before they block (see
     /// ``TransportSettings/busyPoll``); `.zero` blocks at once, `nil` (not given) picks by
     /// ``scheduling``: 50 µs under `batch`, none under `normal`.

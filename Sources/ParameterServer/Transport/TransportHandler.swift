@@ -94,7 +94,7 @@ public struct TransportSettings: Sendable {
     public var libzmqThreadPrefix: Int?
     /// Whether the I/O thread runs under `SCHED_BATCH`, and with it the libzmq I/O threads it starts,
     /// so that a woken thread waits for the running one to finish its batch (see ``ThreadScheduling``).
-    public var batchScheduling = true
+    public var batchScheduling = false
     /// How long the I/O thread keeps asking its main socket for the next message, yielding the CPU
     /// between asks, before it blocks in libzmq's receive (see ``TransportHandler/mainSocket``).
     /// A reply that comes within it costs no sleep and no wake-up of another CPU: on a two-core

@@ -11,7 +11,9 @@ enum BenchCluster {
     /// Runs `application` on every worker (by rank) and returns what each returned, in rank order,
     /// once the manager has shut the job down.
     /// With `pinned`, each worker and then each server is kept on a CPU of its own (round robin
-    /// over the host's CPUs), as if it had a host to itself; the manager runs anywhere. `busyPoll` is
+    /// over the host's CPUs), as if it had a host to itself; the manager runs anywhere. Every node runs
+    /// under `SCHED_BATCH` (`scheduling: batch`), the policy for hosts the nodes have to themselves,
+    /// on which the push/pull shapes are compared with the C reference. `busyPoll` is
     /// the servers' and workers' ``NodeSettings/busyPoll`` (`nil`: their default). `replication` is
     /// the manager's ``ManagerSettings/replication``; `serverLog` receives the servers' log lines of
     /// level notice and above (by default they are dropped).
@@ -35,6 +37,7 @@ enum BenchCluster {
             bindEndpoint: endpoint("manager"), servers: servers, workers: workers, keySpace: keySpace,
             deadlines: deadlines, limits: limits)
         managerSettings.replication = replication
+        managerSettings.batchScheduling = true
         let serverLogger = serverLog.map { sink in Logger(label: "zps-bench.server") { _ in LineLogHandler(sink) } } ?? logger
         let results = Shared<[Int: Result]>([:])
         let report = Shared<JobReport?>(nil)
@@ -56,6 +59,7 @@ enum BenchCluster {
                     tables: tables, deadlines: deadlines, limits: limits,
                     cpu: pinned ? (workers + rank) % ThreadAffinity.onlineCPUs : nil)
                 settings.busyPoll = busyPoll
+                settings.batchScheduling = true
                 group.addTask { try await ServerNode(settings: settings, logger: serverLogger).run() }
             }
             for rank in 0..<workers {
@@ -63,6 +67,7 @@ enum BenchCluster {
                     role: .worker, rank: rank, managerEndpoint: managerEndpoint, bindEndpoint: endpoint("worker-\(rank)"),
                     tables: tables, deadlines: deadlines, limits: limits, cpu: pinned ? rank % ThreadAffinity.onlineCPUs : nil)
                 settings.busyPoll = busyPoll
+                settings.batchScheduling = true
                 group.addTask {
                     try await WorkerNode(settings: settings, logger: logger) { worker in
                         let result = try await application(rank, worker)

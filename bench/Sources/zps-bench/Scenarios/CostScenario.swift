@@ -6,7 +6,7 @@ import SparseLR
 /// (`Topologies/local.yaml`: 2 servers + 2 workers) and on 1 server + 1 worker against Vowpal
 /// Wabbit on one core, on the same 1M-row synthetic Criteo-format set, the same hashing, FTRL
 /// settings and epochs: examples/s, CPU per example of every process, and test AUC and log-loss on
-/// the same 100K held-out rows. Then the shipped topology (`scheduling: normal`) against the same
+/// the same 100K held-out rows. Then the shipped topology (the default `scheduling: normal`) against the same
 /// with `scheduling: batch`, on an otherwise quiet host and beside two busy loops competing for the CPUs.
 struct CostScenario: Scenario {
     var name: String { "cost" }
