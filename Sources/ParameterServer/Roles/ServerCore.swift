@@ -147,8 +147,7 @@ public final class ServerCore: RoleMachine {
         do {
             try link.tick(now: now, into: &directives)
         } catch {
-            outcome.fail("\(error)")
-            directives.append(.stop)
+            stop(failing: error)
         }
         flushReplication()
         if !copying.isEmpty { sendCopyParts() }
@@ -196,9 +195,14 @@ public final class ServerCore: RoleMachine {
         do {
             try body()
         } catch {
-            outcome.fail("\(error)")
-            directives.append(.stop)
+            stop(failing: error)
         }
+    }
+
+    /// Records `error` as the node's failure and stops it.
+    func stop(failing error: any Error) {
+        outcome.fail("\(error)")
+        directives.append(.stop)
     }
 
     /// A send failed: membership traffic fails the node (as a registration or heartbeat it could
@@ -206,8 +210,7 @@ public final class ServerCore: RoleMachine {
     func sendFailed(_ directive: NodeDirective, error: any Error) {
         switch directive.onFailure {
         case .fatal?:
-            outcome.fail("\(error)")
-            directives.append(.stop)
+            stop(failing: error)
         case .logged?, .request?, .barrier?, nil:
             logger.warning("\(link.settings.name) could not answer \(directive.peer.map { "\($0)" } ?? "a peer"): \(error)")
         }

@@ -16,19 +16,22 @@ import ZeroMQ
 /// table drops a server (it died and replicas took over its ranges), the slices in flight to it go
 /// to the new holders as new requests that name their first identity (`org`), so none is applied
 /// twice (docs/FAULT-TOLERANCE.md).
+///
+/// This file holds the node's events and the start of tasks; replies and resends are in
+/// WorkerCore+Replies.swift, what the application waits for in WorkerCore+Waiting.swift.
 public final class WorkerCore: RoleMachine {
     typealias VoidContinuation = CheckedContinuation<Void, any Error>
 
     typealias Request = WorkerTask.Request
-    private typealias Task = WorkerTask
+    typealias Task = WorkerTask
 
     /// A slice on its way to a server: request ids are per server.
-    private struct SliceKey: Hashable {
+    struct SliceKey: Hashable {
         var server: NodeID
         var requestID: UInt64
     }
 
-    private struct SentSlice {
+    struct SentSlice {
         /// The task it belongs to (in ``tasks`` while any of its slices is in flight).
         var task: Task
         var index: Int
@@ -47,35 +50,35 @@ public final class WorkerCore: RoleMachine {
         var awaitingTable = false
     }
 
-    private var link: ManagerLink
-    private let logger: Logger
-    private let outcome: NodeOutcome
+    var link: ManagerLink
+    let logger: Logger
+    let outcome: NodeOutcome
     /// Where each key goes, from the node table.
     private(set) var slicer = RequestSlicer(routes: [])
     /// Tasks submitted and not finished, waiting for the engine or in flight.
-    private var tasks: [Timestamp: Task] = [:]
-    private var slices: [SliceKey: SentSlice] = [:]
-    private var nextRequestIDs: [NodeID: UInt64] = [:]
-    private var engine: TaskEngine
+    var tasks: [Timestamp: Task] = [:]
+    var slices: [SliceKey: SentSlice] = [:]
+    var nextRequestIDs: [NodeID: UInt64] = [:]
+    var engine: TaskEngine
     /// The communication filters of the tables (docs/PROTOCOL.md section 13).
-    private(set) var filters: WorkerFilters
-    private var failures: [Timestamp: RequestError] = [:]
+    var filters: WorkerFilters
+    var failures: [Timestamp: RequestError] = [:]
     /// Retries sent, for logs and tests.
-    private(set) var retriedSlices = 0
-    private var registrationWaiters: [CheckedContinuation<NodeTable, any Error>] = []
-    private var barrierWaiters: [UInt64: (name: String, continuation: VoidContinuation, deadline: ContinuousClock.Instant)] = [:]
-    private var stopping = false
+    var retriedSlices = 0
+    var registrationWaiters: [CheckedContinuation<NodeTable, any Error>] = []
+    var barrierWaiters: [UInt64: (name: String, continuation: VoidContinuation, deadline: ContinuousClock.Instant)] = [:]
+    var stopping = false
     /// Shared with ``Worker``: every task up to it finished successfully.
     let watermark: FinishedWatermark
-    private var watermarkTracker = FinishedWatermark.Tracker()
+    var watermarkTracker = FinishedWatermark.Tracker()
     /// The loop has ended: tasks the engine releases are not started any more.
-    private var loopEnded = false
+    var loopEnded = false
     /// The time of the event being handled.
-    private var now: ContinuousClock.Instant = .now
+    var now: ContinuousClock.Instant = .now
     /// The endpoint this node is bound to, as of the event being handled.
-    private var localEndpoint = ""
+    var localEndpoint = ""
     /// The directives of the event being handled (the caller's buffer, swapped in for the event).
-    private var directives: [NodeDirective] = []
+    var directives: [NodeDirective] = []
 
     /// Creates the worker logic; `outcome` receives the reason it stopped.
     public convenience init(settings: NodeSettings, outcome: NodeOutcome, logger: Logger) {
@@ -99,10 +102,10 @@ public final class WorkerCore: RoleMachine {
     /// request path does not copy them all.
     let settings: NodeSettings
     /// The node's name, for errors and logs (built once: `NodeSettings.name` formats it).
-    private let name: String
+    let name: String
 
     /// How long a slice waits for its answer before it is sent again.
-    private var retryInterval: Duration { settings.deadlines.request / 4 }
+    var retryInterval: Duration { settings.deadlines.request / 4 }
 
     // MARK: Events
 
@@ -135,12 +138,11 @@ public final class WorkerCore: RoleMachine {
         work(self)
     }
 
-    private func tick() {
+    func tick() {
         do {
             try link.tick(now: now, into: &directives)
         } catch {
-            outcome.fail("\(error)")
-            directives.append(.stop)
+            stop(failing: error)
         }
         let now = self.now
         let late = tasks.values.filter { task in (task.deadline.map { $0 < now } ?? false) && task.remaining > 0 }
@@ -179,7 +181,7 @@ public final class WorkerCore: RoleMachine {
         barrierWaiters.removeAll()
     }
 
-    private func received(_ frames: [Frame], from peer: PeerAddress) {
+    func received(_ frames: [Frame], from peer: PeerAddress) {
         let message: Message
         do {
             // Replies may be filter-encoded; `handleReply` decodes and checks their payload.
@@ -198,23 +200,27 @@ public final class WorkerCore: RoleMachine {
     }
 
     /// Runs `body`; an error it throws is the node's failure and stops it.
-    private func perform(_ body: () throws -> Void) {
+    func perform(_ body: () throws -> Void) {
         do {
             try body()
         } catch {
-            outcome.fail("\(error)")
-            directives.append(.stop)
+            stop(failing: error)
         }
+    }
+
+    /// Records `error` as the node's failure and stops it.
+    func stop(failing error: any Error) {
+        outcome.fail("\(error)")
+        directives.append(.stop)
     }
 
     /// A send failed: membership traffic fails the node; a request's first slice fails its task;
     /// a barrier fails its caller; a slice sent again is logged (the retry timer sends it again).
-    private func sendFailed(_ directive: NodeDirective, error: any Error) {
+    func sendFailed(_ directive: NodeDirective, error: any Error) {
         let header = directive.header
         switch directive.onFailure {
         case .fatal?:
-            outcome.fail("\(error)")
-            directives.append(.stop)
+            stop(failing: error)
         case .request(let server)?:
             guard let header, let sent = slices[SliceKey(server: server, requestID: header.requestID)] else { return }
             fail(sent.task, RequestError(code: .internalError, peer: sent.server.description, message: "could not send: \(error)"))
@@ -227,7 +233,7 @@ public final class WorkerCore: RoleMachine {
         }
     }
 
-    private func handleManager(_ message: Message) throws {
+    func handleManager(_ message: Message) throws {
         switch try link.handle(message, context: NodeContext(now: now, localEndpoint: localEndpoint), into: &directives) {
         case .nodeTable(let table):
             slicer = RequestSlicer(table)
@@ -291,7 +297,7 @@ public final class WorkerCore: RoleMachine {
         }
     }
 
-    private func perform(_ actions: [EngineAction]) {
+    func perform(_ actions: [EngineAction]) {
         for action in actions {
             switch action {
             case .start(let timestamp):
@@ -302,7 +308,7 @@ public final class WorkerCore: RoleMachine {
         }
     }
 
-    private func start(_ task: Task) {
+    func start(_ task: Task) {
         guard var request = task.request.take() else { return }
         filters.filterPush(&request)
         if request.kind == .pull { filters.pullStarted(task.timestamp, table: request.table.id, keys: request.keys) }
@@ -355,7 +361,7 @@ public final class WorkerCore: RoleMachine {
     }
 
     /// The next request id for `server` (ids count from 1 per server), used up.
-    private func takeRequestID(for server: NodeID) -> UInt64 {
+    func takeRequestID(for server: NodeID) -> UInt64 {
         func take(_ next: inout UInt64) -> UInt64 {
             defer { next += 1 }
             return next
@@ -363,177 +369,7 @@ public final class WorkerCore: RoleMachine {
         return take(&nextRequestIDs[server, default: 1])
     }
 
-    /// Sends again, with the same id and the `retry` flag, every slice unanswered for a retry interval.
-    private func resendUnanswered(now: ContinuousClock.Instant) {
-        let interval = retryInterval
-        for (key, slice) in slices where slice.sentAt + interval < now && !slice.awaitingTable {
-            var header = slice.header
-            header.flags.insert(.retry)
-            slices[key]?.sentAt = now
-            retriedSlices += 1
-            directives.append(.send(header, payload: slice.payload, to: slice.server.address, onFailure: .logged))
-        }
-    }
-
-    private func handleReply(_ reply: Message, from peer: PeerAddress) {
-        let header = reply.header
-        guard let sent = slices.removeValue(forKey: SliceKey(server: header.sender, requestID: header.requestID)) else {
-            logger.debug("\(name) ignored a reply to unknown request \(header.requestID) from \(peer)")
-            return
-        }
-        let task = sent.task
-        let timestamp = task.timestamp
-        let index = sent.index
-        let server = sent.server
-        var message = reply
-        do {
-            if filters.isActive {
-                message = try filters.decodeReply(reply, from: server.id, request: sent.header, limits: settings.limits)
-            } else {
-                filters.countReceived(reply)
-            }
-        } catch {
-            fail(task, RequestError(code: error.code, peer: server.description, message: "\(error)"))
-            return
-        }
-        if header.errorCode == .keyCacheMiss, sent.header.flags.contains(.keysCached), let plain = sent.plain {
-            resendWithKeys(plain, as: sent)
-            return
-        }
-        if header.errorCode == .staleTable {
-            // Routed by an older table than the server's: sent again once this worker has that table.
-            var waiting = sent
-            waiting.awaitingTable = true
-            if let table = link.table, table.version >= header.tableVersion ?? .max {
-                resend(waiting, key: SliceKey(server: header.sender, requestID: header.requestID), by: table)
-            } else {
-                slices[SliceKey(server: header.sender, requestID: header.requestID)] = waiting
-            }
-            return
-        }
-        switch header.kind {
-        case .error:
-            fail(task, RequestError(
-                code: header.errorCode ?? .internalError, peer: server.description,
-                message: header.errorMessage ?? "refused \(task.kind) \(timestamp)"))
-            return
-        case .pushAck where task.kind == .push, .rangeFunctionAck where task.kind == .rangeFunction:
-            break
-        case .pullReply where task.kind == .pull:
-            guard message.valueCount == Int(sent.header.keyCount) * task.valueLength else {
-                fail(task, RequestError(
-                    code: .sizeMismatch, peer: server.description,
-                    message: "answered pull \(timestamp) with \(message.valueCount) values, expected \(task.sliceParts[index].keyCount * task.valueLength)"))
-                return
-            }
-            if let part = sent.part {
-                task.received(values: message.values, clock: header.clock, slice: index, part: part.index, of: part.of, runs: part.runs)
-            } else {
-                task.received(values: message.values, clock: header.clock, slice: index)
-            }
-        default:
-            fail(task, RequestError(
-                code: .invalidRequest, peer: server.description,
-                message: "answered \(task.kind) \(timestamp) with a \(header.kind) message"))
-            return
-        }
-        task.remaining -= 1
-        if task.remaining == 0 { complete(task) }
-    }
-
-    /// Sends every slice in flight to a server the new node table no longer lists (it died and its
-    /// ranges moved to their replicas), or that waits for this table, to the servers that now hold
-    /// its keys, in issue order. Each goes as a new request under the new server's next id, tagged
-    /// with the identity it was first sent under (`org`), so that a push the dead server had
-    /// already replicated is acknowledged by its replica without being applied twice.
-    private func reroute(by table: NodeTable) {
-        let servers = Set(table.nodes(withRole: .server).map(\.id))
-        let moved = slices.filter { !servers.contains($0.key.server) || $0.value.awaitingTable }
-            .sorted { ($0.value.task.timestamp, $0.value.index, $0.key.requestID) < ($1.value.task.timestamp, $1.value.index, $1.key.requestID) }
-        for (key, sent) in moved { resend(sent, key: key, by: table) }
-    }
-
-    /// Sends `sent` (in flight as `key`) again by `table`, split where its keys now lie on several servers.
-    private func resend(_ sent: SentSlice, key: SliceKey, by table: NodeTable) {
-        slices[key] = nil
-        let task = sent.task
-        guard tasks[task.timestamp] != nil else { return }
-        let plain = sent.plain ?? Message(
-            header: sent.header, keys: sent.header.kind == .rangeFunction ? nil : sent.payload.first,
-            values: sent.payload.count > 1 ? sent.payload[1] : nil)
-        let origin = plain.header.origin ?? RequestOrigin(server: key.server, sender: link.nodeID, requestID: key.requestID)
-        var parts: [RequestSlicer.Slice]
-        if let range = plain.header.keyRange, plain.header.kind == .rangeFunction {
-            parts = slicer.slices(of: range)
-        } else {
-            let keys = plain.keys.map { frame in frame.withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) } } ?? []
-            let values = plain.values.map { frame in frame.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
-            do {
-                parts = try slicer.slices(
-                    keys: keys, values: values, valueLength: task.valueLength, toEveryServer: false, node: name)
-            } catch {
-                fail(task, error)
-                return
-            }
-        }
-        if parts.count > 1, task.kind == .pull, sent.part != nil {
-            fail(task, RequestError(
-                code: .internalError, peer: name,
-                message: "slice \(sent.index) of pull \(task.timestamp) moved twice to several servers"))
-            return
-        }
-        task.remaining += parts.count - 1
-        if parts.isEmpty, task.remaining == 0 {
-            complete(task)
-            return
-        }
-        logger.info("\(name) sends request \(key.requestID) of \(task.kind) \(task.timestamp) again to \(parts.map(\.server.description).joined(separator: ", ")) (node table version \(table.version))")
-        for (index, part) in parts.enumerated() {
-            let requestID = takeRequestID(for: part.server.id)
-            var header = plain.header
-            header.requestID = requestID
-            header.flags.remove(.retry)
-            header.keyCount = UInt32(part.keyCount)
-            header.origin = origin
-            header.tableVersion = table.version
-            if header.kind == .rangeFunction { header.keyRange = part.range }
-            let request = Message(header: header, keys: header.kind == .rangeFunction ? nil : part.keys, values: part.values)
-            var resent = sent
-            resent.server = part.server
-            resent.sentAt = now
-            resent.awaitingTable = false
-            resent.part = parts.count > 1 && task.kind == .pull ? (index, parts.count, part.runs) : sent.part
-            if filters.isActive {
-                let message = filters.encode(request, to: part.server.id, forceKeys: true)
-                resent.header = message.header
-                resent.payload = message.payloadFrames
-                resent.plain = request
-            } else {
-                resent.header = header
-                resent.payload = request.payloadFrames
-            }
-            slices[SliceKey(server: part.server.id, requestID: requestID)] = resent
-            directives.append(.send(resent.header, payload: resent.payload, to: part.server.address, onFailure: .logged))
-        }
-    }
-
-    /// Sends a slice the server answered with a key-cache miss again, keys included, under the next
-    /// request id for that server (the miss is the recorded reply to the old id).
-    private func resendWithKeys(_ plain: Message, as sent: SentSlice) {
-        let requestID = takeRequestID(for: sent.server.id)
-        var request = plain
-        request.header.requestID = requestID
-        let message = filters.encode(request, to: sent.server.id, forceKeys: true)
-        var resent = sent
-        resent.header = message.header
-        resent.payload = message.payloadFrames
-        resent.sentAt = now
-        resent.plain = request
-        slices[SliceKey(server: sent.server.id, requestID: requestID)] = resent
-        directives.append(.send(message.header, payload: resent.payload, to: sent.server.address, onFailure: .logged))
-    }
-
-    private func complete(_ task: Task) {
+    func complete(_ task: Task) {
         if let pull = task.pull {
             let pulled = task.pulledValues()
             filters.pullCompleted(task.timestamp, values: pulled.values)
@@ -543,7 +379,7 @@ public final class WorkerCore: RoleMachine {
         finish(task, outcome: .succeeded)
     }
 
-    private func fail(_ task: Task, _ error: RequestError) {
+    func fail(_ task: Task, _ error: RequestError) {
         guard tasks[task.timestamp] != nil else { return }
         task.error = error
         slices = slices.filter { $0.value.task !== task }
@@ -555,7 +391,7 @@ public final class WorkerCore: RoleMachine {
 
     /// Marks the task finished in the engine, resumes its waiters, and starts what it released.
     /// Once the loop has ended nothing is started.
-    private func finish(_ task: Task, outcome: TaskOutcome) {
+    func finish(_ task: Task, outcome: TaskOutcome) {
         tasks[task.timestamp] = nil
         watermarkTracker.finished(task.timestamp.rawValue, succeeded: outcome == .succeeded, watermark: watermark)
         filters.taskEnded(task.timestamp)
@@ -568,76 +404,5 @@ public final class WorkerCore: RoleMachine {
         task.waiters.removeAll()
         for waiter in waiters { waiter(task.error) }
         if !loopEnded { perform(actions) }
-    }
-
-    /// Resumes `continuation` once the task `timestamp` finished (at once if it already has).
-    func whenFinished(_ timestamp: Timestamp, _ continuation: UnsafeContinuation<Void, any Error>) {
-        if let task = tasks[timestamp] {
-            if task.waiting == nil {
-                task.waiting = continuation
-            } else {
-                task.waiters.append { error in
-                    if let error { continuation.resume(throwing: error) } else { continuation.resume() }
-                }
-            }
-        } else if let error = failures.removeValue(forKey: timestamp) {
-            continuation.resume(throwing: error)
-        } else {
-            continuation.resume()
-        }
-    }
-
-    /// Runs `callback` here once task `timestamp` finished (at once if it has), with its error.
-    func whenFinished(_ timestamp: Timestamp, run callback: @escaping (RequestError?) -> Void) {
-        if let task = tasks[timestamp] {
-            task.waiters.append(callback)
-        } else {
-            callback(failures[timestamp])
-        }
-    }
-
-    /// Resumes `continuation` once every task up to `last` has finished; throws the first failure.
-    func whenAllFinished(upTo last: Timestamp, _ continuation: VoidContinuation) {
-        let open = tasks.keys.filter { $0 <= last }
-        var remaining = open.count
-        var firstError: RequestError?
-        let settle = { [self] in
-            let failed = failures.filter { $0.key <= last }
-            for key in failed.keys { failures[key] = nil }
-            if let error = firstError ?? failed.min(by: { $0.key < $1.key })?.value {
-                continuation.resume(throwing: error)
-            } else {
-                continuation.resume()
-            }
-        }
-        guard remaining > 0 else { return settle() }
-        for timestamp in open {
-            tasks[timestamp]?.waiters.append { error in
-                if firstError == nil, let error { firstError = error }
-                remaining -= 1
-                if remaining == 0 { settle() }
-            }
-        }
-    }
-
-    /// Takes the changes the significantly-modified filters hold back, to be pushed by ``Worker``.
-    func takePendingPushes() -> [(table: UInt32, keys: [UInt64], values: [Float])] {
-        filters.takePending()
-    }
-
-    /// Asks the manager to release `continuation` once every worker reached the barrier `name`.
-    func barrier(_ name: String, continuation: VoidContinuation) {
-        let id = link.makeRequestID()
-        barrierWaiters[id] = (name, continuation, now + settings.deadlines.barrier)
-        link.send(Header(kind: .barrier, requestID: id, name: name), onFailure: .barrier, into: &directives)
-    }
-
-    /// Tells the manager the application ended, with its summary or failure.
-    func reportDone(summary: String, failure: String?) {
-        link.send(
-            Header(
-                kind: .workerDone, requestID: link.makeRequestID(), name: summary,
-                errorCode: failure == nil ? nil : .internalError, errorMessage: failure),
-            into: &directives)
     }
 }
