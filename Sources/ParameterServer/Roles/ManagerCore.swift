@@ -1,8 +1,9 @@
 import Logging
 import ZeroMQ
 
-/// The manager's logic as a state machine (``RoleMachine``): admits nodes, assigns key ranges, keeps and broadcasts the
-/// versioned node table, runs barriers, watches heartbeats and deadlines, and shuts the job down.
+/// The manager's logic as a state machine (``RoleMachine``): admits nodes, assigns key ranges, keeps
+/// and broadcasts the versioned node table, runs barriers, watches heartbeats and deadlines, and
+/// shuts the job down.
 ///
 /// The ``Membership`` is the one record of who is a member (ids from its counter), of the servers'
 /// key ranges (the segments of its ``HashRing``, each server's virtual nodes) and, with replication,
@@ -155,7 +156,6 @@ public final class ManagerCore: RoleMachine {
     }
 
     private func tick() {
-        let now = now
         switch phase {
         case .registering(let deadline) where now > deadline:
             let missing = [NodeRole.server, .worker].flatMap { role in

@@ -103,7 +103,7 @@ public final class InMemoryNetwork {
         stopIfAsked(node)
     }
 
-    /// Runs `work` as an event of the node's `Machine` (added with ``add(_:endpoint:)-(Machine,_)``),
+    /// Runs `work` as an event of the node's `Machine` (a node added with its machine),
     /// and carries out what it asks for: how a ``Worker``'s calls, or a test, reach a node's logic.
     public func execute<Machine: RoleMachine>(on endpoint: String, as _: Machine.Type, _ work: (Machine) -> Void) {
         execute(on: endpoint) { handler, io in (handler as! RoleShell<Machine>).execute(io: io, work) }
