@@ -52,31 +52,31 @@ public final class WorkerCore: RoleMachine {
 
     var link: ManagerLink
     let logger: Logger
-    let outcome: NodeOutcome
+    private let outcome: NodeOutcome
     /// Where each key goes, from the node table.
     private(set) var slicer = RequestSlicer(routes: [])
     /// Tasks submitted and not finished, waiting for the engine or in flight.
     var tasks: [Timestamp: Task] = [:]
     var slices: [SliceKey: SentSlice] = [:]
-    var nextRequestIDs: [NodeID: UInt64] = [:]
-    var engine: TaskEngine
+    private var nextRequestIDs: [NodeID: UInt64] = [:]
+    private var engine: TaskEngine
     /// The communication filters of the tables (docs/PROTOCOL.md section 13).
     var filters: WorkerFilters
     var failures: [Timestamp: RequestError] = [:]
     /// Retries sent, for logs and tests.
     var retriedSlices = 0
-    var registrationWaiters: [CheckedContinuation<NodeTable, any Error>] = []
+    private var registrationWaiters: [CheckedContinuation<NodeTable, any Error>] = []
     var barrierWaiters: [UInt64: (name: String, continuation: VoidContinuation, deadline: ContinuousClock.Instant)] = [:]
-    var stopping = false
+    private var stopping = false
     /// Shared with ``Worker``: every task up to it finished successfully.
     let watermark: FinishedWatermark
-    var watermarkTracker = FinishedWatermark.Tracker()
+    private var watermarkTracker = FinishedWatermark.Tracker()
     /// The loop has ended: tasks the engine releases are not started any more.
-    var loopEnded = false
+    private var loopEnded = false
     /// The time of the event being handled.
     var now: ContinuousClock.Instant = .now
     /// The endpoint this node is bound to, as of the event being handled.
-    var localEndpoint = ""
+    private var localEndpoint = ""
     /// The directives of the event being handled (the caller's buffer, swapped in for the event).
     var directives: [NodeDirective] = []
 
@@ -138,7 +138,7 @@ public final class WorkerCore: RoleMachine {
         work(self)
     }
 
-    func tick() {
+    private func tick() {
         do {
             try link.tick(now: now, into: &directives)
         } catch {
@@ -200,7 +200,7 @@ public final class WorkerCore: RoleMachine {
     }
 
     /// Runs `body`; an error it throws is the node's failure and stops it.
-    func perform(_ body: () throws -> Void) {
+    private func perform(_ body: () throws -> Void) {
         do {
             try body()
         } catch {
@@ -209,14 +209,14 @@ public final class WorkerCore: RoleMachine {
     }
 
     /// Records `error` as the node's failure and stops it.
-    func stop(failing error: any Error) {
+    private func stop(failing error: any Error) {
         outcome.fail("\(error)")
         directives.append(.stop)
     }
 
     /// A send failed: membership traffic fails the node; a request's first slice fails its task;
     /// a barrier fails its caller; a slice sent again is logged (the retry timer sends it again).
-    func sendFailed(_ directive: NodeDirective, error: any Error) {
+    private func sendFailed(_ directive: NodeDirective, error: any Error) {
         let header = directive.header
         switch directive.onFailure {
         case .fatal?:
@@ -233,7 +233,7 @@ public final class WorkerCore: RoleMachine {
         }
     }
 
-    func handleManager(_ message: Message) throws {
+    private func handleManager(_ message: Message) throws {
         switch try link.handle(message, context: NodeContext(now: now, localEndpoint: localEndpoint), into: &directives) {
         case .nodeTable(let table):
             slicer = RequestSlicer(table)
@@ -297,7 +297,7 @@ public final class WorkerCore: RoleMachine {
         }
     }
 
-    func perform(_ actions: [EngineAction]) {
+    private func perform(_ actions: [EngineAction]) {
         for action in actions {
             switch action {
             case .start(let timestamp):
@@ -308,7 +308,7 @@ public final class WorkerCore: RoleMachine {
         }
     }
 
-    func start(_ task: Task) {
+    private func start(_ task: Task) {
         guard var request = task.request.take() else { return }
         filters.filterPush(&request)
         if request.kind == .pull { filters.pullStarted(task.timestamp, table: request.table.id, keys: request.keys) }
@@ -391,7 +391,7 @@ public final class WorkerCore: RoleMachine {
 
     /// Marks the task finished in the engine, resumes its waiters, and starts what it released.
     /// Once the loop has ended nothing is started.
-    func finish(_ task: Task, outcome: TaskOutcome) {
+    private func finish(_ task: Task, outcome: TaskOutcome) {
         tasks[task.timestamp] = nil
         watermarkTracker.finished(task.timestamp.rawValue, succeeded: outcome == .succeeded, watermark: watermark)
         filters.taskEnded(task.timestamp)
