@@ -69,14 +69,13 @@ struct FailoverReprotectionTests {
         let keys = (0..<keySpace.upperBound).filter { $0 % 5 != 2 }
         let failures = Mutex<[String]>([])
         for rank in 0..<2 {
-            network.execute(on: "mem://worker-\(rank)") { handler, io in
-                let core = handler as! WorkerCore
+            network.execute(on: "mem://worker-\(rank)", as: WorkerCore.self) { core in
                 for round in 1...rounds {
                     let values = keys.flatMap { key in (0..<3).map { value(rank, key, round, $0) } }
                     core.submit(
                         WorkerCore.Request(kind: .push, table: table, keys: keys, values: values, updater: nil,
                                            iteration: nil, wantClock: false, pull: nil),
-                        timestamp: Timestamp(Int64(round)), after: [], consistency: nil, io: io)
+                        timestamp: Timestamp(Int64(round)), after: [], consistency: nil)
                     core.whenFinished(Timestamp(Int64(round))) { error in
                         if let error { failures.withLock { $0.append("worker-\(rank) push \(round): \(error)") } }
                     }
@@ -92,11 +91,11 @@ struct FailoverReprotectionTests {
 
         var outcome = Outcome()
         let pull = PendingPull(timestamp: Timestamp(Int64(rounds + 1)))
-        network.execute(on: "mem://worker-0") { handler, io in
-            (handler as! WorkerCore).submit(
+        network.execute(on: "mem://worker-0", as: WorkerCore.self) { core in
+            core.submit(
                 WorkerCore.Request(kind: .pull, table: table, keys: keys, values: nil, updater: nil,
                                    iteration: nil, wantClock: false, pull: pull),
-                timestamp: Timestamp(Int64(rounds + 1)), after: [], consistency: .sequential, io: io)
+                timestamp: Timestamp(Int64(rounds + 1)), after: [], consistency: .sequential)
         }
         network.advance(by: .milliseconds(200), shuffled: true)
         outcome.failures = failures.withLock { $0 }
@@ -113,8 +112,7 @@ struct FailoverReprotectionTests {
         var primaries: [KeyRange: [Float]] = [:]
         var replicas: [(KeyRange, String, [Float])] = []
         for rank in 0..<3 where network.isRunning("mem://server-\(rank)") {
-            network.execute(on: "mem://server-\(rank)") { handler, _ in
-                let core = handler as! ServerCore
+            network.execute(on: "mem://server-\(rank)", as: ServerCore.self) { core in
                 let held = core.heldRanges(table: table.id)
                 for range in held.primaries { primaries[range] = core.storedValues(table: table.id, range: range, replica: false) }
                 for range in held.replicas {

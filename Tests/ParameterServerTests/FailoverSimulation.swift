@@ -187,11 +187,11 @@ struct FailoverSimulation {
         }
         let pull = PendingPull(timestamp: Timestamp(Int64(pushedRounds + 1)))
         if !reports.withLock({ $0.contains { $0.failure != nil } }) {
-            network.execute(on: workerNames[0]) { handler, io in
-                (handler as! WorkerCore).submit(
+            network.execute(on: workerNames[0], as: WorkerCore.self) { core in
+                core.submit(
                     WorkerCore.Request(kind: .pull, table: table, keys: keys, values: nil, updater: nil,
                                        iteration: nil, wantClock: false, pull: pull),
-                    timestamp: Timestamp(Int64(pushedRounds + 1)), after: [], consistency: .sequential, io: io)
+                    timestamp: Timestamp(Int64(pushedRounds + 1)), after: [], consistency: .sequential)
             }
             deliver()
         }
@@ -270,8 +270,7 @@ struct FailoverSimulation {
         let last = pushedRounds
         let acknowledged = Counter()
         for (rank, name) in workerNames.enumerated() {
-            network.execute(on: name) { [table, keys, scenario] handler, io in
-                let core = handler as! WorkerCore
+            network.execute(on: name, as: WorkerCore.self) { [table, keys, scenario] core in
                 for round in first...last {
                     let values = keys.flatMap { key in
                         (0..<scenario.valueLength).map { Self.value(ftrl: scenario.ftrl, rank, key, round, $0) }
@@ -280,7 +279,7 @@ struct FailoverSimulation {
                     core.submit(
                         WorkerCore.Request(kind: .push, table: table, keys: keys, values: values, updater: nil,
                                            iteration: nil, wantClock: false, pull: nil),
-                        timestamp: timestamp, after: [], consistency: nil, io: io)
+                        timestamp: timestamp, after: [], consistency: nil)
                     core.whenFinished(timestamp) { error in
                         if let error { acknowledged.failures.append("worker-\(rank) push \(round): \(error)") }
                         else { acknowledged.count += 1 }
@@ -319,8 +318,7 @@ struct FailoverSimulation {
         var primaries: [KeyRange: [Float]] = [:]
         var copies: [(KeyRange, String, [Float])] = []
         for (rank, endpoint) in serverNames.enumerated() where network.isRunning(endpoint) {
-            network.execute(on: endpoint) { [table] handler, _ in
-                let core = handler as! ServerCore
+            network.execute(on: endpoint, as: ServerCore.self) { [table] core in
                 let held = core.heldRanges(table: table.id)
                 for range in held.primaries {
                     if primaries[range] != nil { outcome.failures.append("two primaries of \(range)") }

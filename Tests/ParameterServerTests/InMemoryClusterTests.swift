@@ -70,23 +70,22 @@ struct InMemoryClusterTests {
         let keys = (0..<1000).filter { $0 % 3 != 0 }.map(UInt64.init)
         for (rank, endpoint) in cluster.workers.enumerated() {
             let values = keys.flatMap { key in (0..<2).map { Self.value(rank, Int(key), $0) } }
-            cluster.network.execute(on: endpoint) { handler, io in
-                let core = handler as! WorkerCore
+            cluster.network.execute(on: endpoint, as: WorkerCore.self) { core in
                 for round in 1...3 {
                     core.submit(
                         WorkerCore.Request(kind: .push, table: Self.table, keys: keys, values: values, updater: nil,
                                            iteration: nil, wantClock: false, pull: nil),
-                        timestamp: Timestamp(Int64(round)), after: [], consistency: nil, io: io)
+                        timestamp: Timestamp(Int64(round)), after: [], consistency: nil)
                 }
             }
         }
         cluster.network.deliverAll(shuffled: true)
         let pull = PendingPull(timestamp: Timestamp(4))
-        cluster.network.execute(on: cluster.workers[0]) { handler, io in
-            (handler as! WorkerCore).submit(
+        cluster.network.execute(on: cluster.workers[0], as: WorkerCore.self) { core in
+            core.submit(
                 WorkerCore.Request(kind: .pull, table: Self.table, keys: keys, values: nil, updater: nil,
                                    iteration: nil, wantClock: false, pull: pull),
-                timestamp: Timestamp(4), after: [], consistency: .sequential, io: io)
+                timestamp: Timestamp(4), after: [], consistency: .sequential)
         }
         cluster.network.deliverAll(shuffled: true)
         let pulled = try #require(pull.result).get().values

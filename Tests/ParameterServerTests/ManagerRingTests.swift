@@ -31,7 +31,7 @@ struct ManagerRingTests {
         network.add(WorkerCore(settings: node(.worker, 0), outcome: NodeOutcome(), logger: InMemoryClusterTests.logger), endpoint: "mem://worker-0")
         network.deliverAll()
         var table: NodeTable?
-        network.execute(on: "mem://server-0") { handler, _ in table = (handler as! ServerCore).nodeTable }
+        network.execute(on: "mem://server-0", as: ServerCore.self) { core in table = core.nodeTable }
         return try #require(table)
     }
 

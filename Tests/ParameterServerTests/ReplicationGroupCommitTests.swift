@@ -50,21 +50,20 @@ struct ReplicationGroupCommitTests {
         }
         let acknowledged = Mutex<[Int]>([])
         func push(_ index: Int) {
-            network.execute(on: "mem://worker-0") { handler, io in
-                let core = handler as! WorkerCore
+            network.execute(on: "mem://worker-0", as: WorkerCore.self) { core in
                 let keys = pushes[index]
                 let values = keys.flatMap { key in [Float(key % 7) + Float(index), 1] }
                 let timestamp = Timestamp(Int64(index + 1))
                 core.submit(
                     WorkerCore.Request(kind: .push, table: Self.table, keys: keys, values: values, updater: nil,
                                        iteration: nil, wantClock: false, pull: nil),
-                    timestamp: timestamp, after: [], consistency: nil, io: io)
+                    timestamp: timestamp, after: [], consistency: nil)
                 core.whenFinished(timestamp) { error in if error == nil { acknowledged.withLock { $0.append(index) } } }
             }
         }
         func forwardedKeys() -> Int {
             var keys = 0
-            network.execute(on: "mem://server-0") { handler, _ in keys = (handler as! ServerCore).replicationTraffic.keys }
+            network.execute(on: "mem://server-0", as: ServerCore.self) { core in keys = core.replicationTraffic.keys }
             return keys
         }
 
@@ -90,11 +89,11 @@ struct ReplicationGroupCommitTests {
 
         var primary: [Float]?
         var replica: [Float]?
-        network.execute(on: "mem://server-0") { handler, _ in
-            primary = (handler as! ServerCore).storedValues(table: Self.table.id, range: primaryRange, replica: false)
+        network.execute(on: "mem://server-0", as: ServerCore.self) { core in
+            primary = core.storedValues(table: Self.table.id, range: primaryRange, replica: false)
         }
-        network.execute(on: "mem://server-1") { handler, _ in
-            replica = (handler as! ServerCore).storedValues(table: Self.table.id, range: primaryRange, replica: true)
+        network.execute(on: "mem://server-1", as: ServerCore.self) { core in
+            replica = core.storedValues(table: Self.table.id, range: primaryRange, replica: true)
         }
         var expected = [Float](repeating: 0, count: Int(primaryRange.count) * 2)
         for (index, keys) in pushes.enumerated() {

@@ -56,12 +56,12 @@ struct ServerUpdaterReferenceTests {
         mutating func push(_ push: UpdaterReference.Push, updater: String?) {
             timestamp += 1
             let (table, timestamp) = (self.table, Timestamp(timestamp))
-            network.execute(on: "mem://worker-0") { handler, io in
-                (handler as! WorkerCore).submit(
+            network.execute(on: "mem://worker-0", as: WorkerCore.self) { core in
+                core.submit(
                     WorkerCore.Request(
                         kind: .push, table: table, keys: push.keys, values: push.values, updater: updater,
                         iteration: nil, wantClock: false, pull: nil),
-                    timestamp: timestamp, after: [], consistency: nil, io: io)
+                    timestamp: timestamp, after: [], consistency: nil)
             }
             network.deliverAll()
         }
@@ -71,12 +71,12 @@ struct ServerUpdaterReferenceTests {
             timestamp += 1
             let (table, timestamp) = (self.table, Timestamp(timestamp))
             let pending = PendingPull(timestamp: timestamp)
-            network.execute(on: "mem://worker-0") { handler, io in
-                (handler as! WorkerCore).submit(
+            network.execute(on: "mem://worker-0", as: WorkerCore.self) { core in
+                core.submit(
                     WorkerCore.Request(
                         kind: .pull, table: table, keys: keys, values: nil, updater: nil,
                         iteration: nil, wantClock: false, pull: pending),
-                    timestamp: timestamp, after: [], consistency: .sequential, io: io)
+                    timestamp: timestamp, after: [], consistency: .sequential)
             }
             network.deliverAll()
             return try #require(pending.result).get().values

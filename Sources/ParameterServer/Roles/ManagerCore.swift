@@ -1,8 +1,9 @@
 import Logging
 import ZeroMQ
 
-/// The manager's logic on its I/O thread: admits nodes, assigns key ranges, keeps and broadcasts the
-/// versioned node table, runs barriers, watches heartbeats and deadlines, and shuts the job down.
+/// The manager's logic as a state machine (``RoleMachine``): admits nodes, assigns key ranges, keeps
+/// and broadcasts the versioned node table, runs barriers, watches heartbeats and deadlines, and
+/// shuts the job down.
 ///
 /// The ``Membership`` is the one record of who is a member (ids from its counter), of the servers'
 /// key ranges (the segments of its ``HashRing``, each server's virtual nodes) and, with replication,
@@ -14,7 +15,10 @@ import ZeroMQ
 /// first full copy of each of its segments takes it over and each chain left short gets the next
 /// server on the ring as a new tail, which copies the segment; the job fails only when a segment
 /// loses every copy (docs/FAULT-TOLERANCE.md).
-public final class ManagerCore: TransportHandler {
+///
+/// Each event comes in with its time and what the manager sends goes out as directives, which a
+/// ``RoleShell`` carries out on the node's I/O thread.
+public final class ManagerCore: RoleMachine {
     private struct Member {
         var info: NodeInfo
         var peer: PeerAddress
@@ -48,6 +52,10 @@ public final class ManagerCore: TransportHandler {
     private var lostServers: [String] = []
     /// While segments are short of copies: when their copies began, and how many each server received.
     private var copying: (started: ContinuousClock.Instant, received: [NodeID: Int])?
+    /// The time of the event being handled.
+    private var now: ContinuousClock.Instant = .now
+    /// The directives of the event being handled (the caller's buffer, swapped in for the event).
+    private var directives: [NodeDirective] = []
 
     /// Creates the manager logic; `onFinish` receives the job's report once every node acknowledged
     /// the shutdown (or the shutdown deadline passed).
@@ -67,12 +75,40 @@ public final class ManagerCore: TransportHandler {
 
     private func expected(_ role: NodeRole) -> Int { role == .server ? settings.servers : settings.workers }
 
-    // MARK: TransportHandler
+    // MARK: Events
 
-    public func start(io: any TransportIO) {
-        phase = .registering(deadline: io.now + settings.deadlines.startup)
-        jobDeadline = io.now + settings.deadlines.job
-        logger.info("manager at \(io.localEndpoint) waiting for \(settings.servers) server(s) and \(settings.workers) worker(s)")
+    public func handle(_ event: NodeEvent, context: NodeContext, into directives: inout [NodeDirective]) {
+        now = context.now
+        swap(&self.directives, &directives)
+        defer { swap(&self.directives, &directives) }
+        switch event {
+        case .started:
+            start(localEndpoint: context.localEndpoint)
+        case .received(let frames, let peer):
+            received(frames, from: peer)
+        case .tick:
+            tick()
+        case .drained:
+            break
+        case .sendFailed(let directive, let error):
+            let kind = directive.header.map { "\($0.kind)" } ?? "a message"
+            logger.warning("manager could not send \(kind) to \(directive.peer.map { "\($0)" } ?? "a peer"): \(error)")
+        }
+    }
+
+    /// Runs `work` queued from another thread (a signal's ``abort(_:)``) as an event of its own at
+    /// `context`: what it sends is appended to `directives`.
+    public func execute(_ work: (ManagerCore) -> Void, context: NodeContext, into directives: inout [NodeDirective]) {
+        now = context.now
+        swap(&self.directives, &directives)
+        defer { swap(&self.directives, &directives) }
+        work(self)
+    }
+
+    private func start(localEndpoint: String) {
+        phase = .registering(deadline: now + settings.deadlines.startup)
+        jobDeadline = now + settings.deadlines.job
+        logger.info("manager at \(localEndpoint) waiting for \(settings.servers) server(s) and \(settings.workers) worker(s)")
     }
 
     public func stopped(error: (any Error)?) {
@@ -82,45 +118,44 @@ public final class ManagerCore: TransportHandler {
         onFinish(report(unacknowledged: awaitingAck.compactMap { members[$0]?.info.name }.sorted()))
     }
 
-    public func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
+    private func received(_ frames: [Frame], from peer: PeerAddress) {
         let message: Message
         do {
             message = try MessageCodec.decode(frames, limits: settings.limits)
         } catch {
             logger.warning("manager rejected a message from \(peer): \(error)")
             let header = frames.first.flatMap { try? HeaderCodec.decode($0, limits: settings.limits) } ?? Header(kind: .error)
-            send(Message(header: header.errorReply(from: .manager, error)), to: peer, io: io)
+            send(Message(header: header.errorReply(from: .manager, error)), to: peer)
             return
         }
         let header = message.header
         if header.kind != .register, let member = members[header.sender], member.peer == peer {
-            members[header.sender]?.lastHeard = io.now
+            members[header.sender]?.lastHeard = now
         }
         switch header.kind {
-        case .register: register(header, from: peer, io: io)
+        case .register: register(header, from: peer)
         case .heartbeat:
             guard members[header.sender]?.peer == peer else {
-                return refuse(header, peer: peer, io: io, .notRegistered, "heartbeat from \(header.sender), which is not registered")
+                return refuse(header, peer: peer, .notRegistered, "heartbeat from \(header.sender), which is not registered")
             }
-            send(Message(header: Header(kind: .heartbeat, sender: .manager, requestID: header.requestID)), to: peer, io: io)
-        case .barrier: barrier(header, from: peer, io: io)
-        case .replicaReady: replicaReady(header, from: peer, io: io)
-        case .workerDone: workerDone(header, from: peer, io: io)
+            send(Message(header: Header(kind: .heartbeat, sender: .manager, requestID: header.requestID)), to: peer)
+        case .barrier: barrier(header, from: peer)
+        case .replicaReady: replicaReady(header, from: peer)
+        case .workerDone: workerDone(header, from: peer)
         case .shutdownAck:
             // A node told to stop before it got the node table acknowledges without an id.
             let id = members[header.sender]?.peer == peer ? header.sender : members.first { $0.value.peer == peer }?.key
             if let id { awaitingAck.remove(id) }
-            if awaitingAck.isEmpty, case .shuttingDown = phase { finish(io: io) }
+            if awaitingAck.isEmpty, case .shuttingDown = phase { finish() }
         case .error:
             // Never answer an error with an error: two confused peers would ping-pong forever.
             logger.warning("manager got an error from \(peer): \(header.errorMessage ?? "no message")")
         default:
-            refuse(header, peer: peer, io: io, .unknownKind, "the manager does not accept \(header.kind) messages")
+            refuse(header, peer: peer, .unknownKind, "the manager does not accept \(header.kind) messages")
         }
     }
 
-    public func tick(io: any TransportIO) {
-        let now = io.now
+    private func tick() {
         switch phase {
         case .registering(let deadline) where now > deadline:
             let missing = [NodeRole.server, .worker].flatMap { role in
@@ -128,34 +163,32 @@ public final class ManagerCore: TransportHandler {
             }
             let present = members.values.map(\.info.name).sorted()
             fail(
-                "\(missing.joined(separator: ", ")) did not register within \(settings.deadlines.startup.secondsText) (registered: \(present.isEmpty ? "none" : present.joined(separator: ", ")))",
-                io: io)
+                "\(missing.joined(separator: ", ")) did not register within \(settings.deadlines.startup.secondsText) (registered: \(present.isEmpty ? "none" : present.joined(separator: ", ")))")
         case .running:
             if let jobDeadline, now > jobDeadline {
                 let pending = (0..<settings.workers).filter { done[id(role: .worker, rank: $0)] == nil }.map { "worker-\($0)" }
-                fail("the job did not finish within \(settings.deadlines.job.secondsText) (still running: \(pending.joined(separator: ", ")))", io: io)
+                fail("the job did not finish within \(settings.deadlines.job.secondsText) (still running: \(pending.joined(separator: ", ")))")
                 return
             }
             for member in members.values.sorted(by: { $0.info.id < $1.info.id })
             where member.info.role != .client && now - member.lastHeard > settings.deadlines.heartbeatTimeout {
                 if member.info.role == .worker, done[member.info.id] != nil { continue }
                 if member.info.role == .server, settings.replication > 0 {
-                    if serverLost(member, io: io) { continue }
+                    if serverLost(member) { continue }
                     return
                 }
                 fail(
-                    "\(member.info.name) (\(member.info.id), \(member.info.endpoint)) stopped sending heartbeats: last heard \((now - member.lastHeard).secondsText) ago",
-                    io: io)
+                    "\(member.info.name) (\(member.info.id), \(member.info.endpoint)) stopped sending heartbeats: last heard \((now - member.lastHeard).secondsText) ago")
                 return
             }
             for (name, barrier) in barriers where now > barrier.deadline {
                 let missing = (0..<settings.workers).map { id(role: .worker, rank: $0) }
                     .filter { barrier.arrived[$0] == nil }.compactMap { members[$0]?.info.name ?? "worker" }
-                fail("\(missing.joined(separator: ", ")) did not reach barrier '\(name)' within \(settings.deadlines.barrier.secondsText)", io: io)
+                fail("\(missing.joined(separator: ", ")) did not reach barrier '\(name)' within \(settings.deadlines.barrier.secondsText)")
                 return
             }
         case .shuttingDown(let deadline) where now > deadline:
-            finish(io: io)
+            finish()
         default:
             break
         }
@@ -163,51 +196,51 @@ public final class ManagerCore: TransportHandler {
 
     // MARK: Membership
 
-    private func register(_ header: Header, from peer: PeerAddress, io: any TransportIO) {
+    private func register(_ header: Header, from peer: PeerAddress) {
         guard let role = header.role, let rank = header.rank, let endpoint = header.endpoint else {
-            return refuse(header, peer: peer, io: io, .missingField, "register needs role, rank and ep")
+            return refuse(header, peer: peer, .missingField, "register needs role, rank and ep")
         }
         let nodeID: NodeID
         switch role {
         case .server, .worker:
             guard Int(rank) < expected(role) else {
-                return refuse(header, peer: peer, io: io, .invalidRequest, "\(role)-\(rank) is not in the topology (\(expected(role)) \(role)s)")
+                return refuse(header, peer: peer, .invalidRequest, "\(role)-\(rank) is not in the topology (\(expected(role)) \(role)s)")
             }
             nodeID = id(role: role, rank: Int(rank))
             if let existing = members[nodeID] {
                 guard existing.info.endpoint == endpoint else {
-                    return refuse(header, peer: peer, io: io, .invalidRequest, "\(role)-\(rank) is already registered from \(existing.info.endpoint)")
+                    return refuse(header, peer: peer, .invalidRequest, "\(role)-\(rank) is already registered from \(existing.info.endpoint)")
                 }
                 if table.version > 0 {  // a retried registration: answer it again
                     members[nodeID]?.peer = peer
-                    sendTable(to: nodeID, io: io)
+                    sendTable(to: nodeID)
                 }
                 return
             }
             guard case .registering = phase else {
-                return refuse(header, peer: peer, io: io, .invalidRequest, "the job is already running; \(role)-\(rank) cannot join")
+                return refuse(header, peer: peer, .invalidRequest, "the job is already running; \(role)-\(rank) cannot join")
             }
         case .client:
             guard case .running = phase else {
-                return refuse(header, peer: peer, io: io, .invalidRequest, "clients may join once the job is running")
+                return refuse(header, peer: peer, .invalidRequest, "clients may join once the job is running")
             }
             nodeID = admit(role: role, rank: rank, endpoint: endpoint)
         case .manager:
-            return refuse(header, peer: peer, io: io, .invalidRequest, "a manager cannot register with a manager")
+            return refuse(header, peer: peer, .invalidRequest, "a manager cannot register with a manager")
         }
         members[nodeID] = Member(
-            info: NodeInfo(id: nodeID, role: role, rank: rank, endpoint: endpoint), peer: peer, lastHeard: io.now,
+            info: NodeInfo(id: nodeID, role: role, rank: rank, endpoint: endpoint), peer: peer, lastHeard: now,
             registrationRequest: header.requestID)
         logger.info("manager admitted \(role)-\(rank) as \(nodeID) at \(endpoint)")
         if role == .client {
-            publishTable(io: io)
+            publishTable()
         } else if members.values.filter({ $0.info.role != .client }).count == settings.servers + settings.workers {
             assignRanges()
             phase = .running
             // Nodes send heartbeats once they have the table: silence counts from now, not from
             // their registration, however long the last node took to come.
-            for id in members.keys { members[id]?.lastHeard = io.now }
-            publishTable(io: io)
+            for id in members.keys { members[id]?.lastHeard = now }
+            publishTable()
             logger.info("manager: all \(settings.servers + settings.workers) nodes registered; node table version \(table.version)")
         }
     }
@@ -251,9 +284,9 @@ public final class ManagerCore: TransportHandler {
     /// full copy of the chain takes its place (a replica promoted where it was the primary), each
     /// chain short of copies gets a server to copy it, and the new table is published. Returns
     /// false, having failed the job, when a range lost every copy.
-    private func serverLost(_ member: Member, io: any TransportIO) -> Bool {
+    private func serverLost(_ member: Member) -> Bool {
         let dead = member.info.id
-        let silence = io.now - member.lastHeard
+        let silence = now - member.lastHeard
         members[dead] = nil
         lostServers.append(member.info.name)
         logger.error("\(member.info.name) (\(dead), \(member.info.endpoint)) stopped sending heartbeats: last heard \(silence.secondsText) ago")
@@ -262,13 +295,12 @@ public final class ManagerCore: TransportHandler {
             plan = try RecoveryPlan.make(dead: [dead], in: membership)
         } catch {
             fail(
-                "key ranges \(error.lostRanges.map(\.description).joined(separator: ", ")) lost every copy: \(lostServers.joined(separator: ", ")) died and replication is \(settings.replication)",
-                io: io)
+                "key ranges \(error.lostRanges.map(\.description).joined(separator: ", ")) lost every copy: \(lostServers.joined(separator: ", ")) died and replication is \(settings.replication)")
             return false
         }
         membership = plan.membership
         updateRanges()
-        publishTable(io: io)
+        publishTable()
         let promoted = plan.promotions.map { "\($0.range) to \(name(of: $0.to))" }
         let copies = plan.copies.map { "\($0.range) to \(name(of: $0.target))" }
         let line = "\(member.info.name) lost after \(silence.secondsText) of silence; "
@@ -276,15 +308,15 @@ public final class ManagerCore: TransportHandler {
             + (copies.isEmpty ? "" : "; copying \(copies.joined(separator: ", "))") + "; node table version \(table.version)"
         recoveries.append(line)
         logger.notice("manager: \(line)")
-        if copying == nil, !membership.catchingUp.isEmpty { copying = (io.now, [:]) }
+        if copying == nil, !membership.catchingUp.isEmpty { copying = (now, [:]) }
         return true
     }
 
     /// A server reports that the servers after it in a chain hold their whole copy of the range; once
     /// no segment is short of copies any more, one line says what was copied where, and how long it took.
-    private func replicaReady(_ header: Header, from peer: PeerAddress, io: any TransportIO) {
+    private func replicaReady(_ header: Header, from peer: PeerAddress) {
         guard let member = members[header.sender], member.peer == peer, member.info.role == .server else {
-            return refuse(header, peer: peer, io: io, .notRegistered, "only registered servers report copies")
+            return refuse(header, peer: peer, .notRegistered, "only registered servers report copies")
         }
         guard let range = header.keyRange, let version = header.tableVersion else { return }
         let done = membership.copied(range, by: header.sender, version: version)
@@ -294,7 +326,7 @@ public final class ManagerCore: TransportHandler {
         copying = nil
         let segments = finished.received.values.reduce(0, +)
         let receivers = finished.received.sorted { $0.key < $1.key }.map { "\(name(of: $0.key)) (\($0.value))" }
-        let line = "\(segments) segment(s) copied to \(receivers.joined(separator: ", ")) in \((io.now - finished.started).secondsText): "
+        let line = "\(segments) segment(s) copied to \(receivers.joined(separator: ", ")) in \((now - finished.started).secondsText): "
             + "\(settings.replication + 1) copies of every segment again"
         recoveries.append(line)
         logger.notice("manager: \(line)")
@@ -303,81 +335,81 @@ public final class ManagerCore: TransportHandler {
     private func name(of id: NodeID) -> String { members[id]?.info.name ?? "\(id)" }
 
     /// Sends every member the table of the membership's version, which every change bumps.
-    private func publishTable(io: any TransportIO) {
+    private func publishTable() {
         precondition(membership.version > table.version, "the node table changes only with the membership")
         table = NodeTable(
             version: membership.version, nodes: members.values.map(\.info).sorted { $0.id < $1.id },
             chains: settings.replication > 0 ? membership.chains.map { ReplicaChain(range: $0.range, nodes: $0.nodes) } : [])
-        for id in members.keys.sorted() { sendTable(to: id, io: io) }
+        for id in members.keys.sorted() { sendTable(to: id) }
     }
 
-    private func sendTable(to id: NodeID, io: any TransportIO) {
+    private func sendTable(to id: NodeID) {
         guard let member = members[id] else { return }
         let header = Header(kind: .nodeTable, sender: .manager, requestID: member.registrationRequest, nodeTable: table)
-        send(Message(header: header), to: member.peer, io: io)
+        send(Message(header: header), to: member.peer)
     }
 
     // MARK: Barriers and completion
 
-    private func barrier(_ header: Header, from peer: PeerAddress, io: any TransportIO) {
+    private func barrier(_ header: Header, from peer: PeerAddress) {
         guard let member = members[header.sender], member.peer == peer, member.info.role == .worker else {
-            return refuse(header, peer: peer, io: io, .notRegistered, "only registered workers take part in barriers")
+            return refuse(header, peer: peer, .notRegistered, "only registered workers take part in barriers")
         }
         let name = header.name ?? ""
-        var entry = barriers[name] ?? (arrived: [:], deadline: io.now + settings.deadlines.barrier)
+        var entry = barriers[name] ?? (arrived: [:], deadline: now + settings.deadlines.barrier)
         entry.arrived[header.sender] = header.requestID
         if entry.arrived.count == settings.workers {
             barriers[name] = nil
             for (worker, request) in entry.arrived {
                 guard let target = members[worker] else { continue }
-                send(Message(header: Header(kind: .barrierRelease, sender: .manager, requestID: request, name: name)), to: target.peer, io: io)
+                send(Message(header: Header(kind: .barrierRelease, sender: .manager, requestID: request, name: name)), to: target.peer)
             }
         } else {
             barriers[name] = entry
         }
     }
 
-    private func workerDone(_ header: Header, from peer: PeerAddress, io: any TransportIO) {
+    private func workerDone(_ header: Header, from peer: PeerAddress) {
         guard let member = members[header.sender], member.peer == peer, member.info.role == .worker else {
-            return refuse(header, peer: peer, io: io, .notRegistered, "only registered workers report completion")
+            return refuse(header, peer: peer, .notRegistered, "only registered workers report completion")
         }
         // `ec` absent or 0 means success.
         let failed = header.errorCode.flatMap { $0.rawValue == 0 ? nil : (header.errorMessage ?? "failed") }
         done[header.sender] = (header.name ?? "", failed)
         if let failed {
-            fail("\(member.info.name) failed: \(failed)", io: io)
+            fail("\(member.info.name) failed: \(failed)")
         } else if done.count == settings.workers {
-            shutDown(io: io)
+            shutDown()
         }
     }
 
-    private func fail(_ message: String, io: any TransportIO) {
+    private func fail(_ message: String) {
         if failure == nil {
             failure = message
             logger.error("job failed: \(message)")
         }
-        shutDown(io: io)
+        shutDown()
     }
 
-    private func shutDown(io: any TransportIO) {
+    private func shutDown() {
         if case .shuttingDown = phase { return }
         if case .finished = phase { return }
-        phase = .shuttingDown(deadline: io.now + settings.deadlines.shutdown)
+        phase = .shuttingDown(deadline: now + settings.deadlines.shutdown)
         // Foreign clients are told too, but not waited for: they may already be gone.
         awaitingAck = Set(members.values.filter { $0.info.role != .client }.map(\.info.id))
         for id in members.keys.sorted() {
             guard let member = members[id] else { continue }
-            send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: 0, errorMessage: failure)), to: member.peer, io: io)
+            send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: 0, errorMessage: failure)), to: member.peer)
         }
-        if awaitingAck.isEmpty { finish(io: io) }
+        if awaitingAck.isEmpty { finish() }
     }
 
     /// Shuts the job down from outside (SIGTERM), with `reason` as its failure.
-    public func abort(_ reason: String, io: any TransportIO) {
-        fail(reason, io: io)
+    public func abort(_ reason: String) {
+        fail(reason)
     }
 
-    private func finish(io: any TransportIO) {
+    private func finish() {
         guard case .shuttingDown = phase else { return }
         let unacknowledged = awaitingAck.compactMap { members[$0]?.info.name }.sorted()
         if !unacknowledged.isEmpty {
@@ -385,7 +417,7 @@ public final class ManagerCore: TransportHandler {
         }
         phase = .finished
         onFinish(report(unacknowledged: unacknowledged))
-        io.stop()
+        directives.append(.stop)
     }
 
     private func report(unacknowledged: [String]) -> JobReport {
@@ -398,16 +430,14 @@ public final class ManagerCore: TransportHandler {
 
     // MARK: Replies
 
-    private func refuse(_ header: Header, peer: PeerAddress, io: any TransportIO, _ code: ErrorCode, _ text: String) {
+    private func refuse(_ header: Header, peer: PeerAddress, _ code: ErrorCode, _ text: String) {
         logger.warning("manager refused \(header.kind) from \(peer): \(text)")
-        send(Message(header: header.errorReply(from: .manager, WireError(code, field: "k", text))), to: peer, io: io)
+        send(Message(header: header.errorReply(from: .manager, WireError(code, field: "k", text))), to: peer)
     }
 
-    private func send(_ message: Message, to peer: PeerAddress, io: any TransportIO) {
-        do {
-            try io.send(MessageCodec.encode(message), to: peer)
-        } catch {
-            logger.warning("manager could not send \(message.header.kind) to \(peer): \(error)")
-        }
+    /// Sends `message` to `peer`; a failed send is logged (heartbeat deadlines deal with a node
+    /// that cannot be reached).
+    private func send(_ message: Message, to peer: PeerAddress) {
+        directives.append(.sendFrames(MessageCodec.encode(message), to: peer, onFailure: .logged))
     }
 }

@@ -2,7 +2,8 @@ import Logging
 import ZeroMQ
 
 /// A server's or worker's side of membership: registration with the manager, heartbeats, the node
-/// table, and noticing a manager that went silent. Runs inside the node's handler on the I/O thread.
+/// table, and noticing a manager that went silent. Part of the node's state machine: it takes the
+/// time with each event and appends what it sends to the machine's directives.
 struct ManagerLink {
     enum Event {
         /// The manager sent a node table (the first one completes registration).
@@ -38,33 +39,36 @@ struct ManagerLink {
     }
 
     /// Sends the registration.
-    mutating func start(io: any TransportIO) throws {
-        registeredAt = io.now
-        lastHeardFromManager = io.now
+    mutating func start(context: NodeContext, into directives: inout [NodeDirective]) {
+        registeredAt = context.now
+        lastHeardFromManager = context.now
         let header = Header(
             kind: .register, sender: nodeID, requestID: makeRequestID(), role: settings.role,
-            rank: UInt32(settings.rank), endpoint: settings.advertisedEndpoint(bound: io.localEndpoint))
-        try io.send(MessageCodec.encode(Message(header: header)), to: manager)
+            rank: UInt32(settings.rank), endpoint: settings.advertisedEndpoint(bound: context.localEndpoint))
+        directives.append(.sendFrames(MessageCodec.encode(Message(header: header)), to: manager, onFailure: .fatal))
         logger.debug("registering with the manager at \(settings.managerEndpoint) as \(settings.name) at \(header.endpoint ?? "")")
     }
 
-    /// Sends `header` (with this node's id) to the manager.
-    func send(_ header: Header, io: any TransportIO) throws {
+    /// Sends `header` (with this node's id) to the manager; a failed send is the node's failure
+    /// unless `onFailure` says otherwise.
+    func send(_ header: Header, onFailure: SendFailurePolicy = .fatal, into directives: inout [NodeDirective]) {
         var header = header
         header.sender = nodeID
-        try io.send(MessageCodec.encode(Message(header: header)), to: manager)
+        directives.append(.sendFrames(MessageCodec.encode(Message(header: header)), to: manager, onFailure: onFailure))
     }
 
     /// Handles a message from the manager.
-    mutating func handle(_ message: Message, io: any TransportIO) throws -> Event? {
-        lastHeardFromManager = io.now
+    mutating func handle(
+        _ message: Message, context: NodeContext, into directives: inout [NodeDirective]
+    ) throws -> Event? {
+        lastHeardFromManager = context.now
         switch message.header.kind {
         case .nodeTable:
             guard let newTable = message.header.nodeTable else {
                 throw NodeFailure("the manager sent a node table message without a table")
             }
             if let old = table, old.version >= newTable.version { return nil }
-            let endpoint = settings.advertisedEndpoint(bound: io.localEndpoint)
+            let endpoint = settings.advertisedEndpoint(bound: context.localEndpoint)
             guard
                 let me = newTable.nodes.first(where: {
                     $0.role == settings.role && $0.rank == UInt32(settings.rank) && $0.endpoint == endpoint
@@ -79,7 +83,7 @@ struct ManagerLink {
         case .heartbeat:
             return nil
         case .shutdown:
-            try send(Header(kind: .shutdownAck, requestID: message.header.requestID), io: io)
+            send(Header(kind: .shutdownAck, requestID: message.header.requestID), into: &directives)
             return .shutdown(jobFailure: message.header.errorMessage)
         case .error:
             throw NodeFailure(
@@ -90,8 +94,7 @@ struct ManagerLink {
     }
 
     /// Sends heartbeats and enforces the registration and manager-silence deadlines.
-    mutating func tick(io: any TransportIO) throws {
-        let now = io.now
+    mutating func tick(now: ContinuousClock.Instant, into directives: inout [NodeDirective]) throws {
         let deadlines = settings.deadlines
         // The manager enforces the startup deadline and names the nodes that are missing; a node
         // gives up on its own only if the manager has not said anything a shutdown deadline later.
@@ -106,7 +109,7 @@ struct ManagerLink {
         }
         if table != nil, lastHeartbeat.map({ now - $0 >= deadlines.heartbeatInterval }) ?? true {
             lastHeartbeat = now
-            try send(Header(kind: .heartbeat), io: io)
+            send(Header(kind: .heartbeat), into: &directives)
         }
     }
 }

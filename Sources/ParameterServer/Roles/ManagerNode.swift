@@ -29,14 +29,16 @@ public struct ManagerNode: Service {
         try await NodeRuntime.run(
             bind: settings.bindEndpoint, transport: settings.transportSettings, logger: logger, outcome: outcome
         ) {
-            ManagerCore(settings: settings, logger: logger) { report in
+            RoleShell(ManagerCore(settings: settings, logger: logger) { report in
                 if let failure = report.failure { outcome.fail(failure) }
                 onFinish(report)
-            }
+            })
         } started: { _, endpoint in
             onBound(endpoint)
         } onShutdownSignal: { transport in
-            transport.execute { core, io in core.abort("the manager was asked to stop (signal)", io: io) }
+            transport.execute { shell, io in
+                shell.execute(io: io) { core in core.abort("the manager was asked to stop (signal)") }
+            }
         }
     }
 }

@@ -33,15 +33,3 @@ public final class NodeOutcome: Sendable {
     /// The summary, if any.
     public var summary: String? { state.withLock { $0.summary } }
 }
-
-extension NodeOutcome {
-    /// Runs `body` on a node's I/O thread; an error it throws is the node's failure and stops its loop.
-    func failing(stopping io: any TransportIO, _ body: () throws -> Void) {
-        do {
-            try body()
-        } catch {
-            fail("\(error)")
-            io.stop()
-        }
-    }
-}

@@ -6,7 +6,7 @@ import ZeroMQ
 extension ServerCore {
     /// A push to a `bsp` table: added to its iteration's sum and acknowledged; the sum reaches the
     /// stores once every worker pushed the iteration.
-    func aggregate(_ message: Message, table: Table, slices: [ServedTable.Slice], io: any TransportIO) throws -> Message {
+    func aggregate(_ message: Message, table: Table, slices: [ServedTable.Slice]) throws -> Message {
         let header = message.header
         guard let iteration = header.iteration else {
             throw WireError(.missingField, field: "it", "a push to the bsp table '\(table.spec.name)' names its iteration")
@@ -26,21 +26,21 @@ extension ServerCore {
             case .rejectPush(_, let error):
                 throw error.wireError
             default:
-                perform([directive], table: table, io: io)
+                perform([directive], table: table)
             }
         }
         return acknowledged ?? acknowledgement(of: header)
     }
 
     /// Performs the aggregator's directives that apply sums and answer held pulls.
-    func perform(_ directives: [BSPAggregator<ServedTable.HeldPush, ServedTable.HeldPull>.Directive], table: Table, io: any TransportIO) {
-        for directive in directives {
+    func perform(_ aggregatorDirectives: [BSPAggregator<ServedTable.HeldPush, ServedTable.HeldPull>.Directive], table: Table) {
+        for directive in aggregatorDirectives {
             switch directive {
             case .applyAggregate(let iteration):
                 table.applyAggregate(iteration: iteration)
             case .servePull(_, let held):
                 if let reply = answerHeld(held, table: table).map({ filters.encode($0, answering: held.message.header) }) {
-                    send(reply, to: held.peer, io: io)
+                    send(reply, to: held.peer)
                     if orderedSenders.contains(held.message.header.sender) {
                         deduplicator.recordReply(sender: held.message.header.sender, requestID: held.message.header.requestID, reply: .readAgain)
                     }
@@ -53,10 +53,10 @@ extension ServerCore {
 
     /// The reply to a pull the aggregator lets through at once, or `nil` when it holds it.
     func serveHeld(
-        _ directives: [BSPAggregator<ServedTable.HeldPush, ServedTable.HeldPull>.Directive], table: Table, io: any TransportIO
+        _ aggregatorDirectives: [BSPAggregator<ServedTable.HeldPush, ServedTable.HeldPull>.Directive], table: Table
     ) -> Message? {
-        guard case .servePull(_, let held)? = directives.first, directives.count == 1 else {
-            perform(directives, table: table, io: io)
+        guard case .servePull(_, let held)? = aggregatorDirectives.first, aggregatorDirectives.count == 1 else {
+            perform(aggregatorDirectives, table: table)
             return nil
         }
         return answerHeld(held, table: table)

@@ -9,9 +9,9 @@ extension ServerCore {
     /// as a replica, is promoted (its values and updater state serve at once, nothing is copied);
     /// ranges it no longer holds are freed; what it had sent down a chain that changed is sent again
     /// to the new next server, or counts as held where it is now the tail.
-    func reconfigureChains(_ table: NodeTable, io: any TransportIO) throws {
+    func reconfigureChains(_ table: NodeTable) throws {
         // What was applied under the old chains goes down them first.
-        flushReplication(io: io)
+        flushReplication()
         nodeTable = table
         tableVersion = table.version
         guard !table.chains.isEmpty, let me = table.node(link.nodeID) else { return }
@@ -28,23 +28,23 @@ extension ServerCore {
             }
             served.keepOnly(primaries: primaries, replicaRanges: replicaRanges)
         }
-        let (directives, newSuccessors) = replication.reconfigure(table.chains, version: table.version)
-        perform(directives, io: io)
+        let (chainDirectives, newSuccessors) = replication.reconfigure(table.chains, version: table.version)
+        perform(chainDirectives)
         // A new next server gets the whole range, part by part between requests.
         copying.removeAll { copy in !replication.isCopying(copy.range) || newSuccessors.contains { $0.0 == copy.range } }
         for (range, successor) in newSuccessors {
             let copies = tables.keys.sorted().compactMap { RangeCopy(of: range, in: tables[$0]!) }
             let parts = copies.reduce(0) { $0 + $1.partCount }
             logger.info("\(link.settings.name) copies \(range) to \(successor) in \(parts) part(s)")
-            perform(replication.beginCopy(range, version: table.version, parts: parts), io: io)
+            perform(replication.beginCopy(range, version: table.version, parts: parts))
             copying += copies
         }
-        sendCopyParts(io: io)
+        sendCopyParts()
     }
 
     /// Sends the next few parts of the ranges being copied to new replicas, as long as few of the
     /// copy's messages are unacknowledged (``copyMessagesInFlight``).
-    func sendCopyParts(io: any TransportIO) {
+    func sendCopyParts() {
         var budget = Self.copyPartsPerTurn
         let origin = RequestOrigin(server: link.nodeID, sender: link.nodeID, requestID: 0)
         while budget > 0, !copying.isEmpty,
@@ -54,39 +54,39 @@ extension ServerCore {
                 copying.removeFirst()
                 continue
             }
-            perform(replication.sendCopyPart(part, of: copying[0].range), io: io)
+            perform(replication.sendCopyPart(part, of: copying[0].range))
             if copying[0].isDone { copying.removeFirst() }
             budget -= 1
         }
     }
 
     /// Carries out what the chain replication says.
-    func perform(_ directives: [ChainReplication.Directive], io: any TransportIO) {
-        for directive in directives {
+    func perform(_ replicationDirectives: [ChainReplication.Directive]) {
+        for directive in replicationDirectives {
             switch directive {
             case .send(let message, let server):
                 guard let endpoint = nodeTable?.node(server)?.endpoint else { continue }
-                send(message, to: .endpoint(endpoint), io: io)
+                send(message, to: .endpoint(endpoint))
             case .release(let held):
-                send(held.reply, to: held.peer, io: io)
+                send(held.reply, to: held.peer)
                 if orderedSenders.contains(held.sender) {
                     deduplicator.recordReply(sender: held.sender, requestID: held.requestID, reply: kept(held.reply))
                 }
             case .replicaReady(let range, let version):
                 var header = Header(kind: .replicaReady, keyRange: range)
                 header.tableVersion = version
-                perform(io) { try link.send(header, io: io) }
+                link.send(header, into: &directives)
             }
         }
     }
 
     /// Sends the results of the pushes applied since the last flush down their chains.
-    func flushReplication(io: any TransportIO) {
+    func flushReplication() {
         guard !batch.isEmpty || replication.hasHeldReplies else { return }
         let results = batch.take().flatMap { part in
             tables[part.table]?.results(range: part.range, keys: part.keys, origins: part.origins) ?? []
         }
-        perform(replication.flush(results: results), io: io)
+        perform(replication.flush(results: results))
     }
 
     /// The input ran dry: what the pushes since the last flush made goes down the chains now,
@@ -95,23 +95,23 @@ extension ServerCore {
     /// comes: the busier the server, the more pushes a flush covers and the more often a key
     /// changed by several of them goes once, while a lone push goes at once. A batch of
     /// ``batchKeyLimit`` keys goes without waiting, and every tick flushes what is there.
-    public func drained(io: any TransportIO) {
-        if !replication.awaitsFlushAcknowledgement { flushReplication(io: io) }
-        if !copying.isEmpty { sendCopyParts(io: io) }
+    func drained() {
+        if !replication.awaitsFlushAcknowledgement { flushReplication() }
+        if !copying.isEmpty { sendCopyParts() }
     }
 
     /// A successor acknowledged a replicate: replies it held are released, once no flush waits any
     /// more the pushes gathered meanwhile go down the chains, and a copy in progress sends its next
     /// parts.
-    func acknowledgedReplicate(_ header: Header, io: any TransportIO) {
-        perform(replication.acknowledged(header.requestID, by: header.sender), io: io)
-        if !replication.awaitsFlushAcknowledgement { flushReplication(io: io) }
-        if !copying.isEmpty { sendCopyParts(io: io) }
+    func acknowledgedReplicate(_ header: Header) {
+        perform(replication.acknowledged(header.requestID, by: header.sender))
+        if !replication.awaitsFlushAcknowledgement { flushReplication() }
+        if !copying.isEmpty { sendCopyParts() }
     }
 
     /// Writes a predecessor's replicate into this server's replica of its range, then forwards it
     /// down the chain or, at the tail, acknowledges it.
-    func writeReplicate(_ message: Message, io: any TransportIO) throws {
+    func writeReplicate(_ message: Message) throws {
         let header = message.header
         guard let table = tables[header.table] else {
             throw WireError(.unknownTable, field: "t", "no table with id \(header.table); tables: \(tables.keys.sorted())")
@@ -123,7 +123,7 @@ extension ServerCore {
         }
         store.write(replicate: message)
         for origin in header.origins { appliedOrigins.insert(origin, table: header.table, range: range) }
-        perform(replication.wrote(message, range: range, from: header.sender), io: io)
+        perform(replication.wrote(message, range: range, from: header.sender))
     }
 
     /// The results this server sent down its replica chains: keys, and payload bytes (keys and

@@ -8,10 +8,10 @@ extension ServerCore {
 
     /// Every request takes this one path: decoded through the filters; admitted once its node
     /// table and its sender are known here (held until then); put in its sender's order by the
-    /// deduplicator; served by ``answer(_:from:io:)``; its reply sent and kept for retries. A
+    /// deduplicator; served by ``answer(_:from:)``; its reply sent and kept for retries. A
     /// request that is next in its sender's order, the usual case, goes through the deduplicator
     /// without buffering or directives.
-    func serve(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
+    func serve(_ frames: [Frame], from peer: PeerAddress) {
         let decoded = Result { () throws(WireError) in try filters.decode(frames, limits: link.settings.limits) }
         let header: Header?
         switch decoded {
@@ -22,9 +22,9 @@ extension ServerCore {
             version > tableVersion
         {
             if awaitingTable.count < 10_000 {
-                awaitingTable.append((frames, peer, version, io.now))
+                awaitingTable.append((frames, peer, version, now))
             } else {
-                reject(frames, from: peer, io: io, WireError(
+                reject(frames, from: peer, WireError(
                     .staleTable, field: "tv", "routed by node table version \(version), which this server does not have yet (\(tableVersion))"))
             }
             return
@@ -33,40 +33,40 @@ extension ServerCore {
             !knownSenders.contains(header.sender)
         {
             if awaitingMembership.count < 10_000 {
-                awaitingMembership.append((frames, peer, header.sender, io.now))
+                awaitingMembership.append((frames, peer, header.sender, now))
             } else {
-                reject(frames, from: peer, io: io, WireError(.notRegistered, field: "s", "\(header.sender) is not in the node table"))
+                reject(frames, from: peer, WireError(.notRegistered, field: "s", "\(header.sender) is not in the node table"))
             }
             return
         }
         guard let header, isOrdered(header) else {
             switch decoded {
             case .success(let message):
-                if let reply = answer(message, from: peer, io: io) { send(reply, to: peer, io: io) }
+                if let reply = answer(message, from: peer) { send(reply, to: peer) }
             case .failure(let error):
-                reject(frames, from: peer, io: io, error)
+                reject(frames, from: peer, error)
             }
             return
         }
         // A request of an ordered sender uses up its id even when it cannot be decoded, or its
         // later requests would wait for it forever.
         if deduplicator.acceptInOrder(sender: header.sender, requestID: header.requestID, reply: .pending) {
-            serveInOrder(decoded, header: header, peer: peer, io: io)
+            serveInOrder(decoded, header: header, peer: peer)
         } else {
-            deliver(Incoming(header: header, request: decoded, peer: peer), io: io)
+            deliver(Incoming(header: header, request: decoded, peer: peer))
         }
     }
 
     /// Serves a request its sender's order lets through now, and keeps its reply for retries (a
     /// held reply is kept when it is sent).
-    func serveInOrder(_ request: Result<Message, WireError>, header: Header, peer: PeerAddress, io: any TransportIO) {
+    func serveInOrder(_ request: Result<Message, WireError>, header: Header, peer: PeerAddress) {
         let reply: Message?
         switch request {
-        case .success(let message): reply = answer(message, from: peer, io: io)
+        case .success(let message): reply = answer(message, from: peer)
         case .failure(let error): reply = errorMessage(error, to: header, peer: peer)
         }
         guard let reply else { return }
-        send(reply, to: peer, io: io)
+        send(reply, to: peer)
         deduplicator.recordReply(sender: header.sender, requestID: header.requestID, reply: kept(reply))
     }
 
@@ -80,28 +80,28 @@ extension ServerCore {
     }
 
     /// Passes a request of an ordered sender through the deduplicator and performs what it says.
-    func deliver(_ incoming: Incoming, io: any TransportIO) {
+    func deliver(_ incoming: Incoming) {
         let header = incoming.header
         for directive in deduplicator.receive(sender: header.sender, requestID: header.requestID, incoming) {
             switch directive {
             case .apply(_, _, let request):
-                serveInOrder(request.request, header: request.header, peer: request.peer, io: io)
+                serveInOrder(request.request, header: request.header, peer: request.peer)
             case .replyAgain(_, _, .message(let reply)):
-                send(reply, to: incoming.peer, io: io)
+                send(reply, to: incoming.peer)
             case .replyAgain(_, _, .acknowledged):
-                send(acknowledgement(of: header), to: incoming.peer, io: io)
+                send(acknowledgement(of: header), to: incoming.peer)
             case .replyAgain(_, _, .readAgain):
                 switch incoming.request {
                 case .success(let message):
-                    if let reply = answer(message, from: incoming.peer, io: io) { send(reply, to: incoming.peer, io: io) }
+                    if let reply = answer(message, from: incoming.peer) { send(reply, to: incoming.peer) }
                 case .failure(let error):
                     // E.g. a retried pull whose cached key list was evicted since: the sender resends its keys.
-                    reply(error, to: header, peer: incoming.peer, io: io)
+                    reply(error, to: header, peer: incoming.peer)
                 }
             case .buffer, .dropDuplicate, .replyAgain(_, _, .pending):
                 break
             case .reject(let error):
-                reply(error.wireError, to: header, peer: incoming.peer, io: io)
+                reply(error.wireError, to: header, peer: incoming.peer)
             }
         }
     }
@@ -114,19 +114,16 @@ extension ServerCore {
         }
     }
 
-    func send(_ reply: Message, to peer: PeerAddress, io: any TransportIO) {
-        do {
-            try io.send(reply.header, payload: reply.payloadFrames, to: peer)
-        } catch {
-            logger.warning("\(link.settings.name) could not answer \(peer): \(error)")
-        }
+    /// Sends `reply` to `peer`; a failed send is logged (the sender's retry asks again).
+    func send(_ reply: Message, to peer: PeerAddress) {
+        directives.append(.send(reply.header, payload: reply.payloadFrames, to: peer, onFailure: .logged))
     }
 
     /// Serves a decoded request: its reply (an error reply if it fails), or `nil` for a BSP pull held
     /// until its iteration is complete.
-    func answer(_ message: Message, from peer: PeerAddress, io: any TransportIO) -> Message? {
+    func answer(_ message: Message, from peer: PeerAddress) -> Message? {
         do {
-            return try handle(message, from: peer, io: io).map { filters.encode($0, answering: message.header) }
+            return try handle(message, from: peer).map { filters.encode($0, answering: message.header) }
         } catch let error as WireError {
             if error.code == .keyOutOfRange, let routedBy = message.header.tableVersion, let current = link.table?.version,
                 routedBy < current
@@ -146,7 +143,7 @@ extension ServerCore {
         }
     }
 
-    func handle(_ message: Message, from peer: PeerAddress, io: any TransportIO) throws -> Message? {
+    func handle(_ message: Message, from peer: PeerAddress) throws -> Message? {
         let header = message.header
         if shuttingDown { throw WireError(.shuttingDown, field: "k", "the server is shutting down") }
         switch header.kind {
@@ -167,12 +164,12 @@ extension ServerCore {
             }
             let slices = try table.slices(of: message)
             if header.kind == .push {
-                if table.isBSP { return try aggregate(message, table: table, slices: slices, io: io) }
-                return try push(message, table: table, slices: slices, from: peer, io: io)
+                if table.isBSP { return try aggregate(message, table: table, slices: slices) }
+                return try push(message, table: table, slices: slices, from: peer)
             }
             if table.isBSP, let iteration = header.iteration {
                 let held = ServedTable.HeldPull(message: message, peer: peer)
-                return serveHeld(table.aggregator!.pull(from: header.sender, iteration: iteration, held), table: table, io: io)
+                return serveHeld(table.aggregator!.pull(from: header.sender, iteration: iteration, held), table: table)
             }
             return pull(message, table: table, slices: slices)
         case .rangeFunction:
@@ -184,10 +181,10 @@ extension ServerCore {
             }
             return try applyFunction(message, table: table)
         case .replicate:
-            try writeReplicate(message, io: io)
+            try writeReplicate(message)
             return nil
         case .replicateAck:
-            acknowledgedReplicate(header, io: io)
+            acknowledgedReplicate(header)
             return nil
         case .heartbeat:
             return Message(header: Header(kind: .heartbeat, sender: link.nodeID, requestID: header.requestID))
@@ -213,7 +210,7 @@ extension ServerCore {
     /// after a fail-over is applied only to the ranges whose result of it this server does not hold
     /// yet, and acknowledged without applying anything when it holds them all.
     func push(
-        _ message: Message, table: Table, slices all: [ServedTable.Slice], from peer: PeerAddress, io: any TransportIO
+        _ message: Message, table: Table, slices all: [ServedTable.Slice], from peer: PeerAddress
     ) throws -> Message? {
         let header = message.header
         var slices = all
@@ -237,7 +234,7 @@ extension ServerCore {
         }
         replication.hold(ChainReplication.HeldReply(
             reply: filters.encode(reply, answering: header), peer: peer, sender: header.sender, requestID: header.requestID))
-        if batch.keyCount >= Self.batchKeyLimit { flushReplication(io: io) }
+        if batch.keyCount >= Self.batchKeyLimit { flushReplication() }
         return nil
     }
 
@@ -303,16 +300,16 @@ extension ServerCore {
 
     // MARK: - Errors
 
-    func reject(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO, _ error: any Error) {
+    func reject(_ frames: [Frame], from peer: PeerAddress, _ error: any Error) {
         let wireError = error as? WireError ?? WireError(.malformedFrame, field: "message", "\(error)")
         // Echo the request id when at least the header decodes, so the sender can match the error.
         let header = frames.first.flatMap { try? HeaderCodec.decode($0, limits: link.settings.limits) }
             ?? Header(kind: .error)
-        reply(wireError, to: header, peer: peer, io: io)
+        reply(wireError, to: header, peer: peer)
     }
 
-    func reply(_ error: WireError, to header: Header, peer: PeerAddress, io: any TransportIO) {
-        send(errorMessage(error, to: header, peer: peer), to: peer, io: io)
+    func reply(_ error: WireError, to header: Header, peer: PeerAddress) {
+        send(errorMessage(error, to: header, peer: peer), to: peer)
     }
 
     /// The error reply to `header`'s request; counted and logged.

@@ -1,8 +1,10 @@
 import Logging
 import ZeroMQ
 
-/// A server's logic on its I/O thread: membership through a ``ManagerLink``, then pushes and pulls
-/// against the ``RangeStore``s of the ranges the manager assigned it.
+/// A server's logic as a state machine: membership through a ``ManagerLink``, then pushes and pulls
+/// against the ``RangeStore``s of the ranges the manager assigned it. Each event comes in with its
+/// time (``RoleMachine``) and the replies go out as directives, which a ``RoleShell`` carries out
+/// on the node's I/O thread.
 ///
 /// Every request is validated completely before any value is touched, so a malformed or hostile
 /// message gets an error reply and changes nothing.
@@ -17,7 +19,7 @@ import ZeroMQ
 /// This file holds the node's life and membership; the request path is in
 /// ServerCore+Requests.swift, replication in ServerCore+Replication.swift, `bsp` tables in
 /// ServerCore+BSP.swift.
-public final class ServerCore: TransportHandler {
+public final class ServerCore: RoleMachine {
     typealias Table = ServedTable
 
     /// A request of an ordered sender, as the deduplicator holds it until its turn.
@@ -88,6 +90,12 @@ public final class ServerCore: TransportHandler {
     var awaitingTable: [(frames: [Frame], peer: PeerAddress, version: UInt64, arrived: ContinuousClock.Instant)] = []
     /// Counters for logs and tests.
     var rejectedRequests = 0
+    /// The time of the event being handled.
+    var now: ContinuousClock.Instant = .now
+    /// The endpoint this node is bound to, as of the event being handled.
+    var localEndpoint = ""
+    /// The directives of the event being handled (the caller's buffer, swapped in for the event).
+    var directives: [NodeDirective] = []
 
     /// Creates the server logic; `outcome` receives the reason it stopped.
     public init(
@@ -106,23 +114,52 @@ public final class ServerCore: TransportHandler {
     /// stop may wait for the next tick. Registration and shutdown wait on every socket.
     public var mainSocket: MainSocket? { link.isRegistered && !shuttingDown ? .router : nil }
 
-    public func start(io: any TransportIO) {
-        perform(io) { try link.start(io: io) }
+    public func handle(_ event: NodeEvent, context: NodeContext, into directives: inout [NodeDirective]) {
+        now = context.now
+        localEndpoint = context.localEndpoint
+        swap(&self.directives, &directives)
+        defer { swap(&self.directives, &directives) }
+        switch event {
+        case .started:
+            link.start(context: context, into: &self.directives)
+        case .received(let frames, let peer):
+            received(frames, from: peer)
+        case .tick:
+            tick()
+        case .drained:
+            drained()
+        case .sendFailed(let directive, let error):
+            sendFailed(directive, error: error)
+        }
     }
 
-    public func tick(io: any TransportIO) {
-        perform(io) { try link.tick(io: io) }
-        flushReplication(io: io)
-        if !copying.isEmpty { sendCopyParts(io: io) }
+    /// Runs `work` queued from another thread (a test reading the server's state) as an event of
+    /// its own at `context`: what it sends is appended to `directives`.
+    public func execute(_ work: (ServerCore) -> Void, context: NodeContext, into directives: inout [NodeDirective]) {
+        now = context.now
+        localEndpoint = context.localEndpoint
+        swap(&self.directives, &directives)
+        defer { swap(&self.directives, &directives) }
+        work(self)
+    }
+
+    func tick() {
+        do {
+            try link.tick(now: now, into: &directives)
+        } catch {
+            stop(failing: error)
+        }
+        flushReplication()
+        if !copying.isEmpty { sendCopyParts() }
         let patience = link.settings.deadlines.heartbeatTimeout
-        while let first = awaitingTable.first, first.arrived + patience < io.now {
+        while let first = awaitingTable.first, first.arrived + patience < now {
             awaitingTable.removeFirst()
-            reject(first.frames, from: first.peer, io: io, WireError(
+            reject(first.frames, from: first.peer, WireError(
                 .staleTable, field: "tv", "no node table version \(first.version) reached this server (it has \(tableVersion))"))
         }
-        while let first = awaitingMembership.first, first.arrived + patience < io.now {
+        while let first = awaitingMembership.first, first.arrived + patience < now {
             awaitingMembership.removeFirst()
-            reject(first.frames, from: first.peer, io: io, WireError(
+            reject(first.frames, from: first.peer, WireError(
                 .notRegistered, field: "s", "\(first.sender) is not in the node table"))
         }
     }
@@ -139,42 +176,64 @@ public final class ServerCore: TransportHandler {
     /// What the communication filters did to the requests this server received and the replies it sent.
     public var filterReport: FilterReport { filters.report }
 
-    public func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
+    func received(_ frames: [Frame], from peer: PeerAddress) {
         if peer == link.manager {
-            perform(io) { try handleManager(frames, io: io) }
+            perform { try handleManager(frames) }
             return
         }
         guard link.isRegistered else {
             if early.count < 10_000 { early.append((frames, peer)) } else {
-                reject(frames, from: peer, io: io, WireError(.shuttingDown, field: "k", "server is not ready yet and its backlog is full"))
+                reject(frames, from: peer, WireError(.shuttingDown, field: "k", "server is not ready yet and its backlog is full"))
             }
             return
         }
-        serve(frames, from: peer, io: io)
+        serve(frames, from: peer)
     }
 
-    func perform(_ io: any TransportIO, _ body: () throws -> Void) {
-        outcome.failing(stopping: io, body)
+    /// Runs `body`; an error it throws is the node's failure and stops it.
+    func perform(_ body: () throws -> Void) {
+        do {
+            try body()
+        } catch {
+            stop(failing: error)
+        }
     }
 
-    func handleManager(_ frames: [Frame], io: any TransportIO) throws {
+    /// Records `error` as the node's failure and stops it.
+    func stop(failing error: any Error) {
+        outcome.fail("\(error)")
+        directives.append(.stop)
+    }
+
+    /// A send failed: membership traffic fails the node (as a registration or heartbeat it could
+    /// not send); a reply or a copy is logged, and its peer recovers (a retry, a resend).
+    func sendFailed(_ directive: NodeDirective, error: any Error) {
+        switch directive.onFailure {
+        case .fatal?:
+            stop(failing: error)
+        case .logged?, .request?, .barrier?, nil:
+            logger.warning("\(link.settings.name) could not answer \(directive.peer.map { "\($0)" } ?? "a peer"): \(error)")
+        }
+    }
+
+    func handleManager(_ frames: [Frame]) throws {
         let message = try MessageCodec.decode(frames, limits: link.settings.limits)
-        switch try link.handle(message, io: io) {
+        switch try link.handle(message, context: NodeContext(now: now, localEndpoint: localEndpoint), into: &directives) {
         case .nodeTable(let table):
             try configure(table)
-            update(table, io: io)
-            try reconfigureChains(table, io: io)
+            update(table)
+            try reconfigureChains(table)
             let backlog = early
             early.removeAll()
-            for (frames, peer) in backlog { serve(frames, from: peer, io: io) }
+            for (frames, peer) in backlog { serve(frames, from: peer) }
             let ahead = awaitingTable
             awaitingTable.removeAll()
-            for request in ahead { serve(request.frames, from: request.peer, io: io) }
+            for request in ahead { serve(request.frames, from: request.peer) }
             let waiting = awaitingMembership
             awaitingMembership.removeAll()
             for request in waiting {
                 if knownSenders.contains(request.sender) {
-                    serve(request.frames, from: request.peer, io: io)
+                    serve(request.frames, from: request.peer)
                 } else {
                     awaitingMembership.append(request)
                 }
@@ -183,7 +242,7 @@ public final class ServerCore: TransportHandler {
             if let jobFailure { outcome.jobFailed(jobFailure) }
             shuttingDown = true
             logger.info("\(link.settings.name) shutting down at the manager's request")
-            io.stop()
+            directives.append(.stop)
         case .message(let message):
             logger.warning("\(link.settings.name) ignored a \(message.header.kind) message from the manager")
         case nil:
@@ -221,7 +280,7 @@ public final class ServerCore: TransportHandler {
 
     /// Follows membership changes: BSP iterations stop waiting for workers that left, and senders
     /// that left are forgotten by the deduplicator.
-    func update(_ table: NodeTable, io: any TransportIO) {
+    func update(_ table: NodeTable) {
         let senders = Set(table.nodes.filter { $0.role == .worker || $0.role == .client }.map(\.id))
         for gone in orderedSenders.subtracting(senders) {
             deduplicator.forget(sender: gone)
@@ -233,7 +292,7 @@ public final class ServerCore: TransportHandler {
         for served in tables.values {
             guard let aggregator = served.aggregator else { continue }
             for gone in aggregator.workers.subtracting(workers) {
-                perform(served.aggregator!.removeWorker(gone), table: served, io: io)
+                perform(served.aggregator!.removeWorker(gone), table: served)
             }
         }
     }

@@ -28,7 +28,7 @@ public struct ServerNode: Service {
         try await NodeRuntime.run(
             bind: settings.bindEndpoint, transport: settings.transportSettings, logger: logger, outcome: outcome
         ) {
-            ServerCore(settings: settings, registry: registry, outcome: outcome, logger: logger)
+            RoleShell(ServerCore(settings: settings, registry: registry, outcome: outcome, logger: logger))
         } started: { transport, endpoint in
             onBound(endpoint)
             _ = transport

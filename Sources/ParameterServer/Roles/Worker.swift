@@ -61,7 +61,7 @@ public final class Worker: Sendable {
     /// Waits until the manager has admitted this worker and sent the node table.
     public func waitUntilRegistered() async throws -> NodeTable {
         try await withCheckedThrowingContinuation { continuation in
-            enqueue(continuation) { core, _ in core.whenRegistered(continuation) }
+            enqueue(continuation) { core in core.whenRegistered(continuation) }
         }
     }
 
@@ -106,8 +106,8 @@ public final class Worker: Sendable {
             let timestamp = Timestamp(state.lastIssued + 1)
             let pull = task.kind == .pull ? PendingPull(timestamp: timestamp) : nil
             task.issue(timestamp, pull: pull)
-            let accepted = transport.execute { core, io in
-                core.submit(task, after: after, consistency: consistency, io: io)
+            let accepted = transport.execute { core in
+                core.submit(task, after: after, consistency: consistency)
             }
             guard accepted else { throw stoppedError }
             state.lastIssued += 1
@@ -193,7 +193,7 @@ public final class Worker: Sendable {
         // Unchecked: every request waits here, and `WorkerCore.whenFinished` resumes exactly once
         // (or the failed `execute` does, below).
         try await withUnsafeThrowingContinuation { continuation in
-            if !transport.execute({ core, _ in core.whenFinished(timestamp, continuation) }) {
+            if !transport.execute({ core in core.whenFinished(timestamp, continuation) }) {
                 continuation.resume(throwing: stoppedError)
             }
         }
@@ -206,14 +206,14 @@ public final class Worker: Sendable {
     /// (``submitPull(table:keys:consistency:after:iteration:wantClock:inPlace:)`` does not suspend), resume a
     /// continuation, count.
     public func whenFinished(_ timestamp: Timestamp, run callback: @escaping @Sendable (RequestError?) -> Void) throws {
-        guard transport.execute({ core, _ in core.whenFinished(timestamp, run: callback) }) else { throw stoppedError }
+        guard transport.execute({ core in core.whenFinished(timestamp, run: callback) }) else { throw stoppedError }
     }
 
     /// How many requests this worker has sent again, with the `retry` flag, for want of an answer
     /// within a quarter of the request deadline.
     public func retriedRequestCount() async throws -> Int {
         try await withCheckedThrowingContinuation { continuation in
-            enqueue(continuation) { core, _ in continuation.resume(returning: core.retriedSlices) }
+            enqueue(continuation) { core in continuation.resume(returning: core.retriedSlices) }
         }
     }
 
@@ -223,7 +223,7 @@ public final class Worker: Sendable {
         try await flush()
         let last = latestTimestamp
         try await withCheckedThrowingContinuation { continuation in
-            enqueue(continuation) { core, _ in core.whenAllFinished(upTo: last, continuation) }
+            enqueue(continuation) { core in core.whenAllFinished(upTo: last, continuation) }
         }
     }
 
@@ -249,7 +249,7 @@ public final class Worker: Sendable {
     /// (they stay below their thresholds until then), and returns at once; ``waitForAll()`` calls it.
     public func flush() async throws {
         let pending = try await withCheckedThrowingContinuation { continuation in
-            enqueue(continuation) { core, _ in continuation.resume(returning: core.takePendingPushes()) }
+            enqueue(continuation) { core in continuation.resume(returning: core.takePendingPushes()) }
         }
         for part in pending {
             let spec = try table(part.table)
@@ -263,20 +263,20 @@ public final class Worker: Sendable {
     /// What this worker's requests put on the wire so far, and what each communication filter did.
     public func traffic() async throws -> WorkerTraffic {
         try await withCheckedThrowingContinuation { continuation in
-            enqueue(continuation) { core, _ in continuation.resume(returning: core.filters.traffic) }
+            enqueue(continuation) { core in continuation.resume(returning: core.filters.traffic) }
         }
     }
 
     /// Waits until every worker has reached the barrier `name`.
     public func barrier(_ name: String) async throws {
         try await withCheckedThrowingContinuation { continuation in
-            enqueue(continuation) { core, io in core.barrier(name, continuation: continuation, io: io) }
+            enqueue(continuation) { core in core.barrier(name, continuation: continuation) }
         }
     }
 
     /// Tells the manager this worker's application ended, with a one-line summary or a failure.
     public func reportDone(summary: String, failure: String? = nil) {
-        transport.execute { core, io in core.reportDone(summary: summary, failure: failure, io: io) }
+        transport.execute { core in core.reportDone(summary: summary, failure: failure) }
     }
 
     /// Stops the worker's I/O loop (after a signal); requests in flight fail.

@@ -1,9 +1,11 @@
 import Logging
 import ZeroMQ
 
-/// A worker's logic on its I/O thread: membership through a ``ManagerLink``, the ``TaskEngine`` that
-/// orders its pushes and pulls, and the requests in flight. The application talks to it through
-/// ``Worker``, whose calls are queued onto this thread.
+/// A worker's logic as a state machine: membership through a ``ManagerLink``, the ``TaskEngine`` that
+/// orders its pushes and pulls, and the requests in flight. Each event comes in with its time
+/// (``RoleMachine``) and the requests go out as directives, which a ``RoleShell`` carries out on the
+/// node's I/O thread. The application talks to it through ``Worker``, whose calls are queued onto
+/// that thread and run as events of their own (``execute(_:context:into:)``).
 ///
 /// Every push and pull is a task: submitted to the engine, which says when it may start (its table's
 /// consistency model and its `after` dependencies); once started, it is sliced by server range, the
@@ -14,19 +16,22 @@ import ZeroMQ
 /// table drops a server (it died and replicas took over its ranges), the slices in flight to it go
 /// to the new holders as new requests that name their first identity (`org`), so none is applied
 /// twice (docs/FAULT-TOLERANCE.md).
-public final class WorkerCore: TransportHandler {
+///
+/// This file holds the node's events and the start of tasks; replies and resends are in
+/// WorkerCore+Replies.swift, what the application waits for in WorkerCore+Waiting.swift.
+public final class WorkerCore: RoleMachine {
     typealias VoidContinuation = CheckedContinuation<Void, any Error>
 
     typealias Request = WorkerTask.Request
-    private typealias Task = WorkerTask
+    typealias Task = WorkerTask
 
     /// A slice on its way to a server: request ids are per server.
-    private struct SliceKey: Hashable {
+    struct SliceKey: Hashable {
         var server: NodeID
         var requestID: UInt64
     }
 
-    private struct SentSlice {
+    struct SentSlice {
         /// The task it belongs to (in ``tasks`` while any of its slices is in flight).
         var task: Task
         var index: Int
@@ -45,27 +50,35 @@ public final class WorkerCore: TransportHandler {
         var awaitingTable = false
     }
 
-    private var link: ManagerLink
-    private let logger: Logger
+    var link: ManagerLink
+    let logger: Logger
     private let outcome: NodeOutcome
     /// Where each key goes, from the node table.
     private(set) var slicer = RequestSlicer(routes: [])
     /// Tasks submitted and not finished, waiting for the engine or in flight.
-    private var tasks: [Timestamp: Task] = [:]
-    private var slices: [SliceKey: SentSlice] = [:]
+    var tasks: [Timestamp: Task] = [:]
+    var slices: [SliceKey: SentSlice] = [:]
     private var nextRequestIDs: [NodeID: UInt64] = [:]
     private var engine: TaskEngine
     /// The communication filters of the tables (docs/PROTOCOL.md section 13).
-    private(set) var filters: WorkerFilters
-    private var failures: [Timestamp: RequestError] = [:]
+    var filters: WorkerFilters
+    var failures: [Timestamp: RequestError] = [:]
     /// Retries sent, for logs and tests.
-    private(set) var retriedSlices = 0
+    var retriedSlices = 0
     private var registrationWaiters: [CheckedContinuation<NodeTable, any Error>] = []
-    private var barrierWaiters: [UInt64: (name: String, continuation: VoidContinuation, deadline: ContinuousClock.Instant)] = [:]
+    var barrierWaiters: [UInt64: (name: String, continuation: VoidContinuation, deadline: ContinuousClock.Instant)] = [:]
     private var stopping = false
     /// Shared with ``Worker``: every task up to it finished successfully.
     let watermark: FinishedWatermark
     private var watermarkTracker = FinishedWatermark.Tracker()
+    /// The loop has ended: tasks the engine releases are not started any more.
+    private var loopEnded = false
+    /// The time of the event being handled.
+    var now: ContinuousClock.Instant = .now
+    /// The endpoint this node is bound to, as of the event being handled.
+    private var localEndpoint = ""
+    /// The directives of the event being handled (the caller's buffer, swapped in for the event).
+    var directives: [NodeDirective] = []
 
     /// Creates the worker logic; `outcome` receives the reason it stopped.
     public convenience init(settings: NodeSettings, outcome: NodeOutcome, logger: Logger) {
@@ -89,29 +102,58 @@ public final class WorkerCore: TransportHandler {
     /// request path does not copy them all.
     let settings: NodeSettings
     /// The node's name, for errors and logs (built once: `NodeSettings.name` formats it).
-    private let name: String
+    let name: String
 
     /// How long a slice waits for its answer before it is sent again.
-    private var retryInterval: Duration { settings.deadlines.request / 4 }
+    var retryInterval: Duration { settings.deadlines.request / 4 }
 
-    // MARK: TransportHandler
+    // MARK: Events
 
-    public func start(io: any TransportIO) {
-        perform(io) { try link.start(io: io) }
+    public func handle(_ event: NodeEvent, context: NodeContext, into directives: inout [NodeDirective]) {
+        now = context.now
+        localEndpoint = context.localEndpoint
+        swap(&self.directives, &directives)
+        defer { swap(&self.directives, &directives) }
+        switch event {
+        case .started:
+            link.start(context: context, into: &self.directives)
+        case .received(let frames, let peer):
+            received(frames, from: peer)
+        case .tick:
+            tick()
+        case .drained:
+            break
+        case .sendFailed(let directive, let error):
+            sendFailed(directive, error: error)
+        }
     }
 
-    public func tick(io: any TransportIO) {
-        perform(io) { try link.tick(io: io) }
-        let now = io.now
+    /// Runs `work` queued by ``Worker`` as an event of its own at `context`: what it sends is
+    /// appended to `directives`.
+    public func execute(_ work: (WorkerCore) -> Void, context: NodeContext, into directives: inout [NodeDirective]) {
+        now = context.now
+        localEndpoint = context.localEndpoint
+        swap(&self.directives, &directives)
+        defer { swap(&self.directives, &directives) }
+        work(self)
+    }
+
+    private func tick() {
+        do {
+            try link.tick(now: now, into: &directives)
+        } catch {
+            stop(failing: error)
+        }
+        let now = self.now
         let late = tasks.values.filter { task in (task.deadline.map { $0 < now } ?? false) && task.remaining > 0 }
         for task in late.sorted(by: { $0.timestamp < $1.timestamp }) {
             let missing = slices.values.filter { $0.task === task }.sorted { $0.index < $1.index }
                 .map(\.server.description)
             fail(task, RequestError(
                 code: .timeout, peer: missing.joined(separator: ", "),
-                message: "did not answer \(task.kind) \(task.timestamp) (\(task.keyCount) keys) within \(settings.deadlines.request.secondsText)"), io: io)
+                message: "did not answer \(task.kind) \(task.timestamp) (\(task.keyCount) keys) within \(settings.deadlines.request.secondsText)"))
         }
-        resendUnanswered(now: now, io: io)
+        resendUnanswered(now: now)
         for (id, barrier) in barrierWaiters where barrier.deadline < now {
             barrierWaiters[id] = nil
             barrier.continuation.resume(throwing: RequestError(
@@ -128,17 +170,18 @@ public final class WorkerCore: TransportHandler {
     }
 
     public func stopped(error: (any Error)?) {
+        loopEnded = true
         if let error { outcome.fail("\(name) stopped: \(error)") }
         let reason = RequestError(
             code: .shuttingDown, peer: name, message: outcome.failure ?? "the worker stopped")
-        for task in tasks.values.sorted(by: { $0.timestamp < $1.timestamp }) { fail(task, reason, io: nil) }
+        for task in tasks.values.sorted(by: { $0.timestamp < $1.timestamp }) { fail(task, reason) }
         for waiter in registrationWaiters { waiter.resume(throwing: reason) }
         registrationWaiters.removeAll()
         for barrier in barrierWaiters.values { barrier.continuation.resume(throwing: reason) }
         barrierWaiters.removeAll()
     }
 
-    public func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
+    func received(_ frames: [Frame], from peer: PeerAddress) {
         let message: Message
         do {
             // Replies may be filter-encoded; `handleReply` decodes and checks their payload.
@@ -150,27 +193,57 @@ public final class WorkerCore: TransportHandler {
             return
         }
         if peer == link.manager {
-            perform(io) { try handleManager(message, io: io) }
+            perform { try handleManager(message) }
         } else {
-            handleReply(message, from: peer, io: io)
+            handleReply(message, from: peer)
         }
     }
 
-    private func perform(_ io: any TransportIO, _ body: () throws -> Void) {
-        outcome.failing(stopping: io, body)
+    /// Runs `body`; an error it throws is the node's failure and stops it.
+    private func perform(_ body: () throws -> Void) {
+        do {
+            try body()
+        } catch {
+            stop(failing: error)
+        }
     }
 
-    private func handleManager(_ message: Message, io: any TransportIO) throws {
-        switch try link.handle(message, io: io) {
+    /// Records `error` as the node's failure and stops it.
+    private func stop(failing error: any Error) {
+        outcome.fail("\(error)")
+        directives.append(.stop)
+    }
+
+    /// A send failed: membership traffic fails the node; a request's first slice fails its task;
+    /// a barrier fails its caller; a slice sent again is logged (the retry timer sends it again).
+    private func sendFailed(_ directive: NodeDirective, error: any Error) {
+        let header = directive.header
+        switch directive.onFailure {
+        case .fatal?:
+            stop(failing: error)
+        case .request(let server)?:
+            guard let header, let sent = slices[SliceKey(server: server, requestID: header.requestID)] else { return }
+            fail(sent.task, RequestError(code: .internalError, peer: sent.server.description, message: "could not send: \(error)"))
+        case .barrier?:
+            guard let header, let barrier = barrierWaiters.removeValue(forKey: header.requestID) else { return }
+            barrier.continuation.resume(throwing: error)
+        case .logged?, nil:
+            let request = header.map { "request \($0.requestID)" } ?? "a request"
+            logger.warning("\(name) could not send \(request) to \(directive.peer.map { "\($0)" } ?? "a server"): \(error)")
+        }
+    }
+
+    private func handleManager(_ message: Message) throws {
+        switch try link.handle(message, context: NodeContext(now: now, localEndpoint: localEndpoint), into: &directives) {
         case .nodeTable(let table):
             slicer = RequestSlicer(table)
             for waiter in registrationWaiters { waiter.resume(returning: table) }
             registrationWaiters.removeAll()
-            reroute(by: table, io: io)
+            reroute(by: table)
         case .shutdown(let jobFailure):
             if let jobFailure { outcome.jobFailed(jobFailure) }
             stopping = true
-            io.stop()
+            directives.append(.stop)
         case .message(let message) where message.header.kind == .barrierRelease:
             if let barrier = barrierWaiters.removeValue(forKey: message.header.requestID) {
                 barrier.continuation.resume()
@@ -193,14 +266,14 @@ public final class WorkerCore: TransportHandler {
     /// order it queues submissions, and checks everything the engine would refuse, so the engine's
     /// timestamp is the same.
     func submit(
-        _ request: Request, timestamp: Timestamp, after: [Timestamp], consistency: ConsistencyModel?, io: any TransportIO
+        _ request: Request, timestamp: Timestamp, after: [Timestamp], consistency: ConsistencyModel?
     ) {
-        submit(Task(timestamp: timestamp, request: request), after: after, consistency: consistency, io: io)
+        submit(Task(timestamp: timestamp, request: request), after: after, consistency: consistency)
     }
 
     /// Submits `task` (made by ``Worker`` on the caller's thread, its request not started) to the
     /// engine, and sends it when the engine lets it start.
-    func submit(_ task: WorkerTask, after: [Timestamp], consistency: ConsistencyModel?, io: any TransportIO) {
+    func submit(_ task: WorkerTask, after: [Timestamp], consistency: ConsistencyModel?) {
         let timestamp = task.timestamp
         guard task.request != nil else { return }
         tasks[timestamp] = task
@@ -213,33 +286,33 @@ public final class WorkerCore: TransportHandler {
             // same so that the two counters stay equal.
             _ = try? engine.submit(EngineTask(table: .max, consistency: .eventual))
             _ = engine.finished(timestamp)
-            fail(task, RequestError(code: .invalidRequest, peer: name, message: "\(error)"), io: io)
+            fail(task, RequestError(code: .invalidRequest, peer: name, message: "\(error)"))
             return
         }
         assert(submitted.timestamp == timestamp, "worker and engine disagree on timestamps")
         if submitted.actions.count == 1, case .start(timestamp) = submitted.actions[0] {
-            start(task, io: io)  // the common case, without looking the task up again
+            start(task)  // the common case, without looking the task up again
         } else {
-            perform(submitted.actions, io: io)
+            perform(submitted.actions)
         }
     }
 
-    private func perform(_ actions: [EngineAction], io: any TransportIO) {
+    private func perform(_ actions: [EngineAction]) {
         for action in actions {
             switch action {
             case .start(let timestamp):
-                if let task = tasks[timestamp] { start(task, io: io) }
+                if let task = tasks[timestamp] { start(task) }
             case .complete, .runCallback:
                 break  // `finish` resumes the waiters; this shell attaches no callback ids
             }
         }
     }
 
-    private func start(_ task: Task, io: any TransportIO) {
+    private func start(_ task: Task) {
         guard var request = task.request.take() else { return }
         filters.filterPush(&request)
         if request.kind == .pull { filters.pullStarted(task.timestamp, table: request.table.id, keys: request.keys) }
-        let now = io.now
+        let now = now
         task.deadline = now + settings.deadlines.request
         var outgoing: [RequestSlicer.Slice]
         do {
@@ -247,14 +320,14 @@ public final class WorkerCore: TransportHandler {
                 keys: request.keys, values: request.values, valueLength: request.table.valueLength,
                 toEveryServer: request.kind == .push && request.iteration != nil, node: name)
         } catch {
-            fail(task, error, io: io)
+            fail(task, error)
             return
         }
         if let range = request.range { outgoing = slicer.slices(of: range) }
         task.remaining = outgoing.count
         task.sliceParts = outgoing.map { ($0.keyCount, $0.runs, nil) }
         if outgoing.isEmpty {
-            complete(task, io: io)
+            complete(task)
             return
         }
         for (index, slice) in outgoing.enumerated() {
@@ -281,18 +354,14 @@ public final class WorkerCore: TransportHandler {
                 if let values = slice.values { sent.payload.append(values) }
                 filters.countPlain(header, payloadBytes: (keys?.count ?? 0) + (slice.values?.count ?? 0))
             }
-            do {
-                try io.send(sent.header, payload: sent.payload, to: slice.server.address)
-                slices[SliceKey(server: slice.server.id, requestID: requestID)] = sent
-            } catch {
-                fail(task, RequestError(code: .internalError, peer: slice.server.description, message: "could not send: \(error)"), io: io)
-                return
-            }
+            directives.append(.send(
+                sent.header, payload: sent.payload, to: slice.server.address, onFailure: .request(server: slice.server.id)))
+            slices[SliceKey(server: slice.server.id, requestID: requestID)] = sent
         }
     }
 
     /// The next request id for `server` (ids count from 1 per server), used up.
-    private func takeRequestID(for server: NodeID) -> UInt64 {
+    func takeRequestID(for server: NodeID) -> UInt64 {
         func take(_ next: inout UInt64) -> UInt64 {
             defer { next += 1 }
             return next
@@ -300,211 +369,29 @@ public final class WorkerCore: TransportHandler {
         return take(&nextRequestIDs[server, default: 1])
     }
 
-    /// Sends again, with the same id and the `retry` flag, every slice unanswered for a retry interval.
-    private func resendUnanswered(now: ContinuousClock.Instant, io: any TransportIO) {
-        let interval = retryInterval
-        for (key, slice) in slices where slice.sentAt + interval < now && !slice.awaitingTable {
-            var header = slice.header
-            header.flags.insert(.retry)
-            slices[key]?.sentAt = now
-            retriedSlices += 1
-            do {
-                try io.send(header, payload: slice.payload, to: slice.server.address)
-            } catch {
-                logger.warning("\(name) could not resend request \(key.requestID) to \(slice.server): \(error)")
-            }
-        }
-    }
-
-    private func handleReply(_ reply: Message, from peer: PeerAddress, io: any TransportIO) {
-        let header = reply.header
-        guard let sent = slices.removeValue(forKey: SliceKey(server: header.sender, requestID: header.requestID)) else {
-            logger.debug("\(name) ignored a reply to unknown request \(header.requestID) from \(peer)")
-            return
-        }
-        let task = sent.task
-        let timestamp = task.timestamp
-        let index = sent.index
-        let server = sent.server
-        var message = reply
-        do {
-            if filters.isActive {
-                message = try filters.decodeReply(reply, from: server.id, request: sent.header, limits: settings.limits)
-            } else {
-                filters.countReceived(reply)
-            }
-        } catch {
-            fail(task, RequestError(code: error.code, peer: server.description, message: "\(error)"), io: io)
-            return
-        }
-        if header.errorCode == .keyCacheMiss, sent.header.flags.contains(.keysCached), let plain = sent.plain {
-            resendWithKeys(plain, as: sent, io: io)
-            return
-        }
-        if header.errorCode == .staleTable {
-            // Routed by an older table than the server's: sent again once this worker has that table.
-            var waiting = sent
-            waiting.awaitingTable = true
-            if let table = link.table, table.version >= header.tableVersion ?? .max {
-                resend(waiting, key: SliceKey(server: header.sender, requestID: header.requestID), by: table, io: io)
-            } else {
-                slices[SliceKey(server: header.sender, requestID: header.requestID)] = waiting
-            }
-            return
-        }
-        switch header.kind {
-        case .error:
-            fail(task, RequestError(
-                code: header.errorCode ?? .internalError, peer: server.description,
-                message: header.errorMessage ?? "refused \(task.kind) \(timestamp)"), io: io)
-            return
-        case .pushAck where task.kind == .push, .rangeFunctionAck where task.kind == .rangeFunction:
-            break
-        case .pullReply where task.kind == .pull:
-            guard message.valueCount == Int(sent.header.keyCount) * task.valueLength else {
-                fail(task, RequestError(
-                    code: .sizeMismatch, peer: server.description,
-                    message: "answered pull \(timestamp) with \(message.valueCount) values, expected \(task.sliceParts[index].keyCount * task.valueLength)"), io: io)
-                return
-            }
-            if let part = sent.part {
-                task.received(values: message.values, clock: header.clock, slice: index, part: part.index, of: part.of, runs: part.runs)
-            } else {
-                task.received(values: message.values, clock: header.clock, slice: index)
-            }
-        default:
-            fail(task, RequestError(
-                code: .invalidRequest, peer: server.description,
-                message: "answered \(task.kind) \(timestamp) with a \(header.kind) message"), io: io)
-            return
-        }
-        task.remaining -= 1
-        if task.remaining == 0 { complete(task, io: io) }
-    }
-
-    /// Sends every slice in flight to a server the new node table no longer lists (it died and its
-    /// ranges moved to their replicas), or that waits for this table, to the servers that now hold
-    /// its keys, in issue order. Each goes as a new request under the new server's next id, tagged
-    /// with the identity it was first sent under (`org`), so that a push the dead server had
-    /// already replicated is acknowledged by its replica without being applied twice.
-    private func reroute(by table: NodeTable, io: any TransportIO) {
-        let servers = Set(table.nodes(withRole: .server).map(\.id))
-        let moved = slices.filter { !servers.contains($0.key.server) || $0.value.awaitingTable }
-            .sorted { ($0.value.task.timestamp, $0.value.index, $0.key.requestID) < ($1.value.task.timestamp, $1.value.index, $1.key.requestID) }
-        for (key, sent) in moved { resend(sent, key: key, by: table, io: io) }
-    }
-
-    /// Sends `sent` (in flight as `key`) again by `table`, split where its keys now lie on several servers.
-    private func resend(_ sent: SentSlice, key: SliceKey, by table: NodeTable, io: any TransportIO) {
-        slices[key] = nil
-        let task = sent.task
-        guard tasks[task.timestamp] != nil else { return }
-        let plain = sent.plain ?? Message(
-            header: sent.header, keys: sent.header.kind == .rangeFunction ? nil : sent.payload.first,
-            values: sent.payload.count > 1 ? sent.payload[1] : nil)
-        let origin = plain.header.origin ?? RequestOrigin(server: key.server, sender: link.nodeID, requestID: key.requestID)
-        var parts: [RequestSlicer.Slice]
-        if let range = plain.header.keyRange, plain.header.kind == .rangeFunction {
-            parts = slicer.slices(of: range)
-        } else {
-            let keys = plain.keys.map { frame in frame.withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) } } ?? []
-            let values = plain.values.map { frame in frame.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
-            do {
-                parts = try slicer.slices(
-                    keys: keys, values: values, valueLength: task.valueLength, toEveryServer: false, node: name)
-            } catch {
-                fail(task, error, io: io)
-                return
-            }
-        }
-        if parts.count > 1, task.kind == .pull, sent.part != nil {
-            fail(task, RequestError(
-                code: .internalError, peer: name,
-                message: "slice \(sent.index) of pull \(task.timestamp) moved twice to several servers"), io: io)
-            return
-        }
-        task.remaining += parts.count - 1
-        if parts.isEmpty, task.remaining == 0 {
-            complete(task, io: io)
-            return
-        }
-        logger.info("\(name) sends request \(key.requestID) of \(task.kind) \(task.timestamp) again to \(parts.map(\.server.description).joined(separator: ", ")) (node table version \(table.version))")
-        for (index, part) in parts.enumerated() {
-            let requestID = takeRequestID(for: part.server.id)
-            var header = plain.header
-            header.requestID = requestID
-            header.flags.remove(.retry)
-            header.keyCount = UInt32(part.keyCount)
-            header.origin = origin
-            header.tableVersion = table.version
-            if header.kind == .rangeFunction { header.keyRange = part.range }
-            let request = Message(header: header, keys: header.kind == .rangeFunction ? nil : part.keys, values: part.values)
-            var resent = sent
-            resent.server = part.server
-            resent.sentAt = io.now
-            resent.awaitingTable = false
-            resent.part = parts.count > 1 && task.kind == .pull ? (index, parts.count, part.runs) : sent.part
-            if filters.isActive {
-                let message = filters.encode(request, to: part.server.id, forceKeys: true)
-                resent.header = message.header
-                resent.payload = message.payloadFrames
-                resent.plain = request
-            } else {
-                resent.header = header
-                resent.payload = request.payloadFrames
-            }
-            slices[SliceKey(server: part.server.id, requestID: requestID)] = resent
-            do {
-                try io.send(resent.header, payload: resent.payload, to: part.server.address)
-            } catch {
-                logger.warning("\(name) could not send request \(requestID) to \(part.server): \(error)")
-            }
-        }
-    }
-
-    /// Sends a slice the server answered with a key-cache miss again, keys included, under the next
-    /// request id for that server (the miss is the recorded reply to the old id).
-    private func resendWithKeys(_ plain: Message, as sent: SentSlice, io: any TransportIO) {
-        let requestID = takeRequestID(for: sent.server.id)
-        var request = plain
-        request.header.requestID = requestID
-        let message = filters.encode(request, to: sent.server.id, forceKeys: true)
-        var resent = sent
-        resent.header = message.header
-        resent.payload = message.payloadFrames
-        resent.sentAt = io.now
-        resent.plain = request
-        slices[SliceKey(server: sent.server.id, requestID: requestID)] = resent
-        do {
-            try io.send(message.header, payload: resent.payload, to: sent.server.address)
-        } catch {
-            logger.warning("\(name) could not resend request \(requestID) to \(sent.server): \(error)")
-        }
-    }
-
-    private func complete(_ task: Task, io: any TransportIO) {
+    func complete(_ task: Task) {
         if let pull = task.pull {
             let pulled = task.pulledValues()
             filters.pullCompleted(task.timestamp, values: pulled.values)
             pull.finish(.success(pulled))
             task.pull = nil
         }
-        finish(task, outcome: .succeeded, io: io)
+        finish(task, outcome: .succeeded)
     }
 
-    private func fail(_ task: Task, _ error: RequestError, io: (any TransportIO)?) {
+    func fail(_ task: Task, _ error: RequestError) {
         guard tasks[task.timestamp] != nil else { return }
         task.error = error
         slices = slices.filter { $0.value.task !== task }
         task.pull?.finish(.failure(error))
         task.pull = nil
         failures[task.timestamp] = error
-        finish(task, outcome: .failed(WireError(error.code, field: "k", error.message)), io: io)
+        finish(task, outcome: .failed(WireError(error.code, field: "k", error.message)))
     }
 
     /// Marks the task finished in the engine, resumes its waiters, and starts what it released.
-    /// Without `io` (the loop has stopped) nothing is started.
-    private func finish(_ task: Task, outcome: TaskOutcome, io: (any TransportIO)?) {
+    /// Once the loop has ended nothing is started.
+    private func finish(_ task: Task, outcome: TaskOutcome) {
         tasks[task.timestamp] = nil
         watermarkTracker.finished(task.timestamp.rawValue, succeeded: outcome == .succeeded, watermark: watermark)
         filters.taskEnded(task.timestamp)
@@ -516,82 +403,6 @@ public final class WorkerCore: TransportHandler {
         let waiters = task.waiters
         task.waiters.removeAll()
         for waiter in waiters { waiter(task.error) }
-        if let io { perform(actions, io: io) }
-    }
-
-    /// Resumes `continuation` once the task `timestamp` finished (at once if it already has).
-    func whenFinished(_ timestamp: Timestamp, _ continuation: UnsafeContinuation<Void, any Error>) {
-        if let task = tasks[timestamp] {
-            if task.waiting == nil {
-                task.waiting = continuation
-            } else {
-                task.waiters.append { error in
-                    if let error { continuation.resume(throwing: error) } else { continuation.resume() }
-                }
-            }
-        } else if let error = failures.removeValue(forKey: timestamp) {
-            continuation.resume(throwing: error)
-        } else {
-            continuation.resume()
-        }
-    }
-
-    /// Runs `callback` here once task `timestamp` finished (at once if it has), with its error.
-    func whenFinished(_ timestamp: Timestamp, run callback: @escaping (RequestError?) -> Void) {
-        if let task = tasks[timestamp] {
-            task.waiters.append(callback)
-        } else {
-            callback(failures[timestamp])
-        }
-    }
-
-    /// Resumes `continuation` once every task up to `last` has finished; throws the first failure.
-    func whenAllFinished(upTo last: Timestamp, _ continuation: VoidContinuation) {
-        let open = tasks.keys.filter { $0 <= last }
-        var remaining = open.count
-        var firstError: RequestError?
-        let settle = { [self] in
-            let failed = failures.filter { $0.key <= last }
-            for key in failed.keys { failures[key] = nil }
-            if let error = firstError ?? failed.min(by: { $0.key < $1.key })?.value {
-                continuation.resume(throwing: error)
-            } else {
-                continuation.resume()
-            }
-        }
-        guard remaining > 0 else { return settle() }
-        for timestamp in open {
-            tasks[timestamp]?.waiters.append { error in
-                if firstError == nil, let error { firstError = error }
-                remaining -= 1
-                if remaining == 0 { settle() }
-            }
-        }
-    }
-
-    /// Takes the changes the significantly-modified filters hold back, to be pushed by ``Worker``.
-    func takePendingPushes() -> [(table: UInt32, keys: [UInt64], values: [Float])] {
-        filters.takePending()
-    }
-
-    func barrier(_ name: String, continuation: VoidContinuation, io: any TransportIO) {
-        let id = link.makeRequestID()
-        barrierWaiters[id] = (name, continuation, io.now + settings.deadlines.barrier)
-        do {
-            try link.send(Header(kind: .barrier, requestID: id, name: name), io: io)
-        } catch {
-            barrierWaiters[id] = nil
-            continuation.resume(throwing: error)
-        }
-    }
-
-    func reportDone(summary: String, failure: String?, io: any TransportIO) {
-        perform(io) {
-            try link.send(
-                Header(
-                    kind: .workerDone, requestID: link.makeRequestID(), name: summary,
-                    errorCode: failure == nil ? nil : .internalError, errorMessage: failure),
-                io: io)
-        }
+        if !loopEnded { perform(actions) }
     }
 }

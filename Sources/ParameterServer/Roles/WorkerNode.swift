@@ -43,7 +43,7 @@ public struct WorkerNode: Service {
         try await NodeRuntime.run(
             bind: settings.bindEndpoint, transport: settings.transportSettings, logger: logger, outcome: outcome
         ) {
-            WorkerCore(settings: settings, outcome: outcome, watermark: watermark, logger: logger)
+            RoleShell(WorkerCore(settings: settings, outcome: outcome, watermark: watermark, logger: logger))
         } started: { transport, _ in
             let worker = Worker(transport: transport, settings: settings, watermark: watermark)
             do {

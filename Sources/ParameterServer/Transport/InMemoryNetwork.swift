@@ -90,12 +90,23 @@ public final class InMemoryNetwork {
         handler.start(io: io)
     }
 
+    /// Adds a node at `endpoint` that runs `machine` in a ``RoleShell``, and starts it.
+    public func add<Machine: RoleMachine>(_ machine: Machine, endpoint: String) {
+        add(RoleShell(machine) as any TransportHandler, endpoint: endpoint)
+    }
+
     /// Runs `body` with the node's handler and I/O, as ``ZMQTransport/execute(_:)`` does on a real
     /// node's thread; what it sends is queued for ``deliverAll(shuffled:limit:)``.
     public func execute(on endpoint: String, _ body: (any TransportHandler, any TransportIO) -> Void) {
         guard let node = nodes[endpoint], node.running else { return }
         body(node.handler, node.io)
         stopIfAsked(node)
+    }
+
+    /// Runs `work` as an event of the node's `Machine` (a node added with its machine),
+    /// and carries out what it asks for: how a ``Worker``'s calls, or a test, reach a node's logic.
+    public func execute<Machine: RoleMachine>(on endpoint: String, as _: Machine.Type, _ work: (Machine) -> Void) {
+        execute(on: endpoint) { handler, io in (handler as! RoleShell<Machine>).execute(io: io, work) }
     }
 
     /// Removes a node as if its process died: it gets no more messages or ticks, and what was sent

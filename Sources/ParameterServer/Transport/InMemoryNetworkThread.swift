@@ -110,12 +110,13 @@ public final class InMemoryNetworkThread: Sendable {
         func execute(_ work: @escaping WorkerLoop.Work) -> Bool {
             guard !thread.queue.withLock({ $0.stoppedWorkers.contains(endpoint) }) else { return false }
             return thread.enqueue { [endpoint] network in
-                network.execute(on: endpoint) { handler, io in work(handler as! WorkerCore, io) }
+                network.execute(on: endpoint, as: WorkerCore.self, work)
             }
         }
 
         func stop() {
-            _ = execute { _, io in io.stop() }
+            guard !thread.queue.withLock({ $0.stoppedWorkers.contains(endpoint) }) else { return }
+            _ = thread.enqueue { [endpoint] network in network.execute(on: endpoint) { _, io in io.stop() } }
         }
     }
 }

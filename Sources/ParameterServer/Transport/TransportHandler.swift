@@ -21,8 +21,8 @@ extension String {
     }
 }
 
-/// What a role's logic may do from its I/O thread. Implemented by ``ZMQTransport`` (real sockets)
-/// and by ``InMemoryNetwork`` (tests, fake time).
+/// What a handler may do from its I/O thread. Implemented by ``ZMQTransport`` (real sockets)
+/// and by ``InMemoryNetwork`` (tests, fake time). Roles never see it: their ``RoleShell`` does.
 public protocol TransportIO: AnyObject {
     /// The endpoint this node's ROUTER is bound to.
     var localEndpoint: String { get }
@@ -43,7 +43,8 @@ extension TransportIO {
     }
 }
 
-/// A role's logic: called on one thread by its transport, for every message and on every tick.
+/// What a transport drives on its I/O thread, for every message and on every tick: a role's
+/// ``RoleShell``, which turns these calls into events of the role's state machine.
 public protocol TransportHandler: AnyObject, SendableMetatype {
     /// Called once on the I/O thread before any message is delivered.
     func start(io: any TransportIO)

@@ -4,7 +4,7 @@ import Synchronization
 import ZeroMQ
 
 /// The I/O thread of one node: it owns the node's ROUTER socket, one DEALER per peer it reaches, and
-/// the role logic (`Handler`), and it is the only thread that touches any of them.
+/// the handler (`Handler`, a role's ``RoleShell``), and it is the only thread that touches any of them.
 ///
 /// Other threads talk to the handler through ``execute(_:)``: the closure is queued and runs on the
 /// I/O thread, which a ``WakeUpSignal`` wakes. Sends never block (high-water marks are off, flow

@@ -1,0 +1,31 @@
+import ZeroMQ
+
+/// What happens to a node, as its role's state machine takes it in (``RoleMachine``).
+public enum NodeEvent {
+    /// The node's loop began; nothing has arrived yet.
+    case started
+    /// A message arrived from `peer`: its header and payload frames (no envelope).
+    case received([Frame], from: PeerAddress)
+    /// Time passed (at least every ``TransportSettings/tickInterval``): deadlines and heartbeats.
+    case tick
+    /// The messages that had arrived are handled and the transport is about to wait for more: the
+    /// moment to send what the machine gathered from them (a server's replication batch).
+    case drained
+    /// A send the machine asked for could not be carried out (e.g. a peer that cannot be reached).
+    case sendFailed(NodeDirective, error: any Error)
+}
+
+/// What the world looks like when an event happens: the time and the node's own endpoint. A
+/// machine reads both from here, never from a clock or a socket.
+public struct NodeContext: Sendable {
+    /// The time of the event: the real continuous clock, or a test's fake one.
+    public var now: ContinuousClock.Instant
+    /// The endpoint this node's ROUTER is bound to.
+    public var localEndpoint: String
+
+    /// Creates a context.
+    public init(now: ContinuousClock.Instant, localEndpoint: String) {
+        self.now = now
+        self.localEndpoint = localEndpoint
+    }
+}
