@@ -58,6 +58,19 @@ struct AppliedOrigins {
     /// than a worker keeps in flight to one server.
     static let copyWindow: UInt64 = 4096
 
+    /// Gives each of `pieces` (the parts a join cut `range` of table `table` into) the record of
+    /// `range`, which is dropped.
+    mutating func split(table: UInt32, range: KeyRange, into pieces: [KeyRange]) {
+        for (pair, entry) in seen where pair.table == table && pair.range == range {
+            seen[pair] = nil
+            for piece in pieces {
+                var moved = pair
+                moved.range = piece
+                seen[moved] = entry
+            }
+        }
+    }
+
     /// Forgets a sender that left the cluster.
     mutating func forget(sender: NodeID) {
         seen = seen.filter { $0.key.sender != sender }
