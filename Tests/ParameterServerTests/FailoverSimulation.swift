@@ -37,6 +37,10 @@ struct FailoverSimulation {
         /// of the pushes that follow.
         var secondVictim: Int?
         var secondKillAt = 0
+        /// Whether the first server to get a `replicateAck` dies instead of reading it, and then the
+        /// server that reports the last copy of the re-protection (`replicaReady`) dies the moment
+        /// the manager has the report (``WatchedKills``).
+        var killCopySource = false
 
         var description: String {
             var text = "\(servers) servers (\(virtualNodes) virtual nodes each), replication \(replication), \(workers) worker(s), \(consistency), value length \(valueLength)"
@@ -46,6 +50,7 @@ struct FailoverSimulation {
                 text += ", server-\(victim) " + (pause.map { "paused for \($0) ms" } ?? "killed") + " after \(killAt) deliveries"
             }
             if let secondVictim { text += ", then server-\(secondVictim) after \(secondKillAt) more" }
+            if killCopySource { text += ", the first primary to get a replicate acknowledged, then the source of the last copy as it reports it" }
             return text
         }
 
@@ -128,6 +133,8 @@ struct FailoverSimulation {
     private var killed = 0
     private var resumeAt: ContinuousClock.Instant?
     private var outcome = Outcome()
+    /// The kills the nodes' watches made.
+    let watchedKills = WatchedKills()
     private var pushedRounds = 0
 
     init(_ scenario: Scenario) {
@@ -159,9 +166,19 @@ struct FailoverSimulation {
             deadlines: Self.deadlines)
         managerSettings.replication = scenario.replication
         managerSettings.virtualNodes = scenario.virtualNodes
-        network.add(ManagerCore(settings: managerSettings, logger: Self.logger) { reports.append($0) }, endpoint: "mem://manager")
+        let manager = ManagerCore(settings: managerSettings, logger: Self.logger) { reports.append($0) }
+        if scenario.killCopySource {
+            network.add(CopySourceWatch(manager: manager, network: network, servers: serverNames, kills: watchedKills), endpoint: "mem://manager")
+        } else {
+            network.add(manager, endpoint: "mem://manager")
+        }
         for (rank, name) in serverNames.enumerated() {
-            network.add(ServerCore(settings: settings(.server, rank), outcome: serverOutcomes[rank], logger: Self.logger), endpoint: name)
+            let server = ServerCore(settings: settings(.server, rank), outcome: serverOutcomes[rank], logger: Self.logger)
+            if scenario.killCopySource {
+                network.add(PrimaryWatch(server: server, network: network, endpoint: name, rank: rank, kills: watchedKills), endpoint: name)
+            } else {
+                network.add(server, endpoint: name)
+            }
         }
         for (rank, name) in workerNames.enumerated() {
             network.add(WorkerCore(settings: settings(.worker, rank), outcome: NodeOutcome(), logger: Self.logger), endpoint: name)
@@ -169,6 +186,10 @@ struct FailoverSimulation {
         deliver()
         pushRounds()
         deliver()
+        if scenario.killCopySource {
+            pushRounds()
+            deliver()
+        }
         if let second = scenario.secondVictim {
             // The first loss is recovered before the second server dies, under new pushes; a first
             // victim still alive dies now, after the last delivery.
@@ -196,7 +217,7 @@ struct FailoverSimulation {
             deliver()
         }
         outcome.deliveries = network.deliveredCount
-        outcome.victimsHit = killed
+        outcome.victimsHit = killed + watchedKills.victims.count
         outcome.serverFailures = serverOutcomes.enumerated().compactMap { rank, result in result.failure.map { "server-\(rank): \($0)" } }
         outcome.victimRuns = scenario.victim.map { network.isRunning(serverNames[$0]) } ?? true
         outcome.jobFailure = reports.withLock { $0.lazy.compactMap(\.failure).first }
@@ -250,6 +271,11 @@ struct FailoverSimulation {
                 network.resume(serverNames[scenario.victim!])
                 resumeAt = nil
                 continue
+            }
+            while watchedKills.awaited < watchedKills.times.count {
+                let at = watchedKills.times[watchedKills.awaited]
+                watchedKills.awaited += 1
+                recoveredBy = max(recoveredBy ?? at, at + Self.recovery)
             }
             if network.queuedCount == 0, resumeAt == nil, recoveredBy.map({ network.now >= $0 }) ?? true { return }
             guard network.now < giveUp else {
@@ -318,7 +344,8 @@ struct FailoverSimulation {
         var primaries: [KeyRange: [Float]] = [:]
         var copies: [(KeyRange, String, [Float])] = []
         for (rank, endpoint) in serverNames.enumerated() where network.isRunning(endpoint) {
-            network.execute(on: endpoint, as: ServerCore.self) { [table] core in
+            network.execute(on: endpoint) { [table] handler, _ in
+                let core = ((handler as? PrimaryWatch)?.shell ?? handler as! RoleShell<ServerCore>).machine
                 let held = core.heldRanges(table: table.id)
                 for range in held.primaries {
                     if primaries[range] != nil { outcome.failures.append("two primaries of \(range)") }

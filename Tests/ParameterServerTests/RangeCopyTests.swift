@@ -30,10 +30,9 @@ struct RangeCopyTests {
         Self.push([1_000, 1_005, range.upperBound - 1], to: store)
         var copy = try #require(RangeCopy(of: range, in: table))
         #expect(copy.partCount == 2)
-        let origin = RequestOrigin(server: NodeID(1), sender: NodeID(1), requestID: 0)
         var keys: [UInt64] = []
         var entries: [Float] = []
-        while let part = copy.nextPart(from: table, origin: origin) {
+        while let part = copy.nextPart(from: table) {
             part.keys!.withUnsafeBytes { keys += $0.bindMemory(to: UInt64.self) }
             part.values!.withUnsafeBytes { entries += $0.bindMemory(to: Float.self) }
         }
@@ -41,5 +40,42 @@ struct RangeCopyTests {
         #expect(keys == Array(range.lowerBound..<range.upperBound))
         #expect(entries == store.snapshot(of: range).values)
         #expect(entries[0..<2] == [1_000, 1] && entries[10..<12] == [1_005, 1])
+    }
+
+    @Test("the record of the pushes a range holds travels with its copy, in parts of at most originsPerPart, whole")
+    func appliedOriginsTravelWithTheCopy() throws {
+        let range = KeyRange(0, 100)
+        let table = Self.table(range: range)
+        let store = try #require(table.store(holding: range))
+        Self.push([3, 7], to: store)
+        var record = AppliedOrigins()
+        // Two key parts' worth would not be enough: one part of keys, then origins-only parts.
+        let count = 2 * RangeCopy.originsPerPart + 5
+        for index in 0..<count {
+            let origin = RequestOrigin(server: NodeID(2), sender: NodeID(5 + UInt32(index % 2)), requestID: UInt64(index / 2 + 1))
+            record.insert(origin, table: 3, range: range)
+        }
+        record.insert(RequestOrigin(server: NodeID(2), sender: NodeID(9), requestID: 1), table: 3, range: KeyRange(100, 200))
+        let origins = record.recent(table: 3, range: range)
+        #expect(origins.count == count)
+        var copy = try #require(RangeCopy(of: range, in: table, origins: origins))
+        #expect(copy.partCount == 3)
+        var received = AppliedOrigins()
+        var parts = 0
+        while let part = copy.nextPart(from: table) {
+            parts += 1
+            #expect(part.header.origins.count <= RangeCopy.originsPerPart)
+            #expect(try HeaderCodec.decode(HeaderCodec.encode(part.header)).origins == part.header.origins)
+            for origin in part.header.origins { received.insert(origin, table: 3, range: range) }
+        }
+        #expect(parts == copy.partCount && copy.isDone)
+        #expect(received.recent(table: 3, range: range) == origins)
+        #expect(!received.contains(RequestOrigin(server: NodeID(2), sender: NodeID(9), requestID: 1), table: 3, range: range))
+        // Only the recent ids of a pair travel.
+        var old = AppliedOrigins()
+        for id in 1...(AppliedOrigins.copyWindow + 10) {
+            old.insert(RequestOrigin(server: NodeID(1), sender: NodeID(4), requestID: id), table: 3, range: range)
+        }
+        #expect(old.recent(table: 3, range: range).map(\.requestID) == Array(11...(AppliedOrigins.copyWindow + 10)))
     }
 }

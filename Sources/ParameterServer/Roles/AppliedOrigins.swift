@@ -40,6 +40,37 @@ struct AppliedOrigins {
         seen[Pair(table: table, range: range, server: origin.server, sender: origin.sender)]?.ids.contains(origin.requestID) ?? false
     }
 
+    /// The recorded origins of `range` of table `table` whose ids lie within `window` of the highest
+    /// id of their (server, sender) pair: what a full copy of the range carries to its new replica,
+    /// so that a push a worker still has in flight is not applied twice there after a promotion.
+    func recent(table: UInt32, range: KeyRange, window: UInt64 = AppliedOrigins.copyWindow) -> [RequestOrigin] {
+        var result: [RequestOrigin] = []
+        for (pair, entry) in seen where pair.table == table && pair.range == range {
+            let floor = entry.highest > window ? entry.highest - window : 0
+            for id in entry.ids where id > floor {
+                result.append(RequestOrigin(server: pair.server, sender: pair.sender, requestID: id))
+            }
+        }
+        return result.sorted { ($0.server, $0.sender, $0.requestID) < ($1.server, $1.sender, $1.requestID) }
+    }
+
+    /// How many ids below the highest one of a (server, sender) pair a range copy carries: far more
+    /// than a worker keeps in flight to one server.
+    static let copyWindow: UInt64 = 4096
+
+    /// Gives each of `pieces` (the parts a join cut `range` of table `table` into) the record of
+    /// `range`, which is dropped.
+    mutating func split(table: UInt32, range: KeyRange, into pieces: [KeyRange]) {
+        for (pair, entry) in seen where pair.table == table && pair.range == range {
+            seen[pair] = nil
+            for piece in pieces {
+                var moved = pair
+                moved.range = piece
+                seen[moved] = entry
+            }
+        }
+    }
+
     /// Forgets a sender that left the cluster.
     mutating func forget(sender: NodeID) {
         seen = seen.filter { $0.key.sender != sender }

@@ -45,7 +45,7 @@ public final class ManagerCore: RoleMachine {
     private var failure: String?
     private var jobDeadline: ContinuousClock.Instant?
     /// The members' ids, the ring of the servers' ranges and every segment's chain.
-    private var membership: Membership
+    private(set) var membership: Membership
     /// What happened to each server lost while the job ran.
     private var recoveries: [String] = []
     /// The servers lost while the job ran, by name.

@@ -5,9 +5,16 @@ import ZeroMQ
 /// when it is sent, a few parts at a time between requests, so that a large range never stalls
 /// the server: a result forwarded while the copy runs and a part sent after it both hold the
 /// latest values, and the link delivers them in the order they were sent.
+///
+/// The copy carries the record of the pushes whose results the range holds (``AppliedOrigins``,
+/// the recent part of it) in the parts' `org`, at most ``originsPerPart`` a part, with extra parts
+/// of one key when the key parts cannot hold them all: a new replica promoted later acknowledges a
+/// push a worker sends again without applying it a second time.
 struct RangeCopy {
     /// Keys per part.
     static let partKeys = 1 << 16
+    /// Origins per part: about 20 bytes each in the header, well inside its 64 KiB limit.
+    static let originsPerPart = 2048
 
     let table: UInt32
     let range: KeyRange
@@ -19,33 +26,56 @@ struct RangeCopy {
     private let storedKeys: [UInt64]?
     private let total: Int
     private var next = 0
+    /// The record of the pushes the range holds, sent along with the parts.
+    private let origins: [RequestOrigin]
+    private var nextOrigin = 0
+    /// The key the extra parts that carry only origins send again.
+    private let anchor: UInt64
 
-    /// The copy of `range` of `table`, or `nil` when this server holds no store of it.
-    init?(of range: KeyRange, in table: ServedTable) {
+    /// The copy of `range` of `table` with `origins`, the pushes whose results it holds, or `nil`
+    /// when this server holds no store of it.
+    init?(of range: KeyRange, in table: ServedTable, origins: [RequestOrigin] = []) {
         guard let store = table.store(holding: range) else { return nil }
         self.table = table.spec.id
         self.range = range
-        storedKeys = store.isUntouched ? [] : store.isDense ? nil : store.storedKeys(in: range)
+        let untouched = store.isUntouched
+        storedKeys = untouched ? [] : store.isDense ? nil : store.storedKeys(in: range)
         total = storedKeys?.count ?? Int(range.count)
+        // A store nothing was written to holds the result of no push.
+        self.origins = untouched ? [] : origins
+        anchor = storedKeys?.first ?? range.lowerBound
     }
 
+    private var keyParts: Int { (total + Self.partKeys - 1) / Self.partKeys }
+
     /// How many parts the copy sends in all.
-    var partCount: Int { (total + Self.partKeys - 1) / Self.partKeys }
+    var partCount: Int {
+        let carried = keyParts * Self.originsPerPart
+        let extra = origins.count > carried ? (origins.count - carried + Self.originsPerPart - 1) / Self.originsPerPart : 0
+        return keyParts + extra
+    }
 
-    var isDone: Bool { next >= total }
+    var isDone: Bool { next >= total && nextOrigin >= origins.count }
 
-    /// The next part, read from `table`'s store now: keys and, per key, values and updater state.
-    mutating func nextPart(from table: ServedTable, origin: RequestOrigin) -> Message? {
+    /// The next part, read from `table`'s store now: keys and, per key, values and updater state,
+    /// with the next origins of the record.
+    mutating func nextPart(from table: ServedTable) -> Message? {
         guard !isDone, let store = table.store(holding: range) else { return nil }
-        let count = min(Self.partKeys, total - next)
         let keys: [UInt64]
-        if let storedKeys {
-            keys = Array(storedKeys[next..<(next + count)])
+        if next < total {
+            let count = min(Self.partKeys, total - next)
+            if let storedKeys {
+                keys = Array(storedKeys[next..<(next + count)])
+            } else {
+                let first = range.lowerBound + UInt64(next)
+                keys = Array(first..<(first + UInt64(count)))
+            }
+            next += count
         } else {
-            let first = range.lowerBound + UInt64(next)
-            keys = Array(first..<(first + UInt64(count)))
+            keys = [anchor]
         }
-        next += count
-        return store.replicate(table: self.table, keys: keys, part: 0..<count, origins: [origin])
+        let carried = origins[nextOrigin..<min(origins.count, nextOrigin + Self.originsPerPart)]
+        nextOrigin += carried.count
+        return store.replicate(table: self.table, keys: keys, part: 0..<keys.count, origins: Array(carried))
     }
 }

@@ -64,6 +64,34 @@ final class ServedTable {
         replicas.insert(RangeStore(range: range, valueLength: spec.valueLength, updater: updater), at: position)
     }
 
+    /// Cuts every store, primary or replica, that holds one of `ranges` and more into pieces along
+    /// them (``RangeStore/piece(_:)``), each with the values and updater state it held, so that each
+    /// of `ranges` gets a store of its own, as when a join cuts a segment of the ring. A primary
+    /// piece's clock starts empty, as a promoted range's does.
+    func split(toFit ranges: [KeyRange]) {
+        func pieces(of store: RangeStore) -> [RangeStore]? {
+            let cuts = Set(ranges.filter { !$0.isEmpty && store.range.contains($0) && $0 != store.range }
+                .flatMap { [$0.lowerBound, $0.upperBound] })
+            guard !cuts.isEmpty else { return nil }
+            let bounds = Array(cuts.union([store.range.lowerBound, store.range.upperBound])).sorted()
+            return zip(bounds, bounds.dropFirst()).map { store.piece(KeyRange($0, $1)) }
+        }
+        var newStores: [RangeStore] = []
+        var newClocks: [VectorClock] = []
+        for (index, store) in stores.enumerated() {
+            guard let cut = pieces(of: store) else {
+                newStores.append(store)
+                if !clocks.isEmpty { newClocks.append(clocks[index]) }
+                continue
+            }
+            newStores += cut
+            if !clocks.isEmpty { newClocks += cut.map { VectorClock(range: $0.range, nodeCount: clocks[index].nodeCount) } }
+        }
+        stores = newStores
+        clocks = newClocks
+        replicas = replicas.flatMap { pieces(of: $0) ?? [$0] }
+    }
+
     /// Frees the stores of the ranges this server no longer holds, primary or replica.
     func keepOnly(primaries: Set<KeyRange>, replicaRanges: Set<KeyRange>) {
         let kept = stores.indices.filter { primaries.contains(stores[$0].range) }

@@ -33,7 +33,9 @@ extension ServerCore {
         // A new next server gets the whole range, part by part between requests.
         copying.removeAll { copy in !replication.isCopying(copy.range) || newSuccessors.contains { $0.0 == copy.range } }
         for (range, successor) in newSuccessors {
-            let copies = tables.keys.sorted().compactMap { RangeCopy(of: range, in: tables[$0]!) }
+            let copies = tables.keys.sorted().compactMap { id in
+                RangeCopy(of: range, in: tables[id]!, origins: appliedOrigins.recent(table: id, range: range))
+            }
             let parts = copies.reduce(0) { $0 + $1.partCount }
             logger.info("\(link.settings.name) copies \(range) to \(successor) in \(parts) part(s)")
             perform(replication.beginCopy(range, version: table.version, parts: parts))
@@ -46,11 +48,10 @@ extension ServerCore {
     /// copy's messages are unacknowledged (``copyMessagesInFlight``).
     func sendCopyParts() {
         var budget = Self.copyPartsPerTurn
-        let origin = RequestOrigin(server: link.nodeID, sender: link.nodeID, requestID: 0)
         while budget > 0, !copying.isEmpty,
             replication.unacknowledgedCopyMessages(of: copying[0].range) < Self.copyMessagesInFlight
         {
-            guard let table = tables[copying[0].table], let part = copying[0].nextPart(from: table, origin: origin) else {
+            guard let table = tables[copying[0].table], let part = copying[0].nextPart(from: table) else {
                 copying.removeFirst()
                 continue
             }

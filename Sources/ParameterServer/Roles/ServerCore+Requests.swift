@@ -227,6 +227,8 @@ extension ServerCore {
         let origin = header.origin ?? RequestOrigin(server: link.nodeID, sender: header.sender, requestID: header.requestID)
         keys.withUnsafeBytes { raw in
             for slice in replicated {
+                // The range's copies, and a full copy made later, record the push too.
+                appliedOrigins.insert(origin, table: table.spec.id, range: table.stores[slice.store].range)
                 batch.add(
                     table: table.spec.id, range: table.stores[slice.store].range,
                     keys: raw.baseAddress! + 8 * slice.keys.lowerBound, count: slice.keys.count, origin: origin)

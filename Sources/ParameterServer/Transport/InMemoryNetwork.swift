@@ -115,6 +115,24 @@ public final class InMemoryNetwork {
         nodes[endpoint]?.running = false
     }
 
+    /// Kills a node as ``kill(_:)`` does and, with `losingUnsent`, loses what it sent that was not
+    /// delivered yet, as when a process dies before its ZeroMQ I/O thread wrote its queues out.
+    public func kill(_ endpoint: String, losingUnsent: Bool) {
+        kill(endpoint)
+        guard losingUnsent, let node = nodes[endpoint] else { return }
+        for position in ready.indices.reversed() {
+            let link = ready[position]
+            let first = links[link].queue[links[link].head]
+            guard first.from === node else { continue }
+            let lost = links[link].queue.count - links[link].head
+            queuedCount -= lost
+            first.to.queued -= lost
+            links[link].queue.removeAll(keepingCapacity: true)
+            links[link].head = 0
+            ready.remove(at: position)
+        }
+    }
+
     /// Pauses a node as if its process were stopped (SIGSTOP): it gets no messages or ticks until
     /// ``resume(_:)``, and what is sent to it waits, in order, as in the kernel's socket buffers.
     public func pause(_ endpoint: String) {
