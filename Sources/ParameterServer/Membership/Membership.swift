@@ -158,6 +158,43 @@ public struct Membership: Hashable, Sendable {
         return Change(node: id, table: table, moves: moves)
     }
 
+    /// Join, step 1 (``JoinPlan``): takes the ring of `plan` (the joiner's tokens placed) with its
+    /// catch-up chains, under the next version. Every server of a chain that the chain of the old
+    /// segment around it did not hold is catching up, as a new replica is. Primaries do not change:
+    /// should a server die now, ``remove(_:)`` gives each segment to the first of its chain that holds
+    /// a full copy, and the joiner's segments return to their old primaries.
+    public mutating func beginJoin(_ plan: JoinPlan) {
+        let before = chains
+        self = plan.membership
+        chains = plan.catchUp
+        catchingUp = [:]
+        copyRequestedAt = [:]
+        var oldIndex = 0
+        for chain in chains {
+            while before[oldIndex].range.upperBound <= chain.range.lowerBound { oldIndex += 1 }
+            let newcomers = chain.nodes.filter { !before[oldIndex].nodes.contains($0) }
+            guard !newcomers.isEmpty else { continue }
+            catchingUp[chain.range] = Set(newcomers)
+            copyRequestedAt[chain.range] = version
+        }
+    }
+
+    /// Join, step 2: the same ring and chains under the next version, the table that drains the
+    /// segments whose chains are to change.
+    public mutating func beginDrain() {
+        version += 1
+    }
+
+    /// Join, step 3: the final chains of the join (each a subset of its catch-up chain, so every
+    /// member holds a full copy) take effect under the next version.
+    public mutating func switchChains(to final: [RangeChain]) {
+        precondition(final.map(\.range) == chains.map(\.range), "a join's final chains cover its catch-up segments")
+        chains = final
+        catchingUp = [:]
+        copyRequestedAt = [:]
+        version += 1
+    }
+
     /// Evens out the servers' shares after deaths (see ``HashRing/rebalance(tolerance:)``): the
     /// moved ranges get new primaries that copy them first (copy-then-switch, as for a join). Bumps
     /// the version only when something moved; `nil` when nothing did.

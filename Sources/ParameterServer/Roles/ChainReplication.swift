@@ -48,6 +48,8 @@ struct ChainReplication {
         case upstream(NodeID, requestID: UInt64)
         /// A part of the copy of a range sent to a new successor.
         case copy(KeyRange)
+        /// One piece of a predecessor's replicate that a join's cut split over several chains.
+        case upstreamShare(Int)
     }
 
     /// A replicate sent down a chain and not acknowledged yet.
@@ -76,6 +78,8 @@ struct ChainReplication {
     /// of the node table that asked for the copy.
     private var copies: [KeyRange: (outstanding: Int, version: UInt64)] = [:]
     private var nextToken = 0
+    /// Per replicate split into pieces: whom to acknowledge once every piece forwarded is.
+    private var shares: [Int: (predecessor: NodeID, requestID: UInt64, outstanding: Int)] = [:]
     /// Results counted for the replication traffic report.
     private(set) var replicatedKeys = 0
     private(set) var replicatedBytes = 0
@@ -92,9 +96,22 @@ struct ChainReplication {
         chains.first { $0.range.contains(range) || ($0.range == range) }
     }
 
-    /// The next server after this one in the chain of `range`.
+    /// The next server after this one in the chain of `range`. A range a join cut into several
+    /// segments (a result sent under the table before the cut) has the successor its segments'
+    /// chains agree on: the catch-up chains keep their servers in their order.
     func successor(for range: KeyRange) -> NodeID? {
-        chain(containing: range)?.successor(of: me)
+        if let chain = chain(containing: range) { return chain.successor(of: me) }
+        let overlapping = chains.filter { $0.range.lowerBound < range.upperBound && range.lowerBound < $0.range.upperBound }
+        guard let next = overlapping.first?.successor(of: me), overlapping.allSatisfy({ $0.successor(of: me) == next })
+        else { return nil }
+        return next
+    }
+
+    /// Whether a result sent for keys of `range` is still unacknowledged by the next server.
+    func hasUnacknowledged(overlapping range: KeyRange) -> Bool {
+        unacknowledged.values.contains { entries in
+            entries.contains { $0.range.lowerBound < range.upperBound && range.lowerBound < $0.range.upperBound }
+        }
     }
 
     // MARK: Events
@@ -151,6 +168,32 @@ struct ChainReplication {
             return [send(message, range: range, to: successor, waiter: .upstream(predecessor, requestID: requestID))]
         }
         return [acknowledge(requestID, to: predecessor)]
+    }
+
+    /// A replicate from the predecessor that a join's cut split over several of this server's
+    /// segments was written: each piece goes on down its own chain (a piece being copied to a new
+    /// successor as ``wrote(_:range:from:)`` sends it), and the predecessor is acknowledged once
+    /// every piece that went on to a full copy is.
+    mutating func wrote(pieces: [(range: KeyRange, message: Message)], requestID: UInt64, from predecessor: NodeID) -> [Directive] {
+        var directives: [Directive] = []
+        var onward: [(range: KeyRange, message: Message, successor: NodeID)] = []
+        for piece in pieces {
+            guard let successor = successor(for: piece.range) else { continue }
+            if copies[piece.range] != nil {
+                copies[piece.range]!.outstanding += 1
+                directives.append(send(piece.message, range: piece.range, to: successor, waiter: .copy(piece.range)))
+            } else {
+                onward.append((piece.range, piece.message, successor))
+            }
+        }
+        if onward.isEmpty { return directives + [acknowledge(requestID, to: predecessor)] }
+        let token = nextToken
+        nextToken += 1
+        shares[token] = (predecessor, requestID, onward.count)
+        for piece in onward {
+            directives.append(send(piece.message, range: piece.range, to: piece.successor, waiter: .upstreamShare(token)))
+        }
+        return directives
     }
 
     /// A successor acknowledged replicate `requestID`.
@@ -259,6 +302,15 @@ struct ChainReplication {
             return [.replicaReady(range, version: copy.version)]
         case .upstream(let predecessor, let requestID):
             return [acknowledge(requestID, to: predecessor)]
+        case .upstreamShare(let token):
+            guard var share = shares[token] else { return [] }
+            share.outstanding -= 1
+            if share.outstanding > 0 {
+                shares[token] = share
+                return []
+            }
+            shares[token] = nil
+            return [acknowledge(share.requestID, to: share.predecessor)]
         case .reply(let token):
             guard var entry = held[token] else { return [] }
             entry.outstanding -= 1

@@ -19,43 +19,49 @@ import ZeroMQ
 /// Each event comes in with its time and what the manager sends goes out as directives, which a
 /// ``RoleShell`` carries out on the node's I/O thread.
 public final class ManagerCore: RoleMachine {
-    private struct Member {
+    struct Member {
         var info: NodeInfo
         var peer: PeerAddress
         var lastHeard: ContinuousClock.Instant
         var registrationRequest: UInt64
     }
 
-    private enum Phase {
+    enum Phase {
         case registering(deadline: ContinuousClock.Instant)
         case running
         case shuttingDown(deadline: ContinuousClock.Instant)
         case finished
     }
 
-    private let settings: ManagerSettings
-    private let logger: Logger
-    private let onFinish: @Sendable (JobReport) -> Void
-    private var phase: Phase = .finished
-    private var members: [NodeID: Member] = [:]
-    private var table = NodeTable(version: 0, nodes: [])
-    private var barriers: [String: (arrived: [NodeID: UInt64], deadline: ContinuousClock.Instant)] = [:]
-    private var done: [NodeID: (summary: String, failure: String?)] = [:]
-    private var awaitingAck: Set<NodeID> = []
-    private var failure: String?
-    private var jobDeadline: ContinuousClock.Instant?
+    let settings: ManagerSettings
+    let logger: Logger
+    let onFinish: @Sendable (JobReport) -> Void
+    var phase: Phase = .finished
+    var members: [NodeID: Member] = [:]
+    var table = NodeTable(version: 0, nodes: [])
+    var barriers: [String: (arrived: [NodeID: UInt64], deadline: ContinuousClock.Instant)] = [:]
+    var done: [NodeID: (summary: String, failure: String?)] = [:]
+    var awaitingAck: Set<NodeID> = []
+    var failure: String?
+    var jobDeadline: ContinuousClock.Instant?
     /// The members' ids, the ring of the servers' ranges and every segment's chain.
-    private(set) var membership: Membership
+    var membership: Membership
     /// What happened to each server lost while the job ran.
-    private var recoveries: [String] = []
+    var recoveries: [String] = []
     /// The servers lost while the job ran, by name.
-    private var lostServers: [String] = []
+    var lostServers: [String] = []
     /// While segments are short of copies: when their copies began, and how many each server received.
-    private var copying: (started: ContinuousClock.Instant, received: [NodeID: Int])?
+    var copying: (started: ContinuousClock.Instant, received: [NodeID: Int])?
+    /// The join being carried out, one at a time (ManagerCore+Join.swift).
+    var join: JoinInProgress?
+    /// Servers waiting to join, in the order they registered.
+    var joiners: [Joiner] = []
+    /// Whether a join made the tables list chains in a job without replication.
+    var chainsListed = false
     /// The time of the event being handled.
-    private var now: ContinuousClock.Instant = .now
+    var now: ContinuousClock.Instant = .now
     /// The directives of the event being handled (the caller's buffer, swapped in for the event).
-    private var directives: [NodeDirective] = []
+    var directives: [NodeDirective] = []
 
     /// Creates the manager logic; `onFinish` receives the job's report once every node acknowledged
     /// the shutdown (or the shutdown deadline passed).
@@ -69,11 +75,11 @@ public final class ManagerCore: RoleMachine {
 
     /// The id a server or worker of the topology of `rank` has: the membership's counter gives them
     /// when the job starts, servers first, then workers, in rank order (``assignRanges()``).
-    private func id(role: NodeRole, rank: Int) -> NodeID {
+    func id(role: NodeRole, rank: Int) -> NodeID {
         role == .server ? NodeID(UInt32(1 + rank)) : NodeID(UInt32(1 + settings.servers + rank))
     }
 
-    private func expected(_ role: NodeRole) -> Int { role == .server ? settings.servers : settings.workers }
+    func expected(_ role: NodeRole) -> Int { role == .server ? settings.servers : settings.workers }
 
     // MARK: Events
 
@@ -105,7 +111,7 @@ public final class ManagerCore: RoleMachine {
         work(self)
     }
 
-    private func start(localEndpoint: String) {
+    func start(localEndpoint: String) {
         phase = .registering(deadline: now + settings.deadlines.startup)
         jobDeadline = now + settings.deadlines.job
         logger.info("manager at \(localEndpoint) waiting for \(settings.servers) server(s) and \(settings.workers) worker(s)")
@@ -118,7 +124,7 @@ public final class ManagerCore: RoleMachine {
         onFinish(report(unacknowledged: awaitingAck.compactMap { members[$0]?.info.name }.sorted()))
     }
 
-    private func received(_ frames: [Frame], from peer: PeerAddress) {
+    func received(_ frames: [Frame], from peer: PeerAddress) {
         let message: Message
         do {
             message = try MessageCodec.decode(frames, limits: settings.limits)
@@ -155,7 +161,7 @@ public final class ManagerCore: RoleMachine {
         }
     }
 
-    private func tick() {
+    func tick() {
         switch phase {
         case .registering(let deadline) where now > deadline:
             let missing = [NodeRole.server, .worker].flatMap { role in
@@ -173,7 +179,7 @@ public final class ManagerCore: RoleMachine {
             for member in members.values.sorted(by: { $0.info.id < $1.info.id })
             where member.info.role != .client && now - member.lastHeard > settings.deadlines.heartbeatTimeout {
                 if member.info.role == .worker, done[member.info.id] != nil { continue }
-                if member.info.role == .server, settings.replication > 0 {
+                if member.info.role == .server, settings.replication > 0 || member.info.id == join?.plan.joiner {
                     if serverLost(member) { continue }
                     return
                 }
@@ -187,6 +193,7 @@ public final class ManagerCore: RoleMachine {
                 fail("\(missing.joined(separator: ", ")) did not reach barrier '\(name)' within \(settings.deadlines.barrier.secondsText)")
                 return
             }
+            startJoin()
         case .shuttingDown(let deadline) where now > deadline:
             finish()
         default:
@@ -196,13 +203,19 @@ public final class ManagerCore: RoleMachine {
 
     // MARK: Membership
 
-    private func register(_ header: Header, from peer: PeerAddress) {
+    func register(_ header: Header, from peer: PeerAddress) {
         guard let role = header.role, let rank = header.rank, let endpoint = header.endpoint else {
             return refuse(header, peer: peer, .missingField, "register needs role, rank and ep")
         }
         let nodeID: NodeID
         switch role {
         case .server, .worker:
+            if role == .server, Int(rank) >= settings.servers {
+                switch phase {
+                case .registering, .running: return registerJoiner(rank: rank, endpoint: endpoint, header: header, peer: peer)
+                case .shuttingDown, .finished: return refuse(header, peer: peer, .invalidRequest, "the job is ending; server-\(rank) cannot join")
+                }
+            }
             guard Int(rank) < expected(role) else {
                 return refuse(header, peer: peer, .invalidRequest, "\(role)-\(rank) is not in the topology (\(expected(role)) \(role)s)")
             }
@@ -248,7 +261,7 @@ public final class ManagerCore: RoleMachine {
     /// Admits the topology's servers, then its workers, in rank order, under the ids they registered
     /// with, and places the servers on the ring: each takes its share of the key space, in about
     /// `virtualNodes` segments.
-    private func assignRanges() {
+    func assignRanges() {
         for role in [NodeRole.server, .worker] {
             for rank in 0..<expected(role) {
                 guard let member = members[id(role: role, rank: rank)] else { continue }
@@ -261,7 +274,7 @@ public final class ManagerCore: RoleMachine {
     }
 
     /// A member's id from the membership's counter.
-    private func admit(role: NodeRole, rank: UInt32, endpoint: String) -> NodeID {
+    func admit(role: NodeRole, rank: UInt32, endpoint: String) -> NodeID {
         do {
             return try membership.join(role: role, rank: rank, endpoint: endpoint).node
         } catch {
@@ -272,11 +285,9 @@ public final class ManagerCore: RoleMachine {
     /// Gives every server the ranges it serves as primary: without replication its segments of the
     /// ring, adjacent ones merged; with replication the segments whose chain it heads, one range each
     /// (a segment's chain is its own).
-    private func updateRanges() {
+    func updateRanges() {
         for member in membership.members where member.role == .server {
-            members[member.id]?.info.ranges = settings.replication > 0
-                ? membership.chains.filter { $0.primary == member.id }.map(\.range)
-                : membership.ring.ranges(of: member.id)
+            members[member.id]?.info.ranges = listsChains ? servedRanges(of: member.id) : membership.ring.ranges(of: member.id)
         }
     }
 
@@ -284,12 +295,13 @@ public final class ManagerCore: RoleMachine {
     /// full copy of the chain takes its place (a replica promoted where it was the primary), each
     /// chain short of copies gets a server to copy it, and the new table is published. Returns
     /// false, having failed the job, when a range lost every copy.
-    private func serverLost(_ member: Member) -> Bool {
+    func serverLost(_ member: Member) -> Bool {
         let dead = member.info.id
         let silence = now - member.lastHeard
         members[dead] = nil
         lostServers.append(member.info.name)
         logger.error("\(member.info.name) (\(dead), \(member.info.endpoint)) stopped sending heartbeats: last heard \(silence.secondsText) ago")
+        abandonJoin(becauseOf: dead)
         let plan: RecoveryPlan
         do {
             plan = try RecoveryPlan.make(dead: [dead], in: membership)
@@ -314,13 +326,15 @@ public final class ManagerCore: RoleMachine {
 
     /// A server reports that the servers after it in a chain hold their whole copy of the range; once
     /// no segment is short of copies any more, one line says what was copied where, and how long it took.
-    private func replicaReady(_ header: Header, from peer: PeerAddress) {
+    func replicaReady(_ header: Header, from peer: PeerAddress) {
         guard let member = members[header.sender], member.peer == peer, member.info.role == .server else {
             return refuse(header, peer: peer, .notRegistered, "only registered servers report copies")
         }
         guard let range = header.keyRange, let version = header.tableVersion else { return }
+        if drainReported(range, version: version, by: header.sender) { return }
         let done = membership.copied(range, by: header.sender, version: version)
         guard !done.isEmpty else { return }
+        joinProgressed()
         for node in done { copying?.received[node, default: 0] += 1 }
         guard membership.catchingUp.isEmpty, let finished = copying else { return }
         copying = nil
@@ -332,18 +346,18 @@ public final class ManagerCore: RoleMachine {
         logger.notice("manager: \(line)")
     }
 
-    private func name(of id: NodeID) -> String { members[id]?.info.name ?? "\(id)" }
+    func name(of id: NodeID) -> String { members[id]?.info.name ?? "\(id)" }
 
     /// Sends every member the table of the membership's version, which every change bumps.
-    private func publishTable() {
+    func publishTable() {
         precondition(membership.version > table.version, "the node table changes only with the membership")
         table = NodeTable(
             version: membership.version, nodes: members.values.map(\.info).sorted { $0.id < $1.id },
-            chains: settings.replication > 0 ? membership.chains.map { ReplicaChain(range: $0.range, nodes: $0.nodes) } : [])
+            chains: listsChains ? membership.chains.map { ReplicaChain(range: $0.range, nodes: $0.nodes) } : [])
         for id in members.keys.sorted() { sendTable(to: id) }
     }
 
-    private func sendTable(to id: NodeID) {
+    func sendTable(to id: NodeID) {
         guard let member = members[id] else { return }
         let header = Header(kind: .nodeTable, sender: .manager, requestID: member.registrationRequest, nodeTable: table)
         send(Message(header: header), to: member.peer)
@@ -351,7 +365,7 @@ public final class ManagerCore: RoleMachine {
 
     // MARK: Barriers and completion
 
-    private func barrier(_ header: Header, from peer: PeerAddress) {
+    func barrier(_ header: Header, from peer: PeerAddress) {
         guard let member = members[header.sender], member.peer == peer, member.info.role == .worker else {
             return refuse(header, peer: peer, .notRegistered, "only registered workers take part in barriers")
         }
@@ -369,7 +383,7 @@ public final class ManagerCore: RoleMachine {
         }
     }
 
-    private func workerDone(_ header: Header, from peer: PeerAddress) {
+    func workerDone(_ header: Header, from peer: PeerAddress) {
         guard let member = members[header.sender], member.peer == peer, member.info.role == .worker else {
             return refuse(header, peer: peer, .notRegistered, "only registered workers report completion")
         }
@@ -383,7 +397,7 @@ public final class ManagerCore: RoleMachine {
         }
     }
 
-    private func fail(_ message: String) {
+    func fail(_ message: String) {
         if failure == nil {
             failure = message
             logger.error("job failed: \(message)")
@@ -391,7 +405,7 @@ public final class ManagerCore: RoleMachine {
         shutDown()
     }
 
-    private func shutDown() {
+    func shutDown() {
         if case .shuttingDown = phase { return }
         if case .finished = phase { return }
         phase = .shuttingDown(deadline: now + settings.deadlines.shutdown)
@@ -409,7 +423,7 @@ public final class ManagerCore: RoleMachine {
         fail(reason)
     }
 
-    private func finish() {
+    func finish() {
         guard case .shuttingDown = phase else { return }
         let unacknowledged = awaitingAck.compactMap { members[$0]?.info.name }.sorted()
         if !unacknowledged.isEmpty {
@@ -420,7 +434,7 @@ public final class ManagerCore: RoleMachine {
         directives.append(.stop)
     }
 
-    private func report(unacknowledged: [String]) -> JobReport {
+    func report(unacknowledged: [String]) -> JobReport {
         let summaries = (0..<settings.workers).map { rank -> String in
             guard let entry = done[id(role: .worker, rank: rank)] else { return "worker-\(rank): did not finish" }
             return "worker-\(rank): " + (entry.failure.map { "FAILED: \($0)" } ?? entry.summary)
@@ -430,14 +444,14 @@ public final class ManagerCore: RoleMachine {
 
     // MARK: Replies
 
-    private func refuse(_ header: Header, peer: PeerAddress, _ code: ErrorCode, _ text: String) {
+    func refuse(_ header: Header, peer: PeerAddress, _ code: ErrorCode, _ text: String) {
         logger.warning("manager refused \(header.kind) from \(peer): \(text)")
         send(Message(header: header.errorReply(from: .manager, WireError(code, field: "k", text))), to: peer)
     }
 
     /// Sends `message` to `peer`; a failed send is logged (heartbeat deadlines deal with a node
     /// that cannot be reached).
-    private func send(_ message: Message, to peer: PeerAddress) {
+    func send(_ message: Message, to peer: PeerAddress) {
         directives.append(.sendFrames(MessageCodec.encode(message), to: peer, onFailure: .logged))
     }
 }

@@ -53,11 +53,21 @@ struct RequestSlicer {
         onlyServer = routes.allSatisfy { $0.server.id == first?.id } ? first : nil
     }
 
-    /// The routes of the servers of `table`.
+    /// The routes of the servers of `table`: each server's `ranges`; with chains, every segment
+    /// to the head of its chain, so that a segment being drained for a join, which its head does not
+    /// list, still goes to it and is refused with `staleTable` until the next table.
     init(_ table: NodeTable) {
-        self.init(routes: table.nodes(withRole: .server).flatMap { node in
-            let server = Destination(node)
-            return node.ranges.map { Route(range: $0, server: server) }
+        let servers = table.nodes(withRole: .server)
+        guard !table.chains.isEmpty else {
+            self.init(routes: servers.flatMap { node in
+                let server = Destination(node)
+                return node.ranges.map { Route(range: $0, server: server) }
+            })
+            return
+        }
+        let destinations = Dictionary(servers.map { ($0.id, Destination($0)) }, uniquingKeysWith: { first, _ in first })
+        self.init(routes: table.chains.compactMap { chain in
+            chain.nodes.first.flatMap { destinations[$0] }.map { Route(range: chain.range, server: $0) }
         })
     }
 

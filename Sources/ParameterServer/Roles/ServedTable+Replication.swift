@@ -22,6 +22,35 @@ extension ServedTable {
         stores.first { $0.range == range } ?? replicas.first { $0.range == range }
     }
 
+    /// The replica stores that hold the keys of a replicate, with the positions of their keys in
+    /// it: one store, or, for a result sent before a join cut its segment, each piece it spans.
+    /// Throws when a key lies in none, or the entries do not fit.
+    func replicaPieces(for message: Message) throws(WireError) -> [(store: RangeStore, keys: Range<Int>)] {
+        if let store = try? replicaStore(for: message) { return [(store, 0..<message.keyCount)] }
+        let count = message.keyCount
+        guard count > 0, let keys = message.keys, message.values != nil else {
+            throw WireError(.invalidRequest, field: "n", "a replicate carries at least one key")
+        }
+        var pieces: [(store: RangeStore, keys: Range<Int>)] = []
+        keys.withUnsafeBytes { raw in
+            var index = 0
+            for store in replicas where index < count {
+                let key = raw.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self)
+                guard store.range.contains(key) else { continue }
+                let end = KeyFrameSearch.firstIndex(in: raw, count: count, notBelow: store.range.upperBound, from: index)
+                pieces.append((store, index..<end))
+                index = end
+            }
+        }
+        let covered = pieces.reduce(0) { $0 + $1.keys.count }
+        guard covered == count, pieces.allSatisfy({ $0.store.entryWidth == Int(message.header.valueLength) }) else {
+            throw WireError(
+                .keyOutOfRange, field: "frame 1 (keys)",
+                "the replicate's keys are not inside replica ranges of this server with \(message.header.valueLength) floats per key")
+        }
+        return pieces
+    }
+
     /// The replica store that holds every key of a replicate whose entries fit it; throws when there
     /// is none.
     func replicaStore(for message: Message) throws(WireError) -> RangeStore {

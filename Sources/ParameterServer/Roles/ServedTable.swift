@@ -57,6 +57,16 @@ final class ServedTable {
         return true
     }
 
+    /// Makes this server a replica of `range`, which it was the primary of (a joiner took it over):
+    /// the store keeps its values and updater state; its clock is dropped, as a replica keeps none.
+    func demote(_ range: KeyRange) {
+        guard let index = stores.firstIndex(where: { $0.range == range }) else { return }
+        let store = stores.remove(at: index)
+        if !clocks.isEmpty { clocks.remove(at: index) }
+        let position = replicas.firstIndex { $0.range.lowerBound > range.lowerBound } ?? replicas.count
+        replicas.insert(store, at: position)
+    }
+
     /// Starts an empty replica of `range`, which its predecessor in the chain then copies whole.
     func addReplica(_ range: KeyRange) {
         guard !stores.contains(where: { $0.range == range }), !replicas.contains(where: { $0.range == range }) else { return }

@@ -8,18 +8,29 @@ extension ServerCore {
     /// Follows the replica chains of a new node table: a range this server now heads, which it held
     /// as a replica, is promoted (its values and updater state serve at once, nothing is copied);
     /// ranges it no longer holds are freed; what it had sent down a chain that changed is sent again
-    /// to the new next server, or counts as held where it is now the tail.
-    func reconfigureChains(_ table: NodeTable) throws {
+    /// to the new next server, or counts as held where it is now the tail. A join's tables also
+    /// cut segments (the stores follow), drain segments (``updateDrains(heads:served:)``), and move
+    /// a primary to a replica. `held` are the ranges this server held before the table.
+    func reconfigureChains(_ table: NodeTable, held: [KeyRange]) throws {
         // What was applied under the old chains goes down them first.
         flushReplication()
         nodeTable = table
         tableVersion = table.version
         guard !table.chains.isEmpty, let me = table.node(link.nodeID) else { return }
-        let primaries = Set(me.ranges)
+        let mine = table.chains.filter { $0.nodes.contains(link.nodeID) }
+        cutStores(along: mine.map(\.range))
+        let primaries = Set(mine.filter { $0.nodes.first == link.nodeID }.map(\.range))
         batch.keep(only: primaries)
         let replicaRanges = Set(table.chains.filter { $0.predecessor(of: link.nodeID) != nil }.map(\.range))
         for served in tables.values {
-            for range in replicaRanges.sorted(by: { $0.lowerBound < $1.lowerBound }) { served.addReplica(range) }
+            for range in replicaRanges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+                if served.stores.contains(where: { $0.range == range }) {
+                    served.demote(range)
+                    logger.notice("\(link.settings.name) hands \(range) of table '\(served.spec.name)' over and keeps it as a replica")
+                } else {
+                    served.addReplica(range)
+                }
+            }
             for range in primaries where !served.stores.contains(where: { $0.range == range }) {
                 guard served.promote(range) else {
                     throw NodeFailure("the node table makes \(link.settings.name) the primary of \(range), which it does not hold")
@@ -32,7 +43,9 @@ extension ServerCore {
         perform(chainDirectives)
         // A new next server gets the whole range, part by part between requests.
         copying.removeAll { copy in !replication.isCopying(copy.range) || newSuccessors.contains { $0.0 == copy.range } }
-        for (range, successor) in newSuccessors {
+        // A server that did not hold a range is receiving it itself: the copy its predecessor
+        // sends passes through it to the next server, as results do.
+        for (range, successor) in newSuccessors where held.contains(where: { $0.contains(range) }) {
             let copies = tables.keys.sorted().compactMap { id in
                 RangeCopy(of: range, in: tables[id]!, origins: appliedOrigins.recent(table: id, range: range))
             }
@@ -42,6 +55,7 @@ extension ServerCore {
             copying += copies
         }
         sendCopyParts()
+        updateDrains(heads: primaries, served: me.ranges)
     }
 
     /// Sends the next few parts of the ranges being copied to new replicas, as long as few of the
@@ -108,6 +122,7 @@ extension ServerCore {
         perform(replication.acknowledged(header.requestID, by: header.sender))
         if !replication.awaitsFlushAcknowledgement { flushReplication() }
         if !copying.isEmpty { sendCopyParts() }
+        if !draining.isEmpty { reportDrained() }
     }
 
     /// Writes a predecessor's replicate into this server's replica of its range, then forwards it
@@ -117,14 +132,7 @@ extension ServerCore {
         guard let table = tables[header.table] else {
             throw WireError(.unknownTable, field: "t", "no table with id \(header.table); tables: \(tables.keys.sorted())")
         }
-        let store = try table.replicaStore(for: message)
-        let range = store.range
-        guard replication.chain(containing: range)?.predecessor(of: link.nodeID) == header.sender else {
-            throw WireError(.invalidRequest, field: "s", "\(header.sender) is not the predecessor of \(link.nodeID) in the chain of \(range)")
-        }
-        store.write(replicate: message)
-        for origin in header.origins { appliedOrigins.insert(origin, table: header.table, range: range) }
-        perform(replication.wrote(message, range: range, from: header.sender))
+        try writePieces(message, table: table)
     }
 
     /// The results this server sent down its replica chains: keys, and payload bytes (keys and

@@ -135,7 +135,10 @@ extension ServerCore {
                 reply.header.tableVersion = current
                 return reply
             }
-            return errorMessage(error, to: message.header, peer: peer)
+            var reply = errorMessage(error, to: message.header, peer: peer)
+            // A segment being drained for a join: served again from the next table on.
+            if error.code == .staleTable { reply.header.tableVersion = tableVersion + 1 }
+            return reply
         } catch let error as StorageError {
             return errorMessage(WireError(error.code, field: "u", error.message), to: message.header, peer: peer)
         } catch {
@@ -163,6 +166,7 @@ extension ServerCore {
                 return try pullRange(range, message: message, table: table)
             }
             let slices = try table.slices(of: message)
+            try refuseIfDraining(slices, table: table)
             if header.kind == .push {
                 if table.isBSP { return try aggregate(message, table: table, slices: slices) }
                 return try push(message, table: table, slices: slices, from: peer)

@@ -80,6 +80,8 @@ public final class ServerCore: RoleMachine {
     /// The pushes whose results this server holds, by first identity: a push sent again after a
     /// fail-over that is already here is acknowledged, not applied twice.
     var appliedOrigins = AppliedOrigins()
+    /// The segments this server heads and drains for a join, and whether it reported each drained.
+    var draining: [KeyRange: Bool] = [:]
     /// The latest node table: where the other servers of the chains are.
     var nodeTable: NodeTable?
     /// The version of the latest node table (0 before the first).
@@ -220,9 +222,10 @@ public final class ServerCore: RoleMachine {
         let message = try MessageCodec.decode(frames, limits: link.settings.limits)
         switch try link.handle(message, context: NodeContext(now: now, localEndpoint: localEndpoint), into: &directives) {
         case .nodeTable(let table):
+            let held = heldRanges
             try configure(table)
             update(table)
-            try reconfigureChains(table)
+            try reconfigureChains(table, held: held)
             let backlog = early
             early.removeAll()
             for (frames, peer) in backlog { serve(frames, from: peer) }

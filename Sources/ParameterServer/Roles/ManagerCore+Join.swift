@@ -1,0 +1,153 @@
+import Logging
+
+/// A server joining a running job (docs/FAULT-TOLERANCE.md, "Joins"): the manager carries out a
+/// ``JoinPlan`` as three node tables — catch up, drain, switch — one join at a time.
+extension ManagerCore {
+    /// The join being carried out.
+    struct JoinInProgress {
+        enum Stage {
+            /// The catch-up table is out; the newcomers of its chains receive their copies.
+            case catchingUp
+            /// The drain table (this version) is out; the primaries of these segments have not
+            /// reported that everything they applied is held by their whole chain yet.
+            case draining(version: UInt64, pending: Set<KeyRange>)
+        }
+
+        var plan: JoinPlan
+        var name: String
+        var stage: Stage
+        var started: ContinuousClock.Instant
+    }
+
+    /// A server that registered to join, waiting for its turn.
+    struct Joiner {
+        var rank: UInt32
+        var endpoint: String
+        var peer: PeerAddress
+        var registrationRequest: UInt64
+    }
+
+    /// Whether node tables list the chains: always with replication, and from a join on without
+    /// (the joiner is a temporary tail of the segments it takes over).
+    var listsChains: Bool { settings.replication > 0 || chainsListed }
+
+    /// A server beyond the topology's count registers: it waits for its turn to join (a retried
+    /// registration of a waiting joiner changes nothing).
+    func registerJoiner(rank: UInt32, endpoint: String, header: Header, peer: PeerAddress) {
+        if let member = members.values.first(where: { $0.info.role == .server && $0.info.rank == rank }) {
+            guard member.info.endpoint == endpoint else {
+                return refuse(header, peer: peer, .invalidRequest, "server-\(rank) is already a member at \(member.info.endpoint)")
+            }
+            members[member.info.id]?.peer = peer
+            return sendTable(to: member.info.id)
+        }
+        if let index = joiners.firstIndex(where: { $0.rank == rank }) {
+            guard joiners[index].endpoint == endpoint else {
+                return refuse(header, peer: peer, .invalidRequest, "server-\(rank) is already waiting to join from \(joiners[index].endpoint)")
+            }
+            joiners[index].peer = peer
+            return
+        }
+        joiners.append(Joiner(rank: rank, endpoint: endpoint, peer: peer, registrationRequest: header.requestID))
+        logger.info("manager: server-\(rank) at \(endpoint) asks to join")
+        startJoin()
+    }
+
+    /// Starts the next waiting join once the job runs and no segment is receiving a copy.
+    func startJoin() {
+        guard case .running = phase, join == nil, membership.catchingUp.isEmpty, !joiners.isEmpty else { return }
+        let joiner = joiners.removeFirst()
+        let plan: JoinPlan
+        do {
+            plan = try JoinPlan.make(joiner: joiner.rank, endpoint: joiner.endpoint, in: membership)
+        } catch {
+            logger.error("manager could not plan the join of server-\(joiner.rank): \(error)")
+            return
+        }
+        members[plan.joiner] = Member(
+            info: NodeInfo(id: plan.joiner, role: .server, rank: joiner.rank, endpoint: joiner.endpoint), peer: joiner.peer,
+            lastHeard: now, registrationRequest: joiner.registrationRequest)
+        chainsListed = true
+        membership.beginJoin(plan)
+        join = JoinInProgress(plan: plan, name: "server-\(joiner.rank)", stage: .catchingUp, started: now)
+        updateRanges()
+        publishTable()
+        let copies = plan.copies.map { "\($0.range) to \(name(of: $0.target))" }
+        logger.notice(
+            "manager: server-\(joiner.rank) joins as \(plan.joiner); catching up \(copies.count) copies (\(copies.joined(separator: ", "))); node table version \(table.version)")
+        joinProgressed()
+    }
+
+    /// A copy report or a drain report came: moves the join to its next step when its step is done.
+    func joinProgressed() {
+        guard let current = join else { return }
+        switch current.stage {
+        case .catchingUp:
+            guard membership.catchingUp.isEmpty else { return }
+            membership.beginDrain()
+            let pending = Set(current.plan.drains.map(\.range))
+            join?.stage = .draining(version: membership.version, pending: pending)
+            updateRanges()
+            publishTable()
+            logger.info("manager: \(current.name) caught up; draining \(pending.count) segment(s); node table version \(table.version)")
+            joinProgressed()
+        case .draining(_, let pending):
+            guard pending.isEmpty else { return }
+            membership.switchChains(to: current.plan.final)
+            join = nil
+            updateRanges()
+            publishTable()
+            let share = membership.ring.ranges(of: current.plan.joiner).reduce(UInt64(0)) { $0 + $1.count }
+            let segments = membership.chains.filter { $0.primary == current.plan.joiner }.count
+            let line = "\(current.name) (\(current.plan.joiner)) joined in \((now - current.started).secondsText): "
+                + "primary of \(segments) segment(s), \(share) keys; node table version \(table.version)"
+            recoveries.append(line)
+            logger.notice("manager: \(line)")
+            startJoin()
+        }
+    }
+
+    /// `replicaReady` from the primary of a segment being drained, under the drain table: every
+    /// result it applied is held by the whole chain.
+    func drainReported(_ range: KeyRange, version: UInt64, by sender: NodeID) -> Bool {
+        guard case .draining(let drainVersion, var pending)? = join?.stage, version == drainVersion,
+            pending.contains(range), membership.chains.first(where: { $0.range == range })?.primary == sender
+        else { return false }
+        pending.remove(range)
+        join?.stage = .draining(version: drainVersion, pending: pending)
+        joinProgressed()
+        return true
+    }
+
+    /// The ranges a server is primary of in the table to publish: the segments whose chain it heads,
+    /// except those it drains, which no server lists until the switch.
+    func servedRanges(of server: NodeID) -> [KeyRange] {
+        var draining: Set<KeyRange> = []
+        if case .draining(_, let pending)? = join?.stage { draining = pending }
+        return membership.chains.filter { $0.primary == server && !draining.contains($0.range) }.map(\.range)
+    }
+
+    /// A server died while a join runs. The joiner holds no segment alone, so its death only ends
+    /// the join (the recovery gives its segments back to their old primaries). Any other death
+    /// abandons the join first — the joiner leaves the ring, as if it had died, and is told to stop —
+    /// and the recovery then starts from the chains before the join.
+    func abandonJoin(becauseOf dead: NodeID) {
+        guard let current = join else { return }
+        join = nil
+        let joiner = current.plan.joiner
+        guard dead != joiner else {
+            logger.warning("manager: \(current.name) died while joining; the join is dropped")
+            return
+        }
+        do {
+            _ = try membership.remove(joiner)
+        } catch {
+            preconditionFailure("the joiner is a member: \(error)")
+        }
+        if let member = members.removeValue(forKey: joiner) {
+            let reason = "the join was abandoned: \(name(of: dead)) died while \(current.name) joined"
+            send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: 0, errorMessage: reason)), to: member.peer)
+        }
+        logger.warning("manager: \(name(of: dead)) died while \(current.name) joined; the join is abandoned")
+    }
+}

@@ -1,0 +1,101 @@
+import ZeroMQ
+
+/// A server's part in a join (docs/FAULT-TOLERANCE.md, "Joins"): cutting its stores where the
+/// catch-up table cuts its segments, draining the segments whose chain is about to change, and
+/// writing results sent before a cut.
+extension ServerCore {
+    /// The ranges this server holds, as primary or replica, before a table changes them.
+    var heldRanges: [KeyRange] {
+        guard let served = tables.values.first else { return [] }
+        return served.stores.map(\.range) + served.replicas.map(\.range)
+    }
+
+    /// Cuts every store holding one of `segments` and more along them, with the record of the
+    /// pushes whose results each piece holds (a join placed the joiner's tokens inside them).
+    func cutStores(along segments: [KeyRange]) {
+        for (id, served) in tables {
+            let before = served.stores.map(\.range) + served.replicas.map(\.range)
+            served.split(toFit: segments)
+            let after = served.stores.map(\.range) + served.replicas.map(\.range)
+            for range in before where !after.contains(range) {
+                let pieces = after.filter { range.contains($0) }
+                appliedOrigins.split(table: id, range: range, into: pieces)
+                logger.info("\(link.settings.name) cut \(range) of table '\(served.spec.name)' into \(pieces.count) segments")
+            }
+        }
+    }
+
+    /// Follows the drains of a new table: the segments whose chain this server heads but which its
+    /// `ranges` do not list are drained — pushes and pulls on them are refused until the switch —
+    /// and each is reported once everything applied to it is acknowledged by its whole chain.
+    func updateDrains(heads: Set<KeyRange>, served: [KeyRange]) {
+        let drained = heads.subtracting(served)
+        draining = Dictionary(uniqueKeysWithValues: drained.map { ($0, draining[$0] ?? false) })
+        if !drained.isEmpty {
+            logger.info("\(link.settings.name) drains \(drained.sorted { $0.lowerBound < $1.lowerBound }.map(\.description).joined(separator: ", "))")
+        }
+        reportDrained()
+    }
+
+    /// Tells the manager (`replicaReady` under the drain table) of every draining segment whose
+    /// results are all acknowledged down its chain.
+    func reportDrained() {
+        for (range, reported) in draining where !reported && !replication.hasUnacknowledged(overlapping: range) {
+            draining[range] = true
+            var header = Header(kind: .replicaReady, keyRange: range)
+            header.tableVersion = tableVersion
+            link.send(header, into: &directives)
+        }
+    }
+
+    /// Refuses a request that touches a segment being drained: the sender sends it again by the
+    /// next table (`staleTable`, whose `tv` the reply sets one above this server's table).
+    func refuseIfDraining(_ slices: [ServedTable.Slice], table: ServedTable) throws(WireError) {
+        guard !draining.isEmpty else { return }
+        for slice in slices where draining[table.stores[slice.store].range] != nil {
+            throw WireError(
+                .staleTable, field: "tv",
+                "\(table.stores[slice.store].range) is being handed over; send it again by node table version \(tableVersion + 1)")
+        }
+    }
+
+    /// Writes a predecessor's replicate, which may span several of this server's segments when it
+    /// was sent before a join cut them, and passes each piece on down its chain.
+    func writePieces(_ message: Message, table: ServedTable) throws {
+        let header = message.header
+        let pieces = try table.replicaPieces(for: message)
+        for piece in pieces {
+            guard replication.chain(containing: piece.store.range)?.predecessor(of: link.nodeID) == header.sender else {
+                throw WireError(
+                    .invalidRequest, field: "s", "\(header.sender) is not the predecessor of \(link.nodeID) in the chain of \(piece.store.range)")
+            }
+        }
+        if pieces.count == 1 {
+            let range = pieces[0].store.range
+            pieces[0].store.write(replicate: message)
+            for origin in header.origins { appliedOrigins.insert(origin, table: header.table, range: range) }
+            perform(replication.wrote(message, range: range, from: header.sender))
+            return
+        }
+        let split = pieces.map { piece in (range: piece.store.range, message: Self.piece(of: message, keys: piece.keys)) }
+        for (index, piece) in split.enumerated() {
+            pieces[index].store.write(replicate: piece.message)
+            for origin in header.origins { appliedOrigins.insert(origin, table: header.table, range: piece.range) }
+        }
+        perform(replication.wrote(pieces: split, requestID: header.requestID, from: header.sender))
+    }
+
+    /// The replicate of the keys at `keys` of `message`, with their entries and the same origins.
+    static func piece(of message: Message, keys: Range<Int>) -> Message {
+        let width = Int(message.header.valueLength)
+        var header = message.header
+        header.keyCount = UInt32(keys.count)
+        let keyFrame = message.keys!.withUnsafeBytes { raw in
+            Frame(copying: UnsafeRawBufferPointer(rebasing: raw[(8 * keys.lowerBound)..<(8 * keys.upperBound)]))
+        }
+        let entryFrame = message.values!.withUnsafeBytes { raw in
+            Frame(copying: UnsafeRawBufferPointer(rebasing: raw[(4 * width * keys.lowerBound)..<(4 * width * keys.upperBound)]))
+        }
+        return Message(header: header, keys: keyFrame, values: entryFrame)
+    }
+}
