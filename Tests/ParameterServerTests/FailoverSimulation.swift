@@ -41,6 +41,10 @@ struct FailoverSimulation {
         /// server that reports the last copy of the re-protection (`replicaReady`) dies the moment
         /// the manager has the report (``WatchedKills``).
         var killCopySource = false
+        /// After how many deliveries since the first node started a new server (rank `servers`)
+        /// starts and joins the running job (forced after the first pushes if not reached by then);
+        /// a victim then dies `killAt` deliveries after the join began.
+        var joinAt: Int?
 
         var description: String {
             var text = "\(servers) servers (\(virtualNodes) virtual nodes each), replication \(replication), \(workers) worker(s), \(consistency), value length \(valueLength)"
@@ -50,6 +54,7 @@ struct FailoverSimulation {
                 text += ", server-\(victim) " + (pause.map { "paused for \($0) ms" } ?? "killed") + " after \(killAt) deliveries"
             }
             if let secondVictim { text += ", then server-\(secondVictim) after \(secondKillAt) more" }
+            if let joinAt { text += ", server-\(servers) joins after \(joinAt) deliveries" }
             if killCopySource { text += ", the first primary to get a replicate acknowledged, then the source of the last copy as it reports it" }
             return text
         }
@@ -67,6 +72,16 @@ struct FailoverSimulation {
                 }
             }
             return lost
+        }
+
+        /// The plan of the join of server-`servers` to the job as it starts: servers 1…S, then the
+        /// workers, as the manager admits them.
+        var joinPlan: JoinPlan? {
+            var membership = Membership(keySpace: FailoverSimulation.keySpace, virtualNodes: virtualNodes, replication: replication)
+            for rank in 0..<servers { _ = try? membership.join(role: .server, rank: UInt32(rank), endpoint: "mem://server-\(rank)") }
+            for rank in 0..<workers { _ = try? membership.join(role: .worker, rank: UInt32(rank), endpoint: "mem://worker-\(rank)") }
+            membership.holdsData = true
+            return try? JoinPlan.make(joiner: UInt32(servers), endpoint: "mem://server-\(servers)", in: membership)
         }
 
         /// The chains of the manager's first node table: servers 1…S joined the ring in rank order.
@@ -96,6 +111,8 @@ struct FailoverSimulation {
         var victimRuns = false
         /// Why servers that stopped by themselves stopped, for the report of a failing seed.
         var serverFailures: [String] = []
+        /// The ranges the joiner is primary of at the end, `nil` when it does not run then.
+        var joinerPrimaries: [KeyRange]?
     }
 
     static let keySpace = KeyRange(0, 48)
@@ -128,6 +145,11 @@ struct FailoverSimulation {
     let workerNames: [String]
     let reports = InMemoryClusterTests.Reports()
     let serverOutcomes: [NodeOutcome]
+    /// The endpoint of the server that joins mid-job.
+    var joinerName: String { "mem://server-\(scenario.servers)" }
+    let joinerOutcome = NodeOutcome()
+    /// Marks the join in ``pendingKills``.
+    static let joinMarker = -1
     /// Deliveries left before the next kill, and who dies then.
     private var pendingKills: [(victim: Int, after: Int)] = []
     private var killed = 0
@@ -150,6 +172,7 @@ struct FailoverSimulation {
         serverNames = (0..<scenario.servers).map { "mem://server-\($0)" }
         workerNames = (0..<scenario.workers).map { "mem://worker-\($0)" }
         serverOutcomes = serverNames.map { _ in NodeOutcome() }
+        if let joinAt = scenario.joinAt { pendingKills.append((Self.joinMarker, joinAt)) }
         if let victim = scenario.victim { pendingKills.append((victim, scenario.killAt)) }
     }
 
@@ -186,6 +209,12 @@ struct FailoverSimulation {
         deliver()
         pushRounds()
         deliver()
+        if scenario.joinAt != nil, pendingKills.first?.victim == Self.joinMarker {
+            // Not reached during the pushes: the server joins now, and more pushes follow.
+            pendingKills[0].after = 0
+            pushRounds()
+            deliver()
+        }
         if scenario.killCopySource {
             pushRounds()
             deliver()
@@ -219,6 +248,7 @@ struct FailoverSimulation {
         outcome.deliveries = network.deliveredCount
         outcome.victimsHit = killed + watchedKills.victims.count
         outcome.serverFailures = serverOutcomes.enumerated().compactMap { rank, result in result.failure.map { "server-\(rank): \($0)" } }
+            + ((joinerOutcome.failure ?? joinerOutcome.jobFailure).map { ["joiner: \($0)"] } ?? [])
         outcome.victimRuns = scenario.victim.map { network.isRunning(serverNames[$0]) } ?? true
         outcome.jobFailure = reports.withLock { $0.lazy.compactMap(\.failure).first }
         outcome.pushes = pushedRounds * scenario.workers
@@ -251,6 +281,14 @@ struct FailoverSimulation {
                 network.deliverAll(shuffled: true)
             } else {
                 pendingKills[0].after -= network.deliverAll(shuffled: true, limit: max(0, pendingKills[0].after))
+            }
+            if let next = pendingKills.first, next.after <= 0, next.victim == Self.joinMarker {
+                pendingKills.removeFirst()
+                network.add(
+                    ServerCore(settings: settings(.server, scenario.servers), outcome: joinerOutcome, logger: Self.logger),
+                    endpoint: joinerName)
+                recoveredBy = network.now + Self.recovery
+                continue
             }
             if let next = pendingKills.first, next.after <= 0 {
                 pendingKills.removeFirst()
@@ -343,10 +381,11 @@ struct FailoverSimulation {
         }
         var primaries: [KeyRange: [Float]] = [:]
         var copies: [(KeyRange, String, [Float])] = []
-        for (rank, endpoint) in serverNames.enumerated() where network.isRunning(endpoint) {
-            network.execute(on: endpoint) { [table] handler, _ in
+        for (rank, endpoint) in (serverNames + [joinerName]).enumerated() where network.isRunning(endpoint) {
+            network.execute(on: endpoint) { [table, joinerName] handler, _ in
                 let core = ((handler as? PrimaryWatch)?.shell ?? handler as! RoleShell<ServerCore>).machine
                 let held = core.heldRanges(table: table.id)
+                if endpoint == joinerName { outcome.joinerPrimaries = held.primaries }
                 for range in held.primaries {
                     if primaries[range] != nil { outcome.failures.append("two primaries of \(range)") }
                     primaries[range] = core.storedValues(table: table.id, range: range, replica: false)

@@ -113,6 +113,27 @@ struct FailoverSimulationTests {
         return scenario
     }
 
+    /// As ``oneKill(seed:)`` without the kill, a third of the seeds with `replication: 0`; a new
+    /// server joins at any delivery of the first half of the run (before the job runs, it waits).
+    static func oneJoin(seed: UInt64) -> Scenario {
+        var scenario = oneKill(seed: seed)
+        var random = SplitMix64(seed: seed ^ 0x10)
+        scenario.victim = nil
+        scenario.joinAt = Int(random.next() % UInt64(deliveries(scenario) / 2 + 1))
+        if seed % 3 == 0 { scenario.replication = 0 }
+        return scenario
+    }
+
+    /// As ``oneJoin(seed:)`` with `replication: 1`, and a server of the job dies at any delivery
+    /// from the join on: during the catch-up, the drain, the switch, or after.
+    static func joinAndKill(seed: UInt64) -> Scenario {
+        var scenario = oneKill(seed: seed)
+        var random = SplitMix64(seed: seed ^ 0x11)
+        scenario.joinAt = Int(random.next() % UInt64(deliveries(scenario) / 2 + 1))
+        scenario.killAt = Int(random.next() % UInt64(deliveries(scenario) / 2 + 1))
+        return scenario
+    }
+
     static let ftrlReference = FailoverSimulation.run(Scenario(seed: 1, consistency: .sequential, ftrl: true, rounds: 4))
 
     // MARK: Checks
@@ -225,6 +246,32 @@ struct FailoverSimulationTests {
             let unexpected = namedRanges.filter { range in !predicted.contains { $0.contains(range) } }
             return namedRanges.isEmpty || !unexpected.isEmpty
                 ? ["the job failed with \"\(failure)\"; only \(predicted) can lose every copy"] : []
+        }
+    }
+
+    @Test("a server joins mid-job: exact sums, equal copies, and the joiner is primary of exactly its planned share")
+    func joinOneServer() async {
+        await Self.check("joinOneServer", seeds: 1...300, Self.oneJoin) { scenario, outcome in
+            var problems = Self.exactProblems(outcome)
+            guard let plan = scenario.joinPlan else { return problems + ["no join plan"] }
+            let planned = plan.final.filter { $0.primary == plan.joiner }.map(\.range)
+            let share = planned.reduce(UInt64(0)) { $0 + $1.count }
+            if share != FailoverSimulation.keySpace.count / UInt64(scenario.servers + 1) { problems.append("the plan gives the joiner \(share) keys") }
+            if outcome.joinerPrimaries != planned {
+                problems.append("the joiner is primary of \(outcome.joinerPrimaries.map(\.description) ?? "nothing, not running"), planned \(planned)")
+            }
+            return problems
+        }
+    }
+
+    @Test("a server joins while another dies at any moment of the join: exact sums, equal copies; an abandoned joiner stops")
+    func joinAndKillServer() async {
+        await Self.check("joinAndKillServer", seeds: 1...300, Self.joinAndKill) { _, outcome in
+            var problems = Self.exactProblems(outcome)
+            if outcome.joinerPrimaries == nil, !outcome.serverFailures.contains(where: { $0.hasPrefix("joiner:") }) {
+                problems.append("the joiner neither runs nor says why it stopped")
+            }
+            return problems
         }
     }
 
