@@ -212,14 +212,28 @@ struct ChainReplication {
     ///
     /// Returns also the ranges whose next server is new: the caller copies each of them whole to
     /// its new successor (``copy(_:version:parts:)``), before anything else is forwarded there.
+    ///
+    /// A segment a join cut keeps the successor of the segment it lies in. A new successor that was
+    /// in the old chain holds a full copy already when it came before this server (only a join's
+    /// switch reorders a chain) or when this server's old successor is still one of `members` (a
+    /// join's switch dropped servers from a chain that was complete, where a fail-over drops the
+    /// dead): it gets no copy, only what was unacknowledged.
     mutating func reconfigure(
-        _ newChains: [ReplicaChain], version: UInt64
+        _ newChains: [ReplicaChain], version: UInt64, members: Set<NodeID> = []
     ) -> (directives: [Directive], newSuccessors: [(KeyRange, NodeID)]) {
         tableVersion = version
-        let before = Dictionary(chains.map { ($0.range, $0.successor(of: me)) }, uniquingKeysWith: { first, _ in first })
+        let old = chains
         chains = newChains.filter { $0.nodes.contains(me) }
         let newSuccessors = chains.compactMap { chain -> (KeyRange, NodeID)? in
-            guard let next = chain.successor(of: me), before[chain.range] ?? nil != next else { return nil }
+            guard let next = chain.successor(of: me) else { return nil }
+            guard let previous = old.first(where: { $0.range.contains(chain.range) }) else { return (chain.range, next) }
+            let oldNext = previous.successor(of: me)
+            if oldNext == next { return nil }
+            if let mine = previous.nodes.firstIndex(of: me), let theirs = previous.nodes.firstIndex(of: next),
+                theirs < mine || oldNext.map(members.contains) ?? false
+            {
+                return nil
+            }
             return (chain.range, next)
         }
         // A copy in progress to a server that is no longer next is superseded by a new one.

@@ -39,7 +39,7 @@ extension ServerCore {
             }
             served.keepOnly(primaries: primaries, replicaRanges: replicaRanges)
         }
-        let (chainDirectives, newSuccessors) = replication.reconfigure(table.chains, version: table.version)
+        let (chainDirectives, newSuccessors) = replication.reconfigure(table.chains, version: table.version, members: Set(table.nodes.map(\.id)))
         perform(chainDirectives)
         // A new next server gets the whole range, part by part between requests.
         copying.removeAll { copy in !replication.isCopying(copy.range) || newSuccessors.contains { $0.0 == copy.range } }
