@@ -44,18 +44,23 @@ struct RoleOptions: ParsableArguments {
         }
     }
 
-    /// The settings of a server or worker node of this topology.
-    func nodeSettings(role: NodeRole, topology: Topology) throws -> NodeSettings {
-        guard let spec = topology.spec(for: role), rank >= 0, rank < spec.count else {
-            throw ValidationError("--rank \(rank) is outside 0..<\(topology.spec(for: role)?.count ?? 0) for \(role)s in \(self.topology)")
+    /// The settings of a server or worker node of this topology; `joining`, of a server beyond the
+    /// topology's count that joins the running job (its rank at or past the count, an ephemeral port
+    /// on its rank's host unless `--bind` says otherwise).
+    func nodeSettings(role: NodeRole, topology: Topology, joining: Bool = false) throws -> NodeSettings {
+        guard let spec = topology.spec(for: role), rank >= 0, joining ? rank >= spec.count : rank < spec.count else {
+            let count = topology.spec(for: role)?.count ?? 0
+            throw ValidationError(joining
+                ? "--join needs --rank \(count) or more: the topology \(self.topology) has \(count) \(role)s"
+                : "--rank \(rank) is outside 0..<\(count) for \(role)s in \(self.topology)")
         }
         guard let managerEndpoint = manager ?? topology.managerEndpoint else {
             throw ValidationError("the topology's manager uses an ephemeral port; pass --manager ENDPOINT")
         }
         var settings = NodeSettings(
             role: role, rank: rank, managerEndpoint: managerEndpoint,
-            bindEndpoint: bind ?? topology.bindEndpoint(role: role, rank: rank), tables: topology.tables,
-            deadlines: topology.deadlines, cpu: try cpu(role: role, topology: topology))
+            bindEndpoint: bind ?? (joining ? "tcp://\(spec.bindAddress ?? spec.host(ofRank: rank)):*" : topology.bindEndpoint(role: role, rank: rank)),
+            tables: topology.tables, deadlines: topology.deadlines, cpu: joining ? cpu : try cpu(role: role, topology: topology))
         settings.advertisedHost = advertise ?? (bind == nil ? spec.host(ofRank: rank) : nil)
         settings.readyFile = readyFile
         settings.batchScheduling = spec.scheduling.usesBatchScheduling

@@ -10,10 +10,13 @@ struct ServerCommand: AsyncParsableCommand {
 
     @OptionGroup var options: RoleOptions
 
+    @Flag(help: "Join a running job as a server beyond the topology's count (--rank at or past it): the manager hands it its share of the key ranges.")
+    var join = false
+
     func run() async throws {
         options.attachToSupervisor()
         let topology = try options.loadTopology()
-        let settings = try options.nodeSettings(role: .server, topology: topology)
+        let settings = try options.nodeSettings(role: .server, topology: topology, joining: join)
         let logger = try LogSetup.bootstrap(level: options.logLevel, label: "zps.\(settings.name)")
         try await ManagerHostCheck.waitUntilResolvable(settings, logger: logger)
         let server = ServerNode(settings: settings, logger: logger)
