@@ -37,6 +37,18 @@ struct FailoverSimulation {
         /// of the pushes that follow.
         var secondVictim: Int?
         var secondKillAt = 0
+        /// A second server that dies this many deliveries after the first, recovered or not: with
+        /// `replication: 2`, while the chains that lost a middle server are copied to their new
+        /// next servers.
+        var closeVictim: Int?
+        var closeKillAt = 0
+        /// Whether, after the first death, the first server to acknowledge a push while it copies a
+        /// range to a new next server dies as the worker reads the acknowledgement, losing what it
+        /// had not sent (``CopyingPrimaryWatch``).
+        var killCopyingPrimary = false
+        /// Whether a killed server loses what it sent that was not delivered yet, as a process whose
+        /// ZeroMQ I/O thread had not written its queues out.
+        var losingUnsent = false
         /// Whether the first server to get a `replicateAck` dies instead of reading it, and then the
         /// server that reports the last copy of the re-protection (`replicaReady`) dies the moment
         /// the manager has the report (``WatchedKills``).
@@ -54,6 +66,9 @@ struct FailoverSimulation {
                 text += ", server-\(victim) " + (pause.map { "paused for \($0) ms" } ?? "killed") + " after \(killAt) deliveries"
             }
             if let secondVictim { text += ", then server-\(secondVictim) after \(secondKillAt) more" }
+            if let closeVictim { text += ", then server-\(closeVictim) \(closeKillAt) deliveries later" }
+            if losingUnsent { text += ", the dead losing what they had not sent" }
+            if killCopyingPrimary { text += ", then the first server to acknowledge a push while it copies a range" }
             if let joinAt { text += ", server-\(servers) joins after \(joinAt) deliveries" }
             if killCopySource { text += ", the first primary to get a replicate acknowledged, then the source of the last copy as it reports it" }
             return text
@@ -174,6 +189,7 @@ struct FailoverSimulation {
         serverOutcomes = serverNames.map { _ in NodeOutcome() }
         if let joinAt = scenario.joinAt { pendingKills.append((Self.joinMarker, joinAt)) }
         if let victim = scenario.victim { pendingKills.append((victim, scenario.killAt)) }
+        if let closeVictim = scenario.closeVictim { pendingKills.append((closeVictim, scenario.closeKillAt)) }
     }
 
     /// Runs the scenario to its end and checks nothing itself: the caller compares the outcome.
@@ -204,7 +220,12 @@ struct FailoverSimulation {
             }
         }
         for (rank, name) in workerNames.enumerated() {
-            network.add(WorkerCore(settings: settings(.worker, rank), outcome: NodeOutcome(), logger: Self.logger), endpoint: name)
+            let worker = WorkerCore(settings: settings(.worker, rank), outcome: NodeOutcome(), logger: Self.logger)
+            if scenario.killCopyingPrimary {
+                network.add(CopyingPrimaryWatch(worker: worker, network: network, servers: serverNames, kills: watchedKills), endpoint: name)
+            } else {
+                network.add(worker, endpoint: name)
+            }
         }
         deliver()
         pushRounds()
@@ -215,8 +236,13 @@ struct FailoverSimulation {
             pushRounds()
             deliver()
         }
-        if scenario.killCopySource {
+        if scenario.killCopySource || scenario.killCopyingPrimary {
             pushRounds()
+            deliver()
+        }
+        // Close kills not reached during the pushes happen now, one after the other.
+        while scenario.closeVictim != nil, !pendingKills.isEmpty {
+            pendingKills[0].after = 0
             deliver()
         }
         if let second = scenario.secondVictim {
@@ -237,7 +263,7 @@ struct FailoverSimulation {
         }
         let pull = PendingPull(timestamp: Timestamp(Int64(pushedRounds + 1)))
         if !reports.withLock({ $0.contains { $0.failure != nil } }) {
-            network.execute(on: workerNames[0], as: WorkerCore.self) { core in
+            executeOnWorker(workerNames[0]) { core in
                 core.submit(
                     WorkerCore.Request(kind: .pull, table: table, keys: keys, values: nil, updater: nil,
                                        iteration: nil, wantClock: false, pull: pull),
@@ -300,7 +326,7 @@ struct FailoverSimulation {
                     // silent for too long, and stops; then the manager needs a heartbeat timeout too.
                     recoveredBy = resumeAt! + Self.recovery
                 } else {
-                    network.kill(serverNames[next.victim])
+                    network.kill(serverNames[next.victim], losingUnsent: scenario.losingUnsent)
                 }
                 killed += 1
                 continue
@@ -334,7 +360,7 @@ struct FailoverSimulation {
         let last = pushedRounds
         let acknowledged = Counter()
         for (rank, name) in workerNames.enumerated() {
-            network.execute(on: name, as: WorkerCore.self) { [table, keys, scenario] core in
+            executeOnWorker(name) { [table, keys, scenario] core in
                 for round in first...last {
                     let values = keys.flatMap { key in
                         (0..<scenario.valueLength).map { Self.value(ftrl: scenario.ftrl, rank, key, round, $0) }

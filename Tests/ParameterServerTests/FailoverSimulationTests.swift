@@ -113,6 +113,36 @@ struct FailoverSimulationTests {
         return scenario
     }
 
+    /// `replication: 2` (3 or 4 servers), kills losing what the dead had not sent: one server at any
+    /// delivery, then another within the next few dozen deliveries, while the chains whose middle
+    /// server died are copied to their new next servers. Every range keeps a copy.
+    static func closeKills(seed: UInt64) -> Scenario {
+        var scenario = oneKill(seed: seed)
+        var random = SplitMix64(seed: seed ^ 0xD2)
+        scenario.replication = 2
+        // After the job started: two deaths while the servers register are another story.
+        let total = deliveries(scenario)
+        scenario.killAt = total / 4 + Int(random.next() % UInt64(total * 3 / 4 + 1))
+        scenario.closeVictim = (scenario.victim! + 1 + Int(random.next() % UInt64(scenario.servers - 1))) % scenario.servers
+        scenario.closeKillAt = Int(random.next() % 60)
+        scenario.losingUnsent = true
+        return scenario
+    }
+
+    /// `replication: 2`, one server killed at any delivery after the job started, then the first
+    /// server to acknowledge a push while it copies a range to a new next server, as the worker
+    /// reads the acknowledgement and losing what it had not sent (``CopyingPrimaryWatch``); more
+    /// pushes follow. Every range keeps a copy.
+    static func copyingPrimaryKill(seed: UInt64) -> Scenario {
+        var scenario = oneKill(seed: seed)
+        var random = SplitMix64(seed: seed ^ 0xE3)
+        scenario.replication = 2
+        let total = deliveries(scenario)
+        scenario.killAt = total / 4 + Int(random.next() % UInt64(total / 2 + 1))
+        scenario.killCopyingPrimary = true
+        return scenario
+    }
+
     /// As ``oneKill(seed:)`` without the kill, a third of the seeds with `replication: 0`; a new
     /// server joins at any delivery of the first half of the run (before the job runs, it waits).
     static func oneJoin(seed: UInt64) -> Scenario {
@@ -144,8 +174,9 @@ struct FailoverSimulationTests {
         if let failure = outcome.jobFailure { problems.append("the job failed: \(failure)") }
         if outcome.acknowledged != outcome.pushes { problems.append("\(outcome.acknowledged) of \(outcome.pushes) pushes acknowledged") }
         if let pulled = outcome.pulled, !outcome.expected.isEmpty, pulled != outcome.expected {
-            let wrong = zip(pulled, outcome.expected).filter { $0 != $1 }.count
-            problems.append("\(wrong) of \(outcome.expected.count) pulled values are not the exact sums")
+            let wrong = zip(pulled, outcome.expected).enumerated().filter { $0.element.0 != $0.element.1 }
+            let examples = wrong.prefix(3).map { "value \($0.offset): \($0.element.0) for \($0.element.1)" }
+            problems.append("\(wrong.count) of \(outcome.expected.count) pulled values are not the exact sums (\(examples.joined(separator: ", ")))")
         }
         if !outcome.copiesDiffer.isEmpty { problems.append("copies differ from their primary: \(outcome.copiesDiffer)") }
         if !outcome.rangesWithoutPrimary.isEmpty { problems.append("ranges without a primary: \(outcome.rangesWithoutPrimary)") }
@@ -246,6 +277,20 @@ struct FailoverSimulationTests {
             let unexpected = namedRanges.filter { range in !predicted.contains { $0.contains(range) } }
             return namedRanges.isEmpty || !unexpected.isEmpty
                 ? ["the job failed with \"\(failure)\"; only \(predicted) can lose every copy"] : []
+        }
+    }
+
+    @Test("replication 2: two servers killed close together, losing their unsent messages: exact sums and equal copies")
+    func closeKillsWithReplicationTwo() async {
+        await Self.check("closeKillsWithReplicationTwo", seeds: 1...400, Self.closeKills) { _, outcome in
+            Self.exactProblems(outcome)
+        }
+    }
+
+    @Test("replication 2: a server that acknowledged a push while copying a range dies at once: the push is on its next server")
+    func killCopyingPrimary() async {
+        await Self.check("killCopyingPrimary", seeds: 1...400, Self.copyingPrimaryKill) { _, outcome in
+            Self.exactProblems(outcome)
         }
     }
 

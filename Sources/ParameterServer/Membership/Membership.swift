@@ -120,14 +120,17 @@ public struct Membership: Hashable, Sendable {
         catchingUp[range]?.contains(server) ?? false
     }
 
-    /// `reporter` says every server after it in the chain of segment `range` holds a full copy made
-    /// under `version`; returns the servers that thereby became full copies.
+    /// `reporter` says the servers after it in the chain of segment `range` that were catching up
+    /// right behind it hold a full copy made under `version` (the copy it sent passed through each
+    /// of them to the next); returns the servers that thereby became full copies. A server that
+    /// held the segment already and stands between makes its own copy for the servers after it and
+    /// reports it: the reporter's copy says nothing of those.
     public mutating func copied(_ range: KeyRange, by reporter: NodeID, version: UInt64) -> [NodeID] {
         guard version >= copyRequestedAt[range] ?? 0,
             let index = ring.tokenIndex(containing: range.lowerBound), chains[index].range == range,
             let position = chains[index].nodes.firstIndex(of: reporter)
         else { return [] }
-        let done = chains[index].nodes[(position + 1)...].filter { isCatchingUp($0, in: range) }
+        let done = chains[index].nodes[(position + 1)...].prefix { isCatchingUp($0, in: range) }
         for node in done { catchingUp[range]?.remove(node) }
         if catchingUp[range]?.isEmpty ?? false {
             catchingUp[range] = nil

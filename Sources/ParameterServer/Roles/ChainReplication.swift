@@ -27,6 +27,10 @@ struct ChainReplication {
         /// The sender and request id, to record the reply for the sender's retries once it is sent.
         var sender: NodeID
         var requestID: UInt64
+        /// The push was sent again and this server held its result already: what it sent down the
+        /// chains before may still be on its way, so the reply also waits for everything sent
+        /// before it to be acknowledged.
+        var behindSent = false
     }
 
     /// What the server is to do.
@@ -58,6 +62,12 @@ struct ChainReplication {
         var range: KeyRange
         var message: Message
         fileprivate var waiter: Waiter
+        /// A result sent while `range` is copied to the successor also counts toward that copy:
+        /// the copy is complete only once the successor has written it too.
+        var alsoCopy: KeyRange?
+        /// Flushes whose replies wait for this and every earlier message to the same successor
+        /// (``HeldReply/behindSent``): acknowledged in order, its acknowledgement covers them all.
+        var alsoReleases: [Int] = []
     }
 
     /// This server's id.
@@ -139,15 +149,19 @@ struct ChainReplication {
         let token = nextToken
         for (range, message) in results {
             guard let successor = successor(for: range) else { continue }
-            if copies[range] != nil {
-                // The next server is still receiving its copy: it is not a copy yet, so the replies
-                // do not wait for it, but its copy is complete only once it has this too.
-                copies[range]!.outstanding += 1
-                directives.append(send(message, range: range, to: successor, waiter: .copy(range)))
-                continue
-            }
-            directives.append(send(message, range: range, to: successor, waiter: .reply(token)))
+            // A next server still receiving its copy waits for the result like any other: it may
+            // already be a full copy in the manager's count (the next-but-one of a chain whose
+            // middle server died), and its copy is complete only once it has this too.
+            directives.append(send(message, range: range, to: successor, waiter: .reply(token), alsoCopy: copying(range)))
             outstanding += 1
+        }
+        if replies.contains(where: \.behindSent) {
+            // The last message to each successor, whose acknowledgement comes after every earlier one's.
+            for successor in unacknowledged.keys.sorted() {
+                let last = unacknowledged[successor]!.count - 1
+                unacknowledged[successor]![last].alsoReleases.append(token)
+                outstanding += 1
+            }
         }
         guard outstanding > 0 else { return directives + replies.map { .release($0) } }
         nextToken += 1
@@ -160,12 +174,9 @@ struct ChainReplication {
     mutating func wrote(_ message: Message, range: KeyRange, from predecessor: NodeID) -> [Directive] {
         let requestID = message.header.requestID
         if let successor = successor(for: range) {
-            if copies[range] != nil {
-                // Being copied to the next server, which does not count as a copy yet (see `flush`).
-                copies[range]!.outstanding += 1
-                return [send(message, range: range, to: successor, waiter: .copy(range)), acknowledge(requestID, to: predecessor)]
-            }
-            return [send(message, range: range, to: successor, waiter: .upstream(predecessor, requestID: requestID))]
+            // Acknowledged upstream once the next server has it, even while it receives its copy
+            // (see `flush`).
+            return [send(message, range: range, to: successor, waiter: .upstream(predecessor, requestID: requestID), alsoCopy: copying(range))]
         }
         return [acknowledge(requestID, to: predecessor)]
     }
@@ -179,19 +190,15 @@ struct ChainReplication {
         var onward: [(range: KeyRange, message: Message, successor: NodeID)] = []
         for piece in pieces {
             guard let successor = successor(for: piece.range) else { continue }
-            if copies[piece.range] != nil {
-                copies[piece.range]!.outstanding += 1
-                directives.append(send(piece.message, range: piece.range, to: successor, waiter: .copy(piece.range)))
-            } else {
-                onward.append((piece.range, piece.message, successor))
-            }
+            onward.append((piece.range, piece.message, successor))
         }
-        if onward.isEmpty { return directives + [acknowledge(requestID, to: predecessor)] }
+        if onward.isEmpty { return [acknowledge(requestID, to: predecessor)] }
         let token = nextToken
         nextToken += 1
         shares[token] = (predecessor, requestID, onward.count)
         for piece in onward {
-            directives.append(send(piece.message, range: piece.range, to: piece.successor, waiter: .upstreamShare(token)))
+            directives.append(send(
+                piece.message, range: piece.range, to: piece.successor, waiter: .upstreamShare(token), alsoCopy: copying(piece.range)))
         }
         return directives
     }
@@ -202,7 +209,12 @@ struct ChainReplication {
         else { return [] }
         let entry = pending.remove(at: index)
         unacknowledged[successor] = pending.isEmpty ? nil : pending
-        return complete(entry.waiter)
+        return completeAll(entry)
+    }
+
+    /// Everything that waited for `entry`: its waiter, the copy it counts toward, the flushes behind it.
+    private mutating func completeAll(_ entry: Unacknowledged) -> [Directive] {
+        complete(entry.waiter) + (entry.alsoCopy.map { complete(.copy($0)) } ?? []) + entry.alsoReleases.flatMap { complete(.reply($0)) }
     }
 
     /// The node table changed the chains. Whatever was sent to a server that is no longer the next
@@ -241,20 +253,39 @@ struct ChainReplication {
         var directives: [Directive] = []
         let pending = unacknowledged
         unacknowledged = [:]
+        // Flushes waiting behind everything sent (``HeldReply/behindSent``) wait, after the change,
+        // behind everything still or again unacknowledged, whichever server it now goes to.
+        var behind: [Int: Int] = [:]
         for (successor, entries) in pending.sorted(by: { $0.key < $1.key }) {
-            for entry in entries {
+            for var entry in entries {
+                for token in entry.alsoReleases { behind[token, default: 0] += 1 }
+                entry.alsoReleases = []
                 let next = self.successor(for: entry.range)
                 if case .copy = entry.waiter, next != successor {
+                    // A superseded copy's part: the new copy sends the range again.
                     continue
                 }
                 if next == successor {
                     unacknowledged[successor, default: []].append(entry)
                 } else if let next {
-                    directives.append(send(entry.message, range: entry.range, to: next, waiter: entry.waiter))
+                    // A copy to the old next server is superseded: the result counts toward a
+                    // copy to the new one only if one is under way.
+                    directives.append(send(entry.message, range: entry.range, to: next, waiter: entry.waiter, alsoCopy: copying(entry.range)))
                 } else {
                     directives += complete(entry.waiter)
                 }
             }
+        }
+        for (token, detached) in behind.sorted(by: { $0.key < $1.key }) where held[token] != nil {
+            // What else it waits for (its own results) stays counted; one more keeps it until the
+            // attachments are counted, and is taken back below.
+            held[token]!.outstanding += 1 - detached
+            for successor in unacknowledged.keys.sorted() {
+                let last = unacknowledged[successor]!.count - 1
+                unacknowledged[successor]![last].alsoReleases.append(token)
+                held[token]!.outstanding += 1
+            }
+            directives += complete(.reply(token))
         }
         return (directives, newSuccessors)
     }
@@ -283,13 +314,23 @@ struct ChainReplication {
     func unacknowledgedCopyMessages(of range: KeyRange) -> Int {
         guard copies[range] != nil, let successor = successor(for: range) else { return 0 }
         return unacknowledged[successor]?.reduce(0) { count, entry in
-            if case .copy(let copied) = entry.waiter, copied == range { count + 1 } else { count }
+            if case .copy(let copied) = entry.waiter, copied == range { count + 1 } else { count + (entry.alsoCopy == range ? 1 : 0) }
         } ?? 0
     }
 
     // MARK: Parts
 
-    private mutating func send(_ message: Message, range: KeyRange, to successor: NodeID, waiter: Waiter) -> Directive {
+    /// `range` when it is being copied to its next server, counting one more message of the copy;
+    /// `nil` otherwise.
+    private mutating func copying(_ range: KeyRange) -> KeyRange? {
+        guard copies[range] != nil else { return nil }
+        copies[range]!.outstanding += 1
+        return range
+    }
+
+    private mutating func send(
+        _ message: Message, range: KeyRange, to successor: NodeID, waiter: Waiter, alsoCopy: KeyRange? = nil
+    ) -> Directive {
         let requestID = nextRequestID[successor, default: 1]
         nextRequestID[successor] = requestID + 1
         var forwarded = message
@@ -297,7 +338,7 @@ struct ChainReplication {
         forwarded.header.requestID = requestID
         forwarded.header.tableVersion = tableVersion
         unacknowledged[successor, default: []].append(
-            Unacknowledged(requestID: requestID, range: range, message: forwarded, waiter: waiter))
+            Unacknowledged(requestID: requestID, range: range, message: forwarded, waiter: waiter, alsoCopy: alsoCopy))
         replicatedKeys += message.keyCount
         replicatedBytes += (message.keys?.count ?? 0) + (message.values?.count ?? 0)
         return .send(forwarded, to: successor)

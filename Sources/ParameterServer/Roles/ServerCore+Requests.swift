@@ -220,14 +220,16 @@ extension ServerCore {
         var slices = all
         if let origin = header.origin {
             slices.removeAll { appliedOrigins.contains(origin, table: table.spec.id, range: table.stores[$0.store].range) }
-            if slices.isEmpty { return acknowledgement(of: header) }
         }
-        try table.apply(message, slices: slices, updater: updater(named: header.updater, table: table))
+        // A push sent again whose result this server holds for some of its ranges: that result may
+        // still be on its way down their chains, so the reply waits for what went before it.
+        let heldAlready = slices.count < all.count && replication.hasSuccessors
+        if !slices.isEmpty || all.isEmpty { try table.apply(message, slices: slices, updater: updater(named: header.updater, table: table)) }
         let reply = acknowledgement(of: header)
         // Without replicas (the usual case) nothing more to do, and no array to build.
         guard replication.hasSuccessors else { return reply }
         let replicated = slices.filter { replication.successor(for: table.stores[$0.store].range) != nil }
-        guard !replicated.isEmpty, let keys = message.keys else { return reply }
+        guard !replicated.isEmpty || heldAlready, let keys = message.keys else { return reply }
         let origin = header.origin ?? RequestOrigin(server: link.nodeID, sender: header.sender, requestID: header.requestID)
         keys.withUnsafeBytes { raw in
             for slice in replicated {
@@ -239,7 +241,8 @@ extension ServerCore {
             }
         }
         replication.hold(ChainReplication.HeldReply(
-            reply: filters.encode(reply, answering: header), peer: peer, sender: header.sender, requestID: header.requestID))
+            reply: filters.encode(reply, answering: header), peer: peer, sender: header.sender, requestID: header.requestID,
+            behindSent: heldAlready))
         if batch.keyCount >= Self.batchKeyLimit { flushReplication() }
         return nil
     }
