@@ -91,15 +91,16 @@ struct JoinClusterTests {
         for child in started.roles.values { #expect(!processExists(child), "process \(child) was left behind") }
     }
 
-    @Test("a joiner killed (kill -9) during its catch-up: the join is dropped and the push/pull check is exact")
-    func joinerKilledDuringCatchUp() async throws {
+    @Test("a joiner killed (kill -9) during its join: the join is dropped and the push/pull check is exact")
+    func joinerKilledDuringJoin() async throws {
         let started = try await Self.start("join-killed", replication: 1, rounds: 40)
         defer { started.run.kill() }
         try await Task.sleep(for: .milliseconds(500))
         let joiner = try Self.startJoiner(started)
         defer { joiner.kill() }
-        // Stopped as soon as the manager admits it, the joiner acknowledges no part of its copies,
-        // so its catch-up cannot end before the kill.
+        // Stopped as soon as the manager's admission reaches `zps run`'s output, the joiner
+        // acknowledges nothing more; its catch-up may have ended by then (the relayed log lags),
+        // but the switch waits for the drain, so the kill falls before the join completes.
         let admitted = "server-\(Self.joinerRank) joins as "
         let deadline = ContinuousClock.now + .seconds(30)
         while !started.run.errors.contains(admitted), ContinuousClock.now < deadline, joiner.process.isRunning {
@@ -108,14 +109,12 @@ struct JoinClusterTests {
         kill(joiner.pid, SIGSTOP)
         let errorsAtStop = started.run.errors
         #expect(errorsAtStop.contains(admitted), "the manager did not admit the joiner:\n\(errorsAtStop.suffix(2000))\nthe joiner said:\n\(joiner.errors.suffix(2000))")
-        #expect(!errorsAtStop.contains("server-\(Self.joinerRank) caught up"), "the catch-up ended before the joiner was stopped")
         try await Task.sleep(for: .milliseconds(200))
         kill(joiner.pid, SIGKILL)
         let status = try await started.run.waitForExit(within: .seconds(120))
         let said = started.run.errors + started.run.output
         #expect(status == 0, "zps run said:\n\(said.suffix(3000))")
         #expect(said.contains("server-\(Self.joinerRank) died while joining; the join is dropped"), "\(said.suffix(2000))")
-        #expect(!said.contains("server-\(Self.joinerRank) caught up"), "\(said.suffix(2000))")
         #expect(!started.run.output.contains("joined in "), "\(started.run.output.suffix(2000))")
         #expect(said.components(separatedBy: "all exact").count - 1 == 2, "\(said.suffix(2000))")
         for child in started.roles.values { #expect(!processExists(child), "process \(child) was left behind") }
