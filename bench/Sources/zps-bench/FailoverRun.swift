@@ -11,6 +11,8 @@ struct FailoverSettings: Sendable {
     var heartbeatTimeout: Duration = .milliseconds(200)
     /// Servers killed per size of store, over all repetitions.
     var kills = 11
+    /// Servers joined per size of store, over all repetitions.
+    var joins = 0
     /// The `zps` executable the servers run.
     var zpsExecutable = FailoverSettings.executableBesideBench()
     /// Keys per server to measure at (nil: the scenario's own).
@@ -104,7 +106,7 @@ struct FailoverRun {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory())
             .appendingPathComponent("zps-bench-failover-\(ProcessInfo.processInfo.processIdentifier)-\(keysPerServer)-\(seed)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let topologyPath = try writeTopology(in: directory, keySpace: keySpace)
+        let topologyPath = try Self.writeTopology(in: directory, keySpace: keySpace, settings: settings, workers: 2)
         let topology = try Topology.load(path: topologyPath)
 
         let shared = Shared()
@@ -216,13 +218,15 @@ struct FailoverRun {
         return outcome
     }
 
-    private func writeTopology(in directory: URL, keySpace: UInt64) throws -> String {
+    /// The topology of the bench's clusters: `servers` servers and `workers` workers on ephemeral
+    /// loopback ports, `replication: 1`, one `add` table over `keySpace`, the heartbeats of `settings`.
+    static func writeTopology(in directory: URL, keySpace: UInt64, settings: FailoverSettings, workers: Int) throws -> String {
         func milliseconds(_ duration: Duration) -> Int { Int(duration.seconds * 1000) }
         let yaml = """
             name: failover-bench
             manager: { host: 127.0.0.1, port: 0 }
             servers: { count: \(Self.servers), host: 127.0.0.1, port: 0 }
-            workers: { count: 2, host: 127.0.0.1, port: 0 }
+            workers: { count: \(workers), host: 127.0.0.1, port: 0 }
             key_space: \(keySpace)
             replication: 1
             tables:

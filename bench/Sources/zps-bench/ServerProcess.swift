@@ -8,8 +8,9 @@ final class ServerProcess {
     let logPath: String
     private let process = Process()
 
-    /// Starts server `rank` of `topology`, pointed at the manager at `manager`, on a free loopback port.
-    init(executable: String, topology: String, rank: Int, manager: String, directory: URL) throws {
+    /// Starts server `rank` of `topology`, pointed at the manager at `manager`, on a free loopback
+    /// port; `joining`, a server past the topology's count that joins the running job (`--join`).
+    init(executable: String, topology: String, rank: Int, manager: String, directory: URL, joining: Bool = false) throws {
         self.rank = rank
         logPath = directory.appendingPathComponent("server-\(rank).err").path
         guard FileManager.default.isExecutableFile(atPath: executable) else {
@@ -20,7 +21,7 @@ final class ServerProcess {
         process.arguments = [
             "server", "--topology", topology, "--rank", "\(rank)", "--manager", manager,
             "--bind", "tcp://127.0.0.1:*", "--log-level", "notice",
-        ]
+        ] + (joining ? ["--join"] : [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         try process.run()

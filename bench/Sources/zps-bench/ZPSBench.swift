@@ -61,6 +61,9 @@ struct ZPSBench: AsyncParsableCommand {
     @Option(help: "failover: servers killed per size of store, spread over the repetitions (at least one per repetition); 0 measures the cost of replication alone.")
     var kills = 11
 
+    @Option(help: "failover: fourth servers joined (zps server --join) per size of store, spread over the repetitions; each time to the switch and until the push throughput is back to 95%.")
+    var joins = 0
+
     @Option(help: "failover: only these sizes of store, keys per server, comma-separated (default 100000,1000000,10000000).")
     var keysPerServer: String?
 
@@ -113,12 +116,13 @@ struct ZPSBench: AsyncParsableCommand {
         let failover = FailoverSettings(
             heartbeatInterval: try duration(heartbeatInterval, "--heartbeat-interval"),
             heartbeatTimeout: try duration(heartbeatTimeout, "--heartbeat-timeout"),
-            kills: kills, zpsExecutable: zps ?? FailoverSettings.executableBesideBench(),
+            kills: kills, joins: joins, zpsExecutable: zps ?? FailoverSettings.executableBesideBench(),
             sizes: try keysPerServer.map { try Self.counts($0, name: "keys per server", upTo: 100_000_000) })
         guard failover.heartbeatInterval < failover.heartbeatTimeout else {
             throw ValidationError("--heartbeat-interval must be shorter than --heartbeat-timeout")
         }
         guard kills >= 0 else { throw ValidationError("--kills must be 0 (no kills: the cost of replication alone) or more") }
+        guard joins >= 0 else { throw ValidationError("--joins must be 0 (no joins) or more") }
         let reference = limits.isEmpty ? nil : try CReference.locate(limits: limits, buildFolder: limitsBuild)
         if reference == nil { FileHandle.standardError.write(Data("no C reference at '\(limits)': zps figures only\n".utf8)) }
         let options = BenchOptions(

@@ -9,7 +9,10 @@ import Synchronization
 ///   and 10^7 keys per server, with the detection (kill to the manager's new node table) apart;
 /// - the cost of replication: push/pull keys/s of 100K-key requests, 3 servers and 4 workers, with
 ///   k=1 against k=0 in the same repetition, and the bytes the servers sent down their chains
-///   against the bytes the workers pushed.
+///   against the bytes the workers pushed;
+/// - the join: a fourth `zps server --join` under a steady push load (``JoinRun``), seconds from
+///   its start to the manager's switch table and until the push throughput is back to 95% of its
+///   level before the join, at the same sizes.
 struct FailoverScenario: Scenario {
     var name: String { "failover" }
     var summary: String { "kill -9 of a server under load: time to the first acknowledged push on its range; k=1 vs k=0 throughput and replica bytes" }
@@ -40,7 +43,32 @@ struct FailoverScenario: Scenario {
                 reference: nil)
         }
         let settings = options.failover
-        // `--kills 0`: the cost of replication alone.
+        if settings.joins > 0 {
+            let joinsPerRepetition = ((options.quick ? min(settings.joins, 2) : settings.joins) + options.repetitions - 1) / options.repetitions
+            for keysPerServer in Self.sizes(options) {
+                let next = KillCounter()
+                trials.append(Trial(
+                    scenario: name, shape: Self.joinShape(keysPerServer: keysPerServer),
+                    parameters: [
+                        "keys_per_server": "\(keysPerServer)", "servers": "3+1", "workers": "1", "replication": "1",
+                        "heartbeat_interval": DurationText.format(settings.heartbeatInterval),
+                        "heartbeat_timeout": DurationText.format(settings.heartbeatTimeout),
+                        "joins": "\(joinsPerRepetition * options.repetitions)", "load": "10K-key pushes, 4 in flight",
+                    ],
+                    requestSize: nil,
+                    measure: {
+                        var samples: [Sample] = []
+                        for _ in 0..<joinsPerRepetition {
+                            let join = next.take()
+                            let seed = UInt64(keysPerServer) &* 1_000 &+ UInt64(join)
+                            samples += try await Self.measureJoin(keysPerServer: keysPerServer, seed: seed, settings: settings)
+                        }
+                        return samples
+                    },
+                    reference: nil))
+            }
+        }
+        // `--kills 0`: no kills.
         guard settings.kills > 0 else { return trials }
         let total = options.quick ? min(settings.kills, 3) : settings.kills
         let killsPerRepetition = (total + options.repetitions - 1) / options.repetitions
@@ -77,6 +105,10 @@ struct FailoverScenario: Scenario {
         "kill -9 keys/server=\(keysPerServer) s=3 k=1"
     }
 
+    static func joinShape(keysPerServer: Int) -> String {
+        "join keys/server=\(keysPerServer) s=3+1 k=1"
+    }
+
     // MARK: Measurements
 
     /// One kill as samples; a failed kill is a `failed kills` sample of 1 and a line on standard error.
@@ -97,6 +129,26 @@ struct FailoverScenario: Scenario {
             Sample(metric: "after detection ms", value: milliseconds(failover - detection), unit: "ms"),
             Sample(metric: "detection share", value: 100 * detection.seconds / failover.seconds, unit: "%"),
             Sample(metric: "failed kills", value: 0, unit: "kills"),
+        ]
+    }
+
+    /// One join as samples; a failed join is a `failed joins` sample of 1 and a line on standard error.
+    static func measureJoin(keysPerServer: Int, seed: UInt64, settings: FailoverSettings) async throws -> [Sample] {
+        let outcome = try await JoinRun(keysPerServer: keysPerServer, seed: seed, settings: settings).measure()
+        let what = "keys/server=\(keysPerServer) seed=\(seed): join"
+        guard outcome.failure == nil, let switched = outcome.switched, let recovered = outcome.recovered else {
+            progress("  FAILED \(what): \(outcome.failure ?? "no figures")")
+            return [Sample(metric: "failed joins", value: 1, unit: "joins")]
+        }
+        progress(String(
+            format: "  %@: switch after %.2f s, throughput back after %.2f s (%.0f keys/s before, lowest %.0f); %d load pushes, exact; manager: %@",
+            what, switched.seconds, recovered.seconds, outcome.baseline, outcome.lowest, outcome.loadPushes, outcome.managerLine))
+        return [
+            Sample(metric: "join switch s", value: switched.seconds, unit: "s"),
+            Sample(metric: "join back to 95% s", value: recovered.seconds, unit: "s"),
+            Sample(metric: "join keys/s before", value: outcome.baseline, unit: "keys/s"),
+            Sample(metric: "join lowest keys/s", value: outcome.lowest, unit: "keys/s"),
+            Sample(metric: "failed joins", value: 0, unit: "joins"),
         ]
     }
 
@@ -149,9 +201,9 @@ struct FailoverScenario: Scenario {
                     derived.median = Statistics.percentile(row.runs, fraction) ?? 0
                     summary.append(derived)
                 }
-            } else if row.metric == "failed kills" {
+            } else if row.metric == "failed kills" || row.metric == "failed joins" {
                 var derived = row
-                derived.metric = "failed kills (of \(row.runs.count))"
+                derived.metric = "\(row.metric) (of \(row.runs.count))"
                 derived.median = row.runs.reduce(0, +)
                 summary.append(derived)
             } else {
