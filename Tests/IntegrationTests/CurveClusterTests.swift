@@ -161,7 +161,7 @@ struct CurveClusterTests {
         #expect(try await run.waitForExit(within: .seconds(30)) == 1)
         #expect(
             run.errors.contains(
-                "\(topology):3:48: servers.bind: servers would bind tcp://0.0.0.0:* in plaintext, reachable beyond this machine"),
+                "\(topology):3:45: servers.bind: servers would bind tcp://0.0.0.0:* in plaintext, reachable beyond this machine"),
             "zps run: \(run.errors)")
         #expect(!run.output.contains("starting"))
 
