@@ -49,12 +49,11 @@ public enum CurveKeyFile {
     /// Reads the key file at `path`. With `secret`, the file must hold a secret key and be
     /// readable by its owner only (mode 0600 or 0400), as `ssh` insists for its keys.
     public static func read(_ path: String, secret: Bool) throws(Failure) -> Contents {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw Failure(description: "cannot read \(path): \(error.localizedDescription)")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = access(path, R_OK) == 0 ? "not a readable file" : String(cString: strerror(errno))
+            throw Failure(description: "cannot read \(path): \(reason)")
         }
+        let text = String(decoding: data, as: UTF8.self)
         let contents = try parse(text, file: path)
         if secret {
             guard contents.secretKey != nil else { throw Failure(description: "\(path) holds no secret-key") }
