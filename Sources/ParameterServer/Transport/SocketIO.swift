@@ -13,7 +13,9 @@ final class SocketIO: TransportIO {
         init(_ socket: consuming Socket) { self.socket = socket }
     }
 
-    /// Holds the context's ZAP handler; dropping the box closes its socket.
+    /// Holds the context's ZAP handler; dropping the box closes its socket. Its requests are
+    /// answered at every full poll, which comes at least once a ``TransportSettings/tickInterval``
+    /// even while the loop waits on its main socket alone: a new connection may wait that long.
     private final class ZAPBox {
         var handler: ZAPHandler
         var item = DescriptorPoller.Item?.none
