@@ -161,3 +161,26 @@ final class FrameStorage: @unchecked Sendable {
         }
     }
 }
+
+extension Frame {
+    /// A property of the message this frame was received in (`zmq_msg_gets`): `User-Id` (what the
+    /// ZAP handler said, see ``curvePublicKey``), `Peer-Address`, `Socket-Type`, `Routing-Id`, …;
+    /// `nil` when the connection did not set it or the frame was not received from a socket.
+    public func property(_ name: String) -> String? {
+        guard case .message(let message) = storage.owner, let value = zmq_msg_gets(message, name) else { return nil }
+        return String(cString: value)
+    }
+
+    /// The CurveZMQ public key of the peer that sent the message this frame was received in, as a
+    /// ``ZAPHandler`` admitted it (the `User-Id` property); `nil` on a connection without CURVE or
+    /// without that handler.
+    public var curvePublicKey: CurveKey? {
+        guard case .message(let message) = storage.owner, let value = zmq_msg_gets(message, "User-Id") else { return nil }
+        // Read in place: the key is 40 characters, so this costs no allocation.
+        let length = strlen(value)
+        guard length == CurveKey.textCount else { return nil }
+        return value.withMemoryRebound(to: UInt8.self, capacity: length) {
+            CurveKey(z85Characters: UnsafeBufferPointer(start: $0, count: length))
+        }
+    }
+}

@@ -11,7 +11,7 @@ struct ZPS: AsyncParsableCommand {
         version: ZPSVersion.current,
         subcommands: [
             RunCommand.self, GenerateCommand.self, PredictCommand.self, ManagerCommand.self, ServerCommand.self,
-            WorkerCommand.self, LaunchCommand.self,
+            WorkerCommand.self, LaunchCommand.self, KeygenCommand.self,
         ])
 
     static func main() async {

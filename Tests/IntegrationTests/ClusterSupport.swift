@@ -24,7 +24,7 @@ enum ClusterSupport {
     static func writeTopology(
         in directory: URL, servers: Int, workers: Int, keySpace: Int, tables: [(name: String, valueLength: Int)],
         deadlines: String = "", application: String = "kind: pushpull", consistency: String = "eventual",
-        replication: Int = 0
+        replication: Int = 0, security: String = ""
     ) throws -> String {
         var yaml = """
             name: test
@@ -41,6 +41,7 @@ enum ClusterSupport {
         }
         yaml += "deadlines:\n" + (deadlines.isEmpty ? "  startup: 60s\n" : deadlines)
         yaml += "application:\n" + application.split(separator: "\n").map { "  \($0)\n" }.joined()
+        if !security.isEmpty { yaml += "security:\n" + security.split(separator: "\n").map { "  \($0)\n" }.joined() }
         let path = directory.appendingPathComponent("topology.yaml").path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         return path
@@ -85,9 +86,11 @@ enum ClusterSupport {
     /// Settings for an in-process worker of rank `rank` in `topology`, bound to a free loopback port.
     static func workerSettings(topology path: String, rank: Int, manager: String) throws -> NodeSettings {
         let topology = try Topology.load(path: path)
-        return NodeSettings(
+        var settings = NodeSettings(
             role: .worker, rank: rank, managerEndpoint: manager, bindEndpoint: "tcp://127.0.0.1:*",
             tables: topology.tables, deadlines: topology.deadlines)
+        settings.security = topology.security.transportSecurity
+        return settings
     }
 
     /// Waits until `run` (a `zps run`) has `count` children and its output contains `text`; returns their pids.

@@ -19,6 +19,7 @@ struct LaunchClusterTests {
             tables: [{ name: weights, value_length: 2, updater: add, consistency: eventual }]
             deadlines: { startup: 30s }
             application: { kind: pushpull, keys: 20000, rounds: 2 }
+            security: { insecure: true }   # zps launch binds 0.0.0.0
             """
         let path = directory.appendingPathComponent("topology.yaml").path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)

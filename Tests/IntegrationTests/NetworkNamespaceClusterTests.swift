@@ -27,6 +27,7 @@ struct NetworkNamespaceClusterTests {
               - { name: embeddings, value_length: 3, updater: add, consistency: eventual }
             deadlines: { startup: 30s, heartbeat_interval: 500ms, heartbeat_timeout: 3s }
             application: { \(application) }
+            security: { insecure: true }
             """
         let path = directory.appendingPathComponent("topology.yaml").path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)

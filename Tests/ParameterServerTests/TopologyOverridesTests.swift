@@ -18,6 +18,7 @@ struct TopologyOverridesTests {
                   kind: pushpull
                   keys: 1000
                   rounds: 3
+                security: { insecure: true }   # the overrides below move the manager beyond loopback
                 """,
             file: "base.yaml")
     }

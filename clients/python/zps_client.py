@@ -26,8 +26,16 @@ class ClusterError(RuntimeError):
 
 
 class Client:
-    def __init__(self, manager_endpoint, name=None, timeout=30.0):
+    def __init__(self, manager_endpoint, name=None, timeout=30.0, curve=None):
+        """curve: for a cluster under CurveZMQ, (cluster public key file, client secret key file),
+        the files `zps keygen` writes (PROTOCOL.md section 7.7)."""
         self.ctx = zmq.Context()
+        self.curve = None
+        if curve:
+            from zmq.auth import load_certificate
+            server_public, _ = load_certificate(curve[0])
+            client_public, client_secret = load_certificate(curve[1])
+            self.curve = (server_public, client_public, client_secret)
         self.timeout_ms = int(timeout * 1000)
         self.ids = itertools.count(1)
         # Data requests are numbered 1, 2, 3, ... per server: each server applies a sender's
@@ -61,6 +69,8 @@ class Client:
     def _dealer(self, endpoint):
         socket = self.ctx.socket(zmq.DEALER)
         socket.setsockopt(zmq.LINGER, 1000)
+        if self.curve:
+            socket.curve_serverkey, socket.curve_publickey, socket.curve_secretkey = self.curve
         socket.connect(endpoint)
         return socket
 

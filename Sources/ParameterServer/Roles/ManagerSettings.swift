@@ -24,6 +24,9 @@ public struct ManagerSettings: Sendable {
     /// `servers: { virtual_nodes: V }`): each server holds about V ranges, and with replication a
     /// dead server's ranges and load spread over up to V others.
     public var virtualNodes = HashRing.defaultVirtualNodes
+    /// CurveZMQ on every socket, or plaintext (topology `security`); the default is plaintext
+    /// anywhere, for tests and embedders that bind loopback.
+    public var security = TransportSecurity.plaintext(beyondLoopback: true)
 
     /// Creates manager settings.
     public init(
@@ -47,6 +50,7 @@ public struct ManagerSettings: Sendable {
         settings.threadName = "manager"
         settings.libzmqThreadPrefix = NodeRole.manager.libzmqThreadPrefix(rank: 0)
         settings.batchScheduling = batchScheduling
+        settings.security = security
         settings.busyPoll = .zero
         return settings
     }

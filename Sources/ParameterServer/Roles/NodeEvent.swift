@@ -15,17 +15,23 @@ public enum NodeEvent {
     case sendFailed(NodeDirective, error: any Error)
 }
 
-/// What the world looks like when an event happens: the time and the node's own endpoint. A
-/// machine reads both from here, never from a clock or a socket.
+/// What the world looks like when an event happens: the time, the node's own endpoint and, for a
+/// message, who sent it as the transport proved it. A machine reads them from here, never from a
+/// clock or a socket.
 public struct NodeContext: Sendable {
     /// The time of the event: the real continuous clock, or a test's fake one.
     public var now: ContinuousClock.Instant
     /// The endpoint this node's ROUTER is bound to.
     public var localEndpoint: String
+    /// For ``NodeEvent/received(_:from:)`` on a CURVE ROUTER: the public key the sender proved it
+    /// holds the secret of, as the node's ZAP handler admitted it (``Frame/curvePublicKey``).
+    /// `nil` for other events, plaintext connections, and replies arriving on DEALERs.
+    public var peerPublicKey: CurveKey?
 
     /// Creates a context.
-    public init(now: ContinuousClock.Instant, localEndpoint: String) {
+    public init(now: ContinuousClock.Instant, localEndpoint: String, peerPublicKey: CurveKey? = nil) {
         self.now = now
         self.localEndpoint = localEndpoint
+        self.peerPublicKey = peerPublicKey
     }
 }

@@ -29,6 +29,9 @@ public struct NodeSettings: Sendable {
     /// How long the node's I/O thread polls for the next message before it blocks (see
     /// ``TransportSettings/busyPoll``); `.zero` blocks at once, `nil` picks by ``batchScheduling``.
     public var busyPoll: Duration?
+    /// CurveZMQ on every socket, or plaintext (topology `security`); the default is plaintext
+    /// anywhere, for tests and embedders that bind loopback.
+    public var security = TransportSecurity.plaintext(beyondLoopback: true)
 
     /// Creates node settings.
     public init(
@@ -63,6 +66,7 @@ public struct NodeSettings: Sendable {
         settings.threadName = name
         settings.libzmqThreadPrefix = role.libzmqThreadPrefix(rank: rank)
         settings.batchScheduling = batchScheduling
+        settings.security = security
         settings.busyPoll = busyPoll
         return settings
     }

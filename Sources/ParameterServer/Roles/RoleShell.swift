@@ -22,7 +22,14 @@ public final class RoleShell<Machine: RoleMachine>: TransportHandler {
     }
 
     public func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
-        handle(.received(frames, from: peer), io: io)
+        // The key travels in the message's metadata; reading it is a map lookup, and nothing on
+        // a plaintext connection.
+        let peerPublicKey = frames.first?.curvePublicKey
+        machine.handle(
+            .received(frames, from: peer),
+            context: NodeContext(now: io.now, localEndpoint: io.localEndpoint, peerPublicKey: peerPublicKey),
+            into: &directives)
+        carryOut(io: io)
     }
 
     public func tick(io: any TransportIO) {

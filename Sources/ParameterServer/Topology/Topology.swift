@@ -25,6 +25,8 @@ public struct Topology: Hashable, Sendable {
     public var deadlines: Deadlines
     /// What the workers run.
     public var application: ApplicationSpec
+    /// CurveZMQ keys, or plaintext and where it may bind (`security`).
+    public var security: SecuritySpec
     /// Where each field was written, by field path (`tables[1].value_length`), so that validation
     /// can point at it. Not part of equality.
     public var locations: [String: TopologyLocation]
@@ -40,6 +42,7 @@ public struct Topology: Hashable, Sendable {
         tables: [TableSpec],
         deadlines: Deadlines = .standard,
         application: ApplicationSpec,
+        security: SecuritySpec = SecuritySpec(),
         locations: [String: TopologyLocation] = [:]
     ) {
         self.name = name
@@ -51,6 +54,7 @@ public struct Topology: Hashable, Sendable {
         self.tables = tables
         self.deadlines = deadlines
         self.application = application
+        self.security = security
         self.locations = locations
     }
 
@@ -58,7 +62,7 @@ public struct Topology: Hashable, Sendable {
         lhs.name == rhs.name && lhs.manager == rhs.manager && lhs.servers == rhs.servers
             && lhs.workers == rhs.workers && lhs.keySpace == rhs.keySpace
             && lhs.replication == rhs.replication && lhs.tables == rhs.tables
-            && lhs.deadlines == rhs.deadlines && lhs.application == rhs.application
+            && lhs.deadlines == rhs.deadlines && lhs.application == rhs.application && lhs.security == rhs.security
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -71,6 +75,7 @@ public struct Topology: Hashable, Sendable {
         hasher.combine(tables)
         hasher.combine(deadlines)
         hasher.combine(application)
+        hasher.combine(security)
     }
 
     /// The key space when a topology gives none: every key but `UInt64.max` (see ``KeyRange/all``).

@@ -52,6 +52,9 @@ public struct TopologyError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let duplicate = Code(rawValue: "duplicate")
         /// A field that is not allowed together with another one (e.g. `max_delay` without `bounded_delay`).
         public static let conflict = Code(rawValue: "conflict")
+        /// Plaintext where the file must say it accepts it: a bind beyond loopback without
+        /// `security: { insecure: true }`.
+        public static let insecure = Code(rawValue: "insecure")
 
         public var description: String { rawValue }
     }

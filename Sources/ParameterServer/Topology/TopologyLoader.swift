@@ -54,6 +54,7 @@ private struct TopologyDecoder {
 
     static let sections = [
         "name", "manager", "servers", "workers", "key_space", "replication", "tables", "deadlines", "application",
+        "security",
     ]
     static let tableKeys = ["name", "id", "value_length", "updater", "updater_options", "consistency", "max_delay", "filters"]
     static let filterKeys = [
@@ -98,11 +99,13 @@ private struct TopologyDecoder {
             throw reader.missing(fields, "application", what: "section")
         }
         let application = try application(applicationNode)
+        let security = try fields.value("security").map { node throws(TopologyError) in try reader.security(node) }
+            ?? SecuritySpec()
 
         return Topology(
             name: name, manager: manager, servers: servers, workers: workers, keySpace: keySpace,
             replication: replication, tables: tables, deadlines: deadlines,
-            application: application, locations: reader.locations)
+            application: application, security: security, locations: reader.locations)
     }
 
     /// Reads a role section.

@@ -15,6 +15,7 @@ extension Topology {
         try validateRole(servers, section: "servers", counted: true)
         try validateRole(workers, section: "workers", counted: true)
         try validatePortsDisjoint()
+        try validateSecurity()
 
         if keySpace < UInt64(servers.count) {
             throw problem(

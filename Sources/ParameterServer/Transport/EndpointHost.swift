@@ -27,3 +27,20 @@ public enum EndpointHost {
         return String(cString: gai_strerror(status))
     }
 }
+
+extension EndpointHost {
+    /// Whether `endpoint` reaches only this machine: `inproc://`, `ipc://`, or `tcp://` on a
+    /// loopback address (`127.0.0.0/8`, `::1`, `localhost`, the `lo` interface).
+    public static func isLoopback(endpoint: String) -> Bool {
+        if endpoint.hasPrefix("inproc://") || endpoint.hasPrefix("ipc://") { return true }
+        guard let host = host(of: endpoint) else { return false }
+        return isLoopback(host: host)
+    }
+
+    /// Whether `host` names the loopback interface: `127.0.0.0/8`, `::1`, `localhost` or `lo`.
+    public static func isLoopback(host: String) -> Bool {
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        if octets.count == 4, octets[0] == "127", octets.allSatisfy({ UInt8($0) != nil }) { return true }
+        return ["::1", "localhost", "lo"].contains(host.lowercased())
+    }
+}

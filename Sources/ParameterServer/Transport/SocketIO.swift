@@ -13,9 +13,21 @@ final class SocketIO: TransportIO {
         init(_ socket: consuming Socket) { self.socket = socket }
     }
 
+    /// Holds the context's ZAP handler; dropping the box closes its socket. Its requests are
+    /// answered at every full poll, which comes at least once a ``TransportSettings/tickInterval``
+    /// even while the loop waits on its main socket alone: a new connection may wait that long.
+    private final class ZAPBox {
+        var handler: ZAPHandler
+        var item = DescriptorPoller.Item?.none
+        /// Refusals at the last warning: warnings come at 1, 2, 4, 8, … refusals.
+        var refusalsWarned = 0
+        init(_ handler: consuming ZAPHandler) { self.handler = handler }
+    }
+
     let localEndpoint: String
     private var router: SocketBox?
     private var wakeUpItem: DescriptorPoller.Item?
+    private var zap: ZAPBox?
     private var dealers: [String: SocketBox] = [:]
     private var dealerOrder: [String] = []
     private var lastDealer: (endpoint: String, box: SocketBox)?
@@ -31,7 +43,17 @@ final class SocketIO: TransportIO {
         self.context = context
         self.settings = settings
         self.logger = logger
+        if !settings.security.allowsBinding(endpoint) {
+            throw ZMQError(
+                code: EACCES,
+                context: "binding \(endpoint) in plaintext beyond loopback (use CURVE, or security: { insecure: true })")
+        }
+        // The handler is bound before the ROUTER: a CURVE server without one admits every client.
+        if case .curve(let curve) = settings.security {
+            zap = ZAPBox(try ZAPHandler(context: context, allowedClients: curve.admittedKeys))
+        }
         let router = try Socket(.router, context: context)
+        if case .curve(let curve) = settings.security { try router.makeCurveServer(keyPair: curve.clusterKeyPair) }
         try router.set(.routerMandatory, to: true)
         try router.set(.sendHighWaterMark, to: 0)
         try router.set(.receiveHighWaterMark, to: 0)
@@ -92,6 +114,9 @@ final class SocketIO: TransportIO {
         try socket.set(.receiveHighWaterMark, to: 0)
         try socket.set(.maximumMessageSize, to: settings.maximumMessageBytes)
         try socket.set(.linger, to: Int32(settings.linger.milliseconds))
+        if case .curve(let curve) = settings.security {
+            try socket.makeCurveClient(keyPair: curve.clusterKeyPair, serverKey: curve.clusterKeyPair.publicKey)
+        }
         try socket.connect(to: endpoint)
         let box = SocketBox(socket)
         dealers[endpoint] = box
@@ -207,6 +232,7 @@ final class SocketIO: TransportIO {
         guard pollerStale else { return }
         poller.removeAll()
         wakeUpItem = poller.add(wakeUp)
+        if let zap { zap.item = try poller.add(zap.handler.socket) }
         if let router { router.item = try poller.add(router.socket) }
         for endpoint in dealerOrder {
             let box = dealers[endpoint]!
@@ -219,6 +245,7 @@ final class SocketIO: TransportIO {
     /// messages it delivered.
     private func drainReadable(_ deliver: ([Frame], PeerAddress) -> Void) throws -> Int {
         var delivered = 0
+        if let zap, let item = zap.item, poller.mayBeReadable(item) { try answerAuthentication(zap, item: item) }
         if let router, let item = router.item, poller.mayBeReadable(item) {
             delivered += try drain(item) { try receiveEnvelope(router) } handle: { identity, frames in
                 guard !frames.isEmpty else { return }
@@ -273,6 +300,18 @@ final class SocketIO: TransportIO {
         }
     }
 
+    /// Answers the ZAP requests of new connections; refusals are counted and warned about at 1, 2,
+    /// 4, 8, … so that a peer retrying every 100 ms does not flood the log.
+    private func answerAuthentication(_ zap: ZAPBox, item: DescriptorPoller.Item) throws {
+        try zap.handler.answerPending()
+        poller.noteDrained(item)
+        let refused = zap.handler.refused
+        if refused > zap.refusalsWarned, refused & (refused - 1) == 0 {
+            zap.refusalsWarned = refused
+            logger.warning("\(localEndpoint) refused \(refused) connection(s) so far: client key not allowed, or not CURVE")
+        }
+    }
+
     func close() {
         poller.removeAll()
         for endpoint in dealerOrder {
@@ -284,6 +323,8 @@ final class SocketIO: TransportIO {
         lastDealer = nil
         try? router?.socket.set(.linger, to: Int32(settings.linger.milliseconds))
         router = nil
+        // After the CURVE sockets: without the handler, libzmq would admit any client.
+        zap = nil
     }
 }
 

@@ -108,6 +108,10 @@ public struct TransportSettings: Sendable {
     /// The busy poll with batch scheduling when ``busyPoll`` does not say, 50 µs.
     public static let defaultBusyPoll: Duration = .microseconds(50)
 
+    /// Whether the sockets use CurveZMQ, and whether a plaintext ROUTER may bind beyond loopback.
+    /// The default, plaintext anywhere, suits tests; nodes take theirs from the topology.
+    public var security = TransportSecurity.plaintext(beyondLoopback: true)
+
     /// The busy poll the I/O thread uses: ``busyPoll``, or the default for its scheduling policy.
     public var effectiveBusyPoll: Duration {
         busyPoll ?? (batchScheduling ? Self.defaultBusyPoll : .zero)

@@ -21,6 +21,7 @@ struct ManagerCommand: AsyncParsableCommand {
         settings.batchScheduling = topology.manager.scheduling.usesBatchScheduling
         settings.replication = topology.replication
         settings.virtualNodes = topology.servers.virtualNodes
+        settings.security = topology.security.transportSecurity
         let manager = ManagerNode(settings: settings, logger: logger) { endpoint in
             SupervisorChannel.emit("ready \(endpoint)")
             if let readyFile = options.readyFile { ReadyFile.create(readyFile, logger: logger) }

@@ -65,6 +65,7 @@ struct RoleOptions: ParsableArguments {
         settings.readyFile = readyFile
         settings.batchScheduling = spec.scheduling.usesBatchScheduling
         settings.busyPoll = spec.busyPoll
+        settings.security = topology.security.transportSecurity
         return settings
     }
 

@@ -16,11 +16,12 @@ enum BenchCluster {
     /// on which the push/pull shapes are compared with the C reference. `busyPoll` is
     /// the servers' and workers' ``NodeSettings/busyPoll`` (`nil`: their default). `replication` is
     /// the manager's ``ManagerSettings/replication``; `serverLog` receives the servers' log lines of
-    /// level notice and above (by default they are dropped).
+    /// level notice and above (by default they are dropped). `security` is every node's (CurveZMQ or
+    /// plaintext).
     static func run<Result: Sendable>(
         servers: Int, workers: Int, tables: [TableSpec], keySpace: KeyRange, transport: BenchTransport,
         limits: WireLimits = WireLimits(), pinned: Bool = false, busyPoll: Duration? = nil, replication: Int = 0,
-        serverLog: (@Sendable (String) -> Void)? = nil,
+        security: TransportSecurity = .plaintext(beyondLoopback: true), serverLog: (@Sendable (String) -> Void)? = nil,
         application: @escaping @Sendable (_ rank: Int, _ worker: Worker) async throws -> Result
     ) async throws -> [Result] {
         let logger = Logger(label: "zps-bench") { _ in SwiftLogNoOpLogHandler() }
@@ -38,6 +39,7 @@ enum BenchCluster {
             deadlines: deadlines, limits: limits)
         managerSettings.replication = replication
         managerSettings.batchScheduling = true
+        managerSettings.security = security
         let serverLogger = serverLog.map { sink in Logger(label: "zps-bench.server") { _ in LineLogHandler(sink) } } ?? logger
         let results = Shared<[Int: Result]>([:])
         let report = Shared<JobReport?>(nil)
@@ -60,6 +62,7 @@ enum BenchCluster {
                     cpu: pinned ? (workers + rank) % ThreadAffinity.onlineCPUs : nil)
                 settings.busyPoll = busyPoll
                 settings.batchScheduling = true
+                settings.security = security
                 group.addTask { try await ServerNode(settings: settings, logger: serverLogger).run() }
             }
             for rank in 0..<workers {
@@ -68,6 +71,7 @@ enum BenchCluster {
                     tables: tables, deadlines: deadlines, limits: limits, cpu: pinned ? rank % ThreadAffinity.onlineCPUs : nil)
                 settings.busyPoll = busyPoll
                 settings.batchScheduling = true
+                settings.security = security
                 group.addTask {
                     try await WorkerNode(settings: settings, logger: logger) { worker in
                         let result = try await application(rank, worker)

@@ -80,6 +80,16 @@ struct CReference: Sendable {
         return rate
     }
 
+    /// `zmq_info`'s CURVE figures: one-way libzmq throughput of 1 MiB frames over tcp, plaintext
+    /// and CURVE, measured one after the other in one run.
+    func curveThroughput() throws -> (plaintext: Double, curve: Double) {
+        let lines = try run("zmq_info", [])
+        guard let plaintext = lines.first(where: { $0.metric == "plain_GBps" })?.value,
+            let curve = lines.first(where: { $0.metric == "curve_GBps" })?.value
+        else { throw BenchError("zmq_info printed no zmq_curve lines (libzmq without CURVE?)") }
+        return (plaintext, curve)
+    }
+
     private struct ResultLine {
         var metric: String
         var value: Double

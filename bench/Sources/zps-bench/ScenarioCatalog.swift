@@ -13,6 +13,7 @@ enum ScenarioCatalog {
     static let byNameOnly: [any Scenario] = [
         FailoverScenario(),
         CostScenario(),
+        CurveScenario(),
     ]
 
     /// Every scenario, for `list` and the help.
