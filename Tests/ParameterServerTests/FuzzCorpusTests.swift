@@ -31,6 +31,8 @@ struct FuzzCorpusTests {
         let headers = kinds.flatMap { [WireSamples.minimalHeader($0), WireSamples.fullHeader($0)] }
         let messages = kinds.map { WireSamples.message(for: WireSamples.minimalHeader($0)) }
             + [WireSamples.message(for: WireSamples.minimalHeader(.push, flags: .hasLengths))]
+            // A compressed push, for the receive filters.
+            + [SnappyCompression.compress(WireSamples.message(for: WireSamples.minimalHeader(.push)), threshold: 0)]
         let tableValue = try #require(WireSamples.independentEntries(WireSamples.minimalHeader(.nodeTable)).first { $0.0 == "nt" }?.1)
         let keys = WireSamples.keys.withUnsafeBytes { Array($0) }
         let store: [UInt8] = [UInt8(WireSamples.keys.count << 3)] + keys

@@ -144,6 +144,37 @@ struct WireFieldBoundsTests {
         return result
     }
 
+    @Test("a manager gives out no node id beyond maxNodeID and no more than maxNodes: a client that would need one is refused tooLarge")
+    func managerIDBound() throws {
+        var settings = ManagerSettings(
+            bindEndpoint: "mem://manager", servers: 1, workers: 1, keySpace: RoleMachineTests.keySpace,
+            deadlines: RoleMachineTests.deadlines)
+        settings.limits = WireLimits(maxNodes: 5, maxNodeID: 4)
+        let manager = ManagerCore(settings: settings, logger: RoleMachineTests.logger) { _ in }
+        let context = RoleMachineTests.at(.zero, on: "mem://manager")
+        _ = manager.handle(.started, context: context)
+        func register(_ role: NodeRole, _ endpoint: String, id: UInt64) throws -> [(header: Header, payload: [[UInt8]], to: PeerAddress, onFailure: SendFailurePolicy)?] {
+            let frames = MessageCodec.encode(Message(header: Header(kind: .register, requestID: id, role: role, rank: 0, endpoint: endpoint)))
+            return try RoleMachineTests.sends(manager.handle(.received(frames, from: RoleMachineTests.routed(endpoint)), context: context))
+        }
+        _ = try register(.server, "mem://server-0", id: 1)
+        _ = try register(.worker, "mem://worker-0", id: 1)
+        // Ids 3 and 4 go to the first two clients; a third would need id 5.
+        for (index, endpoint) in ["mem://client-0", "mem://client-1"].enumerated() {
+            let replies = try register(.client, endpoint, id: 7)
+            let table = try #require(replies.compactMap { $0?.header.nodeTable }.last)
+            #expect(table.nodes.map(\.id.rawValue).max() == UInt32(3 + index))
+        }
+        let refused = try register(.client, "mem://client-2", id: 7)
+        #expect(refused.count == 1)
+        let reply = try #require(refused.first ?? nil)
+        #expect(reply.header.kind == .error)
+        #expect(reply.header.errorCode == .tooLarge)
+        #expect(reply.header.requestID == 7)
+        #expect(Self.codeAndField(reply.header).1 == "nt.nodes")
+        #expect(reply.to == RoleMachineTests.routed("mem://client-2"))
+    }
+
     @Test("a Snappy frame that declares more than its bytes can hold is refused before its output is allocated")
     func snappyDeclaredSize() {
         let frame = Frame(array: [0x80, 0x80, 0x80, 0x80, 0x04] as [UInt8])  // declares 1 GiB in 5 bytes

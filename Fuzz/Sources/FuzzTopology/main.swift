@@ -6,7 +6,7 @@ import ParameterServer
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let text = String(decoding: UnsafeRawBufferPointer(start: start, count: count), as: UTF8.self)
-    guard let topology = try? TopologyLoader.parse(yaml: text, file: "fuzz.yaml") else { return 0 }
+    guard let topology = try? Topology.parse(yaml: text, file: "fuzz.yaml") else { return 0 }
     let ids = topology.tables.map(\.id)
     fuzzCheck(Set(ids).count == ids.count, "two tables share an id")
     return 0
