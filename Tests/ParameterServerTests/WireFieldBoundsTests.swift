@@ -162,7 +162,8 @@ struct WireFieldBoundsTests {
         // Ids 3 and 4 go to the first two clients; a third would need id 5.
         for (index, endpoint) in ["mem://client-0", "mem://client-1"].enumerated() {
             let replies = try register(.client, endpoint, id: 7)
-            let table = try #require(replies.compactMap { $0?.header.nodeTable }.last)
+            let tables = replies.compactMap { $0?.header.nodeTable }
+            let table = try #require(tables.last)
             #expect(table.nodes.map(\.id.rawValue).max() == UInt32(3 + index))
         }
         let refused = try register(.client, "mem://client-2", id: 7)
