@@ -144,6 +144,35 @@ struct WireFieldBoundsTests {
         return result
     }
 
+    @Test("a refused request uses up its id: the next id is served at once, not held, and a retry of the refused one gets its error again and applies nothing")
+    func refusedRequestUsesUpItsID() throws {
+        let server = try RoleMachineTests.registeredServer()
+        let context = RoleMachineTests.at(.milliseconds(2), on: "mem://server-0")
+        func send(_ frames: [Frame]) throws -> [Header] {
+            try RoleMachineTests.sends(server.handle(.received(frames, from: Self.peer), context: context)).compactMap { $0?.header }
+        }
+        // Id 1: its header is refused (a table id beyond uint32), but its sender and id decode.
+        let refusedFrames = Self.frames(Self.setting("t", to: .unsigned(UInt64(UInt32.max) + 1)))
+        let refused = try send(refusedFrames)
+        #expect(refused.map(\.kind) == [.error])
+        #expect(refused.map(\.requestID) == [1])
+        #expect(refused.first?.errorCode == .malformedHeader)
+        // Id 2 is next in order: applied at once.
+        let next = try send(RoleMachineTests.push(requestID: 2, keys: Self.keys, values: Self.values))
+        #expect(next.map(\.kind) == [.pushAck])
+        #expect(next.map(\.requestID) == [2])
+        // Id 1 again, now as a valid push with the retry flag: the kept error answers it, nothing is applied.
+        var retry = Self.setting("f", to: .unsigned(UInt64(MessageFlags.retry.rawValue)))
+        retry.removeAll { $0.0 == "id" }
+        retry.append(("id", .unsigned(1)))
+        let again = try send(Self.frames(retry))
+        #expect(again.map(\.kind) == [.error])
+        #expect(again.map(\.requestID) == [1])
+        #expect(again.first?.errorMessage == refused.first?.errorMessage)
+        let fresh = Self.byKey(try Self.state(of: RoleMachineTests.registeredServer()))
+        #expect(Self.byKey(try Self.state(of: server)) == Self.adding(fresh, times: 1), "only push 2 is applied")
+    }
+
     @Test("a manager gives out no node id beyond maxNodeID and no more than maxNodes: a client that would need one is refused tooLarge")
     func managerIDBound() throws {
         var settings = ManagerSettings(
