@@ -74,19 +74,20 @@ bench: build
 		--json bench/results/pinned.json
 	.build/release/zps-bench cost --repetitions 3 --json bench/results/cost.json
 
-## fuzz: builds the libFuzzer targets of Fuzz/Sources (ZPS_FUZZ=1, `--sanitize fuzzer`, in a scratch
-## path of their own) and runs each for FUZZ_SECONDS from its seeds in Fuzz/corpus; any crash, leak
-## or broken invariant fails, and the input that caused it is left in .build/fuzz/artifacts
+## fuzz: builds the libFuzzer targets of Fuzz/Sources (ZPS_FUZZ=1, `--sanitize fuzzer` with
+## AddressSanitizer, in a scratch path of their own) and runs each for FUZZ_SECONDS from its seeds in
+## Fuzz/corpus; a crash, a memory error, a broken invariant or an allocation of 256 MB or more fails
+## the run, and the input that caused it is left in .build/fuzz/artifacts
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := FuzzHeaderCodec FuzzMessage FuzzNodeTable FuzzKeyCache FuzzSnappy FuzzTopology
-FUZZ_BUILD   := ZPS_FUZZ=1 $(SWIFT) build -c debug --sanitize fuzzer -Xswiftc -parse-as-library --scratch-path .build/fuzz
+FUZZ_TARGETS := FuzzHeaderCodec FuzzMessage FuzzNodeTable FuzzKeyCache FuzzSnappy FuzzTopology FuzzServerMachine
+FUZZ_BUILD   := ZPS_FUZZ=1 $(SWIFT) build -c debug --sanitize fuzzer --sanitize address -Xswiftc -parse-as-library --scratch-path .build/fuzz
 fuzz: deps
 	@for target in $(FUZZ_TARGETS); do $(FUZZ_BUILD) --product $$target || exit 1; done
 	@mkdir -p .build/fuzz/artifacts
 	@for target in $(FUZZ_TARGETS); do \
 	  echo "fuzzing $$target for $(FUZZ_SECONDS) s"; \
 	  mkdir -p .build/fuzz/corpus/$$target; \
-	  .build/fuzz/debug/$$target -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	  .build/fuzz/debug/$$target -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 -print_final_stats=1 \
 	    -artifact_prefix=.build/fuzz/artifacts/$$target- .build/fuzz/corpus/$$target Fuzz/corpus/$$target \
 	    2>.build/fuzz/$$target.log || { tail -40 .build/fuzz/$$target.log; exit 1; }; \
 	  grep -E '^stat::number_of_executed_units' .build/fuzz/$$target.log; \

@@ -96,8 +96,10 @@ let package = Package(
 // tests never compile them.
 if Context.environment["ZPS_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", dependencies: ["ZeroMQ"], path: "Fuzz/Sources/FuzzSupport"))
-    for name in ["FuzzHeaderCodec", "FuzzMessage", "FuzzNodeTable", "FuzzKeyCache", "FuzzSnappy", "FuzzTopology"] {
+    for name in ["FuzzHeaderCodec", "FuzzMessage", "FuzzNodeTable", "FuzzKeyCache", "FuzzSnappy", "FuzzTopology", "FuzzServerMachine"] {
         package.targets.append(.executableTarget(
-            name: name, dependencies: ["FuzzSupport", "ParameterServer", "ZeroMQ"], path: "Fuzz/Sources/\(name)"))
+            name: name,
+            dependencies: ["FuzzSupport", "ParameterServer", "ZeroMQ", .product(name: "Logging", package: "swift-log")],
+            path: "Fuzz/Sources/\(name)"))
     }
 }

@@ -54,6 +54,32 @@ struct FuzzCorpusTests {
                 [0, 0, 0, 0] + Array("the same words, the same words, the same words".utf8),
             ],
             "FuzzTopology": topologies,
+            "FuzzServerMachine": try serverRequests().map { joining(WireSamples.byteFrames($0)) },
+        ]
+    }
+
+    /// Requests of worker 2 to the fuzzed server (keys [0, 2^20), tables 0 and 1, 2 floats per key),
+    /// and the push of issue 17's attack 1 (an unassigned sender with a timestamp).
+    static func serverRequests() throws -> [Message] {
+        let keys = Frame(array: WireSamples.keys)
+        let values = Frame(array: WireSamples.keys.flatMap { [Float($0), 1] })
+        func header(_ kind: MessageKind, sender: NodeID = NodeID(2), id: UInt64) -> Header {
+            Header(kind: kind, sender: sender, requestID: id, table: 0, timestamp: Int64(id), keyCount: UInt32(WireSamples.keys.count), valueLength: 2)
+        }
+        var pullWithClock = header(.pull, id: 2)
+        pullWithClock.flags = .wantClock
+        var rangePull = Header(kind: .pull, sender: NodeID(2), requestID: 1, table: 1, flags: [.rangeRequest], valueLength: 2)
+        rangePull.keyRange = KeyRange(0, 1 << 10)
+        var function = Header(kind: .rangeFunction, sender: NodeID(3), requestID: 1, table: 0, timestamp: 1, updater: "scale")
+        function.keyRange = KeyRange(0, 1 << 20)
+        function.arguments = [0.5]
+        return [
+            Message(header: header(.push, id: 1), keys: keys, values: values),
+            Message(header: pullWithClock, keys: keys),
+            Message(header: rangePull),
+            Message(header: function),
+            Message(header: header(.push, sender: .unassigned, id: 1), keys: keys, values: values),
+            SnappyCompression.compress(Message(header: header(.push, id: 1), keys: keys, values: values), threshold: 0),
         ]
     }
 

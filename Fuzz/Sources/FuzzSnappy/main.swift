@@ -2,6 +2,16 @@ import FuzzSupport
 import ParameterServer
 import ZeroMQ
 
+/// The uncompressed length a Snappy stream starts with (a little-endian base-128 varint), or 0.
+func preamble(_ data: [UInt8]) -> UInt32 {
+    var value: UInt64 = 0
+    for (index, byte) in data.prefix(5).enumerated() {
+        value |= UInt64(byte & 0x7f) << (7 * UInt64(index))
+        if byte & 0x80 == 0 { return UInt32(truncatingIfNeeded: value) }
+    }
+    return 0
+}
+
 /// Snappy: a frame compressed by the filter decompresses to the same bytes; arbitrary bytes
 /// declared as compressed (with the size from the input's first four bytes) decompress to exactly
 /// that size or are refused.
@@ -9,7 +19,7 @@ import ZeroMQ
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let bytes = FuzzInput(start, count).bytes
     guard bytes.count >= 4 else { return 0 }
-    let declared = bytes[0..<4].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+    let stated = bytes[0..<4].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
     let data = Array(bytes[4...])
 
     // Round trip: the data as the values frame of a push, padded to whole floats.
@@ -26,7 +36,9 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         fatalError("a frame the filter compressed does not decompress: \(error)")
     }
 
-    // Arbitrary data declared compressed.
+    // Arbitrary data declared compressed: with the size from the input, or (low bit of byte 0 set)
+    // with the size the data's own Snappy preamble states, so that the declared size agrees.
+    let declared = bytes[0] & 1 == 0 ? stated : preamble(data)
     guard declared > 0, UInt64(declared) <= UInt64(WireLimits.default.maxFrameBytes) else { return 0 }
     var header = plain.header
     header.compressedSizes = [0, declared]
