@@ -80,7 +80,8 @@ bench: build
 ## the run, and the input that caused it is left in .build/fuzz/artifacts
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := FuzzHeaderCodec FuzzMessage FuzzNodeTable FuzzKeyCache FuzzSnappy FuzzTopology FuzzServerMachine
-FUZZ_BUILD   := ZPS_FUZZ=1 $(SWIFT) build -c debug --sanitize fuzzer --sanitize address -Xswiftc -parse-as-library --scratch-path .build/fuzz
+FUZZ_BUILD   := ZPS_FUZZ=1 $(SWIFT) build -c debug --sanitize fuzzer --sanitize address -Xswiftc -parse-as-library \
+                -Xswiftc -use-ld=lld --scratch-path .build/fuzz
 fuzz: deps
 	@for target in $(FUZZ_TARGETS); do $(FUZZ_BUILD) --product $$target || exit 1; done
 	@mkdir -p .build/fuzz/artifacts
