@@ -10,7 +10,7 @@ PACKAGES  := libzmq3-dev libsnappy-dev libmsgpack-dev pkg-config
 # the tests themselves (slurm-wlm, munge).
 TEST_PACKAGES := iproute2 slurm-wlm munge
 
-.PHONY: run test bench build deps test-deps install-packages python-deps clean
+.PHONY: run test bench build deps test-deps install-packages python-deps clean fuzz
 
 ## deps: install the system libraries (Debian packages) that are missing
 deps:
@@ -73,6 +73,26 @@ bench: build
 	.build/release/zps-bench push-pull --keys 1000,100000 --inflight 1,8 --reference-shapes --pin --repetitions 5 \
 		--json bench/results/pinned.json
 	.build/release/zps-bench cost --repetitions 3 --json bench/results/cost.json
+
+## fuzz: builds the libFuzzer targets of Fuzz/Sources (ZPS_FUZZ=1, `--sanitize fuzzer` with
+## AddressSanitizer, in a scratch path of their own) and runs each for FUZZ_SECONDS from its seeds in
+## Fuzz/corpus; a crash, a memory error, a broken invariant or an allocation of 256 MB or more fails
+## the run, and the input that caused it is left in .build/fuzz/artifacts
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := FuzzHeaderCodec FuzzMessage FuzzNodeTable FuzzKeyCache FuzzSnappy FuzzTopology FuzzServerMachine
+FUZZ_BUILD   := ZPS_FUZZ=1 $(SWIFT) build -c debug --sanitize fuzzer --sanitize address -Xswiftc -parse-as-library \
+                -Xswiftc -use-ld=lld --scratch-path .build/fuzz
+fuzz: deps
+	@for target in $(FUZZ_TARGETS); do $(FUZZ_BUILD) --product $$target || exit 1; done
+	@mkdir -p .build/fuzz/artifacts
+	@for target in $(FUZZ_TARGETS); do \
+	  echo "fuzzing $$target for $(FUZZ_SECONDS) s"; \
+	  mkdir -p .build/fuzz/corpus/$$target; \
+	  SWIFT_BACKTRACE=enable=no .build/fuzz/debug/$$target -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 -print_final_stats=1 \
+	    -artifact_prefix=.build/fuzz/artifacts/$$target- .build/fuzz/corpus/$$target Fuzz/corpus/$$target \
+	    2>.build/fuzz/$$target.log || { tail -40 .build/fuzz/$$target.log; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units' .build/fuzz/$$target.log; \
+	done
 
 clean:
 	rm -rf .build

@@ -90,3 +90,16 @@ let package = Package(
             dependencies: ["ParameterServer", "ZeroMQ", "SparseLR", .product(name: "Yams", package: "Yams")]),
     ]
 )
+
+// libFuzzer targets (Fuzz/Sources), declared only for a build that asks for them: `make fuzz` sets
+// ZPS_FUZZ=1 and builds with `--sanitize fuzzer` under .build/fuzz, so the normal build and the
+// tests never compile them.
+if Context.environment["ZPS_FUZZ"] != nil {
+    package.targets.append(.target(name: "FuzzSupport", dependencies: ["ZeroMQ"], path: "Fuzz/Sources/FuzzSupport"))
+    for name in ["FuzzHeaderCodec", "FuzzMessage", "FuzzNodeTable", "FuzzKeyCache", "FuzzSnappy", "FuzzTopology", "FuzzServerMachine"] {
+        package.targets.append(.executableTarget(
+            name: name,
+            dependencies: ["FuzzSupport", "ParameterServer", "ZeroMQ", .product(name: "Logging", package: "swift-log")],
+            path: "Fuzz/Sources/\(name)"))
+    }
+}

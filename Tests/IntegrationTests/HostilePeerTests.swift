@@ -161,6 +161,75 @@ struct HostilePeerTests {
         #expect(server.errors.components(separatedBy: "rejected a request").count - 1 == Self.messageCount)
     }
 
+    /// The pushes of attack 1 (issue 17): well formed, with a sender id at or beyond every bound
+    /// and a timestamp of 1, and the error each must get: its request id, code and field.
+    static let extremeSenders: [(sender: NodeID, requestID: UInt64, code: ErrorCode, field: String)] = [
+        (.unassigned, 1, .notRegistered, "s"),
+        (NodeID(UInt32.max - 1), 5, .tooLarge, "s"),
+        (NodeID(UInt32(WireLimits.default.maxNodeID) + 1), 9, .tooLarge, "s"),
+    ]
+
+    @Test("a push with an extreme sender id and a timestamp is refused with an error naming s and its request id; the server lives and stays exact")
+    func extremeSenderPush() async throws {
+        let (manager, server, _, settings) = try await ClusterSupport.startOneServer("extreme-sender", keySpace: Self.keySpace)
+        defer { manager.kill(); server.kill() }
+        let replies = Mutex<[Header]>([])
+        let pulled = Mutex<[Float]>([])
+        let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
+            let table = try await worker.waitUntilRegistered()
+            let serverEndpoint = try #require(table.nodes(withRole: .server).first?.endpoint)
+            let outcome: Result<[Header], any Error> = await withCheckedContinuation { continuation in
+                let thread = Thread { continuation.resume(returning: Result { try Self.sendExtremeSenders(serverEndpoint) }) }
+                thread.start()
+            }
+            let headers = try outcome.get()
+            replies.withLock { $0 = headers }
+            let keys = Self.floodKeys + Self.servedKeys.filter { !Self.floodKeys.contains($0) }
+            try await worker.push(table: 0, keys: keys.sorted(), values: keys.sorted().map { Float($0) + 0.25 })
+            try await worker.waitForAll()
+            let values = try await worker.pull(table: 0, keys: keys.sorted())
+            pulled.withLock { $0 = values }
+            return "refused the extreme senders and served"
+        }
+        try await node.run()
+
+        let headers = replies.withLock { $0 }
+        #expect(headers.count == Self.extremeSenders.count)
+        for (header, expected) in zip(headers, Self.extremeSenders) {
+            #expect(header.kind == .error, "\(expected.sender)")
+            #expect(header.requestID == expected.requestID, "\(expected.sender)")
+            #expect(header.errorCode == expected.code, "\(expected.sender)")
+            #expect(header.errorMessage?.hasPrefix("\(expected.code.name) at \(expected.field):") == true, "\(header.errorMessage ?? "")")
+        }
+        // Only the worker's push is applied, once.
+        let keys = (Self.floodKeys + Self.servedKeys.filter { !Self.floodKeys.contains($0) }).sorted()
+        #expect(pulled.withLock { $0 } == keys.map { Float($0) + 0.25 })
+        #expect(try await manager.waitForExit(within: .seconds(30)) == 0)
+        #expect(try await server.waitForExit(within: .seconds(30)) == 0, "server: \(server.errors.suffix(1000))")
+    }
+
+    /// Sends each push of ``extremeSenders`` from a raw DEALER and returns the reply headers in order.
+    static func sendExtremeSenders(_ endpoint: String) throws -> [Header] {
+        let context = try Context()
+        defer { try? context.terminate() }
+        let socket = try Socket(.dealer, context: context)
+        try socket.set(.linger, to: 0)
+        try socket.set(.receiveTimeout, to: 10_000)
+        try socket.connect(to: endpoint)
+        var headers: [Header] = []
+        for push in extremeSenders {
+            let header = Header(
+                kind: .push, sender: push.sender, requestID: push.requestID, table: 0, timestamp: 1,
+                keyCount: UInt32(floodKeys.count), valueLength: 1)
+            try socket.send([HeaderCodec.encode(header), Frame(array: floodKeys), Frame(array: floodKeys.map { _ in Float(1000) })])
+            guard let frames = try socket.receiveMultipart() else {
+                throw ClusterTestError("the server did not answer the push from \(push.sender) within 10 s")
+            }
+            headers.append(try HeaderCodec.decode(frames[0]))
+        }
+        return headers
+    }
+
     /// Sends the malformed messages from a raw DEALER and reads one reply per message; returns the
     /// replies' error codes in arrival order.
     static func flood(_ endpoint: String) throws -> [ErrorCode] {

@@ -285,4 +285,49 @@ struct WireCorruptInputTests {
         let clock = replacing(heartbeat, "clk", with: .array([.signed(1), .signed(2), .signed(3)]))
         #expect(wireHeaderError(clock, limits: WireLimits(maxNodes: 2))?.code == .tooLarge)
     }
+
+    @Test("node ids beyond maxNodeID are refused in s, org, node lists and chains; the unassigned id only in s")
+    func nodeIDBounds() {
+        let limits = WireLimits(maxNodeID: 9)
+        func error(_ key: String, _ value: WirePackValue) -> (ErrorCode, String)? {
+            wireHeaderError(replacing(heartbeat, key, with: value), limits: limits).map { ($0.code, $0.field) }
+        }
+        let unassigned = UInt64(NodeID.unassigned.rawValue)
+        for id: UInt64 in [0, 1, 8, 9, unassigned] { #expect(error("s", .unsigned(id)) == nil, "s = \(id)") }
+        for id: UInt64 in [10, 11, unassigned - 1] {
+            #expect(error("s", .unsigned(id))! == (.tooLarge, "s"), "s = \(id)")
+        }
+        #expect(error("org", .array([.unsigned(9), .unsigned(9), .unsigned(1)])) == nil)
+        for id: UInt64 in [10, unassigned] {
+            #expect(error("org", .array([.unsigned(id), .unsigned(2), .unsigned(1)]))! == (.tooLarge, "org[0]"), "org server \(id)")
+            #expect(error("org", .array([.unsigned(1), .unsigned(id), .unsigned(1)]))! == (.tooLarge, "org[1]"), "org sender \(id)")
+        }
+        func node(_ id: UInt64) -> WirePackValue {
+            .map([("id", .unsigned(id)), ("role", .unsigned(1)), ("rank", .unsigned(0)), ("ep", .string("tcp://h:1"))])
+        }
+        func table(_ nodes: [WirePackValue], chains: [WirePackValue] = []) -> WirePackValue {
+            .map([("ver", .unsigned(1)), ("nodes", .array(nodes)), ("chains", .array(chains))])
+        }
+        #expect(error("nt", table([node(1), node(9)])) == nil)
+        for id: UInt64 in [10, unassigned] {
+            #expect(error("nt", table([node(1), node(id)]))! == (.tooLarge, "nt.nodes[1].id"), "node \(id)")
+            let chain: WirePackValue = .array([.unsigned(0), .unsigned(5), .unsigned(1), .unsigned(id)])
+            #expect(error("nt", table([node(1)], chains: [chain]))! == (.tooLarge, "nt.chains[0][3]"), "chain node \(id)")
+        }
+        #expect(WireLimits(maxNodeID: Int(NodeID.unassigned.rawValue)).validateError?.field == "maxNodeID")
+        #expect(WireLimits(maxNodeID: 0).validateError?.field == "maxNodeID")
+        #expect(WireLimits.default.validateError == nil)
+    }
+}
+
+extension WireLimits {
+    /// The error ``validate()`` throws, or `nil`.
+    fileprivate var validateError: WireError? {
+        do {
+            try validate()
+            return nil
+        } catch {
+            return error
+        }
+    }
 }

@@ -190,7 +190,7 @@ enum WireSamples {
     /// A header with every field set (flags may add `hasLengths` / `rangeRequest` where they fit).
     static func fullHeader(_ kind: MessageKind, flags: MessageFlags = []) -> Header {
         var header = minimalHeader(kind, flags: flags)
-        header.sender = NodeID(UInt32.max - 1)
+        header.sender = NodeID(UInt32(WireLimits.default.maxNodeID))
         header.requestID = UInt64.max
         header.table = UInt32.max
         header.timestamp = Int64.min
@@ -209,7 +209,7 @@ enum WireSamples {
         header.errorCode = ErrorCode(rawValue: 65_535)
         header.errorMessage = "a message with \"quotes\" and\nnewlines"
         header.clock = [0, 1, -1, Int64.max, Int64.min]
-        header.origin = RequestOrigin(server: NodeID(UInt32.max), sender: NodeID(7), requestID: UInt64.max)
+        header.origin = RequestOrigin(server: NodeID(UInt32(WireLimits.default.maxNodeID)), sender: NodeID(7), requestID: UInt64.max)
         header.tableVersion = UInt64.max
         return header
     }

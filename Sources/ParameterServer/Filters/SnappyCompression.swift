@@ -70,10 +70,20 @@ public enum SnappyCompression {
         }
     }
 
+    /// The most bytes one byte of Snappy data can expand to (a 3-byte copy element makes 64).
+    static let maxExpansion = 22
+
     static func decompress(_ frame: Frame, size: Int, field: String) throws(WireError) -> Frame {
         let result = frame.withUnsafeBytes { input -> Result<Frame, WireError> in
             guard let base = input.baseAddress?.assumingMemoryBound(to: CChar.self) else {
                 return .failure(WireError(.unsupportedEncoding, field: field, "an empty frame is not Snappy data"))
+            }
+            // A Snappy element of at most 3 bytes makes at most 64 bytes, so a frame that declares
+            // more than that ratio allows is refused before memory is committed to it.
+            guard size <= Self.maxExpansion * input.count else {
+                return .failure(WireError(
+                    .unsupportedEncoding, field: field,
+                    "\(size) bytes cannot come from \(input.count) bytes of Snappy data"))
             }
             var declared = 0
             guard snappy_uncompressed_length(base, input.count, &declared) == SNAPPY_OK, declared == size else {

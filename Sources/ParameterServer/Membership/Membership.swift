@@ -53,6 +53,8 @@ public struct Membership: Hashable, Sendable {
     /// under an older version is out of date.
     private var copyRequestedAt: [KeyRange: UInt64] = [:]
     private var nextID: UInt32 = 1
+    /// The id the next node to join gets.
+    public var nextNodeID: NodeID { NodeID(nextID) }
 
     /// An empty membership over `keySpace`.
     public init(keySpace: KeyRange, virtualNodes: Int = HashRing.defaultVirtualNodes, replication: Int = 0) {

@@ -130,7 +130,7 @@ public final class ManagerCore: RoleMachine {
             message = try MessageCodec.decode(frames, limits: settings.limits)
         } catch {
             logger.warning("manager rejected a message from \(peer): \(error)")
-            let header = frames.first.flatMap { try? HeaderCodec.decode($0, limits: settings.limits) } ?? Header(kind: .error)
+            let header = frames.first.flatMap { HeaderCodec.identity(of: $0, limits: settings.limits) } ?? Header(kind: .error)
             send(Message(header: header.errorReply(from: .manager, error)), to: peer)
             return
         }
@@ -236,6 +236,14 @@ public final class ManagerCore: RoleMachine {
         case .client:
             guard case .running = phase else {
                 return refuse(header, peer: peer, .invalidRequest, "clients may join once the job is running")
+            }
+            // Node ids and the node table are bounded where they enter (WireLimits), so that the
+            // servers' vector clocks and every node's table stay bounded too.
+            let limits = settings.limits
+            guard Int(membership.nextNodeID.rawValue) <= limits.maxNodeID, members.count < limits.maxNodes else {
+                return refuse(
+                    header, peer: peer, .tooLarge, field: "nt.nodes",
+                    "the node table is full (\(members.count) of \(limits.maxNodes) nodes, next id \(membership.nextNodeID.rawValue) of at most \(limits.maxNodeID))")
             }
             nodeID = admit(role: role, rank: rank, endpoint: endpoint)
         case .manager:
@@ -444,9 +452,9 @@ public final class ManagerCore: RoleMachine {
 
     // MARK: Replies
 
-    func refuse(_ header: Header, peer: PeerAddress, _ code: ErrorCode, _ text: String) {
+    func refuse(_ header: Header, peer: PeerAddress, _ code: ErrorCode, field: String = "k", _ text: String) {
         logger.warning("manager refused \(header.kind) from \(peer): \(text)")
-        send(Message(header: header.errorReply(from: .manager, WireError(code, field: "k", text))), to: peer)
+        send(Message(header: header.errorReply(from: .manager, WireError(code, field: field, text))), to: peer)
     }
 
     /// Sends `message` to `peer`; a failed send is logged (heartbeat deadlines deal with a node

@@ -111,9 +111,10 @@ final class ServedTable {
     }
 
     /// Records that `sender`'s push with `timestamp` was applied to the keys of `spans`. A sender whose
-    /// id lies beyond the clocks (a node that joined after the server configured) widens them.
+    /// id lies beyond the clocks (a node that joined after the server configured) widens them; an
+    /// unassigned sender has no entry (headers bound every other id by ``WireLimits/maxNodeID``).
     func recordApplied(sender: NodeID, timestamp: Int64, spans: [(store: Int, keys: KeyRange)]) {
-        guard timestamp > 0, !clocks.isEmpty else { return }
+        guard timestamp > 0, !clocks.isEmpty, sender != .unassigned else { return }
         if Int(sender.rawValue) >= clocks[0].nodeCount {
             for index in clocks.indices { clocks[index].extend(toNodeCount: Int(sender.rawValue) + 1) }
         }

@@ -24,7 +24,7 @@ extension ServerCore {
             if awaitingTable.count < 10_000 {
                 awaitingTable.append((frames, peer, version, now))
             } else {
-                reject(frames, from: peer, WireError(
+                refuse(frames, from: peer, WireError(
                     .staleTable, field: "tv", "routed by node table version \(version), which this server does not have yet (\(tableVersion))"))
             }
             return
@@ -39,7 +39,11 @@ extension ServerCore {
             }
             return
         }
-        guard let header, isOrdered(header) else {
+        // A header that is refused still names its sender and request id, as far as they decode;
+        // without a usable id it is refused with its own error, outside the sender's order.
+        let identity = header ?? frames.first.flatMap { HeaderCodec.identity(of: $0, limits: link.settings.limits) }
+        guard let identity, isOrdered(identity), header != nil || identity.requestID >= deduplicator.settings.firstRequestID
+        else {
             switch decoded {
             case .success(let message):
                 if let reply = answer(message, from: peer) { send(reply, to: peer) }
@@ -48,13 +52,29 @@ extension ServerCore {
             }
             return
         }
-        // A request of an ordered sender uses up its id even when it cannot be decoded, or its
-        // later requests would wait for it forever.
+        order(decoded, header: identity, peer: peer)
+    }
+
+    /// Puts a request of an ordered sender in its sender's order. It uses up its id even when it
+    /// cannot be decoded or served, or the sender's later requests would wait for it forever.
+    func order(_ request: Result<Message, WireError>, header: Header, peer: PeerAddress) {
         if deduplicator.acceptInOrder(sender: header.sender, requestID: header.requestID, reply: .pending) {
-            serveInOrder(decoded, header: header, peer: peer)
+            serveInOrder(request, header: header, peer: peer)
         } else {
-            deliver(Incoming(header: header, request: decoded, peer: peer))
+            deliver(Incoming(header: header, request: request, peer: peer))
         }
+    }
+
+    /// Refuses a request that was held (for a node table, or for want of room) with `error`: in
+    /// its sender's order when the sender is ordered, so that it uses up its id like any failed
+    /// request; with a plain error reply otherwise.
+    func refuse(_ frames: [Frame], from peer: PeerAddress, _ error: WireError) {
+        guard let header = frames.first.flatMap({ HeaderCodec.identity(of: $0, limits: link.settings.limits) }),
+            isOrdered(header), header.requestID >= deduplicator.settings.firstRequestID
+        else {
+            return reject(frames, from: peer, error)
+        }
+        order(.failure(error), header: header, peer: peer)
     }
 
     /// Serves a request its sender's order lets through now, and keeps its reply for retries (a
@@ -163,9 +183,11 @@ extension ServerCore {
                 guard header.kind == .pull, let range = header.keyRange else {
                     throw WireError(.invalidRequest, field: "f", "only a pull may name a key range instead of keys")
                 }
+                try requireRegistered(header)
                 return try pullRange(range, message: message, table: table)
             }
             let slices = try table.slices(of: message)
+            try requireRegistered(header)
             try refuseIfDraining(slices, table: table)
             if header.kind == .push {
                 if table.isBSP { return try aggregate(message, table: table, slices: slices) }
@@ -183,6 +205,7 @@ extension ServerCore {
             if replication.hasSuccessors {
                 throw WireError(.invalidRequest, field: "k", "range functions are not replicated yet: this cluster keeps replicas")
             }
+            try requireRegistered(header)
             return try applyFunction(message, table: table)
         case .replicate:
             try writeReplicate(message)
@@ -198,6 +221,14 @@ extension ServerCore {
             return nil
         default:
             throw WireError(.unknownKind, field: "k", "a server does not accept \(header.kind) messages")
+        }
+    }
+
+    /// A data request of a sender that has not registered (``NodeID/unassigned``) is refused once it
+    /// is otherwise valid: it has no place in the senders' order nor in the vector clocks.
+    func requireRegistered(_ header: Header) throws(WireError) {
+        guard header.sender != .unassigned else {
+            throw WireError(.notRegistered, field: "s", "a \(header.kind) needs a registered sender; register with the manager first")
         }
     }
 
@@ -311,8 +342,8 @@ extension ServerCore {
 
     func reject(_ frames: [Frame], from peer: PeerAddress, _ error: any Error) {
         let wireError = error as? WireError ?? WireError(.malformedFrame, field: "message", "\(error)")
-        // Echo the request id when at least the header decodes, so the sender can match the error.
-        let header = frames.first.flatMap { try? HeaderCodec.decode($0, limits: link.settings.limits) }
+        // Echo the request id whenever it can be read, so the sender can match the error.
+        let header = frames.first.flatMap { HeaderCodec.identity(of: $0, limits: link.settings.limits) }
             ?? Header(kind: .error)
         reply(wireError, to: header, peer: peer)
     }

@@ -156,7 +156,7 @@ public final class ServerCore: RoleMachine {
         let patience = link.settings.deadlines.heartbeatTimeout
         while let first = awaitingTable.first, first.arrived + patience < now {
             awaitingTable.removeFirst()
-            reject(first.frames, from: first.peer, WireError(
+            refuse(first.frames, from: first.peer, WireError(
                 .staleTable, field: "tv", "no node table version \(first.version) reached this server (it has \(tableVersion))"))
         }
         while let first = awaitingMembership.first, first.arrived + patience < now {

@@ -17,6 +17,14 @@ extension HeaderCodec {
     public static func decode(_ bytes: UnsafeRawBufferPointer, limits: WireLimits = .default) throws(WireError)
         -> Header
     {
+        try parse(bytes, limits: limits) { object throws(WireError) in try HeaderReader(limits: limits).header(from: object) }
+    }
+
+    /// Checks the header's size and structure, parses it with msgpack-c and hands the top-level map
+    /// to `read`; the parsed objects live only while `read` runs.
+    static func parse<Result>(
+        _ bytes: UnsafeRawBufferPointer, limits: WireLimits, _ read: (msgpack_object) throws(WireError) -> Result
+    ) throws(WireError) -> Result {
         guard let base = bytes.baseAddress, bytes.count > 0 else {
             throw WireError(.malformedHeader, field: "header", "the header is empty")
         }
@@ -47,7 +55,7 @@ extension HeaderCodec {
         guard status == MSGPACK_UNPACK_SUCCESS, offset == bytes.count else {
             throw WireError(.malformedHeader, field: "header", "msgpack-c rejected the header (status \(status.rawValue))")
         }
-        return try HeaderReader(limits: limits).header(from: object)
+        return try read(object)
     }
 
     /// The first chunk of the zone a header is parsed into.
@@ -130,7 +138,7 @@ struct HeaderReader {
                     throw WireError(.unknownKind, field: fieldName, "message kind \(raw) is unknown")
                 }
                 kind = known
-            case .sender: sender = UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName))
+            case .sender: sender = try nodeID(value, field: fieldName).rawValue
             case .requestID: requestID = try unsigned(value, max: .max, field: fieldName)
             case .table: table = UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName))
             case .timestamp: timestamp = try signed(value, field: fieldName)
@@ -239,6 +247,21 @@ struct HeaderReader {
         }
     }
 
+    /// A node id no larger than ``WireLimits/maxNodeID`` (``ErrorCode/tooLarge`` beyond it), or
+    /// ``NodeID/unassigned`` where `unassignedAllowed`.
+    func nodeID(
+        _ object: msgpack_object, field: @autoclosure () -> String, unassignedAllowed: Bool = true
+    ) throws(WireError) -> NodeID {
+        let id = NodeID(UInt32(try unsigned(object, max: UInt64(UInt32.max), field: field())))
+        guard limits.admits(id, unassignedAllowed: unassignedAllowed) else {
+            throw WireError(
+                .tooLarge, field: field(),
+                "node id \(id.rawValue) exceeds the limit of \(limits.maxNodeID)"
+                    + (unassignedAllowed ? " (\(NodeID.unassigned.rawValue) stands for a node not yet registered)" : ""))
+        }
+        return id
+    }
+
     func string(_ object: msgpack_object, field: @autoclosure () -> String) throws(WireError) -> String {
         guard object.type == MSGPACK_OBJECT_STR else {
             throw WireError(.malformedHeader, field: field(), "expected a string, got \(msgpackTypeName(object))")
@@ -298,10 +321,10 @@ struct HeaderReader {
         var origins: [RequestOrigin] = []
         origins.reserveCapacity(entries.count / 3)
         for start in stride(from: 0, to: entries.count, by: 3) {
-            let server = try unsigned(entries[start], max: UInt64(UInt32.max), field: "org[\(start)]")
-            let sender = try unsigned(entries[start + 1], max: UInt64(UInt32.max), field: "org[\(start + 1)]")
+            let server = try nodeID(entries[start], field: "org[\(start)]", unassignedAllowed: false)
+            let sender = try nodeID(entries[start + 1], field: "org[\(start + 1)]", unassignedAllowed: false)
             let requestID = try unsigned(entries[start + 2], max: .max, field: "org[\(start + 2)]")
-            origins.append(RequestOrigin(server: NodeID(UInt32(server)), sender: NodeID(UInt32(sender)), requestID: requestID))
+            origins.append(RequestOrigin(server: server, sender: sender, requestID: requestID))
         }
         return origins
     }

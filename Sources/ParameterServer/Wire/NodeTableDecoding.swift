@@ -50,7 +50,7 @@ extension HeaderReader {
             }
             var nodes: [NodeID] = []
             for position in 2..<parts.count {
-                let id = NodeID(UInt32(try unsigned(parts[position], max: UInt64(UInt32.max), field: "\(path)[\(position)]")))
+                let id = try nodeID(parts[position], field: "\(path)[\(position)]", unassignedAllowed: false)
                 guard !nodes.contains(id) else {
                     throw WireError(.malformedHeader, field: "\(path)[\(position)]", "\(id) appears twice in one chain")
                 }
@@ -102,7 +102,7 @@ extension HeaderReader {
             seen |= field.bit
             let fieldPath = "\(path).\(field.name)"
             switch field {
-            case .id: id = UInt32(try unsigned(entry.val, max: UInt64(UInt32.max), field: fieldPath))
+            case .id: id = try nodeID(entry.val, field: fieldPath, unassignedAllowed: false).rawValue
             case .role: role = try self.role(entry.val, field: fieldPath)
             case .rank: rank = UInt32(try unsigned(entry.val, max: UInt64(UInt32.max), field: fieldPath))
             case .endpoint: endpoint = try string(entry.val, field: fieldPath)

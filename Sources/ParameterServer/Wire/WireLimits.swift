@@ -18,6 +18,10 @@ public struct WireLimits: Hashable, Sendable {
     public var maxNodes: Int
     /// The most key ranges one node of a node table may own.
     public var maxRangesPerNode: Int
+    /// The largest node id a header (`s`, `org`) or a node table may name, besides
+    /// ``NodeID/unassigned``. Vector clocks hold one entry per node id, so this bounds their size;
+    /// a manager gives out no id beyond it.
+    public var maxNodeID: Int
 
     /// The largest header this build will ever accept, whatever the settings say: the msgpack-c
     /// decoder allocates up to 24 bytes per encoded byte, so the header limit bounds that memory.
@@ -31,7 +35,8 @@ public struct WireLimits: Hashable, Sendable {
         maxFrameBytes: Int = 1 << 30,
         maxStringBytes: Int = 8 << 10,
         maxNodes: Int = 4_096,
-        maxRangesPerNode: Int = 4_096
+        maxRangesPerNode: Int = 4_096,
+        maxNodeID: Int = 65_535
     ) {
         self.maxHeaderBytes = maxHeaderBytes
         self.maxKeysPerMessage = maxKeysPerMessage
@@ -40,10 +45,17 @@ public struct WireLimits: Hashable, Sendable {
         self.maxStringBytes = maxStringBytes
         self.maxNodes = maxNodes
         self.maxRangesPerNode = maxRangesPerNode
+        self.maxNodeID = maxNodeID
+    }
+
+    /// Whether `id` may appear in a header or a node table: at most ``maxNodeID``, or
+    /// ``NodeID/unassigned`` where `unassignedAllowed`.
+    public func admits(_ id: NodeID, unassignedAllowed: Bool = true) -> Bool {
+        Int(id.rawValue) <= maxNodeID || (unassignedAllowed && id == .unassigned)
     }
 
     /// 64 KiB headers, 64 Mi keys per message, 65,536 floats per key, 1 GiB frames, 8 KiB strings,
-    /// 4,096 nodes with up to 4,096 ranges each.
+    /// 4,096 nodes with up to 4,096 ranges each, node ids up to 65,535.
     public static let `default` = WireLimits()
 
     /// Checks that every limit is positive and that the header limit stays under
@@ -53,7 +65,7 @@ public struct WireLimits: Hashable, Sendable {
             ("maxHeaderBytes", maxHeaderBytes), ("maxKeysPerMessage", maxKeysPerMessage),
             ("maxValueLength", maxValueLength), ("maxFrameBytes", maxFrameBytes),
             ("maxStringBytes", maxStringBytes), ("maxNodes", maxNodes),
-            ("maxRangesPerNode", maxRangesPerNode),
+            ("maxRangesPerNode", maxRangesPerNode), ("maxNodeID", maxNodeID),
         ]
         for (name, value) in settings where value <= 0 {
             throw WireError(.invalidRequest, field: name, "must be positive, got \(value)")
@@ -62,6 +74,10 @@ public struct WireLimits: Hashable, Sendable {
             throw WireError(
                 .invalidRequest, field: "maxHeaderBytes",
                 "\(maxHeaderBytes) exceeds the ceiling of \(Self.headerBytesCeiling) bytes")
+        }
+        if maxNodeID >= Int(NodeID.unassigned.rawValue) {
+            throw WireError(
+                .invalidRequest, field: "maxNodeID", "must stay below \(NodeID.unassigned.rawValue), the unassigned id")
         }
         // Sizes are multiplied (keys × value length × 4) before they are compared, so the factors
         // must leave room in an Int.
