@@ -23,21 +23,14 @@ final class WatchedKills {
     }
 }
 
-/// A server that dies instead of reading the first `replicateAck` it receives (see ``WatchedKills``).
-final class PrimaryWatch: TransportHandler {
-    /// The server's own shell, which every event but the watched one goes to.
-    let shell: RoleShell<ServerCore>
-    let network: InMemoryNetwork
-    let endpoint: String
-    let rank: Int
-    let kills: WatchedKills
+/// A node of the simulation whose messages are looked at around its machine's handling of them:
+/// every event goes to the machine's own shell; a watch overrides ``received(_:from:io:)``.
+class WatchedNode<Machine: RoleMachine>: TransportHandler {
+    /// The machine's own shell.
+    let shell: RoleShell<Machine>
 
-    init(server: ServerCore, network: InMemoryNetwork, endpoint: String, rank: Int, kills: WatchedKills) {
-        shell = RoleShell(server)
-        self.network = network
-        self.endpoint = endpoint
-        self.rank = rank
-        self.kills = kills
+    init(_ machine: Machine) {
+        shell = RoleShell(machine)
     }
 
     var mainSocket: MainSocket? { shell.mainSocket }
@@ -47,6 +40,26 @@ final class PrimaryWatch: TransportHandler {
     func stopped(error: (any Error)?) { shell.stopped(error: error) }
 
     func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
+        shell.received(frames, from: peer, io: io)
+    }
+}
+
+/// A server that dies instead of reading the first `replicateAck` it receives (see ``WatchedKills``).
+final class PrimaryWatch: WatchedNode<ServerCore> {
+    let network: InMemoryNetwork
+    let endpoint: String
+    let rank: Int
+    let kills: WatchedKills
+
+    init(server: ServerCore, network: InMemoryNetwork, endpoint: String, rank: Int, kills: WatchedKills) {
+        self.network = network
+        self.endpoint = endpoint
+        self.rank = rank
+        self.kills = kills
+        super.init(server)
+    }
+
+    override func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
         if kills.victims.isEmpty, let first = frames.first, let header = try? HeaderCodec.decode(first),
             header.kind == .replicateAck
         {
@@ -60,29 +73,21 @@ final class PrimaryWatch: TransportHandler {
 
 /// The manager, killing the server whose `replicaReady` ends a re-protection as it reads it (see
 /// ``WatchedKills``).
-final class CopySourceWatch: TransportHandler {
+final class CopySourceWatch: WatchedNode<ManagerCore> {
     let manager: ManagerCore
-    /// The manager's own shell, which every event goes to.
-    let shell: RoleShell<ManagerCore>
     let network: InMemoryNetwork
     let servers: [String]
     let kills: WatchedKills
 
     init(manager: ManagerCore, network: InMemoryNetwork, servers: [String], kills: WatchedKills) {
         self.manager = manager
-        shell = RoleShell(manager)
         self.network = network
         self.servers = servers
         self.kills = kills
+        super.init(manager)
     }
 
-    var mainSocket: MainSocket? { shell.mainSocket }
-    func start(io: any TransportIO) { shell.start(io: io) }
-    func tick(io: any TransportIO) { shell.tick(io: io) }
-    func drained(io: any TransportIO) { shell.drained(io: io) }
-    func stopped(error: (any Error)?) { shell.stopped(error: error) }
-
-    func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
+    override func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
         let copying = !manager.membership.catchingUp.isEmpty
         shell.received(frames, from: peer, io: io)
         // The report that ends a re-protection: copies were missing before it, none after.

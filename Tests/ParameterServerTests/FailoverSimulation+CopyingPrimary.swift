@@ -9,27 +9,19 @@ import ZeroMQ
 /// already (acknowledged only once what it forwarded before is acknowledged), and, after a middle
 /// server of a chain of three died, a push whose result goes to the head's new next server — the
 /// old tail, a full copy the manager still counts on — while that server receives its copy.
-final class CopyingPrimaryWatch: TransportHandler {
-    /// The worker's own shell, which every event goes to.
-    let shell: RoleShell<WorkerCore>
+final class CopyingPrimaryWatch: WatchedNode<WorkerCore> {
     let network: InMemoryNetwork
     let servers: [String]
     let kills: WatchedKills
 
     init(worker: WorkerCore, network: InMemoryNetwork, servers: [String], kills: WatchedKills) {
-        shell = RoleShell(worker)
         self.network = network
         self.servers = servers
         self.kills = kills
+        super.init(worker)
     }
 
-    var mainSocket: MainSocket? { shell.mainSocket }
-    func start(io: any TransportIO) { shell.start(io: io) }
-    func tick(io: any TransportIO) { shell.tick(io: io) }
-    func drained(io: any TransportIO) { shell.drained(io: io) }
-    func stopped(error: (any Error)?) { shell.stopped(error: error) }
-
-    func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
+    override func received(_ frames: [Frame], from peer: PeerAddress, io: any TransportIO) {
         shell.received(frames, from: peer, io: io)
         guard kills.victims.isEmpty, case .endpoint(let endpoint) = peer, let rank = servers.firstIndex(of: endpoint),
             network.isRunning(endpoint), let first = frames.first, let header = try? HeaderCodec.decode(first),

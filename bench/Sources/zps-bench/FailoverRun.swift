@@ -279,17 +279,7 @@ struct FailoverRun {
         try await worker.waitForAll()
         shared.state.withLock { $0.loadPushes = round }
 
-        var expected: [UInt64: Float] = [:]
-        for (set, keys) in sets.enumerated() {
-            for key in keys { expected[key, default: 1] += Float(pushes[set]) }
-        }
-        for keys in sets {
-            let values = try await worker.pull(table: tableID, keys: keys)
-            if let index = keys.indices.first(where: { values[$0] != expected[keys[$0]] }) {
-                shared.fail("load key \(keys[index]) holds \(values[index]), expected \(expected[keys[index]]!): a push was lost or applied twice")
-                break
-            }
-        }
+        if let mismatch = try await loadReadBackMismatch(worker, table: tableID, sets: sets, pushes: pushes) { shared.fail(mismatch) }
         return "load: \(round) pushes"
     }
 
