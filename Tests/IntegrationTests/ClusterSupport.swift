@@ -94,6 +94,20 @@ enum ClusterSupport {
     }
 
     /// Waits until `run` (a `zps run`) has `count` children and its output contains `text`; returns their pids.
+    /// The children of a `zps run` by role (`manager`, `server-0`, …), read from their command
+    /// lines. A child forked but not yet running `zps` still shows its parent's command line, so
+    /// this waits (up to 10 s) until every living child shows a role; one that never does is keyed
+    /// `pid N`.
+    static func roles(of children: [Int32]) async throws -> [String: Int32] {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            let living = children.filter(processExists)
+            let roles = Dictionary(living.map { (FailureDeadlineTests.role(of: $0) ?? "pid \($0)", $0) }, uniquingKeysWith: { a, _ in a })
+            if !roles.keys.contains(where: { $0.hasPrefix("pid ") }) || ContinuousClock.now >= deadline { return roles }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     static func waitForChildren(of run: NodeProcess, count: Int, outputContaining text: String) async throws -> [Int32] {
         var children: [Int32] = []
         let deadline = ContinuousClock.now + .seconds(30)

@@ -25,7 +25,7 @@ struct FailoverClusterTests {
         #expect(try Topology.load(path: topology).deadlines == deadlines)
         let run = try NodeProcess("run", arguments: ["run", topology], directory: directory)
         let children = try await ClusterSupport.waitForChildren(of: run, count: 6, outputContaining: "zps: starting")
-        var roles = Dictionary(children.map { (FailureDeadlineTests.role(of: $0) ?? "pid \($0)", $0) }, uniquingKeysWith: { a, _ in a })
+        var roles = try await ClusterSupport.roles(of: children)
         // Registration takes milliseconds once every process runs.
         try await Task.sleep(for: .seconds(1))
         roles = roles.filter { processExists($0.value) }

@@ -116,7 +116,7 @@ struct FailureDeadlineTests {
     func killedWorkerUnderSupervisor() async throws {
         let (run, children) = try await Self.startLongSupervisedRun("killed")
         defer { run.kill() }
-        let roles = Dictionary(uniqueKeysWithValues: children.map { (Self.role(of: $0) ?? "pid \($0)", $0) })
+        let roles = try await ClusterSupport.roles(of: children)
         #expect(roles.keys.sorted() == ["manager", "server-0", "server-1", "worker-0", "worker-1"], "children: \(roles)")
         let victim = try #require(roles["worker-1"])
         kill(victim, SIGKILL)
@@ -137,7 +137,7 @@ struct FailureDeadlineTests {
     func stoppedServerUnderSupervisor() async throws {
         let (run, children) = try await Self.startLongSupervisedRun("stopped")
         defer { run.kill() }
-        let roles = Dictionary(uniqueKeysWithValues: children.map { (Self.role(of: $0) ?? "pid \($0)", $0) })
+        let roles = try await ClusterSupport.roles(of: children)
         let victim = try #require(roles["server-0"])
         defer { if processExists(victim) { kill(victim, SIGKILL) } }
         kill(victim, SIGSTOP)

@@ -30,7 +30,7 @@ struct JoinClusterTests {
             application: "kind: pushpull\nkeys: 200000\nrounds: \(rounds)\nbatch: 20000\ninflight: 4", replication: replication)
         let run = try NodeProcess("run", arguments: ["run", topology, "--log-level", "info"], directory: directory)
         let children = try await ClusterSupport.waitForChildren(of: run, count: 6, outputContaining: "zps: starting")
-        let roles = Dictionary(children.map { (FailureDeadlineTests.role(of: $0) ?? "pid \($0)", $0) }, uniquingKeysWith: { a, _ in a })
+        let roles = try await ClusterSupport.roles(of: children)
         #expect(roles.keys.sorted() == ["manager", "server-0", "server-1", "server-2", "worker-0", "worker-1"], "children: \(roles); zps run said: \(run.errors.suffix(3000))")
         // `zps run` hands every server the manager's endpoint on its command line.
         let server = try #require(roles["server-0"])
