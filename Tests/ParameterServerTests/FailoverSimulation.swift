@@ -114,6 +114,8 @@ struct FailoverSimulation {
         var pushes = 0
         var pulled: [Float]?
         var expected: [Float] = []
+        /// The keys pulled, in order (each with `expected.count / pulledKeys.count` values).
+        var pulledKeys: [UInt64] = []
         var copiesDiffer: [String] = []
         var rangesWithoutPrimary: [KeyRange] = []
         /// The manager's failure, if the job failed.
@@ -142,6 +144,24 @@ struct FailoverSimulation {
         logger.logLevel = ProcessInfo.processInfo.environment["ZPS_SIM_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         return logger
     }()
+    /// With `ZPS_SIM_TRACE` set (and `ZPS_SIM_SEED`, `ZPS_SIM_LOG=debug`): every message as it is
+    /// delivered, at the fake time, with its header and each key and first value it carries.
+    static func trace(from: String, to: String, frames: [Frame]) {
+        guard let message = try? MessageCodec.decodeEncoded(frames) else { return print("TRACE \(from) -> \(to): undecodable") }
+        let header = message.header
+        var entries = ""
+        if let keyFrame = message.keys {
+            let keys = keyFrame.withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) }
+            let values = message.values.map { frame in frame.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } } ?? []
+            let width = keys.isEmpty ? 1 : max(1, values.count / keys.count)
+            entries = " " + keys.enumerated().map { index, key in values.isEmpty ? "\(key)" : "\(key)=\(values[index * width])" }.joined(separator: ",")
+        }
+        print(
+            "TRACE \(from) -> \(to) \(header.kind) s=\(header.sender.rawValue) id=\(header.requestID) ts=\(header.timestamp)"
+                + " kr=\(header.keyRange.map(\.description) ?? "-") tv=\(header.tableVersion ?? 0) org=\(header.origins)"
+                + (header.errorCode.map { " ec=\($0)" } ?? "") + entries)
+    }
+
     static let ftrlOptions: [String: Double] = ["alpha": 0.3, "beta": 1, "l1": 0.2, "l2": 0.5]
 
     /// The value worker `worker` pushes to component `component` of `key` in round `round`: small
@@ -184,6 +204,7 @@ struct FailoverSimulation {
         keys = (0..<Self.keySpace.upperBound).filter { key in scenario.ftrl ? key % 4 != 1 : random.next() % 3 != 0 }
         network = InMemoryNetwork(seed: scenario.seed)
         network.maximumDelay = .milliseconds(scenario.delay)
+        if ProcessInfo.processInfo.environment["ZPS_SIM_TRACE"] != nil { network.deliveryObserver = Self.trace }
         serverNames = (0..<scenario.servers).map { "mem://server-\($0)" }
         workerNames = (0..<scenario.workers).map { "mem://worker-\($0)" }
         serverOutcomes = serverNames.map { _ in NodeOutcome() }
@@ -284,6 +305,7 @@ struct FailoverSimulation {
         case nil: if outcome.jobFailure == nil { outcome.failures.append("pull: no answer") }
         }
         outcome.expected = expectedSums()
+        outcome.pulledKeys = keys
         compareCopies()
         return outcome
     }

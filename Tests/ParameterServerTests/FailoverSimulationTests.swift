@@ -124,7 +124,7 @@ struct FailoverSimulationTests {
         let total = deliveries(scenario)
         scenario.killAt = total / 4 + Int(random.next() % UInt64(total * 3 / 4 + 1))
         scenario.closeVictim = (scenario.victim! + 1 + Int(random.next() % UInt64(scenario.servers - 1))) % scenario.servers
-        scenario.closeKillAt = Int(random.next() % 60)
+        scenario.closeKillAt = Int(random.next() % 150)
         scenario.losingUnsent = true
         return scenario
     }
@@ -175,7 +175,11 @@ struct FailoverSimulationTests {
         if outcome.acknowledged != outcome.pushes { problems.append("\(outcome.acknowledged) of \(outcome.pushes) pushes acknowledged") }
         if let pulled = outcome.pulled, !outcome.expected.isEmpty, pulled != outcome.expected {
             let wrong = zip(pulled, outcome.expected).enumerated().filter { $0.element.0 != $0.element.1 }
-            let examples = wrong.prefix(3).map { "value \($0.offset): \($0.element.0) for \($0.element.1)" }
+            let valueLength = max(1, outcome.expected.count / max(1, outcome.pulledKeys.count))
+            let examples = wrong.prefix(3).map { value in
+                let key = outcome.pulledKeys.indices.contains(value.offset / valueLength) ? "key \(outcome.pulledKeys[value.offset / valueLength])" : "value \(value.offset)"
+                return "\(key): \(value.element.0) for \(value.element.1)"
+            }
             problems.append("\(wrong.count) of \(outcome.expected.count) pulled values are not the exact sums (\(examples.joined(separator: ", ")))")
         }
         if !outcome.copiesDiffer.isEmpty { problems.append("copies differ from their primary: \(outcome.copiesDiffer)") }

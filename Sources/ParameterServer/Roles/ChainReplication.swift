@@ -17,8 +17,11 @@
 /// Membership/ checks them on a model of a whole chain; the fail-over simulation checks their
 /// consequence on the real servers: once nothing is in flight, every replica equals its primary.
 ///
-/// Results are absolute (values, not deltas), so sending one again after a reconfiguration is
-/// harmless: a server that gets a result twice writes the same values twice.
+/// Results are absolute (values, not deltas), and each carries its range's place in the history
+/// (``RangeStore/resultSequence``, `ts`). A result sent again after a reconfiguration may reach a
+/// server that got it, and later ones, through the old chain (the old tail of a chain whose middle
+/// server died): it writes a result only when it holds no later one, so sending again never takes a
+/// copy back in time.
 struct ChainReplication {
     /// A reply to a worker held until the chain holds what the request changed.
     struct HeldReply {

@@ -10,6 +10,7 @@ extension ServedTable {
         range: KeyRange, keys: [UInt64], origins: [RequestOrigin], partKeys: Int = 1 << 16
     ) -> [(range: KeyRange, message: Message)] {
         guard let store = stores.first(where: { $0.range == range }), !keys.isEmpty else { return [] }
+        store.resultSequence += 1
         let starts = Array(stride(from: 0, to: keys.count, by: partKeys))
         return starts.map { start in
             let part = start..<min(start + partKeys, keys.count)
@@ -79,7 +80,8 @@ extension ServedTable {
 
 extension RangeStore {
     /// A ``MessageKind/replicate`` of the keys `keys[part]` of table `table`: per key, the values
-    /// and updater state this store holds now, and the pushes (`origins`) whose results they hold.
+    /// and updater state this store holds now, the pushes (`origins`) whose results they hold, and
+    /// in `ts` the store's ``resultSequence``.
     func replicate(table: UInt32, keys: [UInt64], part: Range<Int>, origins: [RequestOrigin]) -> Message {
         let width = entryWidth
         let entries = keys.withUnsafeBytes { raw in
@@ -90,17 +92,25 @@ extension RangeStore {
             }
         }
         var header = Header(kind: .replicate, table: table, keyCount: UInt32(part.count), valueLength: UInt32(width))
+        header.timestamp = resultSequence
         header.origins = origins
         return Message(header: header, keys: Frame(array: keys, range: part), values: entries)
     }
 
-    /// Writes a replicate's entries (checked by ``ServedTable/replicaStore(for:)``).
-    func write(replicate message: Message) {
-        guard let keys = message.keys, let entries = message.values else { return }
+    /// Writes a replicate's entries (checked by ``ServedTable/replicaStore(for:)``), unless the store
+    /// holds a later result already (its `ts` is below ``resultSequence``): a result sent again
+    /// after a reconfiguration, which the store got through the old chain before a later one.
+    /// Returns whether it wrote.
+    @discardableResult
+    func write(replicate message: Message) -> Bool {
+        guard message.header.timestamp >= resultSequence else { return false }
+        resultSequence = message.header.timestamp
+        guard let keys = message.keys, let entries = message.values else { return true }
         keys.withUnsafeBytes { keyBytes in
             entries.withUnsafeBytes { entryBytes in
                 writeEntries(keys: keyBytes.baseAddress!, count: message.keyCount, entries: entryBytes.baseAddress!)
             }
         }
+        return true
     }
 }

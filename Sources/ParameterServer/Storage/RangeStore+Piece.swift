@@ -6,6 +6,7 @@ extension RangeStore {
     public func piece(_ subrange: KeyRange) -> RangeStore {
         precondition(range.contains(subrange), "\(subrange) is not inside the store's range \(range)")
         let piece = RangeStore(range: subrange, valueLength: valueLength, updater: updater)
+        piece.resultSequence = resultSequence
         guard !isUntouched else { return piece }
         let keys = storedKeys(in: subrange)
         guard !keys.isEmpty else { return piece }

@@ -61,6 +61,13 @@ public final class RangeStore {
     /// every value and every updater state is still 0.
     public private(set) var isUntouched = true
 
+    /// Where the store's contents stand in its chain's history of results (chain replication,
+    /// docs/FAULT-TOLERANCE.md): the primary counts one more for each flush of results it forwards,
+    /// a replica takes the count of each result or copy part it writes. Results are absolute, so a
+    /// replica that holds a later result than one sent again after a reconfiguration must not write
+    /// the older one over it: it compares this number instead.
+    public var resultSequence: Int64 = 0
+
     /// Checks that `updater` may be applied to this store: its state must be the table updater's.
     public func check(updater other: any Updater) throws {
         if other.stateWidth != 0 && other.name != updater.name {

@@ -12,6 +12,7 @@ public final class InMemoryNetwork {
         let handler: any TransportHandler
         let io: InMemoryIO
         let index: Int
+        let endpoint: String
         /// How receivers see this node: through their ROUTER, or as the endpoint their DEALER connected to.
         let routedAddress: PeerAddress
         let endpointAddress: PeerAddress
@@ -24,6 +25,7 @@ public final class InMemoryNetwork {
             self.handler = handler
             self.io = io
             self.index = index
+            self.endpoint = endpoint
             routedAddress = .routed(Array(endpoint.utf8))
             endpointAddress = .endpoint(endpoint)
         }
@@ -71,6 +73,9 @@ public final class InMemoryNetwork {
     /// meet requests in flight. Zero (the default) makes every message deliverable at once.
     public var maximumDelay: Duration = .zero
     private var pausedCount = 0
+    /// Called with every message as it is delivered (sender's and receiver's endpoints, the frames),
+    /// before its receiver handles it: a simulation's trace of a failing seed.
+    public var deliveryObserver: ((_ from: String, _ to: String, _ frames: [Frame]) -> Void)?
 
     /// Creates an empty network; `seed` drives the interleaving of links in ``deliverAll(shuffled:limit:)``.
     public init(seed: UInt64 = 1) {
@@ -185,6 +190,7 @@ public final class InMemoryNetwork {
             let node = delivery.to
             guard node.running else { continue }
             let peer = delivery.arrivesRouted ? delivery.from.routedAddress : delivery.from.endpointAddress
+            deliveryObserver?(delivery.from.endpoint, node.endpoint, delivery.frames)
             node.handler.received(delivery.frames, from: peer, io: node.io)
             // As a transport about to wait: nothing more is queued for the node.
             if node.running, node.queued == 0 { node.handler.drained(io: node.io) }
