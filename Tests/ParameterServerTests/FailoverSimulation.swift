@@ -249,6 +249,13 @@ struct FailoverSimulation {
             }
         }
         deliver()
+        awaitTables()
+        guard reports.withLock({ $0.allSatisfy { $0.failure == nil } }) else {
+            // The job never started (a server killed before it registered): nothing was pushed.
+            outcome.jobFailure = reports.withLock { $0.lazy.compactMap(\.failure).first }
+            outcome.victimsHit = killed
+            return outcome
+        }
         pushRounds()
         deliver()
         if scenario.joinAt != nil, pendingKills.first?.victim == Self.joinMarker {
@@ -371,6 +378,24 @@ struct FailoverSimulation {
             let before = network.deliveredCount
             network.advance(by: step, step: step, shuffled: true)
             if !pendingKills.isEmpty { pendingKills[0].after -= network.deliveredCount - before }
+        }
+    }
+
+    /// Lets fake time pass until every running worker holds a node table, as a ``Worker`` waits for
+    /// one before its first request, or until the manager gives up on the start (a server killed
+    /// before it registered: the topology's servers never all register).
+    private mutating func awaitTables() {
+        let giveUp = network.now + Self.deadlines.startup + .seconds(2)
+        while network.now < giveUp, reports.withLock({ $0.allSatisfy { $0.failure == nil } }) {
+            var ready = true
+            for name in workerNames where network.isRunning(name) {
+                executeOnWorker(name) { core in ready = ready && !core.slicer.routes.isEmpty }
+            }
+            if ready { return }
+            let before = network.deliveredCount
+            network.advance(by: .milliseconds(200), step: .milliseconds(20), shuffled: true)
+            if !pendingKills.isEmpty { pendingKills[0].after -= network.deliveredCount - before }
+            deliver()
         }
     }
 

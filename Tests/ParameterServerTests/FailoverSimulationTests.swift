@@ -129,6 +129,14 @@ struct FailoverSimulationTests {
         return scenario
     }
 
+    /// ``closeKills(seed:)`` with the first kill while the nodes register, before the job starts.
+    static func closeKillsWhileRegistering(seed: UInt64) -> Scenario {
+        var scenario = closeKills(seed: seed)
+        var random = SplitMix64(seed: seed ^ 0xA7)
+        scenario.killAt = Int(random.next() % UInt64(deliveries(scenario) / 4 + 1))
+        return scenario
+    }
+
     /// `replication: 2`, one server killed at any delivery after the job started, then the first
     /// server to acknowledge a push while it copies a range to a new next server, as the worker
     /// reads the acknowledgement and losing what it had not sent (``CopyingPrimaryWatch``); more
@@ -288,6 +296,19 @@ struct FailoverSimulationTests {
     func closeKillsWithReplicationTwo() async {
         await Self.check("closeKillsWithReplicationTwo", seeds: 1...400, Self.closeKills) { _, outcome in
             Self.exactProblems(outcome)
+        }
+    }
+
+    @Test("replication 2: two servers killed close together while the nodes register: exact sums, or the start fails naming only them")
+    func closeKillsWhileRegistering() async {
+        await Self.check("closeKillsWhileRegistering", seeds: 1...300, Self.closeKillsWhileRegistering) { scenario, outcome in
+            guard let failure = outcome.jobFailure, let missing = failure.firstMatch(of: /^(.*) did not register within/) else {
+                return Self.exactProblems(outcome)
+            }
+            // A server killed before its registration arrived: the job cannot start, and says which.
+            let victims = [scenario.victim, scenario.closeVictim].compactMap { $0 }.map { "server-\($0)" }
+            let named = missing.1.split(separator: ", ").map(String.init)
+            return !named.isEmpty && named.allSatisfy(victims.contains) ? [] : ["the start failed naming others than the victims \(victims): \(failure)"]
         }
     }
 
