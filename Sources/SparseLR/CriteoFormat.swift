@@ -21,11 +21,29 @@ public struct CriteoFormat: ExampleLineFormat, Sendable {
     public let hasher: FeatureHasher
     /// The hash state after `"<name>="` for each feature field (all but the label).
     private let fieldStates: [TokenHash]
+    /// The keys of the integer fields' most common tokens, so that most integers cost a table read
+    /// instead of hashing their decimal text: per integer field `Ij`, the key of `Ij=NA` and then of
+    /// `Ij=b` for every bucket `b` in `0..<bucketKeyCount` (``integerKeyStride`` entries a field).
+    private let integerKeys: [UInt64]
+    /// Buckets with a precomputed key: every count below 4096 has a bucket below 70.
+    static let bucketKeyCount = 128
+    static let integerKeyStride = 1 + bucketKeyCount
 
     /// Creates the format, hashing into `hasher`'s key space.
     public init(hasher: FeatureHasher = FeatureHasher(bits: 20)) {
         self.hasher = hasher
-        self.fieldStates = Self.fieldNames.dropFirst().map { hasher.fieldState($0) }
+        let states = Self.fieldNames.dropFirst().map { hasher.fieldState($0) }
+        self.fieldStates = states
+        self.integerKeys = states.prefix(13).flatMap { field in
+            var missing = field
+            missing.combine(UInt8(ascii: "N"))
+            missing.combine(UInt8(ascii: "A"))
+            return [hasher.key(missing)] + (0..<Int64(Self.bucketKeyCount)).map { bucket in
+                var state = field
+                state.combine(decimal: bucket)
+                return hasher.key(state)
+            }
+        }
     }
 
     /// The bucket of an integer count: `floor(ln(v)²)` when `v > 2`, else `v`.
@@ -60,26 +78,35 @@ public struct CriteoFormat: ExampleLineFormat, Sendable {
                 throw LineFormatError(field: 1, fieldName: "label", expected: "a label 0 or 1", found: label)
             }
             try Self.smallCountBuckets.withUnsafeBufferPointer { (small) throws(LineFormatError) in
+            try integerKeys.withUnsafeBufferPointer { (integerKeys) throws(LineFormatError) in
             try fieldStates.withUnsafeBufferPointer { (states) throws(LineFormatError) in
-                for field in 1..<Self.fieldCount {
+                for field in 1...13 {
+                    let bytes = UnsafeRawBufferPointer(rebasing: line[starts[field]..<(starts[field + 1] - 1)])
+                    let keys = (field - 1) * Self.integerKeyStride
+                    if bytes.isEmpty {
+                        batch.appendFeature(key: integerKeys[keys], value: 1)
+                        continue
+                    }
+                    guard let value = ByteParsing.integer(bytes) else {
+                        throw LineFormatError(
+                            field: field + 1, fieldName: Self.fieldNames[field], expected: "an integer", found: bytes)
+                    }
+                    let bucket = Self.bucket(value, small: small)
+                    if bucket >= 0 && bucket < Int64(Self.bucketKeyCount) {
+                        batch.appendFeature(key: integerKeys[keys + 1 + Int(bucket)], value: 1)
+                    } else {
+                        var state = states[field - 1]
+                        state.combine(decimal: bucket)
+                        batch.appendFeature(key: hasher.key(state), value: 1)
+                    }
+                }
+                for field in 14..<Self.fieldCount {
                     let bytes = UnsafeRawBufferPointer(rebasing: line[starts[field]..<(starts[field + 1] - 1)])
                     var state = states[field - 1]
-                    if field <= 13 {
-                        if bytes.isEmpty {
-                            state.combine(UInt8(ascii: "N"))
-                            state.combine(UInt8(ascii: "A"))
-                        } else {
-                            guard let value = ByteParsing.integer(bytes) else {
-                                throw LineFormatError(
-                                    field: field + 1, fieldName: Self.fieldNames[field], expected: "an integer", found: bytes)
-                            }
-                            state.combine(decimal: Self.bucket(value, small: small))
-                        }
-                    } else {
-                        state.combine(bytes)
-                    }
+                    state.combine(bytes)
                     batch.appendFeature(key: hasher.key(state), value: 1)
                 }
+            }
             }
             }
             return label[0] == UInt8(ascii: "1") ? 1 : 0
@@ -129,15 +156,20 @@ public struct CriteoFormat: ExampleLineFormat, Sendable {
 
 extension TokenHash {
     /// Adds the decimal digits of `value` (with a leading `-` when negative), as text would have them.
+    /// The digits are written backwards into a small buffer by dividing by the constant 10 (which
+    /// compiles to a multiplication), then combined in reading order.
     @inlinable
     public mutating func combine(decimal value: Int64) {
         if value < 0 { combine(UInt8(ascii: "-")) }
-        let magnitude = value.magnitude
-        var divisor: UInt64 = 1
-        while magnitude / divisor >= 10 { divisor *= 10 }
-        while divisor > 0 {
-            combine(UInt8(ascii: "0") + UInt8((magnitude / divisor) % 10))
-            divisor /= 10
+        var magnitude = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var count = 0
+            repeat {
+                digits[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            combine(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(digits)[(20 - count)...]))
         }
     }
 }

@@ -47,3 +47,35 @@ import Testing
         #expect(counts.max()! < 48)
     }
 }
+
+/// ``CriteoFormat`` reads most integer keys from a table: each key must be the hash of the token's
+/// text, `Ij=bucket` or `Ij=NA`, exactly as a line-by-line hasher of the text would make it.
+@Suite struct CriteoIntegerKeyTests {
+    @Test("integer fields: empty, negative, small, at the table's edge and far past it, keyed as their token text")
+    func integerKeysEqualTokenHashes() throws {
+        let hasher = FeatureHasher(bits: 22)
+        let format = CriteoFormat(hasher: hasher)
+        let counts: [Int64?] = [nil, -5, -1, 0, 1, 2, 3, 7, 100, 4095, 4096, 79_000, 81_000, 1_000_000, 9_000_000_000_000]
+        for (index, count) in counts.enumerated() {
+            // Field Ij gets the count under test, the others vary with it.
+            let integers = (1...13).map { field -> String in
+                field == index % 13 + 1 ? count.map(String.init) ?? "" : "\(field * (index + 1))"
+            }
+            let categories = (1...26).map { String($0 * 2_654_435_761 % 4_294_967_296, radix: 16) }
+            let line = (["1"] + integers + categories).joined(separator: "\t")
+            var batch = ExampleBatch()
+            let label = try Array(line.utf8).withUnsafeBytes { try format.appendFeatures(from: $0, to: &batch) }
+            #expect(label == 1)
+            let expected = zip(CriteoFormat.fieldNames.dropFirst(), integers + categories).map { name, text in
+                let value: String
+                if name.hasPrefix("I") {
+                    value = Int64(text).map { String(CriteoFormat.integerBucket($0)) } ?? "NA"
+                } else {
+                    value = text
+                }
+                return hasher.key(field: name, value: value)
+            }
+            #expect(batch.featureKeys == expected, "line with \(count.map(String.init) ?? "an empty") I\(index % 13 + 1)")
+        }
+    }
+}
