@@ -13,11 +13,13 @@ struct ReplicaResultSequenceTests {
     static func primary(pushing pushes: [[Float]], keys: [UInt64]) -> (RangeStore, [Message]) {
         let table = ServedTable(spec: TableSpec(name: "weights", id: 1), updater: AddUpdater(), ranges: [range], nodeCount: 0, workers: [])
         var results: [Message] = []
-        for values in pushes {
+        for (index, values) in pushes.enumerated() {
             keys.withUnsafeBytes { raw in
                 values.withUnsafeBytes { table.stores[0].push(keys: raw.baseAddress!, count: keys.count, values: $0.baseAddress!, updater: AddUpdater()) }
             }
-            results += table.results(range: range, keys: keys, origins: [], partKeys: 1).map(\.message)
+            let sequence = table.resultSequence(of: range) + 1
+            #expect(sequence == Int64(index + 1))
+            results += table.results(range: range, keys: keys, origins: [], sequence: sequence, partKeys: 1).map(\.message)
         }
         return (table.stores[0], results)
     }

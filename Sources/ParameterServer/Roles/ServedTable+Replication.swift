@@ -3,14 +3,21 @@ import ZeroMQ
 /// Chain replication on the stores of a served table (docs/FAULT-TOLERANCE.md): the results a
 /// primary forwards after a push, and a replica writing them.
 extension ServedTable {
+    /// The result sequence of the primary store of `range` (0 when there is none).
+    func resultSequence(of range: KeyRange) -> Int64 {
+        stores.first { $0.range == range }?.resultSequence ?? 0
+    }
+
     /// The replicates of a batch's `keys` of `range` (sorted, unique): per key the values and
-    /// updater state the pushes left, in parts of at most `partKeys` keys. Only the last part names
-    /// the pushes (`origins`), so that a replica records them once it holds every part.
+    /// updater state the pushes left, in parts of at most `partKeys` keys, the store's
+    /// ``RangeStore/resultSequence`` set to the flush's `sequence` first (above every range's it
+    /// flushes). Only the last part names the pushes (`origins`), so that a replica records them
+    /// once it holds every part.
     func results(
-        range: KeyRange, keys: [UInt64], origins: [RequestOrigin], partKeys: Int = 1 << 16
+        range: KeyRange, keys: [UInt64], origins: [RequestOrigin], sequence: Int64, partKeys: Int = 1 << 16
     ) -> [(range: KeyRange, message: Message)] {
         guard let store = stores.first(where: { $0.range == range }), !keys.isEmpty else { return [] }
-        store.resultSequence += 1
+        store.resultSequence = sequence
         let starts = Array(stride(from: 0, to: keys.count, by: partKeys))
         return starts.map { start in
             let part = start..<min(start + partKeys, keys.count)

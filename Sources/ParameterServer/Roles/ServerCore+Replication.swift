@@ -95,11 +95,15 @@ extension ServerCore {
         }
     }
 
-    /// Sends the results of the pushes applied since the last flush down their chains.
+    /// Sends the results of the pushes applied since the last flush down their chains. Every range
+    /// of the flush gets one result sequence, above any of theirs, so that one number orders the
+    /// flush's results on every range it touches, whichever server flushed them before.
     func flushReplication() {
         guard !batch.isEmpty || replication.hasHeldReplies else { return }
-        let results = batch.take().flatMap { part in
-            tables[part.table]?.results(range: part.range, keys: part.keys, origins: part.origins) ?? []
+        let parts = batch.take()
+        let sequence = 1 + parts.reduce(0) { highest, part in max(highest, tables[part.table]?.resultSequence(of: part.range) ?? 0) }
+        let results = parts.flatMap { part in
+            tables[part.table]?.results(range: part.range, keys: part.keys, origins: part.origins, sequence: sequence) ?? []
         }
         perform(replication.flush(results: results))
     }

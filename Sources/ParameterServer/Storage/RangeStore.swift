@@ -62,8 +62,8 @@ public final class RangeStore {
     public private(set) var isUntouched = true
 
     /// Where the store's contents stand in its chain's history of results (chain replication,
-    /// docs/FAULT-TOLERANCE.md): the primary counts one more for each flush of results it forwards,
-    /// a replica takes the count of each result or copy part it writes. Results are absolute, so a
+    /// docs/FAULT-TOLERANCE.md): the primary sets it higher at each flush of results it forwards,
+    /// a replica takes the number of each result or copy part it writes. Results are absolute, so a
     /// replica that holds a later result than one sent again after a reconfiguration must not write
     /// the older one over it: it compares this number instead.
     public var resultSequence: Int64 = 0
