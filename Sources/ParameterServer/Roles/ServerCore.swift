@@ -55,6 +55,8 @@ public final class ServerCore: RoleMachine {
     var orderedSenders: Set<NodeID> = []
     /// Every node id of the node table.
     var knownSenders: Set<NodeID> = []
+    /// The connection each member registered from: data requests are accepted only from there.
+    var senderBinding = SenderBinding()
     /// Requests of a sender the node table does not list yet: a client's first requests can overtake
     /// the table that admits it. Served in arrival order once it is listed; refused after a while.
     var awaitingMembership: [(frames: [Frame], peer: PeerAddress, sender: NodeID, arrived: ContinuousClock.Instant)] = []
@@ -291,6 +293,7 @@ public final class ServerCore: RoleMachine {
         }
         orderedSenders = senders
         knownSenders = Set(table.nodes.map(\.id))
+        senderBinding.update(table)
         let workers = Set(table.nodes(withRole: .worker).map(\.id))
         for served in tables.values {
             guard let aggregator = served.aggregator else { continue }
