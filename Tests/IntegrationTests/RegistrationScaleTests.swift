@@ -28,17 +28,28 @@ struct RegistrationScaleTests {
         let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
             let first = try await worker.waitUntilRegistered()
             startTable.withLock { $0 = first }
-            let python = Process()
-            python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            python.arguments = [
+            // On a thread of its own: the worker's I/O thread must go on answering heartbeats.
+            let arguments = [
                 "python3", ForeignClientTests.clientDirectory.appendingPathComponent("register_many.py").path, endpoint,
                 "\(Self.clients)", "--push", "\(Self.key)",
             ]
-            let output = Pipe()
-            python.standardOutput = output
-            try python.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            python.waitUntilExit()
+            let ran: Result<Data, any Error> = await withCheckedContinuation { continuation in
+                let thread = Thread {
+                    continuation.resume(returning: Result {
+                        let python = Process()
+                        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                        python.arguments = arguments
+                        let output = Pipe()
+                        python.standardOutput = output
+                        try python.run()
+                        let data = output.fileHandleForReading.readDataToEndOfFile()
+                        python.waitUntilExit()
+                        return data
+                    })
+                }
+                thread.start()
+            }
+            let data = try ran.get()
             report.withLock { $0 = String(decoding: data, as: UTF8.self) }
             // The last change may still be on its way to this worker.
             let expectedVersion = first.version + UInt64(Self.clients)
