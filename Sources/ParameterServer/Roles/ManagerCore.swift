@@ -321,6 +321,7 @@ public final class ManagerCore: RoleMachine {
 
     /// A member's id from the membership's counter.
     func admit(role: NodeRole, rank: UInt32, endpoint: String) -> NodeID {
+        if role == .client { return membership.admitClient(rank: rank, endpoint: endpoint) }
         do {
             return try membership.join(role: role, rank: rank, endpoint: endpoint).node
         } catch {
