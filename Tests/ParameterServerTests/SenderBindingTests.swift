@@ -76,6 +76,34 @@ struct SenderBindingTests {
         #expect(server.senderBinding.refused == 2)
     }
 
+    @Test("a server takes a client in from a one-node change: the client's push from its own connection is applied, one from another is refused")
+    func serverAppliesClientChange() throws {
+        let server = try Self.boundServer()
+        let context = Machines.at(.milliseconds(2), on: "mem://server-0")
+        let client = NodeInfo(id: NodeID(3), role: .client, rank: 0, endpoint: "client", routingID: Array("client".utf8))
+        let change = MessageCodec.encode(Message(header: Header(
+            kind: .nodeTable, sender: .manager, requestID: 1, nodeTable: NodeTable(version: 2, nodes: [client], base: 1))))
+        #expect(server.handle(.received(change, from: Machines.manager), context: context).isEmpty)
+        #expect(server.tableVersion == 2)
+        #expect(server.link.table?.nodes.map(\.id) == [NodeID(1), NodeID(2), NodeID(3)])
+        #expect(server.knownSenders == [NodeID(1), NodeID(2), NodeID(3)])
+        #expect(server.orderedSenders == [NodeID(2), NodeID(3)])
+        func push(_ id: UInt64, _ values: [Float]) -> [Frame] {
+            MessageCodec.encode(Message(
+                header: Header(kind: .push, sender: NodeID(3), requestID: id, table: 0, timestamp: Int64(id), keyCount: 1, valueLength: 2),
+                keys: Frame(array: [5] as [UInt64]), values: Frame(array: values)))
+        }
+        let refused = try Machines.sends(server.handle(.received(push(1, [9, 9]), from: Machines.routed("other")), context: context))
+        #expect(refused.map { $0?.header.errorCode } == [.wrongConnection])
+        let accepted = try Machines.sends(server.handle(.received(push(1, [1, 2]), from: Machines.routed("client")), context: context))
+        #expect(accepted.map { $0?.header.kind } == [.pushAck])
+        let pull = MessageCodec.encode(Message(
+            header: Header(kind: .pull, sender: NodeID(3), requestID: 2, table: 0, timestamp: 2, keyCount: 1, valueLength: 2),
+            keys: Frame(array: [5] as [UInt64])))
+        let answered = try Machines.sends(server.handle(.received(pull, from: Machines.routed("client")), context: context))
+        #expect(answered.first??.payload == [Machines.bytes([1, 2] as [Float])])
+    }
+
     @Test("under CURVE a request from the registered routing id but another public key is refused")
     func publicKeyBound() throws {
         let registered = try #require(CurveKey(bytes: [UInt8](repeating: 7, count: 32)))

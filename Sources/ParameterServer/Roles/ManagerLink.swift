@@ -8,6 +8,9 @@ struct ManagerLink {
     enum Event {
         /// The manager sent a node table (the first one completes registration).
         case nodeTable(NodeTable)
+        /// The manager sent a change (`nt.base`), applied to this node's table: the whole new table
+        /// and the members the change added or replaced.
+        case nodeTableChange(NodeTable, changed: [NodeInfo])
         /// The manager asks the node to stop, with the job's failure if it failed; the link has
         /// already answered.
         case shutdown(jobFailure: String?)
@@ -81,7 +84,7 @@ struct ManagerLink {
                     directives.append(.sendFrames(MessageCodec.encode(Message(header: registration)), to: manager, onFailure: .fatal))
                     return nil
                 }
-                return .nodeTable(table!)
+                return .nodeTableChange(table!, changed: newTable.nodes)
             }
             let endpoint = settings.advertisedEndpoint(bound: context.localEndpoint)
             guard

@@ -22,6 +22,11 @@ struct SenderBinding {
         }
     }
 
+    /// Takes the connection of `node`, a member added or changed by a change of the table.
+    mutating func add(_ node: NodeInfo) {
+        connections[node.id] = ConnectionIdentity(node)
+    }
+
     /// Whether data requests of `kind` are checked: those that read or change the stores, and the
     /// copies servers send down their chains.
     static func checks(_ kind: MessageKind) -> Bool {

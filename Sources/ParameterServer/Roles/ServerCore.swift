@@ -223,26 +223,23 @@ public final class ServerCore: RoleMachine {
     func handleManager(_ frames: [Frame]) throws {
         let message = try MessageCodec.decode(frames, limits: link.settings.limits)
         switch try link.handle(message, context: NodeContext(now: now, localEndpoint: localEndpoint), into: &directives) {
-        case .nodeTable(let table):
+        case .nodeTableChange(let table, let changed) where changed.allSatisfy({ $0.role == .client }):
+            // Clients joined: no range, chain or worker changed, so the new members are all there is
+            // to take in, and a client's registration costs a server the same however many came before.
+            nodeTable = table
+            tableVersion = table.version
+            for node in changed {
+                knownSenders.insert(node.id)
+                orderedSenders.insert(node.id)
+                senderBinding.add(node)
+            }
+            releaseHeldRequests()
+        case .nodeTable(let table), .nodeTableChange(let table, _):
             let held = heldRanges
             try configure(table)
             update(table)
             try reconfigureChains(table, held: held)
-            let backlog = early
-            early.removeAll()
-            for (frames, peer) in backlog { serve(frames, from: peer) }
-            let ahead = awaitingTable
-            awaitingTable.removeAll()
-            for request in ahead { serve(request.frames, from: request.peer) }
-            let waiting = awaitingMembership
-            awaitingMembership.removeAll()
-            for request in waiting {
-                if knownSenders.contains(request.sender) {
-                    serve(request.frames, from: request.peer)
-                } else {
-                    awaitingMembership.append(request)
-                }
-            }
+            releaseHeldRequests()
         case .shutdown(let jobFailure):
             if let jobFailure { outcome.jobFailed(jobFailure) }
             shuttingDown = true
@@ -252,6 +249,26 @@ public final class ServerCore: RoleMachine {
             logger.warning("\(link.settings.name) ignored a \(message.header.kind) message from the manager")
         case nil:
             break
+        }
+    }
+
+    /// Serves the requests held for a node table or for their sender's membership, now that a new
+    /// table came (those whose sender it does not list go on waiting).
+    func releaseHeldRequests() {
+        let backlog = early
+        early.removeAll()
+        for (frames, peer) in backlog { serve(frames, from: peer) }
+        let ahead = awaitingTable
+        awaitingTable.removeAll()
+        for request in ahead { serve(request.frames, from: request.peer) }
+        let waiting = awaitingMembership
+        awaitingMembership.removeAll()
+        for request in waiting {
+            if knownSenders.contains(request.sender) {
+                serve(request.frames, from: request.peer)
+            } else {
+                awaitingMembership.append(request)
+            }
         }
     }
 
