@@ -172,6 +172,11 @@ extension ConsistencyIntegrationTests {
             try managerSocket.set(.receiveTimeout, to: 10_000)
             try serverSocket.set(.linger, to: 0)
             try serverSocket.set(.receiveTimeout, to: 10_000)
+            // One routing id on both connections: the server accepts the client's requests only from
+            // the connection of the id it registered with (docs/PROTOCOL.md, section 7.8).
+            let routingID: [UInt8] = [0xC1] + Array("delivery-test".utf8)
+            try managerSocket.set(.routingID, to: routingID)
+            try serverSocket.set(.routingID, to: routingID)
             try managerSocket.connect(to: manager)
             try serverSocket.connect(to: server)
 

@@ -259,4 +259,116 @@ struct HostilePeerTests {
         while codes.count < messageCount { try receiveOne() }
         return codes  // the socket closes here (linger 0), before the context terminates
     }
+    /// What ``impersonate(manager:server:)`` saw.
+    struct Impersonation: Sendable {
+        var victim = NodeID.unassigned
+        var impostorReplies: [Header] = []
+        var victimReplies: [Header] = []
+        var victimPulled: [Float] = []
+    }
+
+    static let victimKeys: [UInt64] = [4, 400, 40_000]
+    /// The victim's three pushes, in order; the impostor's values are never applied.
+    static let victimPushes: [[Float]] = [[1, 2, 3], [0.5, 0.25, 0.125], [10, 20, 30]]
+    static let impostorValues: [Float] = [1000, 1000, 1000]
+
+    @Test("an impostor pushing with a client's sender id and next request ids gets wrongConnection; nothing of it is applied, and the client's own later pushes are applied exactly")
+    func impostorRefused() async throws {
+        let (manager, server, managerEndpoint, settings) = try await ClusterSupport.startOneServer("impostor", keySpace: Self.keySpace)
+        defer { manager.kill(); server.kill() }
+        let seen = Mutex<Impersonation?>(nil)
+        let pulled = Mutex<[Float]>([])
+        let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
+            let table = try await worker.waitUntilRegistered()
+            let serverEndpoint = try #require(table.nodes(withRole: .server).first?.endpoint)
+            let outcome: Result<Impersonation, any Error> = await withCheckedContinuation { continuation in
+                let thread = Thread {
+                    continuation.resume(returning: Result { try Self.impersonate(manager: managerEndpoint, server: serverEndpoint) })
+                }
+                thread.start()
+            }
+            let impersonation = try outcome.get()
+            seen.withLock { $0 = impersonation }
+            let values = try await worker.pull(table: 0, keys: Self.victimKeys)
+            pulled.withLock { $0 = values }
+            return "impostor refused"
+        }
+        try await node.run()
+
+        let impersonation = try #require(seen.withLock { $0 })
+        #expect(impersonation.victim != .unassigned)
+        // Request ids 2, 3 and a retry of 1 from a connection with a routing id of its own, then 2
+        // from one whose id libzmq made up: each refused, each reply under the request's id.
+        #expect(impersonation.impostorReplies.map(\.kind) == [.error, .error, .error, .error])
+        #expect(impersonation.impostorReplies.map(\.errorCode) == [.wrongConnection, .wrongConnection, .wrongConnection, .wrongConnection])
+        #expect(impersonation.impostorReplies.map(\.requestID) == [2, 3, 1, 2])
+        #expect(impersonation.impostorReplies.allSatisfy { $0.errorMessage?.hasPrefix("wrongConnection at s:") == true })
+        // The victim's pushes 1, 2, 3 are acknowledged, and applied: not answered from a cache.
+        #expect(impersonation.victimReplies.map(\.kind) == [.pushAck, .pushAck, .pushAck, .pullReply])
+        #expect(impersonation.victimReplies.map(\.requestID) == [1, 2, 3, 4])
+        let sums = (0..<Self.victimKeys.count).map { index in Self.victimPushes.reduce(Float(0)) { $0 + $1[index] } }
+        #expect(impersonation.victimPulled == sums)
+        #expect(pulled.withLock { $0 } == sums)
+        #expect(try await manager.waitForExit(within: .seconds(30)) == 0)
+        #expect(try await server.waitForExit(within: .seconds(30)) == 0, "server: \(server.errors.suffix(1000))")
+        let refusals = server.errors.components(separatedBy: "\n").filter { $0.contains("whose sender id belongs to another connection") }
+        // Four refusals are logged at the 1st, 2nd and 4th.
+        #expect(refusals.count == 3, "\(refusals)")
+    }
+
+    /// A client registers and pushes; an impostor pushes with its sender id and next ids; the client
+    /// pushes again and pulls. Runs on a thread of its own: sockets belong to one thread.
+    static func impersonate(manager: String, server: String) throws -> Impersonation {
+        let context = try Context()
+        defer { try? context.terminate() }
+        func dealer(_ endpoint: String, routingID: [UInt8]?) throws -> Socket {
+            let socket = try Socket(.dealer, context: context)
+            try socket.set(.linger, to: 0)
+            try socket.set(.receiveTimeout, to: 10_000)
+            if let routingID { try socket.set(.routingID, to: routingID) }
+            try socket.connect(to: endpoint)
+            return socket
+        }
+        func receive(_ socket: borrowing Socket, _ what: String) throws -> Message {
+            guard let frames = try socket.receiveMultipart() else { throw ClusterTestError("\(what) did not answer within 10 s") }
+            return try MessageCodec.decode(frames)
+        }
+        var seen = Impersonation()
+        let victimID: [UInt8] = [0xB1] + Array("victim-client".utf8)
+        let victimManager = try dealer(manager, routingID: victimID)
+        let victimServer = try dealer(server, routingID: victimID)
+        let impostor = try dealer(server, routingID: [0xB2] + Array("impostor".utf8))
+        let anonymous = try dealer(server, routingID: nil)
+
+        let name = "impostor-test-victim"
+        try victimManager.send(MessageCodec.encode(Message(header: Header(kind: .register, requestID: 1, role: .client, rank: 0, endpoint: name))))
+        let table = try receive(victimManager, "the manager").header.nodeTable
+        let me = try #require(table?.nodes.first { $0.role == .client && $0.endpoint == name }?.id)
+        seen.victim = me
+
+        func push(_ socket: borrowing Socket, id: UInt64, values: [Float], retry: Bool = false) throws {
+            let header = Header(
+                kind: .push, sender: me, requestID: id, table: 0, timestamp: Int64(id), flags: retry ? [.retry] : [],
+                keyCount: UInt32(victimKeys.count), valueLength: 1)
+            try socket.send(MessageCodec.encode(Message(header: header, keys: Frame(array: victimKeys), values: Frame(array: values))))
+        }
+        try push(victimServer, id: 1, values: victimPushes[0])
+        seen.victimReplies.append(try receive(victimServer, "the server").header)
+        for (id, retry) in [(UInt64(2), false), (3, false), (1, true)] {
+            try push(impostor, id: id, values: impostorValues, retry: retry)
+            seen.impostorReplies.append(try receive(impostor, "the server").header)
+        }
+        try push(anonymous, id: 2, values: impostorValues)
+        seen.impostorReplies.append(try receive(anonymous, "the server").header)
+        try push(victimServer, id: 2, values: victimPushes[1])
+        seen.victimReplies.append(try receive(victimServer, "the server").header)
+        try push(victimServer, id: 3, values: victimPushes[2])
+        seen.victimReplies.append(try receive(victimServer, "the server").header)
+        let pull = Header(kind: .pull, sender: me, requestID: 4, table: 0, timestamp: 4, keyCount: UInt32(victimKeys.count), valueLength: 1)
+        try victimServer.send(MessageCodec.encode(Message(header: pull, keys: Frame(array: victimKeys))))
+        let reply = try receive(victimServer, "the server")
+        seen.victimReplies.append(reply.header)
+        seen.victimPulled = reply.values.map { PayloadFrame<Float>($0).elements } ?? []
+        return seen  // the sockets close here (linger 0), before the context terminates
+    }
 }

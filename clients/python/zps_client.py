@@ -8,6 +8,7 @@ It follows docs/PROTOCOL.md and needs only pyzmq, msgpack and numpy:
     print(client.pull(0, keys)[:5])
 """
 import itertools
+import os
 import time
 
 import msgpack
@@ -43,6 +44,11 @@ class Client:
         self.request_ids = {}
         self.me = UNASSIGNED
         self.name = name or f"python-client-{id(self):x}"
+        # Every DEALER connects with this routing id, so that the manager and every server know
+        # this client's connection by the same id: a server accepts this client's requests only
+        # from the connection it registered from (PROTOCOL.md section 7.8). The first byte must
+        # not be zero (libzmq reserves such ids for those it makes up).
+        self.routing_id = bytes([0x80 | os.urandom(1)[0]]) + os.urandom(15)
         self.manager = self._dealer(manager_endpoint)
         deadline = time.monotonic() + timeout
         while True:
@@ -69,6 +75,7 @@ class Client:
     def _dealer(self, endpoint):
         socket = self.ctx.socket(zmq.DEALER)
         socket.setsockopt(zmq.LINGER, 1000)
+        socket.setsockopt(zmq.ROUTING_ID, self.routing_id)
         if self.curve:
             socket.curve_serverkey, socket.curve_publickey, socket.curve_secretkey = self.curve
         socket.connect(endpoint)

@@ -101,6 +101,16 @@ public struct Membership: Hashable, Sendable {
 
     // MARK: Events
 
+    /// Admits a client under the next id: one more member, no change to the ring or the chains,
+    /// and no table built (clients may come by the thousand, ``join(role:rank:endpoint:)`` builds one).
+    public mutating func admitClient(rank: UInt32, endpoint: String) -> NodeID {
+        let id = NodeID(nextID)
+        nextID += 1
+        members.append(Member(id: id, role: .client, rank: rank, endpoint: endpoint))
+        version += 1
+        return id
+    }
+
     /// Admits a node under the next id. A server takes its share of the ring (see ``HashRing/add(_:)``).
     public mutating func join(role: NodeRole, rank: UInt32, endpoint: String) throws(MembershipError) -> Change {
         guard role != .manager else { throw MembershipError(.managerChange, node: .manager, "the manager is not a member") }

@@ -24,6 +24,7 @@ extension ManagerCore {
         var rank: UInt32
         var endpoint: String
         var peer: PeerAddress
+        var connection: ConnectionIdentity
         var registrationRequest: UInt64
     }
 
@@ -33,10 +34,13 @@ extension ManagerCore {
 
     /// A server beyond the topology's count registers: it waits for its turn to join (a retried
     /// registration of a waiting joiner changes nothing).
-    func registerJoiner(rank: UInt32, endpoint: String, header: Header, peer: PeerAddress) {
+    func registerJoiner(rank: UInt32, endpoint: String, connection: ConnectionIdentity, header: Header, peer: PeerAddress) {
         if let member = members.values.first(where: { $0.info.role == .server && $0.info.rank == rank }) {
             guard member.info.endpoint == endpoint else {
                 return refuse(header, peer: peer, .invalidRequest, "server-\(rank) is already a member at \(member.info.endpoint)")
+            }
+            guard ConnectionIdentity(member.info) == connection else {
+                return refuse(header, peer: peer, .invalidRequest, "server-\(rank) is already registered from another connection")
             }
             members[member.info.id]?.peer = peer
             return sendTable(to: member.info.id)
@@ -45,10 +49,14 @@ extension ManagerCore {
             guard joiners[index].endpoint == endpoint else {
                 return refuse(header, peer: peer, .invalidRequest, "server-\(rank) is already waiting to join from \(joiners[index].endpoint)")
             }
+            guard joiners[index].connection == connection else {
+                return refuse(header, peer: peer, .invalidRequest, "server-\(rank) is already waiting to join from another connection")
+            }
             joiners[index].peer = peer
             return
         }
-        joiners.append(Joiner(rank: rank, endpoint: endpoint, peer: peer, registrationRequest: header.requestID))
+        joiners.append(
+            Joiner(rank: rank, endpoint: endpoint, peer: peer, connection: connection, registrationRequest: header.requestID))
         logger.info("manager: server-\(rank) at \(endpoint) asks to join")
         startJoin()
     }
@@ -65,7 +73,10 @@ extension ManagerCore {
             return
         }
         members[plan.joiner] = Member(
-            info: NodeInfo(id: plan.joiner, role: .server, rank: joiner.rank, endpoint: joiner.endpoint), peer: joiner.peer,
+            info: NodeInfo(
+                id: plan.joiner, role: .server, rank: joiner.rank, endpoint: joiner.endpoint,
+                routingID: joiner.connection.routingID, publicKey: joiner.connection.publicKey),
+            peer: joiner.peer,
             lastHeard: now, registrationRequest: joiner.registrationRequest)
         chainsListed = true
         membership.beginJoin(plan)

@@ -24,6 +24,9 @@ public final class ManagerCore: RoleMachine {
         var peer: PeerAddress
         var lastHeard: ContinuousClock.Instant
         var registrationRequest: UInt64
+        /// The version of the last node table (or change) sent to it: a change goes to a member
+        /// that holds its base, a whole table to one that does not.
+        var sentVersion: UInt64 = 0
     }
 
     enum Phase {
@@ -39,6 +42,18 @@ public final class ManagerCore: RoleMachine {
     var phase: Phase = .finished
     var members: [NodeID: Member] = [:]
     var table = NodeTable(version: 0, nodes: [])
+    /// The table without connection identities (``NodeInfo/withoutConnection``): workers' copy.
+    var publicTable = NodeTable(version: 0, nodes: [])
+    /// The members other than clients, without connection identities: what a client's copy lists
+    /// besides the client itself (ManagerCore+Tables.swift).
+    var clientView: [NodeInfo] = []
+    /// Node table messages sent and their bytes, whole tables and changes (logged at the end).
+    var tableTraffic = TableTraffic()
+    /// Failed sends and refused registrations so far: warned about at the 1st, 2nd, 4th, 8th, ….
+    var failedSends = 0
+    var refusals = 0
+    /// Clients admitted so far: logged at the 1st, 2nd, 4th, 8th, ….
+    var clientsAdmitted = 0
     var barriers: [String: (arrived: [NodeID: UInt64], deadline: ContinuousClock.Instant)] = [:]
     var done: [NodeID: (summary: String, failure: String?)] = [:]
     var awaitingAck: Set<NodeID> = []
@@ -97,8 +112,11 @@ public final class ManagerCore: RoleMachine {
         case .drained:
             break
         case .sendFailed(let directive, let error):
+            // A client that left makes every later send to it fail: warned about at 1, 2, 4, 8, ….
+            failedSends += 1
+            guard failedSends & (failedSends - 1) == 0 else { break }
             let kind = directive.header.map { "\($0.kind)" } ?? "a message"
-            logger.warning("manager could not send \(kind) to \(directive.peer.map { "\($0)" } ?? "a peer"): \(error)")
+            logger.warning("manager: \(failedSends) failed send(s) so far; the latest: could not send \(kind) to \(directive.peer.map { "\($0)" } ?? "a peer"): \(error)")
         }
     }
 
@@ -139,7 +157,7 @@ public final class ManagerCore: RoleMachine {
             members[header.sender]?.lastHeard = now
         }
         switch header.kind {
-        case .register: register(header, from: peer)
+        case .register: register(header, from: peer, publicKey: frames.first?.curvePublicKey)
         case .heartbeat:
             guard members[header.sender]?.peer == peer else {
                 return refuse(header, peer: peer, .notRegistered, "heartbeat from \(header.sender), which is not registered")
@@ -202,93 +220,6 @@ public final class ManagerCore: RoleMachine {
     }
 
     // MARK: Membership
-
-    func register(_ header: Header, from peer: PeerAddress) {
-        guard let role = header.role, let rank = header.rank, let endpoint = header.endpoint else {
-            return refuse(header, peer: peer, .missingField, "register needs role, rank and ep")
-        }
-        let nodeID: NodeID
-        switch role {
-        case .server, .worker:
-            if role == .server, Int(rank) >= settings.servers {
-                switch phase {
-                case .registering, .running: return registerJoiner(rank: rank, endpoint: endpoint, header: header, peer: peer)
-                case .shuttingDown, .finished: return refuse(header, peer: peer, .invalidRequest, "the job is ending; server-\(rank) cannot join")
-                }
-            }
-            guard Int(rank) < expected(role) else {
-                return refuse(header, peer: peer, .invalidRequest, "\(role)-\(rank) is not in the topology (\(expected(role)) \(role)s)")
-            }
-            nodeID = id(role: role, rank: Int(rank))
-            if let existing = members[nodeID] {
-                guard existing.info.endpoint == endpoint else {
-                    return refuse(header, peer: peer, .invalidRequest, "\(role)-\(rank) is already registered from \(existing.info.endpoint)")
-                }
-                if table.version > 0 {  // a retried registration: answer it again
-                    members[nodeID]?.peer = peer
-                    sendTable(to: nodeID)
-                }
-                return
-            }
-            guard case .registering = phase else {
-                return refuse(header, peer: peer, .invalidRequest, "the job is already running; \(role)-\(rank) cannot join")
-            }
-        case .client:
-            guard case .running = phase else {
-                return refuse(header, peer: peer, .invalidRequest, "clients may join once the job is running")
-            }
-            // Node ids and the node table are bounded where they enter (WireLimits), so that the
-            // servers' vector clocks and every node's table stay bounded too.
-            let limits = settings.limits
-            guard Int(membership.nextNodeID.rawValue) <= limits.maxNodeID, members.count < limits.maxNodes else {
-                return refuse(
-                    header, peer: peer, .tooLarge, field: "nt.nodes",
-                    "the node table is full (\(members.count) of \(limits.maxNodes) nodes, next id \(membership.nextNodeID.rawValue) of at most \(limits.maxNodeID))")
-            }
-            nodeID = admit(role: role, rank: rank, endpoint: endpoint)
-        case .manager:
-            return refuse(header, peer: peer, .invalidRequest, "a manager cannot register with a manager")
-        }
-        members[nodeID] = Member(
-            info: NodeInfo(id: nodeID, role: role, rank: rank, endpoint: endpoint), peer: peer, lastHeard: now,
-            registrationRequest: header.requestID)
-        logger.info("manager admitted \(role)-\(rank) as \(nodeID) at \(endpoint)")
-        if role == .client {
-            publishTable()
-        } else if members.values.filter({ $0.info.role != .client }).count == settings.servers + settings.workers {
-            assignRanges()
-            phase = .running
-            // Nodes send heartbeats once they have the table: silence counts from now, not from
-            // their registration, however long the last node took to come.
-            for id in members.keys { members[id]?.lastHeard = now }
-            publishTable()
-            logger.info("manager: all \(settings.servers + settings.workers) nodes registered; node table version \(table.version)")
-        }
-    }
-
-    /// Admits the topology's servers, then its workers, in rank order, under the ids they registered
-    /// with, and places the servers on the ring: each takes its share of the key space, in about
-    /// `virtualNodes` segments.
-    func assignRanges() {
-        for role in [NodeRole.server, .worker] {
-            for rank in 0..<expected(role) {
-                guard let member = members[id(role: role, rank: rank)] else { continue }
-                let admitted = admit(role: role, rank: UInt32(rank), endpoint: member.info.endpoint)
-                precondition(admitted == member.info.id, "the membership gave \(member.info.name) \(admitted), not \(member.info.id)")
-            }
-        }
-        membership.holdsData = true
-        updateRanges()
-    }
-
-    /// A member's id from the membership's counter.
-    func admit(role: NodeRole, rank: UInt32, endpoint: String) -> NodeID {
-        do {
-            return try membership.join(role: role, rank: rank, endpoint: endpoint).node
-        } catch {
-            preconditionFailure("only the manager cannot join, and it does not register: \(error)")
-        }
-    }
 
     /// Gives every server the ranges it serves as primary: without replication its segments of the
     /// ring, adjacent ones merged; with replication the segments whose chain it heads, one range each
@@ -355,21 +286,6 @@ public final class ManagerCore: RoleMachine {
     }
 
     func name(of id: NodeID) -> String { members[id]?.info.name ?? "\(id)" }
-
-    /// Sends every member the table of the membership's version, which every change bumps.
-    func publishTable() {
-        precondition(membership.version > table.version, "the node table changes only with the membership")
-        table = NodeTable(
-            version: membership.version, nodes: members.values.map(\.info).sorted { $0.id < $1.id },
-            chains: listsChains ? membership.chains.map { ReplicaChain(range: $0.range, nodes: $0.nodes) } : [])
-        for id in members.keys.sorted() { sendTable(to: id) }
-    }
-
-    func sendTable(to id: NodeID) {
-        guard let member = members[id] else { return }
-        let header = Header(kind: .nodeTable, sender: .manager, requestID: member.registrationRequest, nodeTable: table)
-        send(Message(header: header), to: member.peer)
-    }
 
     // MARK: Barriers and completion
 
@@ -438,6 +354,7 @@ public final class ManagerCore: RoleMachine {
             logger.warning("no shutdown acknowledgement from \(unacknowledged.joined(separator: ", ")) within \(settings.deadlines.shutdown.secondsText)")
         }
         phase = .finished
+        logger.notice("manager: \(tableTraffic)")
         onFinish(report(unacknowledged: unacknowledged))
         directives.append(.stop)
     }
@@ -453,7 +370,11 @@ public final class ManagerCore: RoleMachine {
     // MARK: Replies
 
     func refuse(_ header: Header, peer: PeerAddress, _ code: ErrorCode, field: String = "k", _ text: String) {
-        logger.warning("manager refused \(header.kind) from \(peer): \(text)")
+        // A peer retrying a refused request must not flood the log: the 1st, 2nd, 4th, 8th, … refusal.
+        refusals += 1
+        if refusals & (refusals - 1) == 0 {
+            logger.warning("manager: \(refusals) refusal(s) so far; the latest: \(header.kind) from \(peer): \(text)")
+        }
         send(Message(header: header.errorReply(from: .manager, WireError(code, field: field, text))), to: peer)
     }
 

@@ -8,6 +8,9 @@ struct ManagerLink {
     enum Event {
         /// The manager sent a node table (the first one completes registration).
         case nodeTable(NodeTable)
+        /// The manager sent a change (`nt.base`), applied to this node's table: the whole new table
+        /// and the members the change added or replaced.
+        case nodeTableChange(NodeTable, changed: [NodeInfo])
         /// The manager asks the node to stop, with the job's failure if it failed; the link has
         /// already answered.
         case shutdown(jobFailure: String?)
@@ -22,6 +25,8 @@ struct ManagerLink {
     private var lastHeardFromManager: ContinuousClock.Instant?
     private var lastHeartbeat: ContinuousClock.Instant?
     private var nextRequestID: UInt64 = 1
+    /// The registration as sent: sent again to ask for the whole table when a change cannot be applied.
+    private var registration = Header(kind: .register)
     private let logger: Logger
 
     init(settings: NodeSettings, logger: Logger) {
@@ -45,6 +50,7 @@ struct ManagerLink {
         let header = Header(
             kind: .register, sender: nodeID, requestID: makeRequestID(), role: settings.role,
             rank: UInt32(settings.rank), endpoint: settings.advertisedEndpoint(bound: context.localEndpoint))
+        registration = header
         directives.append(.sendFrames(MessageCodec.encode(Message(header: header)), to: manager, onFailure: .fatal))
         logger.debug("registering with the manager at \(settings.managerEndpoint) as \(settings.name) at \(header.endpoint ?? "")")
     }
@@ -68,6 +74,18 @@ struct ManagerLink {
                 throw NodeFailure("the manager sent a node table message without a table")
             }
             if let old = table, old.version >= newTable.version { return nil }
+            if newTable.base != nil {
+                // A change (a client joined): applied to the table it is based on. One based on
+                // another version means this node missed one; the manager answers a repeated
+                // registration with the whole table.
+                guard table?.apply(newTable) == true else {
+                    logger.warning(
+                        "\(settings.name) got node table change \(newTable.base ?? 0) → \(newTable.version) but holds \(table?.version ?? 0); asking for the whole table")
+                    directives.append(.sendFrames(MessageCodec.encode(Message(header: registration)), to: manager, onFailure: .fatal))
+                    return nil
+                }
+                return .nodeTableChange(table!, changed: newTable.nodes)
+            }
             let endpoint = settings.advertisedEndpoint(bound: context.localEndpoint)
             guard
                 let me = newTable.nodes.first(where: {

@@ -42,6 +42,7 @@ extension ServerCore {
         // A header that is refused still names its sender and request id, as far as they decode;
         // without a usable id it is refused with its own error, outside the sender's order.
         let identity = header ?? frames.first.flatMap { HeaderCodec.identity(of: $0, limits: link.settings.limits) }
+        if let identity, !isFromSendersConnection(identity, frames: frames, peer: peer) { return }
         guard let identity, isOrdered(identity), header != nil || identity.requestID >= deduplicator.settings.firstRequestID
         else {
             switch decoded {

@@ -55,6 +55,8 @@ public final class ServerCore: RoleMachine {
     var orderedSenders: Set<NodeID> = []
     /// Every node id of the node table.
     var knownSenders: Set<NodeID> = []
+    /// The connection each member registered from: data requests are accepted only from there.
+    var senderBinding = SenderBinding()
     /// Requests of a sender the node table does not list yet: a client's first requests can overtake
     /// the table that admits it. Served in arrival order once it is listed; refused after a while.
     var awaitingMembership: [(frames: [Frame], peer: PeerAddress, sender: NodeID, arrived: ContinuousClock.Instant)] = []
@@ -221,26 +223,23 @@ public final class ServerCore: RoleMachine {
     func handleManager(_ frames: [Frame]) throws {
         let message = try MessageCodec.decode(frames, limits: link.settings.limits)
         switch try link.handle(message, context: NodeContext(now: now, localEndpoint: localEndpoint), into: &directives) {
-        case .nodeTable(let table):
+        case .nodeTableChange(let table, let changed) where changed.allSatisfy({ $0.role == .client }):
+            // Clients joined: no range, chain or worker changed, so the new members are all there is
+            // to take in, and a client's registration costs a server the same however many came before.
+            nodeTable = table
+            tableVersion = table.version
+            for node in changed {
+                knownSenders.insert(node.id)
+                orderedSenders.insert(node.id)
+                senderBinding.add(node)
+            }
+            releaseHeldRequests()
+        case .nodeTable(let table), .nodeTableChange(let table, _):
             let held = heldRanges
             try configure(table)
             update(table)
             try reconfigureChains(table, held: held)
-            let backlog = early
-            early.removeAll()
-            for (frames, peer) in backlog { serve(frames, from: peer) }
-            let ahead = awaitingTable
-            awaitingTable.removeAll()
-            for request in ahead { serve(request.frames, from: request.peer) }
-            let waiting = awaitingMembership
-            awaitingMembership.removeAll()
-            for request in waiting {
-                if knownSenders.contains(request.sender) {
-                    serve(request.frames, from: request.peer)
-                } else {
-                    awaitingMembership.append(request)
-                }
-            }
+            releaseHeldRequests()
         case .shutdown(let jobFailure):
             if let jobFailure { outcome.jobFailed(jobFailure) }
             shuttingDown = true
@@ -250,6 +249,26 @@ public final class ServerCore: RoleMachine {
             logger.warning("\(link.settings.name) ignored a \(message.header.kind) message from the manager")
         case nil:
             break
+        }
+    }
+
+    /// Serves the requests held for a node table or for their sender's membership, now that a new
+    /// table came (those whose sender it does not list go on waiting).
+    func releaseHeldRequests() {
+        let backlog = early
+        early.removeAll()
+        for (frames, peer) in backlog { serve(frames, from: peer) }
+        let ahead = awaitingTable
+        awaitingTable.removeAll()
+        for request in ahead { serve(request.frames, from: request.peer) }
+        let waiting = awaitingMembership
+        awaitingMembership.removeAll()
+        for request in waiting {
+            if knownSenders.contains(request.sender) {
+                serve(request.frames, from: request.peer)
+            } else {
+                awaitingMembership.append(request)
+            }
         }
     }
 
@@ -291,6 +310,7 @@ public final class ServerCore: RoleMachine {
         }
         orderedSenders = senders
         knownSenders = Set(table.nodes.map(\.id))
+        senderBinding.update(table)
         let workers = Set(table.nodes(withRole: .worker).map(\.id))
         for served in tables.values {
             guard let aggregator = served.aggregator else { continue }

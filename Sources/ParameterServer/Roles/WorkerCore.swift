@@ -235,7 +235,7 @@ public final class WorkerCore: RoleMachine {
 
     private func handleManager(_ message: Message) throws {
         switch try link.handle(message, context: NodeContext(now: now, localEndpoint: localEndpoint), into: &directives) {
-        case .nodeTable(let table):
+        case .nodeTable(let table), .nodeTableChange(let table, _):
             slicer = RequestSlicer(table)
             for waiter in registrationWaiters { waiter.resume(returning: table) }
             registrationWaiters.removeAll()

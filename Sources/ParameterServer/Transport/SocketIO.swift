@@ -25,6 +25,11 @@ final class SocketIO: TransportIO {
     }
 
     let localEndpoint: String
+    /// The routing id every DEALER of this node connects with, so that each ROUTER it reaches
+    /// knows it by the same id: what the manager records at registration and the servers check
+    /// data requests against (docs/PROTOCOL.md, section 7.8). Random, 16 bytes; the first is never
+    /// zero (libzmq reserves ids starting with a zero byte for those it makes up itself).
+    let routingID: [UInt8]
     private var router: SocketBox?
     private var wakeUpItem: DescriptorPoller.Item?
     private var zap: ZAPBox?
@@ -43,6 +48,10 @@ final class SocketIO: TransportIO {
         self.context = context
         self.settings = settings
         self.logger = logger
+        var generator = SystemRandomNumberGenerator()
+        var routingID = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        routingID[0] |= 0x80
+        self.routingID = routingID
         if !settings.security.allowsBinding(endpoint) {
             throw ZMQError(
                 code: EACCES,
@@ -114,6 +123,7 @@ final class SocketIO: TransportIO {
         try socket.set(.receiveHighWaterMark, to: 0)
         try socket.set(.maximumMessageSize, to: settings.maximumMessageBytes)
         try socket.set(.linger, to: Int32(settings.linger.milliseconds))
+        try socket.set(.routingID, to: routingID)
         if case .curve(let curve) = settings.security {
             try socket.makeCurveClient(keyPair: curve.clusterKeyPair, serverKey: curve.clusterKeyPair.publicKey)
         }

@@ -49,6 +49,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// of its keys now belong to another server. The reply's `tv` is the server's table version;
     /// the sender waits for that table and sends the request again by it.
     public static let staleTable = ErrorCode(rawValue: 19)
+    /// The request's sender id (`s`) belongs to another connection: the node of that id registered
+    /// with another routing id (or, under CurveZMQ, another public key). Nothing of it is applied
+    /// and its request id is not used up.
+    public static let wrongConnection = ErrorCode(rawValue: 20)
 
     /// A short, stable name for logs and messages.
     public var name: String {
@@ -72,6 +76,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .keyCacheMiss: return "keyCacheMiss"
         case .unsupportedEncoding: return "unsupportedEncoding"
         case .staleTable: return "staleTable"
+        case .wrongConnection: return "wrongConnection"
         default: return "error\(rawValue)"
         }
     }

@@ -222,6 +222,10 @@ struct HeaderPacker {
         }
     }
 
+    private func binary(_ bytes: [UInt8]) {
+        msgpack_pack_bin_with_body(packer, bytes, bytes.count)
+    }
+
     private func keyRange(_ range: KeyRange) {
         msgpack_pack_array(packer, 2)
         msgpack_pack_uint64(packer, range.lowerBound)
@@ -229,13 +233,17 @@ struct HeaderPacker {
     }
 
     private func nodeTable(_ table: NodeTable) {
-        msgpack_pack_map(packer, table.chains.isEmpty ? 2 : 3)
+        msgpack_pack_map(packer, 2 + (table.chains.isEmpty ? 0 : 1) + (table.base == nil ? 0 : 1))
         key(NodeTableField.version.key)
         msgpack_pack_uint64(packer, table.version)
+        if let base = table.base {
+            key(NodeTableField.base.key)
+            msgpack_pack_uint64(packer, base)
+        }
         key(NodeTableField.nodes.key)
         msgpack_pack_array(packer, table.nodes.count)
         for node in table.nodes {
-            msgpack_pack_map(packer, 5)
+            msgpack_pack_map(packer, 5 + (node.routingID == nil ? 0 : 1) + (node.publicKey == nil ? 0 : 1))
             key(NodeTableField.id.key)
             msgpack_pack_uint64(packer, UInt64(node.id.rawValue))
             key(NodeTableField.role.key)
@@ -247,6 +255,14 @@ struct HeaderPacker {
             key(NodeTableField.ranges.key)
             msgpack_pack_array(packer, node.ranges.count)
             for range in node.ranges { keyRange(range) }
+            if let routingID = node.routingID {
+                key(NodeTableField.routingID.key)
+                binary(routingID)
+            }
+            if let publicKey = node.publicKey {
+                key(NodeTableField.publicKey.key)
+                binary(publicKey.bytes)
+            }
         }
         guard !table.chains.isEmpty else { return }
         key(NodeTableField.chains.key)

@@ -349,6 +349,11 @@ func msgpackBytes(_ string: msgpack_object_str) -> UnsafeRawBufferPointer {
     UnsafeRawBufferPointer(start: string.ptr, count: Int(string.size))
 }
 
+/// The bytes of a msgpack `bin`, in place.
+func msgpackBytes(_ binary: msgpack_object_bin) -> UnsafeRawBufferPointer {
+    UnsafeRawBufferPointer(start: binary.ptr, count: Int(binary.size))
+}
+
 /// A msgpack type's name, for error messages.
 func msgpackTypeName(_ object: msgpack_object) -> String {
     switch object.type {

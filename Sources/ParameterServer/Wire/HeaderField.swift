@@ -105,8 +105,8 @@ enum HeaderField: UInt8, CaseIterable {
 
 /// The keys of a node table (`nt`) and of one of its nodes.
 enum NodeTableField: UInt8 {
-    case version, nodes, chains
-    case id, role, rank, endpoint, ranges
+    case version, nodes, chains, base
+    case id, role, rank, endpoint, ranges, routingID, publicKey
 
     var key: StaticString {
         switch self {
@@ -118,6 +118,9 @@ enum NodeTableField: UInt8 {
         case .rank: return "rank"
         case .endpoint: return "ep"
         case .ranges: return "ranges"
+        case .base: return "base"
+        case .routingID: return "rid"
+        case .publicKey: return "pk"
         }
     }
 
@@ -127,7 +130,7 @@ enum NodeTableField: UInt8 {
 
     /// The field a key inside `nt` names; `node` says whether the key sits in a node map.
     static func named(_ bytes: UnsafeRawBufferPointer, inNode node: Bool) -> NodeTableField? {
-        let candidates: [NodeTableField] = node ? [.id, .role, .rank, .endpoint, .ranges] : [.version, .nodes, .chains]
+        let candidates: [NodeTableField] = node ? [.id, .role, .rank, .endpoint, .ranges, .routingID, .publicKey] : [.version, .nodes, .chains, .base]
         for candidate in candidates where candidate.key.utf8CodeUnitCount == bytes.count {
             let matches = candidate.key.withUTF8Buffer { key in
                 key.elementsEqual(bytes)

@@ -1,3 +1,5 @@
+import ZeroMQ
+
 /// The identity of a node in a cluster, assigned by the manager at registration. The manager is node 0.
 public struct NodeID: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
     /// The numeric id carried in header field `s`.
@@ -50,14 +52,33 @@ public struct NodeInfo: Hashable, Sendable, CustomStringConvertible {
     public var endpoint: String
     /// The key ranges the node owns (servers only), sorted and disjoint.
     public var ranges: [KeyRange]
+    /// The ZeroMQ routing id the node's DEALERs connect with (`rid`), the same at every ROUTER:
+    /// a server accepts the node's data requests only from the connection of that id. Only the
+    /// servers' copies of the table carry it (docs/PROTOCOL.md, section 7.8).
+    public var routingID: [UInt8]?
+    /// Under CurveZMQ, the public key the node registered with (`pk`); servers' copies only.
+    public var publicKey: CurveKey?
 
     /// Creates a node entry.
-    public init(id: NodeID, role: NodeRole, rank: UInt32, endpoint: String, ranges: [KeyRange] = []) {
+    public init(
+        id: NodeID, role: NodeRole, rank: UInt32, endpoint: String, ranges: [KeyRange] = [], routingID: [UInt8]? = nil,
+        publicKey: CurveKey? = nil
+    ) {
         self.id = id
         self.role = role
         self.rank = rank
         self.endpoint = endpoint
         self.ranges = ranges
+        self.routingID = routingID
+        self.publicKey = publicKey
+    }
+
+    /// The entry without what binds the node to its connection: the copy workers and clients get.
+    public var withoutConnection: NodeInfo {
+        var copy = self
+        copy.routingID = nil
+        copy.publicKey = nil
+        return copy
     }
 
     /// The name used in logs and errors, e.g. `server-1`.
@@ -76,12 +97,34 @@ public struct NodeTable: Hashable, Sendable {
     /// With replication: every range's chain, primary first (`chains`; empty without replication).
     /// A server's ``NodeInfo/ranges`` are the ranges whose chain it heads.
     public var chains: [ReplicaChain]
+    /// For a change rather than a whole table (`base`): the version it applies to. ``nodes`` then
+    /// holds only the members added or changed since `base`, and ``chains`` is unchanged.
+    public var base: UInt64?
 
-    /// Creates a node table.
-    public init(version: UInt64, nodes: [NodeInfo], chains: [ReplicaChain] = []) {
+    /// Creates a node table, or with `base` the change from table `base` to this one.
+    public init(version: UInt64, nodes: [NodeInfo], chains: [ReplicaChain] = [], base: UInt64? = nil) {
         self.version = version
         self.nodes = nodes
         self.chains = chains
+        self.base = base
+    }
+
+    /// Applies `change` (a table whose ``base`` is this table's version): members are replaced or
+    /// inserted by id. Returns false, changing nothing, when the change is based on another version.
+    public mutating func apply(_ change: NodeTable) -> Bool {
+        guard change.base == version, change.version > version else { return false }
+        version = change.version
+        for node in change.nodes {
+            // Ids come from a counter, so an added member usually goes at the end.
+            if let last = nodes.last, last.id < node.id {
+                nodes.append(node)
+            } else if let index = nodes.firstIndex(where: { $0.id >= node.id }) {
+                if nodes[index].id == node.id { nodes[index] = node } else { nodes.insert(node, at: index) }
+            } else {
+                nodes.append(node)
+            }
+        }
+        return true
     }
 
     /// The members with the given role, ordered by rank.

@@ -1,4 +1,5 @@
 import CMsgPack
+import ZeroMQ
 
 /// Reading the node table (`nt`): the manager's view of the cluster, checked node by node.
 extension HeaderReader {
@@ -9,6 +10,7 @@ extension HeaderReader {
         var version: UInt64?
         var nodes: [NodeInfo]?
         var chains: [ReplicaChain] = []
+        var base: UInt64?
         var seen: UInt32 = 0
         for entry in UnsafeBufferPointer(start: object.via.map.ptr, count: Int(object.via.map.size)) {
             guard entry.key.type == MSGPACK_OBJECT_STR else {
@@ -22,12 +24,16 @@ extension HeaderReader {
             switch field {
             case .version: version = try unsigned(entry.val, max: .max, field: "nt.ver")
             case .chains: chains = try chainList(entry.val)
+            case .base: base = try unsigned(entry.val, max: .max, field: "nt.base")
             default: nodes = try nodeList(entry.val)
             }
         }
         guard let version else { throw WireError(.missingField, field: "nt.ver", "the node table has no version") }
         guard let nodes else { throw WireError(.missingField, field: "nt.nodes", "the node table has no node list") }
-        return NodeTable(version: version, nodes: nodes, chains: chains)
+        if let base, base >= version {
+            throw WireError(.malformedHeader, field: "nt.base", "a change from version \(base) to version \(version) does not go forward")
+        }
+        return NodeTable(version: version, nodes: nodes, chains: chains, base: base)
     }
 
     func chainList(_ object: msgpack_object) throws(WireError) -> [ReplicaChain] {
@@ -90,6 +96,8 @@ extension HeaderReader {
         var rank: UInt32?
         var endpoint: String?
         var ranges: [KeyRange] = []
+        var routingID: [UInt8]?
+        var publicKey: CurveKey?
         var seen: UInt32 = 0
         for entry in UnsafeBufferPointer(start: object.via.map.ptr, count: Int(object.via.map.size)) {
             guard entry.key.type == MSGPACK_OBJECT_STR else {
@@ -106,6 +114,13 @@ extension HeaderReader {
             case .role: role = try self.role(entry.val, field: fieldPath)
             case .rank: rank = UInt32(try unsigned(entry.val, max: UInt64(UInt32.max), field: fieldPath))
             case .endpoint: endpoint = try string(entry.val, field: fieldPath)
+            case .routingID: routingID = try self.routingID(entry.val, field: fieldPath)
+            case .publicKey:
+                let bytes = try binary(entry.val, maxBytes: CurveKey.byteCount, field: fieldPath)
+                guard let key = CurveKey(bytes: bytes) else {
+                    throw WireError(.malformedHeader, field: fieldPath, "a public key has \(CurveKey.byteCount) bytes, not \(bytes.count)")
+                }
+                publicKey = key
             default: ranges = try rangeList(entry.val, path: fieldPath)
             }
         }
@@ -113,7 +128,30 @@ extension HeaderReader {
         guard let role else { throw WireError(.missingField, field: "\(path).role", "the node has no role") }
         guard let rank else { throw WireError(.missingField, field: "\(path).rank", "the node has no rank") }
         guard let endpoint else { throw WireError(.missingField, field: "\(path).ep", "the node has no endpoint") }
-        return NodeInfo(id: NodeID(id), role: role, rank: rank, endpoint: endpoint, ranges: ranges)
+        return NodeInfo(
+            id: NodeID(id), role: role, rank: rank, endpoint: endpoint, ranges: ranges, routingID: routingID, publicKey: publicKey)
+    }
+
+    /// A routing id as ZeroMQ allows a peer to choose one: 1 to 255 bytes, the first not zero
+    /// (libzmq gives ids starting with a zero byte to peers that chose none).
+    func routingID(_ object: msgpack_object, field: @autoclosure () -> String) throws(WireError) -> [UInt8] {
+        let bytes = try binary(object, maxBytes: 255, field: field())
+        guard let first = bytes.first, first != 0 else {
+            throw WireError(.malformedHeader, field: field(), "a routing id is not empty and does not start with a zero byte")
+        }
+        return bytes
+    }
+
+    /// A msgpack `bin` of at most `maxBytes` bytes.
+    func binary(_ object: msgpack_object, maxBytes: Int, field: @autoclosure () -> String) throws(WireError) -> [UInt8] {
+        guard object.type == MSGPACK_OBJECT_BIN else {
+            throw WireError(.malformedHeader, field: field(), "expected binary, got \(msgpackTypeName(object))")
+        }
+        let bytes = msgpackBytes(object.via.bin)
+        guard bytes.count <= maxBytes else {
+            throw WireError(.tooLarge, field: field(), "\(bytes.count) bytes exceed the limit of \(maxBytes)")
+        }
+        return Array(bytes)
     }
 
     func rangeList(_ object: msgpack_object, path: String) throws(WireError) -> [KeyRange] {
