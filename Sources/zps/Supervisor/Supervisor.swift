@@ -65,6 +65,10 @@ private struct SupervisorRun {
     /// Servers that exited while replication covered them: the manager moves their ranges to their
     /// replicas and the job goes on (docs/FAULT-TOLERANCE.md).
     private var toleratedExits: Set<String> = []
+    /// The children whose exit ``reap()`` has judged. Not the children with a status: any later
+    /// `poll()` of the same turn (counting exits, say) may be the first to see an exit, and it must
+    /// still be judged at the next turn.
+    private var reapedChildren: Set<Int32> = []
     private var progress: [Int: (fraction: Double, text: String)] = [:]
     private var stopping: (since: ContinuousClock.Instant, killed: Bool)?
     /// When a child last exited, to tell when the nodes still running only wait for ones that are gone.
@@ -161,8 +165,9 @@ private struct SupervisorRun {
     }
 
     private mutating func reap() {
-        for child in children where child.status == nil {
+        for child in children where !reapedChildren.contains(child.pid) {
             guard let status = child.poll() else { continue }
+            reapedChildren.insert(child.pid)
             if !status.succeeded && !status.stoppedForJobFailure && stopping == nil {
                 if child.name.hasPrefix("server-"), topology.replication > 0 {
                     toleratedExits.insert(child.name)
