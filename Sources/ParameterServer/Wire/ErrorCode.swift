@@ -49,6 +49,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// of its keys now belong to another server. The reply's `tv` is the server's table version;
     /// the sender waits for that table and sends the request again by it.
     public static let staleTable = ErrorCode(rawValue: 19)
+    /// The server already holds as many requests of this sender (or of senders it does not know
+    /// yet) as its limits allow (``PeerLimits``): nothing of the request was applied and its id is
+    /// not used up; the sender sends it again later.
+    public static let busy = ErrorCode(rawValue: 20)
 
     /// A short, stable name for logs and messages.
     public var name: String {
@@ -72,6 +76,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .keyCacheMiss: return "keyCacheMiss"
         case .unsupportedEncoding: return "unsupportedEncoding"
         case .staleTable: return "staleTable"
+        case .busy: return "busy"
         default: return "error\(rawValue)"
         }
     }
