@@ -50,8 +50,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// the sender waits for that table and sends the request again by it.
     public static let staleTable = ErrorCode(rawValue: 19)
     /// The server already holds as many requests of this sender (or of senders it does not know
-    /// yet) as its limits allow (``PeerLimits``): nothing of the request was applied and its id is
-    /// not used up; the sender sends it again later.
+    /// yet) as its limits allow (``PeerLimits``): nothing of the request was applied; the sender
+    /// sends it again later (docs/PROTOCOL.md section 10.1).
     public static let busy = ErrorCode(rawValue: 20)
 
     /// A short, stable name for logs and messages.
