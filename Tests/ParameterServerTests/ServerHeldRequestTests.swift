@@ -13,10 +13,10 @@ struct ServerHeldRequestTests {
     static let worker = Machines.routed("mem://worker-0")
 
     /// A server registered as node 1 beside worker node 2 (table version 1), with `limits`.
-    static func server(limits: PeerLimits) throws -> ServerCore {
+    static func server(limits: PeerLimits, table spec: TableSpec = Machines.table) throws -> ServerCore {
         var settings = NodeSettings(
             role: .server, rank: 0, managerEndpoint: "mem://manager", bindEndpoint: "mem://server-0",
-            tables: [Machines.table], deadlines: Machines.deadlines)
+            tables: [spec], deadlines: Machines.deadlines)
         settings.peerLimits = limits
         let server = ServerCore(settings: settings, outcome: NodeOutcome(), logger: Machines.logger)
         _ = server.handle(.started, context: Machines.at(.zero, on: "mem://server-0"))
@@ -129,6 +129,29 @@ struct ServerHeldRequestTests {
         #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init())
         #expect(try Self.replies(server.handle(.received(Self.push(from: 2, requestID: 3), from: Self.worker), context: Self.at(.milliseconds(4))))
             == ["pushAck 3"])
+    }
+
+    @Test("pulls of a bsp table for an iteration not applied yet are held up to the sender's limit; the next gets busy; the iteration's push answers the held one")
+    func bspPullsPerSender() throws {
+        let spec = TableSpec(name: "weights", id: 0, valueLength: 2, consistency: .bsp)
+        let server = try Self.server(limits: PeerLimits(heldRequestsPerSender: 1), table: spec)
+        func pull(_ requestID: UInt64, iteration: Int64) -> [Frame] {
+            var header = Header(kind: .pull, sender: NodeID(2), requestID: requestID, table: 0, timestamp: Int64(requestID), keyCount: 2, valueLength: 2)
+            header.iteration = iteration
+            return MessageCodec.encode(Message(header: header, keys: Frame(array: [3, 7] as [UInt64])))
+        }
+        #expect(try Self.replies(server.handle(.received(pull(1, iteration: 0), from: Self.worker), context: Self.at(.milliseconds(2)))).isEmpty)
+        #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init(requests: 1, bytes: 16))
+        #expect(try Self.replies(server.handle(.received(pull(2, iteration: 0), from: Self.worker), context: Self.at(.milliseconds(3))))
+            == ["error 2 busy"])
+        // The only worker pushes iteration 0: the sum is applied, the held pull answered.
+        var push = Self.push(from: 2, requestID: 3)
+        var header = try HeaderCodec.decode(push[0])
+        header.iteration = 0
+        push[0] = HeaderCodec.encode(header)
+        #expect(try Self.replies(server.handle(.received(push, from: Self.worker), context: Self.at(.milliseconds(4))))
+            == ["pullReply 1", "pushAck 3"])
+        #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init())
     }
 
     @Test("the budget counts and releases exactly, refuses at each limit, and always admits one request into an empty pool")

@@ -4,7 +4,8 @@ import ZeroMQ
 /// make it hold without limit (``PeerLimits``).
 ///
 /// A server holds a request that was routed by a newer node table than it has, one that is ahead
-/// of its sender's order (the deduplicator's buffer), one from a sender its node table does not
+/// of its sender's order (the deduplicator's buffer), a pull of a `bsp` table for an iteration not
+/// applied yet, one from a sender its node table does not
 /// list yet (a client whose first requests overtook the table that admits it), and any request
 /// that comes before its first node table. Senders of the node table are counted one by one;
 /// every other sender shares one pool, since a peer can make up any number of ids. A request that

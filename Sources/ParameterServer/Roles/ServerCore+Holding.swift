@@ -128,6 +128,23 @@ extension ServerCore {
     }
 }
 
+extension ServerCore {
+    // MARK: - BSP pulls
+
+    /// Counts a pull of a `bsp` table that will be held until its iteration is applied in its
+    /// sender's pool (released when it is answered); throws `busy` when the pool is full.
+    func admitBSPPull(_ message: Message, iteration: Int64, table: Table) throws(WireError) {
+        guard let aggregator = table.aggregator, iteration >= aggregator.nextIteration else { return }
+        let bytes = message.payloadFrames.reduce(0) { $0 + $1.count }
+        if let error = heldRequests.hold(.sender(message.header.sender), bytes: bytes) {
+            if heldRequests.refusalIsWorthAWarning {
+                logger.warning("\(link.settings.name) refused \(heldRequests.refused) request(s) so far for want of room to hold them: \(error)")
+            }
+            throw error
+        }
+    }
+}
+
 extension ServerCore.Incoming {
     /// The payload bytes the request holds while it waits: its decoded frames.
     var heldBytes: Int {

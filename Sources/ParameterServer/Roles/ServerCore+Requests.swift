@@ -187,6 +187,7 @@ extension ServerCore {
                 return try push(message, table: table, slices: slices, from: peer)
             }
             if table.isBSP, let iteration = header.iteration {
+                try admitBSPPull(message, iteration: iteration, table: table)
                 let held = ServedTable.HeldPull(message: message, peer: peer)
                 return serveHeld(table.aggregator!.pull(from: header.sender, iteration: iteration, held), table: table)
             }

@@ -287,17 +287,20 @@ final class SocketIO: TransportIO {
         return delivered
     }
 
-    /// Receives and handles up to a batch of messages from one socket; returns how many.
+    /// Receives and handles up to a batch of messages from one socket; returns how many. The batch
+    /// also ends once it has taken a tick: messages that each take long to serve (a peer asking for
+    /// many large replies) must not hold up the handler's ticks, which send heartbeats.
     private func drain<Received>(
         _ item: DescriptorPoller.Item, receive: () throws -> Received?, handle: (Received) -> Void
     ) throws -> Int {
+        let end = now + settings.tickInterval
         for count in 0..<256 {
             guard let received = try receive() else {
                 poller.noteDrained(item)
                 return count
             }
             handle(received)
-            if stopRequested { return count + 1 }
+            if stopRequested || now >= end { return count + 1 }
         }
         return 256
     }
