@@ -161,7 +161,7 @@ extension HostilePeerTests {
             // The memory comes back: poll until it is within a small margin of the baseline.
             let deadline = ContinuousClock.now + .seconds(20)
             var after = Self.residentBytes(of: pid) ?? .max
-            while after > baseline + replyBudget / 2, ContinuousClock.now < deadline {
+            while after > baseline + replyBudget, ContinuousClock.now < deadline {
                 try await round()
                 try await Task.sleep(for: .milliseconds(100))
                 after = Self.residentBytes(of: pid) ?? .max
@@ -181,7 +181,7 @@ extension HostilePeerTests {
             result.peak < result.baseline + replyBudget + slack,
             "peak \(megabytes(result.peak)) from a baseline of \(megabytes(result.baseline)) (reply budget \(megabytes(replyBudget)), slack \(megabytes(slack)))")
         #expect(
-            result.after <= result.baseline + replyBudget / 2,
+            result.after <= result.baseline + replyBudget,
             "\(megabytes(result.after)) after the client left, from a baseline of \(megabytes(result.baseline)), peak \(megabytes(result.peak))")
         #expect(try await manager.waitForExit(within: .seconds(30)) == 0)
         #expect(try await server.waitForExit(within: .seconds(30)) == 0, "server: \(server.errors.suffix(1000))")

@@ -97,6 +97,8 @@ public final class ServerCore: RoleMachine {
     ] = []
     /// Counters for logs and tests.
     var rejectedRequests = 0
+    /// Replies that could not be sent (their peer is gone).
+    var unanswered = 0
     /// The time of the event being handled.
     var now: ContinuousClock.Instant = .now
     /// The endpoint this node is bound to, as of the event being handled.
@@ -205,7 +207,12 @@ public final class ServerCore: RoleMachine {
         case .fatal?:
             stop(failing: error)
         case .logged?, .request?, .barrier?, nil:
-            logger.warning("\(link.settings.name) could not answer \(directive.peer.map { "\($0)" } ?? "a peer"): \(error)")
+            // A peer that left has its queued requests answered into the void: warned about at the
+            // 1st, 2nd, 4th, 8th, … failure, not once per reply.
+            unanswered += 1
+            if unanswered & (unanswered - 1) == 0 {
+                logger.warning("\(link.settings.name) could not send \(unanswered) repl(ies) so far; last to \(directive.peer.map { "\($0)" } ?? "a peer"): \(error)")
+            }
         }
     }
 
