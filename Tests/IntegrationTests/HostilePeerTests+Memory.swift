@@ -98,6 +98,9 @@ extension HostilePeerTests {
         let directory = try ClusterSupport.temporaryDirectory("silent-peer")
         let topology = try ClusterSupport.writeTopology(
             in: directory, servers: 1, workers: 1, keySpace: keySpace, tables: [("weights", 1)],
+            // A server serves a batch of queued requests before its next tick: the client's
+            // queued range pulls must not cost it its heartbeats on a loaded host.
+            deadlines: "  startup: 60s\n  heartbeat_timeout: 30s\n",
             extra: "peer_limits: { reply_bytes: \(replyBudget) }")
         let (manager, managerEndpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
         let server = try NodeProcess.start("server", rank: 0, topology: topology, manager: managerEndpoint, directory: directory)

@@ -293,14 +293,13 @@ final class SocketIO: TransportIO {
     private func drain<Received>(
         _ item: DescriptorPoller.Item, receive: () throws -> Received?, handle: (Received) -> Void
     ) throws -> Int {
-        let end = now + settings.tickInterval
         for count in 0..<256 {
             guard let received = try receive() else {
                 poller.noteDrained(item)
                 return count
             }
             handle(received)
-            if stopRequested || now >= end { return count + 1 }
+            if stopRequested { return count + 1 }
         }
         return 256
     }
