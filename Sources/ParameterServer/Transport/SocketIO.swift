@@ -287,9 +287,7 @@ final class SocketIO: TransportIO {
         return delivered
     }
 
-    /// Receives and handles up to a batch of messages from one socket; returns how many. The batch
-    /// also ends once it has taken a tick: messages that each take long to serve (a peer asking for
-    /// many large replies) must not hold up the handler's ticks, which send heartbeats.
+    /// Receives and handles up to a batch of messages from one socket; returns how many.
     private func drain<Received>(
         _ item: DescriptorPoller.Item, receive: () throws -> Received?, handle: (Received) -> Void
     ) throws -> Int {
