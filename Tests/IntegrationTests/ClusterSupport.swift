@@ -20,11 +20,11 @@ enum ClusterSupport {
     }
 
     /// Writes a topology file for `servers` and `workers` on ephemeral loopback ports; every table
-    /// uses the `add` updater and `consistency`.
+    /// uses the `add` updater and `consistency`; `extra` is appended as written (top-level sections).
     static func writeTopology(
         in directory: URL, servers: Int, workers: Int, keySpace: Int, tables: [(name: String, valueLength: Int)],
         deadlines: String = "", application: String = "kind: pushpull", consistency: String = "eventual",
-        replication: Int = 0, security: String = ""
+        replication: Int = 0, security: String = "", extra: String = ""
     ) throws -> String {
         var yaml = """
             name: test
@@ -42,6 +42,7 @@ enum ClusterSupport {
         yaml += "deadlines:\n" + (deadlines.isEmpty ? "  startup: 60s\n" : deadlines)
         yaml += "application:\n" + application.split(separator: "\n").map { "  \($0)\n" }.joined()
         if !security.isEmpty { yaml += "security:\n" + security.split(separator: "\n").map { "  \($0)\n" }.joined() }
+        if !extra.isEmpty { yaml += extra + "\n" }
         let path = directory.appendingPathComponent("topology.yaml").path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         return path

@@ -136,7 +136,7 @@ private let badTopologies: [BadTopology] = [
             \(validRest)
             """,
         code: .unknownKey, line: 3, column: 1, path: "frobnicate",
-        message: "unknown key (expected one of name, manager, servers, workers, key_space, replication, tables, deadlines, application, security)"),
+        message: "unknown key (expected one of name, manager, servers, workers, key_space, replication, tables, deadlines, application, security, peer_limits)"),
     BadTopology(
         label: "replication of a bsp table",
         yaml: """

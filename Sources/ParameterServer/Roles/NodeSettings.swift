@@ -32,6 +32,9 @@ public struct NodeSettings: Sendable {
     /// CurveZMQ on every socket, or plaintext (topology `security`); the default is plaintext
     /// anywhere, for tests and embedders that bind loopback.
     public var security = TransportSecurity.plaintext(beyondLoopback: true)
+    /// What the node holds per peer: its ROUTER's queues, and (a server) the requests it holds
+    /// before serving them (topology `peer_limits`).
+    public var peerLimits = PeerLimits.default
 
     /// Creates node settings.
     public init(
@@ -68,6 +71,7 @@ public struct NodeSettings: Sendable {
         settings.batchScheduling = batchScheduling
         settings.security = security
         settings.busyPoll = busyPoll
+        settings.peerLimits = peerLimits
         return settings
     }
 }

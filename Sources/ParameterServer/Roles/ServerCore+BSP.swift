@@ -39,6 +39,7 @@ extension ServerCore {
             case .applyAggregate(let iteration):
                 table.applyAggregate(iteration: iteration)
             case .servePull(_, let held):
+                heldRequests.release(.sender(held.message.header.sender), bytes: held.message.payloadFrames.reduce(0) { $0 + $1.count })
                 if let reply = answerHeld(held, table: table).map({ filters.encode($0, answering: held.message.header) }) {
                     send(reply, to: held.peer)
                     if orderedSenders.contains(held.message.header.sender) {

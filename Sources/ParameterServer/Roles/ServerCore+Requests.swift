@@ -21,23 +21,12 @@ extension ServerCore {
         if let header, Self.isDataRequest(header.kind) || header.kind == .replicate, let version = header.tableVersion,
             version > tableVersion
         {
-            if awaitingTable.count < 10_000 {
-                awaitingTable.append((frames, peer, version, now))
-            } else {
-                refuse(frames, from: peer, WireError(
-                    .staleTable, field: "tv", "routed by node table version \(version), which this server does not have yet (\(tableVersion))"))
-            }
-            return
+            return holdUntilTable(frames, from: peer, header: header, version: version)
         }
         if let header, Self.isDataRequest(header.kind), header.sender != .unassigned,
             !knownSenders.contains(header.sender)
         {
-            if awaitingMembership.count < 10_000 {
-                awaitingMembership.append((frames, peer, header.sender, now))
-            } else {
-                reject(frames, from: peer, WireError(.notRegistered, field: "s", "\(header.sender) is not in the node table"))
-            }
-            return
+            return holdUntilListed(frames, from: peer, sender: header.sender)
         }
         // A header that is refused still names its sender and request id, as far as they decode;
         // without a usable id it is refused with its own error, outside the sender's order.
@@ -103,9 +92,11 @@ extension ServerCore {
     /// Passes a request of an ordered sender through the deduplicator and performs what it says.
     func deliver(_ incoming: Incoming) {
         let header = incoming.header
+        guard admitAhead(incoming) else { return }
         for directive in deduplicator.receive(sender: header.sender, requestID: header.requestID, incoming) {
             switch directive {
-            case .apply(_, _, let request):
+            case .apply(_, let requestID, let request):
+                if requestID != header.requestID { releaseAhead(request) }
                 serveInOrder(request.request, header: request.header, peer: request.peer)
             case .replyAgain(_, _, .message(let reply)):
                 send(reply, to: incoming.peer)
@@ -119,7 +110,9 @@ extension ServerCore {
                     // E.g. a retried pull whose cached key list was evicted since: the sender resends its keys.
                     reply(error, to: header, peer: incoming.peer)
                 }
-            case .buffer, .dropDuplicate, .replyAgain(_, _, .pending):
+            case .buffer:
+                holdAhead(incoming)
+            case .dropDuplicate, .replyAgain(_, _, .pending):
                 break
             case .reject(let error):
                 reply(error.wireError, to: header, peer: incoming.peer)
@@ -195,6 +188,7 @@ extension ServerCore {
                 return try push(message, table: table, slices: slices, from: peer)
             }
             if table.isBSP, let iteration = header.iteration {
+                try admitBSPPull(message, iteration: iteration, table: table)
                 let held = ServedTable.HeldPull(message: message, peer: peer)
                 return serveHeld(table.aggregator!.pull(from: header.sender, iteration: iteration, held), table: table)
             }

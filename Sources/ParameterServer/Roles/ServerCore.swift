@@ -61,8 +61,11 @@ public final class ServerCore: RoleMachine {
     /// the table that admits it. Served in arrival order once it is listed; refused after a while.
     var awaitingMembership: [(frames: [Frame], peer: PeerAddress, sender: NodeID, arrived: ContinuousClock.Instant)] = []
     var updaterCache: [String: any Updater] = [:]
-    /// Requests that arrived before the node table (bounded).
-    var early: [([Frame], PeerAddress)] = []
+    /// Requests that arrived before the node table (bounded), and the pool each counts in.
+    var early: [([Frame], PeerAddress, HeldRequestBudget.Pool)] = []
+    /// The requests held (early, awaiting a table or membership, ahead of their sender's order),
+    /// counted against ``PeerLimits`` (ServerCore+Holding.swift).
+    var heldRequests: HeldRequestBudget
     var shuttingDown = false
     /// This server's part in the replica chains of its ranges (docs/FAULT-TOLERANCE.md).
     var replication = ChainReplication(me: .unassigned)
@@ -91,9 +94,13 @@ public final class ServerCore: RoleMachine {
     /// Requests routed by a newer node table than this server has yet (`tv`): the manager sends a
     /// new table to every member at once, so a worker may act on it first. Served once the table
     /// comes; refused with `staleTable` after the heartbeat timeout (bounded).
-    var awaitingTable: [(frames: [Frame], peer: PeerAddress, version: UInt64, arrived: ContinuousClock.Instant)] = []
+    var awaitingTable: [
+        (frames: [Frame], peer: PeerAddress, version: UInt64, arrived: ContinuousClock.Instant, pool: HeldRequestBudget.Pool)
+    ] = []
     /// Counters for logs and tests.
     var rejectedRequests = 0
+    /// Replies that could not be sent (their peer is gone).
+    var unanswered = 0
     /// The time of the event being handled.
     var now: ContinuousClock.Instant = .now
     /// The endpoint this node is bound to, as of the event being handled.
@@ -110,6 +117,7 @@ public final class ServerCore: RoleMachine {
         self.registry = registry
         self.functions = functions
         filters = ServerFilters(tables: settings.tables)
+        heldRequests = HeldRequestBudget(limits: settings.peerLimits)
         self.outcome = outcome
         self.logger = logger
     }
@@ -155,17 +163,7 @@ public final class ServerCore: RoleMachine {
         }
         flushReplication()
         if !copying.isEmpty { sendCopyParts() }
-        let patience = link.settings.deadlines.heartbeatTimeout
-        while let first = awaitingTable.first, first.arrived + patience < now {
-            awaitingTable.removeFirst()
-            refuse(first.frames, from: first.peer, WireError(
-                .staleTable, field: "tv", "no node table version \(first.version) reached this server (it has \(tableVersion))"))
-        }
-        while let first = awaitingMembership.first, first.arrived + patience < now {
-            awaitingMembership.removeFirst()
-            reject(first.frames, from: first.peer, WireError(
-                .notRegistered, field: "s", "\(first.sender) is not in the node table"))
-        }
+        expireHeld()
     }
 
     public func stopped(error: (any Error)?) {
@@ -185,12 +183,7 @@ public final class ServerCore: RoleMachine {
             perform { try handleManager(frames) }
             return
         }
-        guard link.isRegistered else {
-            if early.count < 10_000 { early.append((frames, peer)) } else {
-                reject(frames, from: peer, WireError(.shuttingDown, field: "k", "server is not ready yet and its backlog is full"))
-            }
-            return
-        }
+        guard link.isRegistered else { return holdEarly(frames, from: peer) }
         serve(frames, from: peer)
     }
 
@@ -216,7 +209,12 @@ public final class ServerCore: RoleMachine {
         case .fatal?:
             stop(failing: error)
         case .logged?, .request?, .barrier?, nil:
-            logger.warning("\(link.settings.name) could not answer \(directive.peer.map { "\($0)" } ?? "a peer"): \(error)")
+            // A peer that left has its queued requests answered into the void: warned about at the
+            // 1st, 2nd, 4th, 8th, … failure, not once per reply.
+            unanswered += 1
+            if unanswered & (unanswered - 1) == 0 {
+                logger.warning("\(link.settings.name) could not send \(unanswered) repl(ies) so far; last to \(directive.peer.map { "\($0)" } ?? "a peer"): \(error)")
+            }
         }
     }
 
@@ -233,13 +231,13 @@ public final class ServerCore: RoleMachine {
                 orderedSenders.insert(node.id)
                 senderBinding.add(node)
             }
-            releaseHeldRequests()
+            serveHeld()
         case .nodeTable(let table), .nodeTableChange(let table, _):
             let held = heldRanges
             try configure(table)
             update(table)
             try reconfigureChains(table, held: held)
-            releaseHeldRequests()
+            serveHeld()
         case .shutdown(let jobFailure):
             if let jobFailure { outcome.jobFailed(jobFailure) }
             shuttingDown = true
@@ -249,26 +247,6 @@ public final class ServerCore: RoleMachine {
             logger.warning("\(link.settings.name) ignored a \(message.header.kind) message from the manager")
         case nil:
             break
-        }
-    }
-
-    /// Serves the requests held for a node table or for their sender's membership, now that a new
-    /// table came (those whose sender it does not list go on waiting).
-    func releaseHeldRequests() {
-        let backlog = early
-        early.removeAll()
-        for (frames, peer) in backlog { serve(frames, from: peer) }
-        let ahead = awaitingTable
-        awaitingTable.removeAll()
-        for request in ahead { serve(request.frames, from: request.peer) }
-        let waiting = awaitingMembership
-        awaitingMembership.removeAll()
-        for request in waiting {
-            if knownSenders.contains(request.sender) {
-                serve(request.frames, from: request.peer)
-            } else {
-                awaitingMembership.append(request)
-            }
         }
     }
 
@@ -306,6 +284,7 @@ public final class ServerCore: RoleMachine {
         let senders = Set(table.nodes.filter { $0.role == .worker || $0.role == .client }.map(\.id))
         for gone in orderedSenders.subtracting(senders) {
             deduplicator.forget(sender: gone)
+            heldRequests.forget(sender: gone)
             appliedOrigins.forget(sender: gone)
         }
         orderedSenders = senders

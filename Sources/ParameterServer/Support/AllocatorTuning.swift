@@ -26,4 +26,14 @@ public enum AllocatorTuning {
         _ = mallopt(M_TRIM_THRESHOLD, Int32(trimThreshold))
         #endif
     }
+
+    /// Hands the memory freed in every heap back to the system now (`malloc_trim`), whole pages in
+    /// the middle of a heap included, which the trim threshold alone never returns. For rare moments
+    /// after a large backlog went away (a peer that did not read its replies left): it walks every
+    /// heap, so it is too slow to call per request. Does nothing off glibc.
+    public static func releaseFreeMemory() {
+        #if canImport(Glibc)
+        _ = malloc_trim(0)
+        #endif
+    }
 }

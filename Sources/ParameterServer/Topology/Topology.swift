@@ -27,6 +27,9 @@ public struct Topology: Hashable, Sendable {
     public var application: ApplicationSpec
     /// CurveZMQ keys, or plaintext and where it may bind (`security`).
     public var security: SecuritySpec
+    /// What a node holds per peer: queues of replies, requests held before they can be served
+    /// (`peer_limits`).
+    public var peerLimits = PeerLimits.default
     /// Where each field was written, by field path (`tables[1].value_length`), so that validation
     /// can point at it. Not part of equality.
     public var locations: [String: TopologyLocation]
@@ -63,6 +66,7 @@ public struct Topology: Hashable, Sendable {
             && lhs.workers == rhs.workers && lhs.keySpace == rhs.keySpace
             && lhs.replication == rhs.replication && lhs.tables == rhs.tables
             && lhs.deadlines == rhs.deadlines && lhs.application == rhs.application && lhs.security == rhs.security
+            && lhs.peerLimits == rhs.peerLimits
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -76,6 +80,7 @@ public struct Topology: Hashable, Sendable {
         hasher.combine(deadlines)
         hasher.combine(application)
         hasher.combine(security)
+        hasher.combine(peerLimits)
     }
 
     /// The key space when a topology gives none: every key but `UInt64.max` (see ``KeyRange/all``).

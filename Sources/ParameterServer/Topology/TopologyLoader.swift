@@ -54,7 +54,7 @@ private struct TopologyDecoder {
 
     static let sections = [
         "name", "manager", "servers", "workers", "key_space", "replication", "tables", "deadlines", "application",
-        "security",
+        "security", "peer_limits",
     ]
     static let tableKeys = ["name", "id", "value_length", "updater", "updater_options", "consistency", "max_delay", "filters"]
     static let filterKeys = [
@@ -102,10 +102,16 @@ private struct TopologyDecoder {
         let security = try fields.value("security").map { node throws(TopologyError) in try reader.security(node) }
             ?? SecuritySpec()
 
-        return Topology(
+        let peerLimits = try fields.value("peer_limits").map { node throws(TopologyError) in try reader.peerLimits(node) }
+            ?? .default
+
+        var topology = Topology(
             name: name, manager: manager, servers: servers, workers: workers, keySpace: keySpace,
             replication: replication, tables: tables, deadlines: deadlines,
             application: application, security: security, locations: reader.locations)
+        topology.peerLimits = peerLimits
+        topology.locations = reader.locations
+        return topology
     }
 
     /// Reads a role section.

@@ -43,6 +43,8 @@ final class SocketIO: TransportIO {
     private var pollerStale = true
     private(set) var stopRequested = false
     private(set) var wakeUpReady = false
+    /// The replies queued per peer of the ROUTER, and those dropped.
+    let replyBudget: ReplyBudget
 
     init(context: Context, bind endpoint: String, settings: TransportSettings, logger: Logger) throws {
         self.context = context
@@ -63,15 +65,19 @@ final class SocketIO: TransportIO {
         }
         let router = try Socket(.router, context: context)
         if case .curve(let curve) = settings.security { try router.makeCurveServer(keyPair: curve.clusterKeyPair) }
+        // Mandatory: a send to a peer whose queue is full fails with EAGAIN at once (sends never
+        // wait, see `sendRouted`), and one to a peer that is gone with EHOSTUNREACH, where libzmq
+        // would otherwise drop both silently.
         try router.set(.routerMandatory, to: true)
-        try router.set(.sendHighWaterMark, to: 0)
-        try router.set(.receiveHighWaterMark, to: 0)
+        try router.set(.sendHighWaterMark, to: Int32(settings.peerLimits.sendHighWaterMark))
+        try router.set(.receiveHighWaterMark, to: Int32(settings.peerLimits.receiveHighWaterMark))
         try router.set(.maximumMessageSize, to: settings.maximumMessageBytes)
         // Set now, not only when closing: libzmq's default is to wait forever for a message still
         // queued to a peer that is gone, which blocked the context's termination after a job.
         try router.set(.linger, to: Int32(settings.linger.milliseconds))
         localEndpoint = try router.bind(to: endpoint)
         self.router = SocketBox(router)
+        replyBudget = ReplyBudget(limit: settings.peerLimits.replyBytesPerPeer, name: settings.threadName, logger: logger)
     }
 
     var now: ContinuousClock.Instant { ContinuousClock.now }
@@ -82,7 +88,9 @@ final class SocketIO: TransportIO {
         switch peer {
         case .routed(let identity):
             guard let router else { return }
-            try router.socket.send(prefix: identity, frames)
+            try sendRouted(to: identity, payloadBytes: frames.dropFirst().reduce(0) { $0 + $1.count }) { ledger in
+                try router.socket.send(prefix: identity, frames, dontWait: true, ledger: ledger)
+            }
             noteSent(router)
         case .endpoint(let endpoint):
             let box = try dealer(for: endpoint)
@@ -92,18 +100,37 @@ final class SocketIO: TransportIO {
     }
 
     func send(_ header: Header, payload: [Frame], to peer: PeerAddress) throws {
-        let box: SocketBox
         switch peer {
         case .routed(let identity):
             guard let router else { return }
-            box = router
-            try identity.withUnsafeBytes { identity in _ = try box.socket.send(copying: identity, more: true) }
+            try sendRouted(to: identity, payloadBytes: payload.reduce(0) { $0 + $1.count }) { ledger in
+                // libzmq refuses a message to a full queue at its first part, the routing id.
+                guard try identity.withUnsafeBytes({ identity in try router.socket.send(copying: identity, more: true, dontWait: true) })
+                else { return false }
+                try HeaderCodec.withEncoded(header) { bytes in _ = try router.socket.send(copying: bytes, more: !payload.isEmpty) }
+                try router.socket.send(payload, ledger: ledger)
+                return true
+            }
+            noteSent(router)
         case .endpoint(let endpoint):
-            box = try dealer(for: endpoint)
+            let box = try dealer(for: endpoint)
+            try HeaderCodec.withEncoded(header) { bytes in _ = try box.socket.send(copying: bytes, more: !payload.isEmpty) }
+            try box.socket.send(payload)
+            noteSent(box)
         }
-        try HeaderCodec.withEncoded(header) { bytes in _ = try box.socket.send(copying: bytes, more: !payload.isEmpty) }
-        try box.socket.send(payload)
-        noteSent(box)
+    }
+
+    /// Sends a message on the ROUTER to `identity` with `send`, which returns false when libzmq
+    /// refused it because the peer's queue is at its high-water mark. Such a reply, and one beyond
+    /// the peer's byte budget, is dropped and counted (``ReplyBudget``): a peer that does not read
+    /// never blocks this thread nor grows this process, and other peers' replies go on.
+    private func sendRouted(to identity: [UInt8], payloadBytes: Int, _ send: (SendLedger) throws -> Bool) throws {
+        guard let ledger = replyBudget.ledger(for: identity, bytes: payloadBytes) else { return }
+        if try !send(ledger) {
+            replyBudget.dropped(
+                to: identity, bytes: payloadBytes,
+                why: "its queue holds \(settings.peerLimits.sendHighWaterMark) messages, the high-water mark")
+        }
     }
 
     /// A send may consume the signal that the socket's descriptor would give for a reply.
@@ -145,6 +172,7 @@ final class SocketIO: TransportIO {
         wakeUp: WakeUpSignal, timeout: Duration, deliver: ([Frame], PeerAddress) -> Void
     ) throws {
         try rebuildPollerIfStale(wakeUp: wakeUp)
+        replyBudget.forgetIdle(now: now)
         // Rounded up: a timeout under a millisecond that rounded down to 0 would spin until it passed.
         var milliseconds = timeout > .zero ? Int((timeout.milliseconds + 1).clamped(to: 1...1000)) : 0
         if milliseconds > 0 && poller.anySocketMayBeReadable {
@@ -323,6 +351,7 @@ final class SocketIO: TransportIO {
     }
 
     func close() {
+        replyBudget.report()
         poller.removeAll()
         for endpoint in dealerOrder {
             if let box = dealers.removeValue(forKey: endpoint) {

@@ -112,6 +112,9 @@ public struct TransportSettings: Sendable {
     /// The default, plaintext anywhere, suits tests; nodes take theirs from the topology.
     public var security = TransportSecurity.plaintext(beyondLoopback: true)
 
+    /// The queues of the ROUTER per peer: high-water marks and the byte budget of replies.
+    public var peerLimits = PeerLimits.default
+
     /// The busy poll the I/O thread uses: ``busyPoll``, or the default for its scheduling policy.
     public var effectiveBusyPoll: Duration {
         busyPoll ?? (batchScheduling ? Self.defaultBusyPoll : .zero)

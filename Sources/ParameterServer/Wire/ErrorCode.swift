@@ -53,6 +53,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// with another routing id (or, under CurveZMQ, another public key). Nothing of it is applied
     /// and its request id is not used up.
     public static let wrongConnection = ErrorCode(rawValue: 20)
+    /// The server already holds as many requests of this sender (or of senders it does not know
+    /// yet) as its limits allow (``PeerLimits``): nothing of the request was applied; the sender
+    /// sends it again later (docs/PROTOCOL.md section 10.1).
+    public static let busy = ErrorCode(rawValue: 21)
 
     /// A short, stable name for logs and messages.
     public var name: String {
@@ -77,6 +81,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .unsupportedEncoding: return "unsupportedEncoding"
         case .staleTable: return "staleTable"
         case .wrongConnection: return "wrongConnection"
+        case .busy: return "busy"
         default: return "error\(rawValue)"
         }
     }

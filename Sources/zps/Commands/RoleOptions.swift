@@ -66,6 +66,7 @@ struct RoleOptions: ParsableArguments {
         settings.batchScheduling = spec.scheduling.usesBatchScheduling
         settings.busyPoll = spec.busyPoll
         settings.security = topology.security.transportSecurity
+        settings.peerLimits = topology.peerLimits
         return settings
     }
 

@@ -1,0 +1,174 @@
+import Logging
+import Testing
+import ZeroMQ
+
+@testable import ParameterServer
+
+/// A server holds a bounded number and size of requests it cannot serve yet, per sender of its
+/// node table and for unknown senders together; beyond that it answers `busy`, counts the refusal,
+/// and its other senders are served as before.
+@Suite("Requests a server holds")
+struct ServerHeldRequestTests {
+    typealias Machines = RoleMachineTests
+    static let worker = Machines.routed("mem://worker-0")
+
+    /// A server registered as node 1 beside worker node 2 (table version 1), with `limits`.
+    static func server(limits: PeerLimits, table spec: TableSpec = Machines.table) throws -> ServerCore {
+        var settings = NodeSettings(
+            role: .server, rank: 0, managerEndpoint: "mem://manager", bindEndpoint: "mem://server-0",
+            tables: [spec], deadlines: Machines.deadlines)
+        settings.peerLimits = limits
+        let server = ServerCore(settings: settings, outcome: NodeOutcome(), logger: Machines.logger)
+        _ = server.handle(.started, context: Machines.at(.zero, on: "mem://server-0"))
+        let configured = server.handle(.received(table(version: 1), from: Machines.manager), context: at(.milliseconds(1)))
+        #expect(configured.isEmpty)
+        return server
+    }
+
+    static func table(version: UInt64) -> [Frame] {
+        let nodeTable = NodeTable(version: version, nodes: [
+            NodeInfo(id: NodeID(1), role: .server, rank: 0, endpoint: "mem://server-0", ranges: [Machines.keySpace]),
+            NodeInfo(id: NodeID(2), role: .worker, rank: 0, endpoint: "mem://worker-0"),
+        ])
+        return MessageCodec.encode(Message(header: Header(kind: .nodeTable, sender: .manager, requestID: version, nodeTable: nodeTable)))
+    }
+
+    static func at(_ offset: Duration) -> NodeContext { Machines.at(offset, on: "mem://server-0") }
+
+    /// A push of two keys (32 payload bytes: 16 of keys, 16 of values) from `sender`.
+    static func push(from sender: UInt32, requestID: UInt64, tableVersion: UInt64? = nil, value: Float = 1) -> [Frame] {
+        var header = Header(
+            kind: .push, sender: NodeID(sender), requestID: requestID, table: 0, timestamp: Int64(requestID),
+            keyCount: 2, valueLength: 2)
+        header.tableVersion = tableVersion
+        return MessageCodec.encode(Message(
+            header: header, keys: Frame(array: [3, 7] as [UInt64]), values: Frame(array: [value, value, value, value])))
+    }
+
+    /// The kind, request id and error code of every reply, in order.
+    static func replies(_ directives: [NodeDirective]) throws -> [String] {
+        try Machines.sends(directives).map { sent in
+            guard let sent else { return "stop" }
+            let code = sent.header.errorCode.map { " \($0.name)" } ?? ""
+            return "\(sent.header.kind) \(sent.header.requestID)\(code)"
+        }
+    }
+
+    @Test("requests of unknown senders are held up to the count limit; more get busy; the worker is served; the held ones expire as notRegistered")
+    func unknownSendersByCount() throws {
+        let server = try Self.server(limits: PeerLimits(unknownSenderRequests: 3))
+        var answered: [String] = []
+        for sender in UInt32(10)..<15 {
+            answered += try Self.replies(server.handle(
+                .received(Self.push(from: sender, requestID: 1), from: Machines.routed("intruder-\(sender)")), context: Self.at(.milliseconds(2))))
+        }
+        #expect(answered == ["error 1 busy", "error 1 busy"])
+        #expect(server.heldRequests.refused == 2)
+        #expect(server.heldRequests.held(in: .unknownSenders) == .init(requests: 3, bytes: 96))
+        // The worker of the node table is served as before.
+        #expect(try Self.replies(server.handle(.received(Self.push(from: 2, requestID: 1), from: Self.worker), context: Self.at(.milliseconds(3))))
+            == ["pushAck 1"])
+        // After the heartbeat timeout (3 s) the held requests are refused, and nothing is held.
+        let expired = try Self.replies(server.handle(.tick, context: Self.at(.seconds(4))))
+        #expect(expired.filter { $0.hasPrefix("error 1 notRegistered") }.count == 3)
+        #expect(server.heldRequests.held(in: .unknownSenders) == .init())
+        // Room again: the next unknown sender's request is held, not refused.
+        #expect(try Self.replies(server.handle(
+            .received(Self.push(from: 20, requestID: 1), from: Machines.routed("late")), context: Self.at(.seconds(5)))).isEmpty)
+        #expect(server.heldRequests.refused == 2)
+    }
+
+    @Test("requests of unknown senders are held up to the byte limit (one always fits); more get busy")
+    func unknownSendersByBytes() throws {
+        let server = try Self.server(limits: PeerLimits(unknownSenderBytes: 40))
+        var answered: [String] = []
+        for sender in UInt32(10)..<13 {
+            answered += try Self.replies(server.handle(
+                .received(Self.push(from: sender, requestID: 7), from: Machines.routed("intruder")), context: Self.at(.milliseconds(2))))
+        }
+        #expect(answered == ["error 7 busy", "error 7 busy"])
+        #expect(server.heldRequests.held(in: .unknownSenders) == .init(requests: 1, bytes: 32))
+    }
+
+    @Test("a sender's requests routed by a newer node table are held up to its limit; the next gets busy; the table serves the held ones")
+    func awaitingTablePerSender() throws {
+        let server = try Self.server(limits: PeerLimits(heldRequestsPerSender: 2))
+        var answered: [String] = []
+        for id in UInt64(1)...3 {
+            answered += try Self.replies(server.handle(
+                .received(Self.push(from: 2, requestID: id, tableVersion: 2), from: Self.worker), context: Self.at(.milliseconds(2))))
+        }
+        #expect(answered == ["error 3 busy"])
+        #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init(requests: 2, bytes: 64))
+        let served = try Self.replies(server.handle(.received(Self.table(version: 2), from: Machines.manager), context: Self.at(.milliseconds(3))))
+        #expect(served == ["pushAck 1", "pushAck 2"])
+        #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init())
+        // The refused request, sent again, is served: both earlier pushes and it applied once each.
+        #expect(try Self.replies(server.handle(
+            .received(Self.push(from: 2, requestID: 3, tableVersion: 2), from: Self.worker), context: Self.at(.milliseconds(4))))
+            == ["pushAck 3"])
+        let pull = MessageCodec.encode(Message(
+            header: Header(kind: .pull, sender: NodeID(2), requestID: 4, table: 0, timestamp: 4, keyCount: 2, valueLength: 2),
+            keys: Frame(array: [3, 7] as [UInt64])))
+        let pulled = try Machines.sends(server.handle(.received(pull, from: Self.worker), context: Self.at(.milliseconds(5))))
+        #expect(pulled.first??.payload == [Machines.bytes([3, 3, 3, 3] as [Float])])
+    }
+
+    @Test("a sender's requests ahead of its order are held up to its byte limit; the next gets busy without using up its id")
+    func aheadOfOrderPerSender() throws {
+        let server = try Self.server(limits: PeerLimits(heldBytesPerSender: 40))
+        var answered: [String] = []
+        for id: UInt64 in [2, 3] {
+            answered += try Self.replies(server.handle(
+                .received(Self.push(from: 2, requestID: id), from: Self.worker), context: Self.at(.milliseconds(2))))
+        }
+        #expect(answered == ["error 3 busy"])
+        #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init(requests: 1, bytes: 32))
+        #expect(try Self.replies(server.handle(.received(Self.push(from: 2, requestID: 1), from: Self.worker), context: Self.at(.milliseconds(3))))
+            == ["pushAck 1", "pushAck 2"])
+        #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init())
+        #expect(try Self.replies(server.handle(.received(Self.push(from: 2, requestID: 3), from: Self.worker), context: Self.at(.milliseconds(4))))
+            == ["pushAck 3"])
+    }
+
+    @Test("pulls of a bsp table for an iteration not applied yet are held up to the sender's limit; the next gets busy; the iteration's push answers the held one")
+    func bspPullsPerSender() throws {
+        let spec = TableSpec(name: "weights", id: 0, valueLength: 2, consistency: .bsp)
+        let server = try Self.server(limits: PeerLimits(heldRequestsPerSender: 1), table: spec)
+        func pull(_ requestID: UInt64, iteration: Int64) -> [Frame] {
+            var header = Header(kind: .pull, sender: NodeID(2), requestID: requestID, table: 0, timestamp: Int64(requestID), keyCount: 2, valueLength: 2)
+            header.iteration = iteration
+            return MessageCodec.encode(Message(header: header, keys: Frame(array: [3, 7] as [UInt64])))
+        }
+        #expect(try Self.replies(server.handle(.received(pull(1, iteration: 0), from: Self.worker), context: Self.at(.milliseconds(2)))).isEmpty)
+        #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init(requests: 1, bytes: 16))
+        #expect(try Self.replies(server.handle(.received(pull(2, iteration: 0), from: Self.worker), context: Self.at(.milliseconds(3))))
+            == ["error 2 busy"])
+        // The only worker pushes iteration 0: the sum is applied, the held pull answered.
+        var push = Self.push(from: 2, requestID: 3)
+        var header = try HeaderCodec.decode(push[0])
+        header.iteration = 0
+        push[0] = HeaderCodec.encode(header)
+        #expect(try Self.replies(server.handle(.received(push, from: Self.worker), context: Self.at(.milliseconds(4))))
+            == ["pullReply 1", "pushAck 3"])
+        #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init())
+    }
+
+    @Test("the budget counts and releases exactly, refuses at each limit, and always admits one request into an empty pool")
+    func budgetArithmetic() {
+        var budget = HeldRequestBudget(limits: PeerLimits(heldRequestsPerSender: 2, heldBytesPerSender: 100))
+        let pool = HeldRequestBudget.Pool.sender(NodeID(5))
+        #expect(budget.hold(pool, bytes: 500) == nil)  // larger than the limit, but the pool is empty
+        #expect(budget.hold(pool, bytes: 1)?.code == .busy)
+        budget.release(pool, bytes: 500)
+        #expect(budget.held(in: pool) == .init())
+        #expect(budget.hold(pool, bytes: 60) == nil)
+        #expect(budget.hold(pool, bytes: 40) == nil)
+        #expect(budget.hold(pool, bytes: 0)?.code == .busy)  // the count limit
+        #expect(budget.held(in: pool) == .init(requests: 2, bytes: 100))
+        #expect(budget.refused == 2)
+        #expect(budget.refusalIsWorthAWarning)
+        budget.forget(sender: NodeID(5))
+        #expect(budget.held(in: pool) == .init())
+    }
+}
