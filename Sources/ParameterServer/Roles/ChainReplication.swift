@@ -159,7 +159,10 @@ struct ChainReplication {
             let whole = (index == 0 || results[index - 1].range != range)
                 && (index + 1 == results.count || results[index + 1].range != range)
             let keys = message.keyCount
-            if whole, ReplicateBundle.isBundleable(message), keys < ReplicateBundle.keyLimit,
+            // Only to the last server of the chain: a middle server would forward a bundle piece by
+            // piece, and acknowledge it only once every piece is.
+            let toTail = chain(containing: range).map { $0.successor(of: successor) == nil } ?? false
+            if whole, toTail, ReplicateBundle.isBundleable(message), keys < ReplicateBundle.keyLimit,
                 let open = bundles.lastIndex(where: { $0.successor == successor && $0.table == message.header.table }),
                 bundles[open].keys + keys <= ReplicateBundle.keyLimit, ReplicateBundle.isBundleable(bundles[open].results[0].message),
                 bundles[open].results[0].message.header.valueLength == message.header.valueLength
@@ -285,18 +288,6 @@ struct ChainReplication {
         // Flushes waiting behind everything sent (``HeldReply/behindSent``) wait, after the change,
         // behind everything still or again unacknowledged, whichever server it now goes to.
         var behind: [Int: Int] = [:]
-        // A next server with a newer table than this one refuses a whole bundle that holds a range
-        // it no longer takes from this server; when some of a bundle's ranges stay with it and
-        // others go elsewhere, everything still for it goes to it again, in order, under new ids
-        // (results are absolute: a result it did write is written again to no effect).
-        let sendAgain = Set(pending.compactMap { successor, entries -> NodeID? in
-            let bundles = Dictionary(grouping: entries.filter { $0.piece != nil }, by: \.requestID)
-            let split = bundles.values.contains { ranges in
-                let stays = ranges.map { self.successor(for: $0.range) == successor }
-                return stays.contains(true) && stays.contains(false)
-            }
-            return split ? successor : nil
-        })
         for (successor, entries) in pending.sorted(by: { $0.key < $1.key }) {
             for var entry in entries {
                 for token in entry.alsoReleases { behind[token, default: 0] += 1 }
@@ -306,10 +297,9 @@ struct ChainReplication {
                     // A superseded copy's part: the new copy sends the range again.
                     continue
                 }
-                if next == successor, sendAgain.contains(successor) {
-                    let message = entry.piece.map { entry.message.replicatePiece(keys: $0) } ?? entry.message
-                    directives.append(send(message, range: entry.range, to: successor, waiter: entry.waiter, alsoCopy: entry.alsoCopy))
-                } else if next == successor {
+                if next == successor {
+                    // A range of a bundle whose next server did not change waits for the bundle's
+                    // acknowledgement, whatever became of the bundle's other ranges.
                     unacknowledged[successor, default: []].append(entry)
                 } else if let next {
                     // A copy to the old next server is superseded: the result counts toward a
