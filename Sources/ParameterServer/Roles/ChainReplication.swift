@@ -59,11 +59,15 @@ struct ChainReplication {
         case upstreamShare(Int)
     }
 
-    /// A replicate sent down a chain and not acknowledged yet.
+    /// A replicate sent down a chain and not acknowledged yet: one entry per range it carries (a
+    /// bundle's ranges share its request id and are acknowledged together).
     struct Unacknowledged {
         var requestID: UInt64
         var range: KeyRange
         var message: Message
+        /// Where `range`'s keys lie in `message` when it is a bundle of several ranges' results
+        /// (``ReplicateBundle``): sent again on its own, only they go.
+        var piece: Range<Int>?
         fileprivate var waiter: Waiter
         /// A result sent while `range` is copied to the successor also counts toward that copy:
         /// the copy is complete only once the successor has written it too.
@@ -141,22 +145,50 @@ struct ChainReplication {
         waiting.append(reply)
     }
 
-    /// Sends the results of the requests applied since the last flush — one replicate per range
-    /// and part, each key once however many pushes touched it (replication after aggregation) —
-    /// and releases their replies once every replicate is acknowledged (at once without any).
+    /// Sends the results of the requests applied since the last flush — each key once however
+    /// many pushes touched it (replication after aggregation), the whole results of the ranges
+    /// with the same next server in one replicate (``ReplicateBundle``), a larger result part by
+    /// part — and releases their replies once every replicate is acknowledged (at once without any).
     mutating func flush(results: [(range: KeyRange, message: Message)]) -> [Directive] {
         let replies = waiting
         waiting = []
         var directives: [Directive] = []
         var outstanding = 0
         let token = nextToken
-        for (range, message) in results {
+        // Per next server and table, in order, the whole results that go together.
+        var bundles: [(successor: NodeID, table: UInt32, results: [(range: KeyRange, message: Message)], keys: Int)] = []
+        for (index, (range, message)) in results.enumerated() {
             guard let successor = successor(for: range) else { continue }
+            let whole = (index == 0 || results[index - 1].range != range)
+                && (index + 1 == results.count || results[index + 1].range != range)
+            let keys = message.keyCount
+            // Only to the last server of the chain: a middle server would forward a bundle piece by
+            // piece, and acknowledge it only once every piece is.
+            let toTail = chain(containing: range).map { $0.successor(of: successor) == nil } ?? false
+            if whole, toTail, ReplicateBundle.isBundleable(message), keys < ReplicateBundle.keyLimit,
+                let open = bundles.lastIndex(where: { $0.successor == successor && $0.table == message.header.table }),
+                bundles[open].keys + keys <= ReplicateBundle.keyLimit, ReplicateBundle.isBundleable(bundles[open].results[0].message),
+                bundles[open].results[0].message.header.valueLength == message.header.valueLength
+            {
+                bundles[open].results.append((range, message))
+                bundles[open].keys += keys
+            } else {
+                bundles.append((successor, message.header.table, [(range, message)], whole ? keys : ReplicateBundle.keyLimit))
+            }
+        }
+        for bundle in bundles {
             // A next server still receiving its copy waits for the result like any other: it may
             // already be a full copy in the manager's count (the next-but-one of a chain whose
             // middle server died), and its copy is complete only once it has this too.
-            directives.append(send(message, range: range, to: successor, waiter: .reply(token), alsoCopy: copying(range)))
-            outstanding += 1
+            if bundle.results.count == 1 {
+                let (range, message) = bundle.results[0]
+                directives.append(send(message, range: range, to: bundle.successor, waiter: .reply(token), alsoCopy: copying(range)))
+                outstanding += 1
+                continue
+            }
+            let (message, pieces) = ReplicateBundle.bundle(bundle.results)
+            directives.append(send(message, pieces: pieces, to: bundle.successor, waiter: .reply(token)))
+            outstanding += pieces.count
         }
         if replies.contains(where: \.behindSent) {
             // The last message to each successor, whose acknowledgement comes after every earlier one's.
@@ -206,13 +238,13 @@ struct ChainReplication {
         return directives
     }
 
-    /// A successor acknowledged replicate `requestID`.
+    /// A successor acknowledged replicate `requestID` (every range of it, when it was a bundle).
     mutating func acknowledged(_ requestID: UInt64, by successor: NodeID) -> [Directive] {
-        guard var pending = unacknowledged[successor], let index = pending.firstIndex(where: { $0.requestID == requestID })
-        else { return [] }
-        let entry = pending.remove(at: index)
+        guard var pending = unacknowledged[successor], pending.contains(where: { $0.requestID == requestID }) else { return [] }
+        let entries = pending.filter { $0.requestID == requestID }
+        pending.removeAll { $0.requestID == requestID }
         unacknowledged[successor] = pending.isEmpty ? nil : pending
-        return completeAll(entry)
+        return entries.flatMap { completeAll($0) }
     }
 
     /// Everything that waited for `entry`: its waiter, the copy it counts toward, the flushes behind it.
@@ -269,11 +301,14 @@ struct ChainReplication {
                     continue
                 }
                 if next == successor {
+                    // A range of a bundle whose next server did not change waits for the bundle's
+                    // acknowledgement, whatever became of the bundle's other ranges.
                     unacknowledged[successor, default: []].append(entry)
                 } else if let next {
                     // A copy to the old next server is superseded: the result counts toward a
-                    // copy to the new one only if one is under way.
-                    directives.append(send(entry.message, range: entry.range, to: next, waiter: entry.waiter, alsoCopy: copying(entry.range)))
+                    // copy to the new one only if one is under way. A range of a bundle goes alone.
+                    let message = entry.piece.map { entry.message.replicatePiece(keys: $0) } ?? entry.message
+                    directives.append(send(message, range: entry.range, to: next, waiter: entry.waiter, alsoCopy: copying(entry.range)))
                 } else {
                     directives += complete(entry.waiter)
                 }
@@ -379,6 +414,26 @@ struct ChainReplication {
             held[token] = nil
             return entry.replies.map { .release($0) }
         }
+    }
+
+    /// Sends a bundle: one message, an entry per range it carries, all under one request id.
+    private mutating func send(
+        _ message: Message, pieces: [ReplicateBundle.Piece], to successor: NodeID, waiter: Waiter
+    ) -> Directive {
+        let requestID = nextRequestID[successor, default: 1]
+        nextRequestID[successor] = requestID + 1
+        var forwarded = message
+        forwarded.header.sender = me
+        forwarded.header.requestID = requestID
+        forwarded.header.tableVersion = tableVersion
+        for piece in pieces {
+            unacknowledged[successor, default: []].append(Unacknowledged(
+                requestID: requestID, range: piece.range, message: forwarded, piece: piece.keys, waiter: waiter,
+                alsoCopy: copying(piece.range)))
+        }
+        replicatedKeys += message.keyCount
+        replicatedBytes += (message.keys?.count ?? 0) + (message.values?.count ?? 0)
+        return .send(forwarded, to: successor)
     }
 
     private func acknowledge(_ requestID: UInt64, to predecessor: NodeID) -> Directive {

@@ -34,10 +34,16 @@ extension ServedTable {
     /// it: one store, or, for a result sent before a join cut its segment, each piece it spans.
     /// Throws when a key lies in none, or the entries do not fit.
     func replicaPieces(for message: Message) throws(WireError) -> [(store: RangeStore, keys: Range<Int>)] {
-        if let store = try? replicaStore(for: message) { return [(store, 0..<message.keyCount)] }
         let count = message.keyCount
         guard count > 0, let keys = message.keys, message.values != nil else {
             throw WireError(.invalidRequest, field: "n", "a replicate carries at least one key")
+        }
+        // One store holds it all, the usual case for a single range's result; a bundle spans several.
+        let (first, last) = keys.withUnsafeBytes { raw in
+            (raw.loadUnaligned(as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8 * (count - 1), as: UInt64.self))
+        }
+        if replicas.contains(where: { $0.range.contains(first) && $0.range.contains(last) }) {
+            return [(try replicaStore(for: message), 0..<count)]
         }
         var pieces: [(store: RangeStore, keys: Range<Int>)] = []
         keys.withUnsafeBytes { raw in
@@ -105,17 +111,27 @@ extension RangeStore {
     }
 
     /// Writes a replicate's entries (checked by ``ServedTable/replicaStore(for:)``), unless the store
-    /// holds a later result already (its `ts` is below ``resultSequence``): a result sent again
-    /// after a reconfiguration, which the store got through the old chain before a later one.
-    /// Returns whether it wrote.
+    /// holds a later result already (see ``write(replicate:keys:)``). Returns whether it wrote.
     @discardableResult
     func write(replicate message: Message) -> Bool {
+        write(replicate: message, keys: 0..<message.keyCount)
+    }
+
+    /// Writes the entries of the keys at `keys` of a replicate (checked by
+    /// ``ServedTable/replicaPieces(for:)``), unless the store holds a later result already (its `ts`
+    /// is below ``resultSequence``): a result sent again after a reconfiguration, which the store
+    /// got through the old chain before a later one. Returns whether it wrote.
+    @discardableResult
+    func write(replicate message: Message, keys positions: Range<Int>) -> Bool {
         guard message.header.timestamp >= resultSequence else { return false }
         resultSequence = message.header.timestamp
-        guard let keys = message.keys, let entries = message.values else { return true }
+        guard let keys = message.keys, let entries = message.values, !positions.isEmpty else { return true }
+        let width = Int(message.header.valueLength)
         keys.withUnsafeBytes { keyBytes in
             entries.withUnsafeBytes { entryBytes in
-                writeEntries(keys: keyBytes.baseAddress!, count: message.keyCount, entries: entryBytes.baseAddress!)
+                writeEntries(
+                    keys: keyBytes.baseAddress! + 8 * positions.lowerBound, count: positions.count,
+                    entries: entryBytes.baseAddress! + 4 * width * positions.lowerBound)
             }
         }
         return true

@@ -59,8 +59,9 @@ extension ServerCore {
         }
     }
 
-    /// Writes a predecessor's replicate, which may span several of this server's segments when it
-    /// was sent before a join cut them, and passes each piece on down its chain.
+    /// Writes a predecessor's replicate, which may span several of this server's segments — a
+    /// bundle of the results of several of them (``ReplicateBundle``), or a result sent before a
+    /// join cut its segment — and passes each piece on down its chain.
     func writePieces(_ message: Message, table: ServedTable) throws {
         let header = message.header
         let pieces = try table.replicaPieces(for: message)
@@ -77,25 +78,14 @@ extension ServerCore {
             perform(replication.wrote(message, range: range, from: header.sender))
             return
         }
-        let split = pieces.map { piece in (range: piece.store.range, message: Self.piece(of: message, keys: piece.keys)) }
-        for (index, piece) in split.enumerated() {
-            pieces[index].store.write(replicate: piece.message)
-            for origin in header.origins { appliedOrigins.insert(origin, table: header.table, range: piece.range) }
+        // Written in place; only a piece that goes on down a chain is copied out.
+        var onward: [(range: KeyRange, message: Message)] = []
+        for piece in pieces {
+            let range = piece.store.range
+            piece.store.write(replicate: message, keys: piece.keys)
+            for origin in header.origins { appliedOrigins.insert(origin, table: header.table, range: range) }
+            if replication.successor(for: range) != nil { onward.append((range, message.replicatePiece(keys: piece.keys))) }
         }
-        perform(replication.wrote(pieces: split, requestID: header.requestID, from: header.sender))
-    }
-
-    /// The replicate of the keys at `keys` of `message`, with their entries and the same origins.
-    static func piece(of message: Message, keys: Range<Int>) -> Message {
-        let width = Int(message.header.valueLength)
-        var header = message.header
-        header.keyCount = UInt32(keys.count)
-        let keyFrame = message.keys!.withUnsafeBytes { raw in
-            Frame(copying: UnsafeRawBufferPointer(rebasing: raw[(8 * keys.lowerBound)..<(8 * keys.upperBound)]))
-        }
-        let entryFrame = message.values!.withUnsafeBytes { raw in
-            Frame(copying: UnsafeRawBufferPointer(rebasing: raw[(4 * width * keys.lowerBound)..<(4 * width * keys.upperBound)]))
-        }
-        return Message(header: header, keys: keyFrame, values: entryFrame)
+        perform(replication.wrote(pieces: onward, requestID: header.requestID, from: header.sender))
     }
 }

@@ -1,0 +1,89 @@
+import ZeroMQ
+
+/// The results of several ranges that go to the same next server, the last of their chains, in
+/// one ``MessageKind/replicate`` (docs/PROTOCOL.md section 15).
+///
+/// A primary heads many segments (32 per server by default), so a flush holds a result per
+/// segment. Sent one message each, they reach the next server one at a time between the
+/// workers' pushes (a ROUTER takes one message per peer in turn), and each needs its own
+/// acknowledgement, which waits the same way on the way back: a flush of 32 results waited for
+/// 32 turns twice. Bundled, a flush is one message and one acknowledgement per next server.
+/// A middle server of a chain gets its results one range at a time (docs/FAULT-TOLERANCE.md,
+/// "Not done yet").
+///
+/// A bundle carries its ranges' keys in ascending order with their entries, and, as `org`, every
+/// push whose result it holds. Only whole results are bundled (a range's result that takes
+/// several parts goes part by part, the last naming the pushes), so the next server may record
+/// every push for every range the bundle covers: a push names no key of a range it did not
+/// change, so recording it there changes nothing a resent push could do.
+enum ReplicateBundle {
+    /// Most keys of one bundle: the size of one part of a range's result.
+    static let keyLimit = 1 << 16
+
+    /// One range's result in a bundle: where its keys lie in the bundle's keys.
+    struct Piece {
+        var range: KeyRange
+        var keys: Range<Int>
+    }
+
+    /// The results of `results` (each a whole result of its range, keys ascending, ranges in
+    /// ascending order, all of one table) in one replicate, with where each range's keys lie.
+    static func bundle(_ results: [(range: KeyRange, message: Message)]) -> (message: Message, pieces: [Piece]) {
+        let width = Int(results[0].message.header.valueLength)
+        let keyCount = results.reduce(0) { $0 + $1.message.keyCount }
+        var pieces: [Piece] = []
+        pieces.reserveCapacity(results.count)
+        var start = 0
+        for result in results {
+            pieces.append(Piece(range: result.range, keys: start..<(start + result.message.keyCount)))
+            start += result.message.keyCount
+        }
+        let keys = Frame.allocate(count: 8 * keyCount) { output in
+            var offset = 0
+            for result in results {
+                result.message.keys!.withUnsafeBytes { input in
+                    (output.baseAddress! + offset).copyMemory(from: input.baseAddress!, byteCount: input.count)
+                    offset += input.count
+                }
+            }
+        }
+        let entries = Frame.allocate(count: 4 * width * keyCount) { output in
+            var offset = 0
+            for result in results {
+                result.message.values!.withUnsafeBytes { input in
+                    (output.baseAddress! + offset).copyMemory(from: input.baseAddress!, byteCount: input.count)
+                    offset += input.count
+                }
+            }
+        }
+        var header = results[0].message.header
+        header.keyCount = UInt32(keyCount)
+        var seen = Set<RequestOrigin>()
+        header.origins = results.flatMap { $0.message.header.origins }.filter { seen.insert($0).inserted }
+        return (Message(header: header, keys: keys, values: entries), pieces)
+    }
+
+    /// Whether `message` may go in a bundle: a result with keys and entries whose entries fit its keys.
+    static func isBundleable(_ message: Message) -> Bool {
+        let count = message.keyCount
+        guard message.header.kind == .replicate, count > 0, let keys = message.keys, let values = message.values else { return false }
+        return keys.count == 8 * count && values.count == 4 * Int(message.header.valueLength) * count
+    }
+}
+
+extension Message {
+    /// The replicate of the keys at `keys` of this replicate, with their entries and the same
+    /// header (origins included).
+    func replicatePiece(keys: Range<Int>) -> Message {
+        let width = Int(header.valueLength)
+        var pieceHeader = header
+        pieceHeader.keyCount = UInt32(keys.count)
+        let keyFrame = self.keys!.withUnsafeBytes { raw in
+            Frame(copying: UnsafeRawBufferPointer(rebasing: raw[(8 * keys.lowerBound)..<(8 * keys.upperBound)]))
+        }
+        let entryFrame = values!.withUnsafeBytes { raw in
+            Frame(copying: UnsafeRawBufferPointer(rebasing: raw[(4 * width * keys.lowerBound)..<(4 * width * keys.upperBound)]))
+        }
+        return Message(header: pieceHeader, keys: keyFrame, values: entryFrame)
+    }
+}
