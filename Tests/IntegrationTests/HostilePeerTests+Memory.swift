@@ -58,14 +58,18 @@ extension HostilePeerTests {
         let context = try Context()
         defer { try? context.terminate() }
         let id: NodeID
+        // One routing id on both connections, as a registered node must use (docs/PROTOCOL.md 7.8).
+        let routingID: [UInt8] = [0xC2] + Array("silent-peer".utf8)
         do {
             let managerSocket = try Socket(.dealer, context: context)
+            try managerSocket.set(.routingID, to: routingID)
             try managerSocket.set(.linger, to: 0)
             try managerSocket.set(.receiveTimeout, to: 2_000)
             try managerSocket.connect(to: managerEndpoint)
             id = try registerClient(managerSocket, endpoint: "tcp://127.0.0.1:9")
         }
         let socket = try Socket(.dealer, context: context)
+        try socket.set(.routingID, to: routingID)
         try socket.set(.linger, to: 0)
         try socket.set(.receiveHighWaterMark, to: 1)
         try socket.set(.receiveBufferSize, to: 4096)
