@@ -385,10 +385,12 @@ struct FailoverSimulation {
     /// one before its first request, or until the manager gives up on the start (a server killed
     /// before it registered: the topology's servers never all register).
     private mutating func awaitTables() {
-        let giveUp = network.now + Self.deadlines.startup + .seconds(2)
+        // The manager reports a failed start once the shutdown that follows it is over.
+        let giveUp = network.now + Self.deadlines.startup + Self.deadlines.shutdown + .seconds(2)
         while network.now < giveUp, reports.withLock({ $0.allSatisfy { $0.failure == nil } }) {
-            var ready = true
-            for name in workerNames where network.isRunning(name) {
+            // A worker that stopped was told the job failed: the manager's report follows its shutdown.
+            var ready = workerNames.allSatisfy(network.isRunning)
+            for name in workerNames where ready {
                 executeOnWorker(name) { core in ready = ready && !core.slicer.routes.isEmpty }
             }
             if ready { return }

@@ -162,10 +162,9 @@ struct ChainReplication {
             let whole = (index == 0 || results[index - 1].range != range)
                 && (index + 1 == results.count || results[index + 1].range != range)
             let keys = message.keyCount
-            // Only to the last server of the chain: a middle server would forward a bundle piece by
-            // piece, and acknowledge it only once every piece is.
-            let toTail = chain(containing: range).map { $0.successor(of: successor) == nil } ?? false
-            if whole, toTail, ReplicateBundle.isBundleable(message), keys < ReplicateBundle.keyLimit,
+            // A middle server forwards a bundle piece by piece, each down its own chain, and
+            // acknowledges it once every piece is.
+            if whole, ReplicateBundle.isBundleable(message), keys < ReplicateBundle.keyLimit,
                 let open = bundles.lastIndex(where: { $0.successor == successor && $0.table == message.header.table }),
                 bundles[open].keys + keys <= ReplicateBundle.keyLimit, ReplicateBundle.isBundleable(bundles[open].results[0].message),
                 bundles[open].results[0].message.header.valueLength == message.header.valueLength
@@ -369,12 +368,8 @@ struct ChainReplication {
     private mutating func send(
         _ message: Message, range: KeyRange, to successor: NodeID, waiter: Waiter, alsoCopy: KeyRange? = nil
     ) -> Directive {
-        let requestID = nextRequestID[successor, default: 1]
-        nextRequestID[successor] = requestID + 1
-        var forwarded = message
-        forwarded.header.sender = me
-        forwarded.header.requestID = requestID
-        forwarded.header.tableVersion = tableVersion
+        let forwarded = stamped(message, for: successor)
+        let requestID = forwarded.header.requestID
         unacknowledged[successor, default: []].append(
             Unacknowledged(requestID: requestID, range: range, message: forwarded, waiter: waiter, alsoCopy: alsoCopy))
         replicatedKeys += message.keyCount
@@ -416,16 +411,24 @@ struct ChainReplication {
         }
     }
 
-    /// Sends a bundle: one message, an entry per range it carries, all under one request id.
-    private mutating func send(
-        _ message: Message, pieces: [ReplicateBundle.Piece], to successor: NodeID, waiter: Waiter
-    ) -> Directive {
+    /// `message` as this server sends it to `successor`: under its own id, the link's next request
+    /// id and the table version the chains come from.
+    private mutating func stamped(_ message: Message, for successor: NodeID) -> Message {
         let requestID = nextRequestID[successor, default: 1]
         nextRequestID[successor] = requestID + 1
         var forwarded = message
         forwarded.header.sender = me
         forwarded.header.requestID = requestID
         forwarded.header.tableVersion = tableVersion
+        return forwarded
+    }
+
+    /// Sends a bundle: one message, an entry per range it carries, all under one request id.
+    private mutating func send(
+        _ message: Message, pieces: [ReplicateBundle.Piece], to successor: NodeID, waiter: Waiter
+    ) -> Directive {
+        let forwarded = stamped(message, for: successor)
+        let requestID = forwarded.header.requestID
         for piece in pieces {
             unacknowledged[successor, default: []].append(Unacknowledged(
                 requestID: requestID, range: piece.range, message: forwarded, piece: piece.keys, waiter: waiter,
