@@ -23,15 +23,9 @@ struct ReplicateBundleTests {
         return Message(header: header, keys: Frame(array: keys), values: Frame(array: keys.map { Float($0) / 2 }))
     }
 
-    static func reply(_ id: UInt64) -> ChainReplication.HeldReply {
-        ChainReplication.HeldReply(
-            reply: Message(header: Header(kind: .pushAck, sender: NodeID(1), requestID: id)), peer: .endpoint("mem://worker"),
-            sender: NodeID(5), requestID: id)
-    }
+    static func reply(_ id: UInt64) -> ChainReplication.HeldReply { ReplicationBatchTests.reply(id) }
 
-    static func released(_ directives: [ChainReplication.Directive]) -> [UInt64] {
-        directives.compactMap { if case .release(let held) = $0 { held.requestID } else { nil } }
-    }
+    static func released(_ directives: [ChainReplication.Directive]) -> [UInt64] { ReplicationBatchTests.released(directives) }
 
     static func sent(_ directives: [ChainReplication.Directive]) -> [(message: Message, to: NodeID)] {
         directives.compactMap { if case .send(let message, let to) = $0 { (message, to) } else { nil } }
