@@ -15,8 +15,8 @@ struct ChangedKeysTests {
     }
 
     @Test("every form gives the union of the pushes' keys, sorted and unique, and starts empty again", arguments: [
-        // A bitmap read by scanning (dense keys), a bitmap read by sorting its touched words (few
-        // keys spread wide), a range too large for a bitmap (runs).
+        // A bitmap with dense keys (its last word and summary word partly outside the range), a
+        // bitmap with few keys spread over many summary words, a range too large for a bitmap (runs).
         (KeyRange(1_000, 1_000 + 5_000), 2_000),
         (KeyRange(7, 7 + (1 << 24)), 300),
         (KeyRange(5, UInt64.max), 3_000),

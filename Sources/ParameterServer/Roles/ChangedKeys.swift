@@ -2,11 +2,13 @@
 /// ``ReplicationBatch`` keeps per range.
 ///
 /// Two forms, chosen by the size of the range:
-/// - **bitmap**: one bit per key of the range, and the list of the 64-bit words that pushes made
-///   non-zero. Recording a key is a shift and an or; taking the keys reads the touched words only
-///   (in order: sorted when few, a scan of the bitmap when many), and clears them for the next
-///   batch. Used for ranges of up to ``bitmapKeyLimit`` keys, where the bitmap (at most 8 MiB) is
-///   kept from one batch to the next.
+/// - **bitmap**: one bit per key of the range, and a summary with one bit per 64-bit word of it
+///   (set when a push set a bit in that word). Recording a key is two shifts and two ors, with no
+///   branch and no allocation: it runs on every key of every push. Taking the keys reads only the
+///   marked words, found through the summary between the lowest and highest summary word any push
+///   reached (a push's keys are sorted, so its first and last key bound it), in ascending order with
+///   no sort, and clears them for the next batch. Used for ranges of up to ``bitmapKeyLimit`` keys,
+///   where the bitmap (at most 8 MiB, its summary 128 KiB) is kept from one batch to the next.
 /// - **runs**: each push's sorted keys, merged in pairs when taken; for ranges too large for a
 ///   bitmap (a hashed 2^64 key space held by a sorted store).
 struct ChangedKeys {
@@ -14,8 +16,13 @@ struct ChangedKeys {
     static let bitmapKeyLimit: UInt64 = 1 << 26
 
     let range: KeyRange
+    /// One bit per key of the range.
     private var words: [UInt64] = []
-    private var touched: [Int] = []
+    /// One bit per word of `words` that has a bit set.
+    private var summary: [UInt64] = []
+    /// The lowest and highest word of `summary` with a bit set (`Int.max` and -1 when none).
+    private var lowestMarked = Int.max
+    private var highestMarked = -1
     private var runs: [[UInt64]] = []
     /// Keys recorded since the last ``take()``, counting a key once per push.
     private(set) var recorded = 0
@@ -39,20 +46,25 @@ struct ChangedKeys {
             })
             return
         }
-        if words.isEmpty { words = [UInt64](repeating: 0, count: Int((range.count + 63) / 64)) }
+        if words.isEmpty {
+            words = [UInt64](repeating: 0, count: Int((range.count + 63) / 64))
+            summary = [UInt64](repeating: 0, count: (words.count + 63) / 64)
+        }
         let lower = range.lowerBound
-        var touched = self.touched
-        self.touched = []
+        let first = raw.loadUnaligned(as: UInt64.self) &- lower
+        let last = raw.loadUnaligned(fromByteOffset: 8 * (count - 1), as: UInt64.self) &- lower
+        lowestMarked = min(lowestMarked, Int(truncatingIfNeeded: first >> 12))
+        highestMarked = max(highestMarked, Int(truncatingIfNeeded: last >> 12))
         words.withUnsafeMutableBufferPointer { words in
-            for i in 0..<count {
-                let offset = raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) &- lower
-                let index = Int(offset >> 6)
-                let word = words[index]
-                if word == 0 { touched.append(index) }
-                words[index] = word | (1 << (offset & 63))
+            summary.withUnsafeMutableBufferPointer { summary in
+                for i in 0..<count {
+                    let offset = raw.loadUnaligned(fromByteOffset: 8 &* i, as: UInt64.self) &- lower
+                    let word = Int(truncatingIfNeeded: offset &>> 6)
+                    words[word] |= 1 &<< (offset & 63)
+                    summary[word &>> 6] |= 1 &<< UInt64(truncatingIfNeeded: word & 63)
+                }
             }
         }
-        self.touched = touched
     }
 
     /// The keys recorded since the last call, sorted and unique; forgets them.
@@ -62,35 +74,44 @@ struct ChangedKeys {
             defer { runs = [] }
             return Self.merged(runs)
         }
-        guard !touched.isEmpty else { return [] }
-        // Sorting k touched words costs about k·log k; scanning the bitmap from the first to the
-        // last touched word costs its length, with far cheaper steps.
-        let first = touched.min()!
-        let last = touched.max()!
-        let span = last - first + 1
-        let scan = span <= 16 * touched.count
-        if !scan { touched.sort() }
+        guard highestMarked >= 0 else { return [] }
+        let marked = lowestMarked...highestMarked
+        lowestMarked = .max
+        highestMarked = -1
         let lower = range.lowerBound
-        var keys: [UInt64] = []
-        keys.reserveCapacity(min(recorded, 64 * touched.count))
-        words.withUnsafeMutableBufferPointer { words in
-            func extract(_ index: Int) {
-                var word = words[index]
-                words[index] = 0
-                let base = lower &+ UInt64(index) << 6
-                while word != 0 {
-                    keys.append(base &+ UInt64(word.trailingZeroBitCount))
-                    word &= word &- 1
+        return words.withUnsafeMutableBufferPointer { words in
+            summary.withUnsafeMutableBufferPointer { summary in
+                // Counted first, so that the keys are written into an array of their exact size.
+                var count = 0
+                for index in marked {
+                    var marks = summary[index]
+                    while marks != 0 {
+                        count &+= words[index &<< 6 | marks.trailingZeroBitCount].nonzeroBitCount
+                        marks &= marks &- 1
+                    }
+                }
+                return [UInt64](unsafeUninitializedCapacity: count) { keys, initialized in
+                    var next = 0
+                    for index in marked {
+                        var marks = summary[index]
+                        summary[index] = 0
+                        while marks != 0 {
+                            let position = index &<< 6 | marks.trailingZeroBitCount
+                            marks &= marks &- 1
+                            var word = words[position]
+                            words[position] = 0
+                            let base = lower &+ UInt64(truncatingIfNeeded: position) &<< 6
+                            while word != 0 {
+                                keys[next] = base &+ UInt64(truncatingIfNeeded: word.trailingZeroBitCount)
+                                next &+= 1
+                                word &= word &- 1
+                            }
+                        }
+                    }
+                    initialized = next
                 }
             }
-            if scan {
-                for index in first...last where words[index] != 0 { extract(index) }
-            } else {
-                for index in touched { extract(index) }
-            }
         }
-        touched.removeAll(keepingCapacity: true)
-        return keys
     }
 
     /// The union of sorted runs, sorted and unique, by merging them in pairs.

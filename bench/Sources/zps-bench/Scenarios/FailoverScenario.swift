@@ -170,7 +170,10 @@ struct FailoverScenario: Scenario {
                 worker: worker, table: table.id, sets: sets, rounds: rounds, window: overheadWindow, checkReadBack: false)
             return (run, try await worker.traffic().pushedKeys)
         }
-        let wanted: Set<String> = ["push keys/s", "pull keys/s", "push p50 us", "push p99 us", "cpu us/req"]
+        let wanted: Set<String> = [
+            "push keys/s", "pull keys/s", "push p50 us", "push p99 us", "cpu us/req", "push cpu us/req",
+            "worker thread cpu us/req", "server threads cpu us/req", "server libzmq cpu us/req",
+        ]
         var samples = PushPullRun.samples(results.map(\.0)).filter { wanted.contains($0.metric) }
         guard replication > 0 else { return samples }
         // A push's payload: 8 bytes per key and 4 per float; a replicate carries the same keys and,
