@@ -1,11 +1,22 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// The CPU level release builds target on x86-64 (see `requestPathSettings`).
+#if arch(x86_64)
+let cpuLevel = ["-target-cpu", "nehalem"]
+#else
+let cpuLevel: [String] = []
+#endif
+
 /// Release builds of the libraries on the request path leave out the run-time exclusivity checks of
 /// class properties and globals: a few percent of each request's CPU. Debug builds, which the tests
 /// use, keep them.
+///
+/// On x86-64 they also target Nehalem's instruction set (SSE4.2 and POPCNT, on every x86-64 server
+/// CPU since 2011): bit counts, which the key indexers and change bitmaps run per key, are then one
+/// `popcnt` instead of a dozen instructions.
 let requestPathSettings: [SwiftSetting] = [
-    .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release)),
+    .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"] + cpuLevel, .when(configuration: .release)),
 ]
 
 let package = Package(
@@ -58,7 +69,8 @@ let package = Package(
             dependencies: [
                 "ParameterServer",
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ],
+            swiftSettings: requestPathSettings),
 
         .executableTarget(
             name: "zps",

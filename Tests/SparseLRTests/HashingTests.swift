@@ -26,6 +26,29 @@ import Testing
         #expect(hasher.key(decimal) == hasher.key(field: "I5", value: "-204"))
     }
 
+    @Test("four states combined side by side equal each combined alone, whatever their lengths")
+    func fourLanesEqualOneAtATime() {
+        let hasher = FeatureHasher(bits: 24)
+        let lanes: [[(String, String)]] = [
+            [("C1", "68fd1e64"), ("C2", "80e26c9b"), ("C3", "fb936136"), ("C4", "7b4723c4")],
+            [("C5", ""), ("C6", "a"), ("C7", "25c83c98"), ("C8", "0123456789abcdef0")],
+            [("C9", "abc"), ("C10", ""), ("C11", ""), ("C12", "x")],
+        ]
+        for group in lanes {
+            let bytes = group.map { Array($0.1.utf8) }
+            var states = (hasher.fieldState(group[0].0), hasher.fieldState(group[1].0), hasher.fieldState(group[2].0), hasher.fieldState(group[3].0))
+            bytes[0].withUnsafeBytes { b0 in
+                bytes[1].withUnsafeBytes { b1 in
+                    bytes[2].withUnsafeBytes { b2 in
+                        bytes[3].withUnsafeBytes { b3 in TokenHash.combine(&states, (b0, b1, b2, b3)) }
+                    }
+                }
+            }
+            let keys = [hasher.key(states.0), hasher.key(states.1), hasher.key(states.2), hasher.key(states.3)]
+            #expect(keys == group.map { hasher.key(field: $0.0, value: $0.1) }, "\(group)")
+        }
+    }
+
     @Test func fieldsSeparateEqualValues() {
         let hasher = FeatureHasher(bits: 20)
         #expect(hasher.key(field: "C1", value: "abc") != hasher.key(field: "C2", value: "abc"))
