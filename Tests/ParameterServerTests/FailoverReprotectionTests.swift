@@ -114,9 +114,9 @@ struct FailoverReprotectionTests {
         for rank in 0..<3 where network.isRunning("mem://server-\(rank)") {
             network.execute(on: "mem://server-\(rank)", as: ServerCore.self) { core in
                 let held = core.heldRanges(table: table.id)
-                for range in held.primaries { primaries[range] = core.storedValues(table: table.id, range: range, replica: false) }
+                for range in held.primaries { primaries[range] = core.storedEntries(table: table.id, range: range, replica: false)?.entries }
                 for range in held.replicas {
-                    replicas.append((range, "server-\(rank)", core.storedValues(table: table.id, range: range, replica: true) ?? []))
+                    replicas.append((range, "server-\(rank)", core.storedEntries(table: table.id, range: range, replica: true)?.entries ?? []))
                 }
             }
         }

@@ -454,8 +454,9 @@ struct FailoverSimulation {
             outcome.acknowledged += counter.count
             outcome.failures += counter.failures
         }
-        var primaries: [KeyRange: [Float]] = [:]
-        var copies: [(KeyRange, String, [Float])] = []
+        // Whole entries: values and updater state (FTRL's z and n), which a promoted replica goes on from.
+        var primaries: [KeyRange: (keys: [UInt64], entries: [Float])] = [:]
+        var copies: [(KeyRange, String, (keys: [UInt64], entries: [Float]))] = []
         for (rank, endpoint) in (serverNames + [joinerName]).enumerated() where network.isRunning(endpoint) {
             network.execute(on: endpoint) { [table, joinerName] handler, _ in
                 let core = ((handler as? PrimaryWatch)?.shell ?? handler as! RoleShell<ServerCore>).machine
@@ -463,14 +464,14 @@ struct FailoverSimulation {
                 if endpoint == joinerName { outcome.joinerPrimaries = held.primaries }
                 for range in held.primaries {
                     if primaries[range] != nil { outcome.failures.append("two primaries of \(range)") }
-                    primaries[range] = core.storedValues(table: table.id, range: range, replica: false)
+                    primaries[range] = core.storedEntries(table: table.id, range: range, replica: false)
                 }
                 for range in held.replicas {
-                    copies.append((range, "server-\(rank)", core.storedValues(table: table.id, range: range, replica: true) ?? []))
+                    copies.append((range, "server-\(rank)", core.storedEntries(table: table.id, range: range, replica: true) ?? ([], [])))
                 }
             }
         }
-        for (range, holder, values) in copies where primaries[range] != values {
+        for (range, holder, copy) in copies where primaries[range].map({ $0.keys != copy.keys || $0.entries != copy.entries }) ?? true {
             outcome.copiesDiffer.append("\(holder)'s replica of \(range)")
         }
         // The primaries' ranges must tile the key space: what they leave out has no primary.

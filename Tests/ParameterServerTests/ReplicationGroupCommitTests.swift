@@ -90,10 +90,10 @@ struct ReplicationGroupCommitTests {
         var primary: [Float]?
         var replica: [Float]?
         network.execute(on: "mem://server-0", as: ServerCore.self) { core in
-            primary = core.storedValues(table: Self.table.id, range: primaryRange, replica: false)
+            primary = core.storedEntries(table: Self.table.id, range: primaryRange, replica: false)?.entries
         }
         network.execute(on: "mem://server-1", as: ServerCore.self) { core in
-            replica = core.storedValues(table: Self.table.id, range: primaryRange, replica: true)
+            replica = core.storedEntries(table: Self.table.id, range: primaryRange, replica: true)?.entries
         }
         var expected = [Float](repeating: 0, count: Int(primaryRange.count) * 2)
         for (index, keys) in pushes.enumerated() {

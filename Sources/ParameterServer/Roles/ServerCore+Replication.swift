@@ -145,12 +145,18 @@ extension ServerCore {
         (replication.replicatedKeys, replication.replicatedBytes)
     }
 
-    /// The values this server holds for `range` of table `table`, as primary or as replica (`nil`
-    /// when it holds no such store): how the simulator compares a chain's copies.
-    func storedValues(table: UInt32, range: KeyRange, replica: Bool) -> [Float]? {
-        guard let served = tables[table] else { return nil }
-        let store = (replica ? served.replicas : served.stores).first { $0.range == range }
-        return store?.snapshot(of: range).values
+    /// The stored keys of `range` of table `table` this server holds, as primary or as replica, and
+    /// their entries — values and updater state (FTRL's z and n), as a replicate carries them
+    /// (`nil` when it holds no such store): how the simulator compares a chain's copies.
+    func storedEntries(table: UInt32, range: KeyRange, replica: Bool) -> (keys: [UInt64], entries: [Float])? {
+        guard let served = tables[table], let store = (replica ? served.replicas : served.stores).first(where: { $0.range == range })
+        else { return nil }
+        let keys = store.storedKeys(in: range)
+        let entries = [Float](unsafeUninitializedCapacity: keys.count * store.entryWidth) { output, initialized in
+            keys.withUnsafeBytes { store.readEntries(keys: $0.baseAddress!, count: keys.count, into: output.baseAddress!) }
+            initialized = keys.count * store.entryWidth
+        }
+        return (keys, entries)
     }
 
     /// The ranges of `table` this server holds as primary and as replica.
