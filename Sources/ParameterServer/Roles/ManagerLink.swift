@@ -111,6 +111,19 @@ struct ManagerLink {
         }
     }
 
+    /// Throws once the manager may have handed this node's ranges to others: this node sent it no
+    /// heartbeat for longer than the heartbeat timeout (it was paused, as SIGSTOP does, or starved
+    /// of CPU), so the manager has had as long without one and may have declared it dead. Checked
+    /// by a server whose ranges have replicas before it serves a request and at every tick: a
+    /// server that comes back from such a pause stops before it answers anything from stores that
+    /// may be stale, whatever the manager's messages queued meanwhile say (they were sent before
+    /// the manager gave up on it).
+    func checkHeartbeatLease(now: ContinuousClock.Instant) throws {
+        guard table != nil, let lastHeartbeat, now - lastHeartbeat > settings.deadlines.heartbeatTimeout else { return }
+        throw NodeFailure(
+            "\(settings.name) sent the manager no heartbeat for \((now - lastHeartbeat).secondsText) (paused or starved of CPU), longer than the heartbeat timeout of \(settings.deadlines.heartbeatTimeout.secondsText): the manager may have given its ranges to other servers, so it stops before serving from them")
+    }
+
     /// Sends heartbeats and enforces the registration and manager-silence deadlines.
     mutating func tick(now: ContinuousClock.Instant, into directives: inout [NodeDirective]) throws {
         let deadlines = settings.deadlines

@@ -67,6 +67,9 @@ public final class ServerCore: RoleMachine {
     /// counted against ``PeerLimits`` (ServerCore+Holding.swift).
     var heldRequests: HeldRequestBudget
     var shuttingDown = false
+    /// Set once the server found its heartbeat lease run out (``ManagerLink/checkHeartbeatLease(now:)``):
+    /// it answers nothing more and stops.
+    var leaseLost = false
     /// This server's part in the replica chains of its ranges (docs/FAULT-TOLERANCE.md).
     var replication = ChainReplication(me: .unassigned)
     /// The keys pushes changed since results last went down the chains.
@@ -156,6 +159,7 @@ public final class ServerCore: RoleMachine {
     }
 
     func tick() {
+        guard leaseHolds() else { return }
         do {
             try link.tick(now: now, into: &directives)
         } catch {
@@ -184,7 +188,24 @@ public final class ServerCore: RoleMachine {
             return
         }
         guard link.isRegistered else { return holdEarly(frames, from: peer) }
+        guard leaseHolds() else { return }
         serve(frames, from: peer)
+    }
+
+    /// Whether this server may still serve: without replicas no other server can be given its
+    /// ranges, so it always may; with them, only while its heartbeats kept reaching the manager in
+    /// time (``ManagerLink/checkHeartbeatLease(now:)``). The first time it may not, it stops.
+    func leaseHolds() -> Bool {
+        if leaseLost { return false }
+        guard nodeTable.map({ !$0.chains.isEmpty }) ?? false else { return true }
+        do {
+            try link.checkHeartbeatLease(now: now)
+            return true
+        } catch {
+            leaseLost = true
+            stop(failing: error)
+            return false
+        }
     }
 
     /// Runs `body`; an error it throws is the node's failure and stops it.

@@ -1,0 +1,103 @@
+import Logging
+import Synchronization
+import Testing
+import ZeroMQ
+
+@testable import ParameterServer
+
+/// A server whose ranges have replicas serves only while its heartbeats reach the manager in time
+/// (docs/FAULT-TOLERANCE.md): one that was paused for longer than the heartbeat timeout, and was
+/// replaced meanwhile, stops before it answers anything queued for it from stores that are stale.
+@Suite("Server heartbeat lease")
+struct ServerHeartbeatLeaseTests {
+    static let table = TableSpec(name: "weights", id: 0, valueLength: 1, consistency: .eventual)
+    static let keySpace = KeyRange(0, 200)
+    static let deadlines = Deadlines(
+        startup: .seconds(10), request: .seconds(20), barrier: .seconds(10), shutdown: .seconds(5),
+        heartbeatInterval: .milliseconds(200), heartbeatTimeout: .seconds(1), job: .seconds(600))
+
+    static var logger: Logger {
+        var logger = Logger(label: "zps.test.lease")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    /// Two servers with `replication: 1`, one segment each (server 0 heads the lower half), one
+    /// worker; the worker's pull of `keys` of the lower half, and what server 0 sends after it comes
+    /// back from a pause past the heartbeat timeout.
+    static func pauseThePrimary() -> (pulled: [Float], late: [MessageKind], serverRuns: Bool, failure: String?) {
+        let network = InMemoryNetwork(seed: 3)
+        var managerSettings = ManagerSettings(
+            bindEndpoint: "mem://manager", servers: 2, workers: 1, keySpace: keySpace, deadlines: deadlines)
+        managerSettings.replication = 1
+        managerSettings.virtualNodes = 1
+        network.add(ManagerCore(settings: managerSettings, logger: logger) { _ in }, endpoint: "mem://manager")
+        func settings(_ role: NodeRole, _ rank: Int) -> NodeSettings {
+            NodeSettings(
+                role: role, rank: rank, managerEndpoint: "mem://manager", bindEndpoint: "mem://\(role)-\(rank)",
+                tables: [table], deadlines: deadlines)
+        }
+        let outcome = NodeOutcome()
+        network.add(ServerCore(settings: settings(.server, 0), outcome: outcome, logger: logger), endpoint: "mem://server-0")
+        network.add(ServerCore(settings: settings(.server, 1), outcome: NodeOutcome(), logger: logger), endpoint: "mem://server-1")
+        network.add(WorkerCore(settings: settings(.worker, 0), outcome: NodeOutcome(), logger: logger), endpoint: "mem://worker-0")
+        network.deliverAll()
+
+        let keys: [UInt64] = [3, 40, 77]
+        var timestamp: Int64 = 0
+        func push(_ value: Float) {
+            timestamp += 1
+            let stamp = Timestamp(timestamp)
+            network.execute(on: "mem://worker-0", as: WorkerCore.self) { core in
+                core.submit(
+                    WorkerCore.Request(kind: .push, table: table, keys: keys, values: keys.map { _ in value }, updater: nil,
+                                       iteration: nil, wantClock: false, pull: nil),
+                    timestamp: stamp, after: [], consistency: nil)
+            }
+        }
+        push(1)
+        network.deliverAll()
+        network.advance(by: .milliseconds(100))
+
+        // Server 0 stops running; a pull is queued for it; the manager gives up on it and the
+        // worker sends the pull again to server 1, now the range's primary.
+        network.pause("mem://server-0")
+        timestamp += 1
+        let pull = PendingPull(timestamp: Timestamp(timestamp))
+        network.execute(on: "mem://worker-0", as: WorkerCore.self) { core in
+            core.submit(
+                WorkerCore.Request(kind: .pull, table: table, keys: keys, values: nil, updater: nil,
+                                   iteration: nil, wantClock: false, pull: pull),
+                timestamp: Timestamp(timestamp), after: [], consistency: .sequential)
+        }
+        network.deliverAll()
+        network.advance(by: .milliseconds(1_600))
+        push(2)
+        network.deliverAll()
+
+        // Server 0 comes back: whatever it sends now is recorded.
+        let late = Mutex<[MessageKind]>([])
+        network.deliveryObserver = { from, to, frames in
+            guard from == "mem://server-0", to != "mem://manager", let message = try? MessageCodec.decodeEncoded(frames) else { return }
+            late.withLock { $0.append(message.header.kind) }
+        }
+        network.resume("mem://server-0")
+        network.deliverAll()
+        let pulled: [Float]
+        switch pull.result {
+        case .success(let values)?: pulled = values.values
+        default: pulled = []
+        }
+        return (pulled, late.withLock { $0 }, network.isRunning("mem://server-0"), outcome.failure)
+    }
+
+    @Test("with replication 1, a primary back from a pause past the timeout answers nothing queued for it and stops")
+    func pausedPrimaryStopsBeforeServing() {
+        let result = Self.pauseThePrimary()
+        // The pull was answered by server 1 after the fail-over: every key holds the first push.
+        #expect(result.pulled == [1, 1, 1])
+        #expect(result.late == [], "server 0 sent \(result.late) after its pause")
+        #expect(!result.serverRuns)
+        #expect(result.failure?.contains("sent the manager no heartbeat for") == true, "\(result.failure ?? "no failure")")
+    }
+}
