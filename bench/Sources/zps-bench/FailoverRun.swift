@@ -130,29 +130,15 @@ struct FailoverRun {
             bindEndpoint: "tcp://127.0.0.1:*", servers: Self.servers, workers: 2, keySpace: KeyRange(0, keySpace),
             deadlines: topology.deadlines)
         managerSettings.replication = 1
-        let (boundStream, bound) = AsyncStream.makeStream(of: String.self)
         var servers: [ServerProcess] = []
         defer { for server in servers { server.kill() } }
 
         let loadSets = KeySets(count: Self.loadKeys, keySpace: keySpace).keys
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { [managerSettings] in
-                do {
-                    try await ManagerNode(
-                        settings: managerSettings, logger: managerLogger, onBound: { bound.yield($0); bound.finish() },
-                        onFinish: { job in shared.state.withLock { $0.jobFailure = job.failure } }
-                    ).run()
-                } catch {
-                    shared.fail("the manager: \(error)")
-                }
-            }
-            var iterator = boundStream.makeAsyncIterator()
-            guard let managerEndpoint = await iterator.next() else { throw BenchError("the manager did not bind") }
-            for rank in 0..<Self.servers {
-                servers.append(try ServerProcess(
-                    executable: settings.zpsExecutable, topology: topologyPath, rank: rank, manager: managerEndpoint,
-                    directory: directory))
-            }
+            let managerEndpoint = try await ProcessCluster.start(
+                manager: managerSettings, logger: managerLogger, group: &group, fail: shared.fail,
+                jobFailed: { failure in shared.state.withLock { $0.jobFailure = failure } },
+                executable: settings.zpsExecutable, topology: topologyPath, directory: directory, servers: &servers)
             for rank in 0..<2 {
                 let workerSettings = NodeSettings(
                     role: .worker, rank: rank, managerEndpoint: managerEndpoint, bindEndpoint: "tcp://127.0.0.1:*",
@@ -173,11 +159,8 @@ struct FailoverRun {
             }
 
             // The kill, once both workers run and the probe has been answered a few times.
-            let setUpBy = ContinuousClock.now + .seconds(300)
-            while ContinuousClock.now < setUpBy {
-                let (ready, failed) = shared.state.withLock { ($0.filled && $0.probeAcks >= 20, !$0.failures.isEmpty) }
-                if ready || failed { break }
-                try await Task.sleep(for: .milliseconds(5))
+            try await ProcessCluster.waitForSetUp {
+                shared.state.withLock { ($0.filled && $0.probeAcks >= 20) || !$0.failures.isEmpty }
             }
             if shared.state.withLock({ $0.filled && $0.failures.isEmpty }) {
                 try await Task.sleep(for: delay)
@@ -190,12 +173,8 @@ struct FailoverRun {
             }
             try await group.waitForAll()
         }
-        for server in servers where server.rank != victim {
-            if await !server.waitForExit(within: .seconds(10)) {
-                shared.fail("server-\(server.rank) did not exit after the job; killed")
-            }
-        }
-        if let failure = shared.state.withLock({ $0.jobFailure }) { shared.fail("the job failed: \(failure)") }
+        await ProcessCluster.finish(
+            servers: servers.filter { $0.rank != victim }, jobFailure: shared.state.withLock { $0.jobFailure }, fail: shared.fail)
 
         let state = shared.state.withLock { $0 }
         var outcome = Outcome(victim: victim, delay: delay, probePushes: state.probePushes, loadPushes: state.loadPushes)

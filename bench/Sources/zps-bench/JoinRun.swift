@@ -96,30 +96,16 @@ struct JoinRun {
             deadlines: topology.deadlines)
         managerSettings.replication = 1
         managerSettings.virtualNodes = topology.servers.virtualNodes
-        let (boundStream, bound) = AsyncStream.makeStream(of: String.self)
         var servers: [ServerProcess] = []
         defer { for server in servers { server.kill() } }
         var joinedAt: ContinuousClock.Instant?
 
         let loadSets = KeySets(count: Self.loadKeys, keySpace: keySpace).keys
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { [managerSettings] in
-                do {
-                    try await ManagerNode(
-                        settings: managerSettings, logger: managerLogger, onBound: { bound.yield($0); bound.finish() },
-                        onFinish: { job in shared.state.withLock { $0.jobFailure = job.failure } }
-                    ).run()
-                } catch {
-                    shared.fail("the manager: \(error)")
-                }
-            }
-            var iterator = boundStream.makeAsyncIterator()
-            guard let managerEndpoint = await iterator.next() else { throw BenchError("the manager did not bind") }
-            for rank in 0..<Self.servers {
-                servers.append(try ServerProcess(
-                    executable: settings.zpsExecutable, topology: topologyPath, rank: rank, manager: managerEndpoint,
-                    directory: directory))
-            }
+            let managerEndpoint = try await ProcessCluster.start(
+                manager: managerSettings, logger: managerLogger, group: &group, fail: shared.fail,
+                jobFailed: { failure in shared.state.withLock { $0.jobFailure = failure } },
+                executable: settings.zpsExecutable, topology: topologyPath, directory: directory, servers: &servers)
             let workerSettings = NodeSettings(
                 role: .worker, rank: 0, managerEndpoint: managerEndpoint, bindEndpoint: "tcp://127.0.0.1:*",
                 tables: topology.tables, deadlines: topology.deadlines)
@@ -134,12 +120,7 @@ struct JoinRun {
             }
 
             // The join, once the load has run for the baseline.
-            let setUpBy = ContinuousClock.now + .seconds(300)
-            while ContinuousClock.now < setUpBy {
-                let (filled, failed) = shared.state.withLock { ($0.filled, !$0.failures.isEmpty) }
-                if filled || failed { break }
-                try await Task.sleep(for: .milliseconds(5))
-            }
+            try await ProcessCluster.waitForSetUp { shared.state.withLock { $0.filled || !$0.failures.isEmpty } }
             if shared.state.withLock({ $0.filled && $0.failures.isEmpty }) {
                 try await Task.sleep(for: Self.baseline + .milliseconds(Int(seed % 100)))
                 joinedAt = ContinuousClock.now
@@ -162,12 +143,7 @@ struct JoinRun {
             shared.state.withLock { $0.done = true }
             try await group.waitForAll()
         }
-        for server in servers {
-            if await !server.waitForExit(within: .seconds(10)) {
-                shared.fail("server-\(server.rank) did not exit after the job; killed")
-            }
-        }
-        if let failure = shared.state.withLock({ $0.jobFailure }) { shared.fail("the job failed: \(failure)") }
+        await ProcessCluster.finish(servers: servers, jobFailure: shared.state.withLock { $0.jobFailure }, fail: shared.fail)
 
         let state = shared.state.withLock { $0 }
         var outcome = Outcome(loadPushes: state.loadPushes, managerLine: state.managerLine)
