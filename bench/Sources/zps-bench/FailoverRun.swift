@@ -103,11 +103,8 @@ struct FailoverRun {
         // A random phase against the heartbeats and the load.
         let delay = Duration.milliseconds(100 + Int(random.next() % 200))
         let keySpace = UInt64(Self.servers * keysPerServer)
-        let directory = URL(fileURLWithPath: NSTemporaryDirectory())
-            .appendingPathComponent("zps-bench-failover-\(ProcessInfo.processInfo.processIdentifier)-\(keysPerServer)-\(seed)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let topologyPath = try Self.writeTopology(in: directory, keySpace: keySpace, settings: settings, workers: 2)
-        let topology = try Topology.load(path: topologyPath)
+        let (directory, topologyPath, topology) = try ProcessCluster.prepare(
+            run: "failover", keysPerServer: keysPerServer, seed: seed, settings: settings, workers: 2)
 
         let shared = Shared()
         let quiet = Logger(label: "zps-bench") { _ in SwiftLogNoOpLogHandler() }
@@ -231,22 +228,13 @@ struct FailoverRun {
     /// is done, then checks every key of the sets against the count of its pushes.
     private static func load(_ worker: Worker, keySpace: UInt64, sets: [[UInt64]], shared: Shared) async throws -> String {
         _ = try await worker.waitUntilRegistered()
-        var window: [Timestamp] = []
-        var lower: UInt64 = 0
-        while lower < keySpace {
-            let upper = min(keySpace, lower + UInt64(fillChunk))
-            window.append(try await worker.push(
-                table: tableID, keys: Array(lower..<upper), values: [Float](repeating: 1, count: Int(upper - lower))))
-            if window.count >= 8 { try await worker.wait(window.removeFirst()) }
-            lower = upper
-        }
-        try await worker.waitForAll()
+        try await ProcessCluster.fill(worker, keySpace: keySpace)
         try await worker.barrier("filled")
         shared.state.withLock { $0.filled = true }
 
         let ones = [Float](repeating: 1, count: loadKeys)
         var pushes = [Int](repeating: 0, count: sets.count)
-        window.removeAll()
+        var window: [Timestamp] = []
         var round = 0
         while !shared.state.withLock({ $0.probeDone || !$0.failures.isEmpty }) {
             let set = round % sets.count

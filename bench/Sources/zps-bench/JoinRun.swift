@@ -50,9 +50,8 @@ struct JoinRun {
         func fail(_ reason: String) { state.withLock { $0.failures.append(reason) } }
     }
 
-    static let tableID: UInt32 = 0
+    static let tableID = FailoverRun.tableID
     static let servers = 3
-    static let fillChunk = 100_000
     static let loadKeys = 10_000
     static let loadWindow = 4
     static let baseline: Duration = .seconds(2)
@@ -68,11 +67,8 @@ struct JoinRun {
     /// Runs the cluster, lets a fourth server join, and tears everything down.
     func measure() async throws -> Outcome {
         let keySpace = UInt64(Self.servers * keysPerServer)
-        let directory = URL(fileURLWithPath: NSTemporaryDirectory())
-            .appendingPathComponent("zps-bench-join-\(ProcessInfo.processInfo.processIdentifier)-\(keysPerServer)-\(seed)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let topologyPath = try FailoverRun.writeTopology(in: directory, keySpace: keySpace, settings: settings, workers: 1)
-        let topology = try Topology.load(path: topologyPath)
+        let (directory, topologyPath, topology) = try ProcessCluster.prepare(
+            run: "join", keysPerServer: keysPerServer, seed: seed, settings: settings, workers: 1)
 
         let shared = Shared()
         let quiet = Logger(label: "zps-bench") { _ in SwiftLogNoOpLogHandler() }
@@ -199,21 +195,12 @@ struct JoinRun {
     /// count of its pushes.
     private static func load(_ worker: Worker, keySpace: UInt64, sets: [[UInt64]], shared: Shared) async throws -> String {
         _ = try await worker.waitUntilRegistered()
-        var window: [Timestamp] = []
-        var lower: UInt64 = 0
-        while lower < keySpace {
-            let upper = min(keySpace, lower + UInt64(fillChunk))
-            window.append(try await worker.push(
-                table: tableID, keys: Array(lower..<upper), values: [Float](repeating: 1, count: Int(upper - lower))))
-            if window.count >= 8 { try await worker.wait(window.removeFirst()) }
-            lower = upper
-        }
-        try await worker.waitForAll()
+        try await ProcessCluster.fill(worker, keySpace: keySpace)
         shared.state.withLock { $0.filled = true }
 
         let ones = [Float](repeating: 1, count: loadKeys)
         var pushes = [Int](repeating: 0, count: sets.count)
-        window.removeAll()
+        var window: [Timestamp] = []
         var round = 0
         while !shared.state.withLock({ $0.done || !$0.failures.isEmpty }) {
             let set = round % sets.count

@@ -5,6 +5,19 @@ import ParameterServer
 /// The fail-over scenarios' cluster (`FailoverRun`, `JoinRun`): a manager in the bench's process
 /// and `zps server` processes that can die abruptly, with `replication: 1`.
 enum ProcessCluster {
+    /// A fresh folder for one run's topology and server logs, named after `run`, the store size and
+    /// the seed, and the topology written there (`FailoverRun.writeTopology`), loaded.
+    static func prepare(
+        run: String, keysPerServer: Int, seed: UInt64, settings: FailoverSettings, workers: Int
+    ) throws -> (directory: URL, topologyPath: String, topology: Topology) {
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory())
+            .appendingPathComponent("zps-bench-\(run)-\(ProcessInfo.processInfo.processIdentifier)-\(keysPerServer)-\(seed)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let keySpace = UInt64(FailoverRun.servers * keysPerServer)
+        let topologyPath = try FailoverRun.writeTopology(in: directory, keySpace: keySpace, settings: settings, workers: workers)
+        return (directory, topologyPath, try Topology.load(path: topologyPath))
+    }
+
     /// Adds the manager's task to `group` (a failure to run goes to `fail`, the job's failure when it
     /// ends to `jobFailed`), waits for its endpoint, and starts the topology's servers pointed at
     /// it, each appended to `servers` as it starts so that the caller's clean-up kills every one
@@ -32,6 +45,20 @@ enum ProcessCluster {
                 executable: executable, topology: topology, rank: rank, manager: endpoint, directory: directory))
         }
         return endpoint
+    }
+
+    /// Writes 1 to every key of the table below `keySpace`, 100K keys per push, 8 pushes in flight.
+    static func fill(_ worker: Worker, keySpace: UInt64) async throws {
+        var window: [Timestamp] = []
+        var lower: UInt64 = 0
+        while lower < keySpace {
+            let upper = min(keySpace, lower + UInt64(FailoverRun.fillChunk))
+            window.append(try await worker.push(
+                table: FailoverRun.tableID, keys: Array(lower..<upper), values: [Float](repeating: 1, count: Int(upper - lower))))
+            if window.count >= 8 { try await worker.wait(window.removeFirst()) }
+            lower = upper
+        }
+        try await worker.waitForAll()
     }
 
     /// Polls `done` every 5 ms until it holds, for at most 300 s: the set-up of a cluster under load.
