@@ -103,18 +103,14 @@ extension ServerCore {
 
     // MARK: - Ahead of the sender's order
 
-    /// Whether `incoming`, if the deduplicator would hold it until its sender's earlier requests
-    /// come, fits its sender's pool; refuses it with `busy` otherwise (like a full deduplicator
-    /// buffer, without using up its id: the requests before it have not come yet).
-    func admitAhead(_ incoming: Incoming) -> Bool {
-        let header = incoming.header
-        guard header.requestID > deduplicator.nextExpected(from: header.sender) else { return true }
-        guard let error = heldRequests.refusal(.sender(header.sender), bytes: incoming.heldBytes) else { return true }
+    /// Why `incoming`, which the deduplicator would hold until its sender's earlier requests come,
+    /// does not fit its sender's pool (`busy`), or `nil` when it fits.
+    func admitAhead(_ incoming: Incoming) -> WireError? {
+        guard let error = heldRequests.refusal(.sender(incoming.header.sender), bytes: incoming.heldBytes) else { return nil }
         if heldRequests.refusalIsWorthAWarning {
             logger.warning("\(link.settings.name) refused \(heldRequests.refused) request(s) so far for want of room to hold them; last from \(incoming.peer): \(error)")
         }
-        reply(error, to: header, peer: incoming.peer)
-        return false
+        return error
     }
 
     /// Counts `incoming`, which the deduplicator holds now.
