@@ -72,6 +72,10 @@ extension ServerCore {
     func serveInOrder(_ request: Result<Message, WireError>, header: Header, peer: PeerAddress) {
         let reply: Message?
         switch request {
+        case .success(let message) where skipsDroppedReply(message, to: peer):
+            // A retry reads again and is answered, once the peer has room.
+            deduplicator.recordReply(sender: header.sender, requestID: header.requestID, reply: .readAgain)
+            return
         case .success(let message): reply = answer(message, from: peer)
         case .failure(let error): reply = errorMessage(error, to: header, peer: peer)
         }
@@ -111,6 +115,8 @@ extension ServerCore {
                 send(acknowledgement(of: header), to: incoming.peer)
             case .replyAgain(_, _, .readAgain):
                 switch incoming.request {
+                case .success(let message) where skipsDroppedReply(message, to: incoming.peer):
+                    break
                 case .success(let message):
                     if let reply = answer(message, from: incoming.peer) { send(reply, to: incoming.peer) }
                 case .failure(let error):

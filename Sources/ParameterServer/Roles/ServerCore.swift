@@ -101,6 +101,11 @@ public final class ServerCore: RoleMachine {
     var rejectedRequests = 0
     /// Replies that could not be sent (their peer is gone).
     var unanswered = 0
+    /// Pull replies not built because the transport would drop them (``skipsDroppedReply(_:to:)``).
+    var skippedReplies = 0
+    /// For a message being handled: its sender, and the most payload bytes a reply to it may have
+    /// without being dropped (``NodeContext/replyRoom``); `nil` when any reply would go.
+    var replyRoom: (peer: PeerAddress, bytes: Int)?
     /// The time of the event being handled.
     var now: ContinuousClock.Instant = .now
     /// The endpoint this node is bound to, as of the event being handled.
@@ -135,6 +140,8 @@ public final class ServerCore: RoleMachine {
         case .started:
             link.start(context: context, into: &self.directives)
         case .received(let frames, let peer):
+            replyRoom = context.replyRoom.map { (peer, $0) }
+            defer { replyRoom = nil }
             received(frames, from: peer)
         case .tick:
             tick()
