@@ -34,8 +34,7 @@ struct ForeignClientStaleTableTests {
         try #require(ForeignClientTests.pythonHasModules, "CI=true and python3 cannot import zmq, msgpack and numpy")
         let directory = try ClusterSupport.temporaryDirectory("python-stale")
         let topology = try ClusterSupport.writeTopology(
-            in: directory, servers: 1, workers: 1, keySpace: 1 << 20, tables: [("weights", 1)],
-            deadlines: FailoverClusterTests.deadlineLines)
+            in: directory, servers: 1, workers: 1, keySpace: 1 << 20, tables: [("weights", 1)])
         let (manager, endpoint) = try await NodeProcess.startManager(topology: topology, directory: directory)
         let server = try NodeProcess.start("server", rank: 0, topology: topology, manager: endpoint, directory: directory)
         let joiner = Mutex<NodeProcess?>(nil)

@@ -71,7 +71,12 @@ struct EngineRequestDeduplicatorTests {
         // A sender never heard from: its first id ahead of the sequence is refused.
         var recorded = deduplicator.refuse(sender: worker, requestID: 2, reply: "busy 2")
         #expect(recorded)
-        recorded = deduplicator.refuse(sender: other, requestID: 1, reply: "x")
+        // The next expected id, nothing held: used up at once.
+        recorded = deduplicator.refuse(sender: other, requestID: 1, reply: "busy 1")
+        #expect(recorded)
+        #expect(deduplicator.nextExpected(from: other) == 2)
+        #expect(deduplicator.receive(sender: other, requestID: 1, "x") == [.replyAgain(sender: other, requestID: 1, "busy 1")])
+        recorded = deduplicator.refuse(sender: other, requestID: 1, reply: "again")
         #expect(!recorded)
         recorded = deduplicator.acceptInOrder(sender: worker, requestID: 1, reply: "ack 1")
         #expect(recorded)

@@ -78,6 +78,58 @@ struct ServerHeldRequestTests {
         #expect(server.heldRequests.refused == 2)
     }
 
+    @Test("a request of a sender the table does not list yet, refused busy, uses up its id once a table lists the sender from that connection; an impostor's refusal does not")
+    func unlistedRefusalUsesUpTheIDOnceListed() throws {
+        let server = try Self.server(limits: PeerLimits(unknownSenderRequests: 1))
+        let client = Machines.routed("client")
+        // An unknown sender fills the pool; the client's first push, and an impostor's push in the
+        // client's name, are refused.
+        #expect(try Self.replies(server.handle(
+            .received(Self.push(from: 10, requestID: 1), from: Machines.routed("intruder")), context: Self.at(.milliseconds(2)))).isEmpty)
+        #expect(try Self.replies(server.handle(.received(Self.push(from: 3, requestID: 1), from: client), context: Self.at(.milliseconds(3))))
+            == ["error 1 busy"])
+        #expect(try Self.replies(server.handle(
+            .received(Self.push(from: 3, requestID: 2), from: Machines.routed("impostor")), context: Self.at(.milliseconds(4))))
+            == ["error 2 busy"])
+        // Refusals are kept up to the unknown senders' request limit, the oldest out first.
+        #expect(server.unlistedRefusals.refusals.map(\.requestID) == [2])
+        // With room to keep both (and to hold two unknown senders' pushes):
+        let roomy = try Self.server(limits: PeerLimits(unknownSenderRequests: 2))
+        #expect(try Self.replies(roomy.handle(
+            .received(Self.push(from: 10, requestID: 1), from: Machines.routed("intruder")), context: Self.at(.milliseconds(2)))).isEmpty)
+        #expect(try Self.replies(roomy.handle(
+            .received(Self.push(from: 11, requestID: 1), from: Machines.routed("intruder-2")), context: Self.at(.milliseconds(2)))).isEmpty)
+        #expect(try Self.replies(roomy.handle(.received(Self.push(from: 3, requestID: 1), from: client), context: Self.at(.milliseconds(3))))
+            == ["error 1 busy"])
+        #expect(try Self.replies(roomy.handle(
+            .received(Self.push(from: 3, requestID: 2), from: Machines.routed("impostor")), context: Self.at(.milliseconds(4))))
+            == ["error 2 busy"])
+        #expect(roomy.unlistedRefusals.refusals.map(\.requestID) == [1, 2])
+        // A table lists the client, registered from its connection.
+        let nodeTable = NodeTable(version: 2, nodes: [
+            NodeInfo(id: NodeID(1), role: .server, rank: 0, endpoint: "mem://server-0", ranges: [Machines.keySpace]),
+            NodeInfo(id: NodeID(2), role: .worker, rank: 0, endpoint: "mem://worker-0"),
+            NodeInfo(id: NodeID(3), role: .client, rank: 0, endpoint: "client", routingID: Array("client".utf8)),
+        ])
+        let table = MessageCodec.encode(Message(header: Header(kind: .nodeTable, sender: .manager, requestID: 2, nodeTable: nodeTable)))
+        #expect(try Self.replies(roomy.handle(.received(table, from: Machines.manager), context: Self.at(.milliseconds(5)))).isEmpty)
+        #expect(roomy.unlistedRefusals.refusals.isEmpty)
+        #expect(roomy.deduplicator.nextExpected(from: NodeID(3)) == 2)
+        // The client's next push is served at once (the impostor's refusal used up nothing); its
+        // refused push sent again gets the same refusal.
+        #expect(try Self.replies(roomy.handle(.received(Self.push(from: 3, requestID: 2), from: client), context: Self.at(.milliseconds(6))))
+            == ["pushAck 2"])
+        #expect(try Self.replies(roomy.handle(.received(Self.push(from: 3, requestID: 1), from: client), context: Self.at(.milliseconds(7))))
+            == ["error 1 busy"])
+        // Only push 2 was applied.
+        let pull = MessageCodec.encode(Message(
+            header: Header(kind: .pull, sender: NodeID(3), requestID: 3, table: 0, timestamp: 3, keyCount: 2, valueLength: 2),
+            keys: Frame(array: [3, 7] as [UInt64])))
+        let pulled = try Machines.sends(roomy.handle(.received(pull, from: client), context: Self.at(.milliseconds(8))))
+        #expect(pulled.count == 1)
+        #expect(pulled.first??.payload == [Machines.bytes([1, 1, 1, 1] as [Float])])
+    }
+
     @Test("requests of unknown senders are held up to the byte limit (one always fits); more get busy")
     func unknownSendersByBytes() throws {
         let server = try Self.server(limits: PeerLimits(unknownSenderBytes: 40))

@@ -136,26 +136,26 @@ public struct RequestDeduplicator<Request: Sendable, Reply: Sendable>: Sendable 
         }
     }
 
-    /// Uses up `requestID` of `sender`, ahead of its sequence, without applying anything: `reply`
-    /// answers it and every copy of it, and the sequence passes it once the ids before it came.
-    /// Returns false, recording nothing, when the id is not ahead of the sequence, is held or
-    /// refused already, or `sender` has ``Settings/refusalLimit`` refusals waiting; the caller then
-    /// answers without using the id up.
+    /// Uses up `requestID` of `sender` without applying anything: `reply` answers it and every
+    /// copy of it. An id ahead of the sequence is passed once the ids before it came; the next
+    /// expected id, when no later one is held, is passed at once. Returns false, recording nothing,
+    /// when the id was passed already, is held or refused already, is the next expected id while
+    /// later ones are held, or `sender` has ``Settings/refusalLimit`` refusals waiting; the caller
+    /// then answers without using the id up.
     public mutating func refuse(sender: NodeID, requestID: UInt64, reply: Reply) -> Bool {
-        guard let index = senders.index(forKey: sender) else {
-            guard requestID > settings.firstRequestID else { return false }
-            var state = SenderState(nextExpected: settings.firstRequestID)
-            state.refused[requestID] = reply
-            senders[sender] = state
+        guard requestID >= settings.firstRequestID else { return false }
+        // Taken out of the dictionary while it changes, so that its caches are not copied on write.
+        var state = senders.removeValue(forKey: sender) ?? SenderState(nextExpected: settings.firstRequestID)
+        defer { senders[sender] = state }
+        if requestID == state.nextExpected {
+            guard state.buffered.isEmpty else { return false }
+            state.replies[requestID] = reply
+            Self.advance(&state, window: settings.replyWindow)
+            while Self.passRefused(&state, window: settings.replyWindow) {}
             return true
         }
-        // Changed in place through the dictionary's storage: no copy of the sender's caches.
-        return Self.refuse(&senders.values[index], requestID: requestID, reply: reply, limit: settings.refusalLimit)
-    }
-
-    private static func refuse(_ state: inout SenderState, requestID: UInt64, reply: Reply, limit: Int) -> Bool {
         guard requestID > state.nextExpected, state.buffered[requestID] == nil, state.refused[requestID] == nil,
-            state.refused.count < limit
+            state.refused.count < settings.refusalLimit
         else { return false }
         state.refused[requestID] = reply
         return true

@@ -101,6 +101,9 @@ public final class ServerCore: RoleMachine {
     var rejectedRequests = 0
     /// Replies that could not be sent (their peer is gone).
     var unanswered = 0
+    /// Refusals of requests of senders the node table did not list yet, which use up their ids
+    /// once a table lists the sender.
+    var unlistedRefusals: UnlistedRefusals
     /// Pull replies not built because the transport would drop them (``skipsDroppedReply(_:to:)``).
     var skippedReplies = 0
     /// For a message being handled: its sender, and the most payload bytes a reply to it may have
@@ -123,6 +126,7 @@ public final class ServerCore: RoleMachine {
         self.functions = functions
         filters = ServerFilters(tables: settings.tables)
         heldRequests = HeldRequestBudget(limits: settings.peerLimits)
+        unlistedRefusals = UnlistedRefusals(limit: settings.peerLimits.unknownSenderRequests)
         self.outcome = outcome
         self.logger = logger
     }
