@@ -7,7 +7,7 @@ import ZeroMQ
 /// Attacks 3 and 5 of issue 17 against a real server process: a registered client that asks for
 /// large replies and never reads them, and a flood of requests from sender ids the node table does
 /// not list. The server stays alive and within its configured memory, a worker beside them stays
-/// exact, and the silent peer's queue is released once it leaves.
+/// exact, and the silent peer's queue is released, and its memory handed back, once it leaves.
 extension HostilePeerTests {
     /// The server's resident memory, from /proc/PID/status.
     static func residentBytes(of pid: Int32) -> Int? {
@@ -92,13 +92,20 @@ extension HostilePeerTests {
         leave.wait()
     }
 
-    @Test("a client that asks for 100 replies of 3 MB and reads none: the server drops and counts them, stays within its reply budget, and a worker stays exact; after it leaves the queue is released and memory stays below baseline plus budget")
+    @Test("a client that asks for 100 replies of 3 MB and reads none: the server drops and counts them, stays within its reply budget, and a worker stays exact; after it leaves the queue is released and memory is back at the baseline within one reply")
     func peerThatNeverReads() async throws {
         let replyBudget = 32 << 20
         let slack = 64 << 20
         let keySpace = 1 << 20
         let pulls = 100
         let pulledRange = KeyRange(0, 1 << 18)  // 3 MiB per reply: 8 bytes of key and 4 of value per key
+        // Once the client left, every reply queued for it is freed and handed back to the system.
+        // What may stay resident beyond the baseline is small: allocations made meanwhile among the
+        // freed replies (the worker's requests, per-connection state of a few KiB) and the pages
+        // holding the free chunks' headers. One reply's size bounds that with room to spare, and
+        // is a tenth of the ~30 MiB of queued replies that stayed resident while a thread's free
+        // heap top was not trimmed: keeping even one reply's memory fails the test.
+        let afterSlack = Int(pulledRange.upperBound - pulledRange.lowerBound) * 12
         let directory = try ClusterSupport.temporaryDirectory("silent-peer")
         let topology = try ClusterSupport.writeTopology(
             in: directory, servers: 1, workers: 1, keySpace: keySpace, tables: [("weights", 1)],
@@ -165,11 +172,11 @@ extension HostilePeerTests {
             leave.signal()
             while left.withLock({ $0 == nil }) { try await Task.sleep(for: .milliseconds(20)) }
             try left.withLock { $0! }.get()
-            // The queue is released once the client is gone; poll until the resident memory is
-            // below the baseline plus the budget.
+            // The queue is released once the client is gone, and its memory handed back; poll
+            // until the resident memory is back at the baseline (within the slack).
             let deadline = ContinuousClock.now + .seconds(20)
             var after = Self.residentBytes(of: pid) ?? .max
-            while after > baseline + replyBudget, ContinuousClock.now < deadline {
+            while after > baseline + afterSlack, ContinuousClock.now < deadline {
                 try await round()
                 try await Task.sleep(for: .milliseconds(100))
                 after = Self.residentBytes(of: pid) ?? .max
@@ -191,8 +198,8 @@ extension HostilePeerTests {
             result.peak < result.baseline + replyBudget + slack,
             "peak \(megabytes(result.peak)) from a baseline of \(megabytes(result.baseline)) (reply budget \(megabytes(replyBudget)), slack \(megabytes(slack)))")
         #expect(
-            result.after <= result.baseline + replyBudget,
-            "\(megabytes(result.after)) after the client left, from a baseline of \(megabytes(result.baseline)), peak \(megabytes(result.peak))")
+            result.after <= result.baseline + afterSlack,
+            "\(megabytes(result.after)) after the client left, from a baseline of \(megabytes(result.baseline)) (slack \(megabytes(afterSlack))), peak \(megabytes(result.peak))")
         #expect(try await manager.waitForExit(within: .seconds(30)) == 0)
         #expect(try await server.waitForExit(within: .seconds(30)) == 0, "server: \(server.errors.suffix(1000))")
         print("silent peer: baseline \(megabytes(result.baseline)), peak \(megabytes(result.peak)), after \(megabytes(result.after)), \(result.dropped)+ replies dropped, \(result.rounds) worker rounds")

@@ -8,7 +8,8 @@ struct LaunchClusterTests {
     /// A topology with a fixed manager port (a launcher's tasks cannot learn an ephemeral one),
     /// servers and workers on ephemeral ports, and hosts left at their default.
     static func topology(
-        in directory: URL, servers: Int, workers: Int, managerPort: Int = 20_000 + Int(getpid() % 20_000)
+        in directory: URL, servers: Int, workers: Int, managerPort: Int = 20_000 + Int(getpid() % 20_000),
+        security: String = "security: { insecure: true }   # zps launch binds 0.0.0.0"
     ) throws -> String {
         let yaml = """
             name: launched
@@ -19,7 +20,7 @@ struct LaunchClusterTests {
             tables: [{ name: weights, value_length: 2, updater: add, consistency: eventual }]
             deadlines: { startup: 30s }
             application: { kind: pushpull, keys: 20000, rounds: 2 }
-            security: { insecure: true }   # zps launch binds 0.0.0.0
+            \(security)
             """
         let path = directory.appendingPathComponent("topology.yaml").path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
@@ -60,6 +61,33 @@ struct LaunchClusterTests {
         defer { task.kill() }
         #expect(try await task.waitForExit(within: .seconds(10)) == 1)
         #expect(task.errors == "zps launch: Slurm started 4 task(s) (SLURM_NTASKS=4), but the topology has 5 nodes: 1 manager, 2 server(s), 2 worker(s); start 5 tasks\n")
+    }
+
+    @Test("a plaintext topology without insecure: true: each launched task fails before it binds, naming the address and what to put in the topology")
+    func plaintextTopologyRefused() async throws {
+        let directory = try ClusterSupport.temporaryDirectory("launch-plaintext")
+        let port = 20_000 + Int(getpid() % 20_000)
+        let topology = try Self.topology(in: directory, servers: 1, workers: 1, managerPort: port, security: "")
+        let tasks = try (0..<2).map { rank in
+            try NodeProcess(
+                "task-\(rank)", arguments: ["launch", "--topology", topology], directory: directory,
+                environment: [
+                    "SLURM_PROCID": "\(rank)", "SLURM_NTASKS": "3", "SLURM_STEP_NODELIST": "localhost", "SLURMD_NODENAME": "localhost",
+                ])
+        }
+        defer { for task in tasks { task.kill() } }
+        // The manager binds its fixed port on every interface, the server an ephemeral one.
+        for (task, endpoint) in zip(tasks, ["tcp://0.0.0.0:\(port)", "tcp://0.0.0.0:*"]) {
+            #expect(try await task.waitForExit(within: .seconds(10)) == 1)
+            #expect(task.errors == """
+                zps: launch: this node would bind \(endpoint) (zps launch binds every interface, so that the other nodes \
+                reach it), and \(topology) is plaintext, so anyone who reaches that port could write to the cluster. \
+                Add one of these to \(topology):
+                  security: { curve: { cluster_secret_key_file: keys/cluster.key_secret } }   # zps keygen keys/cluster writes the pair (docs/DEPLOY.md)
+                  security: { insecure: true }   # plaintext, on a network only the cluster reaches
+
+                """, "\(task.name)")
+        }
     }
 
     @Test("Kubernetes-style: each role started with --role, ranks from the pod ordinal and the completion index")

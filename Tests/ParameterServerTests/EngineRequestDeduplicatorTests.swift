@@ -31,6 +31,60 @@ struct EngineRequestDeduplicatorTests {
         #expect(deduplicator.bufferedCount(from: worker) == 0)
     }
 
+    @Test func aRefusalAheadUsesUpItsID() {
+        var deduplicator = Deduplicator(settings: .init(refusalLimit: 2))
+        #expect(deduplicator.receive(sender: worker, requestID: 2, "b") == [.buffer(sender: worker, requestID: 2)])
+        var recorded = deduplicator.refuse(sender: worker, requestID: 3, reply: "busy 3")
+        #expect(recorded)
+        // Not ahead, held already, refused already: nothing recorded.
+        recorded = deduplicator.refuse(sender: worker, requestID: 1, reply: "x")
+        #expect(!recorded)
+        recorded = deduplicator.refuse(sender: worker, requestID: 2, reply: "x")
+        #expect(!recorded)
+        recorded = deduplicator.refuse(sender: worker, requestID: 3, reply: "x")
+        #expect(!recorded)
+        #expect(deduplicator.isWaiting(sender: worker, requestID: 2) && deduplicator.isWaiting(sender: worker, requestID: 3))
+        #expect(!deduplicator.isWaiting(sender: worker, requestID: 4))
+        // A copy of the refused id gets its reply again.
+        #expect(deduplicator.receive(sender: worker, requestID: 3, "c") == [.replyAgain(sender: worker, requestID: 3, "busy 3")])
+        recorded = deduplicator.refuse(sender: worker, requestID: 5, reply: "busy 5")
+        #expect(recorded)
+        // The limit of refusals waiting: the third is not recorded.
+        recorded = deduplicator.refuse(sender: worker, requestID: 7, reply: "busy 7")
+        #expect(!recorded)
+        #expect(deduplicator.refusedCount(from: worker) == 2)
+        #expect(deduplicator.receive(sender: worker, requestID: 4, "d") == [.buffer(sender: worker, requestID: 4)])
+        // The gap fills: 1, 2 and 4 are applied, the sequence passes 3 and 5.
+        #expect(deduplicator.receive(sender: worker, requestID: 1, "a") == [
+            .apply(sender: worker, requestID: 1, "a"),
+            .apply(sender: worker, requestID: 2, "b"),
+            .apply(sender: worker, requestID: 4, "d"),
+        ])
+        #expect(deduplicator.nextExpected(from: worker) == 6)
+        #expect(deduplicator.refusedCount(from: worker) == 0)
+        #expect(deduplicator.receive(sender: worker, requestID: 5, "e") == [.replyAgain(sender: worker, requestID: 5, "busy 5")])
+        #expect(deduplicator.receive(sender: worker, requestID: 6, "f") == [.apply(sender: worker, requestID: 6, "f")])
+    }
+
+    @Test func anInOrderRequestPassesTheRefusalsBehindIt() {
+        var deduplicator = Deduplicator()
+        // A sender never heard from: its first id ahead of the sequence is refused.
+        var recorded = deduplicator.refuse(sender: worker, requestID: 2, reply: "busy 2")
+        #expect(recorded)
+        // The next expected id, nothing held: used up at once.
+        recorded = deduplicator.refuse(sender: other, requestID: 1, reply: "busy 1")
+        #expect(recorded)
+        #expect(deduplicator.nextExpected(from: other) == 2)
+        #expect(deduplicator.receive(sender: other, requestID: 1, "x") == [.replyAgain(sender: other, requestID: 1, "busy 1")])
+        recorded = deduplicator.refuse(sender: other, requestID: 1, reply: "again")
+        #expect(!recorded)
+        recorded = deduplicator.acceptInOrder(sender: worker, requestID: 1, reply: "ack 1")
+        #expect(recorded)
+        #expect(deduplicator.nextExpected(from: worker) == 3)
+        #expect(deduplicator.receive(sender: worker, requestID: 2, "b") == [.replyAgain(sender: worker, requestID: 2, "busy 2")])
+        #expect(deduplicator.receive(sender: worker, requestID: 1, "a") == [.replyAgain(sender: worker, requestID: 1, "ack 1")])
+    }
+
     @Test func retriesAreAnsweredFromTheReplyCache() {
         var deduplicator = Deduplicator()
         _ = deduplicator.receive(sender: worker, requestID: 1, "a")

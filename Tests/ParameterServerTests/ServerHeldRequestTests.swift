@@ -78,6 +78,58 @@ struct ServerHeldRequestTests {
         #expect(server.heldRequests.refused == 2)
     }
 
+    @Test("a request of a sender the table does not list yet, refused busy, uses up its id once a table lists the sender from that connection; an impostor's refusal does not")
+    func unlistedRefusalUsesUpTheIDOnceListed() throws {
+        let server = try Self.server(limits: PeerLimits(unknownSenderRequests: 1))
+        let client = Machines.routed("client")
+        // An unknown sender fills the pool; the client's first push, and an impostor's push in the
+        // client's name, are refused.
+        #expect(try Self.replies(server.handle(
+            .received(Self.push(from: 10, requestID: 1), from: Machines.routed("intruder")), context: Self.at(.milliseconds(2)))).isEmpty)
+        #expect(try Self.replies(server.handle(.received(Self.push(from: 3, requestID: 1), from: client), context: Self.at(.milliseconds(3))))
+            == ["error 1 busy"])
+        #expect(try Self.replies(server.handle(
+            .received(Self.push(from: 3, requestID: 2), from: Machines.routed("impostor")), context: Self.at(.milliseconds(4))))
+            == ["error 2 busy"])
+        // Refusals are kept up to the unknown senders' request limit, the oldest out first.
+        #expect(server.unlistedRefusals.refusals.map(\.requestID) == [2])
+        // With room to keep both (and to hold two unknown senders' pushes):
+        let roomy = try Self.server(limits: PeerLimits(unknownSenderRequests: 2))
+        #expect(try Self.replies(roomy.handle(
+            .received(Self.push(from: 10, requestID: 1), from: Machines.routed("intruder")), context: Self.at(.milliseconds(2)))).isEmpty)
+        #expect(try Self.replies(roomy.handle(
+            .received(Self.push(from: 11, requestID: 1), from: Machines.routed("intruder-2")), context: Self.at(.milliseconds(2)))).isEmpty)
+        #expect(try Self.replies(roomy.handle(.received(Self.push(from: 3, requestID: 1), from: client), context: Self.at(.milliseconds(3))))
+            == ["error 1 busy"])
+        #expect(try Self.replies(roomy.handle(
+            .received(Self.push(from: 3, requestID: 2), from: Machines.routed("impostor")), context: Self.at(.milliseconds(4))))
+            == ["error 2 busy"])
+        #expect(roomy.unlistedRefusals.refusals.map(\.requestID) == [1, 2])
+        // A table lists the client, registered from its connection.
+        let nodeTable = NodeTable(version: 2, nodes: [
+            NodeInfo(id: NodeID(1), role: .server, rank: 0, endpoint: "mem://server-0", ranges: [Machines.keySpace]),
+            NodeInfo(id: NodeID(2), role: .worker, rank: 0, endpoint: "mem://worker-0"),
+            NodeInfo(id: NodeID(3), role: .client, rank: 0, endpoint: "client", routingID: Array("client".utf8)),
+        ])
+        let table = MessageCodec.encode(Message(header: Header(kind: .nodeTable, sender: .manager, requestID: 2, nodeTable: nodeTable)))
+        #expect(try Self.replies(roomy.handle(.received(table, from: Machines.manager), context: Self.at(.milliseconds(5)))).isEmpty)
+        #expect(roomy.unlistedRefusals.refusals.isEmpty)
+        #expect(roomy.deduplicator.nextExpected(from: NodeID(3)) == 2)
+        // The client's next push is served at once (the impostor's refusal used up nothing); its
+        // refused push sent again gets the same refusal.
+        #expect(try Self.replies(roomy.handle(.received(Self.push(from: 3, requestID: 2), from: client), context: Self.at(.milliseconds(6))))
+            == ["pushAck 2"])
+        #expect(try Self.replies(roomy.handle(.received(Self.push(from: 3, requestID: 1), from: client), context: Self.at(.milliseconds(7))))
+            == ["error 1 busy"])
+        // Only push 2 was applied.
+        let pull = MessageCodec.encode(Message(
+            header: Header(kind: .pull, sender: NodeID(3), requestID: 3, table: 0, timestamp: 3, keyCount: 2, valueLength: 2),
+            keys: Frame(array: [3, 7] as [UInt64])))
+        let pulled = try Machines.sends(roomy.handle(.received(pull, from: client), context: Self.at(.milliseconds(8))))
+        #expect(pulled.count == 1)
+        #expect(pulled.first??.payload == [Machines.bytes([1, 1, 1, 1] as [Float])])
+    }
+
     @Test("requests of unknown senders are held up to the byte limit (one always fits); more get busy")
     func unknownSendersByBytes() throws {
         let server = try Self.server(limits: PeerLimits(unknownSenderBytes: 40))
@@ -90,7 +142,7 @@ struct ServerHeldRequestTests {
         #expect(server.heldRequests.held(in: .unknownSenders) == .init(requests: 1, bytes: 32))
     }
 
-    @Test("a sender's requests routed by a newer node table are held up to its limit; the next gets busy; the table serves the held ones")
+    @Test("a sender's requests routed by a newer node table are held up to its limit; the next gets busy and uses up its id; the table serves the held ones")
     func awaitingTablePerSender() throws {
         let server = try Self.server(limits: PeerLimits(heldRequestsPerSender: 2))
         var answered: [String] = []
@@ -103,32 +155,95 @@ struct ServerHeldRequestTests {
         let served = try Self.replies(server.handle(.received(Self.table(version: 2), from: Machines.manager), context: Self.at(.milliseconds(3))))
         #expect(served == ["pushAck 1", "pushAck 2"])
         #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init())
-        // The refused request, sent again, is served: both earlier pushes and it applied once each.
+        // The refusal used up id 3: sent again it gets busy again, and the next id is served.
         #expect(try Self.replies(server.handle(
             .received(Self.push(from: 2, requestID: 3, tableVersion: 2), from: Self.worker), context: Self.at(.milliseconds(4))))
-            == ["pushAck 3"])
-        let pull = MessageCodec.encode(Message(
-            header: Header(kind: .pull, sender: NodeID(2), requestID: 4, table: 0, timestamp: 4, keyCount: 2, valueLength: 2),
-            keys: Frame(array: [3, 7] as [UInt64])))
-        let pulled = try Machines.sends(server.handle(.received(pull, from: Self.worker), context: Self.at(.milliseconds(5))))
-        #expect(pulled.first??.payload == [Machines.bytes([3, 3, 3, 3] as [Float])])
+            == ["error 3 busy"])
+        #expect(try Self.replies(server.handle(
+            .received(Self.push(from: 2, requestID: 4, tableVersion: 2), from: Self.worker), context: Self.at(.milliseconds(5))))
+            == ["pushAck 4"])
+        // Pushes 1, 2 and 4 applied once each.
+        #expect(try Self.pulled(from: server, requestID: 5, at: .milliseconds(6)) == Machines.bytes([3, 3, 3, 3] as [Float]))
     }
 
-    @Test("a sender's requests ahead of its order are held up to its byte limit; the next gets busy without using up its id")
+    @Test("a sender's requests ahead of its order are held up to its byte limit; the next gets busy at once and uses up its id: the later ones do not wait for it, and a copy of it gets the same busy")
     func aheadOfOrderPerSender() throws {
         let server = try Self.server(limits: PeerLimits(heldBytesPerSender: 40))
-        var answered: [String] = []
-        for id: UInt64 in [2, 3] {
-            answered += try Self.replies(server.handle(
-                .received(Self.push(from: 2, requestID: id), from: Self.worker), context: Self.at(.milliseconds(2))))
-        }
-        #expect(answered == ["error 3 busy"])
+        #expect(try Self.replies(server.handle(
+            .received(Self.push(from: 2, requestID: 2), from: Self.worker), context: Self.at(.milliseconds(2)))).isEmpty)
+        let refused = try Machines.sends(server.handle(
+            .received(Self.push(from: 2, requestID: 3), from: Self.worker), context: Self.at(.milliseconds(2))))
+        #expect(refused.map { $0.map { "\($0.header.kind) \($0.header.requestID) \($0.header.errorCode?.name ?? "")" } } == ["error 3 busy"])
         #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init(requests: 1, bytes: 32))
+        #expect(server.deduplicator.refusedCount(from: NodeID(2)) == 1)
+        // Request 1 lets 2 through, and the sequence passes the refused 3.
         #expect(try Self.replies(server.handle(.received(Self.push(from: 2, requestID: 1), from: Self.worker), context: Self.at(.milliseconds(3))))
             == ["pushAck 1", "pushAck 2"])
         #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init())
+        #expect(server.deduplicator.nextExpected(from: NodeID(2)) == 4)
+        #expect(server.deduplicator.refusedCount(from: NodeID(2)) == 0)
+        // The next request is served at once; request 3 sent again gets its error again and is not applied.
+        #expect(try Self.replies(server.handle(.received(Self.push(from: 2, requestID: 4), from: Self.worker), context: Self.at(.milliseconds(4))))
+            == ["pushAck 4"])
+        let again = try Machines.sends(server.handle(
+            .received(Self.push(from: 2, requestID: 3), from: Self.worker), context: Self.at(.milliseconds(5))))
+        // The same reply as the refusal, message and all.
+        #expect(again.count == 1)
+        #expect(again.first??.header == refused.first??.header)
+        // Pushes 1, 2 and 4 applied once each: 3 per value.
+        #expect(try Self.pulled(from: server, requestID: 5, at: .milliseconds(6)) == Machines.bytes([3, 3, 3, 3] as [Float]))
+    }
+
+    @Test("a request ahead of its sender's order that does not decode is answered at once and uses up its id")
+    func undecodableAheadOfOrder() throws {
+        let server = try Self.server(limits: PeerLimits())
+        // Request 2 lists its keys in descending order.
+        let unsorted = MessageCodec.encode(Message(
+            header: Header(kind: .push, sender: NodeID(2), requestID: 2, table: 0, timestamp: 2, keyCount: 2, valueLength: 2),
+            keys: Frame(array: [7, 3] as [UInt64]), values: Frame(array: [1, 1, 1, 1] as [Float])))
+        #expect(try Self.replies(server.handle(.received(unsorted, from: Self.worker), context: Self.at(.milliseconds(2))))
+            == ["error 2 unsortedKeys"])
+        #expect(try Self.replies(server.handle(.received(Self.push(from: 2, requestID: 1), from: Self.worker), context: Self.at(.milliseconds(3))))
+            == ["pushAck 1"])
         #expect(try Self.replies(server.handle(.received(Self.push(from: 2, requestID: 3), from: Self.worker), context: Self.at(.milliseconds(4))))
             == ["pushAck 3"])
+        #expect(try Self.replies(server.handle(.received(unsorted, from: Self.worker), context: Self.at(.milliseconds(5))))
+            == ["error 2 unsortedKeys"])
+        #expect(try Self.pulled(from: server, requestID: 4, at: .milliseconds(6)) == Machines.bytes([2, 2, 2, 2] as [Float]))
+    }
+
+    @Test("with 1,024 requests ahead of its sender's order held, the next is refused tooLarge and uses up its id")
+    func fullOrderBufferUsesUpTheID() throws {
+        // Room in the held-request pool for more than the deduplicator's 1,024.
+        let server = try Self.server(limits: PeerLimits(heldRequestsPerSender: 2000))
+        for id in UInt64(2)...1025 {
+            #expect(try Self.replies(server.handle(
+                .received(Self.push(from: 2, requestID: id), from: Self.worker), context: Self.at(.milliseconds(2)))).isEmpty)
+        }
+        #expect(try Self.replies(server.handle(
+            .received(Self.push(from: 2, requestID: 1026), from: Self.worker), context: Self.at(.milliseconds(3))))
+            == ["error 1026 tooLarge"])
+        let served = try Self.replies(server.handle(
+            .received(Self.push(from: 2, requestID: 1), from: Self.worker), context: Self.at(.milliseconds(4))))
+        #expect(served == (UInt64(1)...1025).map { "pushAck \($0)" })
+        #expect(try Self.replies(server.handle(
+            .received(Self.push(from: 2, requestID: 1027), from: Self.worker), context: Self.at(.milliseconds(5))))
+            == ["pushAck 1027"])
+        #expect(try Self.replies(server.handle(
+            .received(Self.push(from: 2, requestID: 1026), from: Self.worker), context: Self.at(.milliseconds(6))))
+            == ["error 1026 tooLarge"])
+        #expect(try Self.pulled(from: server, requestID: 1028, at: .milliseconds(7)) == Machines.bytes([Float](repeating: 1026, count: 4)))
+    }
+
+    /// The values of keys 3 and 7 that a pull from worker 2 with `requestID` reads, as the bytes
+    /// of the reply's values frame (`nil` unless the only reply is a pull reply).
+    static func pulled(from server: ServerCore, requestID: UInt64, at offset: Duration) throws -> [UInt8]? {
+        let pull = MessageCodec.encode(Message(
+            header: Header(kind: .pull, sender: NodeID(2), requestID: requestID, table: 0, timestamp: Int64(requestID), keyCount: 2, valueLength: 2),
+            keys: Frame(array: [3, 7] as [UInt64])))
+        let sent = try Machines.sends(server.handle(.received(pull, from: Self.worker), context: Self.at(offset)))
+        guard sent.count == 1, let reply = sent[0], reply.header.kind == .pullReply else { return nil }
+        return reply.payload.first
     }
 
     @Test("pulls of a bsp table for an iteration not applied yet are held up to the sender's limit; the next gets busy; the iteration's push answers the held one")

@@ -86,6 +86,12 @@ struct TransportReplyBudgetTests {
         #expect(dropped > 0, "a peer that reads nothing took \(replies) MiB")
         // A reply is queued only while the peer's queue stays within the budget.
         #expect(mostQueued <= limit)
+        // The room left for the peer whose replies were dropped is what its budget leaves; a peer
+        // that reads was never dropped to, and any reply goes to it.
+        let queued = setup.io.replyBudget.queuedBytes(for: Array("silent".utf8))
+        #expect(queued > 0)
+        #expect(setup.io.replyRoom(for: peer) == limit - queued)
+        #expect(setup.io.replyRoom(for: readerPeer) == nil)
         #expect(setup.io.replyBudget.droppedBytes == dropped * payload.count)
         // The peer that reads got every reply.
         #expect(readerReceived == replies)
@@ -101,6 +107,7 @@ struct TransportReplyBudgetTests {
         }
         #expect(setup.io.replyBudget.trackedPeers == 0)
         #expect(recovered == 1)
+        #expect(setup.io.replyRoom(for: peer) == nil)
     }
 
     @Test("small replies to a peer that does not read stop at the send high-water mark without blocking: sent plus dropped is every reply")

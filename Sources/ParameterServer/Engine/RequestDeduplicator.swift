@@ -8,7 +8,11 @@
 /// - an id ahead of the sequence is buffered until the gap fills (at most ``Settings/bufferLimit``
 ///   per sender, beyond which it is refused rather than letting one sender grow memory without end);
 /// - an id already applied is answered again from a small cache of recent replies (the last
-///   ``Settings/replyWindow`` ids per sender); one older than that is refused, since its reply is gone.
+///   ``Settings/replyWindow`` ids per sender); one older than that is refused, since its reply is gone;
+/// - an id ahead of the sequence that the shell refuses outright (it cannot be decoded, or there is
+///   no room to hold it) is recorded with its reply by ``refuse(sender:requestID:reply:)``: it uses
+///   up its id, so the sequence passes it when the gap before it fills, and a copy of it gets the same
+///   reply (at most ``Settings/refusalLimit`` per sender, so that refusals cannot grow memory either).
 ///
 /// A pure state machine, generic over what the shell calls a request and a reply.
 public struct RequestDeduplicator<Request: Sendable, Reply: Sendable>: Sendable {
@@ -20,12 +24,16 @@ public struct RequestDeduplicator<Request: Sendable, Reply: Sendable>: Sendable 
         public var replyWindow: Int
         /// The id every sender starts counting from.
         public var firstRequestID: UInt64
+        /// How many refused ids ahead of the sequence per sender keep their reply until the
+        /// sequence reaches them.
+        public var refusalLimit: Int
 
         /// Creates settings; limits below 1 are raised to 1.
-        public init(bufferLimit: Int = 1024, replyWindow: Int = 64, firstRequestID: UInt64 = 1) {
+        public init(bufferLimit: Int = 1024, replyWindow: Int = 64, firstRequestID: UInt64 = 1, refusalLimit: Int = 1024) {
             self.bufferLimit = max(1, bufferLimit)
             self.replyWindow = max(1, replyWindow)
             self.firstRequestID = firstRequestID
+            self.refusalLimit = max(1, refusalLimit)
         }
     }
 
@@ -51,6 +59,8 @@ public struct RequestDeduplicator<Request: Sendable, Reply: Sendable>: Sendable 
         var nextExpected: UInt64
         var buffered: [UInt64: Request] = [:]
         var replies: [UInt64: Reply] = [:]
+        /// Ids ahead of the sequence refused outright, with their replies.
+        var refused: [UInt64: Reply] = [:]
     }
 
     /// Creates a deduplicator that has seen no request.
@@ -65,6 +75,16 @@ public struct RequestDeduplicator<Request: Sendable, Reply: Sendable>: Sendable 
 
     /// The number of requests from `sender` held until a gap fills.
     public func bufferedCount(from sender: NodeID) -> Int { senders[sender]?.buffered.count ?? 0 }
+
+    /// The number of ids ahead of `sender`'s sequence refused and waiting for the gap to fill.
+    public func refusedCount(from sender: NodeID) -> Int { senders[sender]?.refused.count ?? 0 }
+
+    /// Whether `requestID` of `sender` is ahead of its sequence and held or refused already, so that
+    /// an arrival of it is a copy (``receive(sender:requestID:_:)`` drops it or answers it again).
+    public func isWaiting(sender: NodeID, requestID: UInt64) -> Bool {
+        guard let state = senders[sender] else { return false }
+        return state.buffered[requestID] != nil || state.refused[requestID] != nil
+    }
 
     /// Decides what to do with request `requestID` from `sender`.
     public mutating func receive(sender: NodeID, requestID: UInt64, _ request: Request) -> [Directive] {
@@ -89,6 +109,9 @@ public struct RequestDeduplicator<Request: Sendable, Reply: Sendable>: Sendable 
                 "request \(requestID) was applied long ago; replies are kept for the last \(settings.replyWindow) ids and the next expected id is \(state.nextExpected)"))]
         }
         if requestID > state.nextExpected {
+            if let reply = state.refused[requestID] {
+                return [.replyAgain(sender: sender, requestID: requestID, reply)]
+            }
             if state.buffered[requestID] != nil {
                 return [.dropDuplicate(sender: sender, requestID: requestID)]
             }
@@ -103,11 +126,48 @@ public struct RequestDeduplicator<Request: Sendable, Reply: Sendable>: Sendable 
 
         var directives: [Directive] = [.apply(sender: sender, requestID: requestID, request)]
         Self.advance(&state, window: settings.replyWindow)
-        while let next = state.buffered.removeValue(forKey: state.nextExpected) {
-            directives.append(.apply(sender: sender, requestID: state.nextExpected, next))
-            Self.advance(&state, window: settings.replyWindow)
+        while true {
+            if let next = state.buffered.removeValue(forKey: state.nextExpected) {
+                directives.append(.apply(sender: sender, requestID: state.nextExpected, next))
+                Self.advance(&state, window: settings.replyWindow)
+            } else if !Self.passRefused(&state, window: settings.replyWindow) {
+                return directives
+            }
         }
-        return directives
+    }
+
+    /// Uses up `requestID` of `sender` without applying anything: `reply` answers it and every
+    /// copy of it. An id ahead of the sequence is passed once the ids before it came; the next
+    /// expected id, when no later one is held, is passed at once. Returns false, recording nothing,
+    /// when the id was passed already, is held or refused already, is the next expected id while
+    /// later ones are held, or `sender` has ``Settings/refusalLimit`` refusals waiting; the caller
+    /// then answers without using the id up.
+    public mutating func refuse(sender: NodeID, requestID: UInt64, reply: Reply) -> Bool {
+        guard requestID >= settings.firstRequestID else { return false }
+        // Taken out of the dictionary while it changes, so that its caches are not copied on write.
+        var state = senders.removeValue(forKey: sender) ?? SenderState(nextExpected: settings.firstRequestID)
+        defer { senders[sender] = state }
+        if requestID == state.nextExpected {
+            guard state.buffered.isEmpty else { return false }
+            state.replies[requestID] = reply
+            Self.advance(&state, window: settings.replyWindow)
+            while Self.passRefused(&state, window: settings.replyWindow) {}
+            return true
+        }
+        guard requestID > state.nextExpected, state.buffered[requestID] == nil, state.refused[requestID] == nil,
+            state.refused.count < settings.refusalLimit
+        else { return false }
+        state.refused[requestID] = reply
+        return true
+    }
+
+    /// Moves the sequence past a refused id it has reached, keeping its reply for retries; returns
+    /// false when the next expected id was not refused.
+    private static func passRefused(_ state: inout SenderState, window: Int) -> Bool {
+        guard !state.refused.isEmpty, let reply = state.refused.removeValue(forKey: state.nextExpected) else { return false }
+        state.replies[state.nextExpected] = reply
+        advance(&state, window: window)
+        return true
     }
 
     /// The common case, decided without building directives: when `requestID` is the next id
@@ -125,6 +185,8 @@ public struct RequestDeduplicator<Request: Sendable, Reply: Sendable>: Sendable 
         guard requestID == state.nextExpected, state.buffered.isEmpty else { return false }
         state.replies[requestID] = reply
         advance(&state, window: window)
+        // Nothing is held, so the refused ids the sequence reaches now need no directive.
+        while passRefused(&state, window: window) {}
         return true
     }
 

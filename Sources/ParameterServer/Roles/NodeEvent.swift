@@ -27,11 +27,16 @@ public struct NodeContext: Sendable {
     /// holds the secret of, as the node's ZAP handler admitted it (``Frame/curvePublicKey``).
     /// `nil` for other events, plaintext connections, and replies arriving on DEALERs.
     public var peerPublicKey: CurveKey?
+    /// For ``NodeEvent/received(_:from:)``: the most payload bytes a reply to the sender may have
+    /// now without being dropped because the sender does not read its replies
+    /// (``TransportIO/replyRoom(for:)``); `nil` when any reply would go, and for other events.
+    public var replyRoom: Int?
 
     /// Creates a context.
-    public init(now: ContinuousClock.Instant, localEndpoint: String, peerPublicKey: CurveKey? = nil) {
+    public init(now: ContinuousClock.Instant, localEndpoint: String, peerPublicKey: CurveKey? = nil, replyRoom: Int? = nil) {
         self.now = now
         self.localEndpoint = localEndpoint
         self.peerPublicKey = peerPublicKey
+        self.replyRoom = replyRoom
     }
 }

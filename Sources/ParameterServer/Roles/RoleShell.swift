@@ -27,7 +27,8 @@ public final class RoleShell<Machine: RoleMachine>: TransportHandler {
         let peerPublicKey = frames.first?.curvePublicKey
         machine.handle(
             .received(frames, from: peer),
-            context: NodeContext(now: io.now, localEndpoint: io.localEndpoint, peerPublicKey: peerPublicKey),
+            context: NodeContext(
+                now: io.now, localEndpoint: io.localEndpoint, peerPublicKey: peerPublicKey, replyRoom: io.replyRoom(for: peer)),
             into: &directives)
         carryOut(io: io)
     }

@@ -24,14 +24,39 @@ extension ServerCore {
         if heldRequests.refusalIsWorthAWarning {
             logger.warning("\(link.settings.name) refused \(heldRequests.refused) request(s) so far for want of room to hold them; last from \(peer): \(error)")
         }
-        if ordered { refuse(frames, from: peer, error) } else { reject(frames, from: peer, error) }
+        if ordered { refuse(frames, from: peer, error) } else { refuseUnlisted(frames, from: peer, error) }
         return false
+    }
+
+    /// Refuses a request of a sender the node table does not list (yet) with `error`, and keeps
+    /// the refusal so that it uses up the request's id once a table lists the sender
+    /// (``UnlistedRefusals``).
+    func refuseUnlisted(_ frames: [Frame], from peer: PeerAddress, _ error: WireError) {
+        guard let header = frames.first.flatMap({ HeaderCodec.identity(of: $0, limits: link.settings.limits) }),
+            Self.isDataRequest(header.kind), header.sender != .unassigned, header.requestID >= deduplicator.settings.firstRequestID
+        else {
+            return reject(frames, from: peer, error)
+        }
+        let reply = errorMessage(error, to: header, peer: peer)
+        unlistedRefusals.keep(.init(
+            sender: header.sender, requestID: header.requestID, peer: peer, publicKey: frames.first?.curvePublicKey, reply: reply))
+        send(reply, to: peer)
+    }
+
+    /// Puts the kept refusals of the senders the node table now lists in their senders' order:
+    /// each uses up its id, unless it came from another connection than its sender's (an
+    /// impostor's refusal uses up nothing of its victim's, section 7.8).
+    func useUpUnlistedRefusals() {
+        for refusal in unlistedRefusals.take(where: { orderedSenders.contains($0) }) {
+            guard senderBinding.violation(sender: refusal.sender, peer: refusal.peer, publicKey: refusal.publicKey) == nil else { continue }
+            _ = deduplicator.refuse(sender: refusal.sender, requestID: refusal.requestID, reply: .message(refusal.reply))
+        }
     }
 
     /// Holds a request that came before this server's first node table (bounded).
     func holdEarly(_ frames: [Frame], from peer: PeerAddress) {
         guard early.count < 10_000 else {
-            return reject(frames, from: peer, WireError(.shuttingDown, field: "k", "server is not ready yet and its backlog is full"))
+            return refuseUnlisted(frames, from: peer, WireError(.shuttingDown, field: "k", "server is not ready yet and its backlog is full"))
         }
         let header = frames.first.flatMap { HeaderCodec.identity(of: $0, limits: link.settings.limits) }
         let pool = heldPool(of: header)
@@ -76,6 +101,7 @@ extension ServerCore {
     /// Serves, after a new node table, the held requests it lets through; those of senders it
     /// still does not list stay held.
     func serveHeld() {
+        useUpUnlistedRefusals()
         let backlog = early
         early.removeAll()
         for (frames, peer, pool) in backlog {
@@ -103,18 +129,14 @@ extension ServerCore {
 
     // MARK: - Ahead of the sender's order
 
-    /// Whether `incoming`, if the deduplicator would hold it until its sender's earlier requests
-    /// come, fits its sender's pool; refuses it with `busy` otherwise (like a full deduplicator
-    /// buffer, without using up its id: the requests before it have not come yet).
-    func admitAhead(_ incoming: Incoming) -> Bool {
-        let header = incoming.header
-        guard header.requestID > deduplicator.nextExpected(from: header.sender) else { return true }
-        guard let error = heldRequests.refusal(.sender(header.sender), bytes: incoming.heldBytes) else { return true }
+    /// Why `incoming`, which the deduplicator would hold until its sender's earlier requests come,
+    /// does not fit its sender's pool (`busy`), or `nil` when it fits.
+    func admitAhead(_ incoming: Incoming) -> WireError? {
+        guard let error = heldRequests.refusal(.sender(incoming.header.sender), bytes: incoming.heldBytes) else { return nil }
         if heldRequests.refusalIsWorthAWarning {
             logger.warning("\(link.settings.name) refused \(heldRequests.refused) request(s) so far for want of room to hold them; last from \(incoming.peer): \(error)")
         }
-        reply(error, to: header, peer: incoming.peer)
-        return false
+        return error
     }
 
     /// Counts `incoming`, which the deduplicator holds now.

@@ -72,6 +72,10 @@ extension ServerCore {
     func serveInOrder(_ request: Result<Message, WireError>, header: Header, peer: PeerAddress) {
         let reply: Message?
         switch request {
+        case .success(let message) where skipsDroppedReply(message, to: peer):
+            // A retry reads again and is answered, once the peer has room.
+            deduplicator.recordReply(sender: header.sender, requestID: header.requestID, reply: .readAgain)
+            return
         case .success(let message): reply = answer(message, from: peer)
         case .failure(let error): reply = errorMessage(error, to: header, peer: peer)
         }
@@ -90,9 +94,16 @@ extension ServerCore {
     }
 
     /// Passes a request of an ordered sender through the deduplicator and performs what it says.
+    /// A request ahead of its sender's order that fails to decode, or that there is no room to
+    /// hold, is answered at once and uses up its id (``refuseAhead(_:_:)``).
     func deliver(_ incoming: Incoming) {
         let header = incoming.header
-        guard admitAhead(incoming) else { return }
+        if header.requestID > deduplicator.nextExpected(from: header.sender),
+            !deduplicator.isWaiting(sender: header.sender, requestID: header.requestID)
+        {
+            if case .failure(let error) = incoming.request { return refuseAhead(incoming, error) }
+            if let error = admitAhead(incoming) { return refuseAhead(incoming, error) }
+        }
         for directive in deduplicator.receive(sender: header.sender, requestID: header.requestID, incoming) {
             switch directive {
             case .apply(_, let requestID, let request):
@@ -104,6 +115,8 @@ extension ServerCore {
                 send(acknowledgement(of: header), to: incoming.peer)
             case .replyAgain(_, _, .readAgain):
                 switch incoming.request {
+                case .success(let message) where skipsDroppedReply(message, to: incoming.peer):
+                    break
                 case .success(let message):
                     if let reply = answer(message, from: incoming.peer) { send(reply, to: incoming.peer) }
                 case .failure(let error):
@@ -114,10 +127,22 @@ extension ServerCore {
                 holdAhead(incoming)
             case .dropDuplicate, .replyAgain(_, _, .pending):
                 break
+            case .reject(let error) where error.code == .bufferFull:
+                refuseAhead(incoming, error.wireError)
             case .reject(let error):
                 reply(error.wireError, to: header, peer: incoming.peer)
             }
         }
+    }
+
+    /// Answers `incoming`, ahead of its sender's order, with `error`, and uses up its id: the
+    /// sender's later requests do not wait for it, and a copy of it gets the same reply
+    /// (docs/PROTOCOL.md section 8.1). Beyond the deduplicator's limit of such refusals per
+    /// sender the id stays unused.
+    func refuseAhead(_ incoming: Incoming, _ error: WireError) {
+        let reply = errorMessage(error, to: incoming.header, peer: incoming.peer)
+        _ = deduplicator.refuse(sender: incoming.header.sender, requestID: incoming.header.requestID, reply: .message(reply))
+        send(reply, to: incoming.peer)
     }
 
     func kept(_ reply: Message) -> KeptReply {

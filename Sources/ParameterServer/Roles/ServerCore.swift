@@ -104,6 +104,14 @@ public final class ServerCore: RoleMachine {
     var rejectedRequests = 0
     /// Replies that could not be sent (their peer is gone).
     var unanswered = 0
+    /// Refusals of requests of senders the node table did not list yet, which use up their ids
+    /// once a table lists the sender.
+    var unlistedRefusals: UnlistedRefusals
+    /// Pull replies not built because the transport would drop them (``skipsDroppedReply(_:to:)``).
+    var skippedReplies = 0
+    /// For a message being handled: its sender, and the most payload bytes a reply to it may have
+    /// without being dropped (``NodeContext/replyRoom``); `nil` when any reply would go.
+    var replyRoom: (peer: PeerAddress, bytes: Int)?
     /// The time of the event being handled.
     var now: ContinuousClock.Instant = .now
     /// The endpoint this node is bound to, as of the event being handled.
@@ -121,6 +129,7 @@ public final class ServerCore: RoleMachine {
         self.functions = functions
         filters = ServerFilters(tables: settings.tables)
         heldRequests = HeldRequestBudget(limits: settings.peerLimits)
+        unlistedRefusals = UnlistedRefusals(limit: settings.peerLimits.unknownSenderRequests)
         self.outcome = outcome
         self.logger = logger
     }
@@ -138,6 +147,8 @@ public final class ServerCore: RoleMachine {
         case .started:
             link.start(context: context, into: &self.directives)
         case .received(let frames, let peer):
+            replyRoom = context.replyRoom.map { (peer, $0) }
+            defer { replyRoom = nil }
             received(frames, from: peer)
         case .tick:
             tick()

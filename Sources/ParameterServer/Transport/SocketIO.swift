@@ -120,6 +120,11 @@ final class SocketIO: TransportIO {
         }
     }
 
+    func replyRoom(for peer: PeerAddress) -> Int? {
+        guard case .routed(let identity) = peer else { return nil }
+        return replyBudget.room(for: identity)
+    }
+
     /// Sends a message on the ROUTER to `identity` with `send`, which returns false when libzmq
     /// refused it because the peer's queue is at its high-water mark. Such a reply, and one beyond
     /// the peer's byte budget, is dropped and counted (``ReplyBudget``): a peer that does not read

@@ -35,9 +35,15 @@ public protocol TransportIO: AnyObject {
     func send(_ header: Header, payload: [Frame], to peer: PeerAddress) throws
     /// Ends the I/O loop after the current event; queued outgoing messages are flushed first.
     func stop()
+    /// The most payload bytes a reply to `peer` may have now without being dropped because the
+    /// peer does not read its replies (docs/PROTOCOL.md section 10.1), or `nil` when any reply
+    /// would go. Checked for every message that arrives, so it must be cheap.
+    func replyRoom(for peer: PeerAddress) -> Int?
 }
 
 extension TransportIO {
+    public func replyRoom(for peer: PeerAddress) -> Int? { nil }
+
     public func send(_ header: Header, payload: [Frame], to peer: PeerAddress) throws {
         try send([HeaderCodec.encode(header)] + payload, to: peer)
     }

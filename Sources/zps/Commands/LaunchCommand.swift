@@ -56,6 +56,7 @@ struct LaunchCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let arguments = try roleArguments(placement, loaded)
+        try refusePlaintextBind(arguments, loaded)
         switch placement.role {
         case .manager:
             let command = try ManagerCommand.parse(arguments)
@@ -67,6 +68,26 @@ struct LaunchCommand: AsyncParsableCommand {
             let command = try WorkerCommand.parse(arguments)
             try await command.run()
         }
+    }
+
+    /// Refuses, before the node starts, a bind beyond loopback (`--bind` among `arguments`: zps
+    /// launch binds every interface of a node other nodes must reach) in a plaintext topology
+    /// without `insecure: true`, saying what to put in the topology. The node's transport would
+    /// refuse the bind too, but as a failed bind that names neither the launcher nor the fix.
+    private func refusePlaintextBind(_ arguments: [String], _ loaded: Topology) throws {
+        guard loaded.security.curve == nil, !loaded.security.insecure,
+            let flag = arguments.firstIndex(of: "--bind"), arguments.indices.contains(flag + 1)
+        else { return }
+        let endpoint = arguments[flag + 1]
+        guard !EndpointHost.isLoopback(endpoint: endpoint) else { return }
+        throw CommandFailure(
+            """
+            launch: this node would bind \(endpoint) (zps launch binds every interface, so that the other nodes \
+            reach it), and \(topology) is plaintext, so anyone who reaches that port could write to the cluster. \
+            Add one of these to \(topology):
+              security: { curve: { cluster_secret_key_file: keys/cluster.key_secret } }   # zps keygen keys/cluster writes the pair (docs/DEPLOY.md)
+              security: { insecure: true }   # plaintext, on a network only the cluster reaches
+            """)
     }
 
     /// The arguments of `zps manager|server|worker` for the node this process is.
