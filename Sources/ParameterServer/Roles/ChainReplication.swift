@@ -23,30 +23,6 @@
 /// server died): it writes a result only when it holds no later one, so sending again never takes a
 /// copy back in time.
 struct ChainReplication {
-    /// A reply to a worker held until the chain holds what the request changed.
-    struct HeldReply {
-        var reply: Message
-        var peer: PeerAddress
-        /// The sender and request id, to record the reply for the sender's retries once it is sent.
-        var sender: NodeID
-        var requestID: UInt64
-        /// The push was sent again and this server held its result already: what it sent down the
-        /// chains before may still be on its way, so the reply also waits for everything sent
-        /// before it to be acknowledged.
-        var behindSent = false
-    }
-
-    /// What the server is to do.
-    enum Directive {
-        /// Send a ``MessageKind/replicate`` or ``MessageKind/replicateAck`` to a server.
-        case send(Message, to: NodeID)
-        /// Every server of the chains concerned holds the request's result: send its reply now.
-        case release(HeldReply)
-        /// Every server after this one in the chain of the range holds a full copy of it, copied
-        /// under node table `version`: tell the manager (``MessageKind/replicaReady``).
-        case replicaReady(KeyRange, version: UInt64)
-    }
-
     /// Who waits for a replicate's acknowledgement.
     fileprivate enum Waiter {
         /// The held replies of a flushed batch, by its token.
@@ -155,26 +131,7 @@ struct ChainReplication {
         var directives: [Directive] = []
         var outstanding = 0
         let token = nextToken
-        // Per next server and table, in order, the whole results that go together.
-        var bundles: [(successor: NodeID, table: UInt32, results: [(range: KeyRange, message: Message)], keys: Int)] = []
-        for (index, (range, message)) in results.enumerated() {
-            guard let successor = successor(for: range) else { continue }
-            let whole = (index == 0 || results[index - 1].range != range)
-                && (index + 1 == results.count || results[index + 1].range != range)
-            let keys = message.keyCount
-            // A middle server forwards a bundle piece by piece, each down its own chain, and
-            // acknowledges it once every piece is.
-            if whole, ReplicateBundle.isBundleable(message), keys < ReplicateBundle.keyLimit,
-                let open = bundles.lastIndex(where: { $0.successor == successor && $0.table == message.header.table }),
-                bundles[open].keys + keys <= ReplicateBundle.keyLimit, ReplicateBundle.isBundleable(bundles[open].results[0].message),
-                bundles[open].results[0].message.header.valueLength == message.header.valueLength
-            {
-                bundles[open].results.append((range, message))
-                bundles[open].keys += keys
-            } else {
-                bundles.append((successor, message.header.table, [(range, message)], whole ? keys : ReplicateBundle.keyLimit))
-            }
-        }
+        let bundles = ReplicateBundle.groups(of: results) { successor(for: $0) }
         for bundle in bundles {
             // A next server still receiving its copy waits for the result like any other: it may
             // already be a full copy in the manager's count (the next-but-one of a chain whose

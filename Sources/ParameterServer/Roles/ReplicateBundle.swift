@@ -1,15 +1,14 @@
 import ZeroMQ
 
-/// The results of several ranges that go to the same next server, the last of their chains, in
-/// one ``MessageKind/replicate`` (docs/PROTOCOL.md section 15).
+/// The results of several ranges that go to the same next server in one
+/// ``MessageKind/replicate`` (docs/PROTOCOL.md section 15).
 ///
 /// A primary heads many segments (32 per server by default), so a flush holds a result per
 /// segment. Sent one message each, they reach the next server one at a time between the
 /// workers' pushes (a ROUTER takes one message per peer in turn), and each needs its own
 /// acknowledgement, which waits the same way on the way back: a flush of 32 results waited for
-/// 32 turns twice. Bundled, a flush is one message and one acknowledgement per next server.
-/// A middle server of a chain gets its results one range at a time (docs/FAULT-TOLERANCE.md,
-/// "Not done yet").
+/// 32 turns twice. Bundled, a flush is one message and one acknowledgement per next server; a
+/// middle server forwards a bundle's pieces each down its own chain.
 ///
 /// A bundle carries its ranges' keys in ascending order with their entries, and, as `org`, every
 /// push whose result it holds. Only whole results are bundled (a range's result that takes
@@ -24,6 +23,34 @@ enum ReplicateBundle {
     struct Piece {
         var range: KeyRange
         var keys: Range<Int>
+    }
+
+    /// The results of one flush as they go: per next server and table, in order, the whole results
+    /// that go together in one bundle (up to ``keyLimit`` keys), and each other result (a part of a
+    /// range's larger result, or one that cannot be bundled) alone. `successor` names a range's
+    /// next server; a range without one is left out. A middle server forwards a bundle piece by
+    /// piece, each down its own chain, and acknowledges it once every piece is.
+    static func groups(
+        of results: [(range: KeyRange, message: Message)], successor: (KeyRange) -> NodeID?
+    ) -> [(successor: NodeID, table: UInt32, results: [(range: KeyRange, message: Message)], keys: Int)] {
+        var bundles: [(successor: NodeID, table: UInt32, results: [(range: KeyRange, message: Message)], keys: Int)] = []
+        for (index, (range, message)) in results.enumerated() {
+            guard let next = successor(range) else { continue }
+            let whole = (index == 0 || results[index - 1].range != range)
+                && (index + 1 == results.count || results[index + 1].range != range)
+            let keys = message.keyCount
+            if whole, isBundleable(message), keys < keyLimit,
+                let open = bundles.lastIndex(where: { $0.successor == next && $0.table == message.header.table }),
+                bundles[open].keys + keys <= keyLimit, isBundleable(bundles[open].results[0].message),
+                bundles[open].results[0].message.header.valueLength == message.header.valueLength
+            {
+                bundles[open].results.append((range, message))
+                bundles[open].keys += keys
+            } else {
+                bundles.append((next, message.header.table, [(range, message)], whole ? keys : keyLimit))
+            }
+        }
+        return bundles
     }
 
     /// The results of `results` (each a whole result of its range, keys ascending, ranges in
