@@ -148,11 +148,7 @@ public struct RequestDeduplicator<Request: Sendable, Reply: Sendable>: Sendable 
         var state = senders.removeValue(forKey: sender) ?? SenderState(nextExpected: settings.firstRequestID)
         defer { senders[sender] = state }
         if requestID == state.nextExpected {
-            guard state.buffered.isEmpty else { return false }
-            state.replies[requestID] = reply
-            Self.advance(&state, window: settings.replyWindow)
-            while Self.passRefused(&state, window: settings.replyWindow) {}
-            return true
+            return Self.acceptInOrder(&state, requestID: requestID, reply: reply, window: settings.replyWindow)
         }
         guard requestID > state.nextExpected, state.buffered[requestID] == nil, state.refused[requestID] == nil,
             state.refused.count < settings.refusalLimit

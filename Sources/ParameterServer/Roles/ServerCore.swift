@@ -208,7 +208,7 @@ public final class ServerCore: RoleMachine {
     /// time (``ManagerLink/checkHeartbeatLease(now:)``). The first time it may not, it stops.
     func leaseHolds() -> Bool {
         if leaseLost { return false }
-        guard nodeTable.map({ !$0.chains.isEmpty }) ?? false else { return true }
+        guard nodeTable?.chains.isEmpty == false else { return true }
         do {
             try link.checkHeartbeatLease(now: now)
             return true
