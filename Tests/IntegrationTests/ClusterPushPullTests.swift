@@ -18,6 +18,27 @@ struct ClusterPushPullTests {
 
     static func value(_ w: Int, _ k: Int, _ round: Int, _ j: Int) -> Float { Float((w + 1) * (k % 7 + 1) + round + 2 * j) }
 
+    /// Worker `w`'s pushes, in the order it sends them: each table, each round, its keys in batches
+    /// of 200,000.
+    static func pushBatches(_ w: Int) -> [(table: UInt32, keys: [UInt64], values: [Float])] {
+        let mine = (0..<keyCount).filter { pushes(w, $0) }
+        var batches: [(table: UInt32, keys: [UInt64], values: [Float])] = []
+        for (tableIndex, spec) in tables.enumerated() {
+            for round in 0..<rounds {
+                for start in stride(from: 0, to: mine.count, by: 200_000) {
+                    let batch = mine[start..<min(start + 200_000, mine.count)]
+                    var values: [Float] = []
+                    values.reserveCapacity(batch.count * spec.valueLength)
+                    for k in batch {
+                        for j in 0..<spec.valueLength { values.append(value(w, k, round, j)) }
+                    }
+                    batches.append((UInt32(tableIndex), batch.map(UInt64.init), values))
+                }
+            }
+        }
+        return batches
+    }
+
     @Test("2 servers, 3 workers, 1M overlapping keys, 2 tables: every pull, copied or read in place, returns exactly the sum of the pushes")
     func sumsAreExact() async throws {
         let directory = try ClusterSupport.temporaryDirectory("sums")
@@ -27,6 +48,10 @@ struct ClusterPushPullTests {
         let servers = try (0..<2).map { try NodeProcess.start("server", rank: $0, topology: topology, manager: endpoint, directory: directory) }
         defer { for process in [manager] + servers { process.kill() } }
 
+        // What each worker pushes is made, and what it pulls is read, off its I/O thread: a worker's
+        // closure runs on its I/O thread, where seconds of the test's own work (in
+        // a debug build, on two cores shared by three workers and two servers) would keep the
+        // worker from sending heartbeats.
         let pulled = Mutex<[Int: [[Float]]]>([:])
         // Read in place: through the collection's subscript, and copied out by `array`.
         let pulledInPlace = Mutex<[Int: [(elements: [Float], array: [Float])]]>([:])
@@ -37,19 +62,8 @@ struct ClusterPushPullTests {
                 let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
                     let table = try await worker.waitUntilRegistered()
                     ranges.withLock { $0 = table.nodes(withRole: .server).map { $0.ranges } }
-                    let mine = (0..<Self.keyCount).filter { Self.pushes(rank, $0) }
-                    for (tableIndex, spec) in Self.tables.enumerated() {
-                        for round in 0..<Self.rounds {
-                            for start in stride(from: 0, to: mine.count, by: 200_000) {
-                                let batch = mine[start..<min(start + 200_000, mine.count)]
-                                var values: [Float] = []
-                                values.reserveCapacity(batch.count * spec.valueLength)
-                                for k in batch {
-                                    for j in 0..<spec.valueLength { values.append(Self.value(rank, k, round, j)) }
-                                }
-                                try await worker.push(table: UInt32(tableIndex), keys: batch.map(UInt64.init), values: values)
-                            }
-                        }
+                    for batch in await Task.detached(operation: { Self.pushBatches(rank) }).value {
+                        try await worker.push(table: batch.table, keys: batch.keys, values: batch.values)
                     }
                     try await worker.waitForAll()
                     try await worker.barrier("pushed")
@@ -59,7 +73,7 @@ struct ClusterPushPullTests {
                     for tableIndex in Self.tables.indices {
                         result.append(try await worker.pull(table: UInt32(tableIndex), keys: keys))
                         let floats = try await worker.pullInPlace(table: UInt32(tableIndex), keys: keys)
-                        inPlace.append((Array(floats), floats.array))
+                        inPlace.append(await Task.detached(operation: { (Array(floats), floats.array) }).value)
                     }
                     pulled.withLock { $0[rank] = result }
                     pulledInPlace.withLock { $0[rank] = inPlace }

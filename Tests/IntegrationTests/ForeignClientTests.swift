@@ -11,6 +11,24 @@ struct ForeignClientTests {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("clients/python")
 
+    /// Runs check_cluster.py with `arguments` and returns its exit status and what it printed (a JSON
+    /// report). It runs off the calling thread: called from a worker's closure, which runs on the
+    /// worker's I/O thread, waiting for it there would keep the worker from sending heartbeats.
+    static func runPython(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await Task.detached {
+            let python = Process()
+            python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            python.arguments = ["python3", clientDirectory.appendingPathComponent("check_cluster.py").path] + arguments
+            python.currentDirectoryURL = clientDirectory
+            let output = Pipe()
+            python.standardOutput = output
+            try python.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            python.waitUntilExit()
+            return (python.terminationStatus, String(decoding: data, as: UTF8.self))
+        }.value
+    }
+
     static var pythonHasModules: Bool {
         let probe = Process()
         probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -48,17 +66,8 @@ struct ForeignClientTests {
         let pulled = Mutex<[Float]>([])
         let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
             _ = try await worker.waitUntilRegistered()
-            let python = Process()
-            python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            python.arguments = ["python3", Self.clientDirectory.appendingPathComponent("check_cluster.py").path,
-                                endpoint, "0", "\(count)", "\(stride)"]
-            python.currentDirectoryURL = Self.clientDirectory
-            let output = Pipe()
-            python.standardOutput = output
-            try python.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            python.waitUntilExit()
-            report.withLock { $0 = String(decoding: data, as: UTF8.self) }
+            let (_, output) = try await Self.runPython([endpoint, "0", "\(count)", "\(stride)"])
+            report.withLock { $0 = output }
             let values = try await worker.pull(table: 0, keys: (0..<UInt64(count)).map { $0 * stride })
             pulled.withLock { $0 = values }
             return "checked the client's pushes"

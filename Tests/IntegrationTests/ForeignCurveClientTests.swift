@@ -7,20 +7,6 @@ import Testing
 /// joins and its pushes are pulled exactly; with a key the cluster does not know it gets nowhere.
 @Suite("Foreign client under CurveZMQ", .serialized)
 struct ForeignCurveClientTests {
-    /// Runs check_cluster.py and returns its exit status and what it printed (a JSON report).
-    static func runPython(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let python = Process()
-        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        python.arguments = ["python3", ForeignClientTests.clientDirectory.appendingPathComponent("check_cluster.py").path] + arguments
-        python.currentDirectoryURL = ForeignClientTests.clientDirectory
-        let output = Pipe()
-        python.standardOutput = output
-        try python.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        python.waitUntilExit()
-        return (python.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     static func report(_ output: String) -> [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(output.utf8))) as? [String: Any] ?? ["unparsed": output]
     }
@@ -52,10 +38,10 @@ struct ForeignCurveClientTests {
         let node = WorkerNode(settings: settings, logger: ClusterSupport.logger) { worker in
             _ = try await worker.waitUntilRegistered()
             let strangerKey = directory.appendingPathComponent("stranger.key_secret").path
-            let refused = try Self.runPython([endpoint, "0", "\(count)", "\(stride)", clusterKey, strangerKey, "3"])
+            let refused = try await ForeignClientTests.runPython([endpoint, "0", "\(count)", "\(stride)", clusterKey, strangerKey, "3"])
             stranger.withLock { $0 = refused }
             let notebookKey = directory.appendingPathComponent("notebook.key_secret").path
-            let admitted = try Self.runPython([endpoint, "0", "\(count)", "\(stride)", clusterKey, notebookKey])
+            let admitted = try await ForeignClientTests.runPython([endpoint, "0", "\(count)", "\(stride)", clusterKey, notebookKey])
             allowed.withLock { $0 = admitted }
             let values = try await worker.pull(table: 0, keys: (0..<UInt64(count)).map { $0 * stride })
             pulled.withLock { $0 = values }

@@ -59,13 +59,14 @@ struct RoleMachineTests {
             keys: Frame(array: keys), values: Frame(array: values)))
     }
 
-    /// A server that has registered and received the node table naming it node 1, beside worker node 2.
-    static func registeredServer() throws -> ServerCore {
+    /// A server that has registered and received the node table naming it node 1, beside worker node 2,
+    /// at 1 ms; its failure, when it stops, goes to `outcome`.
+    static func registeredServer(outcome: NodeOutcome = NodeOutcome()) throws -> ServerCore {
         let server = ServerCore(
             settings: NodeSettings(
                 role: .server, rank: 0, managerEndpoint: "mem://manager", bindEndpoint: "mem://server-0",
                 tables: [table], deadlines: deadlines),
-            outcome: NodeOutcome(), logger: logger)
+            outcome: outcome, logger: logger)
         let registration = try sends(server.handle(.started, context: at(.zero, on: "mem://server-0")))
         #expect(registration.count == 1)
         let register = try #require(registration.first ?? nil)

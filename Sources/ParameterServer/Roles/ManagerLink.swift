@@ -24,6 +24,9 @@ struct ManagerLink {
     private var registeredAt: ContinuousClock.Instant?
     private var lastHeardFromManager: ContinuousClock.Instant?
     private var lastHeartbeat: ContinuousClock.Instant?
+    /// When ``tick(now:into:)`` last ran: a longer gap than a heartbeat interval is time this node
+    /// did not run its loop, during which it could not hear the manager either.
+    private var lastTick: ContinuousClock.Instant?
     private var nextRequestID: UInt64 = 1
     /// The registration as sent: sent again to ask for the whole table when a change cannot be applied.
     private var registration = Header(kind: .register)
@@ -134,6 +137,14 @@ struct ManagerLink {
             throw NodeFailure(
                 "the manager at \(settings.managerEndpoint) did not answer the registration of \(settings.name) within \(registrationLimit.secondsText) (expected: a node table listing every server and worker)")
         }
+        // Time this node did not run its loop (paused, starved of CPU, or busy with application work
+        // on its I/O thread) is not the manager's silence: what the manager sent meanwhile is still
+        // unread. Only the time this node was listening counts.
+        if let lastTick, let heard = lastHeardFromManager {
+            let notListening = now - lastTick - deadlines.heartbeatInterval
+            if notListening > .zero { lastHeardFromManager = heard + notListening }
+        }
+        lastTick = now
         if let lastHeardFromManager, table != nil, now - lastHeardFromManager > deadlines.heartbeatTimeout {
             throw NodeFailure(
                 "the manager at \(settings.managerEndpoint) has been silent for \(deadlines.heartbeatTimeout.secondsText) (expected: an answer to every heartbeat of \(settings.name))")
