@@ -457,6 +457,9 @@ struct FailoverSimulation {
         // Whole entries: values and updater state (FTRL's z and n), which a promoted replica goes on from.
         var primaries: [KeyRange: (keys: [UInt64], entries: [Float])] = [:]
         var copies: [(KeyRange, String, (keys: [UInt64], entries: [Float]))] = []
+        // And their vector clocks, which a promoted replica answers `clk` from.
+        var primaryClocks: [KeyRange: [ClockRecord]] = [:]
+        var copyClocks: [(KeyRange, String, [ClockRecord])] = []
         for (rank, endpoint) in (serverNames + [joinerName]).enumerated() where network.isRunning(endpoint) {
             network.execute(on: endpoint) { [table, joinerName] handler, _ in
                 let core = ((handler as? PrimaryWatch)?.shell ?? handler as! RoleShell<ServerCore>).machine
@@ -465,14 +468,19 @@ struct FailoverSimulation {
                 for range in held.primaries {
                     if primaries[range] != nil { outcome.failures.append("two primaries of \(range)") }
                     primaries[range] = core.storedEntries(table: table.id, range: range, replica: false)
+                    primaryClocks[range] = core.storedClock(table: table.id, range: range)
                 }
                 for range in held.replicas {
                     copies.append((range, "server-\(rank)", core.storedEntries(table: table.id, range: range, replica: true) ?? ([], [])))
+                    copyClocks.append((range, "server-\(rank)", core.storedClock(table: table.id, range: range) ?? []))
                 }
             }
         }
         for (range, holder, copy) in copies where primaries[range].map({ $0.keys != copy.keys || $0.entries != copy.entries }) ?? true {
             outcome.copiesDiffer.append("\(holder)'s replica of \(range)")
+        }
+        for (range, holder, clock) in copyClocks where primaryClocks[range] != clock {
+            outcome.copiesDiffer.append("\(holder)'s clock of \(range): \(clock.count) entries, its primary's \(primaryClocks[range]?.count ?? 0)")
         }
         // The primaries' ranges must tile the key space: what they leave out has no primary.
         var next = Self.keySpace.lowerBound

@@ -35,6 +35,83 @@ struct VectorClockTests {
         #expect(clock.clock(at: 35) == [1, 4])
     }
 
+    /// A clock with a few segments and entries of three nodes.
+    static func sample() -> VectorClock {
+        var clock = VectorClock(range: KeyRange(0, 100), nodeCount: 3)
+        clock.apply(node: 0, range: KeyRange(10, 60), timestamp: Timestamp(5))
+        clock.apply(node: 2, range: KeyRange(40, 100), timestamp: Timestamp(9))
+        clock.apply(node: 0, range: KeyRange(50, 55), timestamp: Timestamp(7))
+        return clock
+    }
+
+    @Test("records carry a clock's state: applied to an empty clock they rebuild it, over all keys or any stretch")
+    func recordsRebuildTheClock() {
+        let clock = Self.sample()
+        let records = clock.records(in: clock.range, limit: .max)
+        #expect(records == [
+            ClockRecord(node: 0, range: KeyRange(10, 40), timestamp: Timestamp(5)),
+            ClockRecord(node: 0, range: KeyRange(40, 50), timestamp: Timestamp(5)),
+            ClockRecord(node: 2, range: KeyRange(40, 50), timestamp: Timestamp(9)),
+            ClockRecord(node: 0, range: KeyRange(50, 55), timestamp: Timestamp(7)),
+            ClockRecord(node: 2, range: KeyRange(50, 55), timestamp: Timestamp(9)),
+            ClockRecord(node: 0, range: KeyRange(55, 60), timestamp: Timestamp(5)),
+            ClockRecord(node: 2, range: KeyRange(55, 60), timestamp: Timestamp(9)),
+            ClockRecord(node: 2, range: KeyRange(60, 100), timestamp: Timestamp(9)),
+        ])
+        var copy = VectorClock(range: clock.range, nodeCount: 1)
+        copy.apply(records)
+        #expect(copy.segments == clock.segments)
+        #expect(copy.nodeCount == 3)
+
+        // A stretch: the copy's entries there become the clock's; elsewhere they stay.
+        var partial = VectorClock(range: clock.range, nodeCount: 3)
+        partial.apply(clock.records(in: KeyRange(45, 58), limit: .max))
+        for key in [0, 10, 44, 58, 99] as [UInt64] { #expect(partial.clock(at: key) == [0, 0, 0], "key \(key)") }
+        for key in [45, 49, 50, 54, 55, 57] as [UInt64] { #expect(partial.clock(at: key) == clock.clock(at: key), "key \(key)") }
+        // Applied again, or after later updates, nothing goes back.
+        partial.apply(node: 1, range: KeyRange(0, 100), timestamp: Timestamp(3))
+        partial.apply(clock.records(in: KeyRange(45, 58), limit: .max))
+        #expect(partial.clock(at: 50) == [7, 3, 9])
+    }
+
+    @Test("records beyond the limit describe a coarser clock that never claims more than the clock holds")
+    func coarseRecordsClaimNoMore() {
+        let clock = Self.sample()
+        let coarse = clock.records(in: KeyRange(30, 70), limit: 2)
+        // The elementwise minimum over [30, 70): node 0 has 0 at 60..<70, node 2 has 0 at 30..<40.
+        #expect(coarse.isEmpty)
+        let inner = clock.records(in: KeyRange(41, 59), limit: 2)
+        #expect(inner == [
+            ClockRecord(node: 0, range: KeyRange(41, 59), timestamp: Timestamp(5)),
+            ClockRecord(node: 2, range: KeyRange(41, 59), timestamp: Timestamp(9)),
+        ])
+        let fewest = clock.records(in: KeyRange(41, 59), limit: 1)
+        #expect(fewest == [ClockRecord(node: 0, range: KeyRange(41, 59), timestamp: Timestamp(5))])
+        for records in [coarse, inner, fewest] {
+            var receiver = VectorClock(range: clock.range, nodeCount: 3)
+            receiver.apply(records)
+            for key in clock.range.lowerBound..<clock.range.upperBound {
+                let held = clock.clock(at: key)!
+                let claimed = receiver.clock(at: key)!
+                #expect(zip(claimed, held).allSatisfy { $0 <= $1 }, "key \(key): \(claimed) above \(held)")
+            }
+        }
+        #expect(clock.records(in: KeyRange(200, 300), limit: 10).isEmpty)
+    }
+
+    @Test("a piece of a clock holds the clock's entries over its keys")
+    func pieceKeepsEntries() {
+        let clock = Self.sample()
+        let piece = clock.piece(KeyRange(45, 80))
+        #expect(piece.range == KeyRange(45, 80))
+        #expect(piece.segments == [
+            .init(range: KeyRange(45, 50), clock: [5, 0, 9]),
+            .init(range: KeyRange(50, 55), clock: [7, 0, 9]),
+            .init(range: KeyRange(55, 60), clock: [5, 0, 9]),
+            .init(range: KeyRange(60, 80), clock: [0, 0, 9]),
+        ])
+    }
+
     @Test func wholeRangePushesKeepASingleSegment() {
         let keys = KeyRange(0, 1_000_000)
         var clock = VectorClock(range: keys, nodeCount: 64)

@@ -260,7 +260,7 @@ struct WireFieldBoundsTests {
         for version in [2, UInt64.max - 1, UInt64.max] { try check("tv", .unsigned(version), .heldThenRefused(.staleTable, "tv")) }
     }
 
-    @Test("cz, org, clk, u, a, r: sizes and ids beyond their bounds are refused before anything is allocated")
+    @Test("cz, org, clk, vc, u, a, r: sizes and ids beyond their bounds are refused before anything is allocated")
     func composites() throws {
         let maxFrame = UInt64(Self.limits.maxFrameBytes)
         try check("cz", .array([.unsigned(maxFrame + 1), .unsigned(0)]), .refused(.tooLarge, "cz[0]"))
@@ -272,6 +272,10 @@ struct WireFieldBoundsTests {
         try check("org", .array([.unsigned(maxID + 1), .unsigned(2), .unsigned(1)]), .refused(.tooLarge, "org[0]"))
         try check("org", .array([.unsigned(1), .unsigned(UInt64(UInt32.max)), .unsigned(1)]), .refused(.tooLarge, "org[1]"))
         try check("org", .array([.unsigned(1), .unsigned(2)]), .refused(.malformedHeader, "org"))
+        try check("vc", .array([.unsigned(maxID + 1), .unsigned(0), .unsigned(1), .signed(1)]), .refused(.tooLarge, "vc[0]"))
+        try check("vc", .array([.unsigned(1), .unsigned(5), .unsigned(5), .signed(1)]), .refused(.malformedHeader, "vc[1]"))
+        try check("vc", .array([.unsigned(1), .unsigned(0), .unsigned(5), .signed(0)]), .refused(.malformedHeader, "vc[3]"))
+        try check("vc", .array([.unsigned(1), .unsigned(0), .unsigned(5)]), .refused(.malformedHeader, "vc"))
         let nodes = Self.limits.maxNodes
         try check("clk", .array(Array(repeating: .signed(1), count: nodes + 1)), .refused(.tooLarge, "clk"))
         try check("u", .string(String(repeating: "x", count: Self.limits.maxStringBytes + 1)), .refused(.tooLarge, "u"))

@@ -161,6 +161,7 @@ enum WireSamples {
             header.keyCount = UInt32(keys.count)
             header.valueLength = 2
             header.origin = RequestOrigin(server: NodeID(1), sender: NodeID(3), requestID: 41)
+            header.clockRecords = [ClockRecord(node: 3, range: KeyRange(0, 1 << 20), timestamp: Timestamp(7))]
         case .push, .pullReply:
             header.table = 1
             header.keyCount = UInt32(keys.count)
@@ -211,6 +212,10 @@ enum WireSamples {
         header.clock = [0, 1, -1, Int64.max, Int64.min]
         header.origin = RequestOrigin(server: NodeID(UInt32(WireLimits.default.maxNodeID)), sender: NodeID(7), requestID: UInt64.max)
         header.tableVersion = UInt64.max
+        header.clockRecords = [
+            ClockRecord(node: WireLimits.default.maxNodeID, range: KeyRange(0, UInt64.max), timestamp: Timestamp(Int64.max)),
+            ClockRecord(node: 1, range: KeyRange(UInt64.max - 1, UInt64.max), timestamp: Timestamp(1)),
+        ]
         return header
     }
 
@@ -317,6 +322,11 @@ enum WireSamples {
             ])))
         }
         if let version = header.tableVersion { entries.append(("tv", .unsigned(version))) }
+        if !header.clockRecords.isEmpty {
+            entries.append(("vc", .array(header.clockRecords.flatMap { record -> [WirePackValue] in
+                [.unsigned(UInt64(record.node)), .unsigned(record.range.lowerBound), .unsigned(record.range.upperBound), .signed(record.timestamp.rawValue)]
+            })))
+        }
         return entries
     }
 }

@@ -162,6 +162,52 @@ public struct VectorClock: Sendable {
         return zip(a, b).map { min($0, $1) }
     }
 
+    /// This clock's state over `keys` as records: per segment overlapping `keys` (clipped to them),
+    /// one record per node whose entry is not 0. Applied (``apply(_:)``) to a clock of the same keys
+    /// that saw no update this one did not, they make its entries over `keys` equal to this clock's.
+    ///
+    /// When that takes more than `limit` records, the records describe a coarser clock that claims
+    /// no more than this one: one run over `keys` with the elementwise minimum of its segments, and
+    /// if that still has more than `limit` entries that are not 0, only the first `limit` of them
+    /// (a receiver keeps what it had for the others). Entries only grow, so a later exact record
+    /// set brings the receiver level again.
+    public func records(in keys: KeyRange, limit: Int) -> [ClockRecord] {
+        let target = keys.intersection(range)
+        guard !target.isEmpty, limit > 0 else { return [] }
+        let first = segmentIndex(containing: target.lowerBound)
+        let last = segmentIndex(containing: target.upperBound - 1)
+        var records: [ClockRecord] = []
+        for s in first...last {
+            let segment = KeyRange(max(starts[s], target.lowerBound), min(end(ofSegment: s), target.upperBound))
+            let base = slots[s] * nodeCount
+            for node in 0..<nodeCount where pool[base + node] > 0 {
+                records.append(ClockRecord(node: node, range: segment, timestamp: Timestamp(pool[base + node])))
+            }
+        }
+        guard records.count > limit, let minimum = clock(of: target) else { return records }
+        return Array(minimum.enumerated().lazy.filter { $0.element > 0 }.prefix(limit).map {
+            ClockRecord(node: $0.offset, range: target, timestamp: Timestamp($0.element))
+        })
+    }
+
+    /// Applies `records` (``apply(node:range:timestamp:)`` for each, clipped to this clock's keys),
+    /// widening the clock first for a node beyond it.
+    public mutating func apply(_ records: [ClockRecord]) {
+        if let highest = records.map(\.node).max(), highest >= nodeCount { extend(toNodeCount: highest + 1) }
+        for record in records {
+            apply(node: record.node, range: record.range, timestamp: record.timestamp)
+        }
+    }
+
+    /// The clock of the keys of `part` (inside ``range``, not empty), with this clock's entries
+    /// there: what a piece of a store cut along `part` holds.
+    public func piece(_ part: KeyRange) -> VectorClock {
+        precondition(!part.isEmpty && range.contains(part), "a piece \(part) outside the clock's range \(range)")
+        var piece = VectorClock(range: part, nodeCount: nodeCount)
+        piece.apply(records(in: part, limit: .max))
+        return piece
+    }
+
     private func end(ofSegment s: Int) -> UInt64 {
         s + 1 < starts.count ? starts[s + 1] : range.upperBound
     }

@@ -9,7 +9,9 @@ import ZeroMQ
 /// The copy carries the record of the pushes whose results the range holds (``AppliedOrigins``,
 /// the recent part of it) in the parts' `org`, at most ``originsPerPart`` a part, with extra parts
 /// of one key when the key parts cannot hold them all: a new replica promoted later acknowledges a
-/// push a worker sends again without applying it a second time.
+/// push a worker sends again without applying it a second time. Each key part also carries the
+/// range's vector clock over its stretch of the range (`vc`; the parts' stretches cover the range),
+/// so that the new replica's clock, and a promoted one's answers to `clk`, are its predecessor's.
 struct RangeCopy {
     /// Keys per part.
     static let partKeys = 1 << 16
@@ -62,6 +64,7 @@ struct RangeCopy {
     mutating func nextPart(from table: ServedTable) -> Message? {
         guard !isDone, let store = table.store(holding: range) else { return nil }
         let keys: [UInt64]
+        var stretch: KeyRange?
         if next < total {
             let count = min(Self.partKeys, total - next)
             if let storedKeys {
@@ -70,12 +73,20 @@ struct RangeCopy {
                 let first = range.lowerBound + UInt64(next)
                 keys = Array(first..<(first + UInt64(count)))
             }
+            // From where the previous part's stretch ended to the next part's first key.
+            let lower = next == 0 ? range.lowerBound : keys[0]
             next += count
+            let upper = next >= total ? range.upperBound : storedKeys?[next] ?? range.lowerBound + UInt64(next)
+            stretch = KeyRange(lower, upper)
         } else {
             keys = [anchor]
         }
         let carried = origins[nextOrigin..<min(origins.count, nextOrigin + Self.originsPerPart)]
         nextOrigin += carried.count
-        return store.replicate(table: self.table, keys: keys, part: 0..<keys.count, origins: Array(carried))
+        var part = store.replicate(table: self.table, keys: keys, part: 0..<keys.count, origins: Array(carried))
+        if let stretch {
+            part.header.clockRecords = table.clockRecords(of: range, in: stretch, limit: ServedTable.clockRecordLimit)
+        }
+        return part
     }
 }

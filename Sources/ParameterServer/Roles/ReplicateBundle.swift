@@ -19,6 +19,16 @@ enum ReplicateBundle {
     /// Most keys of one bundle: the size of one part of a range's result.
     static let keyLimit = 1 << 16
 
+    /// The most header entries of one bundle, counting a push it names (`org`, about 15 bytes) as
+    /// one and a clock entry (`vc`, about 30 bytes) as two: about 46 KB, inside the 64 KiB header
+    /// limit.
+    static let headerEntryLimit = 3072
+
+    /// The header entries `message` adds to a bundle (see ``headerEntryLimit``).
+    static func headerEntries(of message: Message) -> Int {
+        message.header.origins.count + 2 * message.header.clockRecords.count
+    }
+
     /// One range's result in a bundle: where its keys lie in the bundle's keys.
     struct Piece {
         var range: KeyRange
@@ -42,6 +52,7 @@ enum ReplicateBundle {
             if whole, isBundleable(message), keys < keyLimit,
                 let open = bundles.lastIndex(where: { $0.successor == next && $0.table == message.header.table }),
                 bundles[open].keys + keys <= keyLimit, isBundleable(bundles[open].results[0].message),
+                bundles[open].results.reduce(headerEntries(of: message), { $0 + headerEntries(of: $1.message) }) <= headerEntryLimit,
                 bundles[open].results[0].message.header.valueLength == message.header.valueLength
             {
                 bundles[open].results.append((range, message))
@@ -87,6 +98,9 @@ enum ReplicateBundle {
         header.keyCount = UInt32(keyCount)
         var seen = Set<RequestOrigin>()
         header.origins = results.flatMap { $0.message.header.origins }.filter { seen.insert($0).inserted }
+        // Each range's entries lie inside its own keys: a next server applies them all to every
+        // piece's clock, which keeps only its own.
+        header.clockRecords = results.flatMap { $0.message.header.clockRecords }
         return (Message(header: header, keys: keys, values: entries), pieces)
     }
 

@@ -26,6 +26,9 @@ struct ReplicationBatch {
     private var origins: [Slot: [RequestOrigin]] = [:]
     /// Keys recorded since the last ``take()``, counting a key once per push.
     private(set) var keyCount = 0
+    /// The most pushes recorded since the last ``take()`` for one range: the identities its last
+    /// replicate will name.
+    private(set) var mostOriginsPerRange = 0
 
     var isEmpty: Bool { origins.isEmpty }
 
@@ -36,6 +39,7 @@ struct ReplicationBatch {
         changed[slot, default: ChangedKeys(range: range)].add(keys: raw, count: count)
         origins[slot, default: []].append(origin)
         keyCount += count
+        mostOriginsPerRange = max(mostOriginsPerRange, origins[slot]!.count)
     }
 
     /// Everything recorded, each range's keys sorted and unique, in table and key order; empties the batch.
@@ -45,6 +49,7 @@ struct ReplicationBatch {
         }
         origins.removeAll(keepingCapacity: true)
         keyCount = 0
+        mostOriginsPerRange = 0
         return parts
     }
 
@@ -54,5 +59,6 @@ struct ReplicationBatch {
         changed = changed.filter { ranges.contains($0.key.range) }
         origins = origins.filter { ranges.contains($0.key.range) }
         keyCount = origins.keys.reduce(0) { $0 + (changed[$1]?.recorded ?? 0) }
+        mostOriginsPerRange = origins.values.map(\.count).max() ?? 0
     }
 }

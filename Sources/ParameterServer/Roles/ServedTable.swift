@@ -1,5 +1,6 @@
-/// One table as a server holds it: a ``RangeStore`` and a ``VectorClock`` per owned range, and for a
-/// `bsp` table the ``BSPAggregator`` with the running sum of each open iteration.
+/// One table as a server holds it: a ``RangeStore`` and a ``VectorClock`` per range it holds, as
+/// primary or as replica, and for a `bsp` table the ``BSPAggregator`` with the running sum of each
+/// open iteration.
 ///
 /// Lives on the server's I/O thread; a class so that the stores, clocks and sums are changed in place.
 final class ServedTable {
@@ -22,8 +23,13 @@ final class ServedTable {
     private(set) var stores: [RangeStore]
     /// The stores of the ranges this server holds as a replica (docs/FAULT-TOLERANCE.md), in key order.
     private(set) var replicas: [RangeStore]
-    /// One clock per store, over the same range; `nil` when the node table had no node ids to index.
-    private(set) var clocks: [VectorClock]
+    /// The clock of each store, primary or replica, by its range; none when the node table had no
+    /// node ids to index (``keepsClocks``). Every clock has the same number of entries.
+    private(set) var clocks: [KeyRange: VectorClock]
+    /// Whether the stores have clocks.
+    let keepsClocks: Bool
+    /// The number of entries of every clock.
+    private var nodeCount: Int
     var aggregator: BSPAggregator<HeldPush, HeldPull>?
     /// The sum and the pushes of each open BSP iteration.
     var sums: [Int64: (sum: IterationSum, pushes: [HeldPush])] = [:]
@@ -36,8 +42,12 @@ final class ServedTable {
         self.updater = updater
         stores = ranges.map { RangeStore(range: $0, valueLength: spec.valueLength, updater: updater) }
         replicas = replicaRanges.map { RangeStore(range: $0, valueLength: spec.valueLength, updater: updater) }
-        clocks = ranges.filter { !$0.isEmpty }.count == ranges.count && nodeCount > 0
-            ? ranges.map { VectorClock(range: $0, nodeCount: nodeCount) } : []
+        keepsClocks = (ranges + replicaRanges).allSatisfy { !$0.isEmpty } && nodeCount > 0
+        self.nodeCount = max(nodeCount, 1)
+        clocks = [:]
+        if keepsClocks {
+            for range in ranges + replicaRanges { clocks[range] = VectorClock(range: range, nodeCount: nodeCount) }
+        }
         if spec.consistency == .bsp {
             aggregator = BSPAggregator(workers: workers)
         }
@@ -45,24 +55,22 @@ final class ServedTable {
 
     var isBSP: Bool { aggregator != nil }
 
-    /// Makes this server the primary of `range`, which it held as a replica: the replica's values
-    /// and updater state serve from now on. Its clock starts empty (the clocks of a replica are
-    /// not kept). Returns false when no replica store holds exactly `range`.
+    /// Makes this server the primary of `range`, which it held as a replica: the replica's values,
+    /// updater state and clock serve from now on. Returns false when no replica store holds exactly
+    /// `range`.
     func promote(_ range: KeyRange) -> Bool {
         guard let index = replicas.firstIndex(where: { $0.range == range }) else { return false }
         let store = replicas.remove(at: index)
         let position = stores.firstIndex { $0.range.lowerBound > range.lowerBound } ?? stores.count
         stores.insert(store, at: position)
-        if !clocks.isEmpty { clocks.insert(VectorClock(range: range, nodeCount: clocks[0].nodeCount), at: position) }
         return true
     }
 
     /// Makes this server a replica of `range`, which it was the primary of (a joiner took it over):
-    /// the store keeps its values and updater state; its clock is dropped, as a replica keeps none.
+    /// the store keeps its values, updater state and clock.
     func demote(_ range: KeyRange) {
         guard let index = stores.firstIndex(where: { $0.range == range }) else { return }
         let store = stores.remove(at: index)
-        if !clocks.isEmpty { clocks.remove(at: index) }
         let position = replicas.firstIndex { $0.range.lowerBound > range.lowerBound } ?? replicas.count
         replicas.insert(store, at: position)
     }
@@ -72,12 +80,13 @@ final class ServedTable {
         guard !stores.contains(where: { $0.range == range }), !replicas.contains(where: { $0.range == range }) else { return }
         let position = replicas.firstIndex { $0.range.lowerBound > range.lowerBound } ?? replicas.count
         replicas.insert(RangeStore(range: range, valueLength: spec.valueLength, updater: updater), at: position)
+        if keepsClocks { clocks[range] = VectorClock(range: range, nodeCount: nodeCount) }
     }
 
     /// Cuts every store, primary or replica, that holds one of `ranges` and more into pieces along
-    /// them (``RangeStore/piece(_:)``), each with the values and updater state it held, so that each
-    /// of `ranges` gets a store of its own, as when a join cuts a segment of the ring. A primary
-    /// piece's clock starts empty, as a promoted range's does.
+    /// them (``RangeStore/piece(_:)``), each with the values, updater state and clock entries it
+    /// held, so that each of `ranges` gets a store of its own, as when a join cuts a segment of the
+    /// ring.
     func split(toFit ranges: [KeyRange]) {
         func pieces(of store: RangeStore) -> [RangeStore]? {
             let cuts = Set(ranges.filter { !$0.isEmpty && store.range.contains($0) && $0 != store.range }
@@ -86,51 +95,65 @@ final class ServedTable {
             let bounds = Array(cuts.union([store.range.lowerBound, store.range.upperBound])).sorted()
             return zip(bounds, bounds.dropFirst()).map { store.piece(KeyRange($0, $1)) }
         }
-        var newStores: [RangeStore] = []
-        var newClocks: [VectorClock] = []
-        for (index, store) in stores.enumerated() {
-            guard let cut = pieces(of: store) else {
-                newStores.append(store)
-                if !clocks.isEmpty { newClocks.append(clocks[index]) }
-                continue
+        func cut(_ stores: [RangeStore]) -> [RangeStore] {
+            stores.flatMap { store -> [RangeStore] in
+                guard let cut = pieces(of: store) else { return [store] }
+                if let clock = clocks.removeValue(forKey: store.range) {
+                    for piece in cut { clocks[piece.range] = clock.piece(piece.range) }
+                }
+                return cut
             }
-            newStores += cut
-            if !clocks.isEmpty { newClocks += cut.map { VectorClock(range: $0.range, nodeCount: clocks[index].nodeCount) } }
         }
-        stores = newStores
-        clocks = newClocks
-        replicas = replicas.flatMap { pieces(of: $0) ?? [$0] }
+        stores = cut(stores)
+        replicas = cut(replicas)
     }
 
     /// Frees the stores of the ranges this server no longer holds, primary or replica.
     func keepOnly(primaries: Set<KeyRange>, replicaRanges: Set<KeyRange>) {
-        let kept = stores.indices.filter { primaries.contains(stores[$0].range) }
-        if !clocks.isEmpty { clocks = kept.map { clocks[$0] } }
-        stores = kept.map { stores[$0] }
+        stores = stores.filter { primaries.contains($0.range) }
         replicas = replicas.filter { replicaRanges.contains($0.range) }
+        clocks = clocks.filter { primaries.contains($0.key) || replicaRanges.contains($0.key) }
     }
 
     /// Records that `sender`'s push with `timestamp` was applied to the keys of `spans`. A sender whose
     /// id lies beyond the clocks (a node that joined after the server configured) widens them; an
     /// unassigned sender has no entry (headers bound every other id by ``WireLimits/maxNodeID``).
     func recordApplied(sender: NodeID, timestamp: Int64, spans: [(store: Int, keys: KeyRange)]) {
-        guard timestamp > 0, !clocks.isEmpty, sender != .unassigned else { return }
-        if Int(sender.rawValue) >= clocks[0].nodeCount {
-            for index in clocks.indices { clocks[index].extend(toNodeCount: Int(sender.rawValue) + 1) }
-        }
+        guard timestamp > 0, keepsClocks, sender != .unassigned else { return }
+        widenClocks(toInclude: Int(sender.rawValue))
         for (store, keys) in spans where !keys.isEmpty {
-            clocks[store].apply(node: Int(sender.rawValue), range: keys, timestamp: Timestamp(timestamp))
+            clocks[stores[store].range]?.apply(node: Int(sender.rawValue), range: keys, timestamp: Timestamp(timestamp))
         }
+    }
+
+    /// Applies the clock entries a replicate or a range copy carries to the clock of the store of
+    /// `range`: the replica's clock follows its primary's.
+    func applyClockRecords(_ records: [ClockRecord], to range: KeyRange) {
+        guard keepsClocks, let highest = records.map(\.node).max() else { return }
+        widenClocks(toInclude: highest)
+        clocks[range]?.apply(records)
+    }
+
+    /// The clock entries of the store of `range` over `keys`, at most `limit` (``VectorClock/records(in:limit:)``).
+    func clockRecords(of range: KeyRange, in keys: KeyRange, limit: Int) -> [ClockRecord] {
+        clocks[range]?.records(in: keys, limit: limit) ?? []
+    }
+
+    /// Gives every clock an entry for node `node` (a node that joined after the server configured).
+    private func widenClocks(toInclude node: Int) {
+        guard node >= nodeCount else { return }
+        nodeCount = node + 1
+        for range in clocks.keys { clocks[range]?.extend(toNodeCount: nodeCount) }
     }
 
     /// The elementwise minimum of the clocks of `spans` (every store's whole range when `spans` is
     /// empty), or `nil` when the server keeps no clock.
     func clock(of spans: [(store: Int, keys: KeyRange)]) -> [Int64]? {
-        guard !clocks.isEmpty else { return nil }
-        let read = spans.isEmpty ? clocks.indices.map { ($0, clocks[$0].range) } : spans
+        guard keepsClocks else { return nil }
+        let read = spans.isEmpty ? stores.indices.map { ($0, stores[$0].range) } : spans
         var result: [Int64]?
         for (store, keys) in read {
-            guard let part = clocks[store].clock(of: keys) else { continue }
+            guard let part = clocks[stores[store].range]?.clock(of: keys) else { continue }
             result = result.map { VectorClock.elementwiseMinimum($0, part) } ?? part
         }
         return result

@@ -75,6 +75,7 @@ extension ServerCore {
             let range = pieces[0].store.range
             pieces[0].store.write(replicate: message)
             for origin in header.origins { appliedOrigins.insert(origin, table: header.table, range: range) }
+            table.applyClockRecords(header.clockRecords, to: range)
             perform(replication.wrote(message, range: range, from: header.sender))
             return
         }
@@ -84,6 +85,7 @@ extension ServerCore {
             let range = piece.store.range
             piece.store.write(replicate: message, keys: piece.keys)
             for origin in header.origins { appliedOrigins.insert(origin, table: header.table, range: range) }
+            table.applyClockRecords(header.clockRecords, to: range)
             if replication.successor(for: range) != nil { onward.append((range, message.replicatePiece(keys: piece.keys))) }
         }
         perform(replication.wrote(pieces: onward, requestID: header.requestID, from: header.sender))

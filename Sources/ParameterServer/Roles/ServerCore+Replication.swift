@@ -159,6 +159,14 @@ extension ServerCore {
         return (keys, entries)
     }
 
+    /// The vector clock of the store of `range` of table `table`, primary or replica, as the records
+    /// of its entries that are not 0 (`nil` when it holds no such store): how the simulator
+    /// compares a chain's clocks.
+    func storedClock(table: UInt32, range: KeyRange) -> [ClockRecord]? {
+        guard let served = tables[table], served.store(holding: range) != nil else { return nil }
+        return served.clockRecords(of: range, in: range, limit: .max)
+    }
+
     /// The ranges of `table` this server holds as primary and as replica.
     func heldRanges(table: UInt32) -> (primaries: [KeyRange], replicas: [KeyRange]) {
         guard let served = tables[table] else { return ([], []) }

@@ -294,7 +294,7 @@ extension ServerCore {
         replication.hold(ChainReplication.HeldReply(
             reply: filters.encode(reply, answering: header), peer: peer, sender: header.sender, requestID: header.requestID,
             behindSent: heldAlready))
-        if batch.keyCount >= Self.batchKeyLimit { flushReplication() }
+        if batch.keyCount >= Self.batchKeyLimit || batch.mostOriginsPerRange >= Self.batchPushLimit { flushReplication() }
         return nil
     }
 

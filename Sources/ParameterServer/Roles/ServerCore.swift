@@ -77,6 +77,10 @@ public final class ServerCore: RoleMachine {
     /// A batch this large goes down the chains without waiting for the input to run dry or for the
     /// previous flush's acknowledgement.
     static let batchKeyLimit = 1 << 20
+    /// A batch with this many pushes to one range goes down the chains without waiting either: the
+    /// range's last replicate names its pushes in the header, which must stay inside the header
+    /// limit.
+    static let batchPushLimit = 1024
     /// Ranges being copied to new replicas, part by part between requests.
     var copying: [RangeCopy] = []
     /// Copy parts sent each time the input runs dry (or each tick).

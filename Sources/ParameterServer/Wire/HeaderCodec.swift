@@ -134,6 +134,7 @@ struct HeaderPacker {
         count(header.iteration != nil)
         count(!header.origins.isEmpty)
         count(header.tableVersion != nil)
+        count(!header.clockRecords.isEmpty)
         msgpack_pack_map(packer, entries)
 
         unsigned(.version, UInt64(header.version))
@@ -194,6 +195,16 @@ struct HeaderPacker {
             }
         }
         if let version = header.tableVersion { unsigned(.tableVersion, version) }
+        if !header.clockRecords.isEmpty {
+            key(.clockRecords)
+            msgpack_pack_array(packer, 4 * header.clockRecords.count)
+            for record in header.clockRecords {
+                msgpack_pack_uint64(packer, UInt64(record.node))
+                msgpack_pack_uint64(packer, record.range.lowerBound)
+                msgpack_pack_uint64(packer, record.range.upperBound)
+                msgpack_pack_int64(packer, record.timestamp.rawValue)
+            }
+        }
     }
 
     private func key(_ field: HeaderField) { key(field.key) }

@@ -116,6 +116,7 @@ struct HeaderReader {
         var arguments: [Double]?
         var iteration: Int64?
         var origins: [RequestOrigin] = []
+        var clockRecords: [ClockRecord] = []
         var tableVersion: UInt64?
 
         for (index, entry) in entries.enumerated() {
@@ -173,6 +174,7 @@ struct HeaderReader {
             case .arguments: arguments = try self.arguments(value)
             case .iteration: iteration = try signed(value, field: fieldName)
             case .origin: origins = try self.origins(value)
+            case .clockRecords: clockRecords = try self.clockRecords(value)
             case .tableVersion: tableVersion = try unsigned(value, max: .max, field: fieldName)
             }
         }
@@ -207,6 +209,7 @@ struct HeaderReader {
         header.arguments = arguments
         header.iteration = iteration
         header.origins = origins
+        header.clockRecords = clockRecords
         header.tableVersion = tableVersion
         return header
     }
@@ -327,6 +330,29 @@ struct HeaderReader {
             origins.append(RequestOrigin(server: server, sender: sender, requestID: requestID))
         }
         return origins
+    }
+
+    func clockRecords(_ object: msgpack_object) throws(WireError) -> [ClockRecord] {
+        let entries = try array(object, field: "vc")
+        guard entries.count >= 4, entries.count % 4 == 0 else {
+            throw WireError(.malformedHeader, field: "vc", "expected [node, lower, upper, timestamp, …] in fours, got \(entries.count) entries")
+        }
+        var records: [ClockRecord] = []
+        records.reserveCapacity(entries.count / 4)
+        for start in stride(from: 0, to: entries.count, by: 4) {
+            let node = try nodeID(entries[start], field: "vc[\(start)]", unassignedAllowed: false)
+            let lower = try unsigned(entries[start + 1], max: .max, field: "vc[\(start + 1)]")
+            let upper = try unsigned(entries[start + 2], max: .max, field: "vc[\(start + 2)]")
+            guard lower < upper else {
+                throw WireError(.malformedHeader, field: "vc[\(start + 1)]", "lower bound \(lower) is not below upper bound \(upper)")
+            }
+            let timestamp = try signed(entries[start + 3], field: "vc[\(start + 3)]")
+            guard timestamp > 0 else {
+                throw WireError(.malformedHeader, field: "vc[\(start + 3)]", "a clock entry's timestamp is positive, got \(timestamp)")
+            }
+            records.append(ClockRecord(node: Int(node.rawValue), range: KeyRange(lower, upper), timestamp: Timestamp(timestamp)))
+        }
+        return records
     }
 
     func clock(_ object: msgpack_object) throws(WireError) -> [Int64] {

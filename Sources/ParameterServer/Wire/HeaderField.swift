@@ -5,7 +5,7 @@ enum HeaderField: UInt8, CaseIterable {
     case updater, role, rank, endpoint, nodeTable, name, errorCode, errorMessage, clock
     case keyCacheHash, compressedSizes, acceptedEncodings, arguments
     case iteration
-    case origin, tableVersion
+    case origin, tableVersion, clockRecords
 
     /// The key on the wire.
     var key: StaticString {
@@ -36,6 +36,7 @@ enum HeaderField: UInt8, CaseIterable {
         case .iteration: return "it"
         case .origin: return "org"
         case .tableVersion: return "tv"
+        case .clockRecords: return "vc"
         }
     }
 
@@ -83,6 +84,7 @@ enum HeaderField: UInt8, CaseIterable {
             case (UInt8(ascii: "f"), UInt8(ascii: "a")): return .acceptedEncodings
             case (UInt8(ascii: "i"), UInt8(ascii: "t")): return .iteration
             case (UInt8(ascii: "t"), UInt8(ascii: "v")): return .tableVersion
+            case (UInt8(ascii: "v"), UInt8(ascii: "c")): return .clockRecords
             default: return nil
             }
         case 3:
