@@ -4,7 +4,8 @@ import ZeroMQ
 @testable import ParameterServer
 
 /// A server cutting its stores when a join cuts a segment of the ring (docs/FAULT-TOLERANCE.md,
-/// "Joins"): every piece keeps the values and updater state, and the record of applied pushes, it held.
+/// "Joins"): every piece keeps the values, updater state and clock entries, and the record of applied
+/// pushes, it held.
 @Suite("Stores cut for a join")
 struct ServedTableSplitTests {
     static func entries(of store: RangeStore, keys: [UInt64]) -> [Float] {
@@ -22,7 +23,7 @@ struct ServedTableSplitTests {
         }
     }
 
-    @Test("primary and replica stores cut along the given ranges keep every key's values and updater state")
+    @Test("primary and replica stores cut along the given ranges keep every key's values, updater state and clock entries")
     func piecesKeepTheirEntries() throws {
         let spec = TableSpec(name: "weights", id: 1, valueLength: 2, updater: "adagrad")
         let updater = try UpdaterRegistry.builtIn.make("adagrad")
@@ -34,12 +35,21 @@ struct ServedTableSplitTests {
         #expect(held.allSatisfy { $0.entryWidth == 4 })
         for store in held { Self.push(keys.filter { store.range.contains($0) }, to: store, updater: updater) }
         let before = held.map { store in Self.entries(of: store, keys: keys.filter { store.range.contains($0) }) }
+        table.recordApplied(sender: NodeID(2), timestamp: 5, spans: [(store: 0, keys: KeyRange(20, 70))])
+        table.applyClockRecords([ClockRecord(node: 6, range: KeyRange(140, 160), timestamp: Timestamp(8))], to: replica)
 
         // A piece inside each, one exactly a store (nothing to cut), one outside both.
         table.split(toFit: [KeyRange(30, 60), KeyRange(150, 200), KeyRange(0, 0), KeyRange(300, 400)])
         #expect(table.stores.map(\.range) == [KeyRange(0, 30), KeyRange(30, 60), KeyRange(60, 100)])
         #expect(table.replicas.map(\.range) == [KeyRange(100, 150), KeyRange(150, 200)])
         #expect(Set(table.clocks.keys) == Set((table.stores + table.replicas).map(\.range)))
+        // Each piece's clock holds the entries of its keys, on primaries and replicas alike.
+        func clock(_ range: KeyRange) -> [ClockRecord] { table.clockRecords(of: range, in: range, limit: .max) }
+        #expect(clock(KeyRange(0, 30)) == [ClockRecord(node: 2, range: KeyRange(20, 30), timestamp: Timestamp(5))])
+        #expect(clock(KeyRange(30, 60)) == [ClockRecord(node: 2, range: KeyRange(30, 60), timestamp: Timestamp(5))])
+        #expect(clock(KeyRange(60, 100)) == [ClockRecord(node: 2, range: KeyRange(60, 70), timestamp: Timestamp(5))])
+        #expect(clock(KeyRange(100, 150)) == [ClockRecord(node: 6, range: KeyRange(140, 150), timestamp: Timestamp(8))])
+        #expect(clock(KeyRange(150, 200)) == [ClockRecord(node: 6, range: KeyRange(150, 160), timestamp: Timestamp(8))])
         for (index, range) in [primary, replica].enumerated() {
             let pieces = (index == 0 ? table.stores : table.replicas).filter { range.contains($0.range) }
             for piece in pieces {
