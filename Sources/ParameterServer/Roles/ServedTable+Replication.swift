@@ -15,16 +15,21 @@ extension ServedTable {
     /// from the first to the last key (`vc`, which the pushes' spans lie in), so that a replica
     /// records them once it holds every part.
     func results(
-        range: KeyRange, keys: [UInt64], origins: [RequestOrigin], sequence: Int64, partKeys: Int = 1 << 16
+        range: KeyRange, keys: [UInt64], origins: [RequestOrigin], clockSpan: KeyRange? = nil, sequence: Int64,
+        partKeys: Int = 1 << 16
     ) -> [(range: KeyRange, message: Message)] {
         guard let store = stores.first(where: { $0.range == range }), let first = keys.first, let last = keys.last else { return [] }
+        var clocked = KeyRange(first, last + 1)
+        if let clockSpan {
+            clocked = KeyRange(min(clocked.lowerBound, clockSpan.lowerBound), max(clocked.upperBound, clockSpan.upperBound))
+        }
         store.resultSequence = sequence
         let starts = Array(stride(from: 0, to: keys.count, by: partKeys))
         return starts.map { start in
             let part = start..<min(start + partKeys, keys.count)
             guard start == starts.last else { return (range, store.replicate(table: spec.id, keys: keys, part: part, origins: [])) }
             var message = store.replicate(table: spec.id, keys: keys, part: part, origins: origins)
-            message.header.clockRecords = clockRecords(of: range, in: KeyRange(first, last + 1), limit: Self.clockRecordLimit)
+            message.header.clockRecords = clockRecords(of: range, in: clocked, limit: Self.clockRecordLimit)
             return (range, message)
         }
     }

@@ -222,11 +222,8 @@ extension ServerCore {
             guard let table = tables[header.table] else {
                 throw WireError(.unknownTable, field: "t", "no table with id \(header.table); tables: \(tables.keys.sorted())")
             }
-            if replication.hasSuccessors {
-                throw WireError(.invalidRequest, field: "k", "range functions are not replicated yet: this cluster keeps replicas")
-            }
             try requireRegistered(header)
-            return try applyFunction(message, table: table)
+            return try applyFunction(message, table: table, from: peer)
         case .replicate:
             try writeReplicate(message)
             return nil
@@ -338,8 +335,11 @@ extension ServerCore {
         return Message(header: reply, keys: Frame(array: keys), values: Frame(array: values))
     }
 
-    /// Runs a range function on the part of `r` this server holds (docs/PROTOCOL.md section 14).
-    func applyFunction(_ message: Message, table: Table) throws -> Message {
+    /// Runs a range function on the part of `r` this server holds (docs/PROTOCOL.md section 14) and
+    /// answers it; where its ranges have replicas, its results go down their chains first, as a
+    /// push's do (`nil`: the answer waits for them). A call sent again after a fail-over runs only
+    /// on the ranges whose result of it this server does not hold yet.
+    func applyFunction(_ message: Message, table: Table, from peer: PeerAddress) throws -> Message? {
         let header = message.header
         guard let range = header.keyRange else {
             throw WireError(.missingField, field: "r", "a rangeFunction request names its key range")
@@ -352,10 +352,37 @@ extension ServerCore {
             throw WireError(.keyOutOfRange, field: "r", "range \(range) is not inside one of this server's ranges \(owned)")
         }
         let function = try functions.make(name, arguments: header.arguments ?? [])
-        let touched = table.apply(function, on: range, sender: header.sender, timestamp: header.timestamp)
-        return Message(header: Header(
+        let covering = table.stores(covering: range)
+        var applied = covering
+        if let origin = header.origin {
+            applied.removeAll { appliedOrigins.contains(origin, table: table.spec.id, range: table.stores[$0].range) }
+        }
+        let touched = table.apply(function, on: range, only: applied, sender: header.sender, timestamp: header.timestamp)
+        let reply = Message(header: Header(
             kind: .rangeFunctionAck, sender: link.nodeID, requestID: header.requestID, table: header.table,
             timestamp: header.timestamp, keyCount: UInt32(clamping: touched)))
+        guard replication.hasSuccessors else { return reply }
+        // As for a push: a result held already may still be on its way down the chain.
+        let heldAlready = applied.count < covering.count
+        let replicated = applied.filter { replication.successor(for: table.stores[$0].range) != nil }
+        guard !replicated.isEmpty || heldAlready else { return reply }
+        let origin = header.origin ?? RequestOrigin(server: link.nodeID, sender: header.sender, requestID: header.requestID)
+        for index in replicated {
+            let store = table.stores[index]
+            let covered = range.intersection(store.range)
+            appliedOrigins.insert(origin, table: table.spec.id, range: store.range)
+            // Every stored key of the range changed (every key of a dense store); where it holds
+            // none, nothing changed.
+            let keys = store.storedKeys(in: covered)
+            guard !keys.isEmpty else { continue }
+            keys.withUnsafeBytes { raw in
+                batch.add(table: table.spec.id, range: store.range, keys: raw.baseAddress!, count: keys.count, origin: origin, clockSpan: covered)
+            }
+        }
+        replication.hold(ChainReplication.HeldReply(
+            reply: reply, peer: peer, sender: header.sender, requestID: header.requestID, behindSent: heldAlready))
+        if batch.keyCount >= Self.batchKeyLimit || batch.mostOriginsPerRange >= Self.batchPushLimit { flushReplication() }
+        return nil
     }
 
     // MARK: - Errors
