@@ -11,39 +11,12 @@ import ZeroMQ
 @Suite("Range functions under replication")
 struct RangeFunctionReplicationTests {
     static let table = TableSpec(name: "weights", id: 0, valueLength: 1, consistency: .eventual)
-    static let keySpace = KeyRange(0, 200)
-    static let deadlines = Deadlines(
-        startup: .seconds(10), request: .seconds(20), barrier: .seconds(10), shutdown: .seconds(5),
-        heartbeatInterval: .milliseconds(200), heartbeatTimeout: .seconds(1), job: .seconds(600))
-
-    static var logger: Logger {
-        var logger = Logger(label: "zps.test.range-functions")
-        logger.logLevel = .critical
-        return logger
-    }
 
     @Test("a scale acknowledged by the replica survives the primary's death, and the worker's resent call is not run again")
     func scaleSurvivesTheKill() throws {
-        let network = InMemoryNetwork(seed: 5)
-        var managerSettings = ManagerSettings(
-            bindEndpoint: "mem://manager", servers: 2, workers: 1, keySpace: Self.keySpace, deadlines: Self.deadlines)
-        managerSettings.replication = 1
-        // One segment per server: server 0 heads the lower half, server 1 the upper half.
-        managerSettings.virtualNodes = 1
-        network.add(ManagerCore(settings: managerSettings, logger: Self.logger) { _ in }, endpoint: "mem://manager")
-        func settings(_ role: NodeRole, _ rank: Int) -> NodeSettings {
-            NodeSettings(
-                role: role, rank: rank, managerEndpoint: "mem://manager", bindEndpoint: "mem://\(role)-\(rank)",
-                tables: [Self.table], deadlines: Self.deadlines)
-        }
-        for rank in 0..<2 {
-            network.add(ServerCore(settings: settings(.server, rank), outcome: NodeOutcome(), logger: Self.logger), endpoint: "mem://server-\(rank)")
-        }
-        network.add(WorkerCore(settings: settings(.worker, 0), outcome: NodeOutcome(), logger: Self.logger), endpoint: "mem://worker-0")
-        network.deliverAll()
-
-        let halves = Self.keySpace.split(into: 2)
-        let keys = Array(Self.keySpace.lowerBound..<Self.keySpace.upperBound)
+        let network = ReplicatedPair.start(table: Self.table, seed: 5, logger: ReplicatedPair.logger("zps.test.range-functions"))
+        let halves = ReplicatedPair.halves
+        let keys = Array(ReplicatedPair.keySpace.lowerBound..<ReplicatedPair.keySpace.upperBound)
         let pushed = keys.map { Float($0 % 7) + 1 }
         let finished = Mutex<[Int64: String]>([:])
         func submit(_ request: WorkerCore.Request, _ timestamp: Int64) {
@@ -60,15 +33,11 @@ struct RangeFunctionReplicationTests {
         // The call reaches both servers and down both chains; its acknowledgements wait at the
         // paused worker, and the primary of the lower half dies with its acknowledgement unsent.
         submit(WorkerCore.Request(kind: .rangeFunction, table: Self.table, keys: [], values: nil, updater: "scale",
-                                  iteration: nil, wantClock: false, pull: nil, range: Self.keySpace, arguments: [3]), 2)
+                                  iteration: nil, wantClock: false, pull: nil, range: ReplicatedPair.keySpace, arguments: [3]), 2)
         network.pause("mem://worker-0")
         network.deliverAll()
         func entries(_ server: Int, _ range: KeyRange, replica: Bool) -> [Float]? {
-            var entries: [Float]?
-            network.execute(on: "mem://server-\(server)", as: ServerCore.self) { core in
-                entries = core.storedEntries(table: Self.table.id, range: range, replica: replica)?.entries
-            }
-            return entries
+            ReplicatedPair.entries(on: network, server, range, table: Self.table, replica: replica)
         }
         func clock(_ server: Int, _ range: KeyRange) -> [ClockRecord]? {
             var clock: [ClockRecord]?

@@ -11,39 +11,12 @@ import ZeroMQ
 @Suite("Replication group commit")
 struct ReplicationGroupCommitTests {
     static let table = TableSpec(name: "weights", id: 0, valueLength: 2, consistency: .eventual)
-    static let keySpace = KeyRange(0, 200)
-    static let deadlines = Deadlines(
-        startup: .seconds(10), request: .seconds(20), barrier: .seconds(10), shutdown: .seconds(5),
-        heartbeatInterval: .milliseconds(200), heartbeatTimeout: .seconds(1), job: .seconds(600))
-
-    static var logger: Logger {
-        var logger = Logger(label: "zps.test.group-commit")
-        logger.logLevel = .critical
-        return logger
-    }
-
     @Test("pushes applied while the replica is silent go down the chain in one flush, each key once, and are acknowledged when it answers")
     func pushesGatherWhileAFlushIsUnacknowledged() throws {
-        let network = InMemoryNetwork(seed: 7)
-        var managerSettings = ManagerSettings(
-            bindEndpoint: "mem://manager", servers: 2, workers: 1, keySpace: Self.keySpace, deadlines: Self.deadlines)
-        managerSettings.replication = 1
-        // One segment per server: server 0 holds the lower half, server 1 the upper half.
-        managerSettings.virtualNodes = 1
-        network.add(ManagerCore(settings: managerSettings, logger: Self.logger) { _ in }, endpoint: "mem://manager")
-        func settings(_ role: NodeRole, _ rank: Int) -> NodeSettings {
-            NodeSettings(
-                role: role, rank: rank, managerEndpoint: "mem://manager", bindEndpoint: "mem://\(role)-\(rank)",
-                tables: [Self.table], deadlines: Self.deadlines)
-        }
-        for rank in 0..<2 {
-            network.add(ServerCore(settings: settings(.server, rank), outcome: NodeOutcome(), logger: Self.logger), endpoint: "mem://server-\(rank)")
-        }
-        network.add(WorkerCore(settings: settings(.worker, 0), outcome: NodeOutcome(), logger: Self.logger), endpoint: "mem://worker-0")
-        network.deliverAll()
+        let network = ReplicatedPair.start(table: Self.table, seed: 7, logger: ReplicatedPair.logger("zps.test.group-commit"))
 
         // Server 0 is the primary of the lower half, server 1 its replica.
-        let primaryRange = Self.keySpace.split(into: 2)[0]
+        let primaryRange = ReplicatedPair.halves[0]
         var random = SplitMix64(seed: 11)
         let pushes: [[UInt64]] = (0..<4).map { _ in
             Array(Set((0..<60).map { _ in primaryRange.lowerBound + random.next() % primaryRange.count })).sorted()
@@ -87,14 +60,8 @@ struct ReplicationGroupCommitTests {
         #expect(forwardedKeys() == copied + pushes[0].count + gathered.count)
         #expect(acknowledged.withLock { $0 }.sorted() == Array(0..<pushes.count))
 
-        var primary: [Float]?
-        var replica: [Float]?
-        network.execute(on: "mem://server-0", as: ServerCore.self) { core in
-            primary = core.storedEntries(table: Self.table.id, range: primaryRange, replica: false)?.entries
-        }
-        network.execute(on: "mem://server-1", as: ServerCore.self) { core in
-            replica = core.storedEntries(table: Self.table.id, range: primaryRange, replica: true)?.entries
-        }
+        let primary = ReplicatedPair.entries(on: network, 0, primaryRange, table: Self.table, replica: false)
+        let replica = ReplicatedPair.entries(on: network, 1, primaryRange, table: Self.table, replica: true)
         var expected = [Float](repeating: 0, count: Int(primaryRange.count) * 2)
         for (index, keys) in pushes.enumerated() {
             for key in keys {

@@ -11,37 +11,14 @@ import ZeroMQ
 @Suite("Server heartbeat lease")
 struct ServerHeartbeatLeaseTests {
     static let table = TableSpec(name: "weights", id: 0, valueLength: 1, consistency: .eventual)
-    static let keySpace = KeyRange(0, 200)
-    static let deadlines = Deadlines(
-        startup: .seconds(10), request: .seconds(20), barrier: .seconds(10), shutdown: .seconds(5),
-        heartbeatInterval: .milliseconds(200), heartbeatTimeout: .seconds(1), job: .seconds(600))
-
-    static var logger: Logger {
-        var logger = Logger(label: "zps.test.lease")
-        logger.logLevel = .critical
-        return logger
-    }
 
     /// Two servers with `replication: 1`, one segment each (server 0 heads the lower half), one
     /// worker; the worker's pull of `keys` of the lower half, and what server 0 sends after it comes
     /// back from a pause past the heartbeat timeout.
     static func pauseThePrimary() -> (pulled: [Float], late: [MessageKind], serverRuns: Bool, failure: String?) {
-        let network = InMemoryNetwork(seed: 3)
-        var managerSettings = ManagerSettings(
-            bindEndpoint: "mem://manager", servers: 2, workers: 1, keySpace: keySpace, deadlines: deadlines)
-        managerSettings.replication = 1
-        managerSettings.virtualNodes = 1
-        network.add(ManagerCore(settings: managerSettings, logger: logger) { _ in }, endpoint: "mem://manager")
-        func settings(_ role: NodeRole, _ rank: Int) -> NodeSettings {
-            NodeSettings(
-                role: role, rank: rank, managerEndpoint: "mem://manager", bindEndpoint: "mem://\(role)-\(rank)",
-                tables: [table], deadlines: deadlines)
-        }
         let outcome = NodeOutcome()
-        network.add(ServerCore(settings: settings(.server, 0), outcome: outcome, logger: logger), endpoint: "mem://server-0")
-        network.add(ServerCore(settings: settings(.server, 1), outcome: NodeOutcome(), logger: logger), endpoint: "mem://server-1")
-        network.add(WorkerCore(settings: settings(.worker, 0), outcome: NodeOutcome(), logger: logger), endpoint: "mem://worker-0")
-        network.deliverAll()
+        let network = ReplicatedPair.start(
+            table: table, seed: 3, serverOutcomes: [outcome, NodeOutcome()], logger: ReplicatedPair.logger("zps.test.lease"))
 
         let keys: [UInt64] = [3, 40, 77]
         var timestamp: Int64 = 0
