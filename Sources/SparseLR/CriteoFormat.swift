@@ -77,6 +77,14 @@ public struct CriteoFormat: ExampleLineFormat, Sendable {
             guard label.count == 1, label[0] == UInt8(ascii: "0") || label[0] == UInt8(ascii: "1") else {
                 throw LineFormatError(field: 1, fieldName: "label", expected: "a label 0 or 1", found: label)
             }
+            // The example's keys gather on the stack and go into the batch in one copy.
+            return try withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Self.fieldCount) {
+                (keyed) throws(LineFormatError) -> Float in
+            var count = 0
+            func add(_ key: UInt64) {
+                keyed[count] = key
+                count += 1
+            }
             try Self.smallCountBuckets.withUnsafeBufferPointer { (small) throws(LineFormatError) in
             try integerKeys.withUnsafeBufferPointer { (integerKeys) throws(LineFormatError) in
             try fieldStates.withUnsafeBufferPointer { (states) throws(LineFormatError) in
@@ -84,7 +92,7 @@ public struct CriteoFormat: ExampleLineFormat, Sendable {
                     let bytes = UnsafeRawBufferPointer(rebasing: line[starts[field]..<(starts[field + 1] - 1)])
                     let keys = (field - 1) * Self.integerKeyStride
                     if bytes.isEmpty {
-                        batch.appendFeature(key: integerKeys[keys], value: 1)
+                        add(integerKeys[keys])
                         continue
                     }
                     guard let value = ByteParsing.integer(bytes) else {
@@ -93,11 +101,11 @@ public struct CriteoFormat: ExampleLineFormat, Sendable {
                     }
                     let bucket = Self.bucket(value, small: small)
                     if bucket >= 0 && bucket < Int64(Self.bucketKeyCount) {
-                        batch.appendFeature(key: integerKeys[keys + 1 + Int(bucket)], value: 1)
+                        add(integerKeys[keys + 1 + Int(bucket)])
                     } else {
                         var state = states[field - 1]
                         state.combine(decimal: bucket)
-                        batch.appendFeature(key: hasher.key(state), value: 1)
+                        add(hasher.key(state))
                     }
                 }
                 // The categorical fields four at a time: FNV-1a is one multiplication per byte, each
@@ -110,22 +118,24 @@ public struct CriteoFormat: ExampleLineFormat, Sendable {
                 while field + 4 <= Self.fieldCount {
                     var lanes = (states[field - 1], states[field], states[field + 1], states[field + 2])
                     TokenHash.combine(&lanes, (bytes(field), bytes(field + 1), bytes(field + 2), bytes(field + 3)))
-                    batch.appendFeature(key: hasher.key(lanes.0), value: 1)
-                    batch.appendFeature(key: hasher.key(lanes.1), value: 1)
-                    batch.appendFeature(key: hasher.key(lanes.2), value: 1)
-                    batch.appendFeature(key: hasher.key(lanes.3), value: 1)
+                    add(hasher.key(lanes.0))
+                    add(hasher.key(lanes.1))
+                    add(hasher.key(lanes.2))
+                    add(hasher.key(lanes.3))
                     field += 4
                 }
                 while field < Self.fieldCount {
                     var state = states[field - 1]
                     state.combine(bytes(field))
-                    batch.appendFeature(key: hasher.key(state), value: 1)
+                    add(hasher.key(state))
                     field += 1
                 }
             }
             }
             }
+            batch.appendFeatures(keys: UnsafeBufferPointer(rebasing: keyed[..<count]), value: 1)
             return label[0] == UInt8(ascii: "1") ? 1 : 0
+            }
         }
     }
 

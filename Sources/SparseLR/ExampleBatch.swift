@@ -58,6 +58,13 @@ public struct ExampleBatch: Sendable, Equatable {
         featureValues.append(value)
     }
 
+    /// Adds the features `keys` to the example being built, each with `value`: two copies instead
+    /// of two appends per feature.
+    public mutating func appendFeatures(keys: UnsafeBufferPointer<UInt64>, value: Float) {
+        featureKeys.append(contentsOf: keys)
+        featureValues.append(contentsOf: repeatElement(value, count: keys.count))
+    }
+
     /// Closes the example being built (the features appended since the last example) with its label.
     public mutating func finishExample(label: Float) {
         precondition(featureKeys.count <= Int(Int32.max), "ExampleBatch holds at most Int32.max features")

@@ -11,7 +11,7 @@ import Testing
 @Suite("Fail-over of a sequential sparse-LR job", .serialized)
 struct FailoverSparseLRTests {
     static let hashBits = 14
-    static let rows = 6000
+    static let rows = 9000
     static let epochs = 2
     static let minibatch = 20
 
