@@ -13,9 +13,9 @@ struct ReplicationBatch {
         var keys: [UInt64]
         /// The pushes whose results the keys hold.
         var origins: [RequestOrigin]
-        /// Keys beyond the first and last of `keys` whose vector clock the requests changed (a
-        /// range function records its whole range, stored keys or not), or `nil`.
-        var clockSpan: KeyRange?
+        /// What the pushes recorded in the range's vector clock, one entry each, in the order
+        /// they were applied: a replica applies the same entries.
+        var clockRecords: [ClockRecord]
     }
 
     private struct Slot: Hashable {
@@ -27,7 +27,7 @@ struct ReplicationBatch {
     /// bitmap is reused), and the pushes that changed them.
     private var changed: [Slot: ChangedKeys] = [:]
     private var origins: [Slot: [RequestOrigin]] = [:]
-    private var clockSpans: [Slot: KeyRange] = [:]
+    private var clockRecords: [Slot: [ClockRecord]] = [:]
     /// Keys recorded since the last ``take()``, counting a key once per push.
     private(set) var keyCount = 0
     /// The most pushes recorded since the last ``take()`` for one range: the identities its last
@@ -37,15 +37,12 @@ struct ReplicationBatch {
     var isEmpty: Bool { origins.isEmpty }
 
     /// Records that the push `origin` changed `count` sorted keys (raw little-endian `UInt64`s) of
-    /// `range` in `table`; `clockSpan`, when given, the keys whose clock it changed (by default
-    /// those from the first to the last key).
+    /// `range` in `table`, and what it recorded in the range's vector clock (`nil` when nothing).
     mutating func add(
-        table: UInt32, range: KeyRange, keys raw: UnsafeRawPointer, count: Int, origin: RequestOrigin, clockSpan: KeyRange? = nil
+        table: UInt32, range: KeyRange, keys raw: UnsafeRawPointer, count: Int, origin: RequestOrigin, clock: ClockRecord? = nil
     ) {
         let slot = Slot(table: table, range: range)
-        if let clockSpan, !clockSpan.isEmpty {
-            clockSpans[slot] = clockSpans[slot].map { KeyRange(min($0.lowerBound, clockSpan.lowerBound), max($0.upperBound, clockSpan.upperBound)) } ?? clockSpan
-        }
+        if let clock { clockRecords[slot, default: []].append(clock) }
         changed[slot, default: ChangedKeys(range: range)].add(keys: raw, count: count)
         origins[slot, default: []].append(origin)
         keyCount += count
@@ -55,10 +52,10 @@ struct ReplicationBatch {
     /// Everything recorded, each range's keys sorted and unique, in table and key order; empties the batch.
     mutating func take() -> [Part] {
         let parts = origins.keys.sorted { ($0.table, $0.range.lowerBound) < ($1.table, $1.range.lowerBound) }.map { slot in
-            Part(table: slot.table, range: slot.range, keys: changed[slot]?.take() ?? [], origins: origins[slot]!, clockSpan: clockSpans[slot])
+            Part(table: slot.table, range: slot.range, keys: changed[slot]?.take() ?? [], origins: origins[slot]!, clockRecords: clockRecords[slot] ?? [])
         }
         origins.removeAll(keepingCapacity: true)
-        clockSpans.removeAll(keepingCapacity: true)
+        clockRecords.removeAll(keepingCapacity: true)
         keyCount = 0
         mostOriginsPerRange = 0
         return parts
@@ -69,7 +66,7 @@ struct ReplicationBatch {
     mutating func keep(only ranges: Set<KeyRange>) {
         changed = changed.filter { ranges.contains($0.key.range) }
         origins = origins.filter { ranges.contains($0.key.range) }
-        clockSpans = clockSpans.filter { ranges.contains($0.key.range) }
+        clockRecords = clockRecords.filter { ranges.contains($0.key.range) }
         keyCount = origins.keys.reduce(0) { $0 + (changed[$1]?.recorded ?? 0) }
         mostOriginsPerRange = origins.values.map(\.count).max() ?? 0
     }

@@ -11,31 +11,27 @@ extension ServedTable {
     /// The replicates of a batch's `keys` of `range` (sorted, unique): per key the values and
     /// updater state the pushes left, in parts of at most `partKeys` keys, the store's
     /// ``RangeStore/resultSequence`` set to the flush's `sequence` first (above every range's it
-    /// flushes). Only the last part names the pushes (`origins`) and carries the range's clock
-    /// from the first to the last key (`vc`, which the pushes' spans lie in), so that a replica
-    /// records them once it holds every part.
+    /// flushes). Only the last part names the pushes (`origins`) and what they recorded in the
+    /// range's vector clock (`clock`, sent as `vc`), so that a replica records them once it holds
+    /// every part.
     func results(
-        range: KeyRange, keys: [UInt64], origins: [RequestOrigin], clockSpan: KeyRange? = nil, sequence: Int64,
+        range: KeyRange, keys: [UInt64], origins: [RequestOrigin], clock: [ClockRecord] = [], sequence: Int64,
         partKeys: Int = 1 << 16
     ) -> [(range: KeyRange, message: Message)] {
-        guard let store = stores.first(where: { $0.range == range }), let first = keys.first, let last = keys.last else { return [] }
-        var clocked = KeyRange(first, last + 1)
-        if let clockSpan {
-            clocked = KeyRange(min(clocked.lowerBound, clockSpan.lowerBound), max(clocked.upperBound, clockSpan.upperBound))
-        }
+        guard let store = stores.first(where: { $0.range == range }), !keys.isEmpty else { return [] }
         store.resultSequence = sequence
         let starts = Array(stride(from: 0, to: keys.count, by: partKeys))
         return starts.map { start in
             let part = start..<min(start + partKeys, keys.count)
             guard start == starts.last else { return (range, store.replicate(table: spec.id, keys: keys, part: part, origins: [])) }
             var message = store.replicate(table: spec.id, keys: keys, part: part, origins: origins)
-            message.header.clockRecords = clockRecords(of: range, in: clocked, limit: Self.clockRecordLimit)
+            message.header.clockRecords = clock
             return (range, message)
         }
     }
 
-    /// The most clock entries one replicate or copy part carries (about 30 bytes each in the
-    /// header); a clock that needs more is sent coarser (``VectorClock/records(in:limit:)``).
+    /// The most clock entries one copy part carries (about 30 bytes each in the header); a clock
+    /// that needs more is sent coarser (``VectorClock/records(in:limit:)``).
     static let clockRecordLimit = 256
 
     /// The store of exactly `range`, primary or replica.

@@ -126,6 +126,13 @@ final class ServedTable {
         }
     }
 
+    /// The clock entry a request with `header` that changed the keys of `span` recorded
+    /// (``recordApplied(sender:timestamp:spans:)``), `nil` when it recorded none.
+    func clockRecord(of header: Header, span: KeyRange) -> ClockRecord? {
+        guard header.timestamp > 0, keepsClocks, header.sender != .unassigned, !span.isEmpty else { return nil }
+        return ClockRecord(node: Int(header.sender.rawValue), range: span, timestamp: Timestamp(header.timestamp))
+    }
+
     /// Applies the clock entries a replicate or a range copy carries to the clock of the store of
     /// `range`: the replica's clock follows its primary's.
     func applyClockRecords(_ records: [ClockRecord], to range: KeyRange) {

@@ -104,7 +104,7 @@ extension ServerCore {
         let sequence = 1 + parts.reduce(0) { highest, part in max(highest, tables[part.table]?.resultSequence(of: part.range) ?? 0) }
         let results = parts.flatMap { part in
             tables[part.table]?.results(
-                range: part.range, keys: part.keys, origins: part.origins, clockSpan: part.clockSpan, sequence: sequence) ?? []
+                range: part.range, keys: part.keys, origins: part.origins, clock: part.clockRecords, sequence: sequence) ?? []
         }
         perform(replication.flush(results: results))
     }

@@ -285,7 +285,8 @@ extension ServerCore {
                 appliedOrigins.insert(origin, table: table.spec.id, range: table.stores[slice.store].range)
                 batch.add(
                     table: table.spec.id, range: table.stores[slice.store].range,
-                    keys: raw.baseAddress! + 8 * slice.keys.lowerBound, count: slice.keys.count, origin: origin)
+                    keys: raw.baseAddress! + 8 * slice.keys.lowerBound, count: slice.keys.count, origin: origin,
+                    clock: table.clockRecord(of: header, span: slice.span))
             }
         }
         replication.hold(ChainReplication.HeldReply(
@@ -376,7 +377,9 @@ extension ServerCore {
             let keys = store.storedKeys(in: covered)
             guard !keys.isEmpty else { continue }
             keys.withUnsafeBytes { raw in
-                batch.add(table: table.spec.id, range: store.range, keys: raw.baseAddress!, count: keys.count, origin: origin, clockSpan: covered)
+                batch.add(
+                    table: table.spec.id, range: store.range, keys: raw.baseAddress!, count: keys.count, origin: origin,
+                    clock: table.clockRecord(of: header, span: covered))
             }
         }
         replication.hold(ChainReplication.HeldReply(

@@ -90,10 +90,10 @@ public struct Header: Hashable, Sendable {
     /// `org` with several identities, `[server, sender, id, server, sender, id, …]`: a
     /// ``MessageKind/replicate`` of results that several pushes made (empty when absent).
     public var origins: [RequestOrigin] = []
-    /// `vc`: on a ``MessageKind/replicate``, the vector clock of the keys it carries, as
-    /// `[node, lower, upper, timestamp, …]` in fours (``ClockRecord``), so that a replica's clock
-    /// follows its primary's and a promoted range answers `clk` as its primary did (empty when
-    /// absent).
+    /// `vc`: on a ``MessageKind/replicate``, vector clock entries as `[node, lower, upper,
+    /// timestamp, …]` in fours (``ClockRecord``): what the pushes of a batch recorded, or a copied
+    /// range's clock, so that a replica's clock follows its primary's and a promoted range answers
+    /// `clk` as its primary did (empty when absent).
     public var clockRecords: [ClockRecord] = []
     /// `tv`: the node table version the sender routed a data request by. A server that owns none of
     /// the request's keys under its newer table answers ``ErrorCode/staleTable`` with its version.
