@@ -109,6 +109,12 @@ extension ServerCore {
         perform(replication.flush(results: results))
     }
 
+    /// Sends the batch down the chains at once when it holds ``batchKeyLimit`` keys or
+    /// ``batchPushLimit`` pushes to one range.
+    func flushReplicationIfFull() {
+        if batch.keyCount >= Self.batchKeyLimit || batch.mostOriginsPerRange >= Self.batchPushLimit { flushReplication() }
+    }
+
     /// The input ran dry: what the pushes since the last flush made goes down the chains now,
     /// unless the previous flush is still unacknowledged (group commit). Pushes that come while a
     /// flush travels down the chain gather into the next one, which goes when the acknowledgement

@@ -292,7 +292,7 @@ extension ServerCore {
         replication.hold(ChainReplication.HeldReply(
             reply: filters.encode(reply, answering: header), peer: peer, sender: header.sender, requestID: header.requestID,
             behindSent: heldAlready))
-        if batch.keyCount >= Self.batchKeyLimit || batch.mostOriginsPerRange >= Self.batchPushLimit { flushReplication() }
+        flushReplicationIfFull()
         return nil
     }
 
@@ -384,7 +384,7 @@ extension ServerCore {
         }
         replication.hold(ChainReplication.HeldReply(
             reply: reply, peer: peer, sender: header.sender, requestID: header.requestID, behindSent: heldAlready))
-        if batch.keyCount >= Self.batchKeyLimit || batch.mostOriginsPerRange >= Self.batchPushLimit { flushReplication() }
+        flushReplicationIfFull()
         return nil
     }
 
