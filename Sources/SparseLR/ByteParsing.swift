@@ -11,6 +11,16 @@ enum ByteParsing {
         }
         guard index < bytes.count else { return nil }
         var magnitude: UInt64 = 0
+        if bytes.count &- index <= 18 {
+            // At most 18 digits stay below 10^18 < Int64.max: no overflow to check.
+            while index < bytes.count {
+                let digit = bytes[index] &- UInt8(ascii: "0")
+                guard digit < 10 else { return nil }
+                magnitude = magnitude &* 10 &+ UInt64(digit)
+                index &+= 1
+            }
+            return negative ? -Int64(magnitude) : Int64(magnitude)
+        }
         while index < bytes.count {
             let digit = bytes[index] &- UInt8(ascii: "0")
             guard digit < 10 else { return nil }

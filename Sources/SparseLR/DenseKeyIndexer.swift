@@ -35,9 +35,10 @@ public final class DenseKeyIndexer {
         guard featureKeys.count * Self.sortBelowWordsPerKey >= bitmap.count else {
             return BatchKeys(featureKeys: featureKeys)
         }
+        precondition(featureKeys.count <= Int(Int32.max), "BatchKeys holds at most Int32.max distinct keys")
         let bound = keyBound
         var keys: [UInt64] = []
-        var slots = [Int32](repeating: 0, count: featureKeys.count)
+        var slots: [Int32] = []
         featureKeys.withUnsafeBufferPointer { occurrences in
             bitmap.withUnsafeMutableBufferPointer { bitmap in
                 keysBefore.withUnsafeMutableBufferPointer { keysBefore in
@@ -51,31 +52,28 @@ public final class DenseKeyIndexer {
                         highWord = max(highWord, word)
                     }
                     guard lowWord <= highWord else { return }
-                    var distinct = 0
-                    for word in lowWord...highWord {
-                        keysBefore[word] = Int32(truncatingIfNeeded: distinct)
-                        distinct += bitmap[word].nonzeroBitCount
-                    }
-                    precondition(distinct <= Int(Int32.max), "BatchKeys holds at most Int32.max distinct keys")
-                    keys = [UInt64](unsafeUninitializedCapacity: distinct) { unique, initialized in
+                    // One scan of the touched words counts the keys before each word and lists them.
+                    keys = [UInt64](unsafeUninitializedCapacity: occurrences.count) { unique, initialized in
                         var next = 0
                         for word in lowWord...highWord {
+                            keysBefore[word] = Int32(truncatingIfNeeded: next)
                             var bits = bitmap[word]
                             while bits != 0 {
                                 unique[next] = UInt64(word) << 6 | UInt64(bits.trailingZeroBitCount)
-                                next += 1
+                                next &+= 1
                                 bits &= bits &- 1
                             }
                         }
                         initialized = next
                     }
-                    slots.withUnsafeMutableBufferPointer { slots in
+                    slots = [Int32](unsafeUninitializedCapacity: occurrences.count) { slots, initialized in
                         for index in occurrences.indices {
                             let key = occurrences[index]
                             let word = Int(truncatingIfNeeded: key >> 6)
                             let below = bitmap[word] & ((1 << (key & 63)) &- 1)
                             slots[index] = keysBefore[word] &+ Int32(truncatingIfNeeded: below.nonzeroBitCount)
                         }
+                        initialized = occurrences.count
                     }
                     for word in lowWord...highWord { bitmap[word] = 0 }
                 }

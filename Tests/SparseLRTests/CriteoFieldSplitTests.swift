@@ -15,11 +15,11 @@ import Testing
 
     @Test func findsEveryTabAtEveryOffsetAndStopsPastFortyFields() {
         // Tabs, the bytes next to 0x09 (0x08 and 0x0a, which a borrow or carry between bytes would
-        // confuse with a tab), 0x89 (a tab with bit 7 set) and text; lengths across the 8-byte words.
+        // confuse with a tab), 0x89 (a tab with bit 7 set) and text; lengths across the 8- and 64-byte blocks.
         let alphabet: [UInt8] = [0x09, 0x09, 0x09, 0x08, 0x0a, 0x89, 0x00, 0xff, UInt8(ascii: "a"), UInt8(ascii: "7")]
         var random = SplitMix64(seed: 16)
         for round in 0..<3_000 {
-            let length = Int(random.next() % 200)
+            let length = Int(random.next() % 300)
             let line = (0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
             let (fields, starts) = Self.naiveStarts(line)
             let found = withUnsafeTemporaryAllocation(of: Int.self, capacity: CriteoFormat.fieldCount + 1) { buffer in
