@@ -60,29 +60,57 @@ public struct ClusterTrainer: Sendable {
     }
 
     /// Trains on every batch `nextBatch` returns until it returns nil, calling `progress` after each
-    /// push with the pass so far; returns when every push has been applied.
+    /// push with the pass so far; returns when every push has been applied. With a `cache`, each
+    /// batch and its key index are recorded there, for ``train(client:replaying:progress:)``.
     public func train(
-        client: some ParameterClient, nextBatch: () throws -> ExampleBatch?, progress: (Pass) -> Void = { _ in }
+        client: some ParameterClient, nextBatch: () throws -> ExampleBatch?, recordingInto cache: MinibatchCache? = nil,
+        progress: (Pass) -> Void = { _ in }
+    ) async throws -> Pass {
+        let indexer = makeIndexer()
+        return try await train(client: client, progress: progress) {
+            while let batch = try nextBatch() {
+                guard !batch.isEmpty else { continue }
+                let keys = Self.keys(of: batch, indexer: indexer)
+                cache?.record(batch, keys: keys)
+                return (batch, keys)
+            }
+            return nil
+        }
+    }
+
+    /// Trains on the batches `cache` recorded, in their order, exactly as on the pass that recorded
+    /// them; `cache` must be replayable.
+    public func train(
+        client: some ParameterClient, replaying cache: MinibatchCache, progress: (Pass) -> Void = { _ in }
+    ) async throws -> Pass {
+        precondition(cache.isReplayable, "a minibatch cache replays only a whole recorded pass")
+        var position = 0
+        return try await train(client: client, progress: progress) {
+            guard position < cache.entries.count else { return nil }
+            defer { position += 1 }
+            return (cache.entries[position].batch, cache.entries[position].keys)
+        }
+    }
+
+    private func train(
+        client: some ParameterClient, progress: (Pass) -> Void, nextIndexed: () throws -> (ExampleBatch, BatchKeys)?
     ) async throws -> Pass {
         var pass = Pass()
         var prefetched: [(batch: ExampleBatch, keys: BatchKeys, weights: Task<[Float], any Error>)] = []
         var unfinished: [Timestamp] = []
         var gradient: [Float] = []
         var exhausted = false
-        let indexer = makeIndexer()
         defer { for entry in prefetched { entry.weights.cancel() } }
         while true {
             while !exhausted, prefetched.count < max(pipelineDepth, 1) {
-                guard let batch = try nextBatch() else {
+                guard let (batch, keys) = try nextIndexed() else {
                     exhausted = true
                     break
                 }
-                guard !batch.isEmpty else { continue }
                 // This pull misses the pushes of the batches already prefetched and the unfinished ones.
                 while !unfinished.isEmpty, unfinished.count + prefetched.count > pipelineDepth {
                     try await client.wait(unfinished.removeFirst())
                 }
-                let keys = Self.keys(of: batch, indexer: indexer)
                 let (table, keyList) = (self.table, keys.keys)
                 prefetched.append((batch, keys, Task { try await client.pull(table: table, keys: keyList) }))
             }

@@ -120,6 +120,15 @@ public struct ExampleBatch: Sendable, Equatable {
         return result
     }
 
+    /// This batch without the storage of its feature keys, for a batch whose keys a ``BatchKeys``
+    /// holds (its slots stand for the keys): ``featureKeys`` is then empty, and only code that reads
+    /// features through those slots (``LogisticModel``) may use the result.
+    func droppingFeatureKeys() -> ExampleBatch {
+        var copy = self
+        copy.featureKeys = []
+        return copy
+    }
+
     /// Empties the batch, keeping its storage for the next fill by default.
     public mutating func removeAll(keepingCapacity: Bool = true) {
         labels.removeAll(keepingCapacity: keepingCapacity)

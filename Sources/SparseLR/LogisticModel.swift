@@ -30,7 +30,7 @@ public enum LogisticModel {
     /// The margin `Σ w·x` of every example; `weights` are aligned with `keys.keys`.
     public static func margins(batch: ExampleBatch, keys: BatchKeys, weights: [Float]) -> [Float] {
         precondition(weights.count == keys.count, "weights must be aligned with the batch's unique keys")
-        precondition(keys.slots.count == batch.featureKeys.count, "keys do not index this batch")
+        precondition(keys.slots.count == batch.featureValues.count, "keys do not index this batch")
         var result = [Float](repeating: 0, count: batch.count)
         batch.rowOffsets.withUnsafeBufferPointer { offsets in
             batch.featureValues.withUnsafeBufferPointer { values in

@@ -54,12 +54,13 @@ struct SparseLRJob: Sendable {
         var lastLoss = 0.0
         var epochs: [[String: Any]] = []
         var lastMetrics: BinaryClassificationMetrics?
+        // A streamed shard is read and indexed once; later epochs replay it from memory when it fits.
+        let cache = resident == nil && settings.epochs > 1 && settings.minibatchCacheBytes > 0
+            ? MinibatchCache(budget: settings.minibatchCacheBytes) : nil
         for epoch in 0..<settings.epochs {
-            let batches = try TrainingBatches(
-                settings: settings, shard: shard, resident: resident, random: &random)
             let epochStart = ContinuousClock.now
             let label = "epoch \(epoch + 1)/\(settings.epochs)"
-            let pass = try await trainer.train(client: worker, nextBatch: batches.next) { pass in
+            let report = { (pass: ClusterTrainer.Pass) in
                 let seconds = trainingSeconds + Self.seconds(since: epochStart)
                 let within = examplesPerEpoch.map { $0 > 0 ? min(Double(pass.examples) / Double($0), 1) : 1 }
                     ?? estimatedExamples.map { min(Double(pass.examples) / Double(max($0, 1)), 0.99) } ?? 0
@@ -68,10 +69,20 @@ struct SparseLRJob: Sendable {
                     fraction: (Double(epoch) + within) / Double(settings.epochs),
                     "\(label) loss \(Self.format(pass.meanLoss)) \(Self.format(rate: rate)) ex/s")
             }
+            let pass: ClusterTrainer.Pass
+            var batches: TrainingBatches?
+            if epoch > 0, let cache, cache.isReplayable {
+                pass = try await trainer.train(client: worker, replaying: cache, progress: report)
+            } else {
+                let stream = try TrainingBatches(settings: settings, shard: shard, resident: resident, random: &random)
+                batches = stream
+                pass = try await trainer.train(
+                    client: worker, nextBatch: stream.next, recordingInto: epoch == 0 ? cache : nil, progress: report)
+            }
             let epochSeconds = Self.seconds(since: epochStart)
             trainingSeconds += epochSeconds
             if epoch == 0 {
-                batches.countSkippedLines(into: &skipped)
+                batches?.countSkippedLines(into: &skipped)
                 guard pass.examples > 0 else {
                     throw SparseLRJobError(description: "\(shard.path): worker \(rank)'s shard of the training rows holds no examples\(Self.rowsNote(settings.train.selection)) (data line i goes to worker i % \(workers))")
                 }
@@ -102,6 +113,9 @@ struct SparseLRJob: Sendable {
             "rank": rank, "examples": trainedExamples, "training_seconds": trainingSeconds,
             "examples_per_second": rate, "train_logloss": lastLoss, "epochs": epochs, "skipped_lines": skipped.count,
         ]
+        if let cache {
+            result["minibatch_cache"] = ["bytes": cache.bytes, "overflowed": cache.overflowed, "budget": cache.budget]
+        }
         if rank == 0, settings.test != nil { result["skipped_test_lines"] = skippedTest.count }
         if let first = skipped.first ?? skippedTest.first { result["first_skipped_line"] = first }
         // Every request of this worker, the evaluation pulls included; with filters on, per stage too.

@@ -26,13 +26,19 @@ struct SparseLRSettings: Sendable {
     var keySpace: UInt64
     /// What a reader does with a line it cannot parse (`on_bad_line`).
     var malformedLines: MalformedLinePolicy
+    /// The most bytes of parsed, indexed minibatches a worker keeps for epochs after the first
+    /// (`minibatch_cache_mb`); 0 reads the file every epoch.
+    var minibatchCacheBytes: Int
 
     /// The `application:` parameters the job reads.
     static let parameterNames = [
         "format", "train", "train_rows", "test", "test_rows", "holdout", "test_probabilities", "hash_bits", "bias",
         "label_column", "ignored_columns", "separator", "epochs", "minibatch", "gradient", "shuffle", "seed",
-        "inflight", "table", "save_model", "on_bad_line",
+        "inflight", "table", "save_model", "on_bad_line", "minibatch_cache_mb",
     ]
+
+    /// `minibatch_cache_mb` when the topology leaves it out: room for a shard of about a million Criteo rows.
+    static let defaultMinibatchCacheMiB = 512
 
     init(topology: Topology) throws(TopologyError) {
         let application = topology.application
@@ -97,6 +103,7 @@ struct SparseLRSettings: Sendable {
         case let other: throw application.invalid("on_bad_line", "expected fail or skip, found \"\(other)\"")
         }
         keySpace = topology.keySpace
+        minibatchCacheBytes = (try application.int("minibatch_cache_mb", in: 0...(1 << 24)) ?? Self.defaultMinibatchCacheMiB) << 20
 
         let tableName = try Self.text(application, "table")
         guard let table = tableName.map({ name in topology.tables.first { $0.name == name } }) ?? topology.tables.first else {
