@@ -138,6 +138,39 @@ extension ManagerCore {
         return membership.chains.filter { $0.primary == server && !draining.contains($0.range) }.map(\.range)
     }
 
+    /// The join has run longer than `deadlines.join` (a copy or a drain that does not complete):
+    /// the joiner is taken out as if it had died — it holds no segment alone, so its segments go
+    /// back to their old primaries and nothing is copied — and is told to stop, and the next
+    /// waiting joiner's turn comes.
+    func dropOverdueJoin() {
+        guard let current = join, now - current.started > settings.deadlines.join else { return }
+        join = nil
+        let joiner = current.plan.joiner
+        let plan: RecoveryPlan
+        do {
+            plan = try RecoveryPlan.make(dead: [joiner], in: membership)
+        } catch {
+            preconditionFailure("a joiner holds no segment alone: \(error)")
+        }
+        let step: String
+        switch current.stage {
+        case .catchingUp: step = "\(membership.catchingUp.count) segment(s) still catching up"
+        case .draining(_, let pending): step = "\(pending.count) segment(s) still draining"
+        }
+        membership = plan.membership
+        let reason = "\(current.name) did not finish joining within \(settings.deadlines.join.secondsText) (\(step)): the join is dropped"
+        if let member = members.removeValue(forKey: joiner) {
+            send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: 0, errorMessage: reason)), to: member.peer)
+        }
+        updateRanges()
+        publishTable()
+        let line = "\(reason); node table version \(table.version)"
+        recoveries.append(line)
+        logger.warning("manager: \(line)")
+        if copying == nil, !membership.catchingUp.isEmpty { copying = (now, [:]) }
+        startJoin()
+    }
+
     /// A server died while a join runs. The joiner holds no segment alone, so its death only ends
     /// the join (the recovery gives its segments back to their old primaries). Any other death
     /// abandons the join first — the joiner leaves the ring, as if it had died, and is told to stop —

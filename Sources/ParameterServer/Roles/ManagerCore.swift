@@ -205,6 +205,7 @@ public final class ManagerCore: RoleMachine {
                     "\(member.info.name) (\(member.info.id), \(member.info.endpoint)) stopped sending heartbeats: last heard \((now - member.lastHeard).secondsText) ago")
                 return
             }
+            dropOverdueJoin()
             for (name, barrier) in barriers where now > barrier.deadline {
                 let missing = (0..<settings.workers).map { id(role: .worker, rank: $0) }
                     .filter { barrier.arrived[$0] == nil }.compactMap { members[$0]?.info.name ?? "worker" }

@@ -14,6 +14,9 @@ public struct Deadlines: Hashable, Sendable {
     public var heartbeatTimeout: Duration
     /// The time the whole job may take.
     public var job: Duration
+    /// The time a server joining a running job may take to catch up, drain and switch; a join that
+    /// takes longer is dropped, the joiner told to stop, and the next waiting joiner goes next.
+    public var join: Duration
 
     /// Creates deadlines; each one left out takes its default.
     public init(
@@ -23,7 +26,8 @@ public struct Deadlines: Hashable, Sendable {
         shutdown: Duration = .seconds(10),
         heartbeatInterval: Duration = .milliseconds(500),
         heartbeatTimeout: Duration = .seconds(5),
-        job: Duration = .seconds(30 * 60)
+        job: Duration = .seconds(30 * 60),
+        join: Duration = .seconds(5 * 60)
     ) {
         self.startup = startup
         self.request = request
@@ -32,10 +36,11 @@ public struct Deadlines: Hashable, Sendable {
         self.heartbeatInterval = heartbeatInterval
         self.heartbeatTimeout = heartbeatTimeout
         self.job = job
+        self.join = join
     }
 
     /// The defaults: 30 s startup and request, 120 s barrier, 10 s shutdown, heartbeats every 500 ms
-    /// with a 5 s timeout, 30 min for the job.
+    /// with a 5 s timeout, 30 min for the job, 5 min for a join.
     public static let standard = Deadlines()
 
     /// Each deadline with its name in topology files, in the order the documentation lists them.
@@ -43,6 +48,7 @@ public struct Deadlines: Hashable, Sendable {
         [
             ("startup", startup), ("request", request), ("barrier", barrier), ("shutdown", shutdown),
             ("heartbeat_interval", heartbeatInterval), ("heartbeat_timeout", heartbeatTimeout), ("job", job),
+            ("join", join),
         ]
     }
 }

@@ -283,6 +283,7 @@ private struct TopologyDecoder {
         try read("heartbeat_interval", into: &deadlines.heartbeatInterval)
         try read("heartbeat_timeout", into: &deadlines.heartbeatTimeout)
         try read("job", into: &deadlines.job)
+        try read("join", into: &deadlines.join)
         return deadlines
     }
 

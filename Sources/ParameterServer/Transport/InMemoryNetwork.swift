@@ -73,6 +73,8 @@ public final class InMemoryNetwork {
     /// meet requests in flight. Zero (the default) makes every message deliverable at once.
     public var maximumDelay: Duration = .zero
     private var pausedCount = 0
+    /// The (sender, receiver) links whose messages wait, in order, until ``unclog(from:to:)``.
+    private var clogged: Set<Int> = []
     /// Called with every message as it is delivered (sender's and receiver's endpoints, the frames),
     /// before its receiver handles it: a simulation's trace of a failing seed.
     public var deliveryObserver: ((_ from: String, _ to: String, _ frames: [Frame]) -> Void)?
@@ -153,6 +155,20 @@ public final class InMemoryNetwork {
         pausedCount -= 1
     }
 
+    /// Holds every message from `sender` to `receiver`, sent or to be sent, until
+    /// ``unclog(from:to:)``, as a link that is stuck (a full socket buffer, a route that drops
+    /// packets while TCP retransmits); other links go on, and nothing is lost or reordered.
+    public func clog(from sender: String, to receiver: String) {
+        guard let from = nodes[sender], let to = nodes[receiver] else { return }
+        clogged.insert(from.index << 32 | to.index)
+    }
+
+    /// Lets a clogged link deliver again, what waited on it first.
+    public func unclog(from sender: String, to receiver: String) {
+        guard let from = nodes[sender], let to = nodes[receiver] else { return }
+        clogged.remove(from.index << 32 | to.index)
+    }
+
     /// Whether the node at `endpoint` is still running (it has not stopped itself or been killed).
     public func isRunning(_ endpoint: String) -> Bool { nodes[endpoint]?.running ?? false }
 
@@ -165,11 +181,13 @@ public final class InMemoryNetwork {
         var due: [Int] = []
         while delivered < limit, !ready.isEmpty {
             let position: Int
-            if maximumDelay > .zero || pausedCount > 0 {
+            if maximumDelay > .zero || pausedCount > 0 || !clogged.isEmpty {
                 due.removeAll(keepingCapacity: true)
                 for (index, link) in ready.enumerated() {
                     let next = links[link].queue[links[link].head]
-                    if next.due <= now, !next.to.paused { due.append(index) }
+                    if next.due <= now, !next.to.paused, !clogged.contains(next.from.index << 32 | next.to.index) {
+                        due.append(index)
+                    }
                 }
                 guard !due.isEmpty else { break }
                 position = due[shuffled ? Int(random.next() % UInt64(due.count)) : 0]
