@@ -59,6 +59,15 @@ struct RoleMachineTests {
             keys: Frame(array: keys), values: Frame(array: values)))
     }
 
+    /// What a node does on its first node table: it sends its first heartbeat at once (whose
+    /// answer starts a server's lease), and nothing else.
+    static func expectFirstHeartbeat(_ directives: [NodeDirective]) throws {
+        let sent = try sends(directives)
+        #expect(sent.map { $0?.header.kind } == [.heartbeat])
+        #expect(sent.first??.header.requestID == 1)
+        #expect(sent.first??.to == manager)
+    }
+
     /// A server that has registered and received the node table naming it node 1, beside worker node 2,
     /// at 1 ms; its failure, when it stops, goes to `outcome`.
     static func registeredServer(outcome: NodeOutcome = NodeOutcome()) throws -> ServerCore {
@@ -84,8 +93,7 @@ struct RoleMachineTests {
         ])
         let tableMessage = MessageCodec.encode(Message(header: Header(
             kind: .nodeTable, sender: .manager, requestID: 1, nodeTable: nodeTable)))
-        let configured = server.handle(.received(tableMessage, from: manager), context: at(.milliseconds(1), on: "mem://server-0"))
-        #expect(configured.isEmpty)
+        try expectFirstHeartbeat(server.handle(.received(tableMessage, from: manager), context: at(.milliseconds(1), on: "mem://server-0")))
         return server
     }
 

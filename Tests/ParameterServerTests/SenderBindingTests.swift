@@ -27,7 +27,8 @@ struct SenderBindingTests {
         ])
         let tableMessage = MessageCodec.encode(Message(header: Header(
             kind: .nodeTable, sender: .manager, requestID: 1, nodeTable: nodeTable)))
-        #expect(server.handle(.received(tableMessage, from: Machines.manager), context: Machines.at(.milliseconds(1), on: "mem://server-0")).isEmpty)
+        try Machines.expectFirstHeartbeat(
+            server.handle(.received(tableMessage, from: Machines.manager), context: Machines.at(.milliseconds(1), on: "mem://server-0")))
         return server
     }
 

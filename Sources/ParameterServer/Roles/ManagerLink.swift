@@ -14,6 +14,9 @@ struct ManagerLink {
         /// The manager asks the node to stop, with the job's failure if it failed; the link has
         /// already answered.
         case shutdown(jobFailure: String?)
+        /// The manager answered this node's first heartbeat: its heartbeat lease starts
+        /// (``checkHeartbeatLease(now:)``).
+        case leaseEstablished
         /// Any other message from the manager, for the role to handle.
         case message(Message)
     }
@@ -24,6 +27,12 @@ struct ManagerLink {
     private var registeredAt: ContinuousClock.Instant?
     private var lastHeardFromManager: ContinuousClock.Instant?
     private var lastHeartbeat: ContinuousClock.Instant?
+    /// The heartbeats sent and not answered yet, oldest first: their `id` and when they went out.
+    private var unansweredHeartbeats: [(id: UInt64, sent: ContinuousClock.Instant)] = []
+    private var lastHeartbeatID: UInt64 = 0
+    /// When the newest heartbeat the manager answered went out: the manager heard this node at or
+    /// after that moment, so it cannot have declared it dead before one heartbeat timeout after it.
+    private(set) var leaseStart: ContinuousClock.Instant?
     /// When ``tick(now:into:)`` last ran: a longer gap than a heartbeat interval is time this node
     /// did not run its loop, during which it could not hear the manager either.
     private var lastTick: ContinuousClock.Instant?
@@ -98,11 +107,22 @@ struct ManagerLink {
                 throw NodeFailure("the manager's node table version \(newTable.version) does not list \(settings.name) at \(endpoint)")
             }
             nodeID = me.id
-            if table == nil, let readyFile = settings.readyFile { ReadyFile.create(readyFile, logger: logger) }
+            let first = table == nil
+            if first, let readyFile = settings.readyFile { ReadyFile.create(readyFile, logger: logger) }
             table = newTable
+            // The first heartbeat goes at once: its answer starts the lease a server with replicas
+            // needs before it serves.
+            if first { sendHeartbeat(now: context.now, into: &directives) }
             return .nodeTable(newTable)
         case .heartbeat:
-            return nil
+            // The answer carries the heartbeat's id; answers come in the order the heartbeats went.
+            let id = message.header.requestID
+            guard let answered = unansweredHeartbeats.lastIndex(where: { $0.id == id }) else { return nil }
+            let sent = unansweredHeartbeats[answered].sent
+            unansweredHeartbeats.removeFirst(answered + 1)
+            let first = leaseStart == nil
+            if leaseStart.map({ sent > $0 }) ?? true { leaseStart = sent }
+            return first ? .leaseEstablished : nil
         case .shutdown:
             send(Header(kind: .shutdownAck, requestID: message.header.requestID), into: &directives)
             return .shutdown(jobFailure: message.header.errorMessage)
@@ -114,18 +134,22 @@ struct ManagerLink {
         }
     }
 
-    /// Throws once the manager may have handed this node's ranges to others: this node sent it no
-    /// heartbeat for longer than the heartbeat timeout (it was paused, as SIGSTOP does, or starved
-    /// of CPU), so the manager has had as long without one and may have declared it dead. Checked
-    /// by a server whose ranges have replicas before it serves a request and at every tick: a
-    /// server that comes back from such a pause stops before it answers anything from stores that
-    /// may be stale, whatever the manager's messages queued meanwhile say (they were sent before
-    /// the manager gave up on it).
+    /// Throws once the manager may have handed this node's ranges to others: no heartbeat sent in
+    /// the last heartbeat timeout has been answered. The manager declares a node dead a timeout
+    /// after it last heard it, and it heard this one at or after the newest answered heartbeat
+    /// went out, so a node that stops at that moment plus the timeout stops no later than the
+    /// manager gives up on it, whatever kept them apart: the node paused (SIGSTOP) or starved of
+    /// CPU, or its heartbeats or the answers delayed on the way. Checked by a server whose ranges
+    /// have replicas before it serves a request and at every tick; until the first answer there
+    /// is no lease yet (``hasLease``), and such a server holds what it receives.
     func checkHeartbeatLease(now: ContinuousClock.Instant) throws {
-        guard table != nil, let lastHeartbeat, now - lastHeartbeat > settings.deadlines.heartbeatTimeout else { return }
+        guard table != nil, let leaseStart, now - leaseStart > settings.deadlines.heartbeatTimeout else { return }
         throw NodeFailure(
-            "\(settings.name) sent the manager no heartbeat for \((now - lastHeartbeat).secondsText) (paused or starved of CPU), longer than the heartbeat timeout of \(settings.deadlines.heartbeatTimeout.secondsText): the manager may have given its ranges to other servers, so it stops before serving from them")
+            "\(settings.name) has no answer from the manager to a heartbeat sent in the last \(settings.deadlines.heartbeatTimeout.secondsText) (the newest answered one went out \((now - leaseStart).secondsText) ago: paused, starved of CPU, or its messages to or from the manager delayed): the manager may have given its ranges to other servers, so it stops before serving from them")
     }
+
+    /// Whether the manager has answered a heartbeat of this node since it registered.
+    var hasLease: Bool { leaseStart != nil }
 
     /// Sends heartbeats and enforces the registration and manager-silence deadlines.
     mutating func tick(now: ContinuousClock.Instant, into directives: inout [NodeDirective]) throws {
@@ -150,8 +174,18 @@ struct ManagerLink {
                 "the manager at \(settings.managerEndpoint) has been silent for \(deadlines.heartbeatTimeout.secondsText) (expected: an answer to every heartbeat of \(settings.name))")
         }
         if table != nil, lastHeartbeat.map({ now - $0 >= deadlines.heartbeatInterval }) ?? true {
-            lastHeartbeat = now
-            send(Header(kind: .heartbeat), into: &directives)
+            sendHeartbeat(now: now, into: &directives)
         }
+    }
+
+    /// Sends a heartbeat with the next id and remembers when it went out.
+    private mutating func sendHeartbeat(now: ContinuousClock.Instant, into directives: inout [NodeDirective]) {
+        lastHeartbeat = now
+        lastHeartbeatID += 1
+        // Heartbeats unanswered for a whole timeout no longer matter to the lease.
+        let timeout = settings.deadlines.heartbeatTimeout
+        unansweredHeartbeats.removeAll { now - $0.sent > timeout }
+        unansweredHeartbeats.append((lastHeartbeatID, now))
+        send(Header(kind: .heartbeat, requestID: lastHeartbeatID), into: &directives)
     }
 }

@@ -203,13 +203,15 @@ public final class ServerCore: RoleMachine {
             return
         }
         guard link.isRegistered else { return holdEarly(frames, from: peer) }
+        // A server with replicas serves once the manager answered a heartbeat: its lease.
+        if nodeTable?.chains.isEmpty == false, !link.hasLease { return holdEarly(frames, from: peer) }
         guard leaseHolds() else { return }
         serve(frames, from: peer)
     }
 
     /// Whether this server may still serve: without replicas no other server can be given its
-    /// ranges, so it always may; with them, only while its heartbeats kept reaching the manager in
-    /// time (``ManagerLink/checkHeartbeatLease(now:)``). The first time it may not, it stops.
+    /// ranges, so it always may; with them, only while the manager answers its heartbeats in time
+    /// (``ManagerLink/checkHeartbeatLease(now:)``). The first time it may not, it stops.
     func leaseHolds() -> Bool {
         if leaseLost { return false }
         guard nodeTable?.chains.isEmpty == false else { return true }
@@ -279,6 +281,8 @@ public final class ServerCore: RoleMachine {
             shuttingDown = true
             logger.info("\(link.settings.name) shutting down at the manager's request")
             directives.append(.stop)
+        case .leaseEstablished:
+            serveHeld()
         case .message(let message):
             logger.warning("\(link.settings.name) ignored a \(message.header.kind) message from the manager")
         case nil:

@@ -250,7 +250,8 @@ public final class WorkerCore: RoleMachine {
             }
         case .message(let message):
             logger.warning("\(name) ignored a \(message.header.kind) message from the manager")
-        case nil:
+        case .leaseEstablished, nil:
+            // Workers serve nothing: the lease is a server's.
             break
         }
     }
