@@ -83,13 +83,24 @@ struct ReplicationBatchTests {
         chains.hold(Self.reply(20))
         let message = Message(header: Header(kind: .replicate, table: 0, keyCount: 0, valueLength: 1))
         #expect(Self.sent(chains.flush(results: [(Self.range, message)])).map(\.1) == [NodeID(2)])
-        // Server 2 dies: server 3 is next; the replicate goes to it, and it gets no copy of the range.
+        // Server 2 dies: server 3, the old tail and a full copy, is next; the replicate goes to it,
+        // and it gets no copy of the range.
         let middle = chains.reconfigure([ReplicaChain(range: Self.range, nodes: [NodeID(1), NodeID(3)])], version: 2)
         #expect(Self.sent(middle.directives).map(\.1) == [NodeID(3)])
-        #expect(middle.newSuccessors.map(\.1) == [NodeID(3)])
+        #expect(middle.newSuccessors.isEmpty)
         // Server 3 dies too: this server is the tail, so the push counts as held by the chain.
         let tail = chains.reconfigure([ReplicaChain(range: Self.range, nodes: [NodeID(1)])], version: 3)
         #expect(Self.released(tail.directives) == [20])
+    }
+
+    @Test("a middle server dies while the tail still receives its copy from it: the head copies the range to the tail")
+    func catchingUpTailIsCopiedAgain() {
+        var chains = ChainReplication(me: NodeID(1))
+        _ = chains.reconfigure(
+            [ReplicaChain(range: Self.range, nodes: [NodeID(1), NodeID(2), NodeID(3)], catchingUp: 1)], version: 1)
+        let middle = chains.reconfigure(
+            [ReplicaChain(range: Self.range, nodes: [NodeID(1), NodeID(3)], catchingUp: 1)], version: 2)
+        #expect(middle.newSuccessors.map(\.1) == [NodeID(3)])
     }
 
     @Test("while the next server receives its copy, replies wait for it, and the copy is complete only once it has every result sent meanwhile")

@@ -314,6 +314,18 @@ struct WireCorruptInputTests {
             let chain: WirePackValue = .array([.unsigned(0), .unsigned(5), .unsigned(1), .unsigned(id)])
             #expect(error("nt", table([node(1)], chains: [chain]))! == (.tooLarge, "nt.chains[0][3]"), "chain node \(id)")
         }
+        // `catchup` names a chain of `chains` and leaves it its primary.
+        let chain: WirePackValue = .array([.unsigned(0), .unsigned(5), .unsigned(1), .unsigned(2), .unsigned(3)])
+        func catchingUp(_ entries: [WirePackValue]) -> WirePackValue {
+            .map([("ver", .unsigned(1)), ("nodes", .array([node(1)])), ("catchup", .array(entries)), ("chains", .array([chain]))])
+        }
+        #expect(error("nt", catchingUp([.array([.unsigned(0), .unsigned(5), .unsigned(2)])])) == nil)
+        #expect(error("nt", catchingUp([.array([.unsigned(0), .unsigned(5), .unsigned(3)])]))! == (.malformedHeader, "nt.catchup[0][2]"))
+        #expect(error("nt", catchingUp([.array([.unsigned(0), .unsigned(5), .unsigned(0)])]))! == (.malformedHeader, "nt.catchup[0][2]"))
+        #expect(error("nt", catchingUp([.array([.unsigned(0), .unsigned(6), .unsigned(1)])]))! == (.malformedHeader, "nt.catchup[0]"))
+        #expect(error("nt", catchingUp([.array([.unsigned(0), .unsigned(5)])]))! == (.malformedHeader, "nt.catchup[0]"))
+        let twice: WirePackValue = .array([.unsigned(0), .unsigned(5), .unsigned(1)])
+        #expect(error("nt", catchingUp([twice, twice]))! == (.tooLarge, "nt.catchup"))
         #expect(WireLimits(maxNodeID: Int(NodeID.unassigned.rawValue)).validateError?.field == "maxNodeID")
         #expect(WireLimits(maxNodeID: 0).validateError?.field == "maxNodeID")
         #expect(WireLimits.default.validateError == nil)

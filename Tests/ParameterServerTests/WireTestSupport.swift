@@ -138,7 +138,7 @@ enum WireSamples {
         ],
         chains: [
             ReplicaChain(range: KeyRange(0, 1 << 20), nodes: [NodeID(1), NodeID(2)]),
-            ReplicaChain(range: KeyRange(1 << 20, 1 << 30), nodes: [NodeID(2), NodeID(1)]),
+            ReplicaChain(range: KeyRange(1 << 20, 1 << 30), nodes: [NodeID(2), NodeID(1)], catchingUp: 1),
         ])
 
     /// The keys of every sample with a keys frame: inside `fullHeader`'s range `[10, 100000)`.
@@ -308,6 +308,12 @@ enum WireSamples {
                 fields.append(("chains", .array(table.chains.map { chain in
                     .array([.unsigned(chain.range.lowerBound), .unsigned(chain.range.upperBound)]
                         + chain.nodes.map { .unsigned(UInt64($0.rawValue)) })
+                })))
+            }
+            let catchingUp = table.chains.filter { $0.catchingUp > 0 }
+            if !catchingUp.isEmpty {
+                fields.append(("catchup", .array(catchingUp.map { chain in
+                    .array([.unsigned(chain.range.lowerBound), .unsigned(chain.range.upperBound), .unsigned(UInt64(chain.catchingUp))])
                 })))
             }
             entries.append(("nt", .map(fields)))

@@ -218,9 +218,12 @@ struct ChainReplication {
     ///
     /// A segment a join cut keeps the successor of the segment it lies in. A new successor that was
     /// in the old chain holds a full copy already when it came before this server (only a join's
-    /// switch reorders a chain) or when this server's old successor is still one of `members` (a
+    /// switch reorders a chain), when this server's old successor is still one of `members` (a
     /// join's switch dropped servers from a chain that was complete, where a fail-over drops the
-    /// dead): it gets no copy, only what was unacknowledged.
+    /// dead), or when the new chain does not list it as catching up (a middle server died and the
+    /// old tail, complete, is next): it gets no copy, only what was unacknowledged — chain
+    /// replication's rule for a middle server's failure. One still catching up lost its copy's
+    /// source with the dead server and is copied again.
     mutating func reconfigure(
         _ newChains: [ReplicaChain], version: UInt64, members: Set<NodeID> = []
     ) -> (directives: [Directive], newSuccessors: [(KeyRange, NodeID)]) {
@@ -233,7 +236,7 @@ struct ChainReplication {
             let oldNext = previous.successor(of: me)
             if oldNext == next { return nil }
             if let mine = previous.nodes.firstIndex(of: me), let theirs = previous.nodes.firstIndex(of: next),
-                theirs < mine || oldNext.map(members.contains) ?? false
+                theirs < mine || oldNext.map(members.contains) ?? false || !chain.isCatchingUp(next)
             {
                 return nil
             }

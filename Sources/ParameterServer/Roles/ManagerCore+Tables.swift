@@ -13,7 +13,9 @@ extension ManagerCore {
         precondition(membership.version > table.version, "the node table changes only with the membership")
         table = NodeTable(
             version: membership.version, nodes: members.values.map(\.info).sorted { $0.id < $1.id },
-            chains: listsChains ? membership.chains.map { ReplicaChain(range: $0.range, nodes: $0.nodes) } : [])
+            chains: listsChains ? membership.chains.map { chain in
+                ReplicaChain(range: chain.range, nodes: chain.nodes, catchingUp: membership.catchingUp[chain.range]?.count ?? 0)
+            } : [])
         publicTable = NodeTable(version: table.version, nodes: table.nodes.map(\.withoutConnection), chains: table.chains)
         clientView = publicTable.nodes.filter { $0.role != .client }
         for id in members.keys.sorted() { sendTable(to: id) }

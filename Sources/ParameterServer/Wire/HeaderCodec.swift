@@ -244,7 +244,9 @@ struct HeaderPacker {
     }
 
     private func nodeTable(_ table: NodeTable) {
-        msgpack_pack_map(packer, 2 + (table.chains.isEmpty ? 0 : 1) + (table.base == nil ? 0 : 1))
+        let catchingUp = table.chains.filter { $0.catchingUp > 0 }
+        msgpack_pack_map(
+            packer, 2 + (table.chains.isEmpty ? 0 : 1) + (catchingUp.isEmpty ? 0 : 1) + (table.base == nil ? 0 : 1))
         key(NodeTableField.version.key)
         msgpack_pack_uint64(packer, table.version)
         if let base = table.base {
@@ -283,6 +285,15 @@ struct HeaderPacker {
             msgpack_pack_uint64(packer, chain.range.lowerBound)
             msgpack_pack_uint64(packer, chain.range.upperBound)
             for node in chain.nodes { msgpack_pack_uint64(packer, UInt64(node.rawValue)) }
+        }
+        guard !catchingUp.isEmpty else { return }
+        key(NodeTableField.catchingUp.key)
+        msgpack_pack_array(packer, catchingUp.count)
+        for chain in catchingUp {
+            msgpack_pack_array(packer, 3)
+            msgpack_pack_uint64(packer, chain.range.lowerBound)
+            msgpack_pack_uint64(packer, chain.range.upperBound)
+            msgpack_pack_uint64(packer, UInt64(chain.catchingUp))
         }
     }
 }

@@ -107,7 +107,7 @@ enum HeaderField: UInt8, CaseIterable {
 
 /// The keys of a node table (`nt`) and of one of its nodes.
 enum NodeTableField: UInt8 {
-    case version, nodes, chains, base
+    case version, nodes, chains, base, catchingUp
     case id, role, rank, endpoint, ranges, routingID, publicKey
 
     var key: StaticString {
@@ -115,6 +115,7 @@ enum NodeTableField: UInt8 {
         case .version: return "ver"
         case .nodes: return "nodes"
         case .chains: return "chains"
+        case .catchingUp: return "catchup"
         case .id: return "id"
         case .role: return "role"
         case .rank: return "rank"
@@ -132,7 +133,7 @@ enum NodeTableField: UInt8 {
 
     /// The field a key inside `nt` names; `node` says whether the key sits in a node map.
     static func named(_ bytes: UnsafeRawBufferPointer, inNode node: Bool) -> NodeTableField? {
-        let candidates: [NodeTableField] = node ? [.id, .role, .rank, .endpoint, .ranges, .routingID, .publicKey] : [.version, .nodes, .chains, .base]
+        let candidates: [NodeTableField] = node ? [.id, .role, .rank, .endpoint, .ranges, .routingID, .publicKey] : [.version, .nodes, .chains, .base, .catchingUp]
         for candidate in candidates where candidate.key.utf8CodeUnitCount == bytes.count {
             let matches = candidate.key.withUTF8Buffer { key in
                 key.elementsEqual(bytes)

@@ -144,11 +144,22 @@ public struct ReplicaChain: Hashable, Sendable, CustomStringConvertible {
     public var range: KeyRange
     /// The servers, primary first.
     public var nodes: [NodeID]
+    /// How many servers at the end of the chain are still receiving their copy of the range
+    /// (`catchup`): they hold part of it, are never promoted, and do not count as copies; the
+    /// others hold the whole range.
+    public var catchingUp: Int
 
-    /// Creates a chain.
-    public init(range: KeyRange, nodes: [NodeID]) {
+    /// Creates a chain whose last `catchingUp` servers are still receiving their copy.
+    public init(range: KeyRange, nodes: [NodeID], catchingUp: Int = 0) {
         self.range = range
         self.nodes = nodes
+        self.catchingUp = catchingUp
+    }
+
+    /// Whether `node` is one of the servers still receiving their copy.
+    public func isCatchingUp(_ node: NodeID) -> Bool {
+        guard let index = nodes.firstIndex(of: node) else { return false }
+        return index >= nodes.count - catchingUp
     }
 
     /// The server after `node` in the chain, or `nil` for the tail (or a node not in it).
@@ -163,6 +174,8 @@ public struct ReplicaChain: Hashable, Sendable, CustomStringConvertible {
         return nodes[index - 1]
     }
 
-    /// `[0, 500) on node 1 → node 2`.
-    public var description: String { "\(range) on " + nodes.map(\.description).joined(separator: " → ") }
+    /// `[0, 500) on node 1 → node 2`, with ` (1 catching up)` when some are.
+    public var description: String {
+        "\(range) on " + nodes.map(\.description).joined(separator: " → ") + (catchingUp > 0 ? " (\(catchingUp) catching up)" : "")
+    }
 }

@@ -11,6 +11,7 @@ extension HeaderReader {
         var nodes: [NodeInfo]?
         var chains: [ReplicaChain] = []
         var base: UInt64?
+        var catchingUp: msgpack_object?
         var seen: UInt32 = 0
         for entry in UnsafeBufferPointer(start: object.via.map.ptr, count: Int(object.via.map.size)) {
             guard entry.key.type == MSGPACK_OBJECT_STR else {
@@ -25,6 +26,7 @@ extension HeaderReader {
             case .version: version = try unsigned(entry.val, max: .max, field: "nt.ver")
             case .chains: chains = try chainList(entry.val)
             case .base: base = try unsigned(entry.val, max: .max, field: "nt.base")
+            case .catchingUp: catchingUp = entry.val
             default: nodes = try nodeList(entry.val)
             }
         }
@@ -33,7 +35,34 @@ extension HeaderReader {
         if let base, base >= version {
             throw WireError(.malformedHeader, field: "nt.base", "a change from version \(base) to version \(version) does not go forward")
         }
+        if let catchingUp { try markCatchingUp(catchingUp, in: &chains) }
         return NodeTable(version: version, nodes: nodes, chains: chains, base: base)
+    }
+
+    /// Reads `catchup`: `[lower, upper, n]` per chain whose last `n` servers are still receiving
+    /// their copy; each names a chain of `chains` and leaves it its primary.
+    func markCatchingUp(_ object: msgpack_object, in chains: inout [ReplicaChain]) throws(WireError) {
+        let entries = try array(object, field: "nt.catchup")
+        guard entries.count <= chains.count else {
+            throw WireError(.tooLarge, field: "nt.catchup", "\(entries.count) entries for \(chains.count) chains")
+        }
+        for (index, entry) in entries.enumerated() {
+            let path = "nt.catchup[\(index)]"
+            let parts = try array(entry, field: path)
+            guard parts.count == 3 else {
+                throw WireError(.malformedHeader, field: path, "expected [lower, upper, servers catching up], got \(parts.count) entries")
+            }
+            let lower = try unsigned(parts[0], max: .max, field: "\(path)[0]")
+            let upper = try unsigned(parts[1], max: .max, field: "\(path)[1]")
+            guard let chain = chains.firstIndex(where: { $0.range.lowerBound == lower && $0.range.upperBound == upper }) else {
+                throw WireError(.malformedHeader, field: path, "no chain holds [\(lower), \(upper))")
+            }
+            let count = try unsigned(parts[2], max: UInt64(chains[chain].nodes.count - 1), field: "\(path)[2]")
+            guard count >= 1 else {
+                throw WireError(.malformedHeader, field: "\(path)[2]", "a chain listed as catching up has at least one server catching up")
+            }
+            chains[chain].catchingUp = Int(count)
+        }
     }
 
     func chainList(_ object: msgpack_object) throws(WireError) -> [ReplicaChain] {
