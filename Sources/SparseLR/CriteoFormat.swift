@@ -183,26 +183,22 @@ public struct CriteoFormat: ExampleLineFormat, Sendable {
             let found = ~(((x & low7) &+ low7) | x | low7)
             return ((found >> 7) &* 0x0102_0408_1020_4080) >> 56
         }
-        while offset &+ 64 <= count {
-            var mask: UInt64 = 0
-            for word in 0..<8 { mask |= tabMask(at: offset &+ word &* 8) << UInt64(word &* 8) }
-            while mask != 0 {
-                if fields == fieldCount { return fields + 1 }
-                starts[fields] = offset &+ mask.trailingZeroBitCount &+ 1
-                fields &+= 1
-                mask &= mask &- 1
-            }
-            offset &+= 64
-        }
         while offset &+ 8 <= count {
-            var mask = tabMask(at: offset)
+            // Eight words at a time, fewer at the end of the line.
+            let words = min(8, (count &- offset) &>> 3)
+            var mask: UInt64 = 0
+            if words == 8 {
+                for word in 0..<8 { mask |= tabMask(at: offset &+ word &* 8) << UInt64(word &* 8) }
+            } else {
+                for word in 0..<words { mask |= tabMask(at: offset &+ word &* 8) << UInt64(word &* 8) }
+            }
             while mask != 0 {
                 if fields == fieldCount { return fields + 1 }
                 starts[fields] = offset &+ mask.trailingZeroBitCount &+ 1
                 fields &+= 1
                 mask &= mask &- 1
             }
-            offset &+= 8
+            offset &+= words &* 8
         }
         while offset < count {
             if line[offset] == UInt8(ascii: "\t") {
