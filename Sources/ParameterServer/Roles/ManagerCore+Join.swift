@@ -157,17 +157,11 @@ extension ManagerCore {
         case .catchingUp: step = "\(membership.catchingUp.count) segment(s) still catching up"
         case .draining(_, let pending): step = "\(pending.count) segment(s) still draining"
         }
-        membership = plan.membership
         let reason = "\(current.name) did not finish joining within \(settings.deadlines.join.secondsText) (\(step)): the join is dropped"
         if let member = members.removeValue(forKey: joiner) {
             send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: 0, errorMessage: reason)), to: member.peer)
         }
-        updateRanges()
-        publishTable()
-        let line = "\(reason); node table version \(table.version)"
-        recoveries.append(line)
-        logger.warning("manager: \(line)")
-        if copying == nil, !membership.catchingUp.isEmpty { copying = (now, [:]) }
+        adopt(plan, summary: reason, level: .warning)
         startJoin()
     }
 

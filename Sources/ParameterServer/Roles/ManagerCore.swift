@@ -250,18 +250,24 @@ public final class ManagerCore: RoleMachine {
                 "key ranges \(error.lostRanges.map(\.description).joined(separator: ", ")) lost every copy: \(lostServers.joined(separator: ", ")) died and replication is \(settings.replication)")
             return false
         }
+        let promoted = plan.promotions.map { "\($0.range) to \(name(of: $0.to))" }
+        let copies = plan.copies.map { "\($0.range) to \(name(of: $0.target))" }
+        adopt(plan, summary: "\(member.info.name) lost after \(silence.secondsText) of silence; "
+            + (promoted.isEmpty ? "it held replicas only" : "promoted \(promoted.joined(separator: ", "))")
+            + (copies.isEmpty ? "" : "; copying \(copies.joined(separator: ", "))"), level: .notice)
+        return true
+    }
+
+    /// Takes the membership `plan` leaves, publishes its table, and records `summary` with the
+    /// table's version for the job's report and the log.
+    func adopt(_ plan: RecoveryPlan, summary: String, level: Logger.Level) {
         membership = plan.membership
         updateRanges()
         publishTable()
-        let promoted = plan.promotions.map { "\($0.range) to \(name(of: $0.to))" }
-        let copies = plan.copies.map { "\($0.range) to \(name(of: $0.target))" }
-        let line = "\(member.info.name) lost after \(silence.secondsText) of silence; "
-            + (promoted.isEmpty ? "it held replicas only" : "promoted \(promoted.joined(separator: ", "))")
-            + (copies.isEmpty ? "" : "; copying \(copies.joined(separator: ", "))") + "; node table version \(table.version)"
+        let line = "\(summary); node table version \(table.version)"
         recoveries.append(line)
-        logger.notice("manager: \(line)")
+        logger.log(level: level, "manager: \(line)")
         if copying == nil, !membership.catchingUp.isEmpty { copying = (now, [:]) }
-        return true
     }
 
     /// A server reports that the servers after it in a chain hold their whole copy of the range; once
