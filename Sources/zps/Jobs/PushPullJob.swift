@@ -87,36 +87,29 @@ struct PushPullJob: Sendable {
         for table in tables {
             let width = table.valueLength
             var pending: [(range: Range<Int>, task: Task<[Float], any Error>)] = []
-            func check(_ range: Range<Int>, _ values: [Float]) {
-                for k in range {
-                    for j in 0..<width {
-                        var expected: Float = 0
-                        for w in 0..<workers where Self.pushes(worker: w, key: k) {
-                            for r in 0..<rounds { expected += Self.value(worker: w, key: k, round: r, component: j) }
-                        }
-                        let got = values[(k - range.lowerBound) * width + j]
-                        if got != expected {
-                            mismatchCount += 1
-                            if mismatches.count < 3 {
-                                mismatches.append("table \(table.name) key \(UInt64(k) * stride)[\(j)]: expected \(expected), pulled \(got)")
-                            }
-                        }
-                    }
-                }
+            // Off the worker's I/O thread, which must keep answering and sending heartbeats.
+            let (name, workers, rounds, keyStride) = (table.name, self.workers, self.rounds, self.stride)
+            func check(_ range: Range<Int>, _ values: [Float]) async {
+                let found = await Task.detached {
+                    Self.mismatches(
+                        in: range, values: values, table: name, width: width, workers: workers, rounds: rounds, stride: keyStride)
+                }.value
+                mismatchCount += found.count
+                mismatches += found.examples.prefix(3 - mismatches.count)
             }
             for range in stride(over: keys) {
                 let keyList = range.map { UInt64($0) * self.stride }
                 let tableID = table.id
                 if pending.count == inflight {
                     let first = pending.removeFirst()
-                    check(first.range, try await first.task.value)
+                    await check(first.range, try await first.task.value)
                 }
                 pending.append((range, Task { try await worker.pull(table: tableID, keys: keyList) }))
                 pulledKeys += range.count
                 step += 1
                 progress.report(fraction: step / totalSteps, "pull \(table.name) and check")
             }
-            for (range, task) in pending { check(range, try await task.value) }
+            for (range, task) in pending { await check(range, try await task.value) }
         }
         let pullSeconds = seconds(since: pullStart)
         progress.report(fraction: 1, "done", force: true)
@@ -134,6 +127,31 @@ struct PushPullJob: Sendable {
         let tableNames = tables.map { "\($0.name)×\($0.valueLength)" }.joined(separator: ", ")
         return "checked \(keys) keys of \(tables.count) table(s) (\(tableNames)) after \(rounds) round(s): all exact; "
             + "push \(rate(pushedKeys, pushSeconds)) keys/s, pull \(rate(pulledKeys, pullSeconds)) keys/s"
+    }
+
+    /// How many of the pulled `values` of key indices `range` differ from the sums of the pushes,
+    /// and the first three of them, described.
+    static func mismatches(
+        in range: Range<Int>, values: [Float], table: String, width: Int, workers: Int, rounds: Int, stride: UInt64
+    ) -> (count: Int, examples: [String]) {
+        var count = 0
+        var examples: [String] = []
+        for k in range {
+            for j in 0..<width {
+                var expected: Float = 0
+                for w in 0..<workers where pushes(worker: w, key: k) {
+                    for r in 0..<rounds { expected += value(worker: w, key: k, round: r, component: j) }
+                }
+                let got = values[(k - range.lowerBound) * width + j]
+                if got != expected {
+                    count += 1
+                    if examples.count < 3 {
+                        examples.append("table \(table) key \(UInt64(k) * stride)[\(j)]: expected \(expected), pulled \(got)")
+                    }
+                }
+            }
+        }
+        return (count, examples)
     }
 
     private func stride(over count: Int) -> [Range<Int>] {
