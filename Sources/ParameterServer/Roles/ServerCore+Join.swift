@@ -52,10 +52,19 @@ extension ServerCore {
     /// next table (`staleTable`, whose `tv` the reply sets one above this server's table).
     func refuseIfDraining(_ slices: [ServedTable.Slice], table: ServedTable) throws(WireError) {
         guard !draining.isEmpty else { return }
-        for slice in slices where draining[table.stores[slice.store].range] != nil {
+        for slice in slices { try refuseIfDraining(table.stores[slice.store].range) }
+    }
+
+    /// Refuses a request naming a key range — a range pull or a range function — that overlaps a
+    /// segment being drained, as ``refuseIfDraining(_:table:)`` refuses keys: a function run there
+    /// now would change values the drain has already reported as held by the whole chain, and a
+    /// range pull would read the old primary while the worker holds the segment's pushes.
+    func refuseIfDraining(_ range: KeyRange) throws(WireError) {
+        guard !draining.isEmpty else { return }
+        for segment in draining.keys where !segment.intersection(range).isEmpty {
             throw WireError(
                 .staleTable, field: "tv",
-                "\(table.stores[slice.store].range) is being handed over; send it again by node table version \(tableVersion + 1)")
+                "\(segment) is being handed over; send it again by node table version \(tableVersion + 1)")
         }
     }
 

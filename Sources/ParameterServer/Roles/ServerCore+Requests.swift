@@ -321,6 +321,7 @@ extension ServerCore {
             let owned = table.stores.map(\.range.description).joined(separator: ", ")
             throw WireError(.keyOutOfRange, field: "r", "range \(range) is not inside one of this server's ranges \(owned)")
         }
+        try refuseIfDraining(range)
         let (keys, values, spans) = table.snapshot(of: range)
         guard keys.count <= link.settings.limits.maxKeysPerMessage else {
             throw WireError(
@@ -352,6 +353,7 @@ extension ServerCore {
             let owned = table.stores.map(\.range.description).joined(separator: ", ")
             throw WireError(.keyOutOfRange, field: "r", "range \(range) is not inside one of this server's ranges \(owned)")
         }
+        try refuseIfDraining(range)
         let function = try functions.make(name, arguments: header.arguments ?? [])
         let covering = table.stores(covering: range)
         var applied = covering
