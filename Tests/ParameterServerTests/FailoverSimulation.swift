@@ -130,6 +130,10 @@ struct FailoverSimulation {
         var serverFailures: [String] = []
         /// The ranges the joiner is primary of at the end, `nil` when it does not run then.
         var joinerPrimaries: [KeyRange]?
+        /// Why the joiner stopped, when it did.
+        var joinerStopped: String?
+        /// The manager's lines for the job's summary: recoveries, joins, abandoned joins.
+        var recoveries: [String] = []
     }
 
     static let keySpace = KeyRange(0, 48)
@@ -303,6 +307,8 @@ struct FailoverSimulation {
         outcome.victimsHit = killed + watchedKills.victims.count
         outcome.serverFailures = serverOutcomes.enumerated().compactMap { rank, result in result.failure.map { "server-\(rank): \($0)" } }
             + ((joinerOutcome.failure ?? joinerOutcome.jobFailure).map { ["joiner: \($0)"] } ?? [])
+        outcome.joinerStopped = joinerOutcome.failure ?? joinerOutcome.jobFailure
+        outcome.recoveries = manager.recoveries
         outcome.victimRuns = scenario.victim.map { network.isRunning(serverNames[$0]) } ?? true
         outcome.jobFailure = reports.withLock { $0.lazy.compactMap(\.failure).first }
         outcome.pushes = pushedRounds * scenario.workers

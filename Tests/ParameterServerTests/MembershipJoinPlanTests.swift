@@ -99,4 +99,33 @@ struct MembershipJoinPlanTests {
         let empty = Membership(keySpace: KeyRange(0, 100), replication: 1)
         #expect(throws: MembershipError.self) { try JoinPlan.make(joiner: 0, endpoint: "tcp://s:0", in: empty) }
     }
+
+    @Test("a joiner whose join was abandoned joins again under its id, and no other node may take that id")
+    func abandonedJoinerKeepsItsID() throws {
+        var membership = try Self.running(servers: 3, replication: 1, virtualNodes: 4, keys: 300)
+        let plan = try JoinPlan.make(joiner: 3, endpoint: "tcp://s:3", in: membership)
+        membership.beginJoin(plan)
+        // server 2 dies during the catch-up: the joiner is taken out to join again, then the recovery.
+        _ = try membership.remove(plan.joiner, mayRejoin: true)
+        membership = try RecoveryPlan.make(dead: [NodeID(2)], in: membership).membership
+        #expect(membership.member(plan.joiner) == nil)
+        #expect(throws: MembershipError.self) { try JoinPlan.make(joiner: 4, endpoint: "tcp://s:3", id: plan.joiner, in: membership) }
+        #expect(throws: MembershipError.self) { try JoinPlan.make(joiner: 3, endpoint: "tcp://s:4", id: plan.joiner, in: membership) }
+        #expect(throws: MembershipError.self) { try JoinPlan.make(joiner: 1, endpoint: "tcp://s:1", id: NodeID(2), in: membership) }
+        let next = membership.nextNodeID
+        let again = try JoinPlan.make(joiner: 3, endpoint: "tcp://s:3", id: plan.joiner, in: membership)
+        #expect(again.joiner == plan.joiner)
+        #expect(again.membership.nextNodeID == next)
+        #expect(again.membership.members.map(\.id) == again.membership.members.map(\.id).sorted())
+        // Three servers after it: its share of them, as any joiner's.
+        #expect(again.membership.ring.load(of: plan.joiner) == 100)
+        #expect(again.final.contains { $0.primary == plan.joiner })
+        // Taken back once: the id is not free again.
+        var joined = membership
+        joined.beginJoin(again)
+        #expect(throws: MembershipError.self) { try JoinPlan.make(joiner: 3, endpoint: "tcp://s:3", id: plan.joiner, in: joined) }
+        // A removal that is not for a rejoin (the server died) keeps the id from ever coming back.
+        _ = try joined.remove(plan.joiner)
+        #expect(throws: MembershipError.self) { try JoinPlan.make(joiner: 3, endpoint: "tcp://s:3", id: plan.joiner, in: joined) }
+    }
 }

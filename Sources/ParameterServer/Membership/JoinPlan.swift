@@ -19,7 +19,7 @@
 ///    equal copy: nothing is copied at the switch, the old servers that left a chain free the
 ///    segment, and workers send the refused pushes again to the new primaries.
 ///
-/// Pure: ``make(joiner:rank:endpoint:in:)`` takes the membership of the running job and returns the
+/// Pure: ``make(joiner:endpoint:id:in:)`` takes the membership of the running job and returns the
 /// chains of each step and the copies, drains and hand-overs between them.
 public struct JoinPlan: Hashable, Sendable {
     /// A segment whose primary changes at the switch, from an old server to the joiner.
@@ -51,12 +51,15 @@ public struct JoinPlan: Hashable, Sendable {
     /// The membership after the switch: its ``Membership/table`` lists the final chains.
     public var membership: Membership
 
-    /// Plans how a server at `endpoint` with `rank` joins `membership`, whose ranges hold data.
+    /// Plans how a server at `endpoint` with `rank` joins `membership`, whose ranges hold data: under
+    /// the next id, or under `id` when it joins again after an abandoned join
+    /// (``Membership/rejoin(server:rank:endpoint:)``).
     ///
     /// - Throws: ``MembershipError`` when the membership has no server yet (the first servers form
-    ///   the ring with nothing to copy, through ``Membership/join(role:rank:endpoint:)``).
+    ///   the ring with nothing to copy, through ``Membership/join(role:rank:endpoint:)``), or `id`
+    ///   is not that server's to take back.
     public static func make(
-        joiner rank: UInt32, endpoint: String, in membership: Membership
+        joiner rank: UInt32, endpoint: String, id: NodeID? = nil, in membership: Membership
     ) throws(MembershipError) -> JoinPlan {
         guard !membership.chains.isEmpty else {
             throw MembershipError(.unknownNode, node: .manager, "a server joins a running job only: the ring has no server yet")
@@ -64,7 +67,12 @@ public struct JoinPlan: Hashable, Sendable {
         let before = membership.chains
         var after = membership
         after.holdsData = false  // the plan, not the membership, says who copies what
-        let joiner = try after.join(role: .server, rank: rank, endpoint: endpoint).node
+        let joiner: NodeID
+        if let id {
+            joiner = try after.rejoin(server: id, rank: rank, endpoint: endpoint).node
+        } else {
+            joiner = try after.join(role: .server, rank: rank, endpoint: endpoint).node
+        }
         after.holdsData = membership.holdsData
         var catchUp: [RangeChain] = []
         var copies: [RecoveryPlan.Copy] = []

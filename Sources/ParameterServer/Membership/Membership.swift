@@ -1,8 +1,10 @@
 /// The manager's versioned view of the cluster: who is a member, what each server owns on the
 /// ``HashRing``, and per range its ``RangeChain`` (the primary and `k` replicas).
 ///
-/// Node ids come from a counter and are never reused, so a server that dies and comes back is a new
-/// member; ranks are only names from the topology. Every change bumps ``version``, and every data
+/// Node ids come from a counter and are never reused for another node, so a server that dies and
+/// comes back is a new member; ranks are only names from the topology. The one node that gets an id
+/// back is a joiner whose join was abandoned (``remove(_:mayRejoin:)``): the same server, at the same
+/// rank and endpoint, joins again under the id it had. Every change bumps ``version``, and every data
 /// request carries the version it was made under (see ``validate(requestVersion:)``).
 ///
 /// A value type: events in (``join(role:rank:endpoint:)``, ``remove(_:)``), the new table and the
@@ -53,6 +55,9 @@ public struct Membership: Hashable, Sendable {
     /// under an older version is out of date.
     private var copyRequestedAt: [KeyRange: UInt64] = [:]
     private var nextID: UInt32 = 1
+    /// Servers taken out that may join again under their id (``remove(_:mayRejoin:)``), and no
+    /// other node may.
+    private var rejoining: [NodeID: Member] = [:]
     /// The id the next node to join gets.
     public var nextNodeID: NodeID { NodeID(nextID) }
 
@@ -127,6 +132,23 @@ public struct Membership: Hashable, Sendable {
         return Change(node: id, table: table, moves: moves)
     }
 
+    /// Admits again, under its old id, a server taken out with ``remove(_:mayRejoin:)``: the same rank
+    /// and endpoint, not a member since. It takes its share of the ring as a new server does.
+    ///
+    /// - Throws: ``MembershipError`` when `id` was not taken out to join again, or by another node.
+    public mutating func rejoin(server id: NodeID, rank: UInt32, endpoint: String) throws(MembershipError) -> Change {
+        guard let former = rejoining[id], former.rank == rank, former.endpoint == endpoint else {
+            throw MembershipError(.unknownNode, node: id, "\(id) was not taken out to join again as server-\(rank) at \(endpoint)")
+        }
+        rejoining[id] = nil
+        members.insert(former, at: members.firstIndex { $0.id > id } ?? members.count)
+        let before = chains
+        ring.add(id)
+        let moves = rebuildChains(after: before)
+        version += 1
+        return Change(node: id, table: table, moves: moves)
+    }
+
     /// Whether `server` is still receiving its copy of segment `range`.
     public func isCatchingUp(_ server: NodeID, in range: KeyRange) -> Bool {
         catchingUp[range]?.contains(server) ?? false
@@ -153,12 +175,14 @@ public struct Membership: Hashable, Sendable {
 
     /// Removes a member that left or died. A server's ranges pass to the first replica of their
     /// chain that holds a full copy, which becomes primary; the chains it was in take the next
-    /// server on the ring as a new tail.
-    public mutating func remove(_ id: NodeID) throws(MembershipError) -> Change {
+    /// server on the ring as a new tail. A server removed with `mayRejoin` (a joiner whose join
+    /// was abandoned, alive) keeps its id for ``rejoin(server:rank:endpoint:)``.
+    public mutating func remove(_ id: NodeID, mayRejoin: Bool = false) throws(MembershipError) -> Change {
         guard let index = members.firstIndex(where: { $0.id == id }) else {
             throw MembershipError(.unknownNode, node: id, "\(id) is not a member")
         }
         let member = members.remove(at: index)
+        if mayRejoin, member.role == .server { rejoining[id] = member }
         var moves: [ChainMove] = []
         if member.role == .server {
             let before = chains

@@ -81,6 +81,18 @@ struct ChainReplication {
         self.me = me
     }
 
+    /// A fresh part in the chains for this server as `me` — nothing sent, held or copied — that
+    /// goes on numbering its replicates to each server where this one left off: an
+    /// acknowledgement of a replicate it sent before (in a join that was abandoned) still on its
+    /// way cannot pass for one of a replicate it sends now.
+    func restarted(as me: NodeID) -> ChainReplication {
+        var fresh = ChainReplication(me: me)
+        fresh.nextRequestID = nextRequestID
+        fresh.replicatedKeys = replicatedKeys
+        fresh.replicatedBytes = replicatedBytes
+        return fresh
+    }
+
     /// Whether any range of this server has a replica, i.e. whether pushes must wait for the chain.
     var hasSuccessors: Bool { chains.contains { $0.successor(of: me) != nil } }
 

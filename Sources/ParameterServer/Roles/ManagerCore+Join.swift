@@ -26,6 +26,11 @@ extension ManagerCore {
         var peer: PeerAddress
         var connection: ConnectionIdentity
         var registrationRequest: UInt64
+        /// The id it had in a join that was abandoned (``abandonJoin(becauseOf:named:)``): it joins
+        /// again under it, and meanwhile gets the node tables and sends heartbeats.
+        var id: NodeID? = nil
+        /// When it was last heard, for one with an ``id``.
+        var lastHeard: ContinuousClock.Instant? = nil
     }
 
     /// Whether node tables list the chains: always with replication, and from a join on without
@@ -67,7 +72,7 @@ extension ManagerCore {
         let joiner = joiners.removeFirst()
         let plan: JoinPlan
         do {
-            plan = try JoinPlan.make(joiner: joiner.rank, endpoint: joiner.endpoint, in: membership)
+            plan = try JoinPlan.make(joiner: joiner.rank, endpoint: joiner.endpoint, id: joiner.id, in: membership)
         } catch {
             logger.error("manager could not plan the join of server-\(joiner.rank): \(error)")
             return
@@ -77,7 +82,7 @@ extension ManagerCore {
                 id: plan.joiner, role: .server, rank: joiner.rank, endpoint: joiner.endpoint,
                 routingID: joiner.connection.routingID, publicKey: joiner.connection.publicKey),
             peer: joiner.peer,
-            lastHeard: now, registrationRequest: joiner.registrationRequest)
+            lastHeard: joiner.lastHeard ?? now, registrationRequest: joiner.registrationRequest)
         chainsListed = true
         membership.beginJoin(plan)
         join = JoinInProgress(plan: plan, name: "server-\(joiner.rank)", stage: .catchingUp, started: now)
@@ -85,7 +90,7 @@ extension ManagerCore {
         publishTable()
         let copies = plan.copies.map { "\($0.range) to \(name(of: $0.target))" }
         logger.notice(
-            "manager: server-\(joiner.rank) joins as \(plan.joiner); catching up \(copies.count) copies (\(copies.joined(separator: ", "))); node table version \(table.version)")
+            "manager: server-\(joiner.rank) joins \(joiner.id == nil ? "" : "again ")as \(plan.joiner); catching up \(copies.count) copies (\(copies.joined(separator: ", "))); node table version \(table.version)")
         joinProgressed()
     }
 
@@ -167,9 +172,13 @@ extension ManagerCore {
 
     /// A server died while a join runs. The joiner holds no segment alone, so its death only ends
     /// the join (the recovery gives its segments back to their old primaries). Any other death
-    /// abandons the join first — the joiner leaves the ring, as if it had died, and is told to stop —
-    /// and the recovery then starts from the chains before the join.
-    func abandonJoin(becauseOf dead: NodeID) {
+    /// abandons the join first — the joiner leaves the ring, as if it had died, and the recovery
+    /// then starts from the chains before the join — but the joiner is not stopped: it goes back to
+    /// the front of the waiting joiners under its id, gets the node tables (which do not list it,
+    /// so it drops what it received) and is answered its heartbeats while it waits, and
+    /// ``startJoin()`` plans its join again against the membership after the recovery, once the
+    /// recovery's copies are done.
+    func abandonJoin(becauseOf dead: NodeID, named deadName: String) {
         guard let current = join else { return }
         join = nil
         let joiner = current.plan.joiner
@@ -178,14 +187,55 @@ extension ManagerCore {
             return
         }
         do {
-            _ = try membership.remove(joiner)
+            _ = try membership.remove(joiner, mayRejoin: true)
         } catch {
             preconditionFailure("the joiner is a member: \(error)")
         }
-        if let member = members.removeValue(forKey: joiner) {
-            let reason = "the join was abandoned: \(name(of: dead)) died while \(current.name) joined"
-            send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: 0, errorMessage: reason)), to: member.peer)
+        // A joiner's entry always records the connection it registered from.
+        guard let member = members.removeValue(forKey: joiner), let connection = ConnectionIdentity(member.info) else { return }
+        joiners.insert(
+            Joiner(
+                rank: member.info.rank, endpoint: member.info.endpoint, peer: member.peer, connection: connection,
+                registrationRequest: member.registrationRequest, id: joiner, lastHeard: member.lastHeard),
+            at: 0)
+        let line = "\(current.name)'s join was abandoned: \(deadName) died while it joined; it joins again as \(joiner) once the recovery's copies are done"
+        recoveries.append(line)
+        logger.warning("manager: \(line)")
+    }
+
+    /// Whether `peer` is a joiner waiting to join again as `id` after an abandoned join: its
+    /// heartbeats are answered.
+    func isWaitingJoiner(_ id: NodeID, peer: PeerAddress) -> Bool {
+        id != .unassigned && joiners.contains { $0.id == id && $0.peer == peer }
+    }
+
+    /// A joiner waiting to join again that stopped sending heartbeats died while it waited: it
+    /// leaves the queue (its death ends nothing else, it holds nothing).
+    func dropSilentJoiners() {
+        let silent = joiners.filter { joiner in
+            joiner.lastHeard.map { now - $0 > settings.deadlines.heartbeatTimeout } ?? false
         }
-        logger.warning("manager: \(name(of: dead)) died while \(current.name) joined; the join is abandoned")
+        guard !silent.isEmpty else { return }
+        joiners.removeAll { joiner in silent.contains { $0.id == joiner.id && $0.rank == joiner.rank } }
+        for joiner in silent {
+            let line = "server-\(joiner.rank) stopped sending heartbeats while it waited to join again: it is dropped"
+            recoveries.append(line)
+            logger.warning("manager: \(line)")
+        }
+    }
+
+    /// The job ends: a joiner waiting to join again runs like a member, so it is told to stop and
+    /// waited for.
+    func stopWaitingJoiners() {
+        for joiner in joiners {
+            guard let id = joiner.id else { continue }
+            awaitingAck.insert(id)
+            send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: 0, errorMessage: failure)), to: joiner.peer)
+        }
+    }
+
+    /// The name of a node the shutdown waits for: a member, or a joiner waiting to join again.
+    func awaitedName(_ id: NodeID) -> String? {
+        members[id]?.info.name ?? joiners.first { $0.id == id }.map { "server-\($0.rank)" }
     }
 }

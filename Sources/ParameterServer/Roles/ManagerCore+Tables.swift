@@ -19,6 +19,10 @@ extension ManagerCore {
         publicTable = NodeTable(version: table.version, nodes: table.nodes.map(\.withoutConnection), chains: table.chains)
         clientView = publicTable.nodes.filter { $0.role != .client }
         for id in members.keys.sorted() { sendTable(to: id) }
+        // A joiner waiting to join again follows the tables, which do not list it, until its turn.
+        for joiner in joiners where joiner.id != nil {
+            send(table, to: joiner.peer, registrationRequest: joiner.registrationRequest)
+        }
     }
 
     /// A client joined (the membership gave it the newest id): the servers and workers get the
@@ -62,10 +66,15 @@ extension ManagerCore {
     /// Sends `table` (a whole copy or a change) to member `id`, under the id of its registration.
     private func send(_ table: NodeTable, to id: NodeID) {
         guard let member = members[id] else { return }
-        let header = Header(kind: .nodeTable, sender: .manager, requestID: member.registrationRequest, nodeTable: table)
+        members[id]?.sentVersion = table.version
+        send(table, to: member.peer, registrationRequest: member.registrationRequest)
+    }
+
+    /// Sends `table` to `peer`, under the id of its registration.
+    private func send(_ table: NodeTable, to peer: PeerAddress, registrationRequest: UInt64) {
+        let header = Header(kind: .nodeTable, sender: .manager, requestID: registrationRequest, nodeTable: table)
         let frames = MessageCodec.encode(Message(header: header))
         tableTraffic.count(bytes: frames.reduce(0) { $0 + $1.count }, isChange: table.base != nil)
-        members[id]?.sentVersion = table.version
-        directives.append(.sendFrames(frames, to: member.peer, onFailure: .logged))
+        directives.append(.sendFrames(frames, to: peer, onFailure: .logged))
     }
 }

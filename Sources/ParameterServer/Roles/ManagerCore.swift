@@ -139,7 +139,7 @@ public final class ManagerCore: RoleMachine {
         if let error, failure == nil { failure = "the manager's I/O loop failed: \(error)" }
         if case .finished = phase { return }
         phase = .finished
-        onFinish(report(unacknowledged: awaitingAck.compactMap { members[$0]?.info.name }.sorted()))
+        onFinish(report(unacknowledged: awaitingAck.compactMap(awaitedName).sorted()))
     }
 
     func received(_ frames: [Frame], from peer: PeerAddress) {
@@ -155,11 +155,13 @@ public final class ManagerCore: RoleMachine {
         let header = message.header
         if header.kind != .register, let member = members[header.sender], member.peer == peer {
             members[header.sender]?.lastHeard = now
+        } else if header.kind == .heartbeat, let index = joiners.firstIndex(where: { $0.id == header.sender && $0.peer == peer }) {
+            joiners[index].lastHeard = now
         }
         switch header.kind {
         case .register: register(header, from: peer, publicKey: frames.first?.curvePublicKey)
         case .heartbeat:
-            guard members[header.sender]?.peer == peer else {
+            guard members[header.sender]?.peer == peer || isWaitingJoiner(header.sender, peer: peer) else {
                 return refuse(header, peer: peer, .notRegistered, "heartbeat from \(header.sender), which is not registered")
             }
             send(Message(header: Header(kind: .heartbeat, sender: .manager, requestID: header.requestID)), to: peer)
@@ -168,7 +170,8 @@ public final class ManagerCore: RoleMachine {
         case .workerDone: workerDone(header, from: peer)
         case .shutdownAck:
             // A node told to stop before it got the node table acknowledges without an id.
-            let id = members[header.sender]?.peer == peer ? header.sender : members.first { $0.value.peer == peer }?.key
+            let id = members[header.sender]?.peer == peer ? header.sender
+                : members.first { $0.value.peer == peer }?.key ?? joiners.first { $0.peer == peer }?.id
             if let id { awaitingAck.remove(id) }
             if awaitingAck.isEmpty, case .shuttingDown = phase { finish() }
         case .error:
@@ -205,6 +208,7 @@ public final class ManagerCore: RoleMachine {
                     "\(member.info.name) (\(member.info.id), \(member.info.endpoint)) stopped sending heartbeats: last heard \((now - member.lastHeard).secondsText) ago")
                 return
             }
+            dropSilentJoiners()
             dropOverdueJoin()
             for (name, barrier) in barriers where now > barrier.deadline {
                 let missing = (0..<settings.workers).map { id(role: .worker, rank: $0) }
@@ -241,7 +245,7 @@ public final class ManagerCore: RoleMachine {
         members[dead] = nil
         lostServers.append(member.info.name)
         logger.error("\(member.info.name) (\(dead), \(member.info.endpoint)) stopped sending heartbeats: last heard \(silence.secondsText) ago")
-        abandonJoin(becauseOf: dead)
+        abandonJoin(becauseOf: dead, named: member.info.name)
         let plan: RecoveryPlan
         do {
             plan = try RecoveryPlan.make(dead: [dead], in: membership)
@@ -346,6 +350,7 @@ public final class ManagerCore: RoleMachine {
             guard let member = members[id] else { continue }
             send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: 0, errorMessage: failure)), to: member.peer)
         }
+        stopWaitingJoiners()
         if awaitingAck.isEmpty { finish() }
     }
 
@@ -356,7 +361,7 @@ public final class ManagerCore: RoleMachine {
 
     func finish() {
         guard case .shuttingDown = phase else { return }
-        let unacknowledged = awaitingAck.compactMap { members[$0]?.info.name }.sorted()
+        let unacknowledged = awaitingAck.compactMap(awaitedName).sorted()
         if !unacknowledged.isEmpty {
             logger.warning("no shutdown acknowledgement from \(unacknowledged.joined(separator: ", ")) within \(settings.deadlines.shutdown.secondsText)")
         }

@@ -8,6 +8,10 @@ struct ManagerLink {
     enum Event {
         /// The manager sent a node table (the first one completes registration).
         case nodeTable(NodeTable)
+        /// A server that was registered got a whole node table that does not list it: its join
+        /// was abandoned (a server died meanwhile) and the manager plans it again later, in a table
+        /// that lists it again, under the same id or a new one (docs/FAULT-TOLERANCE.md, "Joins").
+        case notListed(NodeTable)
         /// The manager sent a change (`nt.base`), applied to this node's table: the whole new table
         /// and the members the change added or replaced.
         case nodeTableChange(NodeTable, changed: [NodeInfo])
@@ -104,7 +108,12 @@ struct ManagerLink {
                     $0.role == settings.role && $0.rank == UInt32(settings.rank) && $0.endpoint == endpoint
                 })
             else {
-                throw NodeFailure("the manager's node table version \(newTable.version) does not list \(settings.name) at \(endpoint)")
+                guard table != nil, settings.role == .server else {
+                    throw NodeFailure("the manager's node table version \(newTable.version) does not list \(settings.name) at \(endpoint)")
+                }
+                // Heartbeats go on under the id it had: the manager answers them while it waits.
+                table = newTable
+                return .notListed(newTable)
             }
             nodeID = me.id
             let first = table == nil

@@ -188,6 +188,7 @@ extension ServerCore {
     func handle(_ message: Message, from peer: PeerAddress) throws -> Message? {
         let header = message.header
         if shuttingDown { throw WireError(.shuttingDown, field: "k", "the server is shutting down") }
+        if try isLeftFromAbandonedJoin(header) { return nil }
         switch header.kind {
         case .push, .pull:
             guard let table = tables[header.table] else {

@@ -94,6 +94,10 @@ public final class ServerCore: RoleMachine {
     var appliedOrigins = AppliedOrigins()
     /// The segments this server heads and drains for a join, and whether it reported each drained.
     var draining: [KeyRange: Bool] = [:]
+    /// The version of the node table that listed this server, since it was last left out: `nil`
+    /// before its first table and while it waits to join again after an abandoned join
+    /// (ServerCore+Rejoin.swift).
+    var listedSince: UInt64?
     /// The latest node table: where the other servers of the chains are.
     var nodeTable: NodeTable?
     /// The version of the latest node table (0 before the first).
@@ -276,6 +280,8 @@ public final class ServerCore: RoleMachine {
             update(table)
             try reconfigureChains(table, held: held)
             serveHeld()
+        case .notListed(let table):
+            try leaveAbandonedJoin(table)
         case .shutdown(let jobFailure):
             if let jobFailure { outcome.jobFailed(jobFailure) }
             shuttingDown = true
@@ -290,11 +296,13 @@ public final class ServerCore: RoleMachine {
         }
     }
 
-    /// Creates the stores for the ranges this server holds in the first `table`, as primary or replica.
+    /// Creates the stores for the ranges this server holds in the first `table` that lists it (again,
+    /// after an abandoned join: under the id that table gives it), as primary or replica.
     func configure(_ table: NodeTable) throws {
-        guard tables.isEmpty else { return }
+        guard listedSince == nil else { return }
         guard let me = table.node(link.nodeID) else { return }
-        replication = ChainReplication(me: link.nodeID)
+        listedSince = table.version
+        replication = replication.restarted(as: link.nodeID)
         let replicaRanges = table.chains.filter { $0.predecessor(of: link.nodeID) != nil }.map(\.range)
             .sorted { $0.lowerBound < $1.lowerBound }
         for spec in link.settings.tables {
