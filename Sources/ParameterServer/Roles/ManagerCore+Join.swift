@@ -74,8 +74,12 @@ extension ManagerCore {
         do {
             plan = try JoinPlan.make(joiner: joiner.rank, endpoint: joiner.endpoint, id: joiner.id, in: membership)
         } catch {
-            logger.error("manager could not plan the join of server-\(joiner.rank): \(error)")
-            return
+            // Told, not dropped in silence: the joiner stops with the reason, and the next one's turn comes.
+            let reason = "the join of server-\(joiner.rank) cannot be planned: \(error)"
+            logger.error("manager: \(reason)")
+            recoveries.append(reason)
+            send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: 0, errorMessage: reason)), to: joiner.peer)
+            return startJoin()
         }
         members[plan.joiner] = Member(
             info: NodeInfo(
