@@ -106,13 +106,7 @@ struct JoinDeadlineTests {
         network.advance(by: .milliseconds(400), shuffled: true)
         #expect(failures.withLock { $0 } == [])
         #expect(acknowledged.withLock { $0 }.sorted() == [1, 2, 3])
-        let pull = PendingPull(timestamp: Timestamp(4))
-        network.execute(on: "mem://worker-0", as: WorkerCore.self) { core in
-            core.submit(
-                WorkerCore.Request(kind: .pull, table: Self.table, keys: keys, values: nil, updater: nil,
-                                   iteration: nil, wantClock: false, pull: pull),
-                timestamp: Timestamp(4), after: [], consistency: .sequential)
-        }
+        let pull = network.pull(keys, of: Self.table, 4)
         network.advance(by: .milliseconds(200), shuffled: true)
         let expected = keys.flatMap { key in (0..<2).map { component in (1...3).reduce(Float(0)) { $0 + Self.value(key, $1, component) } } }
         guard case .success(let pulled)? = pull.result else {

@@ -35,17 +35,12 @@ struct JoinDrainTests {
 
         let keys = Array(Self.keySpace.lowerBound..<Self.keySpace.upperBound)
         let pushed = keys.map { Float($0 % 11) + 1 }
-        let finished = Mutex<[Int64: String]>([:])
-        func submit(_ request: WorkerCore.Request, _ timestamp: Int64) {
-            network.execute(on: "mem://worker-0", as: WorkerCore.self) { core in
-                core.submit(request, timestamp: Timestamp(timestamp), after: [], consistency: nil)
-                core.whenFinished(Timestamp(timestamp)) { error in finished.withLock { $0[timestamp] = error.map { "\($0)" } ?? "ok" } }
-            }
-        }
+        let outcomes = RequestOutcomes()
+        func submit(_ request: WorkerCore.Request, _ timestamp: Int64) { network.submit(request, timestamp, outcomes: outcomes) }
         submit(WorkerCore.Request(kind: .push, table: Self.table, keys: keys, values: pushed, updater: nil,
                                   iteration: nil, wantClock: false, pull: nil), 1)
         network.advance(by: .milliseconds(200), shuffled: true)
-        #expect(finished.withLock { $0 } == [1: "ok"])
+        #expect(outcomes.all == [1: "ok"])
 
         // server-3 joins; the network runs one message at a time until the manager drains.
         network.add(ServerCore(settings: settings(.server, 3), outcome: NodeOutcome(), logger: Self.logger), endpoint: "mem://server-3")
@@ -92,13 +87,13 @@ struct JoinDrainTests {
         submit(WorkerCore.Request(kind: .rangeFunction, table: Self.table, keys: [], values: nil, updater: "scale",
                                   iteration: nil, wantClock: false, pull: nil, range: Self.keySpace, arguments: [3]), 2)
         network.deliverAll(shuffled: true)
-        #expect(finished.withLock { $0[2] } == nil)
+        #expect(outcomes.all[2] == nil)
         for rank in 0..<3 {
             network.unclog(from: "mem://server-\(rank)", to: "mem://manager")
             network.unclog(from: "mem://server-\(rank)", to: "mem://server-3")
         }
         network.advance(by: .seconds(1), shuffled: true)
-        #expect(finished.withLock { $0 } == [1: "ok", 2: "ok"])
+        #expect(outcomes.all == [1: "ok", 2: "ok"])
 
         var table = NodeTable(version: 0, nodes: [])
         network.execute(on: "mem://manager", as: ManagerCore.self) { core in
@@ -112,13 +107,7 @@ struct JoinDrainTests {
         }
 
         // Every key scaled exactly once.
-        let pull = PendingPull(timestamp: Timestamp(3))
-        network.execute(on: "mem://worker-0", as: WorkerCore.self) { core in
-            core.submit(
-                WorkerCore.Request(kind: .pull, table: Self.table, keys: keys, values: nil, updater: nil,
-                                   iteration: nil, wantClock: false, pull: pull),
-                timestamp: Timestamp(3), after: [], consistency: .sequential)
-        }
+        let pull = network.pull(keys, of: Self.table, 3)
         network.advance(by: .milliseconds(200), shuffled: true)
         guard case .success(let pulled)? = pull.result else {
             Issue.record("pull: \(String(describing: pull.result))")

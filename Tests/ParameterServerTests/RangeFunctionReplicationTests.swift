@@ -18,17 +18,12 @@ struct RangeFunctionReplicationTests {
         let halves = ReplicatedPair.halves
         let keys = Array(ReplicatedPair.keySpace.lowerBound..<ReplicatedPair.keySpace.upperBound)
         let pushed = keys.map { Float($0 % 7) + 1 }
-        let finished = Mutex<[Int64: String]>([:])
-        func submit(_ request: WorkerCore.Request, _ timestamp: Int64) {
-            network.execute(on: "mem://worker-0", as: WorkerCore.self) { core in
-                core.submit(request, timestamp: Timestamp(timestamp), after: [], consistency: nil)
-                core.whenFinished(Timestamp(timestamp)) { error in finished.withLock { $0[timestamp] = error.map { "\($0)" } ?? "ok" } }
-            }
-        }
+        let outcomes = RequestOutcomes()
+        func submit(_ request: WorkerCore.Request, _ timestamp: Int64) { network.submit(request, timestamp, outcomes: outcomes) }
         submit(WorkerCore.Request(kind: .push, table: Self.table, keys: keys, values: pushed, updater: nil,
                                   iteration: nil, wantClock: false, pull: nil), 1)
         network.deliverAll()
-        #expect(finished.withLock { $0 } == [1: "ok"])
+        #expect(outcomes.all == [1: "ok"])
 
         // The call reaches both servers and down both chains; its acknowledgements wait at the
         // paused worker, and the primary of the lower half dies with its acknowledgement unsent.
@@ -57,9 +52,9 @@ struct RangeFunctionReplicationTests {
         network.kill("mem://server-0", losingUnsent: true)
         network.resume("mem://worker-0")
         network.deliverAll()
-        #expect(finished.withLock { $0 } == [1: "ok"])
+        #expect(outcomes.all == [1: "ok"])
         network.advance(by: .seconds(2))
-        #expect(finished.withLock { $0 } == [1: "ok", 2: "ok"])
+        #expect(outcomes.all == [1: "ok", 2: "ok"])
         // Server 1 now heads both halves: every key scaled once.
         #expect(entries(1, halves[0], replica: false) == lower)
         #expect(entries(1, halves[1], replica: false) == Array(scaled[Int(halves[0].count)...]))
