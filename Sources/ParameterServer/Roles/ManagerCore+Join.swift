@@ -228,12 +228,12 @@ extension ManagerCore {
         }
     }
 
-    /// The job ends: a joiner waiting to join again runs like a member, so it is told to stop and
+    /// The job ends: every waiting joiner is told to stop. One waiting to join again runs like a
+    /// member, so it is waited for; one that never had a table is told, as a client is, but not
     /// waited for.
     func stopWaitingJoiners() {
         for joiner in joiners {
-            guard let id = joiner.id else { continue }
-            awaitingAck.insert(id)
+            if let id = joiner.id { awaitingAck.insert(id) }
             send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: 0, errorMessage: failure)), to: joiner.peer)
         }
     }
