@@ -22,29 +22,10 @@ struct JoinDeadlineTests {
     @Test("a joiner whose copies never arrive is stopped after the deadline; the next joiner joins; every key is exact",
           arguments: [0, 1])
     func stuckJoinIsDropped(replication: Int) throws {
-        let network = InMemoryNetwork(seed: 5)
-        let reports = InMemoryClusterTests.Reports()
-        var managerSettings = ManagerSettings(
-            bindEndpoint: "mem://manager", servers: 3, workers: 1, keySpace: Self.keySpace, deadlines: Self.deadlines)
-        managerSettings.replication = replication
-        network.add(
-            ManagerCore(settings: managerSettings, logger: FailoverReprotectionTests.logger) { reports.append($0) },
-            endpoint: "mem://manager")
-        func settings(_ role: NodeRole, _ rank: Int) -> NodeSettings {
-            NodeSettings(
-                role: role, rank: rank, managerEndpoint: "mem://manager", bindEndpoint: "mem://\(role)-\(rank)",
-                tables: [Self.table], deadlines: Self.deadlines)
-        }
-        let outcomes = (0..<5).map { _ in NodeOutcome() }
-        for rank in 0..<3 {
-            network.add(
-                ServerCore(settings: settings(.server, rank), outcome: outcomes[rank], logger: FailoverReprotectionTests.logger),
-                endpoint: "mem://server-\(rank)")
-        }
-        network.add(
-            WorkerCore(settings: settings(.worker, 0), outcome: NodeOutcome(), logger: FailoverReprotectionTests.logger),
-            endpoint: "mem://worker-0")
-        network.deliverAll(shuffled: true)
+        let cluster = InMemoryJoinCluster(
+            seed: 5, replication: replication, keySpace: Self.keySpace, table: Self.table, deadlines: Self.deadlines,
+            logger: FailoverReprotectionTests.logger)
+        let (network, reports, outcomes) = (cluster.network, cluster.reports, cluster.outcomes)
 
         let keys = Array(0..<Self.keySpace.upperBound)
         let failures = Mutex<[String]>([])
@@ -67,14 +48,10 @@ struct JoinDeadlineTests {
         #expect(acknowledged.withLock { $0 } == [1])
 
         // server-3 joins, but nothing the servers send it arrives: its copies never complete.
-        network.add(
-            ServerCore(settings: settings(.server, 3), outcome: outcomes[3], logger: FailoverReprotectionTests.logger),
-            endpoint: "mem://server-3")
+        cluster.addServer(rank: 3)
         for rank in 0..<3 { network.clog(from: "mem://server-\(rank)", to: "mem://server-3") }
         network.deliverAll(shuffled: true)
-        network.add(
-            ServerCore(settings: settings(.server, 4), outcome: outcomes[4], logger: FailoverReprotectionTests.logger),
-            endpoint: "mem://server-4")
+        cluster.addServer(rank: 4)
         network.advance(by: .milliseconds(400), shuffled: true)
         var joining: [String] = []
         network.execute(on: "mem://manager", as: ManagerCore.self) { core in

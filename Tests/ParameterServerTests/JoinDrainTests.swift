@@ -15,22 +15,10 @@ struct JoinDrainTests {
 
     @Test("a range function and a range pull on draining segments are refused with staleTable; the function runs once, at the joiner")
     func rangeRequestsWaitForTheSwitch() throws {
-        let network = InMemoryNetwork(seed: 11)
-        let reports = InMemoryClusterTests.Reports()
-        var managerSettings = ManagerSettings(
-            bindEndpoint: "mem://manager", servers: 3, workers: 1, keySpace: Self.keySpace, deadlines: JoinDeadlineTests.deadlines)
-        managerSettings.replication = 1
-        network.add(ManagerCore(settings: managerSettings, logger: Self.logger) { reports.append($0) }, endpoint: "mem://manager")
-        func settings(_ role: NodeRole, _ rank: Int) -> NodeSettings {
-            NodeSettings(
-                role: role, rank: rank, managerEndpoint: "mem://manager", bindEndpoint: "mem://\(role)-\(rank)",
-                tables: [Self.table], deadlines: JoinDeadlineTests.deadlines)
-        }
-        for rank in 0..<3 {
-            network.add(ServerCore(settings: settings(.server, rank), outcome: NodeOutcome(), logger: Self.logger), endpoint: "mem://server-\(rank)")
-        }
-        network.add(WorkerCore(settings: settings(.worker, 0), outcome: NodeOutcome(), logger: Self.logger), endpoint: "mem://worker-0")
-        network.deliverAll(shuffled: true)
+        let cluster = InMemoryJoinCluster(
+            seed: 11, replication: 1, keySpace: Self.keySpace, table: Self.table, deadlines: JoinDeadlineTests.deadlines,
+            logger: Self.logger)
+        let (network, reports) = (cluster.network, cluster.reports)
 
         let keys = Array(Self.keySpace.lowerBound..<Self.keySpace.upperBound)
         let pushed = keys.map { Float($0 % 11) + 1 }
@@ -42,7 +30,7 @@ struct JoinDrainTests {
         #expect(outcomes.all == [1: "ok"])
 
         // server-3 joins; the network runs one message at a time until the manager drains.
-        network.add(ServerCore(settings: settings(.server, 3), outcome: NodeOutcome(), logger: Self.logger), endpoint: "mem://server-3")
+        cluster.addServer(rank: 3)
         func managerDrains() -> Bool {
             var drains = false
             network.execute(on: "mem://manager", as: ManagerCore.self) { core in

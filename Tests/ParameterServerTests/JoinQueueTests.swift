@@ -12,23 +12,10 @@ struct JoinQueueTests {
 
     @Test("a joiner still waiting for its turn when the job ends is told to stop, and stops without a failure")
     func waitingJoinerStopsWithTheJob() throws {
-        let network = InMemoryNetwork(seed: 3)
-        let reports = InMemoryClusterTests.Reports()
-        var managerSettings = ManagerSettings(
-            bindEndpoint: "mem://manager", servers: 3, workers: 1, keySpace: KeyRange(0, 300), deadlines: JoinAbandonTests.deadlines)
-        managerSettings.replication = 1
-        network.add(ManagerCore(settings: managerSettings, logger: Self.logger) { reports.append($0) }, endpoint: "mem://manager")
-        func settings(_ role: NodeRole, _ rank: Int) -> NodeSettings {
-            NodeSettings(
-                role: role, rank: rank, managerEndpoint: "mem://manager", bindEndpoint: "mem://\(role)-\(rank)",
-                tables: [Self.table], deadlines: JoinAbandonTests.deadlines)
-        }
-        let outcomes = (0..<5).map { _ in NodeOutcome() }
-        for rank in 0..<3 {
-            network.add(ServerCore(settings: settings(.server, rank), outcome: outcomes[rank], logger: Self.logger), endpoint: "mem://server-\(rank)")
-        }
-        network.add(WorkerCore(settings: settings(.worker, 0), outcome: NodeOutcome(), logger: Self.logger), endpoint: "mem://worker-0")
-        network.deliverAll(shuffled: true)
+        let cluster = InMemoryJoinCluster(
+            seed: 3, replication: 1, keySpace: KeyRange(0, 300), table: Self.table, deadlines: JoinAbandonTests.deadlines,
+            logger: Self.logger)
+        let (network, reports, outcomes) = (cluster.network, cluster.reports, cluster.outcomes)
         let keys = Array(UInt64(0)..<300)
         let outcomesOfRequests = RequestOutcomes()
         network.submit(
@@ -38,10 +25,10 @@ struct JoinQueueTests {
         #expect(outcomesOfRequests.all == [1: "ok"])
 
         // server-3 joins (the stores hold values, so it has copies to wait for) and stays catching up (nothing the servers send it arrives); server-4 waits.
-        network.add(ServerCore(settings: settings(.server, 3), outcome: outcomes[3], logger: Self.logger), endpoint: "mem://server-3")
+        cluster.addServer(rank: 3)
         for rank in 0..<3 { network.clog(from: "mem://server-\(rank)", to: "mem://server-3") }
         network.deliverAll(shuffled: true)
-        network.add(ServerCore(settings: settings(.server, 4), outcome: outcomes[4], logger: Self.logger), endpoint: "mem://server-4")
+        cluster.addServer(rank: 4)
         network.advance(by: .milliseconds(200), shuffled: true)
         var state: (joining: String?, waiting: [UInt32]) = (nil, [])
         network.execute(on: "mem://manager", as: ManagerCore.self) { core in
