@@ -170,10 +170,22 @@ struct FailoverSimulation {
 
     /// The value worker `worker` pushes to component `component` of `key` in round `round`: small
     /// integers, so that every sum is exact in floats whatever the order; with FTRL, gradients of both
-    /// signs and several sizes, so that l1 keeps some weights at 0.
-    static func value(ftrl: Bool, _ worker: Int, _ key: UInt64, _ round: Int, _ component: Int) -> Float {
+    /// signs and several sizes, so that l1 keeps some weights at 0; in `bsp` iterations with FTRL,
+    /// tenths that differ per worker, so that a sum of several workers' gradients is not exact in
+    /// floats and its value depends on the order it is added in.
+    static func value(ftrl: Bool, bsp: Bool = false, _ worker: Int, _ key: UInt64, _ round: Int, _ component: Int) -> Float {
+        if ftrl, bsp {
+            return Float(Int((key &* 2_654_435_761 &+ UInt64(round) &* 97 &+ UInt64(component) &+ UInt64(worker) &* 13) % 41) - 20) / 10
+        }
         if ftrl { return Float(Int((key &* 2_654_435_761 &+ UInt64(round) &* 97 &+ UInt64(component)) % 41) - 20) / 16 }
         return Float((worker + 1) * 7 + Int(key % 13) + round * 3 + component)
+    }
+
+    /// Whether round `round` pushes `key`: every key, but in `bsp` iterations each round leaves
+    /// out a third of the key space in blocks of 8 keys, so that some segments get no key in some
+    /// iterations and their replicas learn the iteration without a result.
+    static func pushes(_ key: UInt64, round: Int, bsp: Bool) -> Bool {
+        !bsp || (key / 8 + UInt64(round)) % 3 != 0
     }
 
     let scenario: Scenario
@@ -417,13 +429,16 @@ struct FailoverSimulation {
         for (rank, name) in workerNames.enumerated() {
             executeOnWorker(name) { [table, keys, scenario] core in
                 for round in first...last {
+                    let bsp = scenario.consistency == .bsp
+                    let keys = keys.filter { Self.pushes($0, round: round, bsp: bsp) }
                     let values = keys.flatMap { key in
-                        (0..<scenario.valueLength).map { Self.value(ftrl: scenario.ftrl, rank, key, round, $0) }
+                        (0..<scenario.valueLength).map { Self.value(ftrl: scenario.ftrl, bsp: bsp, rank, key, round, $0) }
                     }
                     let timestamp = Timestamp(Int64(round))
+                    // In `bsp` iterations, round r is iteration r − 1.
                     core.submit(
                         WorkerCore.Request(kind: .push, table: table, keys: keys, values: values, updater: nil,
-                                           iteration: nil, wantClock: false, pull: nil),
+                                           iteration: bsp ? Int64(round - 1) : nil, wantClock: false, pull: nil),
                         timestamp: timestamp, after: [], consistency: nil)
                     core.whenFinished(timestamp) { error in
                         if let error { acknowledged.failures.append("worker-\(rank) push \(round): \(error)") }
@@ -447,7 +462,8 @@ struct FailoverSimulation {
         return keys.flatMap { key in
             (0..<scenario.valueLength).map { component in
                 (0..<scenario.workers).reduce(Float(0)) { sum, worker in
-                    sum + (1...pushedRounds).reduce(Float(0)) { $0 + Self.value(ftrl: false, worker, key, $1, component) }
+                    sum + (1...pushedRounds).filter { Self.pushes(key, round: $0, bsp: scenario.consistency == .bsp) }
+                        .reduce(Float(0)) { $0 + Self.value(ftrl: false, worker, key, $1, component) }
                 }
             }
         }

@@ -202,7 +202,8 @@ struct FailoverSimulationTests {
     static let cores = DispatchSemaphore(value: max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)))
 
     static func check(
-        _ test: String, seeds: ClosedRange<UInt64>, _ scenario: @escaping @Sendable (UInt64) -> Scenario,
+        _ test: String, suite: String = "FailoverSimulationTests", seeds: ClosedRange<UInt64>,
+        _ scenario: @escaping @Sendable (UInt64) -> Scenario,
         problems: @escaping @Sendable (Scenario, Outcome) -> [String]
     ) async {
         let chosen: [UInt64] = ProcessInfo.processInfo.environment["ZPS_SIM_SEED"].flatMap(UInt64.init).map { [$0] } ?? Array(seeds)
@@ -228,7 +229,7 @@ struct FailoverSimulationTests {
         }
         let failed = found.withLock { $0 }.sorted { $0.0 < $1.0 }
         for (seed, text) in failed.prefix(5) {
-            Issue.record("seed \(seed) (\(text))\n  replay: ZPS_SIM_SEED=\(seed) swift test --filter 'FailoverSimulationTests/\(test)'")
+            Issue.record("seed \(seed) (\(text))\n  replay: ZPS_SIM_SEED=\(seed) swift test --filter '\(suite)/\(test)'")
         }
         #expect(failed.isEmpty, "\(failed.count) of \(chosen.count) seeds failed: \(failed.prefix(40).map(\.0))")
     }
@@ -277,19 +278,23 @@ struct FailoverSimulationTests {
     @Test("a second server killed after the recovery: exact when every range kept a copy, else the job fails naming the lost ranges")
     func killTwoServers() async {
         await Self.check("killTwoServers", seeds: 1...1500, Self.twoKills) { scenario, outcome in
-            // Without re-protection the chains predict which ranges the two deaths take; with it, a
-            // range whose copy to a new replica finished before the second death survives. So a
-            // predicted range is either lost — the job fails naming only predicted ranges — or kept,
-            // and then every key is exact.
-            let predicted = scenario.predictedLostRanges
-            guard let failure = outcome.jobFailure else { return Self.exactProblems(outcome) }
-            guard !predicted.isEmpty else { return ["the job failed though no range can lose every copy: \(failure)"] }
-            let named = failure.firstMatch(of: /key ranges (.*) lost every copy/).map { String($0.1) } ?? ""
-            let namedRanges = named.matches(of: /\[(\d+), (\d+)\)/).map { KeyRange(UInt64($0.1)!, UInt64($0.2)!) }
-            let unexpected = namedRanges.filter { range in !predicted.contains { $0.contains(range) } }
-            return namedRanges.isEmpty || !unexpected.isEmpty
-                ? ["the job failed with \"\(failure)\"; only \(predicted) can lose every copy"] : []
+            Self.twoKillProblems(scenario, outcome, exact: Self.exactProblems)
         }
+    }
+
+    /// What is wrong with a run that lost two servers: without re-protection the chains predict
+    /// which ranges the two deaths take; with it, a range whose copy to a new replica finished
+    /// before the second death survives. So a predicted range is either lost — the job fails
+    /// naming only predicted ranges — or kept, and then the run must be `exact`.
+    static func twoKillProblems(_ scenario: Scenario, _ outcome: Outcome, exact: (Outcome) -> [String]) -> [String] {
+        let predicted = scenario.predictedLostRanges
+        guard let failure = outcome.jobFailure else { return exact(outcome) }
+        guard !predicted.isEmpty else { return ["the job failed though no range can lose every copy: \(failure)"] }
+        let named = failure.firstMatch(of: /key ranges (.*) lost every copy/).map { String($0.1) } ?? ""
+        let namedRanges = named.matches(of: /\[(\d+), (\d+)\)/).map { KeyRange(UInt64($0.1)!, UInt64($0.2)!) }
+        let unexpected = namedRanges.filter { range in !predicted.contains { $0.contains(range) } }
+        return namedRanges.isEmpty || !unexpected.isEmpty
+            ? ["the job failed with \"\(failure)\"; only \(predicted) can lose every copy"] : []
     }
 
     @Test("replication 2: two servers killed close together, losing their unsent messages: exact sums and equal copies")

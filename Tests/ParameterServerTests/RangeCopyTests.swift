@@ -42,6 +42,34 @@ struct RangeCopyTests {
         #expect(entries[0..<2] == [1_000, 1] && entries[10..<12] == [1_005, 1])
     }
 
+    @Test("a bsp segment that applied iterations but holds no key is copied as one part without keys that carries the iteration; the new replica takes it")
+    func aBSPSegmentsIterationTravelsWithoutKeys() throws {
+        let spec = TableSpec(name: "weights", id: 3, valueLength: 2, consistency: .bsp)
+        let range = KeyRange(UInt64(1) << 40, UInt64(1) << 41)  // sparse: no key stored
+        let source = ServedTable(spec: spec, updater: AddUpdater(), ranges: [range], nodeCount: 0, workers: [NodeID(4)])
+        let store = try #require(source.store(holding: range))
+        #expect(store.appliedIteration == -1)
+        #expect(try #require(RangeCopy(of: range, in: source)).partCount == 0)
+        store.appliedIteration = 6
+        store.resultSequence = 9
+        var copy = try #require(RangeCopy(of: range, in: source))
+        #expect(copy.partCount == 1)
+        let next = copy.nextPart(from: source)
+        let part = try #require(next)
+        #expect(copy.isDone)
+        #expect(copy.nextPart(from: source) == nil)
+        #expect(part.keyCount == 0 && part.header.keyRange == range && part.header.iteration == 6 && part.header.timestamp == 9)
+        // Through the wire and into a replica of the segment.
+        let decoded = try MessageCodec.decodeEncoded(MessageCodec.encode(part))
+        #expect(decoded.header.iteration == 6 && decoded.header.keyRange == range)
+        let replica = ServedTable(spec: spec, updater: AddUpdater(), ranges: [], replicaRanges: [range], nodeCount: 0, workers: [NodeID(4)])
+        let pieces = try replica.replicaPieces(for: decoded)
+        #expect(pieces.count == 1 && pieces[0].keys.isEmpty)
+        #expect(pieces[0].store.write(replicate: decoded))
+        #expect(pieces[0].store.appliedIteration == 6 && pieces[0].store.resultSequence == 9)
+        #expect(pieces[0].store.storedKeyCount == 0)
+    }
+
     @Test("the record of the pushes a range holds travels with its copy, in parts of at most originsPerPart, whole")
     func appliedOriginsTravelWithTheCopy() throws {
         let range = KeyRange(0, 100)

@@ -45,7 +45,7 @@ struct RequestSlicerTests {
         var random = SplitMix64(seed: seed ^ 0xABCD)
         let keys = Set((0..<(1 + random.next() % 300)).map { _ in random.next() % 10_000 }).sorted()
         let values = Self.values(of: keys)
-        let slices = try slicer.slices(keys: keys, values: values, valueLength: Self.width, toEveryServer: false, node: "worker-0")
+        let slices = try slicer.slices(keys: keys, values: values, valueLength: Self.width, node: "worker-0")
 
         func owner(_ key: UInt64) -> NodeID { routes.first { $0.range.contains(key) }!.server.id }
         let servers = keys.map(owner)
@@ -70,7 +70,7 @@ struct RequestSlicerTests {
         let slicer = RequestSlicer(routes: routes)
         let first = routes[0]
         let keys = [first.range.lowerBound]
-        let slices = try slicer.slices(keys: keys, values: Self.values(of: keys), valueLength: Self.width, toEveryServer: true, node: "w")
+        let slices = try slicer.slices(keys: keys, values: Self.values(of: keys), valueLength: Self.width, within: [.all], node: "w")
         #expect(Set(slices.map(\.server.id)) == Set(routes.map(\.server.id)))
         #expect(slices.count == Set(routes.map(\.server.id)).count)
         #expect(slices[0].server.id == first.server.id && slices[0].keyCount == 1)
@@ -80,10 +80,10 @@ struct RequestSlicerTests {
     @Test func aKeyNoServerHoldsIsRefusedNamingIt() {
         let slicer = RequestSlicer(routes: Self.interleavedRoutes(servers: 2, segments: 5, keySpace: 100, seed: 3))
         #expect(throws: RequestError.self) {
-            try slicer.slices(keys: [5, 100], values: nil, valueLength: 1, toEveryServer: false, node: "w")
+            try slicer.slices(keys: [5, 100], values: nil, valueLength: 1, node: "w")
         }
         do {
-            _ = try slicer.slices(keys: [5, 100], values: nil, valueLength: 1, toEveryServer: false, node: "w")
+            _ = try slicer.slices(keys: [5, 100], values: nil, valueLength: 1, node: "w")
         } catch {
             #expect(error.code == .keyOutOfRange && error.message.contains("key 100"))
         }
@@ -109,7 +109,7 @@ struct RequestSlicerTests {
         let slicer = RequestSlicer(routes: routes)
         var random = SplitMix64(seed: seed &+ 99)
         let keys = Set((0..<200).map { _ in random.next() % 5000 }).sorted()
-        let slices = try slicer.slices(keys: keys, values: nil, valueLength: Self.width, toEveryServer: false, node: "w")
+        let slices = try slicer.slices(keys: keys, values: nil, valueLength: Self.width, node: "w")
         let expected = Self.values(of: keys)
         #expect(Self.pulledTask(keys: keys, slices: slices, inPlace: false).pulledValues().values == expected)
         let inPlace = Self.pulledTask(keys: keys, slices: slices, inPlace: true).pulledValues().floats
@@ -120,12 +120,12 @@ struct RequestSlicerTests {
         // Server 1 held the slice; after a fail-over its keys lie on servers 2 and 3, alternately.
         let keys: [UInt64] = [1, 2, 11, 12, 21, 22, 31]
         let old = RequestSlicer(routes: Self.interleavedRoutes(servers: 1, segments: 1, keySpace: 100, seed: 1))
-        let slices = try old.slices(keys: keys, values: nil, valueLength: Self.width, toEveryServer: false, node: "w")
+        let slices = try old.slices(keys: keys, values: nil, valueLength: Self.width, node: "w")
         #expect(slices.count == 1)
         let two = RequestSlicer.Destination(NodeInfo(id: NodeID(2), role: .server, rank: 1, endpoint: "mem://s2"))
         let three = RequestSlicer.Destination(NodeInfo(id: NodeID(3), role: .server, rank: 2, endpoint: "mem://s3"))
         let new = RequestSlicer(routes: (0..<10).map { RequestSlicer.Route(range: KeyRange(UInt64($0) * 10, UInt64($0) * 10 + 10), server: $0 % 2 == 0 ? two : three) })
-        let parts = try new.slices(keys: keys, values: nil, valueLength: Self.width, toEveryServer: false, node: "w")
+        let parts = try new.slices(keys: keys, values: nil, valueLength: Self.width, node: "w")
         #expect(parts.count == 2 && parts.allSatisfy { $0.runs.count > 1 })
         let table = TableSpec(name: "t", id: 0, valueLength: Self.width)
         let task = WorkerTask(timestamp: Timestamp(1), request: WorkerTask.Request(

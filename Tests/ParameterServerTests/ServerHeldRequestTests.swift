@@ -258,13 +258,13 @@ struct ServerHeldRequestTests {
         #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init(requests: 1, bytes: 16))
         #expect(try Self.replies(server.handle(.received(pull(2, iteration: 0), from: Self.worker), context: Self.at(.milliseconds(3))))
             == ["error 2 busy"])
-        // The only worker pushes iteration 0: the sum is applied, the held pull answered.
+        // The only worker pushes iteration 0: the sum is applied, the push acknowledged, the held pull answered.
         var push = Self.push(from: 2, requestID: 3)
         var header = try HeaderCodec.decode(push[0])
         header.iteration = 0
         push[0] = HeaderCodec.encode(header)
         #expect(try Self.replies(server.handle(.received(push, from: Self.worker), context: Self.at(.milliseconds(4))))
-            == ["pullReply 1", "pushAck 3"])
+            == ["pushAck 3", "pullReply 1"])
         #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init())
     }
 

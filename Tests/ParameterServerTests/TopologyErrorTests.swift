@@ -138,18 +138,6 @@ private let badTopologies: [BadTopology] = [
         code: .unknownKey, line: 3, column: 1, path: "frobnicate",
         message: "unknown key (expected one of name, manager, servers, workers, key_space, replication, tables, deadlines, application, security, peer_limits)"),
     BadTopology(
-        label: "replication of a bsp table",
-        yaml: """
-            servers: { count: 2 }
-            workers: { count: 2 }
-            replication: 1
-            tables:
-              - { name: w, consistency: bsp }
-            application: { kind: pushpull }
-            """,
-        code: .conflict, line: 5, column: 29, path: "tables[0].consistency",
-        message: "replication 1 does not cover bsp tables yet: set replication: 0 or another consistency model"),
-    BadTopology(
         label: "count given to the manager",
         yaml: """
             manager: { host: 127.0.0.1, count: 2 }

@@ -260,7 +260,7 @@ struct WireFieldBoundsTests {
         for version in [2, UInt64.max - 1, UInt64.max] { try check("tv", .unsigned(version), .heldThenRefused(.staleTable, "tv")) }
     }
 
-    @Test("cz, org, clk, vc, u, a, r: sizes and ids beyond their bounds are refused before anything is allocated")
+    @Test("cz, org, clk, vc, u, a, r, sg: sizes and ids beyond their bounds are refused before anything is allocated")
     func composites() throws {
         let maxFrame = UInt64(Self.limits.maxFrameBytes)
         try check("cz", .array([.unsigned(maxFrame + 1), .unsigned(0)]), .refused(.tooLarge, "cz[0]"))
@@ -282,5 +282,11 @@ struct WireFieldBoundsTests {
         try check("u", .string("no-such-updater"), .refused(.unknownFunction, "u"))
         try check("a", .array(Array(repeating: .unsigned(1), count: HeaderReader.maxArguments + 1)), .refused(.tooLarge, "a"))
         try check("r", .array([.unsigned(9), .unsigned(8)]), .refused(.malformedHeader, "r"))
+        // Segments: pairs, each non-empty, ascending and disjoint (the header's size bounds their number).
+        try check("sg", .array([.unsigned(0), .unsigned(8), .unsigned(8), .unsigned(16)]), .applied)
+        try check("sg", .array([.unsigned(0), .unsigned(8), .unsigned(16)]), .refused(.malformedHeader, "sg"))
+        try check("sg", .array([.unsigned(5), .unsigned(5)]), .refused(.malformedHeader, "sg[0]"))
+        try check("sg", .array([.unsigned(8), .unsigned(16), .unsigned(0), .unsigned(4)]), .refused(.malformedHeader, "sg[2]"))
+        try check("sg", .array([.unsigned(0), .unsigned(8), .unsigned(4), .unsigned(12)]), .refused(.malformedHeader, "sg[2]"))
     }
 }

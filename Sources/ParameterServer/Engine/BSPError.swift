@@ -14,12 +14,15 @@ public struct BSPError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The worker already pushed this iteration (a retry is caught earlier, by the
         /// ``RequestDeduplicator``; this is a second, different push).
         public static let duplicatePush = Code(rawValue: 3)
+        /// The push counts toward a segment this server does not head.
+        public static let unknownSegment = Code(rawValue: 4)
 
         public var description: String {
             switch self {
             case .unknownWorker: return "unknownWorker"
             case .iterationClosed: return "iterationClosed"
             case .duplicatePush: return "duplicatePush"
+            case .unknownSegment: return "unknownSegment"
             default: return "bspError\(rawValue)"
             }
         }

@@ -33,6 +33,9 @@ struct RangeCopy {
     private var nextOrigin = 0
     /// The key the extra parts that carry only origins send again.
     private let anchor: UInt64
+    /// A `bsp` segment with nothing to send but the iterations it applied: one part without keys
+    /// carries them (``RangeStore/iterationMark(table:origins:)``).
+    private var marksIteration: Bool
 
     /// The copy of `range` of `table` with `origins`, the pushes whose results it holds, or `nil`
     /// when this server holds no store of it.
@@ -46,23 +49,30 @@ struct RangeCopy {
         // A store nothing was written to holds the result of no push.
         self.origins = untouched ? [] : origins
         anchor = storedKeys?.first ?? range.lowerBound
+        marksIteration = total == 0 && (store.appliedIteration ?? -1) >= 0
     }
 
     private var keyParts: Int { (total + Self.partKeys - 1) / Self.partKeys }
 
     /// How many parts the copy sends in all.
     var partCount: Int {
+        if marksIteration { return 1 }
         let carried = keyParts * Self.originsPerPart
         let extra = origins.count > carried ? (origins.count - carried + Self.originsPerPart - 1) / Self.originsPerPart : 0
         return keyParts + extra
     }
 
-    var isDone: Bool { next >= total && nextOrigin >= origins.count }
+    var isDone: Bool { !marksIteration && next >= total && nextOrigin >= origins.count }
 
     /// The next part, read from `table`'s store now: keys and, per key, values and updater state,
     /// with the next origins of the record.
     mutating func nextPart(from table: ServedTable) -> Message? {
         guard !isDone, let store = table.store(holding: range) else { return nil }
+        if marksIteration {
+            marksIteration = false
+            nextOrigin = origins.count
+            return store.iterationMark(table: self.table)
+        }
         let keys: [UInt64]
         var stretch: KeyRange?
         if next < total {

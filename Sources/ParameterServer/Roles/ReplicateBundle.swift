@@ -53,7 +53,9 @@ enum ReplicateBundle {
                 let open = bundles.lastIndex(where: { $0.successor == next && $0.table == message.header.table }),
                 bundles[open].keys + keys <= keyLimit, isBundleable(bundles[open].results[0].message),
                 bundles[open].results.reduce(headerEntries(of: message), { $0 + headerEntries(of: $1.message) }) <= headerEntryLimit,
-                bundles[open].results[0].message.header.valueLength == message.header.valueLength
+                bundles[open].results[0].message.header.valueLength == message.header.valueLength,
+                // A bundle names one iteration for all its ranges (`bsp` tables).
+                bundles[open].results[0].message.header.iteration == message.header.iteration
             {
                 bundles[open].results.append((range, message))
                 bundles[open].keys += keys

@@ -49,6 +49,20 @@ struct ReplicationBatch {
         mostOriginsPerRange = max(mostOriginsPerRange, origins[slot]!.count)
     }
 
+    /// Records that the pushes `origins` together changed `keys` (sorted, unique; possibly none) of
+    /// `range` in `table`, and what they recorded in its clock: a `bsp` segment's applied iteration,
+    /// which goes down the chain even when it changed no key.
+    mutating func add(table: UInt32, range: KeyRange, keys: [UInt64], origins pushes: [RequestOrigin], clock: [ClockRecord]) {
+        let slot = Slot(table: table, range: range)
+        clockRecords[slot, default: []] += clock
+        keys.withUnsafeBytes { raw in
+            if let base = raw.baseAddress { changed[slot, default: ChangedKeys(range: range)].add(keys: base, count: keys.count) }
+        }
+        origins[slot, default: []] += pushes
+        keyCount += keys.count
+        mostOriginsPerRange = max(mostOriginsPerRange, origins[slot]!.count)
+    }
+
     /// Everything recorded, each range's keys sorted and unique, in table and key order; empties the batch.
     mutating func take() -> [Part] {
         let parts = origins.keys.sorted { ($0.table, $0.range.lowerBound) < ($1.table, $1.range.lowerBound) }.map { slot in

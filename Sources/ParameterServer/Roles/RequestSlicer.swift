@@ -40,6 +40,9 @@ struct RequestSlicer {
         var runs: [Range<Int>] = []
         /// The part of the key range a range function names (no keys then).
         var range: KeyRange? = nil
+        /// For a push of a `bsp` iteration: the segments the server counts it toward (`sg`),
+        /// adjacent ones merged.
+        var segments: [KeyRange] = []
     }
 
     /// The routes, ascending by range.
@@ -73,18 +76,14 @@ struct RequestSlicer {
 
     /// The slices of sorted, unique `keys` (and their `values`, `valueLength` floats per key): one
     /// per server that holds some of them, in the order of their first keys, whatever the number of
-    /// that server's ranges the keys touch. With `toEveryServer` (a push of a `bsp` iteration),
-    /// every server gets exactly one message, with no keys where it has none, so that it can tell
-    /// when the iteration is complete.
-    func slices(
-        keys: [UInt64], values: [Float]?, valueLength width: Int, toEveryServer: Bool, node: String
-    ) throws(RequestError) -> [Slice] {
+    /// that server's ranges the keys touch.
+    func slices(keys: [UInt64], values: [Float]?, valueLength width: Int, node: String) throws(RequestError) -> [Slice] {
         let parts = split(keys)
         if let uncovered = parts.uncovered {
             throw RequestError(code: .keyOutOfRange, peer: node, message: "key \(uncovered) lies outside every server's range")
         }
         // The usual request, all in one server's range: no grouping.
-        if !toEveryServer, parts.slices.count == 1, let only = parts.slices.first {
+        if parts.slices.count == 1, let only = parts.slices.first {
             return [Self.slice(keys: keys, values: values, width: width, runs: [only.keys], server: only.server)]
         }
         // The runs of each server, in the order of their first keys.
@@ -101,12 +100,60 @@ struct RequestSlicer {
                 servers.append((part.server, [part.keys]))
             }
         }
-        if toEveryServer {
-            for route in routes where !servers.contains(where: { $0.server.id == route.server.id }) {
-                servers.append((route.server, []))
+        return servers.map { Self.slice(keys: keys, values: values, width: width, runs: $0.runs, server: $0.server) }
+    }
+
+    /// The slices of a push of a `bsp` iteration whose keys (sorted, unique) lie in `segments`: one
+    /// per server that heads some part of `segments`, keys or not, naming the parts it heads
+    /// (``Slice/segments``), so that each counts the push toward exactly those. A first push names
+    /// the whole key space and reaches every server; one sent again after a fail-over names the
+    /// segments its first server counted it toward, which may now lie on several servers.
+    func slices(
+        keys: [UInt64], values: [Float]?, valueLength width: Int, within segments: [KeyRange], node: String
+    ) throws(RequestError) -> [Slice] {
+        // The parts of `segments` each route holds, in key order.
+        var owned: [(range: KeyRange, server: Destination)] = []
+        for route in routes {
+            for segment in segments {
+                let part = route.range.intersection(segment)
+                if !part.isEmpty { owned.append((part, route.server)) }
             }
         }
-        return servers.map { Self.slice(keys: keys, values: values, width: width, runs: $0.runs, server: $0.server) }
+        var servers: [(server: Destination, runs: [Range<Int>], segments: [KeyRange])] = []
+        var index = 0
+        for (range, server) in owned {
+            let start = index
+            while index < keys.count, keys[index] < range.upperBound {
+                guard range.contains(keys[index]) else {
+                    throw RequestError(code: .keyOutOfRange, peer: node, message: "key \(keys[index]) lies outside every server's range")
+                }
+                index += 1
+            }
+            let position = servers.firstIndex { $0.server === server } ?? {
+                servers.append((server, [], []))
+                return servers.count - 1
+            }()
+            if start < index {
+                if let last = servers[position].runs.last, last.upperBound == start {
+                    servers[position].runs[servers[position].runs.count - 1] = last.lowerBound..<index
+                } else {
+                    servers[position].runs.append(start..<index)
+                }
+            }
+            if let last = servers[position].segments.last, last.upperBound == range.lowerBound {
+                servers[position].segments[servers[position].segments.count - 1] = KeyRange(last.lowerBound, range.upperBound)
+            } else {
+                servers[position].segments.append(range)
+            }
+        }
+        if index < keys.count {
+            throw RequestError(code: .keyOutOfRange, peer: node, message: "key \(keys[index]) lies outside every server's range")
+        }
+        return servers.map { entry in
+            var slice = Self.slice(keys: keys, values: values, width: width, runs: entry.runs, server: entry.server)
+            slice.segments = entry.segments
+            return slice
+        }
     }
 
     /// The message of `runs` of `keys` to `server`. One run views the caller's arrays, nothing

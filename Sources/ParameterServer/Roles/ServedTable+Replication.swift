@@ -18,7 +18,15 @@ extension ServedTable {
         range: KeyRange, keys: [UInt64], origins: [RequestOrigin], clock: [ClockRecord] = [], sequence: Int64,
         partKeys: Int = 1 << 16
     ) -> [(range: KeyRange, message: Message)] {
-        guard let store = stores.first(where: { $0.range == range }), !keys.isEmpty else { return [] }
+        guard let store = stores.first(where: { $0.range == range }) else { return [] }
+        guard !keys.isEmpty else {
+            // A bsp segment's iteration that changed none of its keys still goes down the chain.
+            guard store.appliedIteration != nil else { return [] }
+            store.resultSequence = sequence
+            var mark = store.iterationMark(table: spec.id, origins: origins)
+            mark.header.clockRecords = clock
+            return [(range, mark)]
+        }
         store.resultSequence = sequence
         let starts = Array(stride(from: 0, to: keys.count, by: partKeys))
         return starts.map { start in
@@ -44,6 +52,13 @@ extension ServedTable {
     /// Throws when a key lies in none, or the entries do not fit.
     func replicaPieces(for message: Message) throws(WireError) -> [(store: RangeStore, keys: Range<Int>)] {
         let count = message.keyCount
+        if count == 0, message.header.iteration != nil, let range = message.header.keyRange {
+            // An iteration mark (``RangeStore/iterationMark(table:origins:)``).
+            guard let store = replicas.first(where: { $0.range == range }), store.appliedIteration != nil else {
+                throw WireError(.keyOutOfRange, field: "r", "\(range) is not a replica range of a bsp table on this server")
+            }
+            return [(store, 0..<0)]
+        }
         guard count > 0, let keys = message.keys, message.values != nil else {
             throw WireError(.invalidRequest, field: "n", "a replicate carries at least one key")
         }
@@ -116,7 +131,20 @@ extension RangeStore {
         var header = Header(kind: .replicate, table: table, keyCount: UInt32(part.count), valueLength: UInt32(width))
         header.timestamp = resultSequence
         header.origins = origins
+        header.iteration = appliedIteration
         return Message(header: header, keys: Frame(array: keys, range: part), values: entries)
+    }
+
+    /// A ``MessageKind/replicate`` without keys that carries only the store's place in the chain's
+    /// history (`ts`) and, in `it`, its ``appliedIteration``, for the store of exactly `r`: what a
+    /// `bsp` segment sends down its chain after an iteration that changed none of its keys, so
+    /// that its replicas know the iteration was applied.
+    func iterationMark(table: UInt32, origins: [RequestOrigin] = []) -> Message {
+        var header = Header(kind: .replicate, table: table, keyRange: range, keyCount: 0, valueLength: UInt32(entryWidth))
+        header.timestamp = resultSequence
+        header.origins = origins
+        header.iteration = appliedIteration
+        return Message(header: header, keys: Frame(array: [UInt64]()), values: Frame(array: [Float]()))
     }
 
     /// Writes a replicate's entries (checked by ``ServedTable/replicaStore(for:)``), unless the store
@@ -134,6 +162,9 @@ extension RangeStore {
     func write(replicate message: Message, keys positions: Range<Int>) -> Bool {
         guard message.header.timestamp >= resultSequence else { return false }
         resultSequence = message.header.timestamp
+        if let iteration = message.header.iteration, appliedIteration != nil {
+            appliedIteration = max(appliedIteration!, iteration)
+        }
         guard let keys = message.keys, let entries = message.values, !positions.isEmpty else { return true }
         let width = Int(message.header.valueLength)
         keys.withUnsafeBytes { keyBytes in

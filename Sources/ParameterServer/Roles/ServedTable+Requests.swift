@@ -83,19 +83,4 @@ extension ServedTable {
         }
         return (keys, values, spans)
     }
-
-    /// Adds a push to the sum of its BSP iteration.
-    func accumulate(_ message: Message, iteration: Int64, push: HeldPush) {
-        // Taken out while it changes, so that the sum is not copied on write.
-        var entry = sums.removeValue(forKey: iteration) ?? (IterationSum(valueLength: spec.valueLength), [])
-        if let keys = message.keys, let values = message.values, message.keyCount > 0 {
-            keys.withUnsafeBytes { keyBytes in
-                values.withUnsafeBytes { valueBytes in
-                    entry.sum.add(keys: keyBytes.baseAddress!, count: message.keyCount, values: valueBytes.baseAddress!)
-                }
-            }
-        }
-        entry.pushes.append(push)
-        sums[iteration] = entry
-    }
 }

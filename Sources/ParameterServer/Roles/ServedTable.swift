@@ -1,16 +1,9 @@
 /// One table as a server holds it: a ``RangeStore`` and a ``VectorClock`` per range it holds, as
-/// primary or as replica, and for a `bsp` table the ``BSPAggregator`` with the running sum of each
-/// open iteration.
+/// primary or as replica, and for a `bsp` table the ``BSPAggregator`` with the pushes of each open
+/// iteration of each segment it heads (ServedTable+BSP.swift).
 ///
 /// Lives on the server's I/O thread; a class so that the stores, clocks and sums are changed in place.
 final class ServedTable {
-    /// A push waiting in a BSP iteration: who sent it and which keys it covered, for the clock.
-    struct HeldPush {
-        var sender: NodeID
-        var timestamp: Int64
-        var spans: [(store: Int, keys: KeyRange)]
-    }
-
     /// A pull held until its iteration's aggregate is applied.
     struct HeldPull {
         var message: Message
@@ -30,9 +23,10 @@ final class ServedTable {
     let keepsClocks: Bool
     /// The number of entries of every clock.
     private var nodeCount: Int
-    var aggregator: BSPAggregator<HeldPush, HeldPull>?
-    /// The sum and the pushes of each open BSP iteration.
-    var sums: [Int64: (sum: IterationSum, pushes: [HeldPush])] = [:]
+    var aggregator: BSPAggregator<ChainReplication.HeldReply, HeldPull>?
+    /// Per segment and open BSP iteration, the workers' pushes of its keys, summed in worker
+    /// order when the iteration is complete.
+    var contributions: [KeyRange: [Int64: [Contribution]]] = [:]
 
     init(
         spec: TableSpec, updater: any Updater, ranges: [KeyRange], replicaRanges: [KeyRange] = [], nodeCount: Int,
@@ -49,7 +43,8 @@ final class ServedTable {
             for range in ranges + replicaRanges { clocks[range] = VectorClock(range: range, nodeCount: nodeCount) }
         }
         if spec.consistency == .bsp {
-            aggregator = BSPAggregator(workers: workers)
+            aggregator = BSPAggregator(workers: workers, segments: ranges)
+            for store in stores + replicas { store.appliedIteration = -1 }
         }
     }
 
@@ -63,6 +58,7 @@ final class ServedTable {
         let store = replicas.remove(at: index)
         let position = stores.firstIndex { $0.range.lowerBound > range.lowerBound } ?? stores.count
         stores.insert(store, at: position)
+        if let applied = store.appliedIteration { aggregator?.addSegment(range, nextIteration: applied + 1) }
         return true
     }
 
@@ -79,7 +75,9 @@ final class ServedTable {
     func addReplica(_ range: KeyRange) {
         guard !stores.contains(where: { $0.range == range }), !replicas.contains(where: { $0.range == range }) else { return }
         let position = replicas.firstIndex { $0.range.lowerBound > range.lowerBound } ?? replicas.count
-        replicas.insert(RangeStore(range: range, valueLength: spec.valueLength, updater: updater), at: position)
+        let store = RangeStore(range: range, valueLength: spec.valueLength, updater: updater)
+        if isBSP { store.appliedIteration = -1 }
+        replicas.insert(store, at: position)
         if keepsClocks { clocks[range] = VectorClock(range: range, nodeCount: nodeCount) }
     }
 
@@ -164,27 +162,5 @@ final class ServedTable {
             result = result.map { VectorClock.elementwiseMinimum($0, part) } ?? part
         }
         return result
-    }
-
-    /// Applies the sum of a complete BSP iteration to the stores once, then records its pushes in the
-    /// clocks.
-    func applyAggregate(iteration: Int64) {
-        guard let (sum, pushes) = sums.removeValue(forKey: iteration) else { return }
-        let width = spec.valueLength
-        sum.keys.withUnsafeBufferPointer { keys in
-            sum.values.withUnsafeBufferPointer { values in
-                // Every key was checked against the stores when its push arrived.
-                var index = 0
-                while index < keys.count, let store = stores.first(where: { $0.range.contains(keys[index]) }) {
-                    var end = index + 1
-                    while end < keys.count && store.range.contains(keys[end]) { end += 1 }
-                    store.push(
-                        keys: UnsafeRawPointer(keys.baseAddress! + index), count: end - index,
-                        values: UnsafeRawPointer(values.baseAddress! + index * width), updater: updater)
-                    index = end
-                }
-            }
-        }
-        for push in pushes { recordApplied(sender: push.sender, timestamp: push.timestamp, spans: push.spans) }
     }
 }

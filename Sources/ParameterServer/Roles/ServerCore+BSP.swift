@@ -1,12 +1,14 @@
 import Logging
 import ZeroMQ
 
-/// `bsp` tables on a server (docs/CONSISTENCY.md): pushes summed per iteration, pulls held until
-/// their iteration is applied.
+/// `bsp` tables on a server (docs/CONSISTENCY.md): pushes summed per iteration and segment, each
+/// acknowledged once its iteration is applied (and, with replicas, held by every copy), pulls held
+/// until their iteration is applied.
 extension ServerCore {
-    /// A push to a `bsp` table: added to its iteration's sum and acknowledged; the sum reaches the
-    /// stores once every worker pushed the iteration.
-    func aggregate(_ message: Message, table: Table, slices: [ServedTable.Slice]) throws -> Message {
+    /// A push to a `bsp` table: kept toward its iteration in each segment it counts for; the
+    /// segment's sum reaches its store once every worker pushed the iteration there. Its
+    /// acknowledgement waits for that (`nil`), and goes out from ``perform(_:table:)``.
+    func aggregate(_ message: Message, table: Table, slices: [ServedTable.Slice], from peer: PeerAddress) throws -> Message? {
         let header = message.header
         guard let iteration = header.iteration else {
             throw WireError(.missingField, field: "it", "a push to the bsp table '\(table.spec.name)' names its iteration")
@@ -16,29 +18,45 @@ extension ServerCore {
                 .invalidRequest, field: "u",
                 "the bsp table '\(table.spec.name)' applies each iteration's sum with its own updater '\(table.updater.name)'")
         }
-        let held = ServedTable.HeldPush(sender: header.sender, timestamp: header.timestamp, spans: slices.map(\.clockSpan))
-        var acknowledged: Message?
-        for directive in table.aggregator!.push(from: header.sender, iteration: iteration, held) {
-            switch directive {
-            case .accumulate(let iteration, _, let push):
-                table.accumulate(message, iteration: iteration, push: push)
-                acknowledged = acknowledgement(of: header)
-            case .rejectPush(_, let error):
-                throw error.wireError
-            default:
-                perform([directive], table: table)
+        let segments = try table.segments(countedBy: header, slices: slices)
+        let origin = header.origin ?? RequestOrigin(server: link.nodeID, sender: header.sender, requestID: header.requestID)
+        let held = ChainReplication.HeldReply(
+            reply: filters.encode(acknowledgement(of: header), answering: header), peer: peer, sender: header.sender,
+            requestID: header.requestID, behindSent: true)
+        let directives = table.aggregator!.push(
+            from: header.sender, iteration: iteration, segments: segments, resent: header.origin != nil, held)
+        if case .rejectPush(let error)? = directives.first { throw error.wireError }
+        for directive in directives {
+            if case .accumulate(let segment, let iteration, _) = directive {
+                table.accumulate(
+                    message, slices: slices, segment: segment, iteration: iteration, origin: origin,
+                    rank: nodeTable?.node(header.sender)?.rank ?? .max)
             }
         }
-        return acknowledged ?? acknowledgement(of: header)
+        perform(directives, table: table)
+        return nil
     }
 
-    /// Performs the aggregator's directives that apply sums and answer held pulls.
-    func perform(_ aggregatorDirectives: [BSPAggregator<ServedTable.HeldPush, ServedTable.HeldPull>.Directive], table: Table) {
+    /// Performs the aggregator's directives that apply sums, acknowledge pushes and answer held
+    /// pulls. An applied segment's result goes down its chain like a push's; a push's
+    /// acknowledgement waits, where the server has replicas, until every result sent before it is
+    /// acknowledged down the chains (its other segments may have gone in an earlier flush).
+    func perform(_ aggregatorDirectives: [BSPAggregator<ChainReplication.HeldReply, ServedTable.HeldPull>.Directive], table: Table) {
         for directive in aggregatorDirectives {
             switch directive {
-            case .applyAggregate(let iteration):
-                table.applyAggregate(iteration: iteration)
-            case .servePull(_, let held):
+            case .applyAggregate(let segment, let iteration):
+                guard let applied = table.applyAggregate(segment: segment, iteration: iteration),
+                    replication.successor(for: segment) != nil
+                else { continue }
+                // An iteration that changed no key of the segment still goes down the chain.
+                batch.add(table: table.spec.id, range: segment, keys: applied.keys, origins: applied.origins, clock: applied.clock)
+            case .acknowledge(let held):
+                if replication.hasSuccessors {
+                    replication.hold(held)
+                } else {
+                    perform([ChainReplication.Directive.release(held)])
+                }
+            case .servePull(let held):
                 heldRequests.release(.sender(held.message.header.sender), bytes: held.message.payloadFrames.reduce(0) { $0 + $1.count })
                 if let reply = answerHeld(held, table: table).map({ filters.encode($0, answering: held.message.header) }) {
                     send(reply, to: held.peer)
@@ -50,17 +68,18 @@ extension ServerCore {
                 break
             }
         }
+        if replication.hasSuccessors { flushReplicationIfFull() }
     }
 
-    /// The reply to a pull the aggregator lets through at once, or `nil` when it holds it.
-    func serveHeld(
-        _ aggregatorDirectives: [BSPAggregator<ServedTable.HeldPush, ServedTable.HeldPull>.Directive], table: Table
-    ) -> Message? {
-        guard case .servePull(_, let held)? = aggregatorDirectives.first, aggregatorDirectives.count == 1 else {
-            perform(aggregatorDirectives, table: table)
-            return nil
-        }
-        return answerHeld(held, table: table)
+    /// A pull of a `bsp` table: answered now when every segment it reads has applied its
+    /// iteration, held otherwise (`nil`).
+    func pullIteration(_ message: Message, iteration: Int64, table: Table, slices: [ServedTable.Slice], from peer: PeerAddress) throws -> Message? {
+        let segments = slices.map { table.stores[$0.store].range }
+        let waits = segments.contains { (table.aggregator!.nextIteration(of: $0) ?? .max) <= iteration }
+        guard waits else { return pull(message, table: table, slices: slices) }
+        try admitBSPPull(message)
+        perform(table.aggregator!.pull(iteration: iteration, segments: segments, ServedTable.HeldPull(message: message, peer: peer)), table: table)
+        return nil
     }
 
     func answerHeld(_ held: ServedTable.HeldPull, table: Table) -> Message? {

@@ -155,8 +155,7 @@ extension ServerCore {
 
     /// Counts a pull of a `bsp` table that will be held until its iteration is applied in its
     /// sender's pool (released when it is answered); throws `busy` when the pool is full.
-    func admitBSPPull(_ message: Message, iteration: Int64, table: Table) throws(WireError) {
-        guard let aggregator = table.aggregator, iteration >= aggregator.nextIteration else { return }
+    func admitBSPPull(_ message: Message) throws(WireError) {
         let bytes = message.payloadFrames.reduce(0) { $0 + $1.count }
         if let error = heldRequests.hold(.sender(message.header.sender), bytes: bytes) {
             if heldRequests.refusalIsWorthAWarning {

@@ -210,13 +210,11 @@ extension ServerCore {
             try requireRegistered(header)
             try refuseIfDraining(slices, table: table)
             if header.kind == .push {
-                if table.isBSP { return try aggregate(message, table: table, slices: slices) }
+                if table.isBSP { return try aggregate(message, table: table, slices: slices, from: peer) }
                 return try push(message, table: table, slices: slices, from: peer)
             }
             if table.isBSP, let iteration = header.iteration {
-                try admitBSPPull(message, iteration: iteration, table: table)
-                let held = ServedTable.HeldPull(message: message, peer: peer)
-                return serveHeld(table.aggregator!.pull(from: header.sender, iteration: iteration, held), table: table)
+                return try pullIteration(message, iteration: iteration, table: table, slices: slices, from: peer)
             }
             return pull(message, table: table, slices: slices)
         case .rangeFunction:

@@ -306,9 +306,6 @@ public final class ServerCore: RoleMachine {
         let replicaRanges = table.chains.filter { $0.predecessor(of: link.nodeID) != nil }.map(\.range)
             .sorted { $0.lowerBound < $1.lowerBound }
         for spec in link.settings.tables {
-            if !table.chains.isEmpty, spec.consistency == .bsp {
-                throw NodeFailure("table '\(spec.name)' is bsp: replication does not cover bsp tables yet (set replication: 0)")
-            }
             let updater: any Updater
             do {
                 updater = try registry.make(spec.updater, options: UpdaterOptions(spec.updaterOptions))

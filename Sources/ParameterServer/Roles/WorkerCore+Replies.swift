@@ -111,8 +111,14 @@ extension WorkerCore {
             let keys = plain.keys.map { frame in frame.withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) } } ?? []
             let values = plain.values.map { frame in frame.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
             do {
-                parts = try slicer.slices(
-                    keys: keys, values: values, valueLength: task.valueLength, toEveryServer: false, node: name)
+                if plain.header.kind == .push, plain.header.iteration != nil {
+                    // Each segment it counted toward goes to the segment's primary now, keys or not.
+                    parts = try slicer.slices(
+                        keys: keys, values: values, valueLength: task.valueLength,
+                        within: plain.header.segments.isEmpty ? [.all] : plain.header.segments, node: name)
+                } else {
+                    parts = try slicer.slices(keys: keys, values: values, valueLength: task.valueLength, node: name)
+                }
             } catch {
                 fail(task, error)
                 return
@@ -138,6 +144,7 @@ extension WorkerCore {
             header.keyCount = UInt32(part.keyCount)
             header.origin = origin
             header.tableVersion = table.version
+            if !part.segments.isEmpty { header.segments = part.segments }
             if header.kind == .rangeFunction { header.keyRange = part.range }
             let request = Message(header: header, keys: header.kind == .rangeFunction ? nil : part.keys, values: part.values)
             var resent = sent

@@ -317,9 +317,15 @@ public final class WorkerCore: RoleMachine {
         task.deadline = now + settings.deadlines.request
         var outgoing: [RequestSlicer.Slice]
         do {
-            outgoing = try request.range != nil ? [] : slicer.slices(
-                keys: request.keys, values: request.values, valueLength: request.table.valueLength,
-                toEveryServer: request.kind == .push && request.iteration != nil, node: name)
+            if request.range != nil {
+                outgoing = []
+            } else if request.kind == .push, request.iteration != nil {
+                // Every server gets the iteration's push, with the segments it counts toward.
+                outgoing = try slicer.slices(
+                    keys: request.keys, values: request.values, valueLength: request.table.valueLength, within: [.all], node: name)
+            } else {
+                outgoing = try slicer.slices(keys: request.keys, values: request.values, valueLength: request.table.valueLength, node: name)
+            }
         } catch {
             fail(task, error)
             return
@@ -338,6 +344,7 @@ public final class WorkerCore: RoleMachine {
                 timestamp: task.timestamp.rawValue, flags: request.wantClock ? .wantClock : [],
                 keyCount: UInt32(slice.keyCount), valueLength: UInt32(request.table.valueLength), updater: request.updater)
             header.iteration = request.iteration
+            header.segments = slice.segments
             header.keyRange = slice.range
             header.arguments = request.arguments
             header.tableVersion = link.table?.version

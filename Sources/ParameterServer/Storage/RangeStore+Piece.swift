@@ -7,6 +7,7 @@ extension RangeStore {
         precondition(range.contains(subrange), "\(subrange) is not inside the store's range \(range)")
         let piece = RangeStore(range: subrange, valueLength: valueLength, updater: updater)
         piece.resultSequence = resultSequence
+        piece.appliedIteration = appliedIteration
         guard !isUntouched else { return piece }
         let keys = storedKeys(in: subrange)
         guard !keys.isEmpty else { return piece }

@@ -68,6 +68,11 @@ public final class RangeStore {
     /// the older one over it: it compares this number instead.
     public var resultSequence: Int64 = 0
 
+    /// For a store of a `bsp` table, the last iteration whose aggregate it holds (−1 before the
+    /// first); `nil` for other tables. Replicates carry it (`it`), so that a replica promoted to
+    /// primary goes on from the iteration after it (docs/FAULT-TOLERANCE.md).
+    public var appliedIteration: Int64?
+
     /// Checks that `updater` may be applied to this store: its state must be the table updater's.
     public func check(updater other: any Updater) throws {
         if other.stateWidth != 0 && other.name != updater.name {

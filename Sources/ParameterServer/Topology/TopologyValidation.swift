@@ -158,11 +158,6 @@ extension Topology {
                 .conflict, "\(path).filters.significantly_modified",
                 "a bsp table applies each iteration's pushes together; the significantly-modified filter would carry changes into later iterations")
         }
-        if table.consistency == .bsp, replication > 0 {
-            throw problem(
-                .conflict, "\(path).consistency",
-                "replication \(replication) does not cover bsp tables yet: set replication: 0 or another consistency model")
-        }
     }
 
     private func validateFilters(_ filters: FilterSettings, path: String) throws(TopologyError) {

@@ -95,6 +95,11 @@ public struct Header: Hashable, Sendable {
     /// range's clock, so that a replica's clock follows its primary's and a promoted range answers
     /// `clk` as its primary did (empty when absent).
     public var clockRecords: [ClockRecord] = []
+    /// `sg`: on a push of a `bsp` table, the key ranges whose iteration it counts toward, as
+    /// `[lower, upper, lower, upper, …]`, ascending and disjoint: the segments its sender's node
+    /// table gave the server, whether or not the push has keys in them (docs/CONSISTENCY.md). Empty
+    /// when absent: the push counts toward every segment the server heads.
+    public var segments: [KeyRange] = []
     /// `tv`: the node table version the sender routed a data request by. A server that owns none of
     /// the request's keys under its newer table answers ``ErrorCode/staleTable`` with its version.
     public var tableVersion: UInt64?

@@ -135,6 +135,7 @@ struct HeaderPacker {
         count(!header.origins.isEmpty)
         count(header.tableVersion != nil)
         count(!header.clockRecords.isEmpty)
+        count(!header.segments.isEmpty)
         msgpack_pack_map(packer, entries)
 
         unsigned(.version, UInt64(header.version))
@@ -203,6 +204,14 @@ struct HeaderPacker {
                 msgpack_pack_uint64(packer, record.range.lowerBound)
                 msgpack_pack_uint64(packer, record.range.upperBound)
                 msgpack_pack_int64(packer, record.timestamp.rawValue)
+            }
+        }
+        if !header.segments.isEmpty {
+            key(.segments)
+            msgpack_pack_array(packer, 2 * header.segments.count)
+            for segment in header.segments {
+                msgpack_pack_uint64(packer, segment.lowerBound)
+                msgpack_pack_uint64(packer, segment.upperBound)
             }
         }
     }

@@ -116,6 +116,7 @@ struct HeaderReader {
         var arguments: [Double]?
         var iteration: Int64?
         var origins: [RequestOrigin] = []
+        var segments: [KeyRange] = []
         var clockRecords: [ClockRecord] = []
         var tableVersion: UInt64?
 
@@ -176,6 +177,7 @@ struct HeaderReader {
             case .origin: origins = try self.origins(value)
             case .clockRecords: clockRecords = try self.clockRecords(value)
             case .tableVersion: tableVersion = try unsigned(value, max: .max, field: fieldName)
+            case .segments: segments = try self.segments(value)
             }
         }
 
@@ -211,6 +213,7 @@ struct HeaderReader {
         header.origins = origins
         header.clockRecords = clockRecords
         header.tableVersion = tableVersion
+        header.segments = segments
         return header
     }
 
@@ -330,6 +333,31 @@ struct HeaderReader {
             origins.append(RequestOrigin(server: server, sender: sender, requestID: requestID))
         }
         return origins
+    }
+
+    func segments(_ object: msgpack_object) throws(WireError) -> [KeyRange] {
+        let bounds = try array(object, field: "sg")
+        guard bounds.count >= 2, bounds.count % 2 == 0 else {
+            throw WireError(.malformedHeader, field: "sg", "expected [lower, upper, …] in twos, got \(bounds.count) entries")
+        }
+        guard bounds.count / 2 <= limits.maxKeysPerMessage else {
+            throw WireError(.tooLarge, field: "sg", "\(bounds.count / 2) segments exceed the limit of \(limits.maxKeysPerMessage)")
+        }
+        var segments: [KeyRange] = []
+        segments.reserveCapacity(bounds.count / 2)
+        var floor: UInt64 = 0
+        for start in stride(from: 0, to: bounds.count, by: 2) {
+            let lower = try unsigned(bounds[start], max: .max, field: "sg[\(start)]")
+            let upper = try unsigned(bounds[start + 1], max: .max, field: "sg[\(start + 1)]")
+            guard lower < upper, lower >= floor else {
+                throw WireError(
+                    .malformedHeader, field: "sg[\(start)]",
+                    "segments are non-empty, ascending and disjoint; [\(lower), \(upper)) is not")
+            }
+            segments.append(KeyRange(lower, upper))
+            floor = upper
+        }
+        return segments
     }
 
     func clockRecords(_ object: msgpack_object) throws(WireError) -> [ClockRecord] {

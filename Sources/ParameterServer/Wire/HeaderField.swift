@@ -6,6 +6,7 @@ enum HeaderField: UInt8, CaseIterable {
     case keyCacheHash, compressedSizes, acceptedEncodings, arguments
     case iteration
     case origin, tableVersion, clockRecords
+    case segments
 
     /// The key on the wire.
     var key: StaticString {
@@ -37,6 +38,7 @@ enum HeaderField: UInt8, CaseIterable {
         case .origin: return "org"
         case .tableVersion: return "tv"
         case .clockRecords: return "vc"
+        case .segments: return "sg"
         }
     }
 
@@ -85,6 +87,7 @@ enum HeaderField: UInt8, CaseIterable {
             case (UInt8(ascii: "i"), UInt8(ascii: "t")): return .iteration
             case (UInt8(ascii: "t"), UInt8(ascii: "v")): return .tableVersion
             case (UInt8(ascii: "v"), UInt8(ascii: "c")): return .clockRecords
+            case (UInt8(ascii: "s"), UInt8(ascii: "g")): return .segments
             default: return nil
             }
         case 3:
