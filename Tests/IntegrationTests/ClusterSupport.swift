@@ -94,7 +94,6 @@ enum ClusterSupport {
         return settings
     }
 
-    /// Waits until `run` (a `zps run`) has `count` children and its output contains `text`; returns their pids.
     /// The children of a `zps run` by role (`manager`, `server-0`, …), read from their command
     /// lines. A child forked but not yet running `zps` still shows its parent's command line, so
     /// this waits (up to 10 s) until every living child shows a role; one that never does is keyed
@@ -109,6 +108,7 @@ enum ClusterSupport {
         }
     }
 
+    /// Waits until `run` (a `zps run`) has `count` children and its output contains `text`; returns their pids.
     static func waitForChildren(of run: NodeProcess, count: Int, outputContaining text: String) async throws -> [Int32] {
         var children: [Int32] = []
         let deadline = ContinuousClock.now + .seconds(30)
@@ -118,6 +118,24 @@ enum ClusterSupport {
             try await Task.sleep(for: .milliseconds(100))
         }
         return children
+    }
+
+    /// Once the `count` processes of `run` (a `zps run`) run, kills `victim` (a role, `server-1`)
+    /// with SIGKILL `delay` later, if there is one. Returns when the processes started and the pid
+    /// killed; throws if the victim had exited already (a kill after the job ended tests nothing).
+    static func kill(
+        _ victim: String?, of run: NodeProcess, processes count: Int, after delay: Duration
+    ) async throws -> (started: ContinuousClock.Instant, killedPid: Int32?) {
+        let children = try await waitForChildren(of: run, count: count, outputContaining: "zps: starting")
+        let started = ContinuousClock.now
+        guard let victim else { return (started, nil) }
+        try await Task.sleep(for: delay)
+        guard let pid = children.first(where: { FailureDeadlineTests.role(of: $0) == victim }) else {
+            throw ClusterTestError("no \(victim) among \(children)")
+        }
+        guard processExists(pid) else { throw ClusterTestError("\(victim) had already exited \(delay) after the start") }
+        Foundation.kill(pid, SIGKILL)
+        return (started, pid)
     }
 
     /// The quiet logger used by in-process nodes.

@@ -50,16 +50,7 @@ struct FailoverBSPProcessTests {
         try? FileManager.default.removeItem(atPath: json)
         let run = try NodeProcess("run-\(victim ?? "fault-free")", arguments: ["run", topology, "--json", json], directory: directory)
         defer { run.kill() }
-        let children = try await ClusterSupport.waitForChildren(of: run, count: 8, outputContaining: "zps: starting")
-        let started = ContinuousClock.now
-        var killedPid: Int32?
-        if let victim {
-            try await Task.sleep(for: delay)
-            let pid = try #require(children.first { FailureDeadlineTests.role(of: $0) == victim }, "no \(victim) among \(children)")
-            try #require(processExists(pid), "\(victim) had already exited \(delay) after the start")
-            kill(pid, SIGKILL)
-            killedPid = pid
-        }
+        let (started, killedPid) = try await ClusterSupport.kill(victim, of: run, processes: 8, after: delay)
         let status = try await run.waitForExit(within: .seconds(300))
         let took = ContinuousClock.now - started
         let log = run.errors + run.output

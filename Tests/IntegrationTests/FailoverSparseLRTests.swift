@@ -53,17 +53,7 @@ struct FailoverSparseLRTests {
         try? FileManager.default.removeItem(atPath: model)
         let run = try NodeProcess("run-\(victim ?? "fault-free")", arguments: ["run", topology], directory: directory)
         defer { run.kill() }
-        let children = try await ClusterSupport.waitForChildren(of: run, count: 5, outputContaining: "zps: starting")
-        let started = ContinuousClock.now
-        var killedPid: Int32?
-        if let victim {
-            try await Task.sleep(for: delay)
-            let pid = try #require(children.first { FailureDeadlineTests.role(of: $0) == victim }, "no \(victim) among \(children)")
-            // A kill after the job ended would test nothing.
-            try #require(processExists(pid), "\(victim) had already exited \(delay) after the start")
-            kill(pid, SIGKILL)
-            killedPid = pid
-        }
+        let (started, killedPid) = try await ClusterSupport.kill(victim, of: run, processes: 5, after: delay)
         let status = try await run.waitForExit(within: .seconds(300))
         let training = ContinuousClock.now - started
         let log = run.errors + run.output

@@ -316,14 +316,24 @@ struct HeaderReader {
         return KeyRange(lower, upper)
     }
 
+    /// The entries of a flat array of `field` made of groups of `width` entries (`shape` names
+    /// them, as in `[server, sender, id, …] in threes`): at least one group, at most one per key
+    /// a message may hold.
+    func groups(_ object: msgpack_object, field: String, width: Int, shape: String, what: String) throws(WireError)
+        -> UnsafeBufferPointer<msgpack_object>
+    {
+        let entries = try array(object, field: field)
+        guard entries.count >= width, entries.count % width == 0 else {
+            throw WireError(.malformedHeader, field: field, "expected \(shape), got \(entries.count) entries")
+        }
+        guard entries.count / width <= limits.maxKeysPerMessage else {
+            throw WireError(.tooLarge, field: field, "\(entries.count / width) \(what) exceed the limit of \(limits.maxKeysPerMessage)")
+        }
+        return entries
+    }
+
     func origins(_ object: msgpack_object) throws(WireError) -> [RequestOrigin] {
-        let entries = try array(object, field: "org")
-        guard entries.count >= 3, entries.count % 3 == 0 else {
-            throw WireError(.malformedHeader, field: "org", "expected [server, sender, id, …] in threes, got \(entries.count) entries")
-        }
-        guard entries.count / 3 <= limits.maxKeysPerMessage else {
-            throw WireError(.tooLarge, field: "org", "\(entries.count / 3) identities exceed the limit of \(limits.maxKeysPerMessage)")
-        }
+        let entries = try groups(object, field: "org", width: 3, shape: "[server, sender, id, …] in threes", what: "identities")
         var origins: [RequestOrigin] = []
         origins.reserveCapacity(entries.count / 3)
         for start in stride(from: 0, to: entries.count, by: 3) {
@@ -336,13 +346,7 @@ struct HeaderReader {
     }
 
     func segments(_ object: msgpack_object) throws(WireError) -> [KeyRange] {
-        let bounds = try array(object, field: "sg")
-        guard bounds.count >= 2, bounds.count % 2 == 0 else {
-            throw WireError(.malformedHeader, field: "sg", "expected [lower, upper, …] in twos, got \(bounds.count) entries")
-        }
-        guard bounds.count / 2 <= limits.maxKeysPerMessage else {
-            throw WireError(.tooLarge, field: "sg", "\(bounds.count / 2) segments exceed the limit of \(limits.maxKeysPerMessage)")
-        }
+        let bounds = try groups(object, field: "sg", width: 2, shape: "[lower, upper, …] in twos", what: "segments")
         var segments: [KeyRange] = []
         segments.reserveCapacity(bounds.count / 2)
         var floor: UInt64 = 0
@@ -361,10 +365,7 @@ struct HeaderReader {
     }
 
     func clockRecords(_ object: msgpack_object) throws(WireError) -> [ClockRecord] {
-        let entries = try array(object, field: "vc")
-        guard entries.count >= 4, entries.count % 4 == 0 else {
-            throw WireError(.malformedHeader, field: "vc", "expected [node, lower, upper, timestamp, …] in fours, got \(entries.count) entries")
-        }
+        let entries = try groups(object, field: "vc", width: 4, shape: "[node, lower, upper, timestamp, …] in fours", what: "clock entries")
         var records: [ClockRecord] = []
         records.reserveCapacity(entries.count / 4)
         for start in stride(from: 0, to: entries.count, by: 4) {
