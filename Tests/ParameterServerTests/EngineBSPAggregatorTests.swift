@@ -92,7 +92,11 @@ struct EngineBSPAggregatorTests {
     @Test func segmentsCompleteIndependently() {
         let pair = [workers[0], workers[1]]
         var aggregator = Aggregator(workers: Set(pair), segments: [low, high])
+        #expect(aggregator.wouldWait(worker: pair[0], iteration: 0, segments: [low, high]))
         _ = aggregator.push(from: pair[0], iteration: 0, segments: [low, high], 1)
+        // Worker 1's push of iteration 0 completes it; one of iteration 1 waits.
+        #expect(!aggregator.wouldWait(worker: pair[1], iteration: 0, segments: [low, high]))
+        #expect(aggregator.wouldWait(worker: pair[1], iteration: 1, segments: [low]))
         #expect(aggregator.pull(iteration: 0, segments: [low, high], "both").isEmpty)
         #expect(aggregator.pull(iteration: 0, segments: [low], "low only").isEmpty)
         // Worker 1's push reaches `low` here; its part for `high` comes separately (as after a fail-over).
@@ -134,6 +138,8 @@ struct EngineBSPAggregatorTests {
             .acknowledge(11), .acknowledge(12), .acknowledge(14),
         ])
         #expect(aggregator.nextIteration(of: high) == 4 && aggregator.nextIteration(of: low) == 3)
+        // A push sent again of an applied iteration waits for nothing.
+        #expect(!aggregator.wouldWait(worker: pair[0], iteration: 3, segments: [high]))
         #expect(aggregator.segmentRanges == [low, high])
     }
 

@@ -268,6 +268,31 @@ struct ServerHeldRequestTests {
         #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init())
     }
 
+    @Test("pushes of a bsp table waiting for their iteration are held up to the sender's limit; the next gets busy; the push that completes the iteration needs no room and releases them")
+    func bspPushesPerSender() throws {
+        let spec = TableSpec(name: "weights", id: 0, valueLength: 2, consistency: .bsp)
+        let server = try Self.server(limits: PeerLimits(heldRequestsPerSender: 2), table: spec)
+        func push(_ requestID: UInt64, iteration: Int64) throws -> [Frame] {
+            var frames = Self.push(from: 2, requestID: requestID)
+            var header = try HeaderCodec.decode(frames[0])
+            header.iteration = iteration
+            frames[0] = HeaderCodec.encode(header)
+            return frames
+        }
+        // Iterations 1 and 2 wait for iteration 0: held, up to the limit; iteration 3 gets busy.
+        for (id, iteration) in [(1, 1), (2, 2)] as [(UInt64, Int64)] {
+            #expect(try Self.replies(server.handle(.received(push(id, iteration: iteration), from: Self.worker), context: Self.at(.milliseconds(2)))).isEmpty)
+        }
+        #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init(requests: 2, bytes: 64))
+        #expect(try Self.replies(server.handle(.received(push(3, iteration: 3), from: Self.worker), context: Self.at(.milliseconds(3))))
+            == ["error 3 busy"])
+        // Iteration 0 completes at once, so it needs no room: it applies 0, 1 and 2, and every held
+        // push is acknowledged and released.
+        #expect(try Self.replies(server.handle(.received(push(4, iteration: 0), from: Self.worker), context: Self.at(.milliseconds(4))))
+            == ["pushAck 1", "pushAck 2", "pushAck 4"])
+        #expect(server.heldRequests.held(in: .sender(NodeID(2))) == .init())
+    }
+
     @Test("the budget counts and releases exactly, refuses at each limit, and always admits one request into an empty pool")
     func budgetArithmetic() {
         var budget = HeldRequestBudget(limits: PeerLimits(heldRequestsPerSender: 2, heldBytesPerSender: 100))

@@ -78,6 +78,18 @@ public struct BSPAggregator<Push: Sendable, Pull: Sendable>: Sendable {
     /// The number of pushes waiting for their iteration to be applied.
     public var heldPushCount: Int { pushes.count }
 
+    /// Whether a push of `worker` for `iteration` counting toward `pushSegments` would wait:
+    /// false when each of them has applied the iteration already, or would apply it with this
+    /// push (every other worker's push of it is there), so that it is acknowledged at once.
+    public func wouldWait(worker: NodeID, iteration: Int64, segments pushSegments: [KeyRange]) -> Bool {
+        pushSegments.contains { segment in
+            guard let state = segments[segment] else { return false }
+            if iteration < state.next { return false }
+            let others = state.arrived[iteration] ?? []
+            return iteration > state.next || !others.union([worker]).isSuperset(of: workers)
+        }
+    }
+
     /// A worker's push of `iteration` counting toward `pushSegments` (each counted here) arrived.
     /// A push sent again after a fail-over (`resent`) adds nothing to a segment that applied its
     /// iteration already or holds the worker's push of it; a first push there is refused.

@@ -4,7 +4,7 @@ import ZeroMQ
 /// make it hold without limit (``PeerLimits``).
 ///
 /// A server holds a request that was routed by a newer node table than it has, one that is ahead
-/// of its sender's order (the deduplicator's buffer), a pull of a `bsp` table for an iteration not
+/// of its sender's order (the deduplicator's buffer), a push or pull of a `bsp` table waiting for an iteration not
 /// applied yet, one from a sender its node table does not
 /// list yet (a client whose first requests overtook the table that admits it), and any request
 /// that comes before its first node table. Senders of the node table are counted one by one;

@@ -4,6 +4,15 @@
 ///
 /// Lives on the server's I/O thread; a class so that the stores, clocks and sums are changed in place.
 final class ServedTable {
+    /// A push of a `bsp` table held until its iteration is applied: its acknowledgement, and the
+    /// payload bytes it holds in its sender's budget (``HeldRequestBudget``).
+    struct HeldPush {
+        var reply: ChainReplication.HeldReply
+        var bytes: Int
+        /// Whether it took room in the budget (a push that completes its iteration takes none).
+        var counted: Bool
+    }
+
     /// A pull held until its iteration's aggregate is applied.
     struct HeldPull {
         var message: Message
@@ -23,7 +32,7 @@ final class ServedTable {
     let keepsClocks: Bool
     /// The number of entries of every clock.
     private var nodeCount: Int
-    var aggregator: BSPAggregator<ChainReplication.HeldReply, HeldPull>?
+    var aggregator: BSPAggregator<HeldPush, HeldPull>?
     /// Per segment and open BSP iteration, the workers' pushes of its keys, summed in worker
     /// order when the iteration is complete.
     var contributions: [KeyRange: [Int64: [Contribution]]] = [:]

@@ -7,7 +7,8 @@ import ZeroMQ
 extension ServerCore {
     /// A push to a `bsp` table: kept toward its iteration in each segment it counts for; the
     /// segment's sum reaches its store once every worker pushed the iteration there. Its
-    /// acknowledgement waits for that (`nil`), and goes out from ``perform(_:table:)``.
+    /// acknowledgement waits for that (`nil`), and goes out from ``perform(_:table:)``; meanwhile
+    /// it counts in its sender's budget of held requests (`busy` when that is full).
     func aggregate(_ message: Message, table: Table, slices: [ServedTable.Slice], from peer: PeerAddress) throws -> Message? {
         let header = message.header
         guard let iteration = header.iteration else {
@@ -20,12 +21,19 @@ extension ServerCore {
         }
         let segments = try table.segments(countedBy: header, slices: slices)
         let origin = header.origin ?? RequestOrigin(server: link.nodeID, sender: header.sender, requestID: header.requestID)
-        let held = ChainReplication.HeldReply(
+        let reply = ChainReplication.HeldReply(
             reply: filters.encode(acknowledgement(of: header), answering: header), peer: peer, sender: header.sender,
             requestID: header.requestID, behindSent: true)
+        // Only a push that waits takes room; one that completes its iteration goes through.
+        let waits = table.aggregator!.wouldWait(worker: header.sender, iteration: iteration, segments: segments)
+        let held = ServedTable.HeldPush(reply: reply, bytes: message.payloadFrames.reduce(0) { $0 + $1.count }, counted: waits)
+        if waits { try admitHeld(message) }
         let directives = table.aggregator!.push(
             from: header.sender, iteration: iteration, segments: segments, resent: header.origin != nil, held)
-        if case .rejectPush(let error)? = directives.first { throw error.wireError }
+        if case .rejectPush(let error)? = directives.first {
+            if waits { heldRequests.release(.sender(header.sender), bytes: held.bytes) }
+            throw error.wireError
+        }
         for directive in directives {
             if case .accumulate(let segment, let iteration, _) = directive {
                 table.accumulate(
@@ -41,7 +49,7 @@ extension ServerCore {
     /// pulls. An applied segment's result goes down its chain like a push's; a push's
     /// acknowledgement waits, where the server has replicas, until every result sent before it is
     /// acknowledged down the chains (its other segments may have gone in an earlier flush).
-    func perform(_ aggregatorDirectives: [BSPAggregator<ChainReplication.HeldReply, ServedTable.HeldPull>.Directive], table: Table) {
+    func perform(_ aggregatorDirectives: [BSPAggregator<ServedTable.HeldPush, ServedTable.HeldPull>.Directive], table: Table) {
         for directive in aggregatorDirectives {
             switch directive {
             case .applyAggregate(let segment, let iteration):
@@ -51,10 +59,11 @@ extension ServerCore {
                 // An iteration that changed no key of the segment still goes down the chain.
                 batch.add(table: table.spec.id, range: segment, keys: applied.keys, origins: applied.origins, clock: applied.clock)
             case .acknowledge(let held):
+                if held.counted { heldRequests.release(.sender(held.reply.sender), bytes: held.bytes) }
                 if replication.hasSuccessors {
-                    replication.hold(held)
+                    replication.hold(held.reply)
                 } else {
-                    perform([ChainReplication.Directive.release(held)])
+                    perform([ChainReplication.Directive.release(held.reply)])
                 }
             case .servePull(let held):
                 heldRequests.release(.sender(held.message.header.sender), bytes: held.message.payloadFrames.reduce(0) { $0 + $1.count })
@@ -77,7 +86,7 @@ extension ServerCore {
         let segments = slices.map { table.stores[$0.store].range }
         let waits = segments.contains { (table.aggregator!.nextIteration(of: $0) ?? .max) <= iteration }
         guard waits else { return pull(message, table: table, slices: slices) }
-        try admitBSPPull(message)
+        try admitHeld(message)
         perform(table.aggregator!.pull(iteration: iteration, segments: segments, ServedTable.HeldPull(message: message, peer: peer)), table: table)
         return nil
     }

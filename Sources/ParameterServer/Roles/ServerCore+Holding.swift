@@ -151,11 +151,11 @@ extension ServerCore {
 }
 
 extension ServerCore {
-    // MARK: - BSP pulls
+    // MARK: - BSP pushes and pulls
 
-    /// Counts a pull of a `bsp` table that will be held until its iteration is applied in its
-    /// sender's pool (released when it is answered); throws `busy` when the pool is full.
-    func admitBSPPull(_ message: Message) throws(WireError) {
+    /// Counts a push or pull of a `bsp` table that will be held until its iteration is applied in
+    /// its sender's pool (released when it is answered); throws `busy` when the pool is full.
+    func admitHeld(_ message: Message) throws(WireError) {
         let bytes = message.payloadFrames.reduce(0) { $0 + $1.count }
         if let error = heldRequests.hold(.sender(message.header.sender), bytes: bytes) {
             if heldRequests.refusalIsWorthAWarning {
