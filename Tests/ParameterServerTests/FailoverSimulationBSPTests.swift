@@ -125,4 +125,54 @@ struct FailoverSimulationBSPTests {
             FailoverSimulationTests.twoKillProblems(scenario, outcome) { Self.problems(scenario, $0) }
         }
     }
+
+    /// As ``bspKill(seed:)`` without the kill, a third of the seeds with `replication: 0`; a new
+    /// server joins at any delivery of the first half of the run (before the job runs, it waits),
+    /// and four more iterations follow.
+    static func bspJoin(seed: UInt64) -> Scenario {
+        var scenario = bspKill(seed: seed)
+        var random = SplitMix64(seed: seed ^ 0x10)
+        scenario.victim = nil
+        scenario.pause = nil
+        scenario.joinAt = Int(random.next() % UInt64(faultFreeDeliveries[shape(scenario)]! / 2 + 1))
+        if seed % 3 == 0 { scenario.replication = 0 }
+        return scenario
+    }
+
+    @Test("a server joins a job of bsp iterations: exact sums, FTRL bit for bit, and the joiner heads exactly its planned share")
+    func joinOneServer() async {
+        await FailoverSimulationTests.check("joinOneServer", suite: "FailoverSimulationBSPTests", seeds: 1...400, Self.bspJoin) { scenario, outcome in
+            var problems = Self.problems(scenario, outcome)
+            guard let plan = scenario.joinPlan else { return problems + ["no join plan"] }
+            let planned = plan.final.filter { $0.primary == plan.joiner }.map(\.range)
+            if outcome.joinerPrimaries != planned {
+                problems.append("the joiner is primary of \(outcome.joinerPrimaries.map(\.description) ?? "nothing, not running"), planned \(planned)")
+            }
+            return problems
+        }
+    }
+
+    /// As ``bspJoin(seed:)`` with `replication: 1`, and a server of the job dies at any delivery
+    /// from the join on.
+    static func bspJoinAndKill(seed: UInt64) -> Scenario {
+        var scenario = bspKill(seed: seed)
+        var random = SplitMix64(seed: seed ^ 0x11)
+        scenario.pause = nil
+        let half = faultFreeDeliveries[shape(scenario)]! / 2 + 1
+        scenario.joinAt = Int(random.next() % UInt64(half))
+        scenario.killAt = Int(random.next() % UInt64(half))
+        return scenario
+    }
+
+    @Test("a server joins a job of bsp iterations while another dies: exact sums, FTRL bit for bit, and the joiner runs and heads a share")
+    func joinAndKillServer() async {
+        await FailoverSimulationTests.check("joinAndKillServer", suite: "FailoverSimulationBSPTests", seeds: 1...300, Self.bspJoinAndKill) { scenario, outcome in
+            var problems = Self.problems(scenario, outcome)
+            if let reason = outcome.joinerStopped { problems.append("the joiner stopped: \(reason)") }
+            if outcome.joinerPrimaries?.isEmpty ?? true {
+                problems.append("the joiner is primary of \(outcome.joinerPrimaries == nil ? "nothing, not running" : "no range")")
+            }
+            return problems
+        }
+    }
 }

@@ -58,15 +58,15 @@ struct RangeCopyTests {
         let part = try #require(next)
         #expect(copy.isDone)
         #expect(copy.nextPart(from: source) == nil)
-        #expect(part.keyCount == 0 && part.header.keyRange == range && part.header.iteration == 6 && part.header.timestamp == 9)
+        #expect(part.keyCount == 0 && part.header.segments == [range] && part.header.iteration == 6 && part.header.timestamp == 9)
         // Through the wire and into a replica of the segment.
         let decoded = try MessageCodec.decodeEncoded(MessageCodec.encode(part))
-        #expect(decoded.header.iteration == 6 && decoded.header.keyRange == range)
+        #expect(decoded.header.iteration == 6 && decoded.header.segments == [range])
         let replica = ServedTable(spec: spec, updater: AddUpdater(), ranges: [], replicaRanges: [range], nodeCount: 0, workers: [NodeID(4)])
         let pieces = try replica.replicaPieces(for: decoded)
         #expect(pieces.count == 1 && pieces[0].keys.isEmpty)
         #expect(pieces[0].store.write(replicate: decoded))
-        #expect(pieces[0].store.appliedIteration == 6 && pieces[0].store.resultSequence == 9)
+        #expect(pieces[0].store.appliedIteration == 6 && pieces[0].store.resultSequence == 0)
         #expect(pieces[0].store.storedKeyCount == 0)
     }
 

@@ -155,6 +155,42 @@ public struct BSPAggregator<Push: Sendable, Pull: Sendable>: Sendable {
         segments[segment] = Segment(next: nextIteration)
     }
 
+    /// A join cut `segment` into `pieces` (which tile it): each piece goes on from where the
+    /// segment stood, with its arrivals, and what waited for the segment waits for every piece.
+    public mutating func split(_ segment: KeyRange, into pieces: [KeyRange]) {
+        guard let state = segments.removeValue(forKey: segment) else { return }
+        for piece in pieces { segments[piece] = state }
+        func cut(_ waiting: inout Set<KeyRange>) {
+            if waiting.remove(segment) != nil { waiting.formUnion(pieces) }
+        }
+        for index in pushes.indices { cut(&pushes[index].segments) }
+        for index in pulls.indices { cut(&pulls[index].segments) }
+    }
+
+    /// Takes out the pushes and pulls that wait for one of `handedOver`, segments this server is
+    /// handing over to a joiner: none of them can complete here any more (new pushes there are
+    /// refused), so the shell refuses them and their senders send them again by the next table.
+    /// What they brought to other segments stays counted there.
+    public mutating func takeWaiting(on handedOver: Set<KeyRange>) -> (pushes: [Push], pulls: [Pull]) {
+        var taken: (pushes: [Push], pulls: [Pull]) = ([], [])
+        pushes.removeAll { waiting in
+            guard !waiting.segments.isDisjoint(with: handedOver) else { return false }
+            taken.pushes.append(waiting.item)
+            return true
+        }
+        pulls.removeAll { waiting in
+            guard !waiting.segments.isDisjoint(with: handedOver) else { return false }
+            taken.pulls.append(waiting.item)
+            return true
+        }
+        return taken
+    }
+
+    /// Stops counting `segment`, handed over to a joiner, with its open iterations' arrivals.
+    public mutating func removeSegment(_ segment: KeyRange) {
+        segments[segment] = nil
+    }
+
     private mutating func applyComplete(_ candidates: Set<KeyRange>) -> [Directive] {
         var directives: [Directive] = []
         var advanced = false

@@ -103,6 +103,8 @@ enum ReplicateBundle {
         // Each range's entries lie inside its own keys: a next server applies them all to every
         // piece's clock, which keeps only its own.
         header.clockRecords = results.flatMap { $0.message.header.clockRecords }
+        // A bsp table's results name their segments, all at one iteration.
+        header.segments = results.flatMap { $0.message.header.segments }
         return (Message(header: header, keys: keys, values: entries), pieces)
     }
 

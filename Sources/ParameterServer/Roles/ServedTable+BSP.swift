@@ -44,6 +44,31 @@ extension ServedTable {
         return counted
     }
 
+    /// A join cut the segment `range` into `pieces`: each goes on with the open iterations'
+    /// arrivals, and with the part of each push kept toward them that lies in it.
+    func splitIterations(of range: KeyRange, into pieces: [KeyRange]) {
+        aggregator?.split(range, into: pieces)
+        guard let open = contributions.removeValue(forKey: range) else { return }
+        for piece in pieces {
+            contributions[piece] = open.mapValues { pushes in
+                pushes.map { push in
+                    var part = push
+                    part.keys = push.message.keys.map { frame in
+                        frame.withUnsafeBytes { raw in
+                            let count = push.message.keyCount
+                            let start = min(
+                                KeyFrameSearch.firstIndex(in: raw, count: count, notBelow: piece.lowerBound, from: push.keys.lowerBound),
+                                push.keys.upperBound)
+                            let end = KeyFrameSearch.firstIndex(in: raw, count: count, notBelow: piece.upperBound, from: start)
+                            return start..<max(start, min(end, push.keys.upperBound))
+                        }
+                    } ?? 0..<0
+                    return part
+                }
+            }
+        }
+    }
+
     /// Keeps the keys of `message` that lie in `segment` (`slices` say where) as `worker`'s push of
     /// `iteration` there.
     func accumulate(

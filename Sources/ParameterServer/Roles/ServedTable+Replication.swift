@@ -52,13 +52,35 @@ extension ServedTable {
     /// Throws when a key lies in none, or the entries do not fit.
     func replicaPieces(for message: Message) throws(WireError) -> [(store: RangeStore, keys: Range<Int>)] {
         let count = message.keyCount
-        if count == 0, message.header.iteration != nil, let range = message.header.keyRange {
+        if count == 0, message.header.iteration != nil, !message.header.segments.isEmpty {
             // An iteration mark (``RangeStore/iterationMark(table:origins:)``).
-            guard let store = replicas.first(where: { $0.range == range }), store.appliedIteration != nil else {
-                throw WireError(.keyOutOfRange, field: "r", "\(range) is not a replica range of a bsp table on this server")
-            }
-            return [(store, 0..<0)]
+            return try iterationPieces(of: message, besides: [])
         }
+        let keyed = try keyedPieces(for: message)
+        guard message.header.iteration != nil, !message.header.segments.isEmpty else { return keyed }
+        return try iterationPieces(of: message, besides: keyed)
+    }
+
+    /// For a replicate of a `bsp` table, `keyed` and the replica stores inside its segments (`sg`)
+    /// that got none of its keys, without keys: the iteration it carries is theirs too. Its
+    /// segments are this server's, or segments a join cut since, of which it may hold some pieces
+    /// only; an iteration mark must reach at least one.
+    private func iterationPieces(
+        of message: Message, besides keyed: [(store: RangeStore, keys: Range<Int>)]
+    ) throws(WireError) -> [(store: RangeStore, keys: Range<Int>)] {
+        var pieces = keyed
+        for store in replicas where store.appliedIteration != nil && !keyed.contains(where: { $0.store === store }) {
+            if message.header.segments.contains(where: { $0.contains(store.range) }) { pieces.append((store, 0..<0)) }
+        }
+        guard !pieces.isEmpty else {
+            throw WireError(.keyOutOfRange, field: "sg", "no replica range of a bsp table on this server lies in \(message.header.segments)")
+        }
+        return pieces.sorted { $0.store.range.lowerBound < $1.store.range.lowerBound }
+    }
+
+    /// The replica stores that hold the keys of a replicate, with the positions of their keys in it.
+    private func keyedPieces(for message: Message) throws(WireError) -> [(store: RangeStore, keys: Range<Int>)] {
+        let count = message.keyCount
         guard count > 0, let keys = message.keys, message.values != nil else {
             throw WireError(.invalidRequest, field: "n", "a replicate carries at least one key")
         }
@@ -132,18 +154,20 @@ extension RangeStore {
         header.timestamp = resultSequence
         header.origins = origins
         header.iteration = appliedIteration
+        if appliedIteration != nil { header.segments = [range] }
         return Message(header: header, keys: Frame(array: keys, range: part), values: entries)
     }
 
-    /// A ``MessageKind/replicate`` without keys that carries only the store's place in the chain's
-    /// history (`ts`) and, in `it`, its ``appliedIteration``, for the store of exactly `r`: what a
-    /// `bsp` segment sends down its chain after an iteration that changed none of its keys, so
-    /// that its replicas know the iteration was applied.
+    /// A ``MessageKind/replicate`` without keys that carries, in `it`, the store's
+    /// ``appliedIteration`` for its segment (`sg`): what a `bsp` segment sends down its chain after
+    /// an iteration that changed none of its keys, so that its replicas know the iteration was
+    /// applied.
     func iterationMark(table: UInt32, origins: [RequestOrigin] = []) -> Message {
-        var header = Header(kind: .replicate, table: table, keyRange: range, keyCount: 0, valueLength: UInt32(entryWidth))
+        var header = Header(kind: .replicate, table: table, keyCount: 0, valueLength: UInt32(entryWidth))
         header.timestamp = resultSequence
         header.origins = origins
         header.iteration = appliedIteration
+        header.segments = [range]
         return Message(header: header, keys: Frame(array: [UInt64]()), values: Frame(array: [Float]()))
     }
 
@@ -157,15 +181,17 @@ extension RangeStore {
     /// Writes the entries of the keys at `keys` of a replicate (checked by
     /// ``ServedTable/replicaPieces(for:)``), unless the store holds a later result already (its `ts`
     /// is below ``resultSequence``): a result sent again after a reconfiguration, which the store
-    /// got through the old chain before a later one. Returns whether it wrote.
+    /// got through the old chain before a later one. Returns whether it wrote. A `bsp` store takes
+    /// the iteration the replicate carries (`it`) when it is later than its own, keys or not; a
+    /// replicate with none of its keys changes nothing else, not even its place in the history:
+    /// it holds none of the store's entries, so an older result with some must still be written.
     @discardableResult
     func write(replicate message: Message, keys positions: Range<Int>) -> Bool {
+        if let iteration = message.header.iteration, let applied = appliedIteration { appliedIteration = max(applied, iteration) }
+        guard !positions.isEmpty else { return true }
         guard message.header.timestamp >= resultSequence else { return false }
         resultSequence = message.header.timestamp
-        if let iteration = message.header.iteration, appliedIteration != nil {
-            appliedIteration = max(appliedIteration!, iteration)
-        }
-        guard let keys = message.keys, let entries = message.values, !positions.isEmpty else { return true }
+        guard let keys = message.keys, let entries = message.values else { return true }
         let width = Int(message.header.valueLength)
         keys.withUnsafeBytes { keyBytes in
             entries.withUnsafeBytes { entryBytes in

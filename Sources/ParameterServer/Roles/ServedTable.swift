@@ -75,6 +75,9 @@ final class ServedTable {
     /// the store keeps its values, updater state and clock.
     func demote(_ range: KeyRange) {
         guard let index = stores.firstIndex(where: { $0.range == range }) else { return }
+        // Its open iterations go on at the joiner, from the pushes sent again there.
+        aggregator?.removeSegment(range)
+        contributions[range] = nil
         let store = stores.remove(at: index)
         let position = replicas.firstIndex { $0.range.lowerBound > range.lowerBound } ?? replicas.count
         replicas.insert(store, at: position)
@@ -111,8 +114,12 @@ final class ServedTable {
                 return cut
             }
         }
+        let primaries = stores.map(\.range)
         stores = cut(stores)
         replicas = cut(replicas)
+        for range in primaries where !stores.contains(where: { $0.range == range }) {
+            splitIterations(of: range, into: stores.map(\.range).filter { range.contains($0) })
+        }
     }
 
     /// Frees the stores of the ranges this server no longer holds, primary or replica.

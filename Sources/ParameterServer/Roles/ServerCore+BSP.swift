@@ -20,6 +20,7 @@ extension ServerCore {
                 "the bsp table '\(table.spec.name)' applies each iteration's sum with its own updater '\(table.updater.name)'")
         }
         let segments = try table.segments(countedBy: header, slices: slices)
+        for segment in segments { try refuseIfDraining(segment) }
         let origin = header.origin ?? RequestOrigin(server: link.nodeID, sender: header.sender, requestID: header.requestID)
         let reply = ChainReplication.HeldReply(
             reply: filters.encode(acknowledgement(of: header), answering: header), peer: peer, sender: header.sender,
@@ -89,6 +90,38 @@ extension ServerCore {
         try admitHeld(message)
         perform(table.aggregator!.pull(iteration: iteration, segments: segments, ServedTable.HeldPull(message: message, peer: peer)), table: table)
         return nil
+    }
+
+    /// Refuses, with `staleTable` one above this server's table, the bsp pushes and pulls waiting
+    /// for an iteration of a segment it drains for a join: no push reaches that segment here any
+    /// more, so they would wait forever. Their senders send them again by the next table, each
+    /// segment to its primary then — the drained ones to the joiner, the others here, where what
+    /// a push brought is counted already.
+    func refuseIterationsWaiting(on drained: Set<KeyRange>) {
+        for table in tables.values {
+            guard let (pushes, pulls) = table.aggregator?.takeWaiting(on: drained) else { continue }
+            for push in pushes {
+                if push.counted { heldRequests.release(.sender(push.reply.sender), bytes: push.bytes) }
+                refuseHeld(push.reply.reply.header, sender: push.reply.sender, peer: push.reply.peer)
+            }
+            for pull in pulls {
+                heldRequests.release(.sender(pull.message.header.sender), bytes: pull.message.payloadFrames.reduce(0) { $0 + $1.count })
+                refuseHeld(pull.message.header, sender: pull.message.header.sender, peer: pull.peer)
+            }
+        }
+    }
+
+    /// Answers a held request (`header` names its id, table and timestamp) with `staleTable`, and
+    /// keeps that answer for a retry.
+    private func refuseHeld(_ header: Header, sender: NodeID, peer: PeerAddress) {
+        var reply = errorMessage(
+            WireError(.staleTable, field: "tv", "its segment is being handed over; send it again by node table version \(tableVersion + 1)"),
+            to: header, peer: peer)
+        reply.header.tableVersion = tableVersion + 1
+        send(reply, to: peer)
+        if orderedSenders.contains(sender) {
+            deduplicator.recordReply(sender: sender, requestID: header.requestID, reply: .message(reply))
+        }
     }
 
     func answerHeld(_ held: ServedTable.HeldPull, table: Table) -> Message? {

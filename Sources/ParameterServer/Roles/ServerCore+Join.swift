@@ -33,6 +33,7 @@ extension ServerCore {
         draining = Dictionary(uniqueKeysWithValues: drained.map { ($0, draining[$0] ?? false) })
         if !drained.isEmpty {
             logger.info("\(link.settings.name) drains \(drained.sorted { $0.lowerBound < $1.lowerBound }.map(\.description).joined(separator: ", "))")
+            refuseIterationsWaiting(on: drained)
         }
         reportDrained()
     }
@@ -95,7 +96,11 @@ extension ServerCore {
             piece.store.write(replicate: message, keys: piece.keys)
             for origin in header.origins { appliedOrigins.insert(origin, table: header.table, range: range) }
             table.applyClockRecords(header.clockRecords, to: range)
-            if replication.successor(for: range) != nil { onward.append((range, message.replicatePiece(keys: piece.keys))) }
+            guard replication.successor(for: range) != nil else { continue }
+            var onwardPiece = message.replicatePiece(keys: piece.keys)
+            // A bsp store that got none of the keys passes the iteration on alone, for its segment.
+            if piece.keys.isEmpty { onwardPiece.header.segments = [range] }
+            onward.append((range, onwardPiece))
         }
         perform(replication.wrote(pieces: onward, requestID: header.requestID, from: header.sender))
     }
