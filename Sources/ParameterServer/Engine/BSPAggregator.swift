@@ -206,13 +206,16 @@ public struct BSPAggregator<Push: Sendable, Pull: Sendable>: Sendable {
             }
         }
         guard advanced else { return directives }
+        // A segment no longer counted here completes nothing: what waits for it is taken out
+        // with it (``takeWaiting(on:)``).
+        func applied(_ iteration: Int64, in segment: KeyRange) -> Bool { segments[segment].map { iteration < $0.next } ?? false }
         pushes.removeAll { waiting in
-            let done = waiting.segments.allSatisfy { waiting.iteration < segments[$0]!.next }
+            let done = waiting.segments.allSatisfy { applied(waiting.iteration, in: $0) }
             if done { directives.append(.acknowledge(waiting.item)) }
             return done
         }
         pulls.removeAll { waiting in
-            let done = waiting.segments.allSatisfy { waiting.iteration < segments[$0]!.next }
+            let done = waiting.segments.allSatisfy { applied(waiting.iteration, in: $0) }
             if done { directives.append(.servePull(waiting.item)) }
             return done
         }

@@ -69,6 +69,19 @@ extension ServedTable {
         }
     }
 
+    /// Stops counting the iterations of the segments this server no longer heads (a join handed
+    /// them over: their open iterations go on at the joiner, from the pushes sent again there);
+    /// returns them.
+    func stopCountingSegmentsNotHeaded() -> Set<KeyRange> {
+        guard let counted = aggregator?.segmentRanges else { return [] }
+        let gone = Set(counted).subtracting(stores.map(\.range))
+        for segment in gone {
+            aggregator?.removeSegment(segment)
+            contributions[segment] = nil
+        }
+        return gone
+    }
+
     /// Keeps the keys of `message` that lie in `segment` (`slices` say where) as `worker`'s push of
     /// `iteration` there.
     func accumulate(

@@ -75,9 +75,6 @@ final class ServedTable {
     /// the store keeps its values, updater state and clock.
     func demote(_ range: KeyRange) {
         guard let index = stores.firstIndex(where: { $0.range == range }) else { return }
-        // Its open iterations go on at the joiner, from the pushes sent again there.
-        aggregator?.removeSegment(range)
-        contributions[range] = nil
         let store = stores.remove(at: index)
         let position = replicas.firstIndex { $0.range.lowerBound > range.lowerBound } ?? replicas.count
         replicas.insert(store, at: position)

@@ -92,32 +92,32 @@ extension ServerCore {
         return nil
     }
 
-    /// Refuses, with `staleTable` one above this server's table, the bsp pushes and pulls waiting
-    /// for an iteration of a segment it drains for a join: no push reaches that segment here any
-    /// more, so they would wait forever. Their senders send them again by the next table, each
-    /// segment to its primary then — the drained ones to the joiner, the others here, where what
-    /// a push brought is counted already.
-    func refuseIterationsWaiting(on drained: Set<KeyRange>) {
+    /// Refuses, with `staleTable` and `version`, the bsp pushes and pulls waiting for an iteration
+    /// of a segment this server drains for a join (`version` one above its table) or handed over
+    /// (its table): no push reaches that segment here any more, so they would wait forever. Their
+    /// senders send them again by that table, each segment to its primary then — the drained ones
+    /// to the joiner, the others here, where what a push brought is counted already.
+    func refuseIterationsWaiting(on drained: Set<KeyRange>, sendAgainBy version: UInt64) {
         for table in tables.values {
             guard let (pushes, pulls) = table.aggregator?.takeWaiting(on: drained) else { continue }
             for push in pushes {
                 if push.counted { heldRequests.release(.sender(push.reply.sender), bytes: push.bytes) }
-                refuseHeld(push.reply.reply.header, sender: push.reply.sender, peer: push.reply.peer)
+                refuseHeld(push.reply.reply.header, sender: push.reply.sender, peer: push.reply.peer, version: version)
             }
             for pull in pulls {
                 heldRequests.release(.sender(pull.message.header.sender), bytes: pull.message.payloadFrames.reduce(0) { $0 + $1.count })
-                refuseHeld(pull.message.header, sender: pull.message.header.sender, peer: pull.peer)
+                refuseHeld(pull.message.header, sender: pull.message.header.sender, peer: pull.peer, version: version)
             }
         }
     }
 
     /// Answers a held request (`header` names its id, table and timestamp) with `staleTable`, and
     /// keeps that answer for a retry.
-    private func refuseHeld(_ header: Header, sender: NodeID, peer: PeerAddress) {
+    private func refuseHeld(_ header: Header, sender: NodeID, peer: PeerAddress, version: UInt64) {
         var reply = errorMessage(
-            WireError(.staleTable, field: "tv", "its segment is being handed over; send it again by node table version \(tableVersion + 1)"),
+            WireError(.staleTable, field: "tv", "its segment is handed over; send it again by node table version \(version)"),
             to: header, peer: peer)
-        reply.header.tableVersion = tableVersion + 1
+        reply.header.tableVersion = version
         send(reply, to: peer)
         if orderedSenders.contains(sender) {
             deduplicator.recordReply(sender: sender, requestID: header.requestID, reply: .message(reply))

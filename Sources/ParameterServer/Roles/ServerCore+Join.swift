@@ -33,7 +33,7 @@ extension ServerCore {
         draining = Dictionary(uniqueKeysWithValues: drained.map { ($0, draining[$0] ?? false) })
         if !drained.isEmpty {
             logger.info("\(link.settings.name) drains \(drained.sorted { $0.lowerBound < $1.lowerBound }.map(\.description).joined(separator: ", "))")
-            refuseIterationsWaiting(on: drained)
+            refuseIterationsWaiting(on: drained, sendAgainBy: tableVersion + 1)
         }
         reportDrained()
     }

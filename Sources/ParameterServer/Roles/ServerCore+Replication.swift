@@ -22,6 +22,7 @@ extension ServerCore {
         let primaries = Set(mine.filter { $0.nodes.first == link.nodeID }.map(\.range))
         batch.keep(only: primaries)
         let replicaRanges = Set(table.chains.filter { $0.predecessor(of: link.nodeID) != nil }.map(\.range))
+        var handedOver: Set<KeyRange> = []
         for served in tables.values {
             for range in replicaRanges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
                 if served.stores.contains(where: { $0.range == range }) {
@@ -38,7 +39,11 @@ extension ServerCore {
                 logger.notice("\(link.settings.name) took over \(range) of table '\(served.spec.name)' from its replica")
             }
             served.keepOnly(primaries: primaries, replicaRanges: replicaRanges)
+            handedOver.formUnion(served.stopCountingSegmentsNotHeaded())
         }
+        // The drain took out every bsp push and pull waiting on a handed-over segment; whatever
+        // still does goes back to its sender the same way.
+        if !handedOver.isEmpty { refuseIterationsWaiting(on: handedOver, sendAgainBy: table.version) }
         let (chainDirectives, newSuccessors) = replication.reconfigure(table.chains, version: table.version, members: Set(table.nodes.map(\.id)))
         perform(chainDirectives)
         // A new next server gets the whole range, part by part between requests.
