@@ -16,7 +16,7 @@ struct InMemoryJoinCluster {
 
     init(
         seed: UInt64, servers: Int = 3, replication: Int, keySpace: KeyRange, table: TableSpec, deadlines: Deadlines,
-        logger: Logger, joinRefusal: String? = nil
+        logger: Logger
     ) {
         network = InMemoryNetwork(seed: seed)
         self.table = table
@@ -26,7 +26,6 @@ struct InMemoryJoinCluster {
         var managerSettings = ManagerSettings(
             bindEndpoint: "mem://manager", servers: servers, workers: 1, keySpace: keySpace, deadlines: deadlines)
         managerSettings.replication = replication
-        managerSettings.joinRefusal = joinRefusal
         let reports = reports
         network.add(ManagerCore(settings: managerSettings, logger: logger) { reports.append($0) }, endpoint: "mem://manager")
         for rank in 0..<servers { addServer(rank: rank) }

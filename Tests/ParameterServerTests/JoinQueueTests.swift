@@ -4,7 +4,7 @@ import Testing
 @testable import ParameterServer
 
 /// Servers that ask to join while another join runs wait for their turn; when the job ends first,
-/// each is told to stop, as a member is. A job with a `bsp` table takes no joiner.
+/// each is told to stop, as a member is.
 @Suite("Joiners waiting for their turn")
 struct JoinQueueTests {
     static let table = TableSpec(name: "weights", id: 0, valueLength: 1)
@@ -44,42 +44,5 @@ struct JoinQueueTests {
         #expect(outcomes[4].jobFailure == nil)
         #expect(reports.withLock { $0 }.count == 1)
         #expect(reports.withLock { $0 }.first?.failure == nil)
-    }
-
-    @Test("a job with a bsp table refuses a server that asks to join, naming the table; the joiner stops with the reason and the job goes on")
-    func bspJobRefusesJoiners() throws {
-        let yaml = """
-            servers: { count: 3 }
-            workers: { count: 1 }
-            replication: 1
-            tables:
-              - { name: weights }
-              - { name: steps, consistency: bsp }
-            application: { kind: pushpull }
-            """
-        let refusal = try #require(try Topology.parse(yaml: yaml, file: "t.yaml").joinRefusal)
-        #expect(refusal == "table 'steps' is bsp, and servers do not join jobs with bsp tables")
-        #expect(try Topology.parse(yaml: yaml.replacingOccurrences(of: ", consistency: bsp", with: ""), file: "t.yaml").joinRefusal == nil)
-
-        let cluster = InMemoryJoinCluster(
-            seed: 5, replication: 1, keySpace: KeyRange(0, 300), table: Self.table, deadlines: JoinAbandonTests.deadlines,
-            logger: Self.logger, joinRefusal: refusal)
-        let (network, outcomes) = (cluster.network, cluster.outcomes)
-        cluster.addServer(rank: 3)
-        network.advance(by: .milliseconds(500), shuffled: true)
-        #expect(!network.isRunning("mem://server-3"), "the joiner still runs")
-        let failure = outcomes[3].failure ?? outcomes[3].jobFailure ?? ""
-        #expect(failure.contains("server-3 cannot join: \(refusal)"), "server-3 stopped with: \(failure)")
-        var joiners = -1
-        network.execute(on: "mem://manager", as: ManagerCore.self) { core in joiners = core.joiners.count + (core.join == nil ? 0 : 1) }
-        #expect(joiners == 0)
-        // The job goes on.
-        let keys = Array(UInt64(0)..<300)
-        let requests = RequestOutcomes()
-        network.submit(
-            WorkerCore.Request(kind: .push, table: Self.table, keys: keys, values: keys.map { Float($0) }, updater: nil,
-                               iteration: nil, wantClock: false, pull: nil), 1, outcomes: requests)
-        network.advance(by: .milliseconds(200), shuffled: true)
-        #expect(requests.all == [1: "ok"])
     }
 }

@@ -60,9 +60,6 @@ extension ManagerCore {
             joiners[index].peer = peer
             return
         }
-        if let reason = settings.joinRefusal {
-            return refuse(header, peer: peer, .invalidRequest, "server-\(rank) cannot join: \(reason)")
-        }
         joiners.append(
             Joiner(rank: rank, endpoint: endpoint, peer: peer, connection: connection, registrationRequest: header.requestID))
         logger.info("manager: server-\(rank) at \(endpoint) asks to join")

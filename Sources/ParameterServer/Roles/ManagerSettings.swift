@@ -27,9 +27,6 @@ public struct ManagerSettings: Sendable {
     /// CurveZMQ on every socket, or plaintext (topology `security`); the default is plaintext
     /// anywhere, for tests and embedders that bind loopback.
     public var security = TransportSecurity.plaintext(beyondLoopback: true)
-    /// Why no server may join this job while it runs (`nil`: servers may join): a `bsp` table's
-    /// open iterations are counted on the segments' primaries, and a join does not move them.
-    public var joinRefusal: String?
 
     /// Creates manager settings.
     public init(

@@ -91,14 +91,6 @@ public struct Topology: Hashable, Sendable {
     /// The keys of the job, `[0, keySpace)`.
     public var keySpaceRange: KeyRange { KeyRange(0, keySpace) }
 
-    /// Why no server may join this job while it runs (`nil`: servers may join): the open
-    /// iterations of a `bsp` table are counted on its segments' primaries, and a join does not
-    /// move them (docs/FAULT-TOLERANCE.md).
-    public var joinRefusal: String? {
-        guard let table = tables.first(where: { $0.consistency == .bsp }) else { return nil }
-        return "table '\(table.name)' is bsp, and servers do not join jobs with bsp tables"
-    }
-
     // MARK: Roles and endpoints
 
     /// The specification of `role`; `nil` for ``NodeRole/client``, which topologies do not start.

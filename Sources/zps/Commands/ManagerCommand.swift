@@ -22,7 +22,6 @@ struct ManagerCommand: AsyncParsableCommand {
         settings.replication = topology.replication
         settings.virtualNodes = topology.servers.virtualNodes
         settings.security = topology.security.transportSecurity
-        settings.joinRefusal = topology.joinRefusal
         let manager = ManagerNode(settings: settings, logger: logger) { endpoint in
             SupervisorChannel.emit("ready \(endpoint)")
             if let readyFile = options.readyFile { ReadyFile.create(readyFile, logger: logger) }
