@@ -3,7 +3,7 @@ import ParameterServer
 import Testing
 
 /// A `bsp` job of real processes with `replication: 1`, a server killed with SIGKILL in the middle of
-/// its iterations (docs/FAULT-TOLERANCE.md, "BSP iterations"): the slow-worker `consistency`
+/// its iterations, or a server joining (docs/FAULT-TOLERANCE.md, "BSP iterations"): the slow-worker `consistency`
 /// workload of docs/CONSISTENCY.md on three servers and four worker processes, whose own checks say
 /// whether every pull of iteration `i` read a table holding exactly the iterations up to `i`, whether
 /// every push was applied once, and whether the final table is the sequential reference. The slow
@@ -63,8 +63,35 @@ struct FailoverBSPProcessTests {
         return (results, log, took, killedPid)
     }
 
-    /// What the workers' own checks say is wrong.
-    static func problems(_ results: [[String: Any]], label: String) -> [String] {
+    /// As ``run(_:in:kill:after:)``, but `delay` after the job's processes run a fourth server,
+    /// `zps server --join`, joins it.
+    static func runJoined(_ topology: String, in directory: URL, after delay: Duration) async throws -> (results: [[String: Any]], log: String) {
+        let json = directory.appendingPathComponent("summary.json").path
+        try? FileManager.default.removeItem(atPath: json)
+        let run = try NodeProcess("run-joined", arguments: ["run", topology, "--json", json], directory: directory)
+        defer { run.kill() }
+        let children = try await ClusterSupport.waitForChildren(of: run, count: 8, outputContaining: "zps: starting")
+        let manager = try JoinClusterTests.managerEndpoint(roles: try await ClusterSupport.roles(of: children))
+        try await Task.sleep(for: delay)
+        let joiner = try NodeProcess(
+            "server-3", arguments: ["server", "--topology", topology, "--join", "--rank", "3", "--manager", manager], directory: directory)
+        defer { joiner.kill() }
+        let status = try await run.waitForExit(within: .seconds(300))
+        let log = run.errors + run.output
+        guard status == 0, let data = FileManager.default.contents(atPath: json),
+            let summary = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let results = summary["worker_results"] as? [[String: Any]]
+        else {
+            throw ClusterTestError("zps run (server-3 joining after \(delay)) exited with \(String(describing: status)):\n\(log.suffix(3000))\nthe joiner said:\n\(joiner.errors.suffix(2000))")
+        }
+        return (results, log)
+    }
+
+    /// What the workers' own checks say is wrong. The lag behind the slowest worker is measured
+    /// from the pulls' vector clocks, which the workload makes whole by pushing a counter at both
+    /// ends of every segment of the first node table; a join cuts segments where no counter lies,
+    /// so the clocks of the pieces' edges stay behind and the lag says nothing then (`lag: false`).
+    static func problems(_ results: [[String: Any]], label: String, lag: Bool = true) -> [String] {
         var problems: [String] = []
         if results.count != workers { problems.append("\(label): \(results.count) worker results") }
         var hashes = Set<String>()
@@ -84,7 +111,7 @@ struct FailoverBSPProcessTests {
             if model["reference_mismatches"] as? Int != 0 {
                 problems.append("\(label) worker \(rank): \(model["reference_mismatches"] ?? "?") values differ from the sequential reference")
             }
-            if model["largest_lag_behind_slowest"] as? Int != 0 {
+            if lag, model["largest_lag_behind_slowest"] as? Int != 0 {
                 problems.append("\(label) worker \(rank): lag behind the slowest worker \(model["largest_lag_behind_slowest"] ?? "?")")
             }
             hashes.insert(model["final_hash"] as? String ?? "")
@@ -93,7 +120,7 @@ struct FailoverBSPProcessTests {
         return problems
     }
 
-    @Test("kill -9 of one of 3 servers mid-iteration: every pull reads exactly its iteration, every push applied once, the table is the reference")
+    @Test("kill -9 of one of 3 servers mid-iteration, or a fourth server joining: every pull reads exactly its iteration, every push applied once, the table is the reference")
     func bspSurvivesAKilledServer() async throws {
         let directory = try ClusterSupport.temporaryDirectory("failover-bsp")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -117,5 +144,12 @@ struct FailoverBSPProcessTests {
             let hash = (failed.results.first?["models"] as? [[String: Any]])?.first?["final_hash"] as? String
             #expect(hash != nil && hash == referenceHash, "\(label): final table \(hash ?? "none"), fault-free \(referenceHash ?? "none")")
         }
+
+        // A fourth server joins mid-iteration: the same checks, and the same final table.
+        let joined = try await Self.runJoined(topology, in: directory, after: reference.took * 0.3)
+        #expect(joined.log.contains("server-3 (node ") && joined.log.contains(" joined in "), "\(joined.log.suffix(2000))")
+        #expect(Self.problems(joined.results, label: "joined", lag: false) == [])
+        let hash = (joined.results.first?["models"] as? [[String: Any]])?.first?["final_hash"] as? String
+        #expect(hash != nil && hash == referenceHash, "joined: final table \(hash ?? "none"), fault-free \(referenceHash ?? "none")")
     }
 }

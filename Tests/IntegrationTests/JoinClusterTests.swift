@@ -32,12 +32,15 @@ struct JoinClusterTests {
         let children = try await ClusterSupport.waitForChildren(of: run, count: 6, outputContaining: "zps: starting")
         let roles = try await ClusterSupport.roles(of: children)
         #expect(roles.keys.sorted() == ["manager", "server-0", "server-1", "server-2", "worker-0", "worker-1"], "children: \(roles); zps run said: \(run.errors.suffix(3000))")
-        // `zps run` hands every server the manager's endpoint on its command line.
+        return Run(run: run, directory: directory, topology: topology, manager: try managerEndpoint(roles: roles), roles: roles)
+    }
+
+    /// The manager's endpoint, which `zps run` hands every server on its command line.
+    static func managerEndpoint(roles: [String: Int32]) throws -> String {
         let server = try #require(roles["server-0"])
         let arguments = commandLine(of: server)
         let flag = try #require(arguments.firstIndex(of: "--manager"), "server-0 was started with \(arguments)")
-        let manager = try #require(arguments.indices.contains(flag + 1) ? arguments[flag + 1] : nil)
-        return Run(run: run, directory: directory, topology: topology, manager: manager, roles: roles)
+        return try #require(arguments.indices.contains(flag + 1) ? arguments[flag + 1] : nil)
     }
 
     /// Starts `zps server --join` of rank 3 against the run's manager.
