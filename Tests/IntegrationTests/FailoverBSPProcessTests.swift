@@ -46,29 +46,17 @@ struct FailoverBSPProcessTests {
     static func run(
         _ topology: String, in directory: URL, kill victim: String? = nil, after delay: Duration = .zero
     ) async throws -> (results: [[String: Any]], log: String, took: Duration, killedPid: Int32?) {
-        let json = directory.appendingPathComponent("summary.json").path
-        try? FileManager.default.removeItem(atPath: json)
-        let run = try NodeProcess("run-\(victim ?? "fault-free")", arguments: ["run", topology, "--json", json], directory: directory)
+        let (run, json) = try start(topology, in: directory, name: "run-\(victim ?? "fault-free")")
         defer { run.kill() }
         let (started, killedPid) = try await ClusterSupport.kill(victim, of: run, processes: 8, after: delay)
-        let status = try await run.waitForExit(within: .seconds(300))
-        let took = ContinuousClock.now - started
-        let log = run.errors + run.output
-        guard status == 0, let data = FileManager.default.contents(atPath: json),
-            let summary = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let results = summary["worker_results"] as? [[String: Any]]
-        else {
-            throw ClusterTestError("zps run (\(victim.map { "\($0) killed after \(delay)" } ?? "fault-free")) exited with \(String(describing: status)):\n\(log.suffix(3000))")
-        }
-        return (results, log, took, killedPid)
+        let (results, log) = try await finish(run, json: json, label: victim.map { "\($0) killed after \(delay)" } ?? "fault-free")
+        return (results, log, ContinuousClock.now - started, killedPid)
     }
 
     /// As ``run(_:in:kill:after:)``, but `delay` after the job's processes run a fourth server,
     /// `zps server --join`, joins it.
     static func runJoined(_ topology: String, in directory: URL, after delay: Duration) async throws -> (results: [[String: Any]], log: String) {
-        let json = directory.appendingPathComponent("summary.json").path
-        try? FileManager.default.removeItem(atPath: json)
-        let run = try NodeProcess("run-joined", arguments: ["run", topology, "--json", json], directory: directory)
+        let (run, json) = try start(topology, in: directory, name: "run-joined")
         defer { run.kill() }
         let children = try await ClusterSupport.waitForChildren(of: run, count: 8, outputContaining: "zps: starting")
         let manager = try JoinClusterTests.managerEndpoint(roles: try await ClusterSupport.roles(of: children))
@@ -76,13 +64,27 @@ struct FailoverBSPProcessTests {
         let joiner = try NodeProcess(
             "server-3", arguments: ["server", "--topology", topology, "--join", "--rank", "3", "--manager", manager], directory: directory)
         defer { joiner.kill() }
+        return try await finish(run, json: json, label: "server-3 joining after \(delay)", more: "\nthe joiner said:\n\(joiner.errors.suffix(2000))")
+    }
+
+    /// Starts `zps run --json` of `topology`; returns it and where its summary goes.
+    static func start(_ topology: String, in directory: URL, name: String) throws -> (NodeProcess, String) {
+        let json = directory.appendingPathComponent("summary.json").path
+        try? FileManager.default.removeItem(atPath: json)
+        return (try NodeProcess(name, arguments: ["run", topology, "--json", json], directory: directory), json)
+    }
+
+    /// Waits for `run` to end; returns the workers' results and what it said, or throws if it failed.
+    static func finish(_ run: NodeProcess, json: String, label: String, more: @autoclosure () -> String = "") async throws
+        -> (results: [[String: Any]], log: String)
+    {
         let status = try await run.waitForExit(within: .seconds(300))
         let log = run.errors + run.output
         guard status == 0, let data = FileManager.default.contents(atPath: json),
             let summary = try JSONSerialization.jsonObject(with: data) as? [String: Any],
             let results = summary["worker_results"] as? [[String: Any]]
         else {
-            throw ClusterTestError("zps run (server-3 joining after \(delay)) exited with \(String(describing: status)):\n\(log.suffix(3000))\nthe joiner said:\n\(joiner.errors.suffix(2000))")
+            throw ClusterTestError("zps run (\(label)) exited with \(String(describing: status)):\n\(log.suffix(3000))\(more())")
         }
         return (results, log)
     }
