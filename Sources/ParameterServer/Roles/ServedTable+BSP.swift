@@ -96,18 +96,25 @@ extension ServedTable {
     /// of the workers' ranks so that every run, and a primary that takes over after a failure, adds
     /// the same floats in the same order; records the pushes in the clock and the iteration in the store.
     func applyAggregate(segment: KeyRange, iteration: Int64) -> AppliedAggregate? {
-        guard let store = stores.first(where: { $0.range == segment }) else { return nil }
+        guard let index = stores.firstIndex(where: { $0.range == segment }) else { return nil }
+        let store = stores[index]
         let pushes = (contributions[segment]?.removeValue(forKey: iteration) ?? []).sorted { ($0.rank, $0.worker) < ($1.rank, $1.worker) }
         if contributions[segment]?.isEmpty == true { contributions[segment] = nil }
         var sum = IterationSum(valueLength: spec.valueLength)
+        var clock: [ClockRecord] = []
         for push in pushes where !push.keys.isEmpty {
-            push.message.keys!.withUnsafeBytes { keys in
+            let span = push.message.keys!.withUnsafeBytes { keys in
                 push.message.values!.withUnsafeBytes { values in
                     sum.add(
                         keys: keys.baseAddress! + 8 * push.keys.lowerBound, count: push.keys.count,
                         values: values.baseAddress! + 4 * spec.valueLength * push.keys.lowerBound)
                 }
+                return KeyRange(
+                    keys.loadUnaligned(fromByteOffset: 8 * push.keys.lowerBound, as: UInt64.self),
+                    keys.loadUnaligned(fromByteOffset: 8 * (push.keys.upperBound - 1), as: UInt64.self) + 1)
             }
+            recordApplied(sender: push.worker, timestamp: push.timestamp, spans: [(index, span)])
+            if let record = clockRecord(of: push.message.header, span: span) { clock.append(record) }
         }
         sum.keys.withUnsafeBytes { keys in
             sum.values.withUnsafeBytes { values in
@@ -116,17 +123,6 @@ extension ServedTable {
             }
         }
         store.appliedIteration = iteration
-        let index = stores.firstIndex { $0 === store }!
-        var clock: [ClockRecord] = []
-        for push in pushes where !push.keys.isEmpty {
-            let span = push.message.keys!.withUnsafeBytes { raw in
-                KeyRange(
-                    raw.loadUnaligned(fromByteOffset: 8 * push.keys.lowerBound, as: UInt64.self),
-                    raw.loadUnaligned(fromByteOffset: 8 * (push.keys.upperBound - 1), as: UInt64.self) + 1)
-            }
-            recordApplied(sender: push.worker, timestamp: push.timestamp, spans: [(index, span)])
-            if let record = clockRecord(of: push.message.header, span: span) { clock.append(record) }
-        }
         return AppliedAggregate(keys: sum.keys, origins: pushes.map(\.origin), clock: clock)
     }
 }
