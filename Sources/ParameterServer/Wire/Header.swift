@@ -25,6 +25,11 @@ public struct MessageFlags: OptionSet, Hashable, Sendable {
 
 /// The header frame of every message: one msgpack map. Field names on the wire are given with each
 /// property; optional fields are omitted when `nil`. See docs/PROTOCOL.md.
+///
+/// The fields every data message uses are stored inline; those only membership, errors, range
+/// functions, replication and bsp tables set live together in one shared, immutable box
+/// (``RareFields``), so that copying a header on the request path retains one reference at most
+/// instead of one per string and array.
 public struct Header: Hashable, Sendable {
     /// `v`: protocol version.
     public var version: UInt16
@@ -46,38 +51,103 @@ public struct Header: Hashable, Sendable {
     public var keyCount: UInt32
     /// `vl`: floats per key for fixed-length values.
     public var valueLength: UInt32
-    /// `u`: the updater a push applies (default: the table's).
-    public var updater: String?
     /// `role`: the role of a registering node.
     public var role: NodeRole?
     /// `rank`: the rank of a registering node among its role.
     public var rank: UInt32?
-    /// `ep`: the endpoint others reach a registering node's ROUTER at (`tcp://HOST:PORT`).
-    public var endpoint: String?
-    /// `nt`: the node table (kind ``MessageKind/nodeTable``).
-    public var nodeTable: NodeTable?
-    /// `name`: a barrier's name, or a worker's summary line with ``MessageKind/workerDone``.
-    public var name: String?
     /// `ec`: the error code of an ``MessageKind/error`` reply, or a non-zero status with `workerDone`.
     public var errorCode: ErrorCode?
-    /// `em`: the human-readable error message.
-    public var errorMessage: String?
-    /// `clk`: the vector clock of what a pull read (one timestamp per node, indexed by node id),
-    /// sent in a ``MessageKind/pullReply`` when the pull set ``MessageFlags/wantClock``.
-    public var clock: [Int64]?
     /// `kh`: the hash naming a cached key list (key caching; see ``MessageFlags/keysCached`` and
     /// ``MessageFlags/cacheKeys``). In a reply, the hash the responder has just cached.
     public var keyCacheHash: UInt64?
-    /// `cz`: one entry per payload frame in wire order: the frame's size before Snappy compression,
-    /// or 0 for a frame sent as it is. Absent when no frame is compressed.
-    public var compressedSizes: [UInt32]?
     /// `fa`: the payload encodings the sender accepts in the reply to this request.
     public var acceptedEncodings: PayloadEncodings?
-    /// `a`: the arguments of a ``MessageKind/rangeFunction`` call.
-    public var arguments: [Double]?
     /// `it`: the iteration a push or pull of a `bsp` table belongs to (docs/CONSISTENCY.md); replies
     /// echo it. Absent on tables under other models.
     public var iteration: Int64?
+    /// `tv`: the node table version the sender routed a data request by. A server that owns none of
+    /// the request's keys under its newer table answers ``ErrorCode/staleTable`` with its version.
+    public var tableVersion: UInt64?
+    /// The fields below, when any is set (`nil` when all are absent, so that equal headers have
+    /// equal storage).
+    private var rare: RareFieldsBox?
+
+    /// The fields that hold strings or arrays, which most data messages leave absent.
+    struct RareFields: Hashable, Sendable {
+        var updater: String?
+        var endpoint: String?
+        var nodeTable: NodeTable?
+        var name: String?
+        var errorMessage: String?
+        var clock: [Int64]?
+        var compressedSizes: [UInt32]?
+        var arguments: [Double]?
+        var origins: [RequestOrigin] = []
+        var clockRecords: [ClockRecord] = []
+        var segments: [KeyRange] = []
+
+        var isEmpty: Bool {
+            updater == nil && endpoint == nil && nodeTable == nil && name == nil && errorMessage == nil && clock == nil
+                && compressedSizes == nil && arguments == nil && origins.isEmpty && clockRecords.isEmpty && segments.isEmpty
+        }
+    }
+
+    /// Shared by every copy of a header; a change makes a new box.
+    final class RareFieldsBox: Hashable, Sendable {
+        let fields: RareFields
+        init(_ fields: RareFields) { self.fields = fields }
+        static func == (lhs: RareFieldsBox, rhs: RareFieldsBox) -> Bool { lhs === rhs || lhs.fields == rhs.fields }
+        func hash(into hasher: inout Hasher) { hasher.combine(fields) }
+    }
+
+    /// All the rarely set fields at once.
+    var rareFields: RareFields {
+        get { rare?.fields ?? RareFields() }
+        set { rare = newValue.isEmpty ? nil : RareFieldsBox(newValue) }
+    }
+
+    /// `u`: the updater a push applies (default: the table's).
+    public var updater: String? {
+        get { rare?.fields.updater }
+        set { if newValue != nil || rare != nil { rareFields.updater = newValue } }
+    }
+    /// `ep`: the endpoint others reach a registering node's ROUTER at (`tcp://HOST:PORT`).
+    public var endpoint: String? {
+        get { rare?.fields.endpoint }
+        set { if newValue != nil || rare != nil { rareFields.endpoint = newValue } }
+    }
+    /// `nt`: the node table (kind ``MessageKind/nodeTable``).
+    public var nodeTable: NodeTable? {
+        get { rare?.fields.nodeTable }
+        set { if newValue != nil || rare != nil { rareFields.nodeTable = newValue } }
+    }
+    /// `name`: a barrier's name, or a worker's summary line with ``MessageKind/workerDone``.
+    public var name: String? {
+        get { rare?.fields.name }
+        set { if newValue != nil || rare != nil { rareFields.name = newValue } }
+    }
+    /// `em`: the human-readable error message.
+    public var errorMessage: String? {
+        get { rare?.fields.errorMessage }
+        set { if newValue != nil || rare != nil { rareFields.errorMessage = newValue } }
+    }
+    /// `clk`: the vector clock of what a pull read (one timestamp per node, indexed by node id),
+    /// sent in a ``MessageKind/pullReply`` when the pull set ``MessageFlags/wantClock``.
+    public var clock: [Int64]? {
+        get { rare?.fields.clock }
+        set { if newValue != nil || rare != nil { rareFields.clock = newValue } }
+    }
+    /// `cz`: one entry per payload frame in wire order: the frame's size before Snappy compression,
+    /// or 0 for a frame sent as it is. Absent when no frame is compressed.
+    public var compressedSizes: [UInt32]? {
+        get { rare?.fields.compressedSizes }
+        set { if newValue != nil || rare != nil { rareFields.compressedSizes = newValue } }
+    }
+    /// `a`: the arguments of a ``MessageKind/rangeFunction`` call.
+    public var arguments: [Double]? {
+        get { rare?.fields.arguments }
+        set { if newValue != nil || rare != nil { rareFields.arguments = newValue } }
+    }
     /// `org`: the identity a request had when it was first sent, as `[server, sender, id]`: on a
     /// ``MessageKind/replicate``, the push whose result it carries (the primary it was sent to, the
     /// worker, the worker's request id); on a push a worker sends again to a range's new primary after
@@ -89,20 +159,26 @@ public struct Header: Hashable, Sendable {
     }
     /// `org` with several identities, `[server, sender, id, server, sender, id, …]`: a
     /// ``MessageKind/replicate`` of results that several pushes made (empty when absent).
-    public var origins: [RequestOrigin] = []
+    public var origins: [RequestOrigin] {
+        get { rare?.fields.origins ?? [] }
+        set { if !newValue.isEmpty || rare != nil { rareFields.origins = newValue } }
+    }
     /// `vc`: on a ``MessageKind/replicate``, vector clock entries as `[node, lower, upper,
     /// timestamp, …]` in fours (``ClockRecord``): what the pushes of a batch recorded, or a copied
     /// range's clock, so that a replica's clock follows its primary's and a promoted range answers
     /// `clk` as its primary did (empty when absent).
-    public var clockRecords: [ClockRecord] = []
+    public var clockRecords: [ClockRecord] {
+        get { rare?.fields.clockRecords ?? [] }
+        set { if !newValue.isEmpty || rare != nil { rareFields.clockRecords = newValue } }
+    }
     /// `sg`: on a push of a `bsp` table, the key ranges whose iteration it counts toward, as
     /// `[lower, upper, lower, upper, …]`, ascending and disjoint: the segments its sender's node
     /// table gave the server, whether or not the push has keys in them (docs/CONSISTENCY.md). Empty
     /// when absent: the push counts toward every segment the server heads.
-    public var segments: [KeyRange] = []
-    /// `tv`: the node table version the sender routed a data request by. A server that owns none of
-    /// the request's keys under its newer table answers ``ErrorCode/staleTable`` with its version.
-    public var tableVersion: UInt64?
+    public var segments: [KeyRange] {
+        get { rare?.fields.segments ?? [] }
+        set { if !newValue.isEmpty || rare != nil { rareFields.segments = newValue } }
+    }
 
     /// Creates a header with the current protocol version.
     public init(
@@ -135,15 +211,13 @@ public struct Header: Hashable, Sendable {
         self.flags = flags
         self.keyCount = keyCount
         self.valueLength = valueLength
-        self.updater = updater
         self.role = role
         self.rank = rank
-        self.endpoint = endpoint
-        self.nodeTable = nodeTable
-        self.name = name
         self.errorCode = errorCode
-        self.errorMessage = errorMessage
-        self.clock = clock
+        if updater != nil || endpoint != nil || nodeTable != nil || name != nil || errorMessage != nil || clock != nil {
+            rareFields = RareFields(
+                updater: updater, endpoint: endpoint, nodeTable: nodeTable, name: name, errorMessage: errorMessage, clock: clock)
+        }
     }
 
     /// An error reply to this header's request, from `sender`.

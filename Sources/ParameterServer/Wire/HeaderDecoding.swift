@@ -203,17 +203,16 @@ struct HeaderReader {
         var header = Header(
             kind: kind, sender: NodeID(sender), requestID: requestID, table: table, timestamp: timestamp,
             keyRange: keyRange, flags: messageFlags, keyCount: keyCount, valueLength: valueLength,
-            updater: updater, role: role, rank: rank, endpoint: endpoint, nodeTable: nodeTable, name: name,
-            errorCode: errorCode, errorMessage: errorMessage, clock: clock)
+            role: role, rank: rank, errorCode: errorCode)
         header.keyCacheHash = keyCacheHash
-        header.compressedSizes = compressedSizes
         header.acceptedEncodings = acceptedEncodings
-        header.arguments = arguments
         header.iteration = iteration
-        header.origins = origins
-        header.clockRecords = clockRecords
         header.tableVersion = tableVersion
-        header.segments = segments
+        // The rarely set fields in one box, made once.
+        header.rareFields = Header.RareFields(
+            updater: updater, endpoint: endpoint, nodeTable: nodeTable, name: name, errorMessage: errorMessage,
+            clock: clock, compressedSizes: compressedSizes, arguments: arguments, origins: origins,
+            clockRecords: clockRecords, segments: segments)
         return header
     }
 
