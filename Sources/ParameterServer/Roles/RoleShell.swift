@@ -9,6 +9,8 @@ public final class RoleShell<Machine: RoleMachine>: TransportHandler {
     public let machine: Machine
     /// One buffer for every event's directives, so that a message costs no allocation here.
     private var directives: [NodeDirective] = []
+    /// The directives being carried out (swapped with ``directives``, so that both keep their room).
+    private var carrying: [NodeDirective] = []
 
     /// Creates the shell of `machine`.
     public init(_ machine: Machine) {
@@ -62,26 +64,26 @@ public final class RoleShell<Machine: RoleMachine>: TransportHandler {
     }
 
     /// Carries out the buffered directives in order; what the machine answers to a failed send is
-    /// appended and carried out after them.
+    /// appended and carried out after them. Each directive is moved out of the buffer, not copied:
+    /// its header, frames and peer are not retained again on the way to the socket.
     private func carryOut(io: any TransportIO) {
-        guard !directives.isEmpty else { return }
-        var index = 0
-        while index < directives.count {
-            let directive = directives[index]
-            index += 1
-            do {
-                switch directive {
-                case .send(let header, let payload, let peer, _):
-                    try io.send(header, payload: payload, to: peer)
-                case .sendFrames(let frames, let peer, _):
-                    try io.send(frames, to: peer)
-                case .stop:
-                    io.stop()
+        while !directives.isEmpty {
+            swap(&carrying, &directives)
+            carrying.reverse()
+            while let directive = carrying.popLast() {
+                do {
+                    switch directive {
+                    case .send(let header, let payload, let peer, _):
+                        try io.send(header, payload: payload, to: peer)
+                    case .sendFrames(let frames, let peer, _):
+                        try io.send(frames, to: peer)
+                    case .stop:
+                        io.stop()
+                    }
+                } catch {
+                    machine.handle(.sendFailed(directive, error: error), context: Self.context(io), into: &directives)
                 }
-            } catch {
-                machine.handle(.sendFailed(directive, error: error), context: Self.context(io), into: &directives)
             }
         }
-        directives.removeAll(keepingCapacity: true)
     }
 }

@@ -184,22 +184,23 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
         var work: [Work] = []
         var jobs: [UnownedJob] = []
         do {
+            // The clock is read once per turn of the loop, and once more after the work for the tick.
+            var now = io.now
             while !io.stopRequested {
                 let pending = shared.withLock { !$0.queue.isEmpty || !$0.jobs.isEmpty }
                 if pending && iterationsSincePoll < pollEvery {
                     iterationsSincePoll += 1
-                } else if !pending, !mainSocketMissing, io.now < everythingDue,
-                    let socket = waitableSocket(of: handler, at: io.now, foreignWorkSeenAt: foreignWorkSeenAt)
+                } else if !pending, !mainSocketMissing, now < everythingDue,
+                    let socket = waitableSocket(of: handler, at: now, foreignWorkSeenAt: foreignWorkSeenAt)
                 {
                     mainSocketMissing = try !io.receive(
-                        waitingOn: socket, timeout: min(nextTick, everythingDue) - io.now,
+                        waitingOn: socket, timeout: min(nextTick, everythingDue) - now,
                         interrupted: { foreignWork.load(ordering: .relaxed) },
                         drained: { handler.drained(io: io) }
                     ) { frames, peer in handler.received(frames, from: peer, io: io) }
                 } else {
                     iterationsSincePoll = 0
                     // Without blocking when the next wait is on the main socket alone.
-                    let now = io.now
                     let waitsOnMainSocketNext =
                         !mainSocketMissing && waitableSocket(of: handler, at: now, foreignWorkSeenAt: foreignWorkSeenAt) != nil
                     let timeout = pending || waitsOnMainSocketNext ? .zero : max(.zero, nextTick - now)
@@ -222,7 +223,7 @@ public final class ZMQTransport<Handler: TransportHandler>: Sendable {
                 for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
                 work.removeAll(keepingCapacity: true)
                 jobs.removeAll(keepingCapacity: true)
-                let now = io.now
+                now = io.now
                 if now >= nextTick {
                     handler.tick(io: io)
                     nextTick = now + settings.tickInterval
