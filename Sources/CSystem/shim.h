@@ -63,4 +63,14 @@ static inline int zps_advise_huge_pages(void *start, size_t length) {
     return madvise((void *)first, end - first, MADV_HUGEPAGE);
 }
 #endif
+
+/* Asks for the cache line holding `address`, to be read soon (a hint: never faults). */
+static inline void zps_prefetch_for_reading(const void *address) {
+    __builtin_prefetch(address, 0, 3);
+}
+
+/* Asks for the cache line holding `address`, to be written soon (a hint: never faults). */
+static inline void zps_prefetch_for_writing(const void *address) {
+    __builtin_prefetch(address, 1, 3);
+}
 #endif

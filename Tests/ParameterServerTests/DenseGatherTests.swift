@@ -30,4 +30,31 @@ struct DenseGatherTests {
         }
         #expect(untouched == 0)
     }
+
+    @Test(
+        "counts below, at and past the prefetch distance: each key is added and read exactly once",
+        arguments: [0, 1, prefetchDistance - 1, prefetchDistance, prefetchDistance + 1, 3 * prefetchDistance + 5])
+    func countsAroundThePrefetchDistance(count: Int) throws {
+        let store = RangeStore(range: KeyRange(0, 1 << 16), valueLength: 1, updater: try UpdaterRegistry.builtIn.make("add"))
+        // Keys far apart, so that every slot is a line of its own, and the last slot of the range.
+        let keys: [UInt64] = (0..<count).map { UInt64($0) * 97 + ($0 == count - 1 ? UInt64((1 << 16) - 1) - UInt64($0) * 97 : 0) }
+        let first: [Float] = (0..<count).map { Float($0) + 0.25 }
+        let second: [Float] = (0..<count).map { Float(-3 * $0) }
+        for values in [first, second] {
+            keys.withUnsafeBytes { keyBytes in
+                values.withUnsafeBytes { valueBytes in
+                    guard let keyBase = keyBytes.baseAddress, let valueBase = valueBytes.baseAddress else { return }
+                    store.push(keys: keyBase, count: count, values: valueBase, updater: store.updater)
+                }
+            }
+        }
+        var read = [Float](repeating: .nan, count: count)
+        keys.withUnsafeBytes { keyBytes in
+            read.withUnsafeMutableBytes { output in
+                guard let keyBase = keyBytes.baseAddress, let outputBase = output.baseAddress else { return }
+                store.pull(keys: keyBase, count: count, into: outputBase)
+            }
+        }
+        #expect(read == zip(first, second).map { $0 + $1 })
+    }
 }

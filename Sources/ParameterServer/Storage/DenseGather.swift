@@ -1,3 +1,5 @@
+import CSystem
+
 /// The gather loop of a dense store with one float per key: a pull's hot path.
 ///
 /// The loop is memory-bound (each key is a cache miss in a large store), so its speed is how many
@@ -12,6 +14,15 @@ enum DenseGather {
         into output: UnsafeMutablePointer<Float>
     ) {
         var index = 0
+        // As in ``DenseAdd``: the slot `prefetchDistance` keys ahead is asked for early.
+        let prefetchEnd = count &- prefetchDistance
+        while index < prefetchEnd {
+            let ahead = keys.loadUnaligned(fromByteOffset: (index &+ prefetchDistance) &* 8, as: UInt64.self)
+            zps_prefetch_for_reading(values + Int(truncatingIfNeeded: ahead &- lowerBound))
+            let key = keys.loadUnaligned(fromByteOffset: index &* 8, as: UInt64.self)
+            output[index] = values[Int(truncatingIfNeeded: key &- lowerBound)]
+            index &+= 1
+        }
         while index < count {
             let key = keys.loadUnaligned(fromByteOffset: index &* 8, as: UInt64.self)
             output[index] = values[Int(truncatingIfNeeded: key &- lowerBound)]
