@@ -94,17 +94,12 @@ struct JoinClusterTests {
         for child in started.roles.values { #expect(!processExists(child), "process \(child) was left behind") }
     }
 
-    @Test("a joiner killed (kill -9) during its join: the join is dropped and the push/pull check is exact")
-    func joinerKilledDuringJoin() async throws {
-        let started = try await Self.start("join-killed", replication: 1, rounds: 40)
-        defer { started.run.kill() }
-        try await Task.sleep(for: .milliseconds(500))
-        let joiner = try Self.startJoiner(started)
-        defer { joiner.kill() }
-        // Stopped as soon as the manager's admission reaches `zps run`'s output, the joiner
-        // acknowledges nothing more; its catch-up may have ended by then (the relayed log lags),
-        // but the switch waits for the drain, so the kill falls before the join completes.
-        let admitted = "server-\(Self.joinerRank) joins as "
+    /// Stops `joiner` as soon as the manager's admission of it reaches `zps run`'s output, then
+    /// kills it (kill -9). Stopped there, the joiner acknowledges nothing more; its catch-up may have
+    /// ended by then (the relayed log lags), but the switch waits for the drain, so the kill falls
+    /// before the join completes.
+    static func killDuringJoin(_ joiner: NodeProcess, of started: Run) async throws {
+        let admitted = "server-\(joinerRank) joins as "
         let deadline = ContinuousClock.now + .seconds(30)
         while !started.run.errors.contains(admitted), ContinuousClock.now < deadline, joiner.process.isRunning {
             try await Task.sleep(for: .milliseconds(2))
@@ -114,12 +109,55 @@ struct JoinClusterTests {
         #expect(errorsAtStop.contains(admitted), "the manager did not admit the joiner:\n\(errorsAtStop.suffix(2000))\nthe joiner said:\n\(joiner.errors.suffix(2000))")
         try await Task.sleep(for: .milliseconds(200))
         kill(joiner.pid, SIGKILL)
+    }
+
+    static let dropped = "server-\(joinerRank) died while joining; the join is dropped"
+
+    @Test("a joiner killed (kill -9) during its join: the join is dropped and the push/pull check is exact")
+    func joinerKilledDuringJoin() async throws {
+        let started = try await Self.start("join-killed", replication: 1, rounds: 40)
+        defer { started.run.kill() }
+        try await Task.sleep(for: .milliseconds(500))
+        let joiner = try Self.startJoiner(started)
+        defer { joiner.kill() }
+        try await Self.killDuringJoin(joiner, of: started)
         let status = try await started.run.waitForExit(within: .seconds(120))
         let said = started.run.errors + started.run.output
         #expect(status == 0, "zps run said:\n\(said.suffix(3000))")
-        #expect(said.contains("server-\(Self.joinerRank) died while joining; the join is dropped"), "\(said.suffix(2000))")
+        #expect(said.contains(Self.dropped), "\(said.suffix(2000))")
         #expect(!started.run.output.contains("joined in "), "\(started.run.output.suffix(2000))")
         #expect(said.components(separatedBy: "all exact").count - 1 == 2, "\(said.suffix(2000))")
+        for child in started.roles.values { #expect(!processExists(child), "process \(child) was left behind") }
+    }
+
+    @Test("after a joiner killed during its join, a new server of the same rank joins: its join completes and the push/pull check is exact")
+    func joinAgainAfterAbandonedJoin() async throws {
+        let started = try await Self.start("join-again", replication: 1, rounds: 60)
+        defer { started.run.kill() }
+        try await Task.sleep(for: .milliseconds(500))
+        let first = try Self.startJoiner(started)
+        defer { first.kill() }
+        try await Self.killDuringJoin(first, of: started)
+        // The manager drops the join once the joiner's heartbeats stop; the next one starts then.
+        let deadline = ContinuousClock.now + Self.deadlines.heartbeatTimeout + .seconds(20)
+        while !started.run.errors.contains(Self.dropped), ContinuousClock.now < deadline, started.run.process.isRunning {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(started.run.errors.contains(Self.dropped), "\(started.run.errors.suffix(2000))")
+        #expect(started.run.process.isRunning, "the job ended before the second join: give it more rounds")
+        let second = try Self.startJoiner(started)
+        defer { second.kill() }
+        let status = try await started.run.waitForExit(within: .seconds(180))
+        let said = started.run.errors + started.run.output
+        #expect(status == 0, "zps run said:\n\(said.suffix(3000))\nthe second joiner said:\n\(second.errors.suffix(2000))")
+        #expect(said.components(separatedBy: "all exact").count - 1 == 2, "\(said.suffix(2000))")
+        // The second joiner heads the share a joiner takes of the ring: HashRing.add gives it
+        // ⌊N/(S+1)⌋ keys of the N of the key space, whatever its node id.
+        let joined = started.run.output.split(separator: "\n").filter { $0.contains("server-\(Self.joinerRank) (") && $0.contains(" joined in ") }
+        #expect(joined.count == 1, "\(started.run.output.suffix(2000))")
+        #expect(joined.first?.contains(", \(Self.keySpace / 4) keys; node table version ") == true, "\(joined)")
+        let secondStatus = try await second.waitForExit(within: Self.deadlines.shutdown + .seconds(5))
+        #expect(secondStatus == 0, "the second joiner said:\n\(second.errors.suffix(2000))")
         for child in started.roles.values { #expect(!processExists(child), "process \(child) was left behind") }
     }
 }
