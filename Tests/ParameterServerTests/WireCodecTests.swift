@@ -163,4 +163,28 @@ struct WireCodecTests {
             #expect(layout(kind, [.hasLengths, .rangeRequest]) == [nil, nil, nil])
         }
     }
+
+    @Test("a header whose strings and arrays were set and then cleared equals and hashes as one that never had them")
+    func clearedFieldsLeaveNoTrace() throws {
+        let plain = Header(kind: .push, sender: NodeID(3), requestID: 9, table: 1, keyCount: 2, valueLength: 1)
+        var touched = plain
+        touched.updater = "sgd"
+        touched.clock = [1, 2]
+        touched.segments = [KeyRange(0, 10)]
+        touched.origin = RequestOrigin(server: NodeID(1), sender: NodeID(3), requestID: 4)
+        #expect(touched != plain)
+        // A copy keeps what it had while the original changes.
+        var copy = touched
+        touched.updater = nil
+        touched.clock = nil
+        touched.segments = []
+        touched.origins = []
+        #expect(touched == plain)
+        #expect(touched.hashValue == plain.hashValue)
+        #expect(copy.updater == "sgd" && copy.clock == [1, 2] && copy.segments == [KeyRange(0, 10)] && copy.origins.count == 1)
+        copy.updater = "add"
+        #expect(copy.updater == "add" && copy.clock == [1, 2])
+        // Decoding an encoded header without them gives the same value.
+        #expect(try HeaderCodec.decode(HeaderCodec.encode(touched)) == plain)
+    }
 }

@@ -106,47 +106,57 @@ public struct Header: Hashable, Sendable {
         set { rare = newValue.isEmpty ? nil : RareFieldsBox(newValue) }
     }
 
+    /// Sets one rarely set field; setting an absent one on a header without any makes no box.
+    private mutating func setRare<Value>(_ field: WritableKeyPath<RareFields, Value?>, to value: Value?) {
+        if value != nil || rare != nil { rareFields[keyPath: field] = value }
+    }
+
+    /// Sets one rarely set list; an empty one on a header without any makes no box.
+    private mutating func setRare<Element>(_ field: WritableKeyPath<RareFields, [Element]>, to value: [Element]) {
+        if !value.isEmpty || rare != nil { rareFields[keyPath: field] = value }
+    }
+
     /// `u`: the updater a push applies (default: the table's).
     public var updater: String? {
         get { rare?.fields.updater }
-        set { if newValue != nil || rare != nil { rareFields.updater = newValue } }
+        set { setRare(\.updater, to: newValue) }
     }
     /// `ep`: the endpoint others reach a registering node's ROUTER at (`tcp://HOST:PORT`).
     public var endpoint: String? {
         get { rare?.fields.endpoint }
-        set { if newValue != nil || rare != nil { rareFields.endpoint = newValue } }
+        set { setRare(\.endpoint, to: newValue) }
     }
     /// `nt`: the node table (kind ``MessageKind/nodeTable``).
     public var nodeTable: NodeTable? {
         get { rare?.fields.nodeTable }
-        set { if newValue != nil || rare != nil { rareFields.nodeTable = newValue } }
+        set { setRare(\.nodeTable, to: newValue) }
     }
     /// `name`: a barrier's name, or a worker's summary line with ``MessageKind/workerDone``.
     public var name: String? {
         get { rare?.fields.name }
-        set { if newValue != nil || rare != nil { rareFields.name = newValue } }
+        set { setRare(\.name, to: newValue) }
     }
     /// `em`: the human-readable error message.
     public var errorMessage: String? {
         get { rare?.fields.errorMessage }
-        set { if newValue != nil || rare != nil { rareFields.errorMessage = newValue } }
+        set { setRare(\.errorMessage, to: newValue) }
     }
     /// `clk`: the vector clock of what a pull read (one timestamp per node, indexed by node id),
     /// sent in a ``MessageKind/pullReply`` when the pull set ``MessageFlags/wantClock``.
     public var clock: [Int64]? {
         get { rare?.fields.clock }
-        set { if newValue != nil || rare != nil { rareFields.clock = newValue } }
+        set { setRare(\.clock, to: newValue) }
     }
     /// `cz`: one entry per payload frame in wire order: the frame's size before Snappy compression,
     /// or 0 for a frame sent as it is. Absent when no frame is compressed.
     public var compressedSizes: [UInt32]? {
         get { rare?.fields.compressedSizes }
-        set { if newValue != nil || rare != nil { rareFields.compressedSizes = newValue } }
+        set { setRare(\.compressedSizes, to: newValue) }
     }
     /// `a`: the arguments of a ``MessageKind/rangeFunction`` call.
     public var arguments: [Double]? {
         get { rare?.fields.arguments }
-        set { if newValue != nil || rare != nil { rareFields.arguments = newValue } }
+        set { setRare(\.arguments, to: newValue) }
     }
     /// `org`: the identity a request had when it was first sent, as `[server, sender, id]`: on a
     /// ``MessageKind/replicate``, the push whose result it carries (the primary it was sent to, the
@@ -161,7 +171,7 @@ public struct Header: Hashable, Sendable {
     /// ``MessageKind/replicate`` of results that several pushes made (empty when absent).
     public var origins: [RequestOrigin] {
         get { rare?.fields.origins ?? [] }
-        set { if !newValue.isEmpty || rare != nil { rareFields.origins = newValue } }
+        set { setRare(\.origins, to: newValue) }
     }
     /// `vc`: on a ``MessageKind/replicate``, vector clock entries as `[node, lower, upper,
     /// timestamp, …]` in fours (``ClockRecord``): what the pushes of a batch recorded, or a copied
@@ -169,7 +179,7 @@ public struct Header: Hashable, Sendable {
     /// `clk` as its primary did (empty when absent).
     public var clockRecords: [ClockRecord] {
         get { rare?.fields.clockRecords ?? [] }
-        set { if !newValue.isEmpty || rare != nil { rareFields.clockRecords = newValue } }
+        set { setRare(\.clockRecords, to: newValue) }
     }
     /// `sg`: on a push of a `bsp` table, the key ranges whose iteration it counts toward, as
     /// `[lower, upper, lower, upper, …]`, ascending and disjoint: the segments its sender's node
@@ -177,7 +187,7 @@ public struct Header: Hashable, Sendable {
     /// when absent: the push counts toward every segment the server heads.
     public var segments: [KeyRange] {
         get { rare?.fields.segments ?? [] }
-        set { if !newValue.isEmpty || rare != nil { rareFields.segments = newValue } }
+        set { setRare(\.segments, to: newValue) }
     }
 
     /// Creates a header with the current protocol version.
