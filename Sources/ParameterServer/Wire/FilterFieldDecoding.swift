@@ -48,7 +48,7 @@ extension HeaderReader {
     }
 
     /// The filter flags must fit the kind: key caching on keyed requests, half floats on values.
-    func checkFilterFlags(_ flags: MessageFlags, kind: MessageKind) throws(WireError) {
+    static func checkFilterFlags(_ flags: MessageFlags, kind: MessageKind) throws(WireError) {
         let keyFlags = flags.intersection([.keysCached, .cacheKeys])
         if !keyFlags.isEmpty {
             guard keyFlags != [.keysCached, .cacheKeys] else {

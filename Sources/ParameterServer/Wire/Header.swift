@@ -31,47 +31,118 @@ public struct MessageFlags: OptionSet, Hashable, Sendable {
 /// (``RareFields``), so that copying a header on the request path retains one reference at most
 /// instead of one per string and array.
 public struct Header: Hashable, Sendable {
-    /// `v`: protocol version.
-    public var version: UInt16
-    /// `k`: what the message is.
-    public var kind: MessageKind
-    /// `s`: the sender's node id (``NodeID/unassigned`` before registration).
-    public var sender: NodeID
+    // Stored properties run from the widest to the narrowest, so that no padding falls between them.
+
     /// `id`: the request id, unique per sender; a reply echoes the id of its request.
     public var requestID: UInt64
-    /// `t`: the table the request addresses (data messages).
-    public var table: UInt32
     /// `ts`: the task timestamp assigned by the sender (data messages), or 0.
     public var timestamp: Int64
-    /// `r`: the key range the request covers, as `[lower, upper]`.
-    public var keyRange: KeyRange?
+    // The optional scalar fields are stored as plain values with one presence bit each (0 when
+    // absent, so that equal headers have equal storage): a header stays small enough that copying
+    // it along the request path is a few register moves rather than a call to `memmove`.
+    private var storedKeyRange = KeyRange(0, 0)
+    private var storedKeyCacheHash: UInt64 = 0
+    private var storedIteration: Int64 = 0
+    private var storedTableVersion: UInt64 = 0
+    /// The rarely set fields (``RareFields``), when any is set (`nil` when all are absent, so that
+    /// equal headers have equal storage).
+    private var rare: RareFieldsBox?
+    /// `s`: the sender's node id (``NodeID/unassigned`` before registration).
+    public var sender: NodeID
+    /// `t`: the table the request addresses (data messages).
+    public var table: UInt32
     /// `f`: flag bits.
     public var flags: MessageFlags
     /// `n`: the number of keys in the keys frame (or of values in a pull reply, divided by `vl`).
     public var keyCount: UInt32
     /// `vl`: floats per key for fixed-length values.
     public var valueLength: UInt32
+    private var storedRank: UInt32 = 0
+    private var storedAcceptedEncodings: UInt32 = 0
+    /// `v`: protocol version.
+    public var version: UInt16
+    private var storedErrorCode: UInt16 = 0
+    /// `k`: what the message is.
+    public var kind: MessageKind
+    private var present: PresentFields = []
+    private var storedRole: UInt8 = 0
+
+    /// Which of the optional scalar fields are set.
+    private struct PresentFields: OptionSet, Hashable, Sendable {
+        var rawValue: UInt8
+        static let keyRange = PresentFields(rawValue: 1 << 0)
+        static let role = PresentFields(rawValue: 1 << 1)
+        static let rank = PresentFields(rawValue: 1 << 2)
+        static let errorCode = PresentFields(rawValue: 1 << 3)
+        static let keyCacheHash = PresentFields(rawValue: 1 << 4)
+        static let acceptedEncodings = PresentFields(rawValue: 1 << 5)
+        static let iteration = PresentFields(rawValue: 1 << 6)
+        static let tableVersion = PresentFields(rawValue: 1 << 7)
+    }
+
+    /// The value of an optional scalar field: `stored` when `field` is present.
+    @inline(__always)
+    private func scalar<Value>(_ field: PresentFields, _ stored: Value) -> Value? {
+        present.contains(field) ? stored : nil
+    }
+
+    /// Sets or clears an optional scalar field, storing `absent` when it is cleared.
+    @inline(__always)
+    private static func assign<Value>(
+        _ value: Value?, absent: Value, to stored: inout Value, _ field: PresentFields, in present: inout PresentFields
+    ) {
+        if let value {
+            present.insert(field)
+            stored = value
+        } else {
+            present.remove(field)
+            stored = absent
+        }
+    }
+
+    /// `r`: the key range the request covers, as `[lower, upper]`.
+    public var keyRange: KeyRange? {
+        get { scalar(.keyRange, storedKeyRange) }
+        set { Self.assign(newValue, absent: KeyRange(0, 0), to: &storedKeyRange, .keyRange, in: &present) }
+    }
     /// `role`: the role of a registering node.
-    public var role: NodeRole?
+    public var role: NodeRole? {
+        get { present.contains(.role) ? NodeRole(rawValue: storedRole) : nil }
+        set { Self.assign(newValue?.rawValue, absent: 0, to: &storedRole, .role, in: &present) }
+    }
     /// `rank`: the rank of a registering node among its role.
-    public var rank: UInt32?
+    public var rank: UInt32? {
+        get { scalar(.rank, storedRank) }
+        set { Self.assign(newValue, absent: 0, to: &storedRank, .rank, in: &present) }
+    }
     /// `ec`: the error code of an ``MessageKind/error`` reply, or a non-zero status with `workerDone`.
-    public var errorCode: ErrorCode?
+    public var errorCode: ErrorCode? {
+        get { present.contains(.errorCode) ? ErrorCode(rawValue: storedErrorCode) : nil }
+        set { Self.assign(newValue?.rawValue, absent: 0, to: &storedErrorCode, .errorCode, in: &present) }
+    }
     /// `kh`: the hash naming a cached key list (key caching; see ``MessageFlags/keysCached`` and
     /// ``MessageFlags/cacheKeys``). In a reply, the hash the responder has just cached.
-    public var keyCacheHash: UInt64?
+    public var keyCacheHash: UInt64? {
+        get { scalar(.keyCacheHash, storedKeyCacheHash) }
+        set { Self.assign(newValue, absent: 0, to: &storedKeyCacheHash, .keyCacheHash, in: &present) }
+    }
     /// `fa`: the payload encodings the sender accepts in the reply to this request.
-    public var acceptedEncodings: PayloadEncodings?
+    public var acceptedEncodings: PayloadEncodings? {
+        get { present.contains(.acceptedEncodings) ? PayloadEncodings(rawValue: storedAcceptedEncodings) : nil }
+        set { Self.assign(newValue?.rawValue, absent: 0, to: &storedAcceptedEncodings, .acceptedEncodings, in: &present) }
+    }
     /// `it`: the iteration a push or pull of a `bsp` table belongs to (docs/CONSISTENCY.md); replies
     /// echo it. Absent on tables under other models.
-    public var iteration: Int64?
+    public var iteration: Int64? {
+        get { scalar(.iteration, storedIteration) }
+        set { Self.assign(newValue, absent: 0, to: &storedIteration, .iteration, in: &present) }
+    }
     /// `tv`: the node table version the sender routed a data request by. A server that owns none of
     /// the request's keys under its newer table answers ``ErrorCode/staleTable`` with its version.
-    public var tableVersion: UInt64?
-    /// The fields below, when any is set (`nil` when all are absent, so that equal headers have
-    /// equal storage).
-    private var rare: RareFieldsBox?
-
+    public var tableVersion: UInt64? {
+        get { scalar(.tableVersion, storedTableVersion) }
+        set { Self.assign(newValue, absent: 0, to: &storedTableVersion, .tableVersion, in: &present) }
+    }
     /// The fields that hold strings or arrays, which most data messages leave absent.
     struct RareFields: Hashable, Sendable {
         var updater: String?
@@ -217,10 +288,10 @@ public struct Header: Hashable, Sendable {
         self.requestID = requestID
         self.table = table
         self.timestamp = timestamp
-        self.keyRange = keyRange
         self.flags = flags
         self.keyCount = keyCount
         self.valueLength = valueLength
+        self.keyRange = keyRange
         self.role = role
         self.rank = rank
         self.errorCode = errorCode

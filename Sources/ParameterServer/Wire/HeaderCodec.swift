@@ -60,46 +60,14 @@ public enum HeaderCodec {
     }
 }
 
-/// Where the packer writes: a caller-provided stack buffer first, a heap buffer once that is full.
-struct PackBuffer {
-    static let stackCapacity = 512
-
-    var base: UnsafeMutableRawPointer
-    var capacity: Int
-    var count = 0
-    var isOnHeap = false
-
-    init(base: UnsafeMutableRawPointer, capacity: Int) {
-        self.base = base
-        self.capacity = capacity
-    }
-
-    @inline(__always)
-    mutating func append(_ bytes: UnsafePointer<CChar>, _ length: Int) {
-        if count + length > capacity { grow(toHold: count + length) }
-        (base + count).copyMemory(from: bytes, byteCount: length)
-        count += length
-    }
-
-    private mutating func grow(toHold needed: Int) {
-        let newCapacity = max(capacity * 2, needed)
-        let newBase = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
-        newBase.copyMemory(from: base, byteCount: count)
-        releaseHeap()
-        base = newBase
-        capacity = newCapacity
-        isOnHeap = true
-    }
-
-    mutating func releaseHeap() {
-        if isOnHeap { base.deallocate() }
-        isOnHeap = false
-    }
-}
-
-/// Writes the fields of a header through a msgpack-c packer, in the order docs/PROTOCOL.md lists them.
+/// Writes the fields of a header, in the order docs/PROTOCOL.md lists them: the map, its keys and its
+/// integers straight into the ``PackBuffer`` the packer writes to, the rest through the msgpack-c
+/// packer (whose callback appends to the same buffer, so the two kinds of writes stay in order).
 struct HeaderPacker {
     let packer: UnsafeMutablePointer<msgpack_packer>
+
+    /// The buffer behind the packer.
+    private var buffer: UnsafeMutablePointer<PackBuffer> { packer.pointee.data.assumingMemoryBound(to: PackBuffer.self) }
 
     func pack(_ header: Header) {
         let required = HeaderCodec.requiredFields(kind: header.kind, flags: header.flags)
@@ -136,7 +104,7 @@ struct HeaderPacker {
         count(header.tableVersion != nil)
         count(!header.clockRecords.isEmpty)
         count(!header.segments.isEmpty)
-        msgpack_pack_map(packer, entries)
+        buffer.pointee.appendMapHeader(entries)
 
         unsigned(.version, UInt64(header.version))
         unsigned(.kind, UInt64(header.kind.rawValue))
@@ -145,7 +113,7 @@ struct HeaderPacker {
         if writeTable { unsigned(.table, UInt64(header.table)) }
         if writeTimestamp {
             key(.timestamp)
-            msgpack_pack_int64(packer, header.timestamp)
+            buffer.pointee.appendSigned(header.timestamp)
         }
         if let range = header.keyRange {
             key(.keyRange)
@@ -184,7 +152,7 @@ struct HeaderPacker {
         }
         if let iteration = header.iteration {
             key(.iteration)
-            msgpack_pack_int64(packer, iteration)
+            buffer.pointee.appendSigned(iteration)
         }
         if !header.origins.isEmpty {
             key(.origin)
@@ -219,12 +187,12 @@ struct HeaderPacker {
     private func key(_ field: HeaderField) { key(field.key) }
 
     private func key(_ text: StaticString) {
-        msgpack_pack_str_with_body(packer, text.utf8Start, text.utf8CodeUnitCount)
+        buffer.pointee.appendShortString(text)
     }
 
     private func unsigned(_ field: HeaderField, _ value: UInt64) {
         key(field)
-        msgpack_pack_uint64(packer, value)
+        buffer.pointee.appendUnsigned(value)
     }
 
     private func string(_ field: HeaderField, _ value: String) {

@@ -11,12 +11,24 @@ extension HeaderCodec {
 
     /// Decodes and validates one msgpack header map.
     ///
-    /// The bytes are checked for size and structure first (``WireLimits/maxHeaderBytes``, declared
-    /// container sizes, truncation, trailing bytes), then parsed by msgpack-c, then every field is
-    /// checked for type, range and presence.
+    /// The headers of data messages are read in one pass over the bytes (``HeaderScanner``); any
+    /// other header, and any the scanner does not accept, is checked for size and structure
+    /// (``WireLimits/maxHeaderBytes``, declared container sizes, truncation, trailing bytes), then
+    /// parsed by msgpack-c, then every field is checked for type, range and presence.
     public static func decode(_ bytes: UnsafeRawBufferPointer, limits: WireLimits = .default) throws(WireError)
         -> Header
     {
+        if bytes.count <= min(limits.maxHeaderBytes, WireLimits.headerBytesCeiling),
+            let header = HeaderScanner.header(bytes, limits: limits)
+        {
+            return header
+        }
+        return try decodeInFull(bytes, limits: limits)
+    }
+
+    /// Decodes a header with msgpack-c, as ``decode(_:limits:)`` does
+    /// when its scanner declines it.
+    static func decodeInFull(_ bytes: UnsafeRawBufferPointer, limits: WireLimits = .default) throws(WireError) -> Header {
         try parse(bytes, limits: limits) { object throws(WireError) in try HeaderReader(limits: limits).header(from: object) }
     }
 
@@ -91,34 +103,7 @@ struct HeaderReader {
                 .unsupportedVersion, field: "v", "version \(version) is not supported (this node speaks \(WireProtocol.version))")
         }
 
-        var seen: UInt32 = 0
-        var kind: MessageKind?
-        var sender: UInt32 = 0
-        var requestID: UInt64 = 0
-        var table: UInt32 = 0
-        var timestamp: Int64 = 0
-        var keyRange: KeyRange?
-        var flags: UInt32 = 0
-        var keyCount: UInt32 = 0
-        var valueLength: UInt32 = 0
-        var updater: String?
-        var role: NodeRole?
-        var rank: UInt32?
-        var endpoint: String?
-        var nodeTable: NodeTable?
-        var name: String?
-        var errorCode: ErrorCode?
-        var errorMessage: String?
-        var clock: [Int64]?
-        var keyCacheHash: UInt64?
-        var compressedSizes: [UInt32]?
-        var acceptedEncodings: PayloadEncodings?
-        var arguments: [Double]?
-        var iteration: Int64?
-        var origins: [RequestOrigin] = []
-        var segments: [KeyRange] = []
-        var clockRecords: [ClockRecord] = []
-        var tableVersion: UInt64?
+        var fields = DecodedHeaderFields()
 
         for (index, entry) in entries.enumerated() {
             guard entry.key.type == MSGPACK_OBJECT_STR else {
@@ -126,10 +111,10 @@ struct HeaderReader {
             }
             // Keys this build does not know belong to newer peers: skip them.
             guard let field = HeaderField.named(msgpackBytes(entry.key.via.str)) else { continue }
-            guard seen & field.bit == 0 else {
+            guard fields.seen & field.bit == 0 else {
                 throw WireError(.malformedHeader, field: field.name, "the key appears twice")
             }
-            seen |= field.bit
+            fields.seen |= field.bit
             let value = entry.val
             let fieldName = field.name
             switch field {
@@ -139,81 +124,49 @@ struct HeaderReader {
                 guard let known = MessageKind(rawValue: UInt8(raw)) else {
                     throw WireError(.unknownKind, field: fieldName, "message kind \(raw) is unknown")
                 }
-                kind = known
-            case .sender: sender = try nodeID(value, field: fieldName).rawValue
-            case .requestID: requestID = try unsigned(value, max: .max, field: fieldName)
-            case .table: table = UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName))
-            case .timestamp: timestamp = try signed(value, field: fieldName)
-            case .keyRange: keyRange = try self.keyRange(value, field: fieldName)
-            case .flags: flags = UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName))
+                fields.kind = known
+            case .sender: fields.sender = try nodeID(value, field: fieldName).rawValue
+            case .requestID: fields.requestID = try unsigned(value, max: .max, field: fieldName)
+            case .table: fields.table = UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName))
+            case .timestamp: fields.timestamp = try signed(value, field: fieldName)
+            case .keyRange: fields.keyRange = try self.keyRange(value, field: fieldName)
+            case .flags: fields.flags = UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName))
             case .keyCount:
                 let count = try unsigned(value, max: UInt64(UInt32.max), field: fieldName)
                 guard count <= UInt64(limits.maxKeysPerMessage) else {
                     throw WireError(.tooLarge, field: fieldName, "\(count) keys exceed the limit of \(limits.maxKeysPerMessage)")
                 }
-                keyCount = UInt32(count)
+                fields.keyCount = UInt32(count)
             case .valueLength:
                 let length = try unsigned(value, max: UInt64(UInt32.max), field: fieldName)
                 guard length <= UInt64(limits.maxValueLength) else {
                     throw WireError(.tooLarge, field: fieldName, "value length \(length) exceeds the limit of \(limits.maxValueLength)")
                 }
-                valueLength = UInt32(length)
-            case .updater: updater = try string(value, field: fieldName)
-            case .role: role = try self.role(value, field: fieldName)
-            case .rank: rank = UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName))
-            case .endpoint: endpoint = try string(value, field: fieldName)
-            case .nodeTable: nodeTable = try self.nodeTable(value)
-            case .name: name = try string(value, field: fieldName)
+                fields.valueLength = UInt32(length)
+            case .updater: fields.updater = try string(value, field: fieldName)
+            case .role: fields.role = try self.role(value, field: fieldName)
+            case .rank: fields.rank = UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName))
+            case .endpoint: fields.endpoint = try string(value, field: fieldName)
+            case .nodeTable: fields.nodeTable = try self.nodeTable(value)
+            case .name: fields.name = try string(value, field: fieldName)
             case .errorCode:
-                errorCode = ErrorCode(rawValue: UInt16(try unsigned(value, max: UInt64(UInt16.max), field: fieldName)))
-            case .errorMessage: errorMessage = try string(value, field: fieldName)
-            case .clock: clock = try self.clock(value)
-            case .keyCacheHash: keyCacheHash = try unsigned(value, max: .max, field: fieldName)
-            case .compressedSizes: compressedSizes = try self.compressedSizes(value)
+                fields.errorCode = ErrorCode(rawValue: UInt16(try unsigned(value, max: UInt64(UInt16.max), field: fieldName)))
+            case .errorMessage: fields.errorMessage = try string(value, field: fieldName)
+            case .clock: fields.clock = try self.clock(value)
+            case .keyCacheHash: fields.keyCacheHash = try unsigned(value, max: .max, field: fieldName)
+            case .compressedSizes: fields.compressedSizes = try self.compressedSizes(value)
             case .acceptedEncodings:
-                acceptedEncodings = PayloadEncodings(rawValue: UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName)))
-            case .arguments: arguments = try self.arguments(value)
-            case .iteration: iteration = try signed(value, field: fieldName)
-            case .origin: origins = try self.origins(value)
-            case .clockRecords: clockRecords = try self.clockRecords(value)
-            case .tableVersion: tableVersion = try unsigned(value, max: .max, field: fieldName)
-            case .segments: segments = try self.segments(value)
+                fields.acceptedEncodings = PayloadEncodings(rawValue: UInt32(try unsigned(value, max: UInt64(UInt32.max), field: fieldName)))
+            case .arguments: fields.arguments = try self.arguments(value)
+            case .iteration: fields.iteration = try signed(value, field: fieldName)
+            case .origin: fields.origins = try self.origins(value)
+            case .clockRecords: fields.clockRecords = try self.clockRecords(value)
+            case .tableVersion: fields.tableVersion = try unsigned(value, max: .max, field: fieldName)
+            case .segments: fields.segments = try self.segments(value)
             }
         }
 
-        guard let kind else { throw WireError(.missingField, field: "k", "the message kind is missing") }
-        let messageFlags = MessageFlags(rawValue: flags)
-        let missing = HeaderCodec.requiredFields(kind: kind, flags: messageFlags) & ~seen
-        if missing != 0, let field = HeaderField.allCases.first(where: { missing & $0.bit != 0 }) {
-            throw WireError(.missingField, field: field.name, "a \(kind) message requires it")
-        }
-
-        let layout = kind.payload
-        if messageFlags.contains(.hasLengths), layout != .keysAndValues, layout != .values {
-            throw WireError(.malformedHeader, field: "f", "hasLengths is set on a \(kind) message, which carries no values")
-        }
-        if messageFlags.contains(.rangeRequest), kind != .pull, kind != .pullReply {
-            throw WireError(.malformedHeader, field: "f", "rangeRequest is set on a \(kind) message")
-        }
-        if kind == .push || kind == .pullReply || kind == .replicate, !messageFlags.contains(.hasLengths), valueLength == 0 {
-            throw WireError(.malformedHeader, field: "vl", "a \(kind) message needs a positive value length")
-        }
-        try checkFilterFlags(messageFlags, kind: kind)
-
-        var header = Header(
-            kind: kind, sender: NodeID(sender), requestID: requestID, table: table, timestamp: timestamp,
-            keyRange: keyRange, flags: messageFlags, keyCount: keyCount, valueLength: valueLength,
-            role: role, rank: rank, errorCode: errorCode)
-        header.keyCacheHash = keyCacheHash
-        header.acceptedEncodings = acceptedEncodings
-        header.iteration = iteration
-        header.tableVersion = tableVersion
-        // The rarely set fields in one box, made once.
-        header.rareFields = Header.RareFields(
-            updater: updater, endpoint: endpoint, nodeTable: nodeTable, name: name, errorMessage: errorMessage,
-            clock: clock, compressedSizes: compressedSizes, arguments: arguments, origins: origins,
-            clockRecords: clockRecords, segments: segments)
-        return header
+        return try fields.header()
     }
 
     // MARK: - Scalars

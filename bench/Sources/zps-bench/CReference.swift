@@ -71,6 +71,19 @@ struct CReference: Sendable {
         }
     }
 
+    /// `msgpack_bench`: msgpack-c encoding and decoding a 10-field header (into a C struct).
+    func headerCodec() throws -> [Sample] {
+        try run("msgpack_bench", []).compactMap { line in
+            guard line.config == "header10" else { return nil }
+            switch line.metric {
+            case "encode_ops_per_s": return Sample(metric: "encode headers/s", value: line.value, unit: "ops/s")
+            case "decode_ops_per_s": return Sample(metric: "decode headers/s", value: line.value, unit: "ops/s")
+            case "encoded_bytes": return Sample(metric: "header bytes", value: line.value, unit: "B")
+            default: return nil
+            }
+        }
+    }
+
     /// `zmq_thr thr tcp BYTES zc`: one-way libzmq throughput of zero-copy single-frame messages.
     func zeroCopyThroughput(bytes: Int, count: Int) throws -> Double {
         let lines = try run("zmq_thr", ["thr", "tcp", "\(bytes)", "zc", "\(count)"])
@@ -91,6 +104,8 @@ struct CReference: Sendable {
     }
 
     private struct ResultLine {
+        /// What the program measured it on (`header10`, `dense`, …).
+        var config: String
         var metric: String
         var value: Double
     }
@@ -101,7 +116,7 @@ struct CReference: Sendable {
         let lines = output.split(separator: "\n").compactMap { line -> ResultLine? in
             let fields = line.split(separator: " ")
             guard fields.count >= 6, fields[0] == "RESULT", let value = Double(fields[4]) else { return nil }
-            return ResultLine(metric: String(fields[3]), value: value)
+            return ResultLine(config: String(fields[2]), metric: String(fields[3]), value: value)
         }
         guard !lines.isEmpty else { throw BenchError("\(program) \(arguments.joined(separator: " ")) printed no result: \(output)") }
         return lines

@@ -4,6 +4,7 @@ enum ScenarioCatalog {
         PushPullScenario(),
         LargeValueScenario(),
         ApplyLoopScenario(),
+        HeaderCodecScenario(),
         FilterScenario(),
         ConsistencyScenario(),
         ReaderScenario(),
