@@ -62,14 +62,10 @@ struct DecodedHeaderFields {
         header.iteration = iteration
         header.tableVersion = tableVersion
         // The rarely set fields in one box, made once (none when all are absent).
-        if updater != nil || endpoint != nil || nodeTable != nil || name != nil || errorMessage != nil || clock != nil
-            || compressedSizes != nil || arguments != nil || !origins.isEmpty || !clockRecords.isEmpty || !segments.isEmpty
-        {
-            header.rareFields = Header.RareFields(
-                updater: updater, endpoint: endpoint, nodeTable: nodeTable, name: name, errorMessage: errorMessage,
-                clock: clock, compressedSizes: compressedSizes, arguments: arguments, origins: origins,
-                clockRecords: clockRecords, segments: segments)
-        }
+        header.rareFields = Header.RareFields(
+            updater: updater, endpoint: endpoint, nodeTable: nodeTable, name: name, errorMessage: errorMessage,
+            clock: clock, compressedSizes: compressedSizes, arguments: arguments, origins: origins,
+            clockRecords: clockRecords, segments: segments)
         return header
     }
 }
