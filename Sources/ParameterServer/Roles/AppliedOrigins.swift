@@ -25,14 +25,17 @@ struct AppliedOrigins {
     /// Records that the result of `origin` on `range` of table `table` is held here.
     mutating func insert(_ origin: RequestOrigin, table: UInt32, range: KeyRange) {
         let pair = Pair(table: table, range: range, server: origin.server, sender: origin.sender)
-        var entry = seen.removeValue(forKey: pair) ?? ([], 0)
-        entry.ids.insert(origin.requestID)
-        entry.highest = max(entry.highest, origin.requestID)
-        if entry.ids.count > 2 * Int(Self.window) {
-            let floor = entry.highest - Self.window
+        // Modified in place: one lookup, and the set is not copied.
+        Self.insert(origin.requestID, into: &seen[pair, default: ([], 0)])
+    }
+
+    private static func insert(_ id: UInt64, into entry: inout (ids: Set<UInt64>, highest: UInt64)) {
+        entry.ids.insert(id)
+        entry.highest = max(entry.highest, id)
+        if entry.ids.count > 2 * Int(window) {
+            let floor = entry.highest - window
             entry.ids = entry.ids.filter { $0 > floor }
         }
-        seen[pair] = entry
     }
 
     /// Whether the result of `origin` on `range` of table `table` is held here.

@@ -44,6 +44,8 @@ enum ReplicateBundle {
         of results: [(range: KeyRange, message: Message)], successor: (KeyRange) -> NodeID?
     ) -> [(successor: NodeID, table: UInt32, results: [(range: KeyRange, message: Message)], keys: Int)] {
         var bundles: [(successor: NodeID, table: UInt32, results: [(range: KeyRange, message: Message)], keys: Int)] = []
+        // The header entries of each bundle so far (``headerEntries(of:)`` summed), beside it.
+        var bundleEntries: [Int] = []
         for (index, (range, message)) in results.enumerated() {
             guard let next = successor(range) else { continue }
             let whole = (index == 0 || results[index - 1].range != range)
@@ -52,15 +54,17 @@ enum ReplicateBundle {
             if whole, isBundleable(message), keys < keyLimit,
                 let open = bundles.lastIndex(where: { $0.successor == next && $0.table == message.header.table }),
                 bundles[open].keys + keys <= keyLimit, isBundleable(bundles[open].results[0].message),
-                bundles[open].results.reduce(headerEntries(of: message), { $0 + headerEntries(of: $1.message) }) <= headerEntryLimit,
+                bundleEntries[open] + headerEntries(of: message) <= headerEntryLimit,
                 bundles[open].results[0].message.header.valueLength == message.header.valueLength,
                 // A bundle names one iteration for all its ranges (`bsp` tables).
                 bundles[open].results[0].message.header.iteration == message.header.iteration
             {
                 bundles[open].results.append((range, message))
                 bundles[open].keys += keys
+                bundleEntries[open] += headerEntries(of: message)
             } else {
                 bundles.append((next, message.header.table, [(range, message)], whole ? keys : keyLimit))
+                bundleEntries.append(headerEntries(of: message))
             }
         }
         return bundles

@@ -23,18 +23,32 @@ struct ReplicationBatch {
         var range: KeyRange
     }
 
-    /// Per slot, the keys changed since the last ``take()`` (kept between batches: a range's
-    /// bitmap is reused), and the pushes that changed them.
-    private var changed: [Slot: ChangedKeys] = [:]
-    private var origins: [Slot: [RequestOrigin]] = [:]
-    private var clockRecords: [Slot: [ClockRecord]] = [:]
+    /// What one range holds: the keys changed since the last ``take()`` (kept between batches: a
+    /// range's bitmap is reused), and the pushes that changed them. One dictionary entry per
+    /// range, so that recording a push's keys of a range looks the range up once.
+    private struct Entry {
+        var changed: ChangedKeys
+        var origins: [RequestOrigin] = []
+        var clockRecords: [ClockRecord] = []
+        /// Recorded since the last ``take()``, even with no key and no push (a bsp segment's iteration).
+        var pending = false
+    }
+
+    private var entries: [Slot: Entry] = [:]
+    /// The slots recorded since the last ``take()``.
+    private var pendingSlots: [Slot] = []
     /// Keys recorded since the last ``take()``, counting a key once per push.
     private(set) var keyCount = 0
     /// The most pushes recorded since the last ``take()`` for one range: the identities its last
     /// replicate will name.
     private(set) var mostOriginsPerRange = 0
 
-    var isEmpty: Bool { origins.isEmpty }
+    var isEmpty: Bool { pendingSlots.isEmpty }
+
+    /// Runs `body` on the entry of `slot` in place, creating it when missing.
+    private mutating func record(_ slot: Slot, _ body: (inout Entry) -> Void) {
+        body(&entries[slot, default: Entry(changed: ChangedKeys(range: slot.range))])
+    }
 
     /// Records that the push `origin` changed `count` sorted keys (raw little-endian `UInt64`s) of
     /// `range` in `table`, and what it recorded in the range's vector clock (`nil` when nothing).
@@ -42,11 +56,19 @@ struct ReplicationBatch {
         table: UInt32, range: KeyRange, keys raw: UnsafeRawPointer, count: Int, origin: RequestOrigin, clock: ClockRecord? = nil
     ) {
         let slot = Slot(table: table, range: range)
-        if let clock { clockRecords[slot, default: []].append(clock) }
-        changed[slot, default: ChangedKeys(range: range)].add(keys: raw, count: count)
-        origins[slot, default: []].append(origin)
+        var newlyPending = false
+        var origins = 0
+        record(slot) { entry in
+            if let clock { entry.clockRecords.append(clock) }
+            entry.changed.add(keys: raw, count: count)
+            entry.origins.append(origin)
+            newlyPending = !entry.pending
+            entry.pending = true
+            origins = entry.origins.count
+        }
+        if newlyPending { pendingSlots.append(slot) }
         keyCount += count
-        mostOriginsPerRange = max(mostOriginsPerRange, origins[slot]!.count)
+        mostOriginsPerRange = max(mostOriginsPerRange, origins)
     }
 
     /// Records that the pushes `origins` together changed `keys` (sorted, unique; possibly none) of
@@ -54,22 +76,39 @@ struct ReplicationBatch {
     /// which goes down the chain even when it changed no key.
     mutating func add(table: UInt32, range: KeyRange, keys: [UInt64], origins pushes: [RequestOrigin], clock: [ClockRecord]) {
         let slot = Slot(table: table, range: range)
-        clockRecords[slot, default: []] += clock
-        keys.withUnsafeBytes { raw in
-            if let base = raw.baseAddress { changed[slot, default: ChangedKeys(range: range)].add(keys: base, count: keys.count) }
+        var newlyPending = false
+        var origins = 0
+        record(slot) { entry in
+            entry.clockRecords += clock
+            keys.withUnsafeBytes { raw in
+                if let base = raw.baseAddress { entry.changed.add(keys: base, count: keys.count) }
+            }
+            entry.origins += pushes
+            newlyPending = !entry.pending
+            entry.pending = true
+            origins = entry.origins.count
         }
-        origins[slot, default: []] += pushes
+        if newlyPending { pendingSlots.append(slot) }
         keyCount += keys.count
-        mostOriginsPerRange = max(mostOriginsPerRange, origins[slot]!.count)
+        mostOriginsPerRange = max(mostOriginsPerRange, origins)
     }
 
     /// Everything recorded, each range's keys sorted and unique, in table and key order; empties the batch.
     mutating func take() -> [Part] {
-        let parts = origins.keys.sorted { ($0.table, $0.range.lowerBound) < ($1.table, $1.range.lowerBound) }.map { slot in
-            Part(table: slot.table, range: slot.range, keys: changed[slot]?.take() ?? [], origins: origins[slot]!, clockRecords: clockRecords[slot] ?? [])
+        let slots = pendingSlots.sorted { ($0.table, $0.range.lowerBound) < ($1.table, $1.range.lowerBound) }
+        pendingSlots.removeAll(keepingCapacity: true)
+        var parts: [Part] = []
+        parts.reserveCapacity(slots.count)
+        for slot in slots {
+            var part = Part(table: slot.table, range: slot.range, keys: [], origins: [], clockRecords: [])
+            record(slot) { entry in
+                part.keys = entry.changed.take()
+                swap(&part.origins, &entry.origins)
+                swap(&part.clockRecords, &entry.clockRecords)
+                entry.pending = false
+            }
+            parts.append(part)
         }
-        origins.removeAll(keepingCapacity: true)
-        clockRecords.removeAll(keepingCapacity: true)
         keyCount = 0
         mostOriginsPerRange = 0
         return parts
@@ -78,10 +117,9 @@ struct ReplicationBatch {
     /// Forgets the ranges other than `ranges`, with what is recorded for them: the ranges this
     /// server no longer heads.
     mutating func keep(only ranges: Set<KeyRange>) {
-        changed = changed.filter { ranges.contains($0.key.range) }
-        origins = origins.filter { ranges.contains($0.key.range) }
-        clockRecords = clockRecords.filter { ranges.contains($0.key.range) }
-        keyCount = origins.keys.reduce(0) { $0 + (changed[$1]?.recorded ?? 0) }
-        mostOriginsPerRange = origins.values.map(\.count).max() ?? 0
+        entries = entries.filter { ranges.contains($0.key.range) }
+        pendingSlots.removeAll { !ranges.contains($0.range) }
+        keyCount = pendingSlots.reduce(0) { $0 + (entries[$1]?.changed.recorded ?? 0) }
+        mostOriginsPerRange = pendingSlots.map { entries[$0]?.origins.count ?? 0 }.max() ?? 0
     }
 }

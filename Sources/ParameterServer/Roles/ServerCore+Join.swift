@@ -91,11 +91,11 @@ extension ServerCore {
         }
         // Written in place; only a piece that goes on down a chain is copied out.
         var onward: [(range: KeyRange, message: Message)] = []
+        table.applyClockRecords(header.clockRecords, toEach: pieces.map(\.store.range))
         for piece in pieces {
             let range = piece.store.range
             piece.store.write(replicate: message, keys: piece.keys)
             for origin in header.origins { appliedOrigins.insert(origin, table: header.table, range: range) }
-            table.applyClockRecords(header.clockRecords, to: range)
             guard replication.successor(for: range) != nil else { continue }
             var onwardPiece = message.replicatePiece(keys: piece.keys)
             // A bsp store that got none of the keys passes the iteration on alone, for its segment.
