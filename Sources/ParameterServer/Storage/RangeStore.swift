@@ -116,11 +116,23 @@ public final class RangeStore {
         // store holds at least one value.
         let base = values.baseAddress!
         let stateBase = stateWidth > 0 ? state.baseAddress : nil
-        if width == 1 && stateWidth == 0 && dense {
-            var scratch: Float = 0
-            for i in 0..<count {
-                let slot = Int(keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) &- lower)
-                u.update(&base[slot], state: &scratch, incoming: incoming.loadUnaligned(fromByteOffset: 4 * i, as: Float.self))
+        // One float per key in a dense store, the usual shape: `while` loops (a `for` over a range
+        // costs a call per key here) that call the updater's per-key update directly.
+        if width == 1 && dense {
+            var i = 0
+            if let stateBase {
+                while i < count {
+                    let slot = Int(truncatingIfNeeded: keys.loadUnaligned(fromByteOffset: 8 &* i, as: UInt64.self) &- lower)
+                    u.update(&base[slot], state: stateBase + slot &* stateWidth, incoming: incoming.loadUnaligned(fromByteOffset: 4 &* i, as: Float.self))
+                    i &+= 1
+                }
+            } else {
+                var scratch: Float = 0
+                while i < count {
+                    let slot = Int(truncatingIfNeeded: keys.loadUnaligned(fromByteOffset: 8 &* i, as: UInt64.self) &- lower)
+                    u.update(&base[slot], state: &scratch, incoming: incoming.loadUnaligned(fromByteOffset: 4 &* i, as: Float.self))
+                    i &+= 1
+                }
             }
             return
         }
@@ -244,20 +256,33 @@ public final class RangeStore {
                 keys: keys, count: count, lowerBound: range.lowerBound, values: UnsafePointer(values.baseAddress!), into: output)
             return
         }
+        // Element by element in `while` loops: a few floats per key, where a call to memmove would
+        // cost more, and where a `for` over a range costs a call per element in this loop.
+        let valueBase = values.baseAddress!
+        let stateBase = state.baseAddress
         var cursor = 0
-        for i in 0..<count {
-            let key = keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
-            let target = output + i * entry
+        var i = 0
+        while i < count {
+            let key = keys.loadUnaligned(fromByteOffset: 8 &* i, as: UInt64.self)
+            let target = output + i &* entry
+            i &+= 1
             guard let slot = slot(of: key, cursor: &cursor) else {
                 target.initialize(repeating: 0, count: entry)
                 continue
             }
-            // Element by element: a few floats per key, where a call to memmove would cost more.
-            let value = values.baseAddress! + slot * width
-            for j in 0..<width { target[j] = value[j] }
-            if stateFloats > 0 {
-                let from = state.baseAddress! + slot * stateFloats
-                for j in 0..<stateFloats { target[width + j] = from[j] }
+            let value = valueBase + slot &* width
+            var j = 0
+            while j < width {
+                target[j] = value[j]
+                j &+= 1
+            }
+            if stateFloats > 0, let stateBase {
+                let from = stateBase + slot &* stateFloats
+                j = 0
+                while j < stateFloats {
+                    target[width &+ j] = from[j]
+                    j &+= 1
+                }
             }
         }
     }
@@ -276,17 +301,28 @@ public final class RangeStore {
             DenseScatter.scatter(keys: keys, count: count, lowerBound: range.lowerBound, incoming: entries, into: values.baseAddress!)
             return
         }
+        // As in ``readEntries(keys:count:into:)``: `while` loops, element by element.
+        let valueBase = values.baseAddress!
+        let stateBase = state.baseAddress
         var cursor = 0
-        for i in 0..<count {
-            guard let slot = slot(of: keys.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self), cursor: &cursor) else { continue }
-            // Element by element: a few floats per key, where a call to memcpy would cost more.
-            let offset = 4 * i * entry
-            let value = values.baseAddress! + slot * width
-            for j in 0..<width { value[j] = entries.loadUnaligned(fromByteOffset: offset + 4 * j, as: Float.self) }
-            if stateFloats > 0 {
-                let to = state.baseAddress! + slot * stateFloats
-                for j in 0..<stateFloats {
-                    to[j] = entries.loadUnaligned(fromByteOffset: offset + 4 * (width + j), as: Float.self)
+        var i = 0
+        while i < count {
+            let key = keys.loadUnaligned(fromByteOffset: 8 &* i, as: UInt64.self)
+            let source = entries + 4 &* i &* entry
+            i &+= 1
+            guard let slot = slot(of: key, cursor: &cursor) else { continue }
+            let value = valueBase + slot &* width
+            var j = 0
+            while j < width {
+                value[j] = source.loadUnaligned(fromByteOffset: 4 &* j, as: Float.self)
+                j &+= 1
+            }
+            if stateFloats > 0, let stateBase {
+                let to = stateBase + slot &* stateFloats
+                j = 0
+                while j < stateFloats {
+                    to[j] = source.loadUnaligned(fromByteOffset: 4 &* (width &+ j), as: Float.self)
+                    j &+= 1
                 }
             }
         }
