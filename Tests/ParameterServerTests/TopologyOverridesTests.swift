@@ -62,6 +62,21 @@ struct TopologyOverridesTests {
         #expect(topology.application.location(of: "keys") == TopologyLocation(file: "base.yaml", line: 8, column: 9))
     }
 
+    @Test func replicationIsReplacedAndCheckedAgainstTheServerCount() throws {
+        let topology = try base.withOverrides(TopologyOverrides(serverCount: 3, replication: 2))
+        #expect(topology.replication == 2)
+        #expect(topology.location(of: "replication") == .commandLine)
+        #expect(topology.servers.count == 3)
+        do {
+            _ = try base.withOverrides(TopologyOverrides(serverCount: 2, replication: 2))
+            Issue.record("accepted replication 2 on 2 servers")
+        } catch {
+            #expect(error.path == "replication")
+            #expect(error.location == .commandLine)
+            #expect(error.message == "replication 2 keeps 3 copies of every range, which needs at least 3 servers, found 2")
+        }
+    }
+
     @Test func overriddenValuesAreValidated() {
         do {
             _ = try base.withOverrides(TopologyOverrides(workerCount: 0))

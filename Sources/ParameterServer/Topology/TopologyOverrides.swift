@@ -11,6 +11,8 @@ public struct TopologyOverrides: Hashable, Sendable {
     public var workerCount: Int?
     /// The key space.
     public var keySpace: UInt64?
+    /// How many servers keep a copy of each range besides its primary.
+    public var replication: Int?
     /// Application parameters to add or replace.
     public var applicationParameters: [String: ParameterValue]
     /// Application parameters to remove, written `NAME=` with no value.
@@ -23,6 +25,7 @@ public struct TopologyOverrides: Hashable, Sendable {
         serverCount: Int? = nil,
         workerCount: Int? = nil,
         keySpace: UInt64? = nil,
+        replication: Int? = nil,
         applicationParameters: [String: ParameterValue] = [:]
     ) {
         self.managerHost = managerHost
@@ -30,6 +33,7 @@ public struct TopologyOverrides: Hashable, Sendable {
         self.serverCount = serverCount
         self.workerCount = workerCount
         self.keySpace = keySpace
+        self.replication = replication
         self.applicationParameters = applicationParameters
     }
 
@@ -73,6 +77,7 @@ extension Topology {
         set(overrides.serverCount, \.servers.count, path: "servers.count")
         set(overrides.workerCount, \.workers.count, path: "workers.count")
         set(overrides.keySpace, \.keySpace, path: "key_space")
+        set(overrides.replication, \.replication, path: "replication")
         for (name, value) in overrides.applicationParameters {
             if name == "kind" {
                 throw TopologyError(

@@ -17,6 +17,9 @@ struct TopologyOverrideOptions: ParsableArguments {
     @Option(help: "The key space (overrides key_space).")
     var keySpace: UInt64?
 
+    @Option(help: "How many servers keep a copy of each key range besides its primary (overrides replication).")
+    var replication: Int?
+
     @Option(help: "The manager's host (overrides manager.host).")
     var managerHost: String?
 
@@ -27,7 +30,7 @@ struct TopologyOverrideOptions: ParsableArguments {
     func overrides(preceding assignments: [String] = []) throws(TopologyError) -> TopologyOverrides {
         var overrides = TopologyOverrides(
             managerHost: managerHost, managerPort: managerPort, serverCount: servers, workerCount: workers,
-            keySpace: keySpace)
+            keySpace: keySpace, replication: replication)
         for assignment in assignments + set { try overrides.setApplicationParameter(assignment) }
         return overrides
     }
@@ -38,6 +41,7 @@ struct TopologyOverrideOptions: ParsableArguments {
         if let servers { arguments += ["--servers", "\(servers)"] }
         if let workers { arguments += ["--workers", "\(workers)"] }
         if let keySpace { arguments += ["--key-space", "\(keySpace)"] }
+        if let replication { arguments += ["--replication", "\(replication)"] }
         if let managerHost { arguments += ["--manager-host", managerHost] }
         if let managerPort { arguments += ["--manager-port", "\(managerPort)"] }
         return arguments
