@@ -18,9 +18,10 @@
 ///
 /// Balance after joins is exact up to one key whatever `V`; ``virtualNodes`` sets how finely a
 /// server's share is cut, and so over how many servers a dead server's load and replicas spread.
-/// A removal leaves the heirs busier (up to about 1.35× the mean with the default `V`, 4 to 32
-/// servers); ``rebalance(tolerance:)`` evens that out later, moving keys only from servers above the
-/// mean to servers below it.
+/// A removal leaves the heirs busier: the busiest holds up to 1.17–1.34× the mean (3 to 32
+/// servers, the worst of removing each one) with the default `V` of 8, and about the same with
+/// 4, 16 or 32 (1.14–1.39×). ``rebalance(tolerance:)`` evens that out later, moving keys only from
+/// servers above the mean to servers below it.
 ///
 /// A value type with no I/O: the manager owns one and broadcasts what it assigns.
 public struct HashRing: Hashable, Sendable {
@@ -43,10 +44,13 @@ public struct HashRing: Hashable, Sendable {
     }
 
     /// The number of virtual nodes per server when a topology gives none. Balance does not depend on
-    /// it (see the type's documentation); 32 cuts a server's share into about 32 segments, so the load
-    /// and the replicas of a dead server spread over up to 32 others, while a 32-server ring keeps
-    /// about a thousand segments to route by binary search.
-    public static let defaultVirtualNodes = 32
+    /// it, nor, in practice, the balance after a removal (see the type's documentation); 8 cuts a
+    /// server's share into about 8 segments, so the load and the replicas of a dead server spread
+    /// over up to 8 others. Every segment costs a little on every request that touches it (a store
+    /// to apply to, a clock entry, with replication a result to read, send, write and record), so
+    /// more only costs: the default sparse-LR job ran 1.1× faster than with 32 at `replication: 0`
+    /// and 1.17× at `replication: 1` (bench/README.md).
+    public static let defaultVirtualNodes = 8
 
     /// The keys the ring covers.
     public let keySpace: KeyRange

@@ -3,11 +3,11 @@ import ZeroMQ
 /// The results of several ranges that go to the same next server in one
 /// ``MessageKind/replicate`` (docs/PROTOCOL.md section 15).
 ///
-/// A primary heads many segments (32 per server by default), so a flush holds a result per
+/// A primary heads many segments (8 per server by default), so a flush holds a result per
 /// segment. Sent one message each, they reach the next server one at a time between the
 /// workers' pushes (a ROUTER takes one message per peer in turn), and each needs its own
-/// acknowledgement, which waits the same way on the way back: a flush of 32 results waited for
-/// 32 turns twice. Bundled, a flush is one message and one acknowledgement per next server; a
+/// acknowledgement, which waits the same way on the way back: a flush of 8 results waited for
+/// 8 turns twice. Bundled, a flush is one message and one acknowledgement per next server; a
 /// middle server forwards a bundle's pieces each down its own chain.
 ///
 /// A bundle carries its ranges' keys in ascending order with their entries, and, as `org`, every
