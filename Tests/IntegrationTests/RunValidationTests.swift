@@ -170,6 +170,6 @@ struct RunValidationTests {
         let usage = try await zps(["run"])
         #expect(usage.status == 1)
         #expect(usage.errors.hasPrefix("Error: Missing expected argument '<topology>'\n"))
-        #expect(usage.errors.contains("Usage: zps run <topology>"))
+        #expect(usage.errors.contains("Usage: zps run [<options>] <topology>"))
     }
 }
