@@ -1,3 +1,5 @@
+import CSystem
+
 /// The values of one table on one key range, owned by a server.
 ///
 /// Two layouts, chosen by size when the range is created:
@@ -122,6 +124,12 @@ public final class RangeStore {
             var i = 0
             if let stateBase {
                 while i < count {
+                    // Two misses per key (value and state) in a large store: asked for `prefetchDistance` keys ahead.
+                    if i &+ prefetchDistance < count {
+                        let ahead = Int(truncatingIfNeeded: keys.loadUnaligned(fromByteOffset: 8 &* (i &+ prefetchDistance), as: UInt64.self) &- lower)
+                        zps_prefetch_for_writing(base + ahead)
+                        zps_prefetch_for_writing(stateBase + ahead &* stateWidth)
+                    }
                     let slot = Int(truncatingIfNeeded: keys.loadUnaligned(fromByteOffset: 8 &* i, as: UInt64.self) &- lower)
                     u.update(&base[slot], state: stateBase + slot &* stateWidth, incoming: incoming.loadUnaligned(fromByteOffset: 4 &* i, as: Float.self))
                     i &+= 1
@@ -256,6 +264,12 @@ public final class RangeStore {
                 keys: keys, count: count, lowerBound: range.lowerBound, values: UnsafePointer(values.baseAddress!), into: output)
             return
         }
+        if layout == .dense, holdsAll(keys: keys, count: count) {
+            DenseEntries.read(
+                keys: keys, count: count, lowerBound: range.lowerBound, values: UnsafePointer(values.baseAddress!), width: width,
+                state: UnsafePointer(state.baseAddress), stateWidth: stateFloats, into: output)
+            return
+        }
         // Element by element in `while` loops: a few floats per key, where a call to memmove would
         // cost more, and where a `for` over a range costs a call per element in this loop.
         let valueBase = values.baseAddress!
@@ -301,6 +315,12 @@ public final class RangeStore {
             DenseScatter.scatter(keys: keys, count: count, lowerBound: range.lowerBound, incoming: entries, into: values.baseAddress!)
             return
         }
+        if layout == .dense, holdsAll(keys: keys, count: count) {
+            DenseEntries.write(
+                keys: keys, count: count, lowerBound: range.lowerBound, entries: entries, values: values.baseAddress!, width: width,
+                state: state.baseAddress, stateWidth: stateFloats)
+            return
+        }
         // As in ``readEntries(keys:count:into:)``: `while` loops, element by element.
         let valueBase = values.baseAddress!
         let stateBase = state.baseAddress
@@ -326,6 +346,13 @@ public final class RangeStore {
                 }
             }
         }
+    }
+
+    /// Whether the `count` sorted keys at `keys` all lie in the range: whether its first and last do.
+    private func holdsAll(keys: UnsafeRawPointer, count: Int) -> Bool {
+        count == 0
+            || (range.contains(keys.loadUnaligned(as: UInt64.self))
+                && range.contains(keys.loadUnaligned(fromByteOffset: 8 &* (count &- 1), as: UInt64.self)))
     }
 
     /// Where `key`'s values start, in values of ``valueLength`` floats; `nil` for a key the sorted
