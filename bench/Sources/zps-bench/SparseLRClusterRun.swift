@@ -23,9 +23,14 @@ struct SparseLRClusterRun {
     /// Busy loops (`sh -c 'while :; do :; done'`) running beside the job, competing for the CPUs;
     /// their CPU time is not counted.
     var competingLoops = 0
+    /// `zps run --replication`: copies of each range besides its primary (0: the topology's).
+    var replication = 0
 
     /// The name of this shape's files.
-    var label: String { "s\(servers)-w\(workers)" + (scheduling.map { "-\($0)" } ?? "") + (competingLoops > 0 ? "-busy\(competingLoops)" : "") }
+    var label: String {
+        "s\(servers)-w\(workers)" + (scheduling.map { "-\($0)" } ?? "") + (replication > 0 ? "-r\(replication)" : "")
+            + (competingLoops > 0 ? "-busy\(competingLoops)" : "")
+    }
 
     /// The topology file of this shape: the shipped one for its own counts, else a copy with the
     /// counts changed, under `.build/cost/`.
@@ -79,7 +84,7 @@ struct SparseLRClusterRun {
                 "run", try topologyPath(), "--train", settings.trainPath, "--test", settings.testPath,
                 "--set", "test_probabilities=\(settings.testPath).probabilities",
                 "--set", "save_model=\(CostSettings.directory)/zps-model.txt", "--json", summary,
-            ],
+            ] + (replication > 0 ? ["--replication", "\(replication)"] : []),
             logPath: CostSettings.directory + "/zps-\(label).log"
         ).run()
         guard outcome.status == 0 else {

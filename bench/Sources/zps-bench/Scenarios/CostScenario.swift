@@ -7,7 +7,8 @@ import SparseLR
 /// Wabbit on one core, on the same 1M-row synthetic Criteo-format set, the same hashing, FTRL
 /// settings and epochs: examples/s, CPU per example of every process, and test AUC and log-loss on
 /// the same 100K held-out rows. Then the shipped topology (the default `scheduling: normal`) against the same
-/// with `scheduling: batch`, on an otherwise quiet host and beside two busy loops competing for the CPUs.
+/// with `scheduling: batch`, on an otherwise quiet host and beside two busy loops competing for the CPUs,
+/// and the shipped topology with `--replication 1` (every range on both servers) against it.
 struct CostScenario: Scenario {
     var name: String { "cost" }
     var summary: String { "sparse LR on 1M synthetic Criteo rows: zps (2s+2w, 1s+1w) against Vowpal Wabbit on one core, examples/s, CPU/example, AUC" }
@@ -20,11 +21,14 @@ struct CostScenario: Scenario {
         var workers: Int
         var scheduling: String? = nil
         var competingLoops = 0
+        /// `zps run --replication`: copies of each range besides its primary.
+        var replication = 0
 
         var name: String {
             var name = "zps s=\(servers) w=\(workers)"
             if servers == 2, workers == 2, scheduling == nil { name += " (Topologies/local.yaml)" }
             if let scheduling { name += " scheduling: \(scheduling)" }
+            if replication > 0 { name += " replication: \(replication)" }
             if competingLoops > 0 { name += " + \(competingLoops) busy loops" }
             return name
         }
@@ -36,8 +40,10 @@ struct CostScenario: Scenario {
     static let schedulingPairs = [0, 2].map { loops in
         (ZPSShape(servers: 2, workers: 2, competingLoops: loops), ZPSShape(servers: 2, workers: 2, scheduling: "batch", competingLoops: loops))
     }
+    /// The shipped topology with every range on both servers, against the shipped topology.
+    static let replicated = ZPSShape(servers: 2, workers: 2, replication: 1)
     static var zpsShapes: [ZPSShape] {
-        comparedShapes + [schedulingPairs[0].1] + schedulingPairs.dropFirst().flatMap { [$0.0, $0.1] }
+        comparedShapes + [replicated, schedulingPairs[0].1] + schedulingPairs.dropFirst().flatMap { [$0.0, $0.1] }
     }
 
     func trials(_ options: BenchOptions) throws -> [Trial] {
@@ -74,12 +80,13 @@ struct CostScenario: Scenario {
         for shape in Self.zpsShapes {
             let run = SparseLRClusterRun(
                 settings: settings, servers: shape.servers, workers: shape.workers, scheduling: shape.scheduling,
-                competingLoops: shape.competingLoops)
+                competingLoops: shape.competingLoops, replication: shape.replication)
             var shapeParameters = parameters
             shapeParameters["servers"] = "\(shape.servers)"
             shapeParameters["workers"] = "\(shape.workers)"
             shapeParameters["scheduling"] = shape.scheduling ?? "topology default"
             shapeParameters["busy_loops"] = "\(shape.competingLoops)"
+            shapeParameters["replication"] = "\(shape.replication)"
             trials.append(Trial(
                 scenario: name, shape: shape.name,
                 parameters: shapeParameters, requestSize: nil,
@@ -108,7 +115,8 @@ struct CostScenario: Scenario {
 
     /// Adds, for the shapes compared with Vowpal Wabbit, their figures against VW's: medians' ratios
     /// (and the ratio of each repetition, which ran one after the other) and the AUC and log-loss
-    /// differences; and `scheduling: batch` against the shipped topology's, idle and beside busy loops.
+    /// differences; `--replication 1` against the shipped topology; and `scheduling: batch` against the
+    /// shipped topology's, idle and beside busy loops.
     func summarize(_ rows: [ResultRow]) -> [ResultRow] {
         var summary = rows
         let comparisons: [(metric: String, label: String, unit: String, combine: (Double, Double) -> Double)] = [
@@ -134,6 +142,9 @@ struct CostScenario: Scenario {
         }
         for shape in Self.comparedShapes {
             compare(shape.name, with: Self.vowpalWabbitShape, suffix: " / VW") { $0 }
+        }
+        compare(Self.replicated.name, with: Self.comparedShapes[0].name, suffix: " / shipped") { label in
+            label.replacingOccurrences(of: "zps/VW", with: "replicated/shipped").replacingOccurrences(of: "zps-VW", with: "replicated-shipped")
         }
         for (shipped, batch) in Self.schedulingPairs {
             compare(batch.name, with: shipped.name, suffix: " / shipped") { label in
