@@ -155,7 +155,7 @@ final class ServedTable {
     /// Applies the clock entries of a replicate that bundles the results of several ranges to the
     /// clocks of `ranges` (stores of this table, disjoint): each clock gets, in their order, the
     /// entries that overlap its range — the others it would clip away. One pass over the entries
-    /// instead of one per range: a bundle of 32 ranges' results carries the entries of all 32.
+    /// instead of one per range: a bundle of n ranges' results carries the entries of all n.
     func applyClockRecords(_ records: [ClockRecord], toEach ranges: [KeyRange]) {
         guard keepsClocks, let highest = records.map(\.node).max() else { return }
         widenClocks(toInclude: highest)
