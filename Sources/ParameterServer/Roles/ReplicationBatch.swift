@@ -46,8 +46,21 @@ struct ReplicationBatch {
     var isEmpty: Bool { pendingSlots.isEmpty }
 
     /// Runs `body` on the entry of `slot` in place, creating it when missing.
-    private mutating func record(_ slot: Slot, _ body: (inout Entry) -> Void) {
+    private mutating func withEntry<Result>(_ slot: Slot, _ body: (inout Entry) -> Result) -> Result {
         body(&entries[slot, default: Entry(changed: ChangedKeys(range: slot.range))])
+    }
+
+    /// Records into the entry of `slot` with `body`, which adds `count` keys, and marks it as
+    /// recorded in this batch.
+    private mutating func record(_ slot: Slot, keys count: Int, _ body: (inout Entry) -> Void) {
+        let (wasPending, origins) = withEntry(slot) { entry in
+            body(&entry)
+            defer { entry.pending = true }
+            return (entry.pending, entry.origins.count)
+        }
+        if !wasPending { pendingSlots.append(slot) }
+        keyCount += count
+        mostOriginsPerRange = max(mostOriginsPerRange, origins)
     }
 
     /// Records that the push `origin` changed `count` sorted keys (raw little-endian `UInt64`s) of
@@ -55,42 +68,24 @@ struct ReplicationBatch {
     mutating func add(
         table: UInt32, range: KeyRange, keys raw: UnsafeRawPointer, count: Int, origin: RequestOrigin, clock: ClockRecord? = nil
     ) {
-        let slot = Slot(table: table, range: range)
-        var newlyPending = false
-        var origins = 0
-        record(slot) { entry in
+        record(Slot(table: table, range: range), keys: count) { entry in
             if let clock { entry.clockRecords.append(clock) }
             entry.changed.add(keys: raw, count: count)
             entry.origins.append(origin)
-            newlyPending = !entry.pending
-            entry.pending = true
-            origins = entry.origins.count
         }
-        if newlyPending { pendingSlots.append(slot) }
-        keyCount += count
-        mostOriginsPerRange = max(mostOriginsPerRange, origins)
     }
 
     /// Records that the pushes `origins` together changed `keys` (sorted, unique; possibly none) of
     /// `range` in `table`, and what they recorded in its clock: a `bsp` segment's applied iteration,
     /// which goes down the chain even when it changed no key.
     mutating func add(table: UInt32, range: KeyRange, keys: [UInt64], origins pushes: [RequestOrigin], clock: [ClockRecord]) {
-        let slot = Slot(table: table, range: range)
-        var newlyPending = false
-        var origins = 0
-        record(slot) { entry in
+        record(Slot(table: table, range: range), keys: keys.count) { entry in
             entry.clockRecords += clock
             keys.withUnsafeBytes { raw in
                 if let base = raw.baseAddress { entry.changed.add(keys: base, count: keys.count) }
             }
             entry.origins += pushes
-            newlyPending = !entry.pending
-            entry.pending = true
-            origins = entry.origins.count
         }
-        if newlyPending { pendingSlots.append(slot) }
-        keyCount += keys.count
-        mostOriginsPerRange = max(mostOriginsPerRange, origins)
     }
 
     /// Everything recorded, each range's keys sorted and unique, in table and key order; empties the batch.
@@ -101,7 +96,7 @@ struct ReplicationBatch {
         parts.reserveCapacity(slots.count)
         for slot in slots {
             var part = Part(table: slot.table, range: slot.range, keys: [], origins: [], clockRecords: [])
-            record(slot) { entry in
+            withEntry(slot) { entry in
                 part.keys = entry.changed.take()
                 swap(&part.origins, &entry.origins)
                 swap(&part.clockRecords, &entry.clockRecords)
