@@ -72,4 +72,69 @@ struct ReplicationGroupCommitTests {
         #expect(primary == expected)
         #expect(replica == expected)
     }
+
+    @Test("pushes queued behind an acknowledgement go in the flush after it, with the pushes gathered before it")
+    func pushesQueuedBehindTheAcknowledgementJoinTheNextFlush() throws {
+        let network = ReplicatedPair.start(table: Self.table, seed: 5, logger: ReplicatedPair.logger("zps.test.group-commit"))
+        let primaryRange = ReplicatedPair.halves[0]
+        var random = SplitMix64(seed: 23)
+        // Pushes 1 and 2 share about half their keys: sent in one flush, each shared key goes once.
+        let shared = (0..<40).map { _ in primaryRange.lowerBound + random.next() % primaryRange.count }
+        let pushes: [[UInt64]] = (0..<3).map { _ in
+            Array(Set(shared + (0..<40).map { _ in primaryRange.lowerBound + random.next() % primaryRange.count })).sorted()
+        }
+        let acknowledged = Mutex<[Int]>([])
+        func push(_ index: Int) {
+            network.execute(on: "mem://worker-0", as: WorkerCore.self) { core in
+                let keys = pushes[index]
+                let timestamp = Timestamp(Int64(index + 1))
+                core.submit(
+                    WorkerCore.Request(kind: .push, table: Self.table, keys: keys, values: keys.flatMap { _ in [1, Float(index)] },
+                                       updater: nil, iteration: nil, wantClock: false, pull: nil),
+                    timestamp: timestamp, after: [], consistency: nil)
+                core.whenFinished(timestamp) { error in if error == nil { acknowledged.withLock { $0.append(index) } } }
+            }
+        }
+        func forwardedKeys() -> Int {
+            var keys = 0
+            network.execute(on: "mem://server-0", as: ServerCore.self) { core in keys = core.replicationTraffic.keys }
+            return keys
+        }
+        let copied = forwardedKeys()
+        // Push 0 goes down the chain and waits there; push 1 is applied and gathers meanwhile.
+        network.pause("mem://server-1")
+        push(0)
+        network.deliverAll()
+        push(1)
+        network.deliverAll()
+        #expect(forwardedKeys() == copied + pushes[0].count)
+        // The replica acknowledges while the primary is stopped, and push 2 waits behind that: the
+        // primary handles the acknowledgement with push 2 still queued for it (its input has not
+        // run dry), then push 2.
+        network.pause("mem://server-0")
+        network.resume("mem://server-1")
+        network.deliverAll()
+        network.clog(from: "mem://worker-0", to: "mem://server-0")
+        push(2)
+        network.resume("mem://server-0")
+        network.deliverAll()
+        #expect(forwardedKeys() == copied + pushes[0].count, "nothing goes down the chain while push 2 is queued")
+        network.unclog(from: "mem://worker-0", to: "mem://server-0")
+        network.deliverAll()
+        let gathered = Set(pushes[1] + pushes[2])
+        #expect(gathered.count < pushes[1].count + pushes[2].count)
+        #expect(forwardedKeys() == copied + pushes[0].count + gathered.count, "pushes 1 and 2 went down the chain in one flush")
+        #expect(acknowledged.withLock { $0 }.sorted() == [0, 1, 2])
+        let primary = ReplicatedPair.entries(on: network, 0, primaryRange, table: Self.table, replica: false)
+        let replica = ReplicatedPair.entries(on: network, 1, primaryRange, table: Self.table, replica: true)
+        var expected = [Float](repeating: 0, count: Int(primaryRange.count) * 2)
+        for (index, keys) in pushes.enumerated() {
+            for key in keys {
+                expected[Int(key - primaryRange.lowerBound) * 2] += 1
+                expected[Int(key - primaryRange.lowerBound) * 2 + 1] += Float(index)
+            }
+        }
+        #expect(primary == expected)
+        #expect(replica == expected)
+    }
 }
