@@ -1,3 +1,5 @@
+import CSystem
+
 /// The write loop of a dense store with one float per key and no updater state: a replica writing
 /// the values its primary forwarded (``RangeStore/writeEntries(keys:count:entries:)``).
 ///
@@ -10,6 +12,16 @@ enum DenseScatter {
         into values: UnsafeMutablePointer<Float>
     ) {
         var index = 0
+        // As in ``DenseAdd``: a replica's store is touched by nothing else, so nearly every slot
+        // misses the caches; asking for the slot `prefetchDistance` keys ahead overlaps the misses.
+        let prefetchEnd = count &- prefetchDistance
+        while index < prefetchEnd {
+            let ahead = keys.loadUnaligned(fromByteOffset: (index &+ prefetchDistance) &* 8, as: UInt64.self)
+            zps_prefetch_for_writing(values + Int(truncatingIfNeeded: ahead &- lowerBound))
+            let key = keys.loadUnaligned(fromByteOffset: index &* 8, as: UInt64.self)
+            values[Int(truncatingIfNeeded: key &- lowerBound)] = incoming.loadUnaligned(fromByteOffset: index &* 4, as: Float.self)
+            index &+= 1
+        }
         while index < count {
             let key = keys.loadUnaligned(fromByteOffset: index &* 8, as: UInt64.self)
             values[Int(truncatingIfNeeded: key &- lowerBound)] = incoming.loadUnaligned(fromByteOffset: index &* 4, as: Float.self)
