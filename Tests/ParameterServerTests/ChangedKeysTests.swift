@@ -15,8 +15,9 @@ struct ChangedKeysTests {
     }
 
     @Test("every form gives the union of the pushes' keys, sorted and unique, and starts empty again", arguments: [
-        // A bitmap with dense keys (its last word and summary word partly outside the range), a
-        // bitmap with few keys spread over many summary words, a range too large for a bitmap (runs).
+        // A bitmap with dense keys, taken word by word (its last word and summary word partly
+        // outside the range), a bitmap with few keys spread over many summary words, taken through
+        // the summary, a range too large for a bitmap (runs).
         (KeyRange(1_000, 1_000 + 5_000), 2_000),
         (KeyRange(7, 7 + (1 << 24)), 300),
         (KeyRange(5, UInt64.max), 3_000),
@@ -41,6 +42,26 @@ struct ChangedKeysTests {
             #expect(changed.recorded == recorded + 4)
             #expect(changed.take() == expected.sorted(), "batch \(batch)")
             #expect(changed.isEmpty && changed.recorded == 0)
+            #expect(changed.take() == [])
+        }
+    }
+
+    @Test("a batch of one push gives that push's keys, and batches of one and of several alternate", arguments: [
+        KeyRange(1_000, 1_000 + 5_000), KeyRange(7, 7 + (1 << 24)),
+    ])
+    func onePushBatches(range: KeyRange) {
+        var random = SplitMix64(seed: range.lowerBound)
+        var changed = ChangedKeys(range: range)
+        for batch in 0..<6 {
+            // Batches of 1, 2, 1, 3, 1, 4 pushes.
+            let pushes = batch % 2 == 0 ? 1 : 1 + (batch + 1) / 2
+            var expected = Set<UInt64>()
+            for _ in 0..<pushes {
+                let keys = Self.randomKeys(&random, count: 1_500, in: range)
+                Self.add(&changed, keys)
+                expected.formUnion(keys)
+            }
+            #expect(changed.take() == expected.sorted(), "batch \(batch) of \(pushes) push(es)")
             #expect(changed.take() == [])
         }
     }
