@@ -6,7 +6,7 @@ import Testing
 @Suite("Changed keys of a range")
 struct ChangedKeysTests {
     static func add(_ changed: inout ChangedKeys, _ keys: [UInt64]) {
-        keys.withUnsafeBytes { changed.add(keys: $0.baseAddress!, count: keys.count) }
+        changed.add(keys)
     }
 
     /// Sorted, unique random keys of `range`, about `count` of them.

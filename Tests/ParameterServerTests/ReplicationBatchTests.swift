@@ -10,7 +10,7 @@ struct ReplicationBatchTests {
     static let range = KeyRange(0, 100)
 
     static func add(_ batch: inout ReplicationBatch, _ keys: [UInt64], table: UInt32 = 0, range: KeyRange = range, origin: RequestOrigin) {
-        keys.withUnsafeBytes { batch.add(table: table, range: range, keys: $0.baseAddress!, count: keys.count, origin: origin) }
+        batch.add(table: table, range: range, keys: Frame(array: keys), at: 0..<keys.count, origin: origin)
     }
 
     static func origin(_ sender: UInt32, _ id: UInt64) -> RequestOrigin {

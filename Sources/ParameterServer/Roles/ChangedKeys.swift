@@ -1,39 +1,37 @@
 import CSystem
+import ZeroMQ
 
 /// The keys of one key range that pushes changed since they were last taken, each key once: what
 /// ``ReplicationBatch`` keeps per range.
 ///
-/// Two forms, chosen by the size of the range:
-/// - **bitmap**: one bit per key of the range, and a summary with one bit per 64-bit word of it
-///   (set when a push set a bit in that word). Recording a key is two shifts and two ors, with no
-///   branch and no allocation: it runs on every key of every push. Taking the keys reads them in
-///   ascending order with no sort, between the lowest and highest summary word any push reached (a
-///   push's keys are sorted, so its first and last key bound it), and clears them for the next
-///   batch: when there are fewer keys than words there, only the marked words, found through the
-///   summary; otherwise every word, without a branch on whether or where a word has a bit (with a
-///   few keys per word such branches mispredict about once per key). Used for ranges of up to
-///   ``bitmapKeyLimit`` keys, where the bitmap (at most 8 MiB, its summary 128 KiB) is kept from
-///   one batch to the next. The first push of a batch is kept as it came and marked only when a
-///   second comes: a batch of one push takes its keys whole.
-/// - **runs**: each push's sorted keys, merged in pairs when taken; for ranges too large for a
-///   bitmap (a hashed 2^64 key space held by a sorted store).
+/// Recording a push keeps its keys as they came: the frame they arrived in, shared, not copied.
+/// Taking them makes the union, sorted, with no sort:
+/// - one push: its keys as they are;
+/// - several, in a range of up to ``bitmapKeyLimit`` keys: each key's bit is set in a bitmap of
+///   the range (kept from one batch to the next: at most 8 MiB), then the keys are read off it in
+///   ascending order and the bits cleared. Where the keys are about as many as the bitmap's words
+///   between the lowest and highest key, every one of those words is read, without a branch on
+///   whether or where a word has a bit (with a few keys per word such branches mispredict about
+///   once per key); where they are fewer, a summary with one bit per word is set too, and only the
+///   words it marks are read;
+/// - several, in a larger range (a hashed 2^64 key space held by a sorted store): merged in pairs.
 ///
-/// On segments like `zps-bench failover`'s (700K keys, 4,200 keys per push), adding and taking
-/// cost per pushed key 0.3 + 0 ns with one push per batch and 1.8 + 1.7 ns with four, against
-/// 1.8 + 2.6 and 1.8 + 4.2 ns marking every push and walking the summary every time.
+/// Deferring the marking to the take is what makes a batch of one push free, and lets a dense
+/// batch be marked without keeping the summary on every key. On segments like `zps-bench
+/// failover`'s (700K keys, 4,200 keys per push), recording and taking cost per pushed key 0.02 ns
+/// with one push per batch, 2.7 with four and 1.9 with eight, against 4.3, 6.1 and 3.9 ns when
+/// every push set its bits and the summary's as it came.
 struct ChangedKeys {
     /// The largest range kept as a bitmap, in keys.
     static let bitmapKeyLimit: UInt64 = 1 << 26
 
     let range: KeyRange
-    /// One bit per key of the range.
+    /// One bit per key of the range, all clear between takes.
     private var words: [UInt64] = []
-    /// One bit per word of `words` that has a bit set.
+    /// One bit per word of `words`, all clear between takes.
     private var summary: [UInt64] = []
-    /// The lowest and highest word of `summary` with a bit set (`Int.max` and -1 when none).
-    private var lowestMarked = Int.max
-    private var highestMarked = -1
-    private var runs: [[UInt64]] = []
+    /// The keys of each push since the last ``take()``: positions in a keys frame.
+    private var runs: [(frame: Frame, keys: Range<Int>)] = []
     /// Keys recorded since the last ``take()``, counting a key once per push.
     private(set) var recorded = 0
 
@@ -45,45 +43,89 @@ struct ChangedKeys {
 
     var isEmpty: Bool { recorded == 0 }
 
-    /// Records `count` sorted keys (raw little-endian `UInt64`s), every one inside the range.
-    mutating func add(keys raw: UnsafeRawPointer, count: Int) {
-        guard count > 0 else { return }
-        recorded += count
-        guard usesBitmap, recorded > count else {
-            runs.append([UInt64](unsafeUninitializedCapacity: count) { buffer, initialized in
-                UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: raw, byteCount: 8 * count)
-                initialized = count
-            })
-            return
-        }
-        if let first = runs.popLast() {
-            first.withUnsafeBytes { mark(keys: $0.baseAddress!, count: first.count) }
-        }
-        mark(keys: raw, count: count)
+    /// Records the keys at `positions` of `frame` (raw little-endian `UInt64`s), sorted, every one
+    /// inside the range. The frame is kept until the next ``take()``.
+    mutating func add(keys frame: Frame, at positions: Range<Int>) {
+        guard !positions.isEmpty else { return }
+        recorded += positions.count
+        runs.append((frame, positions))
     }
 
-    /// Sets the bits of `count` sorted keys of the range.
-    private mutating func mark(keys raw: UnsafeRawPointer, count: Int) {
+    /// Records sorted `keys`, every one inside the range.
+    mutating func add(_ keys: [UInt64]) {
+        add(keys: Frame(array: keys), at: 0..<keys.count)
+    }
+
+    /// The keys recorded since the last call, sorted and unique; forgets them.
+    mutating func take() -> [UInt64] {
+        defer {
+            recorded = 0
+            runs.removeAll(keepingCapacity: true)
+        }
+        switch runs.count {
+        case 0: return []
+        case 1: return Self.keys(of: runs[0])
+        default: return usesBitmap ? takeFromBitmap() : Self.merged(runs.map(Self.keys(of:)))
+        }
+    }
+
+    /// The keys of one run.
+    private static func keys(of run: (frame: Frame, keys: Range<Int>)) -> [UInt64] {
+        [UInt64](unsafeUninitializedCapacity: run.keys.count) { buffer, initialized in
+            run.frame.withUnsafeBytes { raw in
+                UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(
+                    from: raw.baseAddress! + 8 * run.keys.lowerBound, byteCount: 8 * run.keys.count)
+            }
+            initialized = run.keys.count
+        }
+    }
+
+    /// The first or last key of a run, less the range's lower bound.
+    private func offset(of run: (frame: Frame, keys: Range<Int>), last: Bool) -> UInt64 {
+        run.frame.withUnsafeBytes { raw in
+            raw.loadUnaligned(fromByteOffset: 8 * (last ? run.keys.upperBound - 1 : run.keys.lowerBound), as: UInt64.self)
+        } &- range.lowerBound
+    }
+
+    /// The union of the runs through the bitmap.
+    private mutating func takeFromBitmap() -> [UInt64] {
         if words.isEmpty {
             words = [UInt64](repeating: 0, count: Int((range.count + 63) / 64))
             summary = [UInt64](repeating: 0, count: (words.count + 63) / 64)
         }
+        // The words between the lowest and the highest key (a run is sorted: its ends bound it).
+        var lowest = Int.max
+        var highest = -1
+        for run in runs {
+            lowest = min(lowest, Int(truncatingIfNeeded: offset(of: run, last: false) >> 6))
+            highest = max(highest, Int(truncatingIfNeeded: offset(of: run, last: true) >> 6))
+        }
+        let span = lowest..<(highest + 1)
+        let dense = 3 * recorded >= 2 * span.count
         let lower = range.lowerBound
-        let first = raw.loadUnaligned(as: UInt64.self) &- lower
-        let last = raw.loadUnaligned(fromByteOffset: 8 * (count - 1), as: UInt64.self) &- lower
-        lowestMarked = min(lowestMarked, Int(truncatingIfNeeded: first >> 12))
-        highestMarked = max(highestMarked, Int(truncatingIfNeeded: last >> 12))
-        words.withUnsafeMutableBufferPointer { words in
+        let runs = self.runs
+        return words.withUnsafeMutableBufferPointer { words in
             summary.withUnsafeMutableBufferPointer { summary in
-                Self.mark(keys: raw, count: count, lowerBound: lower, words: words.baseAddress!, summary: summary.baseAddress!)
+                for run in runs {
+                    run.frame.withUnsafeBytes { raw in
+                        Self.mark(
+                            keys: raw.baseAddress! + 8 * run.keys.lowerBound, count: run.keys.count, lowerBound: lower,
+                            words: words.baseAddress!, summary: dense ? nil : summary.baseAddress!)
+                    }
+                }
+                return dense
+                    ? Self.takeWords(span, of: words, lowerBound: lower)
+                    : Self.takeMarkedWords((span.lowerBound >> 6)...((span.upperBound - 1) >> 6), of: words, summary: summary, lowerBound: lower)
             }
         }
     }
 
-    /// Sets the bit of each of `count` keys in `words`, and the bit of each word it sets in `summary`.
+    /// Sets the bit of each of `count` sorted keys (raw) in `words`, and with a `summary` the bit of
+    /// each word it sets there.
+    @inline(__always)
     private static func mark(
         keys raw: UnsafeRawPointer, count: Int, lowerBound lower: UInt64, words: UnsafeMutablePointer<UInt64>,
-        summary: UnsafeMutablePointer<UInt64>
+        summary: UnsafeMutablePointer<UInt64>?
     ) {
         // A `while` loop: a `for` over a range costs a call per key in a closure. The word
         // `prefetchDistance` keys ahead is asked for while this one is set: a bitmap of a large
@@ -96,138 +138,94 @@ struct ChangedKeys {
             let offset = raw.loadUnaligned(fromByteOffset: 8 &* i, as: UInt64.self) &- lower
             let word = Int(truncatingIfNeeded: offset &>> 6)
             words[word] |= 1 &<< (offset & 63)
-            summary[word &>> 6] |= 1 &<< UInt64(truncatingIfNeeded: word & 63)
+            if let summary { summary[word &>> 6] |= 1 &<< UInt64(truncatingIfNeeded: word & 63) }
             i &+= 1
         }
         while i < count {
             let offset = raw.loadUnaligned(fromByteOffset: 8 &* i, as: UInt64.self) &- lower
             let word = Int(truncatingIfNeeded: offset &>> 6)
             words[word] |= 1 &<< (offset & 63)
-            summary[word &>> 6] |= 1 &<< UInt64(truncatingIfNeeded: word & 63)
+            if let summary { summary[word &>> 6] |= 1 &<< UInt64(truncatingIfNeeded: word & 63) }
             i &+= 1
         }
     }
 
-    /// The keys recorded since the last call, sorted and unique; forgets them.
-    mutating func take() -> [UInt64] {
-        defer { recorded = 0 }
-        // Runs: every push's keys, or in a bitmap the one push of the batch.
-        guard usesBitmap, runs.isEmpty else {
-            defer { runs = [] }
-            return Self.merged(runs)
-        }
-        guard highestMarked >= 0 else { return [] }
-        let marked = lowestMarked...highestMarked
-        lowestMarked = .max
-        highestMarked = -1
-        let lower = range.lowerBound
-        // The words under the marked summary words.
-        let span = (marked.lowerBound &<< 6)..<min((marked.upperBound &+ 1) &<< 6, words.count)
-        if recorded >= span.count {
-            return words.withUnsafeMutableBufferPointer { words in
-                summary.withUnsafeMutableBufferPointer { summary in
-                    // Counted first, so that the keys are written into an array of their exact
-                    // size (and ``takeSlack`` more, which ``takeWords(_:of:lowerBound:into:)`` may
-                    // write). `while` loops, as in ``mark(keys:count:lowerBound:words:summary:)``.
-                    var count = 0
-                    var position = span.lowerBound
-                    while position < span.upperBound {
-                        count &+= words[position].nonzeroBitCount
-                        position &+= 1
-                    }
-                    var index = marked.lowerBound
-                    while index <= marked.upperBound {
-                        summary[index] = 0
-                        index &+= 1
-                    }
-                    return [UInt64](unsafeUninitializedCapacity: count + Self.takeSlack) { keys, initialized in
-                        Self.takeWords(span, of: words, lowerBound: lower, into: keys)
-                        initialized = count
-                    }
-                }
-            }
-        }
-        return words.withUnsafeMutableBufferPointer { words in
-            summary.withUnsafeMutableBufferPointer { summary in
-                // Counted first, as above.
-                var count = 0
-                for index in marked {
-                    var marks = summary[index]
-                    while marks != 0 {
-                        count &+= words[index &<< 6 | marks.trailingZeroBitCount].nonzeroBitCount
-                        marks &= marks &- 1
-                    }
-                }
-                return [UInt64](unsafeUninitializedCapacity: count) { keys, initialized in
-                    var next = 0
-                    for index in marked {
-                        var marks = summary[index]
-                        summary[index] = 0
-                        while marks != 0 {
-                            let position = index &<< 6 | marks.trailingZeroBitCount
-                            marks &= marks &- 1
-                            Self.takeWord(position, of: words, lowerBound: lower, into: keys, at: &next)
-                        }
-                    }
-                    initialized = next
-                }
-            }
-        }
-    }
-
-    /// The elements past the keys that ``takeWords(_:of:lowerBound:into:)`` may write.
-    static let takeSlack = 4
-
-    /// Writes the keys of the bits of the words `span` into `keys` in order, and clears the words;
-    /// may write up to ``takeSlack`` elements past the last key. Each word writes four keys, the
-    /// ones it holds first, and only a word with more goes on: with a few keys per word, whether a
-    /// word has a key, and how many, is as random as the keys, and a branch on it mispredicts about
-    /// once per key (three times the cost of the keys' writes on `zps-bench failover`'s segments).
-    private static func takeWords(
-        _ span: Range<Int>, of words: UnsafeMutableBufferPointer<UInt64>, lowerBound lower: UInt64,
-        into keys: UnsafeMutableBufferPointer<UInt64>
-    ) {
-        let output = keys.baseAddress!
-        var next = 0
+    /// The keys of the bits of the words `span`, in order; clears the words. Counted first, so
+    /// that the keys are written into an array of their exact size (and four more elements, which
+    /// the loop may write past the last key). Each word writes four keys, the ones it holds first,
+    /// and only a word with more goes on: no branch on the number of keys a word holds while it is
+    /// at most four.
+    private static func takeWords(_ span: Range<Int>, of words: UnsafeMutableBufferPointer<UInt64>, lowerBound lower: UInt64) -> [UInt64] {
+        var count = 0
         var position = span.lowerBound
         while position < span.upperBound {
-            var word = words[position]
-            words[position] = 0
-            let base = lower &+ UInt64(truncatingIfNeeded: position) &<< 6
-            let count = word.nonzeroBitCount
-            // A word without another bit gives `base + 64`, written past its keys and overwritten.
-            output[next] = base &+ UInt64(truncatingIfNeeded: word.trailingZeroBitCount)
-            word &= word &- 1
-            output[next &+ 1] = base &+ UInt64(truncatingIfNeeded: word.trailingZeroBitCount)
-            word &= word &- 1
-            output[next &+ 2] = base &+ UInt64(truncatingIfNeeded: word.trailingZeroBitCount)
-            word &= word &- 1
-            output[next &+ 3] = base &+ UInt64(truncatingIfNeeded: word.trailingZeroBitCount)
-            word &= word &- 1
-            var rest = next &+ 4
-            while word != 0 {
-                output[rest] = base &+ UInt64(truncatingIfNeeded: word.trailingZeroBitCount)
-                rest &+= 1
-                word &= word &- 1
-            }
-            next &+= count
+            count &+= words[position].nonzeroBitCount
             position &+= 1
+        }
+        return [UInt64](unsafeUninitializedCapacity: count + 4) { keys, initialized in
+            let output = keys.baseAddress!
+            var next = 0
+            var position = span.lowerBound
+            while position < span.upperBound {
+                var word = words[position]
+                words[position] = 0
+                let base = lower &+ UInt64(truncatingIfNeeded: position) &<< 6
+                let held = word.nonzeroBitCount
+                // Past a word's last bit the key is `base + 64`: written past its keys, overwritten.
+                output[next] = base &+ UInt64(truncatingIfNeeded: word.trailingZeroBitCount)
+                word &= word &- 1
+                output[next &+ 1] = base &+ UInt64(truncatingIfNeeded: word.trailingZeroBitCount)
+                word &= word &- 1
+                output[next &+ 2] = base &+ UInt64(truncatingIfNeeded: word.trailingZeroBitCount)
+                word &= word &- 1
+                output[next &+ 3] = base &+ UInt64(truncatingIfNeeded: word.trailingZeroBitCount)
+                word &= word &- 1
+                var rest = next &+ 4
+                while word != 0 {
+                    output[rest] = base &+ UInt64(truncatingIfNeeded: word.trailingZeroBitCount)
+                    rest &+= 1
+                    word &= word &- 1
+                }
+                next &+= held
+                position &+= 1
+            }
+            initialized = count
         }
     }
 
-    /// Writes the keys of the bits of word `position` into `keys` from `next` on, and clears the word.
-    @inline(__always)
-    private static func takeWord(
-        _ position: Int, of words: UnsafeMutableBufferPointer<UInt64>, lowerBound lower: UInt64,
-        into keys: UnsafeMutableBufferPointer<UInt64>, at next: inout Int
-    ) {
-        var word = words[position]
-        words[position] = 0
-        let base = lower &+ UInt64(truncatingIfNeeded: position) &<< 6
-        while word != 0 {
-            keys[next] = base &+ UInt64(truncatingIfNeeded: word.trailingZeroBitCount)
-            next &+= 1
-            word &= word &- 1
+    /// The keys of the bits of the words the summary words `marked` mark, in order; clears both.
+    private static func takeMarkedWords(
+        _ marked: ClosedRange<Int>, of words: UnsafeMutableBufferPointer<UInt64>, summary: UnsafeMutableBufferPointer<UInt64>,
+        lowerBound lower: UInt64
+    ) -> [UInt64] {
+        // Counted first, as above.
+        var count = 0
+        for index in marked {
+            var marks = summary[index]
+            while marks != 0 {
+                count &+= words[index &<< 6 | marks.trailingZeroBitCount].nonzeroBitCount
+                marks &= marks &- 1
+            }
+        }
+        return [UInt64](unsafeUninitializedCapacity: count) { keys, initialized in
+            var next = 0
+            for index in marked {
+                var marks = summary[index]
+                summary[index] = 0
+                while marks != 0 {
+                    let position = index &<< 6 | marks.trailingZeroBitCount
+                    marks &= marks &- 1
+                    var word = words[position]
+                    words[position] = 0
+                    let base = lower &+ UInt64(truncatingIfNeeded: position) &<< 6
+                    while word != 0 {
+                        keys[next] = base &+ UInt64(truncatingIfNeeded: word.trailingZeroBitCount)
+                        next &+= 1
+                        word &= word &- 1
+                    }
+                }
+            }
+            initialized = next
         }
     }
 

@@ -63,14 +63,15 @@ struct ReplicationBatch {
         mostOriginsPerRange = max(mostOriginsPerRange, origins)
     }
 
-    /// Records that the push `origin` changed `count` sorted keys (raw little-endian `UInt64`s) of
-    /// `range` in `table`, and what it recorded in the range's vector clock (`nil` when nothing).
+    /// Records that the push `origin` changed the sorted keys at `positions` of the keys frame
+    /// `keys` (kept until the next ``take()``) of `range` in `table`, and what it recorded in the
+    /// range's vector clock (`nil` when nothing).
     mutating func add(
-        table: UInt32, range: KeyRange, keys raw: UnsafeRawPointer, count: Int, origin: RequestOrigin, clock: ClockRecord? = nil
+        table: UInt32, range: KeyRange, keys: Frame, at positions: Range<Int>, origin: RequestOrigin, clock: ClockRecord? = nil
     ) {
-        record(Slot(table: table, range: range), keys: count) { entry in
+        record(Slot(table: table, range: range), keys: positions.count) { entry in
             if let clock { entry.clockRecords.append(clock) }
-            entry.changed.add(keys: raw, count: count)
+            entry.changed.add(keys: keys, at: positions)
             entry.origins.append(origin)
         }
     }
@@ -81,9 +82,7 @@ struct ReplicationBatch {
     mutating func add(table: UInt32, range: KeyRange, keys: [UInt64], origins pushes: [RequestOrigin], clock: [ClockRecord]) {
         record(Slot(table: table, range: range), keys: keys.count) { entry in
             entry.clockRecords += clock
-            keys.withUnsafeBytes { raw in
-                if let base = raw.baseAddress { entry.changed.add(keys: base, count: keys.count) }
-            }
+            entry.changed.add(keys)
             entry.origins += pushes
         }
     }

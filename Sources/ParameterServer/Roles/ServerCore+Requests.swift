@@ -278,15 +278,12 @@ extension ServerCore {
         let replicated = slices.filter { replication.successor(for: table.stores[$0.store].range) != nil }
         guard !replicated.isEmpty || heldAlready, let keys = message.keys else { return reply }
         let origin = header.origin ?? RequestOrigin(server: link.nodeID, sender: header.sender, requestID: header.requestID)
-        keys.withUnsafeBytes { raw in
-            for slice in replicated {
-                // The range's copies, and a full copy made later, record the push too.
-                appliedOrigins.insert(origin, table: table.spec.id, range: table.stores[slice.store].range)
-                batch.add(
-                    table: table.spec.id, range: table.stores[slice.store].range,
-                    keys: raw.baseAddress! + 8 * slice.keys.lowerBound, count: slice.keys.count, origin: origin,
-                    clock: table.clockRecord(of: header, span: slice.span))
-            }
+        for slice in replicated {
+            // The range's copies, and a full copy made later, record the push too.
+            appliedOrigins.insert(origin, table: table.spec.id, range: table.stores[slice.store].range)
+            batch.add(
+                table: table.spec.id, range: table.stores[slice.store].range, keys: keys, at: slice.keys, origin: origin,
+                clock: table.clockRecord(of: header, span: slice.span))
         }
         replication.hold(ChainReplication.HeldReply(
             reply: filters.encode(reply, answering: header), peer: peer, sender: header.sender, requestID: header.requestID,
@@ -377,11 +374,9 @@ extension ServerCore {
             // none, nothing changed.
             let keys = store.storedKeys(in: covered)
             guard !keys.isEmpty else { continue }
-            keys.withUnsafeBytes { raw in
-                batch.add(
-                    table: table.spec.id, range: store.range, keys: raw.baseAddress!, count: keys.count, origin: origin,
-                    clock: table.clockRecord(of: header, span: covered))
-            }
+            batch.add(
+                table: table.spec.id, range: store.range, keys: Frame(array: keys), at: 0..<keys.count, origin: origin,
+                clock: table.clockRecord(of: header, span: covered))
         }
         replication.hold(ChainReplication.HeldReply(
             reply: reply, peer: peer, sender: header.sender, requestID: header.requestID, behindSent: heldAlready))
