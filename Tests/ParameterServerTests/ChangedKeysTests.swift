@@ -65,4 +65,26 @@ struct ChangedKeysTests {
             #expect(changed.take() == [])
         }
     }
+
+    @Test("pushes of the same keys count once, and keys that match only at their ends are not taken for them", arguments: [
+        KeyRange(1_000, 1_000 + 5_000), KeyRange(7, 7 + (1 << 24)), KeyRange(5, UInt64.max),
+    ])
+    func repeatedPushes(range: KeyRange) {
+        var random = SplitMix64(seed: range.lowerBound &+ 99)
+        var changed = ChangedKeys(range: range)
+        let keys = Self.randomKeys(&random, count: 1_000, in: range)
+        // The same length, first and last key, one key in the middle moved by one.
+        var nearly = keys
+        let middle = keys.count / 2
+        nearly[middle] = keys[middle] + 1 < keys[middle + 1] ? keys[middle] + 1 : keys[middle] - 1
+        #expect(nearly != keys && nearly == nearly.sorted() && Set(nearly).count == nearly.count)
+        for _ in 0..<3 { Self.add(&changed, keys) }
+        #expect(changed.recorded == 3 * keys.count)
+        #expect(changed.take() == keys)
+        for _ in 0..<3 { Self.add(&changed, keys) }
+        Self.add(&changed, nearly)
+        Self.add(&changed, keys)
+        #expect(changed.take() == Set(keys).union(nearly).sorted())
+        #expect(changed.take() == [])
+    }
 }

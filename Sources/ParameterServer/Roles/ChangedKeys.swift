@@ -1,4 +1,5 @@
 import CSystem
+import Glibc
 import ZeroMQ
 
 /// The keys of one key range that pushes changed since they were last taken, each key once: what
@@ -62,10 +63,43 @@ struct ChangedKeys {
             recorded = 0
             runs.removeAll(keepingCapacity: true)
         }
-        switch runs.count {
+        let distinct = Self.distinct(runs)
+        switch distinct.count {
         case 0: return []
-        case 1: return Self.keys(of: runs[0])
-        default: return usesBitmap ? takeFromBitmap() : Self.merged(runs.map(Self.keys(of:)))
+        case 1: return Self.keys(of: distinct[0])
+        default: return usesBitmap ? takeFromBitmap(distinct) : Self.merged(distinct.map(Self.keys(of:)))
+        }
+    }
+
+    /// `runs` without those that repeat one of the first distinct ones key for key: pushes of the same key list
+    /// (a worker's keys from one iteration to the next, workers sharing a key set, a list the key
+    /// cache resolved) are taken as one. A run that differs almost always differs in its length or
+    /// its first or last key, so most comparisons stop there.
+    private static func distinct(_ runs: [(frame: Frame, keys: Range<Int>)]) -> [(frame: Frame, keys: Range<Int>)] {
+        guard runs.count > 1 else { return runs }
+        var distinct: [(frame: Frame, keys: Range<Int>)] = []
+        distinct.reserveCapacity(runs.count)
+        for run in runs {
+            // Past a few distinct runs the rest go in unchecked (a repeat is only marked twice).
+            if distinct.count < 16, distinct.contains(where: { sameKeys($0, run) }) { continue }
+            distinct.append(run)
+        }
+        return distinct
+    }
+
+    /// Whether two runs hold the same keys.
+    private static func sameKeys(_ a: (frame: Frame, keys: Range<Int>), _ b: (frame: Frame, keys: Range<Int>)) -> Bool {
+        guard a.keys.count == b.keys.count else { return false }
+        return a.frame.withUnsafeBytes { x in
+            b.frame.withUnsafeBytes { y in
+                let p = x.baseAddress! + 8 * a.keys.lowerBound
+                let q = y.baseAddress! + 8 * b.keys.lowerBound
+                let lastOffset = 8 * (a.keys.count - 1)
+                guard p.loadUnaligned(as: UInt64.self) == q.loadUnaligned(as: UInt64.self),
+                    p.loadUnaligned(fromByteOffset: lastOffset, as: UInt64.self) == q.loadUnaligned(fromByteOffset: lastOffset, as: UInt64.self)
+                else { return false }
+                return p == q || memcmp(p, q, 8 * a.keys.count) == 0
+            }
         }
     }
 
@@ -87,8 +121,8 @@ struct ChangedKeys {
         } &- range.lowerBound
     }
 
-    /// The union of the runs through the bitmap.
-    private mutating func takeFromBitmap() -> [UInt64] {
+    /// The union of `runs` (several) through the bitmap.
+    private mutating func takeFromBitmap(_ runs: [(frame: Frame, keys: Range<Int>)]) -> [UInt64] {
         if words.isEmpty {
             words = [UInt64](repeating: 0, count: Int((range.count + 63) / 64))
             summary = [UInt64](repeating: 0, count: (words.count + 63) / 64)
@@ -101,9 +135,8 @@ struct ChangedKeys {
             highest = max(highest, Int(truncatingIfNeeded: offset(of: run, last: true) >> 6))
         }
         let span = lowest..<(highest + 1)
-        let dense = 3 * recorded >= 2 * span.count
+        let dense = 3 * runs.reduce(0) { $0 + $1.keys.count } >= 2 * span.count
         let lower = range.lowerBound
-        let runs = self.runs
         return words.withUnsafeMutableBufferPointer { words in
             summary.withUnsafeMutableBufferPointer { summary in
                 for run in runs {
