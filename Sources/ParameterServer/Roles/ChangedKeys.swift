@@ -31,8 +31,11 @@ struct ChangedKeys {
     private var words: [UInt64] = []
     /// One bit per word of `words`, all clear between takes.
     private var summary: [UInt64] = []
-    /// The keys of each push since the last ``take()``: positions in a keys frame.
-    private var runs: [(frame: Frame, keys: Range<Int>)] = []
+    /// One push's keys: their positions in the keys frame it arrived in.
+    private typealias Run = (frame: Frame, keys: Range<Int>)
+
+    /// The keys of each push since the last ``take()``.
+    private var runs: [Run] = []
     /// Keys recorded since the last ``take()``, counting a key once per push.
     private(set) var recorded = 0
 
@@ -71,13 +74,13 @@ struct ChangedKeys {
         }
     }
 
-    /// `runs` without those that repeat one of the first distinct ones key for key: pushes of the same key list
-    /// (a worker's keys from one iteration to the next, workers sharing a key set, a list the key
-    /// cache resolved) are taken as one. A run that differs almost always differs in its length or
-    /// its first or last key, so most comparisons stop there.
-    private static func distinct(_ runs: [(frame: Frame, keys: Range<Int>)]) -> [(frame: Frame, keys: Range<Int>)] {
+    /// `runs` without those that repeat one of the first distinct ones key for key: pushes of the
+    /// same key list (a worker's keys from one iteration to the next, workers sharing a key set, a
+    /// list the key cache resolved) are taken as one. A run that differs almost always differs in
+    /// its length or its first or last key, so most comparisons stop there.
+    private static func distinct(_ runs: [Run]) -> [Run] {
         guard runs.count > 1 else { return runs }
-        var distinct: [(frame: Frame, keys: Range<Int>)] = []
+        var distinct: [Run] = []
         distinct.reserveCapacity(runs.count)
         for run in runs {
             // Past a few distinct runs the rest go in unchecked (a repeat is only marked twice).
@@ -88,7 +91,7 @@ struct ChangedKeys {
     }
 
     /// Whether two runs hold the same keys.
-    private static func sameKeys(_ a: (frame: Frame, keys: Range<Int>), _ b: (frame: Frame, keys: Range<Int>)) -> Bool {
+    private static func sameKeys(_ a: Run, _ b: Run) -> Bool {
         guard a.keys.count == b.keys.count else { return false }
         return a.frame.withUnsafeBytes { x in
             b.frame.withUnsafeBytes { y in
@@ -104,7 +107,7 @@ struct ChangedKeys {
     }
 
     /// The keys of one run.
-    private static func keys(of run: (frame: Frame, keys: Range<Int>)) -> [UInt64] {
+    private static func keys(of run: Run) -> [UInt64] {
         [UInt64](unsafeUninitializedCapacity: run.keys.count) { buffer, initialized in
             run.frame.withUnsafeBytes { raw in
                 UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(
@@ -115,14 +118,14 @@ struct ChangedKeys {
     }
 
     /// The first or last key of a run, less the range's lower bound.
-    private func offset(of run: (frame: Frame, keys: Range<Int>), last: Bool) -> UInt64 {
+    private func offset(of run: Run, last: Bool) -> UInt64 {
         run.frame.withUnsafeBytes { raw in
             raw.loadUnaligned(fromByteOffset: 8 * (last ? run.keys.upperBound - 1 : run.keys.lowerBound), as: UInt64.self)
         } &- range.lowerBound
     }
 
     /// The union of `runs` (several) through the bitmap.
-    private mutating func takeFromBitmap(_ runs: [(frame: Frame, keys: Range<Int>)]) -> [UInt64] {
+    private mutating func takeFromBitmap(_ runs: [Run]) -> [UInt64] {
         if words.isEmpty {
             words = [UInt64](repeating: 0, count: Int((range.count + 63) / 64))
             summary = [UInt64](repeating: 0, count: (words.count + 63) / 64)
