@@ -9,8 +9,9 @@ import Testing
 /// which server dies at which delivery. After every run each key must equal the exact sum of the
 /// pushes, every push must have been acknowledged once, every range must have one primary, and the
 /// surviving copies of every range must equal it; sequential FTRL must end bit for bit where the
-/// fault-free run ends. `ZPS_SIM_SEED=N` runs seed N alone; every failing seed is reported with the
-/// command that replays it.
+/// fault-free run ends. `ZPS_SIM_SEED=N` runs seed N alone, `ZPS_SIM_SEED_BASE=B` every range shifted
+/// by B (a soak over seeds CI does not run); every failing seed is reported with the command that
+/// replays it.
 @Suite("Fail-over on the in-memory network")
 struct FailoverSimulationTests {
     typealias Scenario = FailoverSimulation.Scenario
@@ -206,7 +207,10 @@ struct FailoverSimulationTests {
         _ scenario: @escaping @Sendable (UInt64) -> Scenario,
         problems: @escaping @Sendable (Scenario, Outcome) -> [String]
     ) async {
-        let chosen: [UInt64] = ProcessInfo.processInfo.environment["ZPS_SIM_SEED"].flatMap(UInt64.init).map { [$0] } ?? Array(seeds)
+        let environment = ProcessInfo.processInfo.environment
+        // `ZPS_SIM_SEED_BASE=B` shifts the range by B: a soak run over seeds CI does not try.
+        let base = environment["ZPS_SIM_SEED_BASE"].flatMap(UInt64.init) ?? 0
+        let chosen: [UInt64] = environment["ZPS_SIM_SEED"].flatMap(UInt64.init).map { [$0] } ?? seeds.map { $0 + base }
         let lanes = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         // The runs are long and never suspend: they get threads of their own, so that they neither
         // hold the cooperative pool's few threads nor wait for them while other tests run; and no more
