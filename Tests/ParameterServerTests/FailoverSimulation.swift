@@ -33,6 +33,9 @@ struct FailoverSimulation {
         /// With a value, the victim is not killed but paused (SIGSTOP) for this many fake milliseconds,
         /// then resumed: beyond the heartbeat timeout the manager has moved its ranges, and it must stop.
         var pause: Int?
+        /// Whether the victim is not killed but asked to stop (SIGTERM): it asks the manager to take
+        /// it out of the job (``ServerCore/leaveOrStop()``) and stops once it has.
+        var leave = false
         /// A second server that dies after the first loss was recovered, and after how many deliveries
         /// of the pushes that follow.
         var secondVictim: Int?
@@ -63,7 +66,7 @@ struct FailoverSimulation {
             if ftrl { text += ", ftrl" }
             if delay > 0 { text += ", delays up to \(delay) ms" }
             if let victim {
-                text += ", server-\(victim) " + (pause.map { "paused for \($0) ms" } ?? "killed") + " after \(killAt) deliveries"
+                text += ", server-\(victim) " + (leave ? "asked to leave" : pause.map { "paused for \($0) ms" } ?? "killed") + " after \(killAt) deliveries"
             }
             if let secondVictim { text += ", then server-\(secondVictim) after \(secondKillAt) more" }
             if let closeVictim { text += ", then server-\(closeVictim) \(closeKillAt) deliveries later" }
@@ -126,6 +129,9 @@ struct FailoverSimulation {
         var victimsHit = 0
         /// Whether the (first) victim still runs at the end.
         var victimRuns = false
+        /// Whether the victim left the job (``Scenario/leave``): the manager took it out and it
+        /// stopped without a failure.
+        var victimLeft = false
         /// Why servers that stopped by themselves stopped, for the report of a failing seed.
         var serverFailures: [String] = []
         /// The ranges the joiner is primary of at the end, `nil` when it does not run then.
@@ -270,6 +276,7 @@ struct FailoverSimulation {
             // The job never started (a server killed before it registered): nothing was pushed.
             outcome.jobFailure = reports.withLock { $0.lazy.compactMap(\.failure).first }
             outcome.victimsHit = killed
+            recordServers()
             return outcome
         }
         pushRounds()
@@ -317,11 +324,9 @@ struct FailoverSimulation {
         }
         outcome.deliveries = network.deliveredCount
         outcome.victimsHit = killed + watchedKills.victims.count
-        outcome.serverFailures = serverOutcomes.enumerated().compactMap { rank, result in result.failure.map { "server-\(rank): \($0)" } }
-            + ((joinerOutcome.failure ?? joinerOutcome.jobFailure).map { ["joiner: \($0)"] } ?? [])
+        recordServers()
         outcome.joinerStopped = joinerOutcome.failure ?? joinerOutcome.jobFailure
         outcome.recoveries = manager.recoveries
-        outcome.victimRuns = scenario.victim.map { network.isRunning(serverNames[$0]) } ?? true
         outcome.jobFailure = reports.withLock { $0.lazy.compactMap(\.failure).first }
         outcome.pushes = pushedRounds * scenario.workers
         switch pull.result {
@@ -333,6 +338,14 @@ struct FailoverSimulation {
         outcome.pulledKeys = keys
         compareCopies()
         return outcome
+    }
+
+    /// How the servers ended: their failures, and whether the victim runs or left the job.
+    private mutating func recordServers() {
+        outcome.serverFailures = serverOutcomes.enumerated().compactMap { rank, result in result.failure.map { "server-\(rank): \($0)" } }
+            + ((joinerOutcome.failure ?? joinerOutcome.jobFailure).map { ["joiner: \($0)"] } ?? [])
+        outcome.victimRuns = scenario.victim.map { network.isRunning(serverNames[$0]) } ?? true
+        outcome.victimLeft = scenario.victim.map { serverOutcomes[$0].summary != nil && serverOutcomes[$0].failure == nil } ?? false
     }
 
     private func settings(_ role: NodeRole, _ rank: Int) -> NodeSettings {
@@ -366,7 +379,9 @@ struct FailoverSimulation {
             if let next = pendingKills.first, next.after <= 0 {
                 pendingKills.removeFirst()
                 recoveredBy = network.now + Self.recovery
-                if killed == 0, let pause = scenario.pause {
+                if killed == 0, scenario.leave {
+                    network.execute(on: serverNames[next.victim], as: ServerCore.self) { $0.leaveOrStop() }
+                } else if killed == 0, let pause = scenario.pause {
                     network.pause(serverNames[next.victim])
                     resumeAt = network.now + .milliseconds(pause)
                     // Back, it hears at its next heartbeat that it was taken out, or finds the manager

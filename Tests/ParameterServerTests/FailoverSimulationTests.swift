@@ -57,6 +57,18 @@ struct FailoverSimulationTests {
         return scenario
     }
 
+    /// As ``oneKill(seed:)``, but the victim is asked to stop (SIGTERM) and leaves the job; a third
+    /// of the seeds with `replication: 2`.
+    static func oneLeave(seed: UInt64) -> Scenario {
+        var scenario = oneKill(seed: seed)
+        scenario.leave = true
+        if seed % 3 == 0 {
+            scenario.replication = 2
+            scenario.killAt = min(scenario.killAt, deliveries(scenario) + 1)
+        }
+        return scenario
+    }
+
     /// 2 to 5 tokens per server on the ring, from a draw of its own so that the seed's other draws
     /// stay what they are.
     static func virtualNodes(seed: UInt64) -> Int {
@@ -270,6 +282,64 @@ struct FailoverSimulationTests {
             }
             return problems
         }
+    }
+
+    @Test("a server asked to stop at any delivery leaves the job: exact sums, equal copies, and it stops without a failure")
+    func leaveOneServer() async {
+        let left = Mutex(0)
+        await Self.check("leaveOneServer", seeds: 1...600, Self.oneLeave) { scenario, outcome in
+            var problems = Self.exactProblems(outcome)
+            guard outcome.victimsHit > 0, let victim = scenario.victim else { return problems }
+            if outcome.victimRuns { problems.append("server-\(victim) was asked to stop and still runs") }
+            // Asked before the manager listed it, it stops as any node asked to stop does.
+            if let failure = outcome.serverFailures.first(where: { $0.hasPrefix("server-\(victim):") }),
+                !failure.hasSuffix("server-\(victim) was asked to stop (signal)")
+            {
+                problems.append("server-\(victim) stopped with a failure: \(failure)")
+            }
+            if outcome.victimLeft {
+                left.withLock { $0 += 1 }
+                if !outcome.recoveries.contains(where: { $0.hasPrefix("server-\(victim) left the job; ") }) {
+                    problems.append("server-\(victim) stopped as one that left, but the manager reports no leave: \(outcome.recoveries)")
+                }
+            }
+            return problems
+        }
+        // Most requests to leave come while the job runs: those servers leave.
+        #expect(ProcessInfo.processInfo.environment["ZPS_SIM_SEED"] != nil || left.withLock { $0 } >= 300, "only \(left.withLock { $0 }) of 600 servers left")
+    }
+
+    @Test("replication 0: a server asked to stop while the job runs cannot leave: it stops naming why")
+    func leaveWithoutReplication() async {
+        let refused = Mutex(0)
+        await Self.check("leaveWithoutReplication", seeds: 1...60, { seed in
+            var scenario = Self.oneLeave(seed: seed)
+            scenario.replication = 1
+            // Asked once the job runs (the tables are out after a few dozen deliveries), about as
+            // many deliveries into the run as with replication.
+            let deliveries = Self.deliveries(scenario)
+            scenario.killAt = deliveries / 4 + Int(seed % UInt64(deliveries / 4))
+            scenario.replication = 0
+            return scenario
+        }) { scenario, outcome in
+            let victim = scenario.victim!
+            guard outcome.victimsHit > 0 else { return [] }
+            var problems: [String] = []
+            if outcome.victimRuns { problems.append("server-\(victim) still runs") }
+            if outcome.victimLeft { problems.append("server-\(victim) left a job without replication") }
+            switch outcome.serverFailures.first(where: { $0.hasPrefix("server-\(victim):") }) {
+            case let failure? where failure.contains("cannot leave the job") && failure.contains("replication is 0: the ranges of server-\(victim) have no copy"):
+                refused.withLock { $0 += 1 }
+            case let failure? where failure.hasSuffix("server-\(victim) was asked to stop (signal)"):
+                break  // before the manager listed it
+            case nil where outcome.acknowledged == outcome.pushes && outcome.jobFailure == nil:
+                break  // after every push: the job's shutdown stopped it
+            case let failure:
+                problems.append("server-\(victim) stopped with \(failure ?? "no failure") while the job ran")
+            }
+            return problems
+        }
+        #expect(ProcessInfo.processInfo.environment["ZPS_SIM_SEED"] != nil || refused.withLock { $0 } >= 30, "only \(refused.withLock { $0 }) of 60 leaves refused")
     }
 
     @Test("replication 2: a kill, a pause or two kills at any delivery leave exact sums and equal copies")

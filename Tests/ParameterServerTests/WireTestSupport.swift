@@ -183,7 +183,7 @@ enum WireSamples {
         case .replicaReady:
             header.keyRange = KeyRange(0, 1 << 20)
             header.tableVersion = 3
-        case .heartbeat, .shutdown, .shutdownAck, .pushAck, .replicateAck: break
+        case .heartbeat, .shutdown, .shutdownAck, .leave, .pushAck, .replicateAck: break
         }
         return header
     }

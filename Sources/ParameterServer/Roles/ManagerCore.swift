@@ -168,6 +168,7 @@ public final class ManagerCore: RoleMachine {
         case .barrier: barrier(header, from: peer)
         case .replicaReady: replicaReady(header, from: peer)
         case .workerDone: workerDone(header, from: peer)
+        case .leave: leave(header, from: peer)
         case .shutdownAck:
             // A node told to stop before it got the node table acknowledges without an id.
             let id = members[header.sender]?.peer == peer ? header.sender
@@ -254,12 +255,16 @@ public final class ManagerCore: RoleMachine {
                 "key ranges \(error.lostRanges.map(\.description).joined(separator: ", ")) lost every copy: \(lostServers.joined(separator: ", ")) died and replication is \(settings.replication)")
             return false
         }
+        adopt(plan, summary: "\(member.info.name) lost after \(silence.secondsText) of silence; \(moves(of: plan))", level: .notice)
+        return true
+    }
+
+    /// What `plan` promotes and copies where, for the job's report.
+    func moves(of plan: RecoveryPlan) -> String {
         let promoted = plan.promotions.map { "\($0.range) to \(name(of: $0.to))" }
         let copies = plan.copies.map { "\($0.range) to \(name(of: $0.target))" }
-        adopt(plan, summary: "\(member.info.name) lost after \(silence.secondsText) of silence; "
-            + (promoted.isEmpty ? "it held replicas only" : "promoted \(promoted.joined(separator: ", "))")
-            + (copies.isEmpty ? "" : "; copying \(copies.joined(separator: ", "))"), level: .notice)
-        return true
+        return (promoted.isEmpty ? "it held replicas only" : "promoted \(promoted.joined(separator: ", "))")
+            + (copies.isEmpty ? "" : "; copying \(copies.joined(separator: ", "))")
     }
 
     /// Takes the membership `plan` leaves, publishes its table, and records `summary` with the

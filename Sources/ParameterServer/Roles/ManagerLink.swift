@@ -21,6 +21,8 @@ struct ManagerLink {
         /// The manager answered this node's first heartbeat: its heartbeat lease starts
         /// (``checkHeartbeatLease(now:)``).
         case leaseEstablished
+        /// The manager refused this server's ``requestLeave(into:)`` with an error `code` and its text.
+        case leaveRefused(ErrorCode, String)
         /// Any other message from the manager, for the role to handle.
         case message(Message)
     }
@@ -43,6 +45,8 @@ struct ManagerLink {
     private var nextRequestID: UInt64 = 1
     /// The registration as sent: sent again to ask for the whole table when a change cannot be applied.
     private var registration = Header(kind: .register)
+    /// The request id of the last ``MessageKind/leave`` sent, whose refusal is the role's to handle.
+    private var leaveRequestID: UInt64?
     private let logger: Logger
 
     init(settings: NodeSettings, logger: Logger) {
@@ -77,6 +81,14 @@ struct ManagerLink {
         var header = header
         header.sender = nodeID
         directives.append(.sendFrames(MessageCodec.encode(Message(header: header)), to: manager, onFailure: onFailure))
+    }
+
+    /// Asks the manager to take this server out of the job (``MessageKind/leave``): it answers
+    /// ``Event/shutdown`` once it has, or ``Event/leaveRefused(_:_:)``.
+    mutating func requestLeave(into directives: inout [NodeDirective]) {
+        let id = makeRequestID()
+        leaveRequestID = id
+        send(Header(kind: .leave, requestID: id), into: &directives)
     }
 
     /// Handles a message from the manager.
@@ -135,6 +147,9 @@ struct ManagerLink {
         case .shutdown:
             send(Header(kind: .shutdownAck, requestID: message.header.requestID), into: &directives)
             return .shutdown(jobFailure: message.header.errorMessage)
+        case .error where leaveRequestID != nil && message.header.requestID == leaveRequestID:
+            leaveRequestID = nil
+            return .leaveRefused(message.header.errorCode ?? .internalError, message.header.errorMessage ?? "no reason given")
         case .error:
             throw NodeFailure(
                 "the manager at \(settings.managerEndpoint) refused \(settings.name): \(message.header.errorMessage ?? "no reason given")")

@@ -36,6 +36,7 @@ public struct ManagerNode: Service {
         } started: { _, endpoint in
             onBound(endpoint)
         } onShutdownSignal: { transport in
+            outcome.fail("the manager was asked to stop (signal)")
             transport.execute { shell, io in
                 shell.execute(io: io) { core in core.abort("the manager was asked to stop (signal)") }
             }

@@ -67,6 +67,9 @@ public final class ServerCore: RoleMachine {
     /// counted against ``PeerLimits`` (ServerCore+Holding.swift).
     var heldRequests: HeldRequestBudget
     var shuttingDown = false
+    /// Set once the server, asked to stop, asked the manager to take it out of the job
+    /// (ServerCore+Leave.swift): since when, and when to ask again after the manager was busy.
+    var leaving: (since: ContinuousClock.Instant, askAgainAt: ContinuousClock.Instant?)?
     /// Set once the server found its heartbeat lease run out (``ManagerLink/checkHeartbeatLease(now:)``):
     /// it answers nothing more and stops.
     var leaseLost = false
@@ -187,6 +190,7 @@ public final class ServerCore: RoleMachine {
         flushReplication()
         if !copying.isEmpty { sendCopyParts() }
         expireHeld()
+        if leaving != nil { tickLeave() }
     }
 
     public func stopped(error: (any Error)?) {
@@ -285,10 +289,16 @@ public final class ServerCore: RoleMachine {
         case .shutdown(let jobFailure):
             if let jobFailure { outcome.jobFailed(jobFailure) }
             shuttingDown = true
+            if leaving != nil, jobFailure == nil {
+                outcome.succeed("left the job")
+                logger.notice("\(link.settings.name) left the job: the manager moved its ranges to their replicas")
+            }
             logger.info("\(link.settings.name) shutting down at the manager's request")
             directives.append(.stop)
         case .leaseEstablished:
             serveHeld()
+        case .leaveRefused(let code, let reason):
+            leaveRefused(code, reason)
         case .message(let message):
             logger.warning("\(link.settings.name) ignored a \(message.header.kind) message from the manager")
         case nil:

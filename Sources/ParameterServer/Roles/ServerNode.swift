@@ -9,16 +9,20 @@ public struct ServerNode: Service {
     private let registry: UpdaterRegistry
     private let logger: Logger
     private let onBound: @Sendable (String) -> Void
+    private let onLeft: @Sendable () -> Void
 
-    /// Creates the service; `onBound` is told the endpoint the server's ROUTER is bound to.
+    /// Creates the service; `onBound` is told the endpoint the server's ROUTER is bound to, and
+    /// `onLeft` is called when the server, asked to stop (SIGTERM) while the job ran, left it: the
+    /// manager took it out and the job goes on (docs/FAULT-TOLERANCE.md, "A server that leaves").
     public init(
         settings: NodeSettings, registry: UpdaterRegistry = .builtIn, logger: Logger,
-        onBound: @escaping @Sendable (String) -> Void = { _ in }
+        onBound: @escaping @Sendable (String) -> Void = { _ in }, onLeft: @escaping @Sendable () -> Void = {}
     ) {
         self.settings = settings
         self.registry = registry
         self.logger = logger
         self.onBound = onBound
+        self.onLeft = onLeft
     }
 
     /// Runs until the manager shuts the job down (or a deadline or SIGTERM ends it); throws the failure.
@@ -32,7 +36,12 @@ public struct ServerNode: Service {
         } started: { transport, endpoint in
             onBound(endpoint)
             _ = transport
+        } onShutdownSignal: { transport in
+            transport.execute { shell, io in
+                shell.execute(io: io) { core in core.leaveOrStop() }
+            }
         }
+        if outcome.summary != nil { onLeft() }
     }
 }
 
@@ -64,8 +73,13 @@ enum NodeRuntime {
                 try await started(transport, endpoint)
                 await transport.waitUntilFinished()
             } onGracefulShutdown: {
-                outcome.fail("\(name) was asked to stop (signal)")
-                if let onShutdownSignal { onShutdownSignal(transport) } else { transport.stop() }
+                // A role with a handler of its own decides what the signal means (a server leaves the job).
+                if let onShutdownSignal {
+                    onShutdownSignal(transport)
+                } else {
+                    outcome.fail("\(name) was asked to stop (signal)")
+                    transport.stop()
+                }
             }
             await transport.waitUntilFinished()
         } catch {

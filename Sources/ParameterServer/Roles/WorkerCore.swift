@@ -250,8 +250,9 @@ public final class WorkerCore: RoleMachine {
             }
         case .message(let message):
             logger.warning("\(name) ignored a \(message.header.kind) message from the manager")
-        case .leaseEstablished, .notListed, nil:
-            // Workers serve nothing: the lease is a server's; only a server is left out of a table.
+        case .leaseEstablished, .notListed, .leaveRefused, nil:
+            // Workers serve nothing: the lease is a server's; only a server is left out of a table
+            // or leaves the job.
             break
         }
     }

@@ -53,7 +53,7 @@ public enum HeaderCodec {
         case .replicate:
             fields |= HeaderField.table.bit | HeaderField.keyCount.bit | HeaderField.valueLength.bit
         case .replicaReady: fields |= HeaderField.keyRange.bit | HeaderField.tableVersion.bit
-        case .heartbeat, .shutdown, .shutdownAck, .pushAck, .replicateAck: break
+        case .heartbeat, .shutdown, .shutdownAck, .leave, .pushAck, .replicateAck: break
         }
         if flags.contains(.keysCached) || flags.contains(.cacheKeys) { fields |= HeaderField.keyCacheHash.bit }
         return fields

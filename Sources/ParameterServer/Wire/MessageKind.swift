@@ -17,6 +17,9 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     case shutdown = 7
     /// A node confirms it is about to exit.
     case shutdownAck = 8
+    /// A server asked to stop (SIGTERM) asks the manager to take it out of the job: the manager
+    /// moves its ranges to their replicas and answers ``shutdown``, or refuses with an ``error``.
+    case leave = 9
 
     // Data (worker <-> server).
     /// Apply values to keys with the table's (or the named) updater. Payload: keys, values.
@@ -76,6 +79,7 @@ public enum MessageKind: UInt8, Sendable, CaseIterable, CustomStringConvertible 
         case .workerDone: return "workerDone"
         case .shutdown: return "shutdown"
         case .shutdownAck: return "shutdownAck"
+        case .leave: return "leave"
         case .push: return "push"
         case .pushAck: return "pushAck"
         case .pull: return "pull"

@@ -19,7 +19,10 @@ struct ServerCommand: AsyncParsableCommand {
         let settings = try options.nodeSettings(role: .server, topology: topology, joining: join)
         let logger = try LogSetup.bootstrap(level: options.logLevel, label: "zps.\(settings.name)")
         try await ManagerHostCheck.waitUntilResolvable(settings, logger: logger)
-        let server = ServerNode(settings: settings, logger: logger)
+        let supervised = options.supervised
+        let server = ServerNode(settings: settings, logger: logger, onLeft: {
+            if supervised { SupervisorChannel.emit("left") }
+        })
         try await RoleProcess.run(server, name: settings.name, logger: logger, supervised: options.supervised)
     }
 }
@@ -42,7 +45,7 @@ enum RoleProcess {
             let elsewhere = failure?.elsewhere ?? false
             printError("\(name): \(message)")
             if supervised {
-                let consequence = elsewhere || message.contains("[shuttingDown]") || message.hasSuffix("asked to stop (signal)")
+                let consequence = elsewhere || message.contains("[shuttingDown]") || message.contains("asked to stop (signal)")
                 SupervisorChannel.emit("failed \(consequence ? "consequence" : "cause") \(message)")
             }
             throw elsewhere ? ExitCode(NodeFailure.jobFailedElsewhereExitStatus) : ExitCode.failure

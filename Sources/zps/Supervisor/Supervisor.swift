@@ -288,6 +288,10 @@ private struct SupervisorRun {
             if fields.count >= 2, let rank = Int(fields[0]), let fraction = Double(fields[1]) {
                 progress[rank] = (fraction, fields.count > 2 ? fields[2] : "")
             }
+        case "left":
+            // A server asked to stop (SIGTERM) mid-job, which the manager took out of it.
+            clearProgressLine()
+            say("\(child.name) (pid \(child.pid)) was asked to stop and left the job: the manager moved its ranges to their replicas")
         case "summary":
             summaries.append(rest)
         case "result":
