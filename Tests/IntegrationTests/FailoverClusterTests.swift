@@ -16,12 +16,12 @@ struct FailoverClusterTests {
 
     /// `zps run` of the push/pull check on 3 servers with `replication: 1` and 2 workers, long
     /// enough to be killed into; returns it once its 6 processes run and the workers push.
-    static func startReplicatedRun(_ name: String, rounds: Int) async throws -> (NodeProcess, [String: Int32]) {
+    static func startReplicatedRun(_ name: String, rounds: Int, replication: Int = 1) async throws -> (NodeProcess, [String: Int32]) {
         let directory = try ClusterSupport.temporaryDirectory(name)
         let topology = try ClusterSupport.writeTopology(
             in: directory, servers: 3, workers: 2, keySpace: 1 << 20, tables: [("weights", 1), ("embeddings", 2)],
             deadlines: deadlineLines, application: "kind: pushpull\nkeys: 200000\nrounds: \(rounds)\nbatch: 20000\ninflight: 4",
-            replication: 1)
+            replication: replication)
         #expect(try Topology.load(path: topology).deadlines == deadlines)
         let run = try NodeProcess("run", arguments: ["run", topology], directory: directory)
         let children = try await ClusterSupport.waitForChildren(of: run, count: 6, outputContaining: "zps: starting")
@@ -51,6 +51,41 @@ struct FailoverClusterTests {
         #expect(errors.contains("recovered: \(victim) lost after "), "\(errors.suffix(2000))")
         // Each worker's own check compared every key with the exact sum of every push.
         #expect(errors.components(separatedBy: "all exact").count - 1 == 2, "\(errors.suffix(2000))")
+        for child in roles.values { #expect(!processExists(child), "process \(child) was left behind") }
+    }
+
+    @Test("SIGTERM to one of 3 servers at a random moment: it leaves the job, the push/pull check passes, zps run succeeds", arguments: [4, 5] as [UInt64])
+    func oneServerLeaves(seed: UInt64) async throws {
+        var random = SplitMix64(seed: seed)
+        let victim = "server-\(random.next() % 3)"
+        let delay = Duration.milliseconds(Int(random.next() % 1500))
+        let (run, roles) = try await Self.startReplicatedRun("leave-\(seed)", rounds: 30)
+        defer { run.kill() }
+        try await Task.sleep(for: delay)
+        let pid = try #require(roles[victim])
+        kill(pid, SIGTERM)
+        let status = try await run.waitForExit(within: .seconds(180))
+        let errors = run.errors + run.output
+        #expect(status == 0, "seed \(seed), \(victim) asked to stop \(delay) after the first push: zps run said:\n\(errors.suffix(3000))")
+        #expect(errors.contains("\(victim) (pid \(pid)) was asked to stop and left the job"), "\(errors.suffix(2000))")
+        // Taken out at its request, not after its heartbeats stopped.
+        #expect(errors.contains("recovered: \(victim) left the job; promoted "), "\(errors.suffix(2000))")
+        #expect(!errors.contains("lost after"), "\(errors.suffix(2000))")
+        #expect(errors.components(separatedBy: "all exact").count - 1 == 2, "\(errors.suffix(2000))")
+        for child in roles.values { #expect(!processExists(child), "process \(child) was left behind") }
+    }
+
+    @Test("SIGTERM to a server with replication 0: it cannot leave, and the job fails naming why")
+    func serverCannotLeaveWithoutReplication() async throws {
+        let (run, roles) = try await Self.startReplicatedRun("no-leave", rounds: 1000, replication: 0)
+        defer { run.kill() }
+        let pid = try #require(roles["server-1"])
+        kill(pid, SIGTERM)
+        let status = try await run.waitForExit(within: .seconds(60))
+        #expect(status == FailureDeadlineTests.failureStatus, "\(run.errors.suffix(2000))")
+        #expect(
+            run.errors.contains("server-1 was asked to stop (signal) and cannot leave the job: replication is 0: the ranges of server-1 have no copy on another server"),
+            "\(run.errors.suffix(2000))")
         for child in roles.values { #expect(!processExists(child), "process \(child) was left behind") }
     }
 

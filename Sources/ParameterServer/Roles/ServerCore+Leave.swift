@@ -26,6 +26,9 @@ extension ServerCore {
     /// ending, the job's shutdown stops it; otherwise (no other copy of its ranges) it stops now.
     func leaveRefused(_ code: ErrorCode, _ reason: String) {
         guard let since = leaving?.since else { return }
+        // The refusal's text as the manager wrote it, without the code and field it starts with.
+        let prefix = "\(code.name) at k: "
+        let reason = reason.hasPrefix(prefix) ? String(reason.dropFirst(prefix.count)) : reason
         logger.info("\(link.settings.name): the manager did not take it out of the job: \(reason)")
         switch code {
         case .busy:
