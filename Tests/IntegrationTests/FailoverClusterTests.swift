@@ -33,46 +33,48 @@ struct FailoverClusterTests {
         return (run, roles)
     }
 
-    @Test("kill -9 of one of 3 servers at a random moment: the push/pull check passes and zps run reports the recovery", arguments: [1, 2, 3] as [UInt64])
-    func oneServerKilled(seed: UInt64) async throws {
+    /// ``startReplicatedRun(_:rounds:replication:)`` of 30 rounds, and `signal` to one of its
+    /// servers up to 1.5 s after the first push, both drawn from `seed`; returns once `zps run`
+    /// exited, with its status and all it printed (progress and errors go to standard error, the
+    /// summary to standard output).
+    static func signalOneServer(_ signal: Int32, seed: UInt64, name: String) async throws
+        -> (victim: String, pid: Int32, delay: Duration, status: Int32?, printed: String, children: [Int32])
+    {
         var random = SplitMix64(seed: seed)
         let victim = "server-\(random.next() % 3)"
         let delay = Duration.milliseconds(Int(random.next() % 1500))
-        let (run, roles) = try await Self.startReplicatedRun("failover-\(seed)", rounds: 30)
+        let (run, roles) = try await startReplicatedRun(name, rounds: 30)
         defer { run.kill() }
         try await Task.sleep(for: delay)
         let pid = try #require(roles[victim])
-        kill(pid, SIGKILL)
+        kill(pid, signal)
         let status = try await run.waitForExit(within: .seconds(180))
-        // Progress and errors go to standard error, the summary to standard output.
-        let errors = run.errors + run.output
-        #expect(status == 0, "seed \(seed), \(victim) killed \(delay) after the first push: zps run said:\n\(errors.suffix(3000))")
-        #expect(errors.contains("\(victim) (pid \(pid)) was killed by signal 9 (SIGKILL); replication 1 covers it"), "\(errors.suffix(2000))")
-        #expect(errors.contains("recovered: \(victim) lost after "), "\(errors.suffix(2000))")
+        return (victim, pid, delay, status, run.errors + run.output, Array(roles.values))
+    }
+
+    @Test("kill -9 of one of 3 servers at a random moment: the push/pull check passes and zps run reports the recovery", arguments: [1, 2, 3] as [UInt64])
+    func oneServerKilled(seed: UInt64) async throws {
+        let run = try await Self.signalOneServer(SIGKILL, seed: seed, name: "failover-\(seed)")
+        let (victim, printed) = (run.victim, run.printed)
+        #expect(run.status == 0, "seed \(seed), \(victim) killed \(run.delay) after the first push: zps run said:\n\(printed.suffix(3000))")
+        #expect(printed.contains("\(victim) (pid \(run.pid)) was killed by signal 9 (SIGKILL); replication 1 covers it"), "\(printed.suffix(2000))")
+        #expect(printed.contains("recovered: \(victim) lost after "), "\(printed.suffix(2000))")
         // Each worker's own check compared every key with the exact sum of every push.
-        #expect(errors.components(separatedBy: "all exact").count - 1 == 2, "\(errors.suffix(2000))")
-        for child in roles.values { #expect(!processExists(child), "process \(child) was left behind") }
+        #expect(printed.components(separatedBy: "all exact").count - 1 == 2, "\(printed.suffix(2000))")
+        for child in run.children { #expect(!processExists(child), "process \(child) was left behind") }
     }
 
     @Test("SIGTERM to one of 3 servers at a random moment: it leaves the job, the push/pull check passes, zps run succeeds", arguments: [4, 5] as [UInt64])
     func oneServerLeaves(seed: UInt64) async throws {
-        var random = SplitMix64(seed: seed)
-        let victim = "server-\(random.next() % 3)"
-        let delay = Duration.milliseconds(Int(random.next() % 1500))
-        let (run, roles) = try await Self.startReplicatedRun("leave-\(seed)", rounds: 30)
-        defer { run.kill() }
-        try await Task.sleep(for: delay)
-        let pid = try #require(roles[victim])
-        kill(pid, SIGTERM)
-        let status = try await run.waitForExit(within: .seconds(180))
-        let errors = run.errors + run.output
-        #expect(status == 0, "seed \(seed), \(victim) asked to stop \(delay) after the first push: zps run said:\n\(errors.suffix(3000))")
-        #expect(errors.contains("\(victim) (pid \(pid)) was asked to stop and left the job"), "\(errors.suffix(2000))")
+        let run = try await Self.signalOneServer(SIGTERM, seed: seed, name: "leave-\(seed)")
+        let (victim, printed) = (run.victim, run.printed)
+        #expect(run.status == 0, "seed \(seed), \(victim) asked to stop \(run.delay) after the first push: zps run said:\n\(printed.suffix(3000))")
+        #expect(printed.contains("\(victim) (pid \(run.pid)) was asked to stop and left the job"), "\(printed.suffix(2000))")
         // Taken out at its request, not after its heartbeats stopped.
-        #expect(errors.contains("recovered: \(victim) left the job; promoted "), "\(errors.suffix(2000))")
-        #expect(!errors.contains("lost after"), "\(errors.suffix(2000))")
-        #expect(errors.components(separatedBy: "all exact").count - 1 == 2, "\(errors.suffix(2000))")
-        for child in roles.values { #expect(!processExists(child), "process \(child) was left behind") }
+        #expect(printed.contains("recovered: \(victim) left the job; promoted "), "\(printed.suffix(2000))")
+        #expect(!printed.contains("lost after"), "\(printed.suffix(2000))")
+        #expect(printed.components(separatedBy: "all exact").count - 1 == 2, "\(printed.suffix(2000))")
+        for child in run.children { #expect(!processExists(child), "process \(child) was left behind") }
     }
 
     @Test("SIGTERM to a server with replication 0: it cannot leave, and the job fails naming why")
