@@ -16,6 +16,7 @@ enum FailoverPlot {
         let plotted = series.map { (line: $0, points: points($0.metric)) }.filter { !$0.points.isEmpty }
         guard !plotted.isEmpty else { return nil }
         let timeout = rows.lazy.compactMap { $0.parameters["heartbeat_timeout"] }.first ?? "?"
+        let stop = rows.lazy.compactMap { $0.parameters["stop"] }.first ?? "kill -9"
         let xs = plotted.flatMap { $0.points.map(\.0) }
         let (xLow, xHigh) = (floor(log10(xs.min()!)), max(ceil(log10(xs.max()!)), floor(log10(xs.min()!)) + 1))
         let yHigh = max(400, (plotted.flatMap { $0.points.map(\.1) }.max()! / 100).rounded(.up) * 100)
@@ -25,7 +26,7 @@ enum FailoverPlot {
         var svg = """
             <svg xmlns="http://www.w3.org/2000/svg" width="960" height="480" font-family="sans-serif" font-size="12">
             <rect width="960" height="480" fill="white"/>
-            <text x="\(left)" y="24" font-size="15">zps fail-over: kill -9 of 1 of 3 servers (replication 1), heartbeat timeout \(timeout)</text>
+            <text x="\(left)" y="24" font-size="15">zps fail-over: \(stop) of 1 of 3 servers (replication 1), heartbeat timeout \(timeout)</text>
             <rect x="\(left)" y="\(top)" width="\(width)" height="\(height)" fill="none" stroke="#444"/>
 
             """
@@ -41,7 +42,7 @@ enum FailoverPlot {
         svg += "<line x1=\"\(left)\" y1=\"\(y(300))\" x2=\"\(left + width)\" y2=\"\(y(300))\" stroke=\"#888\" stroke-dasharray=\"2 3\"/>"
         svg += "<text x=\"\(left + width - 4)\" y=\"\(y(300) - 4)\" text-anchor=\"end\" fill=\"#888\">target p99 300 ms</text>\n"
         svg += "<text x=\"\(left + width / 2)\" y=\"\(top + height + 36)\" text-anchor=\"middle\">keys per server</text>\n"
-        svg += "<text transform=\"translate(20 \(top + height / 2)) rotate(-90)\" text-anchor=\"middle\">ms from kill -9</text>\n"
+        svg += "<text transform=\"translate(20 \(top + height / 2)) rotate(-90)\" text-anchor=\"middle\">ms from \(stop)</text>\n"
         for (index, entry) in plotted.enumerated() {
             let path = entry.points.map { String(format: "%.1f,%.1f", x($0.0), y($0.1)) }.joined(separator: " ")
             let dash = entry.line.dashed ? " stroke-dasharray=\"6 4\"" : ""

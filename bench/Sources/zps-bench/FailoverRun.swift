@@ -13,6 +13,8 @@ struct FailoverSettings: Sendable {
     var kills = 11
     /// Servers joined per size of store, over all repetitions.
     var joins = 0
+    /// Whether a server is stopped with SIGTERM, and leaves the job, instead of killed with SIGKILL.
+    var leave = false
     /// The `zps` executable the servers run.
     var zpsExecutable = FailoverSettings.executableBesideBench()
     /// Keys per server to measure at (nil: the scenario's own).
@@ -37,8 +39,9 @@ struct FailoverSettings: Sendable {
 
 /// One kill: a cluster of an in-process manager, two in-process workers and three `zps server`
 /// processes with `replication: 1`, one `add` table of `keysPerServer` keys per server, every key
-/// written once; under a steady push load one server gets SIGKILL, and a probe measures how long
-/// its range takes to answer again.
+/// written once; under a steady push load one server gets SIGKILL (or, with
+/// ``FailoverSettings/leave``, SIGTERM, and leaves the job), and a probe measures how long its
+/// range takes to answer again.
 ///
 /// Worker 0 fills the table (every key once, 100K keys per push) and then pushes 10K-key requests
 /// spread over the key space, 4 in flight, until the probe is done. Worker 1, the probe, pushes one
@@ -111,7 +114,7 @@ struct FailoverRun {
         let managerLogger = Logger(label: "zps-bench.manager") { _ in
             LineLogHandler { line in
                 let now = ContinuousClock.now
-                if line.contains(" lost after ") {
+                if line.contains(" lost after ") || line.contains(" left the job; ") {
                     shared.state.withLock { state in if state.detectedAt == nil { state.detectedAt = now } }
                 } else if line.contains("stopped sending heartbeats") {
                     // Which servers the manager gave up on, and when: a server the bench did not
@@ -162,7 +165,7 @@ struct FailoverRun {
             if shared.state.withLock({ $0.filled && $0.failures.isEmpty }) {
                 try await Task.sleep(for: delay)
                 let killedAt = ContinuousClock.now
-                servers[victim].kill()
+                if settings.leave { servers[victim].terminate() } else { servers[victim].kill() }
                 shared.state.withLock { $0.killedAt = killedAt }
             } else {
                 shared.fail("the cluster did not reach a steady load within 300 s")

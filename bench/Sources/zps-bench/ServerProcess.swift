@@ -38,6 +38,11 @@ final class ServerProcess {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
     }
 
+    /// Asks the server to stop, as an operator or a pod eviction does: it leaves the job.
+    func terminate() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGTERM) }
+    }
+
     /// Waits until the server exited, at most `limit`; kills it if it is still running then.
     /// Returns whether it exited by itself.
     @discardableResult

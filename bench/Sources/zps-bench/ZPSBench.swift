@@ -61,6 +61,9 @@ struct ZPSBench: AsyncParsableCommand {
     @Option(help: "failover: servers killed per size of store, spread over the repetitions (at least one per repetition); 0 measures the cost of replication alone.")
     var kills = 11
 
+    @Flag(help: "failover: stop the servers with SIGTERM, so that each leaves the job, instead of killing them with SIGKILL.")
+    var leave = false
+
     @Option(help: "failover: fourth servers joined (zps server --join) per size of store, spread over the repetitions; each time to the switch and until the push throughput is back to 95%.")
     var joins = 0
 
@@ -116,7 +119,7 @@ struct ZPSBench: AsyncParsableCommand {
         let failover = FailoverSettings(
             heartbeatInterval: try duration(heartbeatInterval, "--heartbeat-interval"),
             heartbeatTimeout: try duration(heartbeatTimeout, "--heartbeat-timeout"),
-            kills: kills, joins: joins, zpsExecutable: zps ?? FailoverSettings.executableBesideBench(),
+            kills: kills, joins: joins, leave: leave, zpsExecutable: zps ?? FailoverSettings.executableBesideBench(),
             sizes: try keysPerServer.map { try Self.counts($0, name: "keys per server", upTo: 100_000_000) })
         guard failover.heartbeatInterval < failover.heartbeatTimeout else {
             throw ValidationError("--heartbeat-interval must be shorter than --heartbeat-timeout")

@@ -75,12 +75,13 @@ struct FailoverScenario: Scenario {
         for keysPerServer in Self.sizes(options) {
             let next = KillCounter()
             trials.append(Trial(
-                scenario: name, shape: Self.failoverShape(keysPerServer: keysPerServer),
+                scenario: name, shape: Self.failoverShape(keysPerServer: keysPerServer, leave: settings.leave),
                 parameters: [
                     "keys_per_server": "\(keysPerServer)", "servers": "3", "workers": "2", "replication": "1",
                     "heartbeat_interval": DurationText.format(settings.heartbeatInterval),
                     "heartbeat_timeout": DurationText.format(settings.heartbeatTimeout),
                     "kills": "\(killsPerRepetition * options.repetitions)", "load": "10K-key pushes, 4 in flight",
+                    "stop": Self.stop(leave: settings.leave),
                 ],
                 requestSize: nil,
                 measure: {
@@ -101,9 +102,12 @@ struct FailoverScenario: Scenario {
         "N=\(overheadKeys) inflight=\(overheadWindow) s=\(overheadServers) w=\(overheadWorkers) k=\(replication)"
     }
 
-    static func failoverShape(keysPerServer: Int) -> String {
-        "kill -9 keys/server=\(keysPerServer) s=3 k=1"
+    static func failoverShape(keysPerServer: Int, leave: Bool = false) -> String {
+        "\(stop(leave: leave)) keys/server=\(keysPerServer) s=3 k=1"
     }
+
+    /// How the bench stops a server: `kill -9`, or SIGTERM, after which it leaves the job.
+    static func stop(leave: Bool) -> String { leave ? "SIGTERM" : "kill -9" }
 
     static func joinShape(keysPerServer: Int) -> String {
         "join keys/server=\(keysPerServer) s=3+1 k=1"
@@ -229,19 +233,21 @@ struct FailoverScenario: Scenario {
         // Flat in the number of keys: the largest store against the smallest.
         let sizes = rows.compactMap { row in row.parameters["keys_per_server"].flatMap(Int.init) }
         if let smallest = sizes.min(), let largest = sizes.max(), smallest < largest {
+            for leave in [false, true] {
             for name in ["p50", "p99"] {
                 let metric = "fail-over \(name) ms"
-                guard let low = summary.first(where: { $0.shape == Self.failoverShape(keysPerServer: smallest) && $0.metric == metric }),
-                    let high = summary.first(where: { $0.shape == Self.failoverShape(keysPerServer: largest) && $0.metric == metric }),
+                guard let low = summary.first(where: { $0.shape == Self.failoverShape(keysPerServer: smallest, leave: leave) && $0.metric == metric }),
+                    let high = summary.first(where: { $0.shape == Self.failoverShape(keysPerServer: largest, leave: leave) && $0.metric == metric }),
                     low.median > 0
                 else { continue }
                 var derived = high
-                derived.shape = "kill -9 keys/server=\(largest) / \(smallest)"
+                derived.shape = "\(Self.stop(leave: leave)) keys/server=\(largest) / \(smallest)"
                 derived.metric = "fail-over \(name) ratio"
                 derived.unit = "x"
                 derived.median = high.median / low.median
                 derived.runs = []
                 summary.append(derived)
+            }
             }
         }
         return summary
