@@ -94,6 +94,36 @@ struct JoinClusterTests {
         for child in started.roles.values { #expect(!processExists(child), "process \(child) was left behind") }
     }
 
+    @Test("a server that left is started again under its rank, as a StatefulSet restarts its pod: it joins, and the push/pull check is exact")
+    func restartedServerJoins() async throws {
+        let started = try await Self.start("rejoin", replication: 1, rounds: 100)
+        defer { started.run.kill() }
+        try await Task.sleep(for: .milliseconds(300))
+        let pid = try #require(started.roles["server-1"])
+        kill(pid, SIGTERM)
+        let left = "server-1 (pid \(pid)) was asked to stop and left the job"
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !started.run.errors.contains(left), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(started.run.errors.contains(left), "\(started.run.errors.suffix(2000))")
+        // The same command line as before, without --join: the manager took rank 1 out, so it joins.
+        let restarted = try NodeProcess(
+            "server-1-again",
+            arguments: ["server", "--topology", started.topology, "--rank", "1", "--manager", started.manager, "--log-level", "info"],
+            directory: started.directory)
+        defer { restarted.kill() }
+        let status = try await started.run.waitForExit(within: .seconds(120))
+        let said = started.run.errors + started.run.output
+        #expect(status == 0, "zps run said:\n\(said.suffix(3000))\nthe restarted server said:\n\(restarted.errors.suffix(2000))")
+        #expect(said.components(separatedBy: "all exact").count - 1 == 2, "\(said.suffix(2000))")
+        let joined = started.run.output.split(separator: "\n").first { $0.contains("recovered: server-1 (") && $0.contains(") joined in ") }
+        #expect(joined != nil, "no join of server-1 in the summary:\n\(started.run.output.suffix(2000))")
+        let restartedStatus = try await restarted.waitForExit(within: Self.deadlines.shutdown + .seconds(5))
+        #expect(restartedStatus == 0, "the restarted server said:\n\(restarted.errors.suffix(2000))")
+        for child in started.roles.values { #expect(!processExists(child), "process \(child) was left behind") }
+    }
+
     /// Stops `joiner` as soon as the manager's admission of it reaches `zps run`'s output, then
     /// kills it (kill -9). Stopped there, the joiner acknowledges nothing more; its catch-up may have
     /// ended by then (the relayed log lags), but the switch waits for the drain, so the kill falls

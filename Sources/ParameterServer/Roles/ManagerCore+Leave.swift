@@ -37,6 +37,7 @@ extension ManagerCore {
         }
         members[member.info.id] = nil
         lostServers.append("\(name) (left)")
+        lostServerRanks.insert(member.info.rank)
         adopt(plan, summary: "\(name) left the job; \(moves(of: plan))", level: .notice)
         send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: header.requestID)), to: peer)
     }

@@ -45,6 +45,11 @@ extension ManagerCore {
                 }
                 return
             }
+            // A server of the topology that the manager took out (it died or left) and that was
+            // started again, as a StatefulSet restarts its pod: it joins as a new member would.
+            if role == .server, case .running = phase, lostServerRanks.contains(rank) {
+                return registerJoiner(rank: rank, endpoint: endpoint, connection: connection, header: header, peer: peer)
+            }
             guard case .registering = phase else {
                 return refuse(header, peer: peer, .invalidRequest, "the job is already running; \(role)-\(rank) cannot join")
             }

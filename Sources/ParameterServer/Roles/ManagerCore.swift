@@ -65,6 +65,8 @@ public final class ManagerCore: RoleMachine {
     var recoveries: [String] = []
     /// The servers lost while the job ran, by name.
     var lostServers: [String] = []
+    /// The ranks of the topology's servers taken out (dead or left): one started again joins.
+    var lostServerRanks: Set<UInt32> = []
     /// While segments are short of copies: when their copies began, and how many each server received.
     var copying: (started: ContinuousClock.Instant, received: [NodeID: Int])?
     /// The join being carried out, one at a time (ManagerCore+Join.swift).
@@ -245,6 +247,7 @@ public final class ManagerCore: RoleMachine {
         let silence = now - member.lastHeard
         members[dead] = nil
         lostServers.append(member.info.name)
+        lostServerRanks.insert(member.info.rank)
         logger.error("\(member.info.name) (\(dead), \(member.info.endpoint)) stopped sending heartbeats: last heard \(silence.secondsText) ago")
         abandonJoin(becauseOf: dead, named: member.info.name)
         let plan: RecoveryPlan
