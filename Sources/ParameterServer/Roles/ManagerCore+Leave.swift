@@ -1,7 +1,7 @@
 import Logging
 
 /// A server asked to stop while the job runs (SIGTERM: its host drained, its pod evicted) leaves
-/// the job instead of ending it (docs/FAULT-TOLERANCE.md, "A server that leaves"). Where every range
+/// the job instead of ending it (docs/FAULT-TOLERANCE.md, "Leaving"). Where every range
 /// it holds has a full copy on another server, the manager takes it out at once, as it takes out a
 /// server whose heartbeats stopped but without waiting for the timeout: replicas are promoted, new
 /// ones copied, the new table published; then it tells the server to stop. What the server

@@ -1,7 +1,7 @@
 import Logging
 
 /// A server asked to stop while the job runs (SIGTERM) leaves the job rather than ending it
-/// (docs/FAULT-TOLERANCE.md, "A server that leaves"): it asks the manager to take it out
+/// (docs/FAULT-TOLERANCE.md, "Leaving"): it asks the manager to take it out
 /// (``MessageKind/leave``) and serves on until the manager has moved its ranges to their replicas
 /// and tells it to stop. A server whose ranges have no other copy (`replication: 0`) cannot leave:
 /// it stops as before, and the job with it.

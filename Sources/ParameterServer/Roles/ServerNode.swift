@@ -13,7 +13,7 @@ public struct ServerNode: Service {
 
     /// Creates the service; `onBound` is told the endpoint the server's ROUTER is bound to, and
     /// `onLeft` is called when the server, asked to stop (SIGTERM) while the job ran, left it: the
-    /// manager took it out and the job goes on (docs/FAULT-TOLERANCE.md, "A server that leaves").
+    /// manager took it out and the job goes on (docs/FAULT-TOLERANCE.md, "Leaving").
     public init(
         settings: NodeSettings, registry: UpdaterRegistry = .builtIn, logger: Logger,
         onBound: @escaping @Sendable (String) -> Void = { _ in }, onLeft: @escaping @Sendable () -> Void = {}
