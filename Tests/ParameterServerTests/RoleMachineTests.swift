@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import Testing
 import ZeroMQ
 
@@ -175,6 +176,33 @@ struct RoleMachineTests {
             return
         }
         #expect(outcome.failure == "host unreachable")
+    }
+
+    @Test("a manager shutting down does not wait for a node its shutdown could not reach, and still waits for the others")
+    func managerSkipsUnreachableNodesAtShutdown() throws {
+        let settings = ManagerSettings(
+            bindEndpoint: "mem://manager", servers: 1, workers: 1, keySpace: Self.keySpace, deadlines: Self.deadlines)
+        let reports = Mutex<[JobReport]>([])
+        let manager = ManagerCore(settings: settings, logger: Self.logger) { report in reports.withLock { $0.append(report) } }
+        func context(_ offset: Duration) -> NodeContext { Self.at(offset, on: "mem://manager") }
+        _ = manager.handle(.started, context: context(.zero))
+        for (role, endpoint) in [(NodeRole.server, "mem://server-0"), (.worker, "mem://worker-0")] {
+            let register = MessageCodec.encode(Message(header: Header(kind: .register, requestID: 1, role: role, rank: 0, endpoint: endpoint)))
+            _ = manager.handle(.received(register, from: Self.routed(endpoint)), context: context(.zero))
+        }
+        var directives: [NodeDirective] = []
+        manager.execute({ $0.abort("interrupted") }, context: context(.seconds(1)), into: &directives)
+        let shutdowns = directives.filter { $0.header?.kind == .shutdown }
+        #expect(shutdowns.compactMap(\.peer) == [Self.routed("mem://server-0"), Self.routed("mem://worker-0")])
+        // The worker exited: its shutdown cannot be sent. The server's acknowledgement is still awaited.
+        _ = manager.handle(.sendFailed(shutdowns[1], error: Unreachable()), context: context(.seconds(1)))
+        #expect(reports.withLock { $0.isEmpty })
+        let ack = MessageCodec.encode(Message(header: Header(kind: .shutdownAck, sender: NodeID(1), requestID: 0)))
+        _ = manager.handle(.received(ack, from: Self.routed("mem://server-0")), context: context(.seconds(1)))
+        // Finished at once, long before the 5 s shutdown deadline, with nobody left unacknowledged.
+        let report = try #require(reports.withLock { $0.first })
+        #expect(report.failure == "interrupted")
+        #expect(report.unacknowledged.isEmpty)
     }
 
     @Test("a manager's tick past the heartbeat timeout of a silent server broadcasts the table without it to the others")

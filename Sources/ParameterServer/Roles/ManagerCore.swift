@@ -114,6 +114,7 @@ public final class ManagerCore: RoleMachine {
         case .drained:
             break
         case .sendFailed(let directive, let error):
+            if directive.header?.kind == .shutdown, let peer = directive.peer { shutdownUndeliverable(to: peer) }
             // A client that left makes every later send to it fail: warned about at 1, 2, 4, 8, ….
             failedSends += 1
             guard failedSends & (failedSends - 1) == 0 else { break }
@@ -359,6 +360,17 @@ public final class ManagerCore: RoleMachine {
             send(Message(header: Header(kind: .shutdown, sender: .manager, requestID: 0, errorMessage: failure)), to: member.peer)
         }
         stopWaitingJoiners()
+        if awaitingAck.isEmpty { finish() }
+    }
+
+    /// A `shutdown` that could not be sent: the node's connection is gone (it exited, as nodes do
+    /// on Ctrl-C under `zps run`), so no acknowledgement will come, and the job's end does not wait
+    /// the shutdown deadline for one.
+    func shutdownUndeliverable(to peer: PeerAddress) {
+        guard case .shuttingDown = phase else { return }
+        let gone = awaitingAck.filter { members[$0]?.peer == peer }
+        guard !gone.isEmpty else { return }
+        awaitingAck.subtract(gone)
         if awaitingAck.isEmpty { finish() }
     }
 
