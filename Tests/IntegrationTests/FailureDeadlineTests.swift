@@ -202,15 +202,15 @@ struct FailureDeadlineTests {
         let timeout = Self.seconds(Self.deadlines.heartbeatTimeout)
         #expect(silence >= timeout && silence <= timeout + Self.seconds(Self.slack), "last heard \(silence) s ago")
 
-        // The dead worker never acknowledges the shutdown: the manager waits the shutdown deadline
-        // for it. Measured from the kill, an instant taken before what it bounds.
+        // The dead worker's connection is gone, so its shutdown cannot be sent: the manager does
+        // not wait the shutdown deadline for an acknowledgement that cannot come, only for the
+        // others'. Measured from the kill, an instant taken before what it bounds.
         let exitedAt = try #require(await Self.whenExited(manager, within: Self.deadlines.shutdown + Self.slack))
         let exitedAfter = exitedAt - killedAt
-        let earliestExit = Self.deadlines.heartbeatTimeout - Self.deadlines.heartbeatInterval + Self.deadlines.shutdown
-        #expect(exitedAfter >= earliestExit, "the manager exited \(exitedAfter) after the kill")
-        #expect(exitedAfter <= Self.deadlines.heartbeatTimeout + Self.deadlines.shutdown + Self.slack, "the manager exited \(exitedAfter) after the kill")
+        #expect(exitedAfter <= Self.deadlines.heartbeatTimeout + Self.slack, "the manager exited \(exitedAfter) after the kill")
         #expect(manager.process.terminationStatus == Self.failureStatus)
-        #expect(manager.errors.contains("no shutdown acknowledgement from worker-1 within 5 s"), "manager said: \(manager.errors.suffix(1500))")
+        #expect(manager.errors.contains("could not send shutdown to "), "manager said: \(manager.errors.suffix(1500))")
+        #expect(!manager.errors.contains("no shutdown acknowledgement"), "manager said: \(manager.errors.suffix(1500))")
         for process in [server, workers[0]] {
             #expect(try await process.waitForExit(within: Self.slack) == NodeFailure.jobFailedElsewhereExitStatus, "\(process.name): \(process.errors.suffix(1500))")
             #expect(process.errors.contains("\(process.name): stopped because the job failed: worker-1 (node 3, "), "\(process.name): \(process.errors.suffix(1500))")
